@@ -1,0 +1,1 @@
+"""Devices: transports chosen by URL, the Zebra printer, scanners and the MQTT client. No batches, no stamps."""

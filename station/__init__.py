@@ -1,0 +1,1 @@
+"""Domain and workflow of the packing-line station: no Qt, no device I/O."""

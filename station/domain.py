@@ -1,0 +1,104 @@
+"""Products, batches and stamps: the nouns of the line and the rules that bind them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+from station.errors import InvalidTransition
+
+
+class StampState(str, enum.Enum):
+    """Life of one traceability stamp. A voided stamp is never reused."""
+
+    ALLOCATED = "allocated"          # serial reserved in the database, nothing sent yet
+    SENT_TO_PRINTER = "sent_to_printer"
+    VERIFIED = "verified"            # read back downstream and matched what was sent
+    ACTIVATED = "activated"          # linked stamp -> item -> batch, outbox row written
+    VOIDED = "voided"
+
+
+class VoidReason(str, enum.Enum):
+    """Why a stamp was voided. Values are stable: they are stored and published."""
+
+    NO_READ = "no_read"                  # no verification read within the window
+    WRONG_CONTENT = "wrong_content"      # a read that does not match what was printed
+    UNREADABLE = "unreadable"            # the scanner sent a line it could not use (garbage, too long)
+    PRINTER_FAULT = "printer_fault"      # printer faulted with the stamp in its buffer
+    LINE_STOPPED = "line_stopped"        # the line stopped with the stamp still in flight
+    OPERATOR = "operator"                # voided by hand
+
+
+ALLOWED_TRANSITIONS: dict[StampState, frozenset[StampState]] = {
+    StampState.ALLOCATED: frozenset({StampState.SENT_TO_PRINTER, StampState.VOIDED}),
+    StampState.SENT_TO_PRINTER: frozenset({StampState.VERIFIED, StampState.VOIDED}),
+    StampState.VERIFIED: frozenset({StampState.ACTIVATED, StampState.VOIDED}),
+    StampState.ACTIVATED: frozenset(),
+    StampState.VOIDED: frozenset(),
+}
+
+FINAL_STATES = frozenset({StampState.ACTIVATED, StampState.VOIDED})
+
+
+def check_transition(current: StampState, target: StampState) -> None:
+    """Raise InvalidTransition unless a stamp may move from ``current`` to ``target``."""
+    if target not in ALLOWED_TRANSITIONS[current]:
+        raise InvalidTransition(f"a stamp in state {current.value!r} cannot become {target.value!r}")
+
+
+class DeliveryState(str, enum.Enum):
+    """Delivery of one outbox row (one EPCIS event) to the central server."""
+
+    PENDING = "pending"        # written, not yet acknowledged by the broker
+    SENT = "sent"              # broker's PUBACK with a success reason code
+    CONFIRMED = "confirmed"    # the central server acked that it stored the event
+
+
+@dataclass(frozen=True)
+class Product:
+    gtin: str                       # GTIN-14, check digit verified
+    name: str                       # Vietnamese name as printed on the label
+    producer: str
+    region: str = ""
+    shelf_life_days: int | None = None
+
+    @property
+    def gtin13(self) -> str | None:
+        """The EAN-13 form when the GTIN-14 starts with 0 (what an EAN-13 symbol can carry)."""
+        return self.gtin[1:] if self.gtin.startswith("0") else None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One entry of a batch's production diary (nhật ký sản xuất)."""
+
+    name: str
+    date: dt.date | None = None
+    place: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int | None
+    gtin: str
+    lot: str                                 # GS1 AI 10: character set 82, at most 20
+    production_date: dt.date | None = None
+    expiry_date: dt.date | None = None
+    origin: str = ""
+    stages: tuple[Stage, ...] = field(default_factory=tuple)
+    planned_quantity: int | None = None
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class Stamp:
+    id: int | None
+    gtin: str
+    serial: str
+    batch_id: int
+    state: StampState
+    uri: str                                 # the Digital Link printed in the QR
+    void_reason: VoidReason | None = None
+    void_detail: str = ""

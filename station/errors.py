@@ -1,0 +1,25 @@
+"""Exception root of the station's domain layer."""
+
+
+class StationError(Exception):
+    """Root of every error the domain layer raises on purpose."""
+
+
+class InvalidIdentifier(StationError):
+    """A GTIN, lot or serial that breaks the GS1 rules; the message says which rule."""
+
+
+class InvalidTransition(StationError):
+    """A stamp asked to move to a state its current state does not allow."""
+
+
+class ConfigError(StationError):
+    """A configuration file or variable that cannot be used; the message names the file and the key."""
+
+
+class DuplicateSerial(StationError):
+    """A serial that already exists for the GTIN (serials are unique per GTIN for ever)."""
+
+
+class EpcisInvalid(StationError):
+    """An EPCIS document that does not validate against the EPCIS 2.0 JSON schema."""

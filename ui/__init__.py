@@ -1,0 +1,1 @@
+"""PyQt5 operator and technician screens: the only package that imports Qt."""
