@@ -1,0 +1,247 @@
+"""Adapters from drivers to the station's ports: the printer service, the verification scanner and the publisher."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from drivers.errors import DeviceError
+from drivers.mqtt import Connected as MqttConnected
+from drivers.mqtt import Disconnected as MqttDisconnected
+from drivers.mqtt import MessageReceived as MqttMessage
+from drivers.mqtt import MqttClient, MqttError
+from drivers.mqtt import PublishAcked as MqttPublishAcked
+from drivers.scanner import ScanRead, ScanRefused, SerialScanner
+from drivers.transport import open_transport
+from drivers.zebra.printer import PrinterState, PrinterStatus, ZebraPrinter
+from drivers.zebra.zpl import LabelTemplate
+from station.ports import (
+    Connected,
+    Disconnected,
+    MessageReceived,
+    PrinterCondition,
+    PrinterHealth,
+    PrinterPortError,
+    PublishAcked,
+    PublisherError,
+    PublisherRecord,
+    VerificationRead,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _health(status: PrinterStatus) -> PrinterHealth:
+    if status.state is PrinterState.READY:
+        condition = PrinterCondition.READY if status.known else PrinterCondition.UNKNOWN
+    elif status.state is PrinterState.FAULTED:
+        condition = PrinterCondition.FAULTED
+    else:
+        condition = PrinterCondition.UNREACHABLE
+    return PrinterHealth(condition, tuple(str(f) for f in status.faults), status.detail)
+
+
+class PrinterService:
+    """A Zebra printer as the engine's LabelPrinter: template rendering, sending, and a status poll thread.
+
+    The poll keeps the latest health so the engine can look at it on every loop for free. Faults are logged once
+    when they start and once when they clear, not on every poll.
+    """
+
+    def __init__(self, url: str, template: Path, *, status_interval_s: float = 0.5,
+                 status_timeout_s: float = 1.0) -> None:
+        self.url = url
+        self.template = LabelTemplate.load(template)
+        self._printer = ZebraPrinter(open_transport(url), status_timeout=status_timeout_s)
+        self._interval = status_interval_s
+        self._health = PrinterHealth(PrinterCondition.UNKNOWN, (), "not polled yet")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._open = False
+        self._lock = threading.Lock()
+        self.last_status: PrinterStatus | None = None
+        self.labels_sent = 0
+
+    def start(self) -> None:
+        self._ensure_open()
+        self.poll()
+        self._thread = threading.Thread(target=self._poll_loop, name="printer-status", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        with self._lock:
+            self._printer.close()
+            self._open = False
+
+    def _ensure_open(self) -> bool:
+        with self._lock:
+            if self._open:
+                return True
+            try:
+                self._printer.open()
+            except DeviceError as exc:
+                self._set_health(PrinterHealth(PrinterCondition.UNREACHABLE, (), str(exc)))
+                return False
+            self._open = True
+            return True
+
+    def _reset(self) -> None:
+        with self._lock:
+            self._printer.close()
+            self._open = False
+
+    def poll(self) -> PrinterHealth:
+        if not self._ensure_open():
+            return self._health
+        try:
+            status = self._printer.query_status()
+        except DeviceError as exc:
+            self._reset()
+            self._set_health(PrinterHealth(PrinterCondition.UNREACHABLE, (), str(exc)))
+            return self._health
+        self.last_status = status
+        self._set_health(_health(status))
+        if status.state is PrinterState.UNREACHABLE:
+            self._reset()  # a fresh connection next time: the old one may be half-dead
+        return self._health
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.poll()
+            except Exception:
+                log.exception("printer status poll failed")
+
+    def _set_health(self, health: PrinterHealth) -> None:
+        before = self._health
+        self._health = health
+        if before.condition != health.condition or before.faults != health.faults:
+            if health.condition in (PrinterCondition.READY, PrinterCondition.UNKNOWN):
+                if before.condition in (PrinterCondition.FAULTED, PrinterCondition.UNREACHABLE):
+                    log.info("printer %s recovered: %s", self.url, health.detail)
+            else:
+                log.warning("printer %s %s: %s", self.url, health.condition.value, health.detail)
+
+    # -- LabelPrinter -----------------------------------------------------------------------------------------
+
+    def render(self, fields: Mapping[str, str | None]) -> bytes:
+        return self.template.render(fields)
+
+    def print_label(self, fields: Mapping[str, str | None]) -> None:
+        zpl = self.template.render(fields)
+        if not self._ensure_open():
+            raise PrinterPortError(f"printer {self.url} not reachable: {self._health.detail}")
+        try:
+            self._printer.send_label(zpl)
+        except DeviceError as exc:
+            self._reset()
+            raise PrinterPortError(str(exc)) from exc
+        self.labels_sent += 1
+
+    def health(self) -> PrinterHealth:
+        return self._health
+
+    def cancel_queued(self) -> None:
+        if not self._ensure_open():
+            raise PrinterPortError(f"printer {self.url} not reachable")
+        try:
+            self._printer.cancel_all()
+        except DeviceError as exc:
+            self._reset()
+            raise PrinterPortError(str(exc)) from exc
+
+
+class VerifierService:
+    """The verification scanner on its reader thread, handing each line (or refusal) to a sink."""
+
+    def __init__(self, url: str, sink: Callable[[VerificationRead], None], *, terminator: bytes = b"\r\n",
+                 max_line_length: int = 512, name: str = "verifier") -> None:
+        self.url = url
+        self._sink = sink
+        self._name = name
+        self._scanner = SerialScanner(
+            open_transport(url), terminator=terminator, max_length=max_line_length,
+            on_read=self._on_read, on_refused=self._on_refused,
+        )
+
+    @property
+    def scanner(self) -> SerialScanner:
+        return self._scanner
+
+    def _on_read(self, read: ScanRead) -> None:
+        self._sink(VerificationRead(text=read.text, raw=read.raw, at=time.monotonic(), source=self._name))
+
+    def _on_refused(self, refused: ScanRefused) -> None:
+        self._sink(VerificationRead(text=None, raw=refused.raw, at=time.monotonic(), refused=refused.reason,
+                                    source=self._name))
+
+    def start(self) -> None:
+        self._scanner.start()
+
+    def stop(self) -> None:
+        self._scanner.stop()
+
+
+class _Records:
+    """The MQTT client's event queue seen as the relay's records (translated on the relay's own thread)."""
+
+    def __init__(self, source: queue.Queue[object]) -> None:
+        self._source = source
+
+    @staticmethod
+    def _translate(event: object) -> PublisherRecord | None:
+        if isinstance(event, MqttPublishAcked):
+            return PublishAcked(event.mid, event.ok, f"{event.reason} (0x{event.reason_code:02X})")
+        if isinstance(event, MqttMessage):
+            return MessageReceived(event.topic, event.payload, event.properties)
+        if isinstance(event, MqttConnected):
+            return Connected(event.session_present)
+        if isinstance(event, MqttDisconnected):
+            return Disconnected(event.reason)
+        return None
+
+    def get(self, block: bool = True, timeout: float | None = None) -> PublisherRecord:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            event = self._source.get(block, remaining)
+            record = self._translate(event)
+            if record is not None:
+                return record
+            if not block:
+                continue
+
+    def get_nowait(self) -> PublisherRecord:
+        return self.get(block=False)
+
+
+class MqttPublisher:
+    """The MQTT driver as the relay's Publisher."""
+
+    def __init__(self, client: MqttClient) -> None:
+        self.client = client
+        self._records = _Records(client.events)  # type: ignore[arg-type]
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    @property
+    def records(self) -> _Records:  # type: ignore[override]
+        return self._records
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        try:
+            return self.client.publish(topic, payload, qos=qos, retain=retain)
+        except MqttError as exc:
+            raise PublisherError(str(exc)) from exc
+
+    def subscribe(self, topic: str, qos: int = 1) -> None:
+        self.client.subscribe(topic, qos)

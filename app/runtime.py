@@ -1,0 +1,152 @@
+"""The running station: builds store, devices, engine and relay from a configuration, starts and stops them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from app.devices import MqttPublisher, PrinterService, VerifierService
+from drivers.mqtt import MqttClient, Will
+from station.config import DeliveryMode, ResumePolicy, StationConfig, load_products
+from station.domain import Batch, Product
+from station.engine import LineEngine, LineEvent, LineSettings, StateChanged, StationIdentity
+from station.errors import StationError
+from station.gs1 import validate_lot
+from station.relay import Relay, RelaySettings, Topics
+from station.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    auto_resume: bool | None = None       # None: as configured
+
+
+class Station:
+    """One station process: everything the configuration names, wired together."""
+
+    def __init__(self, config: StationConfig, options: RunOptions = RunOptions()) -> None:
+        self.config = config
+        self.products: list[Product] = load_products(config.resolve(config.products_file))
+        self.store = Store(config.database.path)
+        self.store.sync_products(self.products)
+        ident = config.station
+        self.identity = StationIdentity(site=ident.site, station=ident.id, resolver=ident.resolver,
+                                        read_point=ident.read_point_id, tz_offset=ident.timezone_offset)
+        printer_cfg = config.devices.printer
+        self.printer = PrinterService(printer_cfg.url, config.resolve(printer_cfg.template),
+                                      status_interval_s=printer_cfg.status_interval_s,
+                                      status_timeout_s=printer_cfg.status_timeout_s)
+        line = config.line
+        auto = options.auto_resume if options.auto_resume is not None else line.resume is ResumePolicy.AUTO
+        self.engine = LineEngine(self.store, self.printer, self.identity, LineSettings(
+            verify_timeout_s=line.verify_timeout_s, print_ahead=line.print_ahead,
+            max_consecutive_failures=line.max_consecutive_failures, auto_resume=auto,
+            serial_length=line.serial_length,
+        ))
+        verifier_cfg = config.devices.verifier
+        self.verifier = VerifierService(verifier_cfg.url, self.engine.submit_read,
+                                        terminator=verifier_cfg.terminator.encode(),
+                                        max_line_length=verifier_cfg.max_line_length)
+        self.topics = Topics.for_station(config.mqtt.prefix, ident.site, ident.id)
+        mqtt = config.mqtt
+        tls = mqtt.tls
+        self.mqtt = MqttClient(
+            mqtt.url, config.mqtt_client_id, username=mqtt.username, password=mqtt.password,
+            ca_file=str(config.resolve(tls.ca)) if tls and tls.ca else None,
+            cert_file=str(config.resolve(tls.cert)) if tls and tls.cert else None,
+            key_file=str(config.resolve(tls.key)) if tls and tls.key else None,
+            keepalive=mqtt.keepalive_s, session_expiry=mqtt.session_expiry_s,
+            will=Will(self.topics.status, json.dumps(self._offline_status()).encode(), qos=1, retain=True),
+            max_inflight=mqtt.max_inflight, max_queued=mqtt.max_inflight * 2 + 10,
+        )
+        self.relay = Relay(self.store, MqttPublisher(self.mqtt), self.topics, RelaySettings(
+            max_inflight=mqtt.max_inflight, events_per_message=mqtt.events_per_message,
+            broker_ack_confirms=mqtt.delivery is DeliveryMode.BROKER_ACK, ack_timeout_s=mqtt.ack_timeout_s,
+            retry_initial_s=mqtt.retry_initial_s, retry_max_s=mqtt.retry_max_s,
+            status_interval_s=mqtt.status_interval_s,
+        ), status=self.status, sender=self.identity.read_point)
+        self.engine.add_listener(self._on_line_event)
+        self._started = False
+
+    def _offline_status(self) -> dict[str, Any]:
+        return {"online": False, "site": self.config.station.site, "station": self.config.station.id,
+                "state": "offline"}
+
+    def _on_line_event(self, event: LineEvent) -> None:
+        if isinstance(event, StateChanged):
+            self.relay.status_changed()
+
+    def status(self) -> dict[str, Any]:
+        """The retained status: state, this run's counters and device health."""
+        summary = self.engine.summary
+        health = self.printer.health()
+        return {
+            "site": self.config.station.site,
+            "station": self.config.station.id,
+            "state": self.engine.state.value,
+            "batch": summary.batch_lot,
+            "counters": {
+                "printed": summary.printed, "activated": summary.activated,
+                "voided": dict(summary.voided),
+            },
+            "devices": {
+                "printer": {"url": self.printer.url, "condition": health.condition.value,
+                            "faults": list(health.faults), "detail": health.detail},
+                "verifier": {"url": self.verifier.url},
+            },
+            "alarms": [a.code for a in self.engine.alarms[-5:]],
+        }
+
+    def start(self) -> None:
+        """Open the devices and start delivery; the line itself starts with `run()`."""
+        self.mqtt.start()
+        self.relay.start()
+        self.printer.start()
+        self.verifier.start()
+        self._started = True
+
+    def stop(self, drain_timeout: float = 0.0) -> None:
+        if self.engine.state.value != "stopped":
+            self.engine.stop()
+            self.engine.wait(self.config.line.verify_timeout_s + 5)
+        if drain_timeout > 0:
+            self.relay.wait_drained(drain_timeout)
+        self.verifier.stop()
+        self.printer.stop()
+        self.relay.stop()
+        self.mqtt.stop()
+        self.store.close()
+        self._started = False
+
+    def product(self, gtin: str | None) -> Product:
+        if gtin is None:
+            return self.products[0]
+        for product in self.products:
+            if product.gtin == gtin or product.gtin.lstrip("0") == gtin.lstrip("0"):
+                return product
+        known = ", ".join(p.gtin for p in self.products)
+        raise StationError(f"product {gtin} is not in the product list ({known})")
+
+    def open_batch(self, product: Product, lot: str | None = None, *,
+                   production_date: dt.date | None = None, expiry_date: dt.date | None = None,
+                   origin: str = "") -> Batch:
+        """The open batch with this lot, or a new one (expiry from the product's shelf life unless given)."""
+        today = dt.date.today()
+        lot = validate_lot(lot or today.strftime("L%y%m%d"))
+        existing = self.store.find_batch(product.gtin, lot)
+        if existing is not None:
+            if existing.closed:
+                raise StationError(f"batch {lot} of {product.name} is closed: choose another lot")
+            return existing
+        produced = production_date or today
+        if expiry_date is None and product.shelf_life_days:
+            expiry_date = produced + dt.timedelta(days=product.shelf_life_days)
+        return self.store.create_batch(Batch(
+            id=None, gtin=product.gtin, lot=lot, production_date=produced, expiry_date=expiry_date,
+            origin=origin or product.region,
+        ))

@@ -1,0 +1,90 @@
+"""Alarms the line raises, each with what happened and what to do, in Vietnamese first and English second."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+
+class Severity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"        # the line goes on
+    STOP = "stop"              # the line paused or stopped until someone acts
+
+
+@dataclass(frozen=True)
+class AlarmText:
+    vi: str
+    en: str
+
+
+# code -> (severity, text). Codes are stable: they are logged, published in the status and tested.
+CATALOGUE: dict[str, tuple[Severity, AlarmText]] = {
+    "printer_paper_out": (Severity.STOP, AlarmText(
+        "Hết giấy in — thay cuộn tem rồi bấm Tiếp tục",
+        "Out of labels — load a new roll, then press Resume")),
+    "printer_ribbon_out": (Severity.STOP, AlarmText(
+        "Hết ruy băng mực — thay ruy băng rồi bấm Tiếp tục",
+        "Ribbon out — load a new ribbon, then press Resume")),
+    "printer_head_open": (Severity.STOP, AlarmText(
+        "Đầu in đang mở — đóng nắp đầu in rồi bấm Tiếp tục",
+        "Print head open — close the head, then press Resume")),
+    "printer_paused": (Severity.STOP, AlarmText(
+        "Máy in đang tạm dừng — bấm nút PAUSE trên máy in rồi bấm Tiếp tục",
+        "Printer paused — press PAUSE on the printer, then press Resume")),
+    "printer_fault": (Severity.STOP, AlarmText(
+        "Máy in báo lỗi — kiểm tra máy in rồi bấm Tiếp tục",
+        "Printer fault — check the printer, then press Resume")),
+    "printer_unreachable": (Severity.STOP, AlarmText(
+        "Không liên lạc được máy in — kiểm tra nguồn và dây mạng/cáp của máy in",
+        "Printer not answering — check its power and cable")),
+    "too_many_failures": (Severity.STOP, AlarmText(
+        "Nhiều tem liên tiếp không kiểm tra được — kiểm tra máy quét và chất lượng in rồi chạy lại",
+        "Too many stamps in a row failed verification — check the scanner and the print quality, then start again")),
+    "verification_failed": (Severity.WARNING, AlarmText(
+        "Tem không đạt kiểm tra đã bị hủy — loại sản phẩm đó ra khỏi băng chuyền",
+        "A stamp failed verification and was voided — take that item off the line")),
+    "stray_read": (Severity.WARNING, AlarmText(
+        "Máy quét đọc được mã không thuộc tem vừa in — kiểm tra tem lạ trên băng chuyền",
+        "The scanner read a code that is not a stamp just printed — look for a foreign stamp on the line")),
+    "interrupted_stamps_voided": (Severity.INFO, AlarmText(
+        "Đã hủy các tem chưa kiểm tra của lần chạy trước (trạm bị tắt giữa chừng)",
+        "Voided the unverified stamps of the previous run (the station stopped mid-way)")),
+}
+
+
+@dataclass(frozen=True)
+class Alarm:
+    code: str
+    severity: Severity
+    text: AlarmText
+    detail: str = ""
+    at: float = field(default_factory=time.time)
+
+    @classmethod
+    def raise_(cls, code: str, detail: str = "") -> Alarm:
+        severity, text = CATALOGUE[code]
+        return cls(code=code, severity=severity, text=text, detail=detail)
+
+    def __str__(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"[{self.code}] {self.text.vi} / {self.text.en}{extra}"
+
+
+PRINTER_FAULT_ALARMS = {
+    "paper_out": "printer_paper_out",
+    "ribbon_out": "printer_ribbon_out",
+    "head_open": "printer_head_open",
+    "paused": "printer_paused",
+}
+
+
+def printer_alarm(faults: tuple[str, ...], unreachable: bool, detail: str) -> Alarm:
+    """The most specific alarm for a printer's condition."""
+    if unreachable:
+        return Alarm.raise_("printer_unreachable", detail)
+    for fault in faults:
+        if fault in PRINTER_FAULT_ALARMS:
+            return Alarm.raise_(PRINTER_FAULT_ALARMS[fault], detail)
+    return Alarm.raise_("printer_fault", detail)

@@ -1,0 +1,306 @@
+"""Station configuration: one YAML file, overridable by STATION_… environment variables, validated by pydantic.
+
+Every model forbids unknown keys, so a typo fails at start-up with the file and the key named instead of silently
+doing nothing. Relative paths in the file are relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from station.domain import Product
+from station.errors import ConfigError, InvalidIdentifier
+
+CONFIG_VERSION = 1
+ENV_PREFIX = "STATION_"
+ENV_NESTED = "__"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "station.yaml"
+
+DEVICE_SCHEMES = {"tcp", "serial", "file", "cups"}
+MQTT_SCHEMES = {"mqtt", "mqtts"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_device_url(url: str, schemes: set[str]) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        raise ValueError(f"{url!r}: scheme must be one of {', '.join(sorted(s + '://' for s in schemes))}")
+    if parts.scheme == "tcp":
+        if not parts.hostname:
+            raise ValueError(f"{url!r}: missing host (expected tcp://host:9100)")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"{url!r}: {exc}") from None
+        if port is None:
+            raise ValueError(f"{url!r}: missing port (expected tcp://host:9100)")
+    if parts.scheme in {"serial", "file"} and not (parts.path or parts.netloc):
+        raise ValueError(f"{url!r}: missing device path (expected {parts.scheme}:///dev/…)")
+    if parts.scheme == "cups" and not parts.netloc:
+        raise ValueError(f"{url!r}: missing queue name (expected cups://queue)")
+    return url
+
+
+class StationIdentity(_Model):
+    """Who this station is, in topics and in EPCIS events."""
+
+    site: str = Field("hue-01", description="Site (producer's workshop) id, used in MQTT topics.",
+                      pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    id: str = Field("line-1", description="Station id within the site, used in MQTT topics.",
+                    pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    resolver: str = Field("truyxuat.hue.example.vn", description="Domain of the Digital Link resolver printed in QR codes.",
+                          pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+    timezone_offset: str = Field("+07:00", description="Station's UTC offset for EPCIS eventTimeZoneOffset.",
+                                 pattern=r"^[+-](0[0-9]|1[0-4]):[0-5][0-9]$")
+    read_point: str | None = Field(None, description="EPCIS readPoint id (an SGLN URN or a URI); default derived from resolver/site/id.")
+
+    @property
+    def read_point_id(self) -> str:
+        return self.read_point or f"https://{self.resolver.split('/')[0]}/station/{self.site}/{self.id}"
+
+
+class PrinterConfig(_Model):
+    url: str = Field("tcp://127.0.0.1:9100", description="Printer address: tcp://host:9100, serial:///dev/…, file:///dev/usb/lp0, cups://queue.")
+    template: Path = Field(Path("labels/stamp-60x40.zpl"), description="ZPL label template, relative to the config file.")
+    status_interval_s: float = Field(0.5, gt=0, le=60, description="Seconds between printer status polls.")
+    status_timeout_s: float = Field(1.0, gt=0, le=30, description="Seconds to wait for a status reply before asking ~HQES.")
+
+    _url = field_validator("url")(lambda v: _check_device_url(v, DEVICE_SCHEMES))
+
+
+class VerifierConfig(_Model):
+    url: str = Field("serial:///tmp/packing-station/scanner?baud=115200", description="Verification scanner address.")
+    terminator: Literal["\r\n", "\r", "\n"] = Field("\r\n", description="End of one read as the scanner sends it.")
+    max_line_length: int = Field(512, ge=16, le=8192, description="Longest line accepted, in bytes.")
+
+    _url = field_validator("url")(lambda v: _check_device_url(v, DEVICE_SCHEMES - {"cups"}))
+
+
+class DevicesConfig(_Model):
+    printer: PrinterConfig = PrinterConfig()
+    verifier: VerifierConfig = VerifierConfig()
+
+
+class DeliveryMode(str, enum.Enum):
+    SERVER_ACK = "server-ack"      # confirmed when the central server acks that it stored the event (default)
+    BROKER_ACK = "broker-ack"      # confirmed on the broker's PUBACK: for servers that send no acks
+
+
+class TlsConfig(_Model):
+    ca: Path | None = Field(None, description="CA certificate file (PEM).")
+    cert: Path | None = Field(None, description="Client certificate file (PEM).")
+    key: Path | None = Field(None, description="Client key file (PEM).")
+
+
+class MqttConfig(_Model):
+    url: str = Field("mqtt://127.0.0.1:1883", description="Broker: mqtt://host:1883 or mqtts://host:8883.")
+    prefix: str = Field("truyxuat", pattern=r"^[A-Za-z0-9_/-]{1,60}$", description="First topic level.")
+    client_id: str | None = Field(None, description="Fixed MQTT client id; default {site}-{station}.")
+    username: str | None = None
+    password: str | None = None
+    tls: TlsConfig | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="Broker keeps the session this long while offline.")
+    max_inflight: int = Field(100, ge=1, le=10_000, description="Most messages published and not yet PUBACKed.")
+    events_per_message: int = Field(1, ge=1, le=500, description="Events packed into one EPCIS document.")
+    delivery: DeliveryMode = DeliveryMode.SERVER_ACK
+    ack_timeout_s: float = Field(30.0, gt=0, le=86400, description="Resend an event the server has not acked after this.")
+    retry_initial_s: float = Field(2.0, gt=0, le=3600, description="First back-off after a failed publish.")
+    retry_max_s: float = Field(300.0, gt=0, le=86400, description="Longest back-off between attempts.")
+    status_interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between retained status updates.")
+
+    _url = field_validator("url")(lambda v: _check_mqtt_url(v))
+
+
+def _check_mqtt_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in MQTT_SCHEMES:
+        raise ValueError(f"{url!r}: scheme must be mqtt:// or mqtts://")
+    if not parts.hostname:
+        raise ValueError(f"{url!r}: missing broker host")
+    try:
+        parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r}: {exc}") from None
+    return url
+
+
+class ResumePolicy(str, enum.Enum):
+    AUTO = "auto"          # resume by itself once the printer reports ready again
+    MANUAL = "manual"      # wait for the operator to press Resume
+
+
+class LineConfig(_Model):
+    verify_timeout_s: float = Field(3.0, gt=0, le=120, description="Window for the verification read after printing.")
+    print_ahead: int = Field(1, ge=1, le=50, description="Stamps printed and not yet verified, at most.")
+    max_consecutive_failures: int = Field(5, ge=1, le=1000, description="Voids in a row that stop the line.")
+    resume: ResumePolicy = ResumePolicy.MANUAL
+    serial_length: int = Field(10, ge=10, le=20, description="Characters in a generated serial ([0-9A-Z]).")
+
+
+class DatabaseConfig(_Model):
+    path: Path = Field(Path("var/station.db"), description="SQLite file; relative to the working directory.")
+
+
+class StationConfig(BaseSettings):
+    """The whole configuration of one station."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED,
+        validate_default=True,
+    )
+
+    version: Literal[1] = Field(CONFIG_VERSION, description="Configuration format version.")
+    station: StationIdentity = StationIdentity()
+    products_file: Path = Field(Path("products.yaml"), description="Product list, relative to the config file.")
+    database: DatabaseConfig = DatabaseConfig()
+    devices: DevicesConfig = DevicesConfig()
+    mqtt: MqttConfig = MqttConfig()
+    line: LineConfig = LineConfig()
+    source: Path | None = Field(None, exclude=True, description="The file this was read from (set by the loader).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first: a technician's STATION_… variable overrides the file.
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _tls_needs_mqtts(self) -> StationConfig:
+        if self.mqtt.tls is not None and not self.mqtt.url.startswith("mqtts://"):
+            raise ValueError("mqtt.tls is set but mqtt.url is not mqtts://")
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else DEFAULT_CONFIG.parent
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the file, made absolute against the config file's folder."""
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def mqtt_client_id(self) -> str:
+        return self.mqtt.client_id or f"{self.station.site}-{self.station.id}"
+
+    def topic(self, leaf: str) -> str:
+        return f"{self.mqtt.prefix}/{self.station.site}/{self.station.id}/{leaf}"
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ConfigError(f"{path}:{where}: not valid YAML: {problem}")
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    if not path.exists():
+        raise ConfigError(f"{path}: {what} not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(path, exc) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc}") from None
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + ENV_NESTED.join(str(p).upper() for p in loc)
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem, naming the file (or the environment variable) and the dotted key."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        env = _env_name(loc)
+        origin = f"environment variable {env}" if loc and env in os.environ else source
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not a setting: check its spelling and indentation)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{origin}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None) -> StationConfig:
+    """Read, validate and return the configuration; ConfigError says what is wrong and where."""
+    path = Path(path) if path else Path(os.environ.get("STATION_CONFIG", DEFAULT_CONFIG))
+    data = read_yaml(path, "configuration file")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings, not {type(data).__name__}")
+    if "source" in data:
+        raise ConfigError(f"{path}: source: unknown key (not a setting)")
+    try:
+        config = StationConfig(**data, source=path.resolve())
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+    template = config.resolve(config.devices.printer.template)
+    if not template.exists():
+        raise ConfigError(f"{path}: devices.printer.template: file {template} not found")
+    return config
+
+
+class ProductEntry(_Model):
+    gtin: str
+    name: str = Field(min_length=1, max_length=200)
+    producer: str = Field(min_length=1, max_length=200)
+    region: str = ""
+    shelf_life_days: int | None = Field(None, ge=1, le=36500)
+
+
+class ProductFile(_Model):
+    products: list[ProductEntry] = Field(min_length=1)
+
+
+def load_products(path: Path) -> list[Product]:
+    """The product list; each GTIN's check digit is verified and duplicates are refused."""
+    from station.gs1 import normalize_gtin  # deferred: gs1 pulls biip, which config validation alone doesn't need
+
+    data = read_yaml(path, "product list")
+    try:
+        entries = ProductFile.model_validate(data).products
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+    seen: dict[str, int] = {}
+    products = []
+    for i, entry in enumerate(entries):
+        try:
+            gtin = normalize_gtin(entry.gtin)
+        except InvalidIdentifier as exc:
+            raise ConfigError(f"{path}: products.{i}.gtin: {exc}") from None
+        if gtin in seen:
+            raise ConfigError(f"{path}: products.{i}.gtin: {gtin} is already listed as products.{seen[gtin]}")
+        seen[gtin] = i
+        products.append(Product(gtin=gtin, name=entry.name, producer=entry.producer, region=entry.region,
+                                shelf_life_days=entry.shelf_life_days))
+    return products
+
+
+def dump_config(config: StationConfig) -> str:
+    """The configuration as YAML (for `station config show`)."""
+    data = config.model_dump(mode="json", exclude={"source"})
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+

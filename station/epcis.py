@@ -1,0 +1,379 @@
+"""EPCIS 2.0 events for stamp activation and void, the documents that carry them, and their validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft7Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+from referencing import Registry
+
+from station.errors import EpcisInvalid
+from station.gs1 import epc_uri, normalize_gtin, validate_lot
+
+__all__ = [
+    "CBV_BIZ_STEPS",
+    "CBV_DISPOSITIONS",
+    "EPCIS_CONTEXT",
+    "EXTENSION_NAMESPACE",
+    "EXTENSION_PREFIX",
+    "EXT_PREFIX",
+    "activation_event",
+    "document",
+    "format_time",
+    "validate",
+    "void_event",
+]
+
+EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+
+# Our own fields on events (station, batch, verification result, void reason) live under this prefix,
+# declared in every document's @context. The IRI is a name, never fetched; it is part of the contract with
+# the central server, so change it only together with them.
+EXTENSION_PREFIX = "stn"
+EXTENSION_NAMESPACE = "https://ns.packing-station.example/epcis/"
+EXT_PREFIX = EXTENSION_PREFIX  # the short name station.engine uses
+
+# CBV 2.0 standard business steps (section 7.1). The JSON schema lets any string through where a URI is
+# expected when formats are not checked, so "comissioning" would validate; these lists are the real check.
+CBV_BIZ_STEPS = frozenset({
+    "accepting", "arriving", "assembling", "collecting", "commissioning", "consigning",
+    "creating_class_instance", "cycle_counting", "decommissioning", "departing", "destroying",
+    "disassembling", "dispensing", "encoding", "entering_exiting", "holding", "inspecting", "installing",
+    "killing", "loading", "other", "packing", "picking", "receiving", "removing", "repackaging",
+    "repairing", "replacing", "reserving", "retail_selling", "sampling", "sensor_reporting", "shipping",
+    "staging_outbound", "stock_taking", "stocking", "storing", "transporting", "unloading", "unpacking",
+    "void_shipping",
+})  # fmt: skip
+
+# CBV 2.0 standard dispositions (section 7.2).
+CBV_DISPOSITIONS = frozenset({
+    "active", "available", "completeness_inferred", "completeness_verified", "conformant",
+    "container_closed", "container_open", "damaged", "destroyed", "dispensed", "disposed", "encoded",
+    "expired", "in_progress", "in_transit", "inactive", "mismatch_class", "mismatch_instance",
+    "mismatch_quantity", "needs_replacement", "no_pedigree_match", "non_conformant", "non_sellable_other",
+    "partially_dispensed", "recalled", "reserved", "retail_sold", "returned", "sellable_accessible",
+    "sellable_not_accessible", "stolen", "unavailable", "unknown",
+})  # fmt: skip
+
+# EPCIS 2.0 JSON wants the bare CBV words above; the URN and GS1 Web URI spellings of CBV values are refused.
+_CBV_URI_RE = re.compile(r"^(urn:epcglobal:cbv:|https?://ns\.gs1\.org/cbv/)")
+# A user vocabulary value must be an absolute URI we can tell from a misspelt word.
+_VOCAB_URI_RE = re.compile(r"^(https?://[^\s/?#]+[^\s]*|urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+)$")
+
+_TZ_OFFSET_RE = re.compile(r"^([+-])((0[0-9]|1[0-3]):([0-5][0-9])|14:00)$")  # the schema's own pattern
+_EXTENSION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+# RFC 3986 absolute URI and RFC 3339 date-time: jsonschema checks these formats only with optional packages
+# (rfc3987, rfc3339-validator) that are not installed, and without a check "format": "uri" accepts anything.
+# Checkers of our own keep validation the same on every machine.
+_URI_RE = re.compile(
+    r"^[A-Za-z][A-Za-z0-9+.-]*:"                                # scheme
+    r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$"  # the rest: URI characters or %HH
+)
+_DATE_TIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+_SCHEMA_RESOURCE = ("station", "schemas/EPCIS-JSON-Schema.json")
+
+
+def _is_uri(instance: object) -> bool:
+    return not isinstance(instance, str) or bool(_URI_RE.match(instance))
+
+
+def _is_date_time(instance: object) -> bool:
+    if not isinstance(instance, str):
+        return True
+    if not _DATE_TIME_RE.match(instance):
+        return False
+    try:  # the regex checks the shape; this checks month 13, 30 February, hour 25 ...
+        dt.datetime.fromisoformat(instance.upper())
+    except ValueError:
+        return False
+    return True
+
+
+def _format_checker() -> FormatChecker:
+    checker = FormatChecker(formats=())
+    for name, func in Draft7Validator.FORMAT_CHECKER.checkers.items():
+        checker.checkers[name] = func
+    checker.checks("uri")(_is_uri)
+    checker.checks("date-time")(_is_date_time)
+    return checker
+
+
+_validator_lock = threading.Lock()
+_validator_instance: Draft7Validator | None = None
+
+
+def _validator() -> Draft7Validator:
+    """The validator, built on first use only: validate() runs for every document published."""
+    global _validator_instance
+    if _validator_instance is None:
+        with _validator_lock:
+            if _validator_instance is None:
+                package, name = _SCHEMA_RESOURCE
+                text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+                schema = json.loads(text)
+                Draft7Validator.check_schema(schema)
+                # An empty registry: every $ref in the schema is local ('#/definitions/...'), and any other
+                # must fail here rather than reach for the network.
+                _validator_instance = Draft7Validator(
+                    schema, registry=Registry(), format_checker=_format_checker()
+                )
+    return _validator_instance
+
+
+def _tz(offset: str) -> dt.timezone:
+    match = _TZ_OFFSET_RE.match(offset)
+    if match is None:
+        raise ValueError(f"time zone offset {offset!r}: expected ±HH:MM between -13:59 and +14:00")
+    sign = 1 if match.group(1) == "+" else -1
+    hours, minutes = (int(part) for part in offset[1:].split(":"))
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+
+
+def format_time(moment: dt.datetime, tz_offset: str) -> str:
+    """ISO 8601 with milliseconds at the given offset, e.g. ``2026-11-29T08:15:30.123+07:00``."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        # a naive time would be read in whatever zone the server runs in
+        raise ValueError(f"time {moment.isoformat()} has no time zone")
+    return moment.astimezone(_tz(tz_offset)).isoformat(timespec="milliseconds")
+
+
+def _extension_key(name: str) -> str:
+    if ":" in name:
+        prefix, _, local = name.partition(":")
+        if prefix != EXTENSION_PREFIX:
+            raise ValueError(
+                f"extension {name!r}: only the {EXTENSION_PREFIX!r} prefix is declared in @context"
+            )
+    else:
+        local = name
+    if not _EXTENSION_NAME_RE.match(local):
+        raise ValueError(f"extension {name!r}: the name must be letters, digits, '_', '.' or '-'")
+    return f"{EXTENSION_PREFIX}:{local}"
+
+
+def _add_extensions(event: dict[str, Any], extensions: Mapping[str, object]) -> None:
+    for name, value in extensions.items():
+        key = _extension_key(name)
+        if key in event:
+            raise ValueError(f"extension {key!r} given twice")
+        try:  # the event goes to the outbox as JSON; fail here, where the caller can see why
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"extension {key!r}: value is not JSON: {exc}") from exc
+        event[key] = value
+
+
+def _base_event(
+    *,
+    event_id: str | None,
+    action: str,
+    biz_step: str,
+    disposition: str,
+    gtin: str,
+    serial: str,
+    event_time: dt.datetime,
+    tz_offset: str,
+    read_point: str,
+    biz_location: str | None,
+) -> dict[str, Any]:
+    # Key order follows the standard's examples, so a human reading a payload finds things where expected.
+    event: dict[str, Any] = {
+        "type": "ObjectEvent",
+        # fixed here, once: the outbox stores this dict and resends it unchanged, so the server can drop
+        # duplicates by eventID
+        "eventID": event_id if event_id is not None else f"urn:uuid:{uuid.uuid4()}",
+        "eventTime": format_time(event_time, tz_offset),
+        "eventTimeZoneOffset": tz_offset,
+        "epcList": [epc_uri(gtin, serial)],
+        "action": action,
+        "bizStep": biz_step,
+        "disposition": disposition,
+        "readPoint": {"id": read_point},
+    }
+    if biz_location is not None:
+        event["bizLocation"] = {"id": biz_location}
+    return event
+
+
+def activation_event(
+    *,
+    event_id: str | None = None,
+    gtin: str,
+    serial: str,
+    lot: str,
+    expiry: dt.date | None,
+    event_time: dt.datetime,
+    tz_offset: str = "+07:00",
+    read_point: str,
+    biz_location: str | None = None,
+    extensions: Mapping[str, object] = {},  # read only, never mutated, so a shared default is safe
+) -> dict[str, Any]:
+    """ObjectEvent ADD / commissioning / active for one stamp, lot and expiry in ilmd."""
+    normalize_gtin(gtin)
+    validate_lot(lot)
+    event = _base_event(
+        event_id=event_id,
+        action="ADD",
+        biz_step="commissioning",
+        disposition="active",
+        gtin=gtin,
+        serial=serial,
+        event_time=event_time,
+        tz_offset=tz_offset,
+        read_point=read_point,
+        biz_location=biz_location,
+    )
+    ilmd: dict[str, str] = {"cbvmda:lotNumber": lot}
+    if expiry is not None:
+        ilmd["cbvmda:itemExpirationDate"] = expiry.isoformat()
+    event["ilmd"] = ilmd
+    _add_extensions(event, extensions)
+    return event
+
+
+def void_event(
+    *,
+    event_id: str | None = None,
+    gtin: str,
+    serial: str,
+    reason: str,
+    event_time: dt.datetime,
+    tz_offset: str = "+07:00",
+    read_point: str,
+    biz_location: str | None = None,
+    extensions: Mapping[str, object] = {},  # read only, never mutated, so a shared default is safe
+) -> dict[str, Any]:
+    """ObjectEvent DELETE / decommissioning / inactive for a voided stamp, with the reason."""
+    if not reason:
+        raise ValueError("a void needs a reason")
+    event = _base_event(
+        event_id=event_id,
+        action="DELETE",
+        biz_step="decommissioning",
+        disposition="inactive",
+        gtin=gtin,
+        serial=serial,
+        event_time=event_time,
+        tz_offset=tz_offset,
+        read_point=read_point,
+        biz_location=biz_location,
+    )
+    event[f"{EXTENSION_PREFIX}:voidReason"] = reason
+    _add_extensions(event, extensions)
+    return event
+
+
+def document(
+    events: Sequence[dict[str, Any]],
+    created_at: dt.datetime,
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """An EPCISDocument holding ``events``, with our extension prefix declared in @context."""
+    if created_at.tzinfo is None or created_at.utcoffset() is None:
+        raise ValueError(f"creation time {created_at.isoformat()} has no time zone")
+    doc: dict[str, Any] = {
+        "@context": [EPCIS_CONTEXT, {EXTENSION_PREFIX: EXTENSION_NAMESPACE}],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": created_at.isoformat(timespec="milliseconds"),
+    }
+    if sender is not None:
+        doc["sender"] = sender
+    doc["epcisBody"] = {"eventList": list(events)}
+    return doc
+
+
+def _events_of(doc: object) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(JSON path, event) for each event of a document, or the document itself when it is a single event."""
+    if not isinstance(doc, dict):
+        return
+    body = doc.get("epcisBody")
+    if isinstance(body, dict):
+        events = body.get("eventList")
+        if isinstance(events, list):
+            for index, event in enumerate(events):
+                if isinstance(event, dict):
+                    yield f"$.epcisBody.eventList[{index}]", event
+        return
+    if "eventTime" in doc or "action" in doc:
+        yield "$", doc
+
+
+def _check_cbv(value: object, standard: frozenset[str], path: str, what: str) -> None:
+    if not isinstance(value, str):
+        return  # the schema reports the type
+    if value in standard:
+        return
+    if _CBV_URI_RE.match(value):
+        raise EpcisInvalid(f"{path}: {value!r}: write the CBV {what} as its bare name in EPCIS 2.0 JSON")
+    if _VOCAB_URI_RE.match(value):
+        return
+    raise EpcisInvalid(
+        f"{path}: {value!r} is not a CBV 2.0 {what} (e.g. {', '.join(sorted(standard)[:4])}, ...) "
+        "nor the URI of a vocabulary of our own"
+    )
+
+
+def _check_vocabularies(doc: object) -> None:
+    for path, event in _events_of(doc):
+        _check_cbv(event.get("bizStep"), CBV_BIZ_STEPS, f"{path}.bizStep", "business step")
+        _check_cbv(event.get("disposition"), CBV_DISPOSITIONS, f"{path}.disposition", "disposition")
+        persistent = event.get("persistentDisposition")
+        if isinstance(persistent, dict):
+            for key in ("set", "unset"):
+                values = persistent.get(key)
+                if isinstance(values, list):
+                    for i, value in enumerate(values):
+                        _check_cbv(
+                            value, CBV_DISPOSITIONS, f"{path}.persistentDisposition.{key}[{i}]", "disposition"
+                        )
+
+
+_WEAK_KEYWORDS = frozenset({"anyOf", "oneOf"})
+_MAX_MESSAGE = 400
+
+
+def _relevance(error: ValidationError) -> tuple[int, bool]:
+    # Deepest first: for a person reading a log, "eventList[0].action: 'REMOVE' is not one of ..." says more
+    # than the whole event dumped as "not valid under any of the given schemas" (jsonschema's best_match
+    # prefers the shallow one).
+    return (len(error.path), error.validator not in _WEAK_KEYWORDS)
+
+
+def _describe(errors: Iterable[ValidationError]) -> str | None:
+    error = max(errors, key=_relevance, default=None)
+    if error is None:
+        return None
+    while error.context:
+        top_key = max(_relevance(e) for e in error.context)
+        top = [e for e in error.context if _relevance(e) == top_key]
+        if len(top) > 1:  # several alternatives fail equally: name them all
+            messages = "; or ".join(dict.fromkeys(e.message for e in top))
+            return f"{top[0].json_path}: {messages}"
+        error = top[0]
+    if "propertyNames" in error.absolute_schema_path:  # the path is the object's; say it is about a key
+        return f"{error.json_path}: property name {error.message}"
+    return f"{error.json_path}: {error.message}"
+
+
+def validate(doc: Mapping[str, Any]) -> None:
+    """Raise EpcisInvalid unless ``doc`` validates against the EPCIS 2.0 schema and uses CBV vocabulary."""
+    # The CBV check goes first: its message for a misspelt bizStep is clearer than the schema's anyOf.
+    _check_vocabularies(doc)
+    message = _describe(_validator().iter_errors(doc))
+    if message is not None:
+        if len(message) > _MAX_MESSAGE:
+            message = message[: _MAX_MESSAGE - 3] + "..."
+        raise EpcisInvalid(message)

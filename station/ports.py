@@ -1,0 +1,100 @@
+"""What the line engine and the relay need from devices, as protocols: the composition root plugs drivers in."""
+
+from __future__ import annotations
+
+import enum
+import queue
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class PrinterCondition(str, enum.Enum):
+    READY = "ready"
+    FAULTED = "faulted"            # answered, and reports a fault (paper out, head open, paused…)
+    UNREACHABLE = "unreachable"    # no answer at all, or the connection failed
+    UNKNOWN = "unknown"            # the transport cannot read status back (cups://), or no poll yet
+
+
+@dataclass(frozen=True)
+class PrinterHealth:
+    condition: PrinterCondition
+    faults: tuple[str, ...] = ()   # PrinterFault values: paper_out, head_open, ribbon_out, paused, …
+    detail: str = ""
+
+    @property
+    def can_print(self) -> bool:
+        return self.condition in (PrinterCondition.READY, PrinterCondition.UNKNOWN)
+
+
+class PrinterPortError(Exception):
+    """Sending a label failed: the engine treats it as a printer fault."""
+
+
+class LabelPrinter(Protocol):
+    def print_label(self, fields: Mapping[str, str | None]) -> None:
+        """Render the configured template with these fields and send it; raise PrinterPortError on failure."""
+
+    def health(self) -> PrinterHealth:
+        """The latest known condition (from a background poll: cheap to call every loop)."""
+
+    def cancel_queued(self) -> None:
+        """Drop every label still in the printer's buffer (~JA), so voided stamps never come out later."""
+
+
+@dataclass(frozen=True)
+class VerificationRead:
+    """One line from the verification scanner: decoded text, or a refusal with its reason."""
+
+    text: str | None
+    raw: bytes
+    at: float                      # time.monotonic() when the line was complete
+    refused: str | None = None     # too_long, not_text, empty…
+    source: str = "verifier"
+
+
+# Records the relay consumes from its publisher. The composition root translates the MQTT driver's own records.
+
+@dataclass(frozen=True)
+class Connected:
+    session_present: bool = False
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PublishAcked:
+    mid: int
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    topic: str
+    payload: bytes
+    properties: Mapping[str, object] = field(default_factory=dict)
+
+
+PublisherRecord = Connected | Disconnected | PublishAcked | MessageReceived
+
+
+class PublisherError(Exception):
+    """The publisher refused a message (not connected, queue full): the relay retries later."""
+
+
+class Publisher(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def records(self) -> queue.Queue[PublisherRecord]:
+        """Connection changes, PUBACKs and incoming messages, in order; drained by the relay's thread."""
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Hand a message to the client; returns its message id; PublisherError when refused."""
+
+    def subscribe(self, topic: str, qos: int = 1) -> None: ...

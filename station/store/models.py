@@ -1,0 +1,115 @@
+"""SQLAlchemy tables of the station's local database (SQLite): products, batches, stamps, scans and the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    producer: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(200), default="")
+    shelf_life_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class BatchRow(Base):
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("gtin", "lot", name="uq_batches_gtin_lot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14), ForeignKey("products.gtin"))
+    lot: Mapped[str] = mapped_column(String(20))
+    production_date: Mapped[dt.date | None] = mapped_column(nullable=True)
+    expiry_date: Mapped[dt.date | None] = mapped_column(nullable=True)
+    origin: Mapped[str] = mapped_column(String(400), default="")
+    stages: Mapped[list] = mapped_column(JSON, default=list)
+    planned_quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class StampRow(Base):
+    __tablename__ = "stamps"
+    # Serials are unique per GTIN for ever: the database, not the generator, is what guarantees it.
+    __table_args__ = (
+        UniqueConstraint("gtin", "serial", name="uq_stamps_gtin_serial"),
+        CheckConstraint(
+            "state IN ('allocated','sent_to_printer','verified','activated','voided')", name="ck_stamps_state"
+        ),
+        Index("ix_stamps_batch_state", "batch_id", "state"),
+        Index("ix_stamps_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    serial: Mapped[str] = mapped_column(String(20))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    state: Mapped[str] = mapped_column(String(20))
+    uri: Mapped[str] = mapped_column(String(300))
+    read_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    void_detail: Mapped[str] = mapped_column(Text, default="")
+    allocated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    printed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ScanRow(Base):
+    """Every line a verification device sent, used or refused: the record of what the scanner saw."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    source: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    raw_hex: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    stamp_id: Mapped[int | None] = mapped_column(ForeignKey("stamps.id"), nullable=True)
+
+
+class OutboxRow(Base):
+    """One EPCIS event waiting for (or done with) delivery; written in the same transaction as its stamp."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending','sent','confirmed')", name="ck_outbox_state"),
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(60), unique=True)
+    stamp_id: Mapped[int | None] = mapped_column(ForeignKey("stamps.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    event_json: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")

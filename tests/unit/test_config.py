@@ -1,0 +1,132 @@
+"""Configuration: every shipped file loads, and every mistake is named with its file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from station.config import DEFAULT_CONFIG, StationConfig, load_config, load_products
+from station.errors import ConfigError
+
+CONFIG_DIR = DEFAULT_CONFIG.parent
+
+
+def write(tmp_path: Path, text: str, name: str = "station.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    (tmp_path / "labels").mkdir(exist_ok=True)
+    (tmp_path / "labels" / "stamp-60x40.zpl").write_text((CONFIG_DIR / "labels" / "stamp-60x40.zpl").read_text())
+    (tmp_path / "products.yaml").write_text((CONFIG_DIR / "products.yaml").read_text(encoding="utf-8"),
+                                            encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_yaml_file_loads(path: Path) -> None:
+    if path.name.startswith("products"):
+        products = load_products(path)
+        assert len(products) == 5
+    else:
+        config = load_config(path)
+        assert config.version == 1
+        assert load_products(config.resolve(config.products_file))
+
+
+def test_default_config_points_at_the_simulators() -> None:
+    config = load_config(DEFAULT_CONFIG)
+    assert config.devices.printer.url == "tcp://127.0.0.1:9100"
+    assert config.devices.verifier.url.startswith("serial://")
+    assert config.topic("events") == "truyxuat/hue-01/line-1/events"
+    assert config.mqtt_client_id == "hue-01-line-1"
+
+
+def test_demo_products_carry_valid_gtins_and_vietnamese_names() -> None:
+    products = load_products(CONFIG_DIR / "products.yaml")
+    assert [p.gtin for p in products][0] == "08938603001013"
+    assert products[0].name == "Mè xừng Thông Hương 250g"
+    assert products[0].gtin13 == "8938603001013"
+
+
+def test_unknown_key_is_named_with_file_and_path(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\ndevices:\n  printer:\n    ulr: tcp://10.0.0.5:9100\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    assert "devices.printer.ulr: unknown key" in str(err.value)
+
+
+def test_bad_url_says_what_is_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, "devices:\n  printer:\n    url: tcp://10.0.0.5\n")
+    with pytest.raises(ConfigError, match=r"devices\.printer\.url: .*missing port"):
+        load_config(path)
+
+
+def test_unknown_scheme_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "devices:\n  verifier:\n    url: usb://scanner\n")
+    with pytest.raises(ConfigError, match=r"devices\.verifier\.url: .*scheme must be one of"):
+        load_config(path)
+
+
+def test_number_out_of_bounds(tmp_path: Path) -> None:
+    path = write(tmp_path, "line:\n  verify_timeout_s: -1\n")
+    with pytest.raises(ConfigError, match=r"line\.verify_timeout_s: Input should be greater than 0"):
+        load_config(path)
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "station:\n  site: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"line \d+, column \d+: not valid YAML"):
+        load_config(path)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_missing_template_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "devices:\n  printer:\n    template: labels/none.zpl\n")
+    with pytest.raises(ConfigError, match=r"devices\.printer\.template: file .*none\.zpl not found"):
+        load_config(path)
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "devices:\n  printer:\n    url: tcp://127.0.0.1:9100\n")
+    monkeypatch.setenv("STATION_DEVICES__PRINTER__URL", "tcp://192.168.5.20:9100")
+    monkeypatch.setenv("STATION_MQTT__PREFIX", "hue")
+    config = load_config(path)
+    assert config.devices.printer.url == "tcp://192.168.5.20:9100"
+    assert config.mqtt.prefix == "hue"
+
+
+def test_bad_environment_value_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "version: 1\n")
+    monkeypatch.setenv("STATION_LINE__PRINT_AHEAD", "many")
+    with pytest.raises(ConfigError, match=r"environment variable STATION_LINE__PRINT_AHEAD: line\.print_ahead"):
+        load_config(path)
+
+
+def test_tls_needs_mqtts(tmp_path: Path) -> None:
+    path = write(tmp_path, "mqtt:\n  url: mqtt://broker:1883\n  tls:\n    ca: ca.pem\n")
+    with pytest.raises(ConfigError, match="mqtt.tls is set but mqtt.url is not mqtts://"):
+        load_config(path)
+
+
+def test_product_with_wrong_check_digit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "products.yaml"
+    path.write_text('products:\n  - gtin: "08938603001014"\n    name: X\n    producer: Y\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"products\.0\.gtin: .*check digit"):
+        load_products(path)
+
+
+def test_duplicate_product_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "products.yaml"
+    path.write_text('products:\n  - {gtin: "08938603001013", name: A, producer: P}\n'
+                    '  - {gtin: "8938603001013", name: B, producer: P}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"products\.1\.gtin: 08938603001013 is already listed as products\.0"):
+        load_products(path)
+
+
+def test_defaults_need_no_file() -> None:
+    assert StationConfig().line.print_ahead == 1

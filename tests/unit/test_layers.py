@@ -1,0 +1,57 @@
+"""The layers stay clean: only ui/ imports Qt; station/ does no device I/O; drivers/ know nothing of batches."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["station", "drivers", "simulators", "app", "ui"]
+
+
+def imports(package: str) -> list[tuple[Path, str]]:
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [(path, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.append((path, node.module))
+    return found
+
+
+def offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [f"{path.relative_to(ROOT)}: {name}" for path, name in imports(package)
+            if name.split(".")[0] in forbidden]
+
+
+@pytest.mark.parametrize("package", [p for p in PACKAGES if p != "ui"])
+def test_only_ui_imports_qt(package: str) -> None:
+    assert offenders(package, ("PyQt5", "PyQt6", "PySide2", "PySide6")) == []
+
+
+def test_station_does_no_device_io() -> None:
+    assert offenders("station", ("drivers", "simulators", "app", "ui", "serial", "socket", "paho", "zebra",
+                                 "cv2", "pyzbar", "zxingcpp")) == []
+
+
+def test_drivers_know_nothing_of_the_domain() -> None:
+    assert offenders("drivers", ("station", "simulators", "app", "ui")) == []
+
+
+def test_simulators_stand_alone() -> None:
+    assert offenders("simulators", ("station", "app", "ui")) == []
+
+
+def test_no_simulator_branches_in_production_code() -> None:
+    hits = []
+    for package in ("station", "drivers"):
+        for path in (ROOT / package).rglob("*.py"):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                code = line.split("#")[0].lower()
+                if code.lstrip().startswith(("if ", "elif ")) and "simulat" in code:
+                    hits.append(f"{path.relative_to(ROOT)}:{number}")
+    assert hits == []
