@@ -1,0 +1,283 @@
+"""`station sim …` and `station demo`: the simulated devices, alone or together, and the whole simulated line."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from station.config import StationConfig, load_config
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LINK = "/tmp/packing-station/scanner"
+
+
+def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+    sim = sub.add_parser("sim", help="start simulated devices (printer, scanner, central server) for testing")
+    simsub = sim.add_subparsers(dest="sim_command", required=True)
+
+    def printer_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--printer-port", type=int, default=9100, help="raw ZPL port (default 9100)")
+        p.add_argument("--printer-control-port", type=int, default=9101,
+                       help="fault-injection port: `echo 'paper_out on' | nc 127.0.0.1 9101` (default 9101)")
+        p.add_argument("--ips", type=float, default=None, help="print speed in inches per second (default: instant)")
+
+    def scanner_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--scanner-link", default=DEFAULT_LINK, help=f"stable path of the scanner's pty ({DEFAULT_LINK})")
+        p.add_argument("--scanner-control-port", type=int, default=9102,
+                       help="scanner fault-injection port: no_read 0.1, misread 0.05, garbage 0.02, inject TEXT")
+        p.add_argument("--read-delay", type=float, default=0.05, help="seconds from print to read (the conveyor)")
+        p.add_argument("--no-read-rate", type=float, default=0.0)
+        p.add_argument("--misread-rate", type=float, default=0.0)
+        p.add_argument("--garbage-rate", type=float, default=0.0)
+        p.add_argument("--seed", type=int, default=None, help="random seed for repeatable fault sequences")
+
+    def central_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--broker", default=None, help="broker URL (default: the configuration's mqtt.url)")
+        p.add_argument("--prefix", default=None, help="topic prefix (default: the configuration's mqtt.prefix)")
+        p.add_argument("--central-db", default="sqlite:///var/central.db",
+                       help="central stand-in's database URL (SQLite file or postgresql+psycopg://…)")
+        p.add_argument("--no-ack", action="store_true", help="store events but never ack (a server that is down)")
+
+    line = with_config(simsub.add_parser("line", help="printer + verification scanner + central server stand-in"))
+    printer_opts(line)
+    scanner_opts(line)
+    central_opts(line)
+    line.add_argument("--no-central", action="store_true", help="do not start the central stand-in")
+    line.add_argument("--no-broker", action="store_true",
+                      help="never start a broker (by default one is started when none answers on loopback)")
+    line.add_argument("--ready-file", type=Path, default=None, help="write the addresses here as JSON once ready")
+    line.set_defaults(func=run)
+
+    printer = simsub.add_parser("printer", help="a Zebra printer on TCP that keeps and renders every label")
+    printer_opts(printer)
+    printer.add_argument("--save-labels", type=Path, default=None, help="write each printed label here as PNG")
+    printer.set_defaults(func=run)
+
+    scanner = simsub.add_parser("scanner", help="a verification scanner on a pty, reading a printer simulator's labels")
+    scanner_opts(scanner)
+    scanner.add_argument("--printer-control", default="127.0.0.1:9101",
+                         help="control address of the printer simulator whose labels it reads (host:port)")
+    scanner.set_defaults(func=run)
+
+    central = with_config(simsub.add_parser("central", help="the central server stand-in: stores events, sends acks"))
+    central_opts(central)
+    central.set_defaults(func=run)
+
+    demo_p = with_config(sub.add_parser("demo", help="the whole simulated line: broker, simulators and the station"))
+    demo_p.add_argument("--count", type=int, default=None, help="items to pack (default: until Ctrl-C)")
+    demo_p.add_argument("--lot", default=None)
+    demo_p.add_argument("--product", default=None)
+    demo_p.set_defaults(func=demo)
+
+
+# -- building blocks -------------------------------------------------------------------------------------------
+
+def _scanner_control(scanner: Any) -> dict[str, Callable[[list[str]], str]]:
+    def rate(name: str) -> Callable[[list[str]], str]:
+        def handler(args: list[str]) -> str:
+            if not args:
+                return str(scanner.rates[f"{name}_rate"])
+            scanner.set_rates(**{f"{name}_rate": float(args[0])})
+            return "ok"
+        return handler
+
+    def inject(args: list[str]) -> str:
+        scanner.inject(" ".join(args))
+        return "ok"
+
+    return {
+        "no_read": rate("no_read"), "misread": rate("misread"), "garbage": rate("garbage"), "inject": inject,
+        "status": lambda _a: json.dumps({"port": scanner.port, "link": scanner.link, "rates": scanner.rates,
+                                         "counts": scanner.counts}),
+    }
+
+
+def _follow_printer(address: str, on_image: Callable[[Any], None], stop: threading.Event) -> threading.Thread:
+    """Subscribe to a printer simulator's control port and hand each printed label's image on (for `sim scanner`)."""
+    from PIL import Image
+
+    host, _, port = address.rpartition(":")
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5) as conn:
+                    conn.settimeout(1.0)
+                    conn.sendall(b"subscribe\n")
+                    buffer = b""
+                    log.info("following the printer simulator's labels at %s", address)
+                    while not stop.is_set():
+                        try:
+                            data = conn.recv(65536)
+                        except socket.timeout:
+                            continue
+                        if not data:
+                            break
+                        buffer += data
+                        while b"\n" in buffer:
+                            line, buffer = buffer.split(b"\n", 1)
+                            if not line.startswith(b"{"):
+                                continue
+                            label = json.loads(line)
+                            on_image(Image.open(io.BytesIO(base64.b64decode(label["png"]))))
+            except OSError as exc:
+                log.warning("printer simulator control %s: %s; retrying", address, exc)
+                stop.wait(1.0)
+
+    thread = threading.Thread(target=loop, name="follow-printer", daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_forever(stop: threading.Event) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop.wait(0.5):
+        pass
+
+
+def run(args: argparse.Namespace) -> int:
+    """`station sim line|printer|scanner|central`: start, print the addresses, run until Ctrl-C."""
+    from simulators.control import CommandServer
+
+    kind = args.sim_command
+    stop = threading.Event()
+    started: list[Any] = []
+    addresses: dict[str, Any] = {}
+    broker_proc = None
+    config: StationConfig | None = None
+    try:
+        if kind in ("line", "central"):
+            config = load_config(args.config)
+        if kind in ("line", "printer"):
+            from simulators.printer import PrinterSimulator
+
+            printer = PrinterSimulator(port=args.printer_port, control_port=args.printer_control_port, ips=args.ips)
+            printer.start()
+            started.append(printer)
+            addresses["printer_url"] = printer.url
+            addresses["printer_control"] = printer.control_url
+            if getattr(args, "save_labels", None):
+                folder: Path = args.save_labels
+                folder.mkdir(parents=True, exist_ok=True)
+                printer.add_listener(lambda label: label.image and label.image.save(folder / f"{label.index:06d}.png"))
+        if kind in ("line", "scanner"):
+            from simulators.scanner import ScannerSimulator
+
+            scanner = ScannerSimulator(link=args.scanner_link, no_read_rate=args.no_read_rate,
+                                       misread_rate=args.misread_rate, garbage_rate=args.garbage_rate,
+                                       read_delay=args.read_delay, seed=args.seed)
+            scanner.start()
+            started.append(scanner)
+            control = CommandServer(_scanner_control(scanner), port=args.scanner_control_port,
+                                    name="scanner-control").start()
+            started.append(control)
+            addresses["scanner_url"] = f"serial://{scanner.link or scanner.port}?baud=115200"
+            addresses["scanner_port"] = scanner.port
+            addresses["scanner_control"] = f"tcp://127.0.0.1:{control.port}"
+            if kind == "line":
+                printer.add_listener(scanner.on_label)
+            else:
+                _follow_printer(args.printer_control, scanner.on_label, stop)
+        if kind in ("line", "central") and not getattr(args, "no_central", False):
+            from app.broker import ensure_broker
+            from simulators.central import CentralSimulator
+
+            assert config is not None
+            broker_url = args.broker or config.mqtt.url
+            if kind == "line" and not args.no_broker:
+                broker_proc = ensure_broker(broker_url, Path("var/broker"))
+                if broker_proc is not None:
+                    addresses["broker_started"] = f"mosquitto pid {broker_proc.pid}"
+            db_url = args.central_db
+            if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
+                Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            central = CentralSimulator(broker_url, prefix=args.prefix or config.mqtt.prefix, db_url=db_url,
+                                       ack=not args.no_ack)
+            central.start()
+            started.append(central)
+            addresses["broker"] = broker_url
+            addresses["central"] = central.describe()
+        print("simulated devices ready:")
+        for key, value in addresses.items():
+            print(f"  {key}: {value}")
+        if "printer_url" in addresses:
+            print("configure the station with, for example:")
+            print(f"  STATION_DEVICES__PRINTER__URL={addresses['printer_url']}")
+        if "scanner_url" in addresses:
+            print(f"  STATION_DEVICES__VERIFIER__URL={addresses['scanner_url']}")
+        sys.stdout.flush()
+        ready_file = getattr(args, "ready_file", None)
+        if ready_file:
+            tmp = Path(f"{ready_file}.tmp")
+            tmp.write_text(json.dumps(addresses), encoding="utf-8")
+            tmp.replace(ready_file)
+        _wait_forever(stop)
+        return 0
+    finally:
+        stop.set()
+        for device in reversed(started):
+            try:
+                device.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(device).__name__)
+        if broker_proc is not None:
+            broker_proc.terminate()
+            broker_proc.wait(5)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Simulators in a child process (as separate devices would be), then the station headless in this one."""
+    from app.cli import cmd_run
+
+    config = load_config(args.config)
+    ready = Path(tempfile.mkdtemp(prefix="station-demo-")) / "ready.json"
+    command = [sys.executable, "-m", "app.cli", "sim", "line", "--ready-file", str(ready)]
+    if args.config:
+        command += ["--config", str(args.config)]
+    sims = subprocess.Popen(command, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            if sims.poll() is not None:
+                print("station demo: the simulators did not start (see the messages above)", file=sys.stderr)
+                return 1
+            if time.monotonic() > deadline:
+                print("station demo: the simulators were not ready within 30 s", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        addresses = json.loads(ready.read_text(encoding="utf-8"))
+        os.environ.setdefault("STATION_DEVICES__PRINTER__URL", addresses["printer_url"])
+        os.environ.setdefault("STATION_DEVICES__VERIFIER__URL", addresses["scanner_url"])
+        run_args = argparse.Namespace(
+            config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
+            drain_timeout=30.0, progress_every=2.0, auto_resume=True,
+        )
+        print(f"demo: printer {addresses['printer_url']} (faults: nc {addresses['printer_control']}), "
+              f"scanner {addresses['scanner_url']}, central stand-in on {config.mqtt.url}; Ctrl-C stops")
+        return cmd_run(run_args)
+    finally:
+        if sims.poll() is None:
+            sims.send_signal(signal.SIGTERM)
+            try:
+                sims.wait(10)
+            except subprocess.TimeoutExpired:
+                sims.kill()

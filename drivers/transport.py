@@ -1,0 +1,551 @@
+"""Byte transports chosen by URL: tcp://, serial:// (any pyserial port or URL), file:// (USB printer), cups://.
+
+A transport only moves bytes. It does not retry or reconnect: its owner (the printer driver, the scanner's
+reader thread) decides when to close() and open() again. A transport is used by one owner at a time; it is
+not safe to call it from several threads without the owner's lock.
+
+URLs:
+
+- `tcp://host:port[?connect_timeout=5&write_timeout=10]` — raw TCP (Zebra port 9100), TCP_NODELAY set.
+- `serial:///dev/ttyUSB0?baud=9600[&bytesize=8&parity=N&stopbits=1&xonxoff=0&rtscts=0&dsrdtr=0]` — the
+  text after `serial://` up to `?` is handed to `serial.serial_for_url`, so a device path
+  (`serial:///dev/ttyUSB0`, `serial://COM3`) and any pyserial URL (`serial://loop://`,
+  `serial://socket://host:4000`, `serial://rfc2217://host:2217?timeout=1`) both work. Our options
+  (`baud`, `bytesize`, `parity`, `stopbits`, `xonxoff`, `rtscts`, `dsrdtr`, `write_timeout`) become keyword
+  arguments; any other option stays on a pyserial URL (which checks it) and is an error on a device path.
+- `file:///dev/usb/lp0` — a device file (or any existing file: bytes are appended). Read-back works on a
+  character device opened read-write; a regular file is write-only. The file is never created, so a
+  missing printer is an error instead of a new file in /dev.
+- `cups://queue` — a raw CUPS queue through the `zebra` package; no read-back (`can_read` is False).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import select
+import socket
+import stat
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Self
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+import serial
+from zebra import Zebra
+
+from drivers.errors import DeviceError
+
+_READ_SIZE = 4096
+
+
+class TransportError(DeviceError):
+    """A transport could not open, write or read."""
+
+
+class TransportClosed(TransportError):
+    """The peer closed the connection (or the device went away); close() and open() to try again."""
+
+
+class UnsupportedUrl(TransportError):
+    """A device URL that no transport can handle, or with a wrong or missing part."""
+
+
+class Transport(ABC):
+    """Moves bytes to and from one device. Created closed; `open()` (or `with`) connects."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    @property
+    def url(self) -> str:
+        """The URL this transport was made from, for messages and logs."""
+        return self._url
+
+    @property
+    @abstractmethod
+    def can_read(self) -> bool:
+        """Whether `read()` can return device replies on this transport."""
+
+    @property
+    @abstractmethod
+    def is_open(self) -> bool:
+        """Whether the transport is open."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect; does nothing if already open. Raises TransportError."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Disconnect; safe to call when closed and after errors."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None:
+        """Send all of `data`. Raises TransportError (TransportClosed if the peer has gone)."""
+
+    @abstractmethod
+    def read(self, timeout: float) -> bytes:
+        """Return the bytes that arrive within `timeout` seconds, b"" if none; raises TransportClosed."""
+
+    def _require_open(self) -> None:
+        if not self.is_open:
+            raise TransportError(f"{self._url}: transport is not open")
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"<{type(self).__name__} {self._url} {state}>"
+
+
+def open_transport(url: str) -> Transport:
+    """Return the transport for `url`, checked but not yet connected: its owner calls `open()`.
+
+    Not connecting here lets the station start while a device is off; the owner reports it unreachable.
+    """
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise UnsupportedUrl(f"{url}: not a device URL (expected tcp://, serial://, file:// or cups://)")
+    factory = _SCHEMES.get(scheme.lower())
+    if factory is None:
+        raise UnsupportedUrl(f"{url}: unknown scheme {scheme!r} (expected tcp, serial, file or cups)")
+    return factory(url)
+
+
+# --- option parsing -------------------------------------------------------------------------------------
+
+
+def _options(url: str, query: str) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise UnsupportedUrl(f"{url}: malformed options {query!r} (expected name=value&…)") from None
+    options: dict[str, str] = {}
+    for key, value in pairs:
+        if key in options:
+            raise UnsupportedUrl(f"{url}: option {key} given twice")
+        options[key] = value
+    return options
+
+
+def _reject_unknown(url: str, options: dict[str, str], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UnsupportedUrl(f"{url}: unknown option {', '.join(unknown)} (known: {', '.join(known)})")
+
+
+def _seconds(url: str, options: dict[str, str], key: str, default: float) -> float:
+    if key not in options:
+        return default
+    try:
+        value = float(options[key])
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise UnsupportedUrl(f"{url}: {key} must be seconds between 0 and 3600, got {options[key]!r}")
+    return value
+
+
+def _bool(url: str, options: dict[str, str], key: str) -> bool:
+    value = options.get(key, "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise UnsupportedUrl(f"{url}: {key} must be 0 or 1, got {options[key]!r}")
+
+
+# --- tcp:// ----------------------------------------------------------------------------------------------
+
+
+class TcpTransport(Transport):
+    """Raw TCP socket (Zebra port 9100); replies come back on the same socket."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            raise UnsupportedUrl(f"{url}: port must be a number 1-65535 (expected tcp://host:9100)") from None
+        if not parts.hostname:
+            raise UnsupportedUrl(f"{url}: missing host (expected tcp://host:9100)")
+        if port is None or port == 0:
+            raise UnsupportedUrl(f"{url}: missing port (expected tcp://host:9100)")
+        if parts.path not in ("", "/") or parts.fragment:
+            raise UnsupportedUrl(f"{url}: unexpected path {parts.path!r} (expected tcp://host:9100)")
+        options = _options(url, parts.query)
+        _reject_unknown(url, options, ("connect_timeout", "write_timeout"))
+        self.host: str = parts.hostname
+        self.port: int = port
+        self.connect_timeout = _seconds(url, options, "connect_timeout", 5.0)
+        self.write_timeout = _seconds(url, options, "write_timeout", 10.0)
+        self._sock: socket.socket | None = None
+
+    @property
+    def can_read(self) -> bool:
+        return True
+
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None
+
+    def open(self) -> None:
+        if self._sock is not None:
+            return
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except OSError as exc:
+            raise TransportError(f"{self._url}: cannot connect: {_reason(exc)}") from exc
+        # Labels and status queries are small; waiting for Nagle to fill a segment only adds latency.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self._sock = sock
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def write(self, data: bytes) -> None:
+        self._require_open()
+        assert self._sock is not None
+        try:
+            self._sock.settimeout(self.write_timeout)
+            self._sock.sendall(data)
+        except TimeoutError as exc:
+            raise TransportError(f"{self._url}: write timed out after {self.write_timeout:g}s") from exc
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+            raise TransportClosed(f"{self._url}: connection closed by the printer: {_reason(exc)}") from exc
+        except OSError as exc:
+            raise TransportError(f"{self._url}: write failed: {_reason(exc)}") from exc
+
+    def read(self, timeout: float) -> bytes:
+        self._require_open()
+        assert self._sock is not None
+        try:
+            self._sock.settimeout(max(timeout, 0.0))
+            data = self._sock.recv(_READ_SIZE)
+        except (TimeoutError, BlockingIOError):
+            return b""
+        except (ConnectionResetError, ConnectionAbortedError) as exc:
+            raise TransportClosed(f"{self._url}: connection reset by peer") from exc
+        except OSError as exc:
+            raise TransportError(f"{self._url}: read failed: {_reason(exc)}") from exc
+        if not data:
+            raise TransportClosed(f"{self._url}: connection closed by peer")
+        return data
+
+
+# --- serial:// -------------------------------------------------------------------------------------------
+
+_SERIAL_OPTIONS = ("baud", "bytesize", "parity", "stopbits", "xonxoff", "rtscts", "dsrdtr", "write_timeout")
+
+
+class SerialTransport(Transport):
+    """A serial port or pyserial URL, opened with `serial.serial_for_url`."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        rest = url.partition("://")[2]
+        target, _, query = rest.partition("?")
+        is_pyserial_url = "://" in target
+        if not target or target == "/":
+            raise UnsupportedUrl(f"{url}: missing device (expected serial:///dev/ttyUSB0?baud=9600)")
+        options = _options(url, query)
+        ours = {key: value for key, value in options.items() if key in _SERIAL_OPTIONS}
+        theirs = {key: value for key, value in options.items() if key not in _SERIAL_OPTIONS}
+        if is_pyserial_url:
+            # pyserial URL handlers check their own options and reject unknown ones.
+            self.port_name = target + (f"?{urlencode(theirs)}" if theirs else "")
+        else:
+            _reject_unknown(url, theirs, _SERIAL_OPTIONS)
+            self.port_name = unquote(target)
+        self._exclusive = not is_pyserial_url
+        self.settings = self._settings(url, ours)
+        self._port: serial.SerialBase | None = None
+        self._read_timeout: float | None = None
+
+    @staticmethod
+    def _settings(url: str, options: dict[str, str]) -> dict[str, object]:
+        def number(key: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
+            value = options.get(key, default)
+            if allowed is not None and value not in allowed:
+                raise UnsupportedUrl(f"{url}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+            return value
+
+        baud = options.get("baud", "9600")
+        if not baud.isdigit() or int(baud) == 0:
+            raise UnsupportedUrl(f"{url}: baud must be a positive whole number, got {baud!r}")
+        return {
+            "baudrate": int(baud),
+            "bytesize": int(number("bytesize", "8", ("5", "6", "7", "8"))),
+            "parity": number("parity", "N", ("N", "E", "O", "M", "S")),
+            "stopbits": float(number("stopbits", "1", ("1", "1.5", "2"))),
+            "xonxoff": _bool(url, options, "xonxoff"),
+            "rtscts": _bool(url, options, "rtscts"),
+            "dsrdtr": _bool(url, options, "dsrdtr"),
+            "write_timeout": _seconds(url, options, "write_timeout", 10.0),
+        }
+
+    @property
+    def can_read(self) -> bool:
+        return True
+
+    @property
+    def is_open(self) -> bool:
+        return self._port is not None
+
+    def open(self) -> None:
+        if self._port is not None:
+            return
+        extra: dict[str, object] = {"exclusive": True} if self._exclusive else {}
+        try:
+            port = serial.serial_for_url(self.port_name, timeout=0, **self.settings, **extra)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise TransportError(f"{self._url}: cannot open {self.port_name}: {exc}") from exc
+        except KeyError as exc:
+            # pyserial 3.5's URL handlers raise KeyError while formatting their "unknown option" message.
+            raise TransportError(
+                f"{self._url}: cannot open {self.port_name}: pyserial rejected an option of the URL"
+            ) from exc
+        self._port = port
+        self._read_timeout = 0
+
+    def close(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            try:
+                port.close()
+            except (serial.SerialException, OSError):
+                pass  # the device is already gone; closing is best effort
+
+    def write(self, data: bytes) -> None:
+        self._require_open()
+        assert self._port is not None
+        try:
+            self._port.write(data)
+        except serial.SerialTimeoutException as exc:
+            raise TransportError(f"{self._url}: write timed out") from exc
+        except (serial.SerialException, OSError) as exc:
+            raise TransportClosed(f"{self._url}: write failed, device gone? {exc}") from exc
+
+    def read(self, timeout: float) -> bytes:
+        self._require_open()
+        assert self._port is not None
+        timeout = max(timeout, 0.0)
+        try:
+            # Changing the timeout reconfigures the port (tcsetattr), so only do it when it changes.
+            if timeout != self._read_timeout:
+                self._port.timeout = timeout
+                self._read_timeout = timeout
+            first = self._port.read(1)
+            if not first:
+                return b""
+            waiting = self._port.in_waiting
+            return first + (self._port.read(waiting) if waiting else b"")
+        except (serial.SerialException, OSError) as exc:
+            # On a serial line a failing read means the device was unplugged or the pty's master closed.
+            raise TransportClosed(f"{self._url}: device disconnected: {exc}") from exc
+
+
+# --- file:// ---------------------------------------------------------------------------------------------
+
+
+class FileTransport(Transport):
+    """A device file such as /dev/usb/lp0 (read-back if it is a character device opened read-write)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise UnsupportedUrl(
+                f"{url}: file URLs need three slashes and an absolute path (expected file:///dev/usb/lp0)"
+            )
+        if not parts.path or parts.path == "/":
+            raise UnsupportedUrl(f"{url}: missing path (expected file:///dev/usb/lp0)")
+        if parts.query or parts.fragment:
+            raise UnsupportedUrl(f"{url}: file URLs take no options")
+        self.path = unquote(parts.path)
+        self._fd: int | None = None
+        self._readable = False
+
+    @property
+    def can_read(self) -> bool:
+        if self._fd is not None:
+            return self._readable
+        try:
+            return stat.S_ISCHR(os.stat(self.path).st_mode)
+        except OSError:
+            return False
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
+
+    def open(self) -> None:
+        if self._fd is not None:
+            return
+        try:
+            mode = os.stat(self.path).st_mode
+        except FileNotFoundError:
+            raise TransportError(f"{self._url}: no such file (printer unplugged or switched off?)") from None
+        except OSError as exc:
+            raise TransportError(f"{self._url}: cannot open: {_reason(exc)}") from exc
+        try:
+            if stat.S_ISCHR(mode):
+                try:
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY)
+                    self._readable = True
+                except PermissionError:
+                    # Some devices are write-only for us; printing still works without read-back.
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_NOCTTY)
+                    self._readable = False
+            else:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+                self._readable = False
+        except OSError as exc:
+            raise TransportError(f"{self._url}: cannot open: {_reason(exc)}") from exc
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the device may already be gone
+
+    def write(self, data: bytes) -> None:
+        self._require_open()
+        assert self._fd is not None
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            if exc.errno in (errno.ENODEV, errno.EIO, errno.ENXIO):
+                raise TransportClosed(f"{self._url}: device gone: {_reason(exc)}") from exc
+            raise TransportError(f"{self._url}: write failed: {_reason(exc)}") from exc
+
+    def read(self, timeout: float) -> bytes:
+        self._require_open()
+        assert self._fd is not None
+        if not self._readable:
+            raise TransportError(f"{self._url}: this file is write-only, it cannot be read")
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            remaining = max(deadline - time.monotonic(), 0.0)
+            try:
+                ready, _, _ = select.select([self._fd], [], [], remaining)
+                data = os.read(self._fd, _READ_SIZE) if ready else b""
+            except OSError as exc:
+                if exc.errno in (errno.ENODEV, errno.EIO, errno.ENXIO):
+                    raise TransportClosed(f"{self._url}: device gone: {_reason(exc)}") from exc
+                raise TransportError(f"{self._url}: read failed: {_reason(exc)}") from exc
+            if data or remaining <= 0:
+                return data
+            # usblp reports "readable" yet returns nothing while the printer has no reply; don't spin.
+            time.sleep(min(remaining, 0.02))
+
+
+# --- cups:// ---------------------------------------------------------------------------------------------
+
+_QUEUE_NAME = re.compile(r"[^\s/#?\\]+")
+
+
+class _CheckedZebra(Zebra):
+    """The `zebra` package's Unix path ignores lpr's exit status; this one runs lpr and checks it."""
+
+    lpr_timeout = 30.0
+
+    def _output_unix(self, commands: bytes) -> None:
+        result = subprocess.run(
+            ["lpr", f"-P{self.queue}", "-o", "raw"],
+            input=commands,
+            capture_output=True,
+            timeout=self.lpr_timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            message = result.stderr.decode("utf-8", "replace").strip() or f"exit status {result.returncode}"
+            raise TransportError(f"cups://{self.queue}: lpr failed: {message}")
+
+
+class CupsTransport(Transport):
+    """A raw CUPS queue (`lpr -o raw`): write-only, each write is one print job."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        rest = url.partition("://")[2]
+        if "?" in rest or "#" in rest:
+            raise UnsupportedUrl(f"{url}: cups URLs take no options (expected cups://queue)")
+        queue = unquote(rest.strip("/"))
+        if not queue:
+            raise UnsupportedUrl(f"{url}: missing queue name (expected cups://queue)")
+        if not _QUEUE_NAME.fullmatch(queue):
+            raise UnsupportedUrl(f"{url}: {queue!r} is not a CUPS queue name")
+        self.queue = queue
+        self._zebra: _CheckedZebra | None = None
+
+    @property
+    def can_read(self) -> bool:
+        return False
+
+    @property
+    def is_open(self) -> bool:
+        return self._zebra is not None
+
+    def open(self) -> None:
+        if self._zebra is not None:
+            return
+        zebra = _CheckedZebra(self.queue)
+        try:
+            queues = zebra.getqueues()
+        except OSError as exc:
+            raise TransportError(f"{self._url}: cannot list CUPS queues (is CUPS installed?): {exc}") from exc
+        if self.queue not in queues:
+            listed = ", ".join(queues) or "none"
+            raise TransportError(f"{self._url}: no CUPS queue named {self.queue!r} (lpstat -p lists: {listed})")
+        self._zebra = zebra
+
+    def close(self) -> None:
+        self._zebra = None
+
+    def write(self, data: bytes) -> None:
+        self._require_open()
+        assert self._zebra is not None
+        try:
+            # Bytes go through untouched; a str would be encoded as cp437 and break UTF-8 labels.
+            self._zebra.output(bytes(data))
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise TransportError(f"{self._url}: print job failed: {exc}") from exc
+
+    def read(self, timeout: float) -> bytes:
+        raise TransportError(f"{self._url}: a CUPS queue has no read-back")
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+_SCHEMES: dict[str, type[Transport]] = {
+    "tcp": TcpTransport,
+    "serial": SerialTransport,
+    "file": FileTransport,
+    "cups": CupsTransport,
+}

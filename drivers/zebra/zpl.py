@@ -1,0 +1,181 @@
+"""Pure ZPL builder: escapes field data and fills `${name}` placeholders of a label template."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from drivers.errors import DeviceError
+
+# Control commands (tilde commands run at once, even between labels).
+CANCEL_ALL = b"~JA"
+HOST_STATUS = b"~HS"
+HQES = b"~HQES"
+
+#: Zebra's limit for the data of one ^FD field, in bytes as sent.
+MAX_FIELD_DATA = 3072
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Anything that looks like the start of a placeholder, to catch `${lot` or `${lot number}`.
+_PLACEHOLDER_START = re.compile(r"\$\{")
+_DEFAULT_INDICATOR = "_"
+
+
+class TemplateError(DeviceError):
+    """A label template is malformed, or the fields given to it do not fit it."""
+
+
+def escape_field(value: str, indicator: str = _DEFAULT_INDICATOR) -> str:
+    """Return `value` as ^FH field data: ASCII only, with every byte that could be a command escaped as _XX.
+
+    `^` and `~` would start a command inside the printer, the indicator itself would start an escape,
+    control characters are not printable, and non-ASCII text is sent byte by byte of its UTF-8 encoding
+    (the label's ^CI28 turns the bytes back into characters).
+    """
+    _check_indicator(indicator)
+    special = {"^", "~", indicator}
+    out: list[str] = []
+    for char in value:
+        if " " <= char <= "~" and char not in special:
+            out.append(char)
+        else:
+            out.extend(f"{indicator}{byte:02X}" for byte in char.encode("utf-8"))
+    return "".join(out)
+
+
+def _check_indicator(indicator: str) -> None:
+    if len(indicator) != 1 or not (" " < indicator <= "~") or indicator in "^~":
+        raise TemplateError(
+            f"^FH indicator must be one printable ASCII character other than ^ and ~, got {indicator!r}"
+        )
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One placeholder occurrence in a line, with the ^FH indicator of its field."""
+
+    start: int
+    end: int
+    name: str
+    indicator: str
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    slots: tuple[_Slot, ...]
+
+
+class LabelTemplate:
+    """A ZPL label with `${name}` placeholders, each inside a `^FH…^FD…^FS` field on a single line.
+
+    Lines are the unit of omission: a line holding a placeholder whose value is None is left out of the
+    label. Comment lines (`^FX`) are dropped from the output: a comment only ends at the next `^` or `~`,
+    so a comment that mentions commands would run them on the printer.
+    """
+
+    def __init__(self, name: str, lines: tuple[_Line, ...]) -> None:
+        self.name = name
+        self._lines = lines
+
+    @classmethod
+    def load(cls, path: str | Path) -> LabelTemplate:
+        """Read and check a template file (UTF-8)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateError(f"{path}: cannot read label template: {exc}") from exc
+        return cls.from_text(text, str(path))
+
+    @classmethod
+    def from_text(cls, text: str, name: str = "<template>") -> LabelTemplate:
+        """Check template text; `name` is used in error messages (usually the file path)."""
+        lines: list[_Line] = []
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.rstrip()
+            if not line or line.lstrip().startswith("^FX"):
+                continue
+            if "^FX" in line:
+                raise TemplateError(f"{name}:{number}: ^FX comments must stand on a line of their own")
+            lines.append(_Line(line, _parse_slots(line, name, number)))
+        if not lines or not lines[0].text.lstrip().startswith("^XA"):
+            raise TemplateError(f"{name}: a label template must start with ^XA")
+        if not lines[-1].text.endswith("^XZ"):
+            raise TemplateError(f"{name}: a label template must end with ^XZ")
+        if not any("^CI28" in line.text for line in lines):
+            raise TemplateError(f"{name}: a label template must select UTF-8 with ^CI28")
+        return cls(name, tuple(lines))
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """Names of every placeholder in the template."""
+        return frozenset(slot.name for line in self._lines for slot in line.slots)
+
+    def render(self, fields: Mapping[str, str | None]) -> bytes:
+        """Return the label as UTF-8 bytes; values are escaped, lines with a None value are left out.
+
+        Keys that the template does not use are ignored, so one set of fields can feed several templates.
+        """
+        missing = sorted(self.placeholders - fields.keys())
+        if missing:
+            raise TemplateError(f"{self.name}: no value for {', '.join(missing)}")
+        out: list[str] = []
+        for line in self._lines:
+            if any(fields[slot.name] is None for slot in line.slots):
+                continue
+            out.append(self._fill(line, fields))
+        return ("\n".join(out) + "\n").encode("utf-8")
+
+    def _fill(self, line: _Line, fields: Mapping[str, str | None]) -> str:
+        parts: list[str] = []
+        position = 0
+        for slot in line.slots:
+            value = fields[slot.name]
+            if not isinstance(value, str):
+                raise TemplateError(f"{self.name}: field {slot.name} must be text, got {type(value).__name__}")
+            escaped = escape_field(value, slot.indicator)
+            if len(escaped) > MAX_FIELD_DATA:
+                raise TemplateError(
+                    f"{self.name}: field {slot.name} is {len(escaped)} bytes escaped, "
+                    f"more than the {MAX_FIELD_DATA} a ZPL field holds"
+                )
+            parts.append(line.text[position:slot.start])
+            parts.append(escaped)
+            position = slot.end
+        parts.append(line.text[position:])
+        return "".join(parts)
+
+
+def _parse_slots(line: str, name: str, number: int) -> tuple[_Slot, ...]:
+    """Find the placeholders of one line and check each sits in the data of a ^FH field."""
+    where = f"{name}:{number}"
+    found = list(_PLACEHOLDER.finditer(line))
+    if len(_PLACEHOLDER_START.findall(line)) != len(found):
+        raise TemplateError(f"{where}: malformed placeholder (expected ${{name}} with letters, digits, _)")
+    slots: list[_Slot] = []
+    for match in found:
+        placeholder = match.group(0)
+        data_start = line.rfind("^FD", 0, match.start())
+        # A caret or tilde between ^FD and the placeholder means the placeholder is not field data.
+        if data_start < 0 or any(c in line[data_start + 3:match.start()] for c in "^~"):
+            raise TemplateError(f"{where}: placeholder {placeholder} is not inside ^FD…^FS")
+        next_command = line.find("^", match.end())
+        if next_command < 0 or not line.startswith("^FS", next_command) or "~" in line[match.end():next_command]:
+            raise TemplateError(f"{where}: the field holding {placeholder} must end with ^FS on the same line")
+        field_start = line.rfind("^FS", 0, data_start)
+        field_start = 0 if field_start < 0 else field_start + 3
+        fh = line.rfind("^FH", field_start, data_start)
+        if fh < 0:
+            raise TemplateError(
+                f"{where}: placeholder {placeholder} is in a field without ^FH, so its value could not be escaped"
+            )
+        indicator = line[fh + 3] if line[fh + 3] != "^" else _DEFAULT_INDICATOR
+        try:
+            _check_indicator(indicator)
+        except TemplateError as exc:
+            raise TemplateError(f"{where}: {exc}") from None
+        slots.append(_Slot(match.start(), match.end(), match.group(1), indicator))
+    return tuple(slots)

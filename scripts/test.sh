@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run the whole test suite: make sure the broker the integration tests share is up, then pytest.
+# Tests that stop or break a broker start their own Mosquitto on a free port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  echo "test: no MQTT broker on 127.0.0.1:1883, starting one"
+  mkdir -p var/test-broker
+  cat > var/test-broker/mosquitto.conf <<CONF
+listener 1883 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest file $(pwd)/var/test-broker/mosquitto.log
+CONF
+  mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+  "$mosquitto" -d -c var/test-broker/mosquitto.conf
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
+fi
+export QT_QPA_PLATFORM=offscreen
+exec .venv/bin/python -m pytest "$@"

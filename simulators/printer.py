@@ -1,0 +1,783 @@
+"""A Zebra printer on raw TCP (port 9100) that renders what it prints and breaks on command.
+
+What it speaks, as a Zebra does:
+
+- Formats `^XA…^XZ`, however the bytes are split across TCP reads, several per read. Each goes into a bounded
+  receive buffer (`buffer_size` formats; when it is full the simulator stops reading the socket, like a printer
+  pushing back) and a print thread prints them in order, each `^PQ` copy as its own label. With `ips` set a
+  label takes `label length / ips` seconds (the length from `^LL`); a fault or a pause during a label restarts
+  that label once cleared, as a printer reprints the label it was on.
+- `^DFR:NAME.ZPL^FS…^XZ` stores a format (nothing prints); `^XFR:NAME.ZPL` with `^FNn^FD…^FS` recalls it.
+- Control commands, which run the moment they arrive, even in the middle of a format (that is why field data
+  is sent with `^FH` escapes): `~HS` (three status frames), `~HQES` (PRINTER STATUS / ERRORS / WARNINGS), `~JA`
+  (cancel every format received but not yet printed, including the one printing), `~PP` pause, `~PS` resume,
+  `~HI` identification. Others are recorded in `unknown_controls` and otherwise ignored.
+- While media out, ribbon out, head open or over temperature it prints nothing and does not answer `~HS` at
+  all (it answers `~HQES`); paused, it answers `~HS` with the pause flag and prints nothing. `silent` answers
+  nothing at all; `offline` closes every new connection at once; `disconnect()` drops the open ones.
+
+Control port (`control_port`; text lines over TCP, one reply line per command):
+
+    help                                  the command list
+    paper_out|ribbon_out|head_open on|off media and head faults (the printer goes quiet on ~HS)
+    over_temperature|under_temperature|cutter on|off
+    pause | resume                        the pause key (~HS shows paused; nothing prints)
+    silent on|off                         answer neither ~HS nor ~HQES (still receives and prints)
+    offline on|off                        refuse new connections (accept and close at once)
+    disconnect                            drop every open connection now
+    ips <inches per second> | ips off     print speed; off prints at once
+    cancel                                same as ~JA
+    status                                one JSON object: faults, counts, queue, addresses
+    labels | received | cancelled        counts
+    label <index>                         one printed label as JSON (index, zpl, png base64, texts)
+    subscribe                             reply "ok", then one JSON line per printed label from now on
+    quit                                  close this control connection
+
+Actions answer `ok`, queries answer their value, anything wrong answers `error: <why>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+from PIL import Image
+
+from simulators.errors import SimulatorError
+from simulators.zpl_render import RenderedLabel, expand_format, render_label, tokenize
+
+__all__ = ["PrintedLabel", "PrinterSimulator", "ZplStreamParser", "FAULT_NAMES"]
+
+log = logging.getLogger(__name__)
+
+STX, ETX = b"\x02", b"\x03"
+# Faults that stop printing; the first four also silence ~HS, as on current Zebra firmware.
+FAULT_NAMES = ("paper_out", "ribbon_out", "head_open", "over_temperature", "under_temperature", "cutter")
+_SILENCING_FAULTS = ("paper_out", "ribbon_out", "head_open", "over_temperature")
+_STOPPING_FAULTS = ("paper_out", "ribbon_out", "head_open", "over_temperature", "cutter")
+_SWITCHES = FAULT_NAMES + ("paused", "silent", "offline")
+# Bytes of parameters each control command takes; ~HQ needs its two-letter query (ES, SN, ...).
+_CONTROL_PARAM_BYTES = {"HQ": 2}
+_DEFAULT_LABEL_DOTS = 251  # what an idle printer reports before any ^LL (NOTES.md's idle example)
+
+
+@dataclass(frozen=True, slots=True)
+class PrintedLabel:
+    """One label that came out of the printer. `zpl` is the format as printed (a recalled ^XF format expanded);
+    `image` is None when the simulator runs with render=False."""
+
+    index: int
+    zpl: bytes
+    image: Image.Image | None
+    printed_at: datetime
+    received_at: datetime
+    copy: int = 1
+    rendered: RenderedLabel | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        return self.rendered.texts if self.rendered else []
+
+    @property
+    def qr_data(self) -> list[str]:
+        """What the ZPL asked the QR to hold (the truth a scanner test compares its decode against)."""
+        return self.rendered.qr_data if self.rendered else []
+
+    def png(self) -> bytes:
+        return self.rendered.png() if self.rendered else b""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "copy": self.copy,
+            "printed_at": self.printed_at.isoformat(),
+            "zpl": self.zpl.decode("utf-8", "replace"),
+            "texts": self.texts,
+            "qr": self.qr_data,
+            "png": base64.b64encode(self.png()).decode("ascii"),
+        }
+
+
+@dataclass(slots=True)
+class _Job:
+    seq: int
+    zpl: bytes
+    received_at: datetime
+    copies: int = 1
+    printed_copies: int = 0
+    rendered: RenderedLabel | None = None
+    length_dots: int = _DEFAULT_LABEL_DOTS
+
+
+class ZplStreamParser:
+    """Splits a printer's input stream into control commands and complete formats (pure; one per connection).
+
+    `feed(data)` returns events in stream order: ("control", name, params) or ("format", bytes). A control
+    command inside a format is taken out of it, as the printer does. Bytes outside `^XA…^XZ` are dropped.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._format: bytearray | None = None
+
+    @property
+    def partial(self) -> bool:
+        """A format has begun and not ended (the ~HS "partial format" flag)."""
+        return self._format is not None
+
+    def feed(self, data: bytes) -> list[tuple[str, ...] | tuple[str, bytes]]:
+        self._buf += data
+        events: list[Any] = []
+        buf = self._buf
+        pos = 0
+        while True:
+            caret = buf.find(b"^", pos)
+            tilde = buf.find(b"~", pos)
+            hits = [h for h in (caret, tilde) if h >= 0]
+            if not hits:
+                if self._format is not None:
+                    self._format += buf[pos:]
+                pos = len(buf)
+                break
+            at = min(hits)
+            if self._format is not None:
+                self._format += buf[pos:at]
+            if buf[at] == 0x7E:  # ~
+                name_bytes = bytes(buf[at + 1 : at + 3])
+                if len(name_bytes) < 2:
+                    pos = at
+                    break
+                name = name_bytes.decode("latin-1").upper()
+                need = _CONTROL_PARAM_BYTES.get(name, 0)
+                if len(buf) < at + 3 + need:
+                    pos = at
+                    break
+                params = bytes(buf[at + 3 : at + 3 + need]).decode("latin-1").upper()
+                events.append(("control", name, params))
+                pos = at + 3 + need
+                continue
+            name_bytes = bytes(buf[at + 1 : at + 3])
+            if len(name_bytes) < 2:
+                pos = at
+                break
+            name = name_bytes.decode("latin-1").upper()
+            if self._format is None:
+                if name == "XA":
+                    self._format = bytearray(b"^XA")
+                    pos = at + 3
+                else:
+                    pos = at + 1  # a command outside any format: ignored
+                continue
+            if name == "XZ":
+                self._format += b"^XZ"
+                events.append(("format", bytes(self._format)))
+                self._format = None
+                pos = at + 3
+                continue
+            self._format += b"^"
+            pos = at + 1
+        del self._buf[:pos]
+        return events
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+class PrinterSimulator:
+    """A Zebra printer on TCP. See the module docstring for the protocol and the control port.
+
+    Listeners added with `add_listener(cb)` are called with each PrintedLabel **on the print thread**, in print
+    order; a slow listener slows the printer, an exception in one is logged and does not stop it.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 9100,
+        control_port: int | None = None,
+        dpmm: int = 8,
+        ips: float | None = None,
+        render: bool = True,
+        buffer_size: int = 64,
+    ) -> None:
+        if ips is not None and ips <= 0:
+            raise SimulatorError(f"ips must be positive, got {ips}")
+        self.host = host
+        self.dpmm = dpmm
+        self.render = render
+        self.buffer_size = buffer_size
+        self._requested_port = port
+        self._requested_control_port = control_port
+        self._ips = ips
+        self._cond = threading.Condition()
+        self._switches: dict[str, bool] = {name: False for name in _SWITCHES}
+        self._queue: deque[_Job] = deque()
+        self._seq = 0
+        self._generation = 0  # bumped by ~JA so the print thread drops the label it is on
+        self._label_length_dots = _DEFAULT_LABEL_DOTS
+        self.labels: list[PrintedLabel] = []
+        self.received: list[bytes] = []
+        self.cancelled: list[bytes] = []
+        self.stored_formats: dict[str, bytes] = {}
+        self.unknown_controls: list[str] = []
+        self.controls_seen: list[str] = []
+        self._listeners: list[Callable[[PrintedLabel], None]] = []
+        self._clients: set[socket.socket] = set()
+        self._subscribers: set[socket.socket] = set()
+        self._control_conns: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._server: socket.socket | None = None
+        self._control_server: socket.socket | None = None
+        self._running = False
+        self._stopping = False
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> PrinterSimulator:
+        if self._running:
+            raise SimulatorError("printer simulator already started")
+        self._stopping = False
+        self._server = socket.create_server((self.host, self._requested_port))
+        if self._requested_control_port is not None:
+            self._control_server = socket.create_server((self.host, self._requested_control_port))
+        self._running = True
+        self._spawn(self._accept_loop, self._server, self._serve_client, name="printer-accept")
+        if self._control_server is not None:
+            self._spawn(self._accept_loop, self._control_server, self._serve_control, name="printer-control-accept")
+        self._spawn(self._print_loop, name="printer-print")
+        log.info("printer simulator listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        if not self._running:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for server in (self._server, self._control_server):
+            if server is not None:
+                self._shutdown(server)
+        with self._cond:
+            sockets = list(self._clients) + list(self._control_conns)
+        for sock in sockets:
+            self._shutdown(sock)
+        current = threading.current_thread()
+        for thread in list(self._threads):
+            if thread is not current:
+                thread.join(timeout=5)
+        for server in (self._server, self._control_server):
+            if server is not None:
+                server.close()
+        self._threads.clear()
+        self._running = False
+
+    def __enter__(self) -> PrinterSimulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise SimulatorError("printer simulator not started")
+        return int(self._server.getsockname()[1])
+
+    @property
+    def control_port(self) -> int | None:
+        return int(self._control_server.getsockname()[1]) if self._control_server is not None else None
+
+    @property
+    def url(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    @property
+    def control_url(self) -> str | None:
+        port = self.control_port
+        return f"tcp://{self.host}:{port}" if port is not None else None
+
+    def describe(self) -> dict[str, str | None]:
+        return {"printer": self.url, "control": self.control_url}
+
+    # ------------------------------------------------------------------------------------------ state
+
+    def set_faults(self, **switches: bool) -> None:
+        """Set any of paper_out, ribbon_out, head_open, over_temperature, under_temperature, cutter, paused,
+        silent, offline."""
+        unknown = set(switches) - set(_SWITCHES)
+        if unknown:
+            raise SimulatorError(f"unknown printer state {sorted(unknown)}; known: {', '.join(_SWITCHES)}")
+        with self._cond:
+            self._switches.update({k: bool(v) for k, v in switches.items()})
+            self._cond.notify_all()
+
+    def _switch(name: str) -> property:  # type: ignore[misc]  # builds the fault properties below
+        def getter(self: PrinterSimulator) -> bool:
+            return self._switches[name]
+
+        def setter(self: PrinterSimulator, value: bool) -> None:
+            self.set_faults(**{name: value})
+
+        return property(getter, setter, doc=f"{name} switch; setting it takes effect at once")
+
+    paper_out = _switch("paper_out")
+    ribbon_out = _switch("ribbon_out")
+    head_open = _switch("head_open")
+    over_temperature = _switch("over_temperature")
+    under_temperature = _switch("under_temperature")
+    cutter = _switch("cutter")
+    paused = _switch("paused")
+    silent = _switch("silent")
+    offline = _switch("offline")
+    del _switch
+
+    def pause(self) -> None:
+        self.set_faults(paused=True)
+
+    def resume(self) -> None:
+        self.set_faults(paused=False)
+
+    @property
+    def ips(self) -> float | None:
+        return self._ips
+
+    @ips.setter
+    def ips(self, value: float | None) -> None:
+        if value is not None and value <= 0:
+            raise SimulatorError(f"ips must be positive, got {value}")
+        with self._cond:
+            self._ips = value
+            self._cond.notify_all()
+
+    @property
+    def faulted(self) -> bool:
+        return any(self._switches[name] for name in _STOPPING_FAULTS)
+
+    def _can_print(self) -> bool:
+        return not self.faulted and not self._switches["paused"]
+
+    @property
+    def received_count(self) -> int:
+        return len(self.received)
+
+    @property
+    def printed_count(self) -> int:
+        return len(self.labels)
+
+    @property
+    def cancelled_count(self) -> int:
+        return len(self.cancelled)
+
+    @property
+    def queued(self) -> int:
+        """Formats received and not yet printed (the one printing included)."""
+        with self._cond:
+            return len(self._queue)
+
+    def add_listener(self, callback: Callable[[PrintedLabel], None]) -> None:
+        """Call `callback(label)` for every printed label, on the print thread."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[PrintedLabel], None]) -> None:
+        self._listeners.remove(callback)
+
+    def cancel_all(self) -> int:
+        """~JA: drop every format received and not yet printed. Returns how many."""
+        with self._cond:
+            dropped = [job.zpl for job in self._queue]
+            self.cancelled.extend(dropped)
+            self._queue.clear()
+            self._generation += 1
+            self._cond.notify_all()
+        return len(dropped)
+
+    def disconnect(self) -> None:
+        """Drop every open printer connection now (the listener stays up, so a client can reconnect)."""
+        with self._cond:
+            clients = list(self._clients)
+        for sock in clients:
+            self._shutdown(sock)
+
+    def wait_printed(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least `count` labels have printed (for tests)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.labels) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def status(self) -> dict[str, Any]:
+        with self._cond:
+            return {
+                **self._switches,
+                "faulted": self.faulted,
+                "ips": self._ips,
+                "queued": len(self._queue),
+                "received": len(self.received),
+                "printed": len(self.labels),
+                "cancelled": len(self.cancelled),
+                "stored_formats": sorted(self.stored_formats),
+                "clients": len(self._clients),
+                "url": self.url,
+                "control": self.control_url,
+            }
+
+    # ------------------------------------------------------------------------------------------ replies
+
+    def host_status(self, partial: bool = False) -> bytes:
+        """The ~HS reply for the current state (three STX…ETX CR LF frames)."""
+        with self._cond:
+            s = self._switches
+            formats = len(self._queue)
+            remaining = sum(job.copies - job.printed_copies for job in self._queue)
+            length = self._label_length_dots
+        line1 = ",".join(
+            (
+                "030",
+                _flag(s["paper_out"]),
+                _flag(s["paused"]),
+                f"{min(length, 9999):04d}",
+                f"{min(formats, 999):03d}",
+                _flag(formats >= self.buffer_size),
+                "0",
+                _flag(partial),
+                "000",
+                "0",
+                _flag(s["under_temperature"]),
+                _flag(s["over_temperature"]),
+            )
+        )
+        line2 = ",".join(
+            (
+                "000",
+                "0",
+                _flag(s["head_open"]),
+                _flag(s["ribbon_out"]),
+                "0",
+                "2",
+                "3",
+                "0",
+                f"{min(remaining, 99_999_999):08d}",
+                "1",
+                "000",
+            )
+        )
+        line3 = "1234,0"
+        return b"".join(STX + line.encode("ascii") + ETX + b"\r\n" for line in (line1, line2, line3))
+
+    def hqes(self) -> bytes:
+        """The ~HQES reply: error bits 1 media out, 2 ribbon out, 4 head open, 8 cutter; 0x10 head too hot."""
+        with self._cond:
+            s = dict(self._switches)
+        errors = (
+            (1 if s["paper_out"] else 0)
+            | (2 if s["ribbon_out"] else 0)
+            | (4 if s["head_open"] else 0)
+            | (8 if s["cutter"] else 0)
+            | (0x10 if s["over_temperature"] else 0)
+        )
+        warnings = 0
+        lines = [
+            "",
+            " PRINTER STATUS",
+            f"   ERRORS:         {1 if errors else 0} 00000000 {errors:08X}",
+            f"   WARNINGS:       {1 if warnings else 0} 00000000 {warnings:08X}",
+        ]
+        return STX + "\r\n".join(lines).encode("ascii") + b"\r\n" + ETX + b"\r\n"
+
+    # ------------------------------------------------------------------------------------------ threads
+
+    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _accept_loop(self, server: socket.socket, handler: Callable[[socket.socket], None]) -> None:
+        while not self._stopping:
+            try:
+                conn, _addr = server.accept()
+            except OSError:
+                return  # the listener was shut down by stop()
+            if self._stopping:
+                conn.close()
+                return
+            if handler == self._serve_client and self._switches["offline"]:
+                conn.close()  # a printer switched off: the connection goes nowhere
+                continue
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._spawn(handler, conn, name=f"{server.getsockname()[1]}-client")
+
+    def _serve_client(self, conn: socket.socket) -> None:
+        parser = ZplStreamParser()
+        with self._cond:
+            self._clients.add(conn)
+        try:
+            while not self._stopping:
+                if not self._wait_for_room():
+                    return
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for event in parser.feed(data):
+                    if event[0] == "control":
+                        self._control(conn, str(event[1]), str(event[2]), parser)
+                    else:
+                        self._receive_format(bytes(event[1]))  # type: ignore[arg-type]
+        finally:
+            with self._cond:
+                self._clients.discard(conn)
+            conn.close()
+
+    def _wait_for_room(self) -> bool:
+        # A full buffer stops the printer reading its socket; TCP then pushes back on the sender.
+        with self._cond:
+            while len(self._queue) >= self.buffer_size and not self._stopping:
+                self._cond.wait(0.5)
+            return not self._stopping
+
+    def _send(self, conn: socket.socket, data: bytes) -> None:
+        if self._switches["silent"]:
+            return
+        try:
+            conn.sendall(data)
+        except OSError:
+            pass
+
+    def _control(self, conn: socket.socket, name: str, params: str, parser: ZplStreamParser) -> None:
+        self.controls_seen.append(f"~{name}{params}")
+        if name == "HS":
+            with self._cond:
+                quiet = any(self._switches[f] for f in _SILENCING_FAULTS)
+            if not quiet:
+                self._send(conn, self.host_status(parser.partial))
+        elif name == "HQ":
+            if params == "ES":
+                self._send(conn, self.hqes())
+            else:
+                self.unknown_controls.append(f"~HQ{params}")
+        elif name == "JA":
+            self.cancel_all()
+        elif name == "PP":
+            self.pause()
+        elif name == "PS":
+            self.resume()
+        elif name == "HI":
+            self._send(conn, STX + b"ZT410-SIM,V1.0,8,8192KB" + ETX + b"\r\n")
+        else:
+            self.unknown_controls.append(f"~{name}")
+
+    def _receive_format(self, zpl: bytes) -> None:
+        expanded, warnings = expand_format(zpl, self.stored_formats)
+        if expanded is None:
+            with self._cond:
+                self.received.append(zpl)
+            return  # ^DF: stored, nothing to print
+        rendered = None
+        length = _DEFAULT_LABEL_DOTS
+        copies = 1
+        for cmd in tokenize(expanded):
+            if cmd.prefix == "^" and cmd.name == "LL":
+                try:
+                    length = int(cmd.params.strip().split(b",")[0])
+                except ValueError:
+                    pass
+            elif cmd.prefix == "^" and cmd.name == "PQ":
+                try:
+                    copies = max(1, int(cmd.params.strip().split(b",")[0]))
+                except ValueError:
+                    pass
+        with self._cond:
+            self._seq += 1
+            job = _Job(self._seq, expanded, datetime.now(timezone.utc), copies, 0, rendered, length)
+            self.received.append(zpl)
+            self._queue.append(job)
+            self._label_length_dots = length
+            self._cond.notify_all()
+        if warnings:
+            log.warning("format %d: %s", job.seq, "; ".join(warnings))
+
+    def _print_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and (not self._queue or not self._can_print()):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                job = self._queue[0]
+                generation = self._generation
+            if self.render and job.rendered is None:
+                try:
+                    job.rendered = render_label(job.zpl, self.dpmm)
+                except Exception:  # a renderer bug must not stop the printer: print the label blank
+                    log.exception("cannot render format %d", job.seq)
+            printed = self._print_one(job, generation)
+            if printed is None:
+                continue
+            for callback in list(self._listeners):
+                try:
+                    callback(printed)
+                except Exception:
+                    log.exception("printer listener %r failed", callback)
+            self._publish(printed)
+
+    def _print_one(self, job: _Job, generation: int) -> PrintedLabel | None:
+        """Run the label through the head (taking its time at `ips`); None if cancelled or stopping."""
+        with self._cond:
+            while True:
+                if self._stopping or generation != self._generation:
+                    return None
+                if not self._can_print():
+                    self._cond.wait()
+                    continue
+                duration = job.length_dots / self.dpmm / 25.4 / self._ips if self._ips else 0.0
+                deadline = time.monotonic() + duration
+                interrupted = False
+                while (remaining := deadline - time.monotonic()) > 0:
+                    self._cond.wait(remaining)
+                    if self._stopping or generation != self._generation:
+                        return None
+                    if not self._can_print():
+                        interrupted = True  # the label is spoilt: it goes through again once cleared
+                        break
+                if interrupted:
+                    continue
+                job.printed_copies += 1
+                if job.printed_copies >= job.copies:
+                    self._queue.popleft()
+                label = PrintedLabel(
+                    index=len(self.labels),
+                    zpl=job.zpl,
+                    image=job.rendered.image if job.rendered else None,
+                    printed_at=datetime.now(timezone.utc),
+                    received_at=job.received_at,
+                    copy=job.printed_copies,
+                    rendered=job.rendered,
+                )
+                self.labels.append(label)
+                self._cond.notify_all()
+                return label
+
+    # ------------------------------------------------------------------------------------------ control port
+
+    def _publish(self, label: PrintedLabel) -> None:
+        with self._cond:
+            subscribers = list(self._subscribers)
+        if not subscribers:
+            return
+        line = (json.dumps(label.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
+        for sock in subscribers:
+            try:
+                sock.sendall(line)
+            except OSError:
+                with self._cond:
+                    self._subscribers.discard(sock)
+
+    def _serve_control(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        try:
+            with self._cond:
+                self._control_conns.add(conn)
+            for raw in reader:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line:
+                    continue
+                if line == "quit":
+                    conn.sendall(b"ok\n")
+                    return
+                if line == "subscribe":
+                    with self._cond:
+                        self._subscribers.add(conn)
+                    conn.sendall(b"ok\n")
+                    continue
+                try:
+                    reply = self._control_command(line)
+                except SimulatorError as exc:
+                    reply = f"error: {exc}"
+                except Exception as exc:  # a tester's typo must never take the simulator down
+                    reply = f"error: {exc.__class__.__name__}: {exc}"
+                conn.sendall(reply.encode("utf-8") + b"\n")
+        except OSError:
+            pass
+        finally:
+            with self._cond:
+                self._subscribers.discard(conn)
+                self._control_conns.discard(conn)
+            reader.close()
+            conn.close()
+
+    def _control_command(self, line: str) -> str:
+        words = line.split()
+        command, args = words[0].lower(), words[1:]
+        if command == "help":
+            return "commands: " + ", ".join(
+                [f"{n} on|off" for n in FAULT_NAMES + ("silent", "offline")]
+                + ["pause", "resume", "disconnect", "ips <n>|off", "cancel", "status", "labels", "received",
+                   "cancelled", "label <index>", "subscribe", "quit"]
+            )
+        if command in FAULT_NAMES or command in ("silent", "offline"):
+            if len(args) != 1 or args[0].lower() not in ("on", "off", "1", "0", "true", "false"):
+                raise SimulatorError(f"usage: {command} on|off")
+            self.set_faults(**{command: args[0].lower() in ("on", "1", "true")})
+            return "ok"
+        if command in ("pause", "resume"):
+            self.set_faults(paused=command == "pause")
+            return "ok"
+        if command == "disconnect":
+            self.disconnect()
+            return "ok"
+        if command == "cancel":
+            self.cancel_all()
+            return "ok"
+        if command == "ips":
+            if len(args) != 1:
+                raise SimulatorError("usage: ips <inches per second>|off")
+            if args[0].lower() in ("off", "none", "0"):
+                self.ips = None
+            else:
+                try:
+                    self.ips = float(args[0])
+                except ValueError:
+                    raise SimulatorError(f"not a speed: {args[0]!r}") from None
+            return "ok"
+        if command == "status":
+            return json.dumps(self.status())
+        if command == "labels":
+            return str(self.printed_count)
+        if command == "received":
+            return str(self.received_count)
+        if command == "cancelled":
+            return str(self.cancelled_count)
+        if command == "label":
+            try:
+                index = int(args[0])
+                label = self.labels[index]
+            except (IndexError, ValueError):
+                raise SimulatorError(f"no printed label {' '.join(args)!r} ({self.printed_count} printed)") from None
+            return json.dumps(label.to_json(), ensure_ascii=False)
+        raise SimulatorError(f"unknown command {command!r}; try help")

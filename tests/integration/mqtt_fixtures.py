@@ -1,0 +1,210 @@
+"""MQTT test helpers: a private Mosquitto on a free port, the machine's broker as a fixture, and waiting helpers."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MACHINE_BROKER = ("127.0.0.1", 1883)
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the kernel's choice for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def listening(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def unique(name: str) -> str:
+    """A name no other test (or earlier run) on the shared broker uses: for client ids and topic prefixes."""
+    return f"{name}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Poll predicate until it is true or timeout passes; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def next_event(events: queue.Queue[Any], kind: type[T], timeout: float = 5.0) -> T:
+    """The next record of the given type from an MqttClient's queue, skipping others; fails on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            pytest.fail(f"no {kind.__name__} event within {timeout} s")
+        try:
+            event = events.get(timeout=remaining)
+        except queue.Empty:
+            continue
+        if isinstance(event, kind):
+            return event
+
+
+class Broker:
+    """A Mosquitto of our own on a free port, persistence in `directory`, so tests may stop, kill and restart it.
+
+    The persistence file is written on a clean stop() only (autosave is an hour away), so kill() loses the
+    sessions the broker held, as a power cut would before an autosave.
+    """
+
+    def __init__(self, directory: Path, port: int | None = None, extra_config: str = "") -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.config = self.directory / "mosquitto.conf"
+        self.log = self.directory / "mosquitto.log"
+        self._extra_config = extra_config
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _write_config(self) -> None:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {self.directory}/",
+            "autosave_interval 3600",
+            f"log_dest file {self.log}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+        ]
+        if os.geteuid() == 0:
+            # Mosquitto run as root drops to user "mosquitto", who cannot write to the test's tmp dir.
+            lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
+        self.config.write_text("\n".join(lines) + "\n" + self._extra_config)
+
+    def start(self, timeout: float = 5.0) -> Broker:
+        if self.running:
+            return self
+        self._write_config()
+        self._process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while not listening("127.0.0.1", self.port):
+            if self._process.poll() is not None:
+                _, err = self._process.communicate()
+                self._process = None
+                log = self.log.read_text(errors="replace") if self.log.exists() else ""
+                raise RuntimeError(f"mosquitto on port {self.port} exited: {err.decode(errors='replace')}{log}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"mosquitto did not accept connections on port {self.port} within {timeout} s")
+            time.sleep(0.02)
+        return self
+
+    def _end(self, sig: signal.Signals) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+    def stop(self) -> None:
+        """SIGTERM: Mosquitto closes its clients and saves its persistence file."""
+        self.resume()
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: everything since the last save is lost."""
+        self._end(signal.SIGKILL)
+
+    def restart(self) -> Broker:
+        self.stop()
+        return self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the broker keeps its sockets open but answers nothing (a hung broker)."""
+        if self.running:
+            assert self._process is not None
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.running:
+            assert self._process is not None
+            self._process.send_signal(signal.SIGCONT)
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A started private Mosquitto, stopped after the test."""
+    if not os.path.exists(MOSQUITTO):
+        pytest.skip(f"mosquitto not installed at {MOSQUITTO}")
+    with Broker(tmp_path / "broker") as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> str:
+    """The machine's shared Mosquitto at 127.0.0.1:1883; use unique() topics and client ids on it."""
+    if not listening(*MACHINE_BROKER, timeout=1.0):
+        pytest.skip("no MQTT broker listens on 127.0.0.1:1883 (start mosquitto, or run the tests with a private Broker)")
+    return f"mqtt://{MACHINE_BROKER[0]}:{MACHINE_BROKER[1]}"
+
+
+@pytest.fixture
+def no_leaked_threads() -> Iterator[None]:
+    """Fail the test if it leaves paho network threads or simulator workers running."""
+    yield
+    def leaked() -> list[str]:
+        return [
+            t.name for t in threading.enumerate()
+            if t.name.startswith(("paho-mqtt-client-", "central-sim")) and t.is_alive()
+        ]
+    wait_until(lambda: not leaked(), timeout=2.0)
+    assert not leaked(), f"threads left running: {leaked()}"

@@ -1,0 +1,267 @@
+"""The central server simulator over a real broker: stores by eventID, acks after commit, rejects bad documents."""
+
+from __future__ import annotations
+
+import json
+import queue
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.mqtt import MessageReceived, MqttClient, PublishAcked
+from simulators.central import CentralSimulator
+from simulators.errors import SimulatorError
+from tests.integration.mqtt_fixtures import (  # noqa: F401  (fixtures)
+    broker_url,
+    next_event,
+    no_leaked_threads,
+    unique,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaked_threads")]
+
+SITE, STATION = "hue", "line-1"
+QUIET = 0.3  # how long "nothing arrives" is watched for
+
+
+def activation(serial: str, lot: str = "L2503") -> dict[str, Any]:
+    return {
+        "type": "ObjectEvent",
+        "eventID": f"urn:uuid:{uuid.uuid4()}",
+        "eventTime": "2025-03-01T08:30:00.000+07:00",
+        "eventTimeZoneOffset": "+07:00",
+        "action": "ADD",
+        "bizStep": "commissioning",
+        "disposition": "active",
+        "epcList": [f"https://id.gs1.org/01/08930000000017/21/{serial}"],
+        "ilmd": {"cbvmda:lotNumber": lot, "cbvmda:itemExpirationDate": "2026-03-01"},
+    }
+
+
+def document(*events: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {
+            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": "2025-03-01T08:30:01.000+07:00",
+            "epcisBody": {"eventList": list(events)},
+        }
+    ).encode()
+
+
+class Station:
+    """The station's side of the wire: publishes documents on events, collects acks."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.events_topic = f"{prefix}/{SITE}/{STATION}/events"
+        self.client = MqttClient(url, unique("station"), session_expiry=0, reconnect_min_delay=0.1)
+        self.client.start()
+        assert self.client.wait_connected(5)
+        self.client.subscribe(f"{prefix}/{SITE}/{STATION}/acks")
+
+    def publish(self, payload: bytes) -> PublishAcked:
+        mid = self.client.publish(self.events_topic, payload)
+        ack = next_event(self.client.events, PublishAcked)
+        assert ack.mid == mid
+        return ack
+
+    def acks(self, count: int) -> list[dict[str, Any]]:
+        return [json.loads(next_event(self.client.events, MessageReceived).payload) for _ in range(count)]
+
+    def no_ack(self) -> None:
+        with pytest.raises(queue.Empty):
+            while True:
+                event = self.client.events.get(timeout=QUIET)
+                assert not isinstance(event, MessageReceived), f"unexpected ack {event.payload!r}"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return unique("tx")
+
+
+@pytest.fixture
+def station(broker_url: str, prefix: str) -> Iterator[Station]:
+    made = Station(broker_url, prefix)
+    yield made
+    made.client.stop()
+
+
+@pytest.fixture
+def central(broker_url: str, prefix: str, tmp_path: Path) -> Iterator[CentralSimulator]:
+    sim = CentralSimulator(
+        broker_url, prefix=prefix, db_url=f"sqlite:///{tmp_path / 'central.db'}", client_id=unique("central")
+    )
+    with sim:
+        yield sim
+
+
+def test_document_with_two_events_is_stored_then_acked(central: CentralSimulator, station: Station) -> None:
+    first, second = activation("A7K2Q9"), activation("Z3M8P1", lot="L2504")
+    central.set_delay(0.2)  # a slow commit: an ack that did not wait for it would find no row below
+
+    assert station.publish(document(first, second)).ok
+    for ack in station.acks(2):
+        assert ack["status"] == "stored"
+        # A separate connection sees the row, so the commit happened before the ack went out.
+        assert central.stored(ack["eventID"]) is not None
+
+    assert central.event_ids() == sorted([first["eventID"], second["eventID"]])
+    assert (central.count(), central.duplicates()) == (2, 0)
+    row = central.stored(second["eventID"])
+    assert row is not None
+    assert (row["site"], row["station"], row["action"], row["biz_step"], row["lot"]) == (
+        SITE, STATION, "ADD", "commissioning", "L2504"
+    )
+    assert row["epc"] == "https://id.gs1.org/01/08930000000017/21/Z3M8P1"
+    assert row["event_time"] == "2025-03-01T08:30:00.000+07:00"
+    assert row["payload"] == second
+    assert row["duplicates"] == 0
+
+
+def test_resent_document_is_counted_as_duplicates_and_acked_again(
+    central: CentralSimulator, station: Station
+) -> None:
+    events = (activation("A7K2Q9"), activation("Z3M8P1"))
+    ids = sorted(e["eventID"] for e in events)
+    station.publish(document(*events))
+    assert sorted(a["eventID"] for a in station.acks(2)) == ids
+
+    station.publish(document(*events))
+
+    assert sorted(a["eventID"] for a in station.acks(2)) == ids
+    assert (central.count(), central.duplicates()) == (2, 2)
+    assert {central.stored(i)["duplicates"] for i in ids} == {1}  # type: ignore[index]
+
+
+def test_invalid_documents_are_rejected_and_recorded_not_acked(central: CentralSimulator, station: Station) -> None:
+    bad_action = activation("A7K2Q9")
+    bad_action["action"] = "EXPLODE"
+    no_id = activation("B1")
+    del no_id["eventID"]
+
+    for payload in (b"\xff\xfe not utf-8", b"{not json", document(bad_action), document(no_id), b'{"type": "x"}'):
+        station.publish(payload)
+    station.no_ack()
+    assert wait_until(lambda: len(central.rejected()) == 5)
+
+    reasons = [r["reason"] for r in central.rejected()]
+    assert reasons[0].startswith("payload is not UTF-8")
+    assert reasons[1].startswith("payload is not JSON")
+    assert reasons[2].startswith("schema: epcisBody/eventList/0 matches none") and "EXPLODE" in reasons[2]
+    assert reasons[3] == "event 0 has no eventID"
+    assert reasons[4] == "payload is not an EPCISDocument"
+    assert central.rejected()[1]["payload"] == "{not json"
+    assert central.count() == 0
+
+    good = activation("C2")  # and the simulator is still consuming
+    station.publish(document(good))
+    assert station.acks(1) == [{"eventID": good["eventID"], "status": "stored"}]
+
+
+def test_set_ack_false_stores_but_stops_acks(central: CentralSimulator, station: Station) -> None:
+    central.set_ack(False)
+    silent = activation("S1")
+    station.publish(document(silent))
+    assert wait_until(lambda: central.count() == 1)
+    station.no_ack()
+
+    central.set_ack(True)
+    station.publish(document(silent))  # the station resends what was never acked
+    assert station.acks(1) == [{"eventID": silent["eventID"], "status": "stored"}]
+    assert central.duplicates() == 1
+
+
+def test_pause_stops_consuming_until_resume(central: CentralSimulator, station: Station) -> None:
+    central.pause()
+    event = activation("P1")
+    station.publish(document(event))
+    station.no_ack()
+    assert central.count() == 0
+
+    central.resume()
+    assert station.acks(1) == [{"eventID": event["eventID"], "status": "stored"}]
+
+
+def test_message_taken_but_not_stored_is_redelivered_after_restart(
+    central: CentralSimulator, station: Station
+) -> None:
+    # The simulator sends its PUBACK only after its commit, so a message it held when it stopped comes back.
+    central.pause()
+    event = activation("R1")
+    station.publish(document(event))
+    station.no_ack()
+    central.stop()
+    central.resume()
+
+    central.start()
+    assert station.acks(1) == [{"eventID": event["eventID"], "status": "stored"}]
+    assert (central.count(), central.duplicates()) == (1, 0)
+
+
+def test_events_published_while_stopped_arrive_after_restart(
+    broker_url: str, prefix: str, station: Station, tmp_path: Path
+) -> None:
+    sim = CentralSimulator(
+        broker_url, prefix=prefix, db_url=f"sqlite:///{tmp_path / 'c.db'}", client_id=unique("central")
+    )
+    try:
+        sim.start()
+        sim.stop()
+        assert not sim.connected
+        events = [activation(f"OFF{n}") for n in range(3)]
+        for event in events:
+            # The broker holds the stopped simulator's session, so someone is subscribed: 0x00, not 0x10.
+            assert station.publish(document(event)).reason_code == 0
+        station.no_ack()
+
+        sim.start()
+        assert sorted(a["eventID"] for a in station.acks(3)) == sorted(e["eventID"] for e in events)
+        assert sim.count() == 3
+    finally:
+        sim.close()
+
+
+def test_share_group_splits_events_between_consumers(
+    broker_url: str, prefix: str, station: Station, tmp_path: Path
+) -> None:
+    group = unique("ingest")
+    sims = [
+        CentralSimulator(broker_url, prefix=prefix, db_url=f"sqlite:///{tmp_path / f'{n}.db'}",
+                         client_id=unique(f"ingest{n}"), share_group=group, validate=False)
+        for n in range(2)
+    ]
+    try:
+        for sim in sims:
+            sim.start()
+        assert sims[0].describe()["subscription"] == f"$share/{group}/{prefix}/+/+/events"
+        events = [activation(f"SH{n}") for n in range(10)]
+        for event in events:
+            station.publish(document(event))
+        station.acks(10)
+        assert sorted(sims[0].event_ids() + sims[1].event_ids()) == sorted(e["eventID"] for e in events)
+        assert sims[0].count() > 0 and sims[1].count() > 0  # Mosquitto's default is round robin
+    finally:
+        for sim in sims:
+            sim.close()
+
+
+def test_describe_and_in_memory_database(broker_url: str, prefix: str) -> None:
+    with CentralSimulator(broker_url, prefix=prefix, client_id=unique("central"), ack=False) as sim:
+        info = sim.describe()
+    assert info["subscription"] == f"{prefix}/+/+/events"
+    assert info["acks_topic"] == f"{prefix}/{{site}}/{{station}}/acks"
+    assert info["database"] == "sqlite://"
+    assert (info["ack"], info["validate"], info["connected"]) == (False, True, True)
+
+
+def test_bad_prefix_and_schema_path_are_refused(broker_url: str, tmp_path: Path) -> None:
+    with pytest.raises(SimulatorError, match="prefix"):
+        CentralSimulator(broker_url, prefix="a/+")
+    with pytest.raises(SimulatorError, match="EPCIS schema"):
+        CentralSimulator(broker_url, schema_path=tmp_path / "missing.json")

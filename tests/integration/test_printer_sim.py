@@ -1,0 +1,340 @@
+"""The printer simulator, driven over real TCP sockets the way the station's driver and a tester drive it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from simulators.errors import SimulatorError
+from simulators.printer import PrinterSimulator, ZplStreamParser
+
+pytestmark = pytest.mark.integration
+
+IDLE_HS = (
+    b"\x02030,0,0,0251,000,0,0,0,000,0,0,0\x03\r\n"
+    b"\x02000,0,0,0,0,2,3,0,00000000,1,000\x03\r\n"
+    b"\x021234,0\x03\r\n"
+)
+
+
+def label(text: str, length: int = 80) -> bytes:
+    return f"^XA^CI28^PW200^LL{length}^FO10,10^A0N,30,30^FD{text}^FS^XZ".encode()
+
+
+@pytest.fixture
+def printer() -> Iterator[PrinterSimulator]:
+    before, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    with PrinterSimulator(port=0, control_port=0) as sim:
+        yield sim
+    assert threading.active_count() <= before, "printer simulator left threads running"
+    assert len(os.listdir("/proc/self/fd")) <= fds, "printer simulator left sockets open"
+
+
+@pytest.fixture
+def client(printer: PrinterSimulator) -> Iterator[socket.socket]:
+    sock = socket.create_connection(("127.0.0.1", printer.port), timeout=2)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def control(printer: PrinterSimulator) -> Iterator[socket.socket]:
+    assert printer.control_port is not None
+    sock = socket.create_connection(("127.0.0.1", printer.control_port), timeout=2)
+    yield sock
+    sock.close()
+
+
+def ask(sock: socket.socket, line: str) -> str:
+    """One control-port command, one reply line."""
+    sock.sendall(line.encode() + b"\n")
+    return read_line(sock)
+
+
+def read_line(sock: socket.socket) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            raise ConnectionError("control port closed")
+        data += chunk
+    return data.decode().rstrip("\n")
+
+
+def read_frames(sock: socket.socket, frames: int, timeout: float = 2.0) -> bytes:
+    """Read until `frames` ETX CR LF endings have arrived (replies may be split across reads)."""
+    sock.settimeout(timeout)
+    data = b""
+    while data.count(b"\x03\r\n") < frames:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def assert_silent(sock: socket.socket, wait: float = 0.3) -> None:
+    sock.settimeout(wait)
+    with pytest.raises(TimeoutError):
+        sock.recv(4096)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_url_and_describe(printer: PrinterSimulator) -> None:
+    assert printer.url == f"tcp://127.0.0.1:{printer.port}"
+    assert printer.describe() == {"printer": printer.url, "control": f"tcp://127.0.0.1:{printer.control_port}"}
+
+
+def test_labels_split_across_sends_and_several_per_send(printer: PrinterSimulator, client: socket.socket) -> None:
+    stream = label("one") + label("two") + label("Mè") + label("four")
+    cuts = [5, 17, 40, len(label("one")) + 3, 150, len(stream) - 2]
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
+    for piece in pieces:
+        client.sendall(piece)
+        time.sleep(0.01)  # separate TCP segments
+    assert printer.wait_printed(4)
+    assert [lbl.texts for lbl in printer.labels] == [["one"], ["two"], ["Mè"], ["four"]]
+    assert [lbl.index for lbl in printer.labels] == [0, 1, 2, 3]
+    assert printer.received_count == 4 and printer.printed_count == 4
+    assert printer.labels[0].image is not None and printer.labels[0].image.size == (200, 80)
+
+
+def test_idle_host_status_is_the_three_frames(client: socket.socket) -> None:
+    client.sendall(b"~HS")
+    assert read_frames(client, 3) == IDLE_HS
+
+
+def test_control_command_inside_a_format_runs_at_once(printer: PrinterSimulator, client: socket.socket) -> None:
+    # A raw ~ in field data is a command to the printer: this is why every field is sent with ^FH escapes.
+    client.sendall(b"^XA^PW200^LL80^FO10,10^A0N,30,30^FDab~HScd^FS")
+    reply = read_frames(client, 3)
+    assert reply.startswith(b"\x02030,0,0,0251,000,0,0,1,")  # h = 1: a format is half received
+    client.sendall(b"^XZ")
+    assert printer.wait_printed(1)
+    assert printer.labels[0].texts == ["abcd"]
+
+
+def test_paper_out_silences_hs_answers_hqes_and_prints_nothing(
+    printer: PrinterSimulator, client: socket.socket
+) -> None:
+    printer.paper_out = True
+    client.sendall(label("held"))
+    assert wait_for(lambda: printer.received_count == 1)
+    client.sendall(b"~HS")
+    assert_silent(client)
+    client.sendall(b"~HQES")
+    reply = read_frames(client, 1).decode()
+    assert "PRINTER STATUS" in reply
+    assert "ERRORS:         1 00000000 00000001" in reply
+    assert "WARNINGS:       0 00000000 00000000" in reply
+    time.sleep(0.1)
+    assert printer.printed_count == 0 and printer.queued == 1
+    printer.head_open = True
+    client.sendall(b"~HQES")
+    assert "ERRORS:         1 00000000 00000005" in read_frames(client, 1).decode()
+    printer.set_faults(paper_out=False, head_open=False)
+    assert printer.wait_printed(1)
+    assert printer.labels[0].texts == ["held"]
+    client.sendall(b"~HS")
+    assert read_frames(client, 3).startswith(b"\x02030,0,0,0080,000,")
+
+
+def test_ribbon_and_head_show_in_hs_frame_two_when_answering(printer: PrinterSimulator) -> None:
+    printer.head_open = True
+    frames = printer.host_status().split(b"\r\n")
+    assert frames[1] == b"\x02000,0,1,0,0,2,3,0,00000000,1,000\x03"
+
+
+def test_paused_answers_hs_with_the_flag_and_holds_labels(printer: PrinterSimulator, client: socket.socket) -> None:
+    client.sendall(b"~PP" + label("a") + label("b"))
+    assert wait_for(lambda: printer.received_count == 2)
+    client.sendall(b"~HS")
+    frames = read_frames(client, 3)
+    assert frames.startswith(b"\x02030,0,1,0080,002,0,0,0,")  # paused, 2 formats waiting
+    assert b",00000002," in frames  # labels remaining
+    time.sleep(0.1)
+    assert printer.printed_count == 0
+    client.sendall(b"~PS")
+    assert printer.wait_printed(2)
+
+
+def test_cancel_all_drops_every_queued_label(printer: PrinterSimulator, client: socket.socket) -> None:
+    printer.pause()
+    client.sendall(label("x") + label("y") + label("z"))
+    assert wait_for(lambda: printer.queued == 3)
+    client.sendall(b"~JA")
+    assert wait_for(lambda: printer.cancelled_count == 3)
+    assert printer.queued == 0
+    printer.resume()
+    client.sendall(label("after"))
+    assert printer.wait_printed(1)
+    time.sleep(0.05)
+    assert [lbl.texts for lbl in printer.labels] == [["after"]]
+    assert printer.received_count == 4
+
+
+def test_cancel_stops_the_label_being_printed(printer: PrinterSimulator, client: socket.socket) -> None:
+    printer.ips = 0.5  # 80 dots = 0.39 in: ~0.8 s per label
+    client.sendall(label("slow"))
+    assert wait_for(lambda: printer.queued == 1)
+    time.sleep(0.1)
+    client.sendall(b"~JA")
+    assert wait_for(lambda: printer.cancelled_count == 1)
+    time.sleep(0.2)
+    assert printer.printed_count == 0
+
+
+def test_disconnect_drops_the_client_which_can_reconnect(printer: PrinterSimulator, client: socket.socket) -> None:
+    client.sendall(b"~HS")
+    read_frames(client, 3)
+    printer.disconnect()
+    client.settimeout(2)
+    assert client.recv(100) == b""  # closed by the printer
+    with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as again:
+        again.sendall(label("back"))
+        assert printer.wait_printed(1)
+
+
+def test_offline_refuses_connections(printer: PrinterSimulator) -> None:
+    printer.offline = True
+    with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as sock:
+        assert sock.recv(100) == b""
+    printer.offline = False
+    with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as sock:
+        sock.sendall(b"~HS")
+        assert read_frames(sock, 3) == IDLE_HS
+
+
+def test_silent_answers_nothing_but_still_prints(printer: PrinterSimulator, client: socket.socket) -> None:
+    printer.silent = True
+    client.sendall(b"~HS~HQES" + label("quiet"))
+    assert printer.wait_printed(1)
+    assert_silent(client)
+
+
+def test_slow_printing_keeps_order_and_takes_its_time(client: socket.socket, printer: PrinterSimulator) -> None:
+    printer.ips = 4.0  # 80 dots = 10 mm = 0.394 in -> 98 ms a label
+    start = time.monotonic()
+    client.sendall(b"".join(label(f"n{i}") for i in range(4)))
+    assert printer.wait_printed(4, timeout=5)
+    elapsed = time.monotonic() - start
+    assert [lbl.texts[0] for lbl in printer.labels] == ["n0", "n1", "n2", "n3"]
+    assert elapsed >= 4 * 0.0984 * 0.95
+    gaps = [(b.printed_at - a.printed_at).total_seconds() for a, b in zip(printer.labels, printer.labels[1:])]
+    assert all(g >= 0.09 for g in gaps)
+
+
+def test_quantity_prints_copies(printer: PrinterSimulator, client: socket.socket) -> None:
+    client.sendall(b"^XA^PQ3^PW100^LL40^FO1,1^FDc^FS^XZ")
+    assert printer.wait_printed(3)
+    assert [lbl.copy for lbl in printer.labels] == [1, 2, 3]
+    assert printer.received_count == 1
+
+
+def test_stored_format_and_recall(printer: PrinterSimulator, client: socket.socket) -> None:
+    client.sendall(b"^XA^DFR:STAMP.ZPL^FS^CI28^PW300^LL200^FO10,10^A0N,20,20^FN1^FS^FO10,40^BQN,2,3^FN2^FS^XZ")
+    client.sendall(b"^XA^XFR:STAMP.ZPL^FS^FN1^FH_^FDM_C3_A8^FS^FN2^FDMA,ABC-1^FS^XZ")
+    assert printer.wait_printed(1)
+    printed = printer.labels[0]
+    assert printed.texts == ["Mè"]
+    assert printed.image is not None
+    codes = zxingcpp.read_barcodes(printed.image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert [c.text for c in codes] == ["ABC-1"]
+    assert printer.stored_formats.keys() == {"R:STAMP.ZPL"}
+
+
+def test_listener_gets_each_printed_label_on_the_print_thread(
+    printer: PrinterSimulator, client: socket.socket
+) -> None:
+    seen: list[tuple[int, str]] = []
+    printer.add_listener(lambda lbl: seen.append((lbl.index, threading.current_thread().name)))
+    printer.add_listener(lambda lbl: 1 / 0)  # a broken listener must not stop the printer
+    client.sendall(label("a") + label("b"))
+    assert printer.wait_printed(2)
+    assert wait_for(lambda: len(seen) == 2)
+    assert seen == [(0, "printer-print"), (1, "printer-print")]
+
+
+def test_control_port_commands(printer: PrinterSimulator, control: socket.socket, client: socket.socket) -> None:
+    assert ask(control, "paper_out on") == "ok"
+    status = json.loads(ask(control, "status"))
+    assert status["paper_out"] is True and status["faulted"] is True
+    client.sendall(b"~HS")
+    assert_silent(client)
+    assert ask(control, "paper_out off") == "ok"
+    assert ask(control, "pause") == "ok"
+    assert printer.paused
+    assert ask(control, "resume") == "ok"
+    assert ask(control, "ips 4") == "ok" and printer.ips == 4.0
+    assert ask(control, "ips off") == "ok" and printer.ips is None
+    assert ask(control, "ips fast").startswith("error: ")
+    assert ask(control, "head_open maybe") == "error: usage: head_open on|off"
+    assert ask(control, "bogus").startswith("error: unknown command 'bogus'")
+    client.sendall(label("counted"))
+    assert printer.wait_printed(1)
+    assert ask(control, "labels") == "1"
+    assert ask(control, "received") == "1"
+    one = json.loads(ask(control, "label 0"))
+    assert one["texts"] == ["counted"]
+    assert ask(control, "label 7").startswith("error: ")
+    assert ask(control, "disconnect") == "ok"
+    client.settimeout(2)
+    assert client.recv(10) == b""
+    assert ask(control, "help").startswith("commands: ")
+    assert ask(control, "quit") == "ok"
+
+
+def test_control_port_subscribe_streams_printed_labels(printer: PrinterSimulator, control: socket.socket) -> None:
+    assert ask(control, "subscribe") == "ok"
+    with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as sock:
+        sock.sendall(b"^XA^PW200^LL200^FO20,20^BQN,2,4^FDQA,HELLO^FS^XZ")
+        record = json.loads(read_line(control))
+    assert record["index"] == 0
+    assert record["zpl"].startswith("^XA")
+    image = Image.open(io.BytesIO(base64.b64decode(record["png"])))
+    assert image.size == (200, 200)
+    assert [c.text for c in zxingcpp.read_barcodes(image.convert("L"))] == ["HELLO"]
+
+
+def test_control_port_fault_names_and_counts(printer: PrinterSimulator, control: socket.socket) -> None:
+    for name in ("ribbon_out", "head_open", "over_temperature", "under_temperature", "cutter", "silent"):
+        assert ask(control, f"{name} on") == "ok"
+        assert getattr(printer, name) is True
+        assert ask(control, f"{name} off") == "ok"
+    assert ask(control, "cancelled") == "0"
+
+
+def test_bad_settings_raise_simulator_error(printer: PrinterSimulator) -> None:
+    with pytest.raises(SimulatorError):
+        printer.set_faults(jammed=True)
+    with pytest.raises(SimulatorError):
+        printer.ips = 0
+
+
+def test_stream_parser_waits_for_split_commands() -> None:
+    parser = ZplStreamParser()
+    assert parser.feed(b"~H") == []
+    assert parser.feed(b"QE") == []
+    assert parser.feed(b"S^X") == [("control", "HQ", "ES")]
+    assert parser.feed(b"A^FDa") == [] and parser.partial
+    assert parser.feed(b"^X") == []
+    assert parser.feed(b"Z") == [("format", b"^XA^FDa^XZ")]
+    assert not parser.partial

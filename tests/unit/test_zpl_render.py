@@ -1,0 +1,202 @@
+"""The ZPL renderer draws the stamp template so that a barcode reader gets back exactly what was sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from PIL import Image, ImageOps
+
+from simulators.zpl_render import (
+    ean13_check_digit,
+    expand_format,
+    render_labels,
+    split_formats,
+    tokenize,
+)
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "config" / "labels" / "stamp-60x40.zpl"
+QR_URI = "https://truyxuat.example.vn/01/08938603001013/10/MX2611A/21/7K3Q9XH2WP?17=270528"
+PRODUCT = "Mè xừng Thông Hương 250g"
+
+
+def escape(value: str) -> str:
+    """^FH_ escaping as the label builder does it: ^ ~ _, control and non-ASCII bytes as _XX."""
+    out = []
+    for byte in value.encode("utf-8"):
+        out.append(f"_{byte:02X}" if byte in b"^~_" or byte < 0x20 or byte > 0x7E else chr(byte))
+    return "".join(out)
+
+
+def stamp_zpl(**overrides: str) -> bytes:
+    values = {
+        "qr": QR_URI,
+        "product_name": PRODUCT,
+        "producer": "Cơ sở Thông Hương, Huế",
+        "lot": "MX2611A",
+        "production_date": "26/11/2025",
+        "expiry_date": "28/05/2027",
+        "serial": "7K3Q9XH2WP",
+        "gtin12": "893860300101",
+    }
+    values.update(overrides)
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", escape(value))
+    assert "${" not in text.replace("${...}", "")
+    return text.encode("utf-8")
+
+
+def decode(image: Image.Image, fmt: zxingcpp.BarcodeFormat) -> list[str]:
+    return [r.text for r in zxingcpp.read_barcodes(image.convert("L"), formats=fmt)]
+
+
+def ink_bbox(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """The box around every black dot."""
+    return ImageOps.invert(image.convert("L")).getbbox()
+
+
+def test_stamp_template_decodes_to_the_exact_uri_and_gtin() -> None:
+    labels = render_labels(stamp_zpl())
+    assert len(labels) == 1
+    label = labels[0]
+    assert (label.width, label.height) == (480, 320)
+    assert label.image.mode == "1"
+    assert decode(label.image, zxingcpp.BarcodeFormat.QRCode) == [QR_URI]
+    assert decode(label.image, zxingcpp.BarcodeFormat.EAN13) == ["8938603001013"]
+    # ^FH_ escapes came back as UTF-8 text (^CI28).
+    assert PRODUCT in label.texts
+    assert "Số/No: 7K3Q9XH2WP" in label.texts
+    assert label.encoding == "utf-8"
+
+
+def test_qr_is_drawn_at_the_requested_ec_level_and_exact_module_size() -> None:
+    label = render_labels(stamp_zpl())[0]
+    qr = next(f for f in label.fields if f.kind == "qr")
+    assert "ec=M" in qr.detail and "mag=4" in qr.detail
+    version = int(qr.detail.split("version=")[1])
+    modules = 17 + 4 * version
+    assert qr.width == qr.height == modules * 4
+    assert (qr.x, qr.y) == (16, 16)  # 4 modules of quiet zone from the label's edge
+    # The top-left finder pattern's outer ring is exactly 7 modules (28 dots) of dark.
+    px = label.image.load()
+    assert all(px[16 + i, 16] == 0 for i in range(28))
+    assert px[16 + 28, 16 + 1] != 0  # the light module right of the finder
+    result = zxingcpp.read_barcodes(label.image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)[0]
+    assert result.ec_level == "M"
+
+
+@pytest.mark.parametrize("ec", ["L", "M", "Q", "H"])
+def test_qr_switch_selects_error_correction(ec: str) -> None:
+    zpl = f"^XA^PW300^LL300^FO20,20^BQN,2,3^FD{ec}A,HELLO 123^FS^XZ".encode()
+    label = render_labels(zpl)[0]
+    results = zxingcpp.read_barcodes(label.image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert [(r.text, r.ec_level) for r in results] == [("HELLO 123", ec)]
+
+
+def test_qr_without_switches_loses_its_first_three_characters_like_the_printer() -> None:
+    label = render_labels(b"^XA^PW300^LL300^FO20,20^BQN,2,3^FDhttps://x.example/1^FS^XZ")[0]
+    assert decode(label.image, zxingcpp.BarcodeFormat.QRCode) == ["ps://x.example/1"]
+    assert any("first 3 bytes eaten" in w for w in label.warnings)
+
+
+def test_qr_manual_byte_mode_carries_utf8() -> None:
+    data = "Mè".encode("utf-8")
+    zpl = b"^XA^PW300^LL300^CI28^FO20,20^BQN,2,4^FDHM,B%04d" % len(data) + data + b"^FS^XZ"
+    label = render_labels(zpl)[0]
+    assert decode(label.image, zxingcpp.BarcodeFormat.QRCode) == ["Mè"]
+
+
+def test_ean13_prints_its_own_check_digit() -> None:
+    assert ean13_check_digit("893851234567") == "3"
+    label = render_labels(b"^XA^PW400^LL200^FO40,20^BY2^BEN,80,Y,N^FD893851234567^FS^XZ")[0]
+    assert label.ean13 == ["8938512345673"]
+    assert decode(label.image, zxingcpp.BarcodeFormat.EAN13) == ["8938512345673"]
+    ean = label.fields[0]
+    assert (ean.x, ean.width) == (40, 95 * 2)  # 95 modules at the ^BY module width
+
+
+def test_fh_decodes_hex_escapes_then_utf8() -> None:
+    zpl = ("^XA^CI28^FO10,10^A0N,20,20^FH_^FD" + escape("Giá: 5_000 ^~ đ") + "^FS^XZ").encode()
+    assert render_labels(zpl)[0].texts == ["Giá: 5_000 ^~ đ"]
+    # Another indicator character, as for GS1 DataMatrix fields where _ is taken.
+    assert render_labels(b"^XA^FO10,10^FH\\^FDa\\5Fb_41^FS^XZ")[0].texts == ["a_b_41"]
+
+
+def test_fb_wraps_at_spaces_within_the_block_width() -> None:
+    text = "one two three four five six seven"
+    zpl = f"^XA^PW400^LL200^FO10,10^A0N,20,20^FB120,5,4,L^FD{text}^FS^XZ".encode()
+    label = render_labels(zpl)[0]
+    lines = eval(label.fields[0].detail.removeprefix("lines="))  # noqa: S307 - our own repr
+    assert len(lines) > 1
+    assert " ".join(lines) == text  # broken only at spaces
+    bbox = ink_bbox(label.image)
+    assert bbox is not None
+    assert bbox[0] >= 10 and bbox[2] <= 10 + 120  # no ink outside the block
+    # Line pitch is font height plus the ^FB spacing.
+    assert label.fields[0].height == len(lines) * 24 - 4
+
+
+def test_fb_centre_and_right_justification() -> None:
+    def ink(just: str) -> tuple[int, int, int, int]:
+        zpl = f"^XA^PW400^LL100^FO0,10^A0N,20,20^FB400,1,0,{just}^FDabc^FS^XZ".encode()
+        bbox = ink_bbox(render_labels(zpl)[0].image)
+        assert bbox is not None
+        return bbox
+
+    left, centre, right = ink("L"), ink("C"), ink("R")
+    assert left[0] < 5
+    assert abs((centre[0] + centre[2]) / 2 - 200) < 6
+    assert 394 <= right[2] <= 400
+
+
+def test_fb_overflow_overprints_the_last_line_and_warns() -> None:
+    zpl = b"^XA^PW400^LL200^FO10,10^A0N,20,20^FB60,2,0,L^FDaaa bbb ccc ddd^FS^XZ"
+    label = render_labels(zpl)[0]
+    assert any("overprinted" in w for w in label.warnings)
+    assert label.fields[0].height == 2 * 20
+
+
+def test_unknown_commands_are_recorded_not_fatal() -> None:
+    label = render_labels(b"^XA^MMT^PW200^LL100^FO10,10^A0N,20,20^FDok^FS^JUS^XZ")[0]
+    assert label.unknown_commands == ["^MMT", "^JUS"]
+    assert label.texts == ["ok"]
+
+
+def test_speed_quantity_and_box() -> None:
+    label = render_labels(b"^XA^PR4^PQ3^PW100^LL100^FO10,10^GB50,40,3^FS^XZ")[0]
+    assert (label.speed_ips, label.quantity) == (4.0, 3)
+    px = label.image.load()
+    assert px[10, 10] == 0 and px[12, 30] == 0 and px[59, 49] == 0  # the frame
+    assert px[30, 30] != 0  # hollow
+    assert render_labels(b"^XA^PRD^XZ")[0].speed_ips == 6.0
+
+
+def test_label_home_offsets_fields() -> None:
+    label = render_labels(b"^XA^PW200^LL200^LH30,40^FO10,10^GB20,20,20^FS^XZ")[0]
+    assert ink_bbox(label.image) == (40, 50, 60, 70)
+
+
+def test_several_formats_in_one_stream_and_noise_between() -> None:
+    zpl = b"junk^XA^FO1,1^FDa^FS^XZ\r\n^XA^FO1,1^FDb^FS^XZ trailing"
+    assert split_formats(zpl) == [b"^XA^FO1,1^FDa^FS^XZ", b"^XA^FO1,1^FDb^FS^XZ"]
+    assert [lbl.texts for lbl in render_labels(zpl)] == [["a"], ["b"]]
+
+
+def test_tokenize_reads_font_name_and_lowercase_commands() -> None:
+    names = [(c.name, c.params) for c in tokenize(b"^xa^A0N,26,26^fo1,2^XZ")]
+    assert names == [("XA", b""), ("A", b"0N,26,26"), ("FO", b"1,2"), ("XZ", b"")]
+
+
+def test_stored_format_recalled_with_field_numbers() -> None:
+    formats: dict[str, bytes] = {}
+    stored = b"^XA^DFR:STAMP.ZPL^FS^CI28^PW300^LL200^FO10,10^A0N,20,20^FN1^FDdefault^FS^FO10,40^BQN,2,3^FN2^FS^XZ"
+    assert render_labels(stored, formats=formats) == []
+    assert "R:STAMP.ZPL" in formats
+    recall = b"^XA^XFR:STAMP.ZPL^FS^FN1^FH_^FDM_C3_A8^FS^FN2^FDMA,ABC123^FS^XZ"
+    expanded, warnings = expand_format(recall, formats)
+    assert warnings == [] and expanded is not None and b"default" not in expanded
+    label = render_labels(recall, formats=formats)[0]
+    assert label.texts == ["Mè"]
+    assert decode(label.image, zxingcpp.BarcodeFormat.QRCode) == ["ABC123"]
