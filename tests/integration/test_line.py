@@ -1,0 +1,234 @@
+"""The line end to end: print → verify → activate → publish, on real sockets, a real pty, real Mosquitto brokers
+and real SQLite files, with the station built from a configuration file as it is in production."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.runtime import RunOptions, Station
+from station.domain import DeliveryState, StampState
+from station.engine import AlarmRaised, LineEvent, LineState
+from station.gs1 import parse_digital_link
+from tests.integration.line_harness import SimLine, sim_line
+from tests.integration.mqtt_fixtures import Broker, broker, broker_url, wait_until  # noqa: F401  (fixtures)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def line(tmp_path: Path, broker_url: str, request: pytest.FixtureRequest) -> Iterator[SimLine]:  # noqa: F811
+    marker = request.node.get_closest_marker("line")
+    overrides = marker.kwargs.get("overrides", {}) if marker else {}
+    yield from sim_line(tmp_path, broker_url, overrides)
+
+
+@pytest.fixture
+def station_factory() -> Iterator:
+    started: list[Station] = []
+
+    def make(line: SimLine, auto_resume: bool = True) -> Station:
+        station = Station(line.config(), RunOptions(auto_resume=auto_resume))
+        station.start()
+        started.append(station)
+        return station
+
+    yield make
+    for station in started:
+        station.stop()
+
+
+def run_batch(station: Station, count: int, lot: str = "MX2611A", timeout: float = 120) -> None:
+    batch = station.open_batch(station.product(None), lot)
+    station.engine.start(batch.id, count)
+    assert station.engine.wait(timeout), "the run did not finish in time"
+
+
+def assert_delivered_exactly_once(line: SimLine, station: Station) -> list[dict]:
+    """Every outbox event is stored once at the central stand-in (by eventID) and confirmed at the station."""
+    assert station.relay.wait_drained(30), f"outbox not drained: {station.store.outbox_counts()}"
+    outbox_ids = {row[0] for row in line.query("SELECT event_id FROM outbox")}
+    assert set(line.central.event_ids()) == outbox_ids
+    events = line.central_events()
+    activated = [e for e in events if e["action"] == "ADD"]
+    # Exactly once per stamp as well as per eventID: no EPC is commissioned twice.
+    epcs = Counter(e["epc"] for e in activated)
+    assert all(n == 1 for n in epcs.values()), [k for k, n in epcs.items() if n > 1]
+    return events
+
+
+def test_a_few_hundred_items_reach_the_server_exactly_once(line: SimLine, station_factory) -> None:
+    station = station_factory(line)
+    run_batch(station, 300)
+    summary = station.engine.refresh_delivery()
+    assert summary.activated == 300 and summary.voided_total == 0 and summary.printed == 300
+    events = assert_delivered_exactly_once(line, station)
+    assert sum(1 for e in events if e["action"] == "ADD") == 300
+    assert station.store.outbox_counts()[DeliveryState.CONFIRMED] == 300
+    # What was printed is what was activated: each label's QR parses with biip to the batch's GTIN, lot, serial.
+    printed = [label.qr_data[0] for label in line.printer.labels]
+    assert len(printed) == len(set(printed)) == 300
+    activated_uris = {row[0] for row in line.query("SELECT uri FROM stamps WHERE state = 'activated'")}
+    assert activated_uris == set(printed)
+    for uri in printed[:20]:
+        parsed = parse_digital_link(uri)
+        assert (parsed.gtin, parsed.lot) == ("08938603001013", "MX2611A")
+    # The EPCIS event carries the constrained Digital Link and the lot in ilmd.
+    sample = next(e["payload"] for e in events if e["action"] == "ADD")
+    assert sample["epcList"][0].startswith("https://id.gs1.org/01/08938603001013/21/")
+    assert sample["ilmd"]["cbvmda:lotNumber"] == "MX2611A"
+    assert sample["eventTimeZoneOffset"] == "+07:00"
+
+
+@pytest.mark.line(overrides={"line.max_consecutive_failures": 50, "line.verify_timeout_s": 0.5})
+def test_scanner_faults_void_with_the_right_reason_and_the_line_goes_on(line: SimLine, station_factory) -> None:
+    line.scanner.set_rates(no_read_rate=0.08, misread_rate=0.06, garbage_rate=0.06)
+    station = station_factory(line)
+    run_batch(station, 150, timeout=300)
+    summary = station.engine.refresh_delivery()
+    assert summary.activated == 150
+    voided = dict(summary.voided)
+    # The scanner's own record says what it did; each kind of fault maps to one void reason.
+    counts = line.scanner.counts
+    assert voided.get("no_read", 0) == counts["no_reads"]
+    assert voided.get("wrong_content", 0) == counts["misreads"]
+    assert voided.get("unreadable", 0) == counts["garbage"]
+    assert summary.voided_total > 0
+    events = assert_delivered_exactly_once(line, station)
+    deleted = {e["epc"] for e in events if e["action"] == "DELETE"}
+    added = {e["epc"] for e in events if e["action"] == "ADD"}
+    assert len(deleted) == summary.voided_total and not deleted & added
+    # Every refused scanner line is on record with its raw bytes.
+    refused = line.query("SELECT outcome, raw_hex FROM scans WHERE outcome = 'unreadable'")
+    assert len(refused) == counts["garbage"] and all(raw for _, raw in refused)
+
+
+@pytest.mark.line(overrides={"line.max_consecutive_failures": 3, "line.verify_timeout_s": 0.5})
+def test_consecutive_failures_stop_the_line_with_an_alarm(line: SimLine, station_factory) -> None:
+    line.scanner.set_rates(no_read_rate=1.0)
+    station = station_factory(line)
+    alarms: list[str] = []
+    station.engine.add_listener(lambda e: isinstance(e, AlarmRaised) and alarms.append(e.alarm.code))
+    run_batch(station, 50)
+    summary = station.engine.summary
+    assert summary.stopped_by == "too_many_failures"
+    assert summary.activated == 0 and dict(summary.voided) == {"no_read": 3}
+    assert "too_many_failures" in alarms
+    assert station.engine.state is LineState.STOPPED
+
+
+def test_paper_out_pauses_the_line_and_resuming_never_reuses_a_serial(line: SimLine, station_factory) -> None:
+    station = station_factory(line, auto_resume=False)
+    states: list[LineState] = []
+    alarms: list[str] = []
+
+    def watch(event: LineEvent) -> None:
+        if isinstance(event, AlarmRaised):
+            alarms.append(event.alarm.code)
+        elif hasattr(event, "state"):
+            states.append(event.state)
+
+    station.engine.add_listener(watch)
+    batch = station.open_batch(station.product(None), "MX2611B")
+    station.engine.start(batch.id, 120)
+    assert wait_until(lambda: station.engine.summary.activated >= 30, 30)
+    line.printer.paper_out = True
+    assert wait_until(lambda: station.engine.state is LineState.FAULT, 10)
+    assert "printer_paper_out" in alarms
+    frozen = station.engine.summary.printed
+    time.sleep(0.5)
+    assert station.engine.summary.printed == frozen, "nothing is printed while the paper is out"
+    station.engine.resume()  # refused while the printer still reports paper out
+    time.sleep(0.3)
+    assert station.engine.state is LineState.FAULT
+    line.printer.paper_out = False
+    assert wait_until(lambda: station.printer.health().can_print, 5)
+    station.engine.resume()
+    assert station.engine.wait(60)
+    summary = station.engine.refresh_delivery()
+    assert summary.activated == 120
+    assert set(summary.voided) <= {"printer_fault", "no_read"}
+    assert LineState.FAULT in states and states[-1] is LineState.STOPPED
+    # No serial printed twice, and no voided stamp came out of the printer after the roll was changed.
+    printed = [label.qr_data[0] for label in line.printer.labels]
+    assert len(printed) == len(set(printed))
+    voided_uris = {row[0] for row in line.query("SELECT uri FROM stamps WHERE state = 'voided'")}
+    assert not voided_uris & set(printed[-90:])
+    assert_delivered_exactly_once(line, station)
+
+
+def test_broker_stopped_mid_run_and_restarted_loses_nothing(tmp_path: Path, broker: Broker,  # noqa: F811
+                                                           station_factory) -> None:
+    for line in sim_line(tmp_path, broker.url):
+        station = station_factory(line)
+        batch = station.open_batch(station.product(None), "MX2611C")
+        station.engine.start(batch.id, 200)
+        assert wait_until(lambda: station.engine.summary.activated >= 40, 30)
+        broker.stop()
+        # The line goes on without the broker: activations pile up in the outbox, nothing is lost.
+        assert wait_until(lambda: station.engine.summary.activated >= 120, 30)
+        waiting = station.store.outbox_counts()
+        assert waiting[DeliveryState.PENDING] + waiting[DeliveryState.SENT] > 0
+        broker.restart()
+        assert station.engine.wait(60)
+        events = assert_delivered_exactly_once(line, station)
+        assert sum(1 for e in events if e["action"] == "ADD") == 200
+
+
+def _station_process(config: Path, count: int, lot: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "run", "--headless", "--config", str(config), "--count", str(count),
+         "--lot", lot, "--drain-timeout", "30", "--progress-every", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def test_station_killed_mid_run_and_restarted_loses_nothing_and_activates_nothing_twice(line: SimLine) -> None:
+    first = _station_process(line.config_path, 200, "MX2611D")
+    try:
+        assert wait_until(lambda: line.stamp_states().get("activated", 0) >= 50, 60), first.communicate()[0]
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    before = line.stamp_states()
+    activated_before = before.get("activated", 0)
+    assert activated_before >= 50
+
+    second = _station_process(line.config_path, 100, "MX2611D")
+    out, _ = second.communicate(timeout=180)
+    assert second.returncode == 0, out
+    assert "activated 100" in out and "summary:" in out
+
+    after = line.stamp_states()
+    # Whatever the kill left undecided was voided, never activated later; nothing was activated twice.
+    assert after.get("activated", 0) == activated_before + 100
+    assert after.get("allocated", 0) == after.get("sent_to_printer", 0) == after.get("verified", 0) == 0
+    interrupted = line.query("SELECT count(*) FROM stamps WHERE void_reason = 'line_stopped'")[0][0]
+    assert interrupted == sum(before.get(s, 0) for s in ("allocated", "sent_to_printer", "verified"))
+    # Every activation of both runs reached the server exactly once, and is confirmed.
+    unconfirmed = line.query("SELECT count(*) FROM outbox WHERE state != 'confirmed'")[0][0]
+    assert unconfirmed == 0
+    outbox_ids = {row[0] for row in line.query("SELECT event_id FROM outbox")}
+    assert set(line.central.event_ids()) == outbox_ids
+    added = Counter(e["epc"] for e in line.central_events() if e["action"] == "ADD")
+    assert len(added) == activated_before + 100 and set(added.values()) == {1}
+
+
+def test_headless_command_reports_a_config_error_by_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "station.yaml"
+    bad.write_text("devices:\n  printer:\n    url: tcp://printer\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "app.cli", "run", "--headless", "--config", str(bad)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"{bad}: devices.printer.url" in done.stderr and "missing port" in done.stderr
