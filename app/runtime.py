@@ -65,7 +65,8 @@ class Station:
             max_inflight=mqtt.max_inflight, max_queued=mqtt.max_inflight * 2 + 10,
         )
         self.relay = Relay(self.store, MqttPublisher(self.mqtt), self.topics, RelaySettings(
-            max_inflight=mqtt.max_inflight, events_per_message=mqtt.events_per_message,
+            max_inflight=mqtt.max_inflight, max_unconfirmed=mqtt.max_unconfirmed,
+            events_per_message=mqtt.events_per_message,
             broker_ack_confirms=mqtt.delivery is DeliveryMode.BROKER_ACK, ack_timeout_s=mqtt.ack_timeout_s,
             retry_initial_s=mqtt.retry_initial_s, retry_max_s=mqtt.retry_max_s,
             status_interval_s=mqtt.status_interval_s,

@@ -271,8 +271,12 @@ def demo(args: argparse.Namespace) -> int:
             config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
             drain_timeout=30.0, progress_every=2.0, auto_resume=True,
         )
-        print(f"demo: printer {addresses['printer_url']} (faults: nc {addresses['printer_control']}), "
-              f"scanner {addresses['scanner_url']}, central stand-in on {config.mqtt.url}; Ctrl-C stops")
+        control = addresses["printer_control"].removeprefix("tcp://").replace(":", " ")
+        scanner_control = addresses["scanner_control"].removeprefix("tcp://").replace(":", " ")
+        print(f"demo: printer {addresses['printer_url']}, scanner {addresses['scanner_url']}, central stand-in on "
+              f"{config.mqtt.url}; Ctrl-C stops.\n"
+              f"  pull the paper:      echo 'paper_out on' | nc {control}   (and 'paper_out off')\n"
+              f"  make the scanner miss: echo 'no_read 0.2' | nc {scanner_control}", flush=True)
         return cmd_run(run_args)
     finally:
         if sims.poll() is None:

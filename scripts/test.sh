@@ -16,5 +16,15 @@ CONF
   "$mosquitto" -d -c var/test-broker/mosquitto.conf
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
 fi
+# The central simulator's PostgreSQL tests use 127.0.0.1:5432; they skip themselves when nothing listens there.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && command -v pg_ctlcluster >/dev/null; then
+  echo "test: no PostgreSQL on 127.0.0.1:5432, starting the cluster"
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  if [ -n "$version" ] && pg_ctlcluster --skip-systemctl-redirect "$version" main start >/dev/null 2>&1; then
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 0.1; done
+  else
+    echo "test: could not start PostgreSQL; its tests will be skipped"
+  fi
+fi
 export QT_QPA_PLATFORM=offscreen
 exec .venv/bin/python -m pytest "$@"

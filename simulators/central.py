@@ -141,7 +141,7 @@ class CentralSimulator:
                 raise SimulatorError(f"cannot load the EPCIS schema {schema_path}: {exc}") from exc
             self._validator = Draft7Validator(schema)
         self.engine = _make_engine(db_url)
-        metadata.create_all(self.engine)
+        _create_tables(self.engine)
 
         self._ack = ack
         self._delay = 0.0
@@ -225,7 +225,8 @@ class CentralSimulator:
 
     def event_ids(self) -> list[str]:
         with self.engine.connect() as conn:
-            return list(conn.scalars(select(events_table.c.event_id).order_by(events_table.c.event_id)))
+            # Sorted here, not by ORDER BY: a PostgreSQL database's collation need not sort as Python does.
+            return sorted(conn.scalars(select(events_table.c.event_id)))
 
     def count(self) -> int:
         """How many distinct events are stored."""
@@ -309,7 +310,9 @@ class CentralSimulator:
             with self.engine.begin() as conn:
                 if self._delay:
                     time.sleep(self._delay)
-                for row in incoming.rows:
+                # In one order for every consumer: two transactions storing the same events in opposite orders
+                # would each wait for a row lock the other holds (PostgreSQL aborts one as a deadlock).
+                for row in sorted(incoming.rows, key=lambda r: r["event_id"]):
                     self._store(conn, row, now)
         except SQLAlchemyError as exc:
             # No PUBACK: the broker redelivers after a reconnect, and the station resends without an ack.
@@ -361,13 +364,23 @@ class CentralSimulator:
         dialect = conn.dialect.name
         if dialect in ("sqlite", "postgresql"):
             # ON CONFLICT DO NOTHING keeps two consumers of one share group from racing on the same eventID.
+            # RETURNING, not rowcount: psycopg 3.3 reports -1 once SQLAlchemy has closed the INSERT's cursor,
+            # which would count every duplicate as stored.
             builder = sqlite_insert if dialect == "sqlite" else postgresql_insert
-            inserted = conn.execute(
-                builder(events_table).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
-            ).rowcount
+            inserted = (
+                conn.execute(
+                    builder(events_table)
+                    .values(**values)
+                    .on_conflict_do_nothing(index_elements=["event_id"])
+                    .returning(events_table.c.event_id)
+                ).first()
+                is not None
+            )
         else:
             exists = conn.scalar(select(events_table.c.event_id).where(events_table.c.event_id == row["event_id"]))
-            inserted = 0 if exists else conn.execute(insert(events_table).values(**values)).rowcount
+            if not exists:
+                conn.execute(insert(events_table).values(**values))
+            inserted = not exists
         if not inserted:
             conn.execute(
                 update(events_table)
@@ -380,9 +393,9 @@ class CentralSimulator:
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(rejected_table).values(
-                        topic=message.topic,
-                        reason=reason,
-                        payload=message.payload.decode("utf-8", errors="replace"),
+                        topic=_text(message.topic),
+                        reason=_text(reason),
+                        payload=_text(message.payload.decode("utf-8", errors="replace")),
                         received_at=now,
                     )
                 )
@@ -406,17 +419,41 @@ def _row(index: int, event: Any, site: str, station: str) -> dict[str, Any]:
     epcs = event.get("epcList")
     epcs = epcs if isinstance(epcs, list) else []
     lot = ilmd.get("cbvmda:lotNumber")
-    return {
+    row = {
         "event_id": event_id,
         "site": site,
         "station": station,
-        "action": event.get("action"),
-        "biz_step": event.get("bizStep"),
+        "action": _optional_text(event.get("action")),
+        "biz_step": _optional_text(event.get("bizStep")),
         "epc": " ".join(str(epc) for epc in epcs) or None,
         "lot": str(lot) if lot is not None else None,
-        "event_time": event.get("eventTime"),
+        "event_time": _optional_text(event.get("eventTime")),
+        # json.dumps writes a NUL as \u0000, so the payload column never holds one
         "payload": json.dumps(event, ensure_ascii=False, sort_keys=True),
     }
+    # What PostgreSQL would refuse is refused here on every database, before the transaction: a message that
+    # failed there would go unacknowledged and come back after every reconnect, for ever.
+    for name, value in row.items():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise DocumentRejected(f"event {index}: {name} contains a NUL character")
+        limit = getattr(events_table.c[name].type, "length", None)
+        if limit is not None and len(value) > limit:
+            raise DocumentRejected(f"event {index}: {name} is longer than {limit} characters")
+    return row
+
+
+def _optional_text(value: Any) -> str | None:
+    """A JSON value for a text column: strings as they are, anything else (a number, a list) as its JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _text(value: str) -> str:
+    """Text PostgreSQL can store: it refuses NUL characters, so they become U+FFFD."""
+    return value.replace("\x00", "\ufffd")
 
 
 def _schema_reason(error: ValidationError) -> str:
@@ -455,6 +492,25 @@ def _make_engine(db_url: str) -> Engine:
         return create_engine(db_url, pool_pre_ping=True)
     except (ImportError, SQLAlchemyError, ValueError) as exc:
         raise SimulatorError(f"cannot open database {db_url!r}: {exc}") from exc
+
+
+# The key of the PostgreSQL advisory lock that serialises table creation (any fixed 64-bit number).
+_SCHEMA_LOCK = 0x63656E7472616C  # "central"
+
+
+def _create_tables(engine: Engine) -> None:
+    """Create the tables that are missing; safe when several simulators start at once on one database."""
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # create_all checks, then creates: two simulators starting together on a fresh database would
+                # both see no table and one CREATE TABLE would fail. The lock lasts until this commit.
+                conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+            metadata.create_all(conn)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        where = engine.url.render_as_string(hide_password=True)
+        raise SimulatorError(f"cannot open database {where!r}: {exc}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -113,6 +113,8 @@ class MqttConfig(_Model):
     keepalive_s: int = Field(30, ge=5, le=3600)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="Broker keeps the session this long while offline.")
     max_inflight: int = Field(100, ge=1, le=10_000, description="Most messages published and not yet PUBACKed.")
+    max_unconfirmed: int = Field(500, ge=0, le=100_000,
+                                 description="Most events acknowledged by the broker but not yet by the server; 0: no limit.")
     events_per_message: int = Field(1, ge=1, le=500, description="Events packed into one EPCIS document.")
     delivery: DeliveryMode = DeliveryMode.SERVER_ACK
     ack_timeout_s: float = Field(30.0, gt=0, le=86400, description="Resend an event the server has not acked after this.")

@@ -4,6 +4,19 @@ A row is *sent* when the broker's PUBACK carries a success reason code and *conf
 acks the eventID on ``…/acks`` (or on the PUBACK itself in broker-ack delivery). Whatever is not confirmed is due
 again after a back-off, and after every restart. The relay hands the MQTT client a bounded window of messages,
 never the whole backlog, and does all database work on its own thread: the client's callbacks only queue records.
+Two bounds: ``max_inflight`` messages without a PUBACK, and ``max_unconfirmed`` events PUBACKed but not yet acked
+by the server (what sits in the broker's queue for the server, which a broker drops silently when it overflows).
+
+PUBACK reason codes: 0x00 is success. 0x10 *No matching subscribers* means the broker accepted the message but
+nobody received it (with Mosquitto: the central server's ingest is not subscribed, or lost its session in a broker
+crash), so it counts as a failure like 0x87 *Not authorized* and every other code >= 0x80: the rows stay
+*pending*, ``last_error`` says which code came back, and they are tried again after an exponential back-off
+(``retry_initial_s`` doubling up to ``retry_max_s``). This matters most in broker-ack delivery, where a PUBACK is
+the only confirmation there is: a 0x10 there would otherwise confirm an event that went nowhere.
+
+A lost connection does not empty the window: paho keeps its unacknowledged QoS 1 messages and sends them again
+(same message id, DUP set) once it has reconnected, so their PUBACKs still come. Publishing the same rows again on
+top would hand paho twice the window and the server twice the duplicates.
 """
 
 from __future__ import annotations
@@ -48,7 +61,11 @@ class Topics:
 
 @dataclass(frozen=True)
 class RelaySettings:
-    max_inflight: int = 100
+    max_inflight: int = 100                # messages handed to the client and not yet PUBACKed
+    # Events PUBACKed but not yet acked by the server. The broker queues them for the server's session and drops
+    # what exceeds its max_queued_messages (Mosquitto: 1000 messages) without telling anyone; a backlog drained
+    # faster than the server stores would be resent after ack_timeout_s, again and again. 0: no limit.
+    max_unconfirmed: int = 500
     events_per_message: int = 1
     broker_ack_confirms: bool = False      # broker-ack delivery: a PUBACK is as good as the server's ack
     ack_timeout_s: float = 30.0            # resend what the server has not acked after this
@@ -99,6 +116,8 @@ class Relay:
         self._status = status
         self._sender = sender
         self._inflight: dict[int, _InFlight] = {}
+        # eventID -> when to stop waiting for the server's ack (monotonic); insertion order is deadline order.
+        self._awaiting: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._published_acks: list[tuple[_InFlight, bool, str]] = []
@@ -141,6 +160,10 @@ class Relay:
     # -- the relay's thread ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        # After a restart every unconfirmed event goes again now, not when its old schedule says.
+        rescheduled = self.store.reschedule_unconfirmed(utcnow())
+        if rescheduled:
+            log.info("%d unconfirmed events from before are due again", rescheduled)
         while not self._stop.is_set():
             try:
                 self._step()
@@ -186,15 +209,19 @@ class Relay:
         elif isinstance(record, Connected):
             self.stats.connected = True
             self._status_dirty = True
-            log.info("relay connected to the broker (session present: %s)", record.session_present)
+            # paho sends what it still holds again now: the wait for those PUBACKs starts over.
+            now = time.monotonic()
+            for item in self._inflight.values():
+                item.published_at = now
+            log.info("relay connected to the broker (session present: %s, %d messages in flight resent by the "
+                     "client)", record.session_present, len(self._inflight))
         elif isinstance(record, Disconnected):
             self.stats.connected = False
-            # What was in flight may or may not have reached the broker: it is due again (the server drops
-            # duplicates by eventID), so nothing waits on a PUBACK that will never come.
+            # What was in flight stays in the window: paho resends it after reconnecting and its PUBACK comes
+            # then (or puback_timeout_s after the reconnect, it is due again from the outbox).
             if self._inflight:
-                log.info("broker connection lost with %d messages in flight; they will be resent",
-                         len(self._inflight))
-            self._inflight.clear()
+                log.info("broker connection lost with %d messages in flight; the client resends them after "
+                         "reconnecting", len(self._inflight))
 
     def _on_ack(self, payload: bytes) -> None:
         try:
@@ -206,6 +233,7 @@ class Relay:
             return
         if status == "stored" and isinstance(event_id, str):
             self._confirmed.append(event_id)
+            self._awaiting.pop(event_id, None)
         else:
             log.warning("server answered %r for %s", status, event_id)
 
@@ -220,13 +248,21 @@ class Relay:
                 self.stats.confirmed += self.store.mark_confirmed(ok_events, now)
             else:
                 self.store.mark_published(ok_ids, now, now + dt.timedelta(seconds=self.settings.ack_timeout_s))
+                deadline = time.monotonic() + self.settings.ack_timeout_s
+                for event_id in ok_events:
+                    self._awaiting.pop(event_id, None)  # re-inserted at the end: keeps deadline order
+                    self._awaiting[event_id] = deadline
+            # Refused messages (0x10, 0x87, …): one write per reason and back-off step, not one per message.
+            refused: dict[tuple[str, int], list[int]] = {}
             for item, ok, reason in acks:
                 if not ok:
-                    self.stats.publish_failures += len(item.ids)
-                    self.stats.last_error = f"broker refused: {reason}"
-                    log.warning("broker refused %d events: %s", len(item.ids), reason)
-                    self.store.mark_publish_failed(item.ids, f"broker refused: {reason}",
-                                                   now + self._backoff(item.attempts))
+                    refused.setdefault((reason, item.attempts), []).extend(item.ids)
+            for (reason, attempts), ids in refused.items():
+                self.stats.publish_failures += len(ids)
+                self.stats.last_error = f"broker refused: {reason}"
+                log.warning("broker refused %d events: %s; next attempt in %s", len(ids), reason,
+                            self._backoff(attempts))
+                self.store.mark_publish_failed(ids, f"broker refused: {reason}", now + self._backoff(attempts))
             self._status_dirty = True
         if self._confirmed:
             confirmed, self._confirmed = self._confirmed, []
@@ -240,17 +276,43 @@ class Relay:
         return dt.timedelta(seconds=seconds)
 
     def _expire_inflight(self) -> None:
+        if not self.publisher.connected:
+            return  # nothing can be acknowledged now; the clock starts again on reconnect
         limit = time.monotonic() - self.settings.puback_timeout_s
-        for mid in [m for m, item in self._inflight.items() if item.published_at < limit]:
-            item = self._inflight.pop(mid)
-            self.store.mark_publish_failed(item.ids, "no PUBACK from the broker", utcnow())
+        expired = [m for m, item in self._inflight.items() if item.published_at < limit]
+        if not expired:
+            return
+        ids = [i for m in expired for i in self._inflight.pop(m).ids]
+        self.stats.last_error = f"no PUBACK from the broker within {self.settings.puback_timeout_s:g} s"
+        log.warning("%d messages had no PUBACK within %g s; they are due again", len(expired),
+                    self.settings.puback_timeout_s)
+        self.store.mark_publish_failed(ids, self.stats.last_error, utcnow())
+
+    def _unconfirmed_room(self) -> int | None:
+        """How many more events may be out before the server acks some (None: no limit)."""
+        if self.settings.max_unconfirmed <= 0 or self.settings.broker_ack_confirms:
+            return None
+        now = time.monotonic()
+        while self._awaiting:  # the server did not ack these in time: they are due again from the outbox
+            event_id, deadline = next(iter(self._awaiting.items()))
+            if deadline > now:
+                break
+            del self._awaiting[event_id]
+        in_flight = sum(len(item.ids) for item in self._inflight.values())
+        return self.settings.max_unconfirmed - len(self._awaiting) - in_flight
 
     def _fill_window(self) -> None:
         room = self.settings.max_inflight - len(self._inflight)
         if room <= 0:
             return
+        limit = room * self.settings.events_per_message
+        unconfirmed_room = self._unconfirmed_room()
+        if unconfirmed_room is not None:
+            limit = min(limit, unconfirmed_room)
+            if limit <= 0:
+                return
         busy = [i for item in self._inflight.values() for i in item.ids]
-        due = self.store.due_outbox(utcnow(), limit=room * self.settings.events_per_message, exclude_ids=busy)
+        due = self.store.due_outbox(utcnow(), limit=limit, exclude_ids=busy)
         step = self.settings.events_per_message
         for start in range(0, len(due), step):
             group = due[start:start + step]

@@ -35,6 +35,7 @@ __all__ = ["Store", "StoreError", "OutboxItem", "ScanRecord", "Counts", "utcnow"
 T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+UNCONFIRMED = (DeliveryState.PENDING.value, DeliveryState.SENT.value)
 SERIAL_ATTEMPTS = 8
 
 
@@ -473,7 +474,7 @@ class Store:
         excluded = set(exclude_ids)
         q = (
             select(OutboxRow)
-            .where(OutboxRow.state != DeliveryState.CONFIRMED.value, OutboxRow.next_attempt_at <= now)
+            .where(OutboxRow.state.in_(UNCONFIRMED), OutboxRow.next_attempt_at <= now)
             .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
             .limit(limit + len(excluded))
         )
@@ -490,6 +491,13 @@ class Store:
             return items
 
         return self._read(job)
+
+    def reschedule_unconfirmed(self, at: dt.datetime) -> int:
+        """Make every unconfirmed row due at ``at``: after a restart nothing waits out a schedule from before."""
+        return self._write(lambda s: s.execute(
+            update(OutboxRow).where(OutboxRow.state.in_(UNCONFIRMED), OutboxRow.next_attempt_at > at)
+            .values(next_attempt_at=at)
+        ).rowcount)
 
     def mark_published(self, ids: Sequence[int], at: dt.datetime, retry_at: dt.datetime) -> None:
         """The broker acknowledged these rows: sent; resent at ``retry_at`` unless the server confirms first."""

@@ -1,0 +1,638 @@
+"""The outbox relay end to end: real Mosquitto brokers, real SQLite files, the real central server stand-in.
+
+Rows reach the outbox the way the line engine writes them (product, batch, allocate, sent to printer, activate
+with its EPCIS event); a Relay with the MQTT driver behind the MqttPublisher adapter delivers them. Each test uses
+its own topic prefix and client ids, because the machine's broker at 127.0.0.1:1883 is shared.
+
+The drain-rate benchmark (5,000 events) runs only with RELAY_BENCH=1 and prints its figures (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.devices import MqttPublisher
+from drivers.mqtt import MessageReceived, MqttClient, Subscribed
+from simulators.central import CentralSimulator
+from station import epcis
+from station.domain import Batch, DeliveryState, Product
+from station.gs1 import digital_link
+from station.relay import Relay, RelaySettings, Topics
+from station.serials import SerialGenerator
+from station.store import Store
+from tests.integration.mqtt_fixtures import (  # noqa: F401  (fixtures)
+    MOSQUITTO,
+    Broker,
+    broker,
+    broker_url,
+    next_event,
+    no_leaked_threads,
+    unique,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaked_threads", "no_leaked_relay_threads")]
+
+GTIN = "08938603001013"
+LOT = "MX2611A"
+RESOLVER = "truyxuat.example.vn"
+SITE = "hue"
+READ_POINT = f"https://{RESOLVER}/station/{SITE}/line-1"
+TEMPLATE_ROWS = 300
+
+
+# -- the outbox, written the way the line engine writes it ---------------------------------------------------
+
+
+def fill_outbox(store: Store, count: int, lot: str = LOT) -> list[str]:
+    """Activate `count` stamps of a batch (created if new), each with its outbox row; returns their eventIDs."""
+    store.sync_products([Product(GTIN, "Mè xừng Thông Hương 250g", "Cơ sở Thông Hương", shelf_life_days=180)])
+    batch = store.find_batch(GTIN, lot) or store.create_batch(
+        Batch(None, GTIN, lot, dt.date(2026, 11, 29), dt.date(2027, 5, 28))
+    )
+    assert batch.id is not None
+    serials = SerialGenerator(12)
+    event_ids = []
+    for _ in range(count):
+        stamp = store.allocate_stamp(batch.id, serials.next,
+                                     lambda s: digital_link(RESOLVER, GTIN, lot, s, batch.expiry_date))
+        store.mark_sent_to_printer(stamp.id)  # type: ignore[arg-type]
+        event = epcis.activation_event(
+            gtin=GTIN, serial=stamp.serial, lot=lot, expiry=batch.expiry_date,
+            event_time=dt.datetime.now(dt.timezone.utc), read_point=READ_POINT,
+        )
+        store.activate(stamp.id, stamp.uri, event)  # type: ignore[arg-type]
+        event_ids.append(event["eventID"])
+    return event_ids
+
+
+def make_outbox(path: Path, count: int, lot: str = LOT) -> list[str]:
+    with Store(path) as store:
+        return fill_outbox(store, count, lot)
+
+
+def copy_outbox(source: Path, target: Path) -> Path:
+    """A closed store's file (checkpointed: its WAL is gone) copied for another test."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """300 activations written once per module; tests that need them copy the file."""
+    path = tmp_path_factory.mktemp("outbox") / "template.db"
+    return path, make_outbox(path, TEMPLATE_ROWS)
+
+
+def outbox_rows(path: Path) -> list[dict[str, Any]]:
+    """The outbox as it is on disk, read on a connection of our own (not through the Store under test)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(
+            "SELECT id, event_id, state, attempts, last_error, next_attempt_at FROM outbox ORDER BY id")]
+
+
+def states(path: Path) -> Counter[str]:
+    return Counter(r["state"] for r in outbox_rows(path))
+
+
+# -- the station's delivery side and observers ---------------------------------------------------------------
+
+
+class CountingPublisher(MqttPublisher):
+    """MqttPublisher that records what the relay hands it: events publishes, the window size, the caller's thread."""
+
+    def __init__(self, client: MqttClient, events_topic: str) -> None:
+        super().__init__(client)
+        self.events_topic = events_topic
+        self.relay: Relay | None = None
+        self.events_published = 0
+        self.max_window = 0
+        self.max_paho_held = 0
+        self.threads: set[str] = set()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        mid = super().publish(topic, payload, qos, retain)
+        self.threads.add(threading.current_thread().name)
+        if topic == self.events_topic:
+            self.events_published += 1
+            if self.relay is not None:
+                # Called on the relay's thread, before it records this message: its window is len + 1.
+                self.max_window = max(self.max_window, len(self.relay._inflight) + 1)
+            self.max_paho_held = max(self.max_paho_held, self.paho_held())
+        return mid
+
+    def paho_held(self) -> int:
+        """Events messages paho holds unacknowledged (queued or in flight), whatever the relay believes."""
+        paho = self.client._client
+        with paho._out_message_mutex:
+            return sum(1 for m in paho._out_messages.values() if m.topic == self.events_topic)
+
+
+class Station:
+    """Store + MqttClient + MqttPublisher + Relay on one SQLite file, wired as app.runtime wires them."""
+
+    def __init__(self, url: str, db: Path, topics: Topics, settings: RelaySettings, *,
+                 client_id: str | None = None, session_expiry: int = 0, keepalive: int = 30) -> None:
+        self.db = db
+        self.topics = topics
+        self.store = Store(db)
+        self.client = MqttClient(
+            url, client_id or unique("station"), session_expiry=session_expiry, keepalive=keepalive,
+            reconnect_min_delay=0.1,
+            reconnect_max_delay=0.5, max_inflight=settings.max_inflight, max_queued=settings.max_inflight * 2 + 10,
+        )
+        self.publisher = CountingPublisher(self.client, topics.events)
+        self.relay = Relay(self.store, self.publisher, topics, settings, sender=READ_POINT)
+        self.publisher.relay = self.relay
+        self._running = False
+
+    def start(self, wait: bool = True) -> Station:
+        self.client.start()
+        self.relay.start()
+        self._running = True
+        if wait:
+            assert self.client.wait_connected(5), "station client did not connect"
+        return self
+
+    def stop(self) -> None:
+        if self._running:
+            self._running = False
+            self.relay.stop()
+            self.client.stop()
+        self.store.close()
+
+    def counts(self) -> dict[DeliveryState, int]:
+        return self.store.outbox_counts()
+
+
+class Observer:
+    """A plain MQTT client on one topic filter, keeping every message it gets."""
+
+    def __init__(self, url: str, topic: str) -> None:
+        self.client = MqttClient(url, unique("observer"), session_expiry=0, reconnect_min_delay=0.1)
+        self.client.subscribe(topic, qos=1)
+        self.client.start()
+        assert next_event(self.client.events, Subscribed).ok
+        self.messages: list[MessageReceived] = []
+
+    def collect(self) -> list[MessageReceived]:
+        while not self.client.events.empty():
+            event = self.client.events.get_nowait()
+            if isinstance(event, MessageReceived):
+                self.messages.append(event)
+        return self.messages
+
+    def stop(self) -> None:
+        self.client.stop()
+
+
+def central_on(url: str, prefix: str, tmp_path: Path, db_url: str | None = None,
+               **options: Any) -> CentralSimulator:
+    return CentralSimulator(url, prefix=prefix, db_url=db_url or f"sqlite:///{tmp_path / 'central.db'}",
+                            client_id=unique("central"), reconnect_min_delay=0.1, reconnect_max_delay=0.5,
+                            **options)
+
+
+def event_ids_of(message: MessageReceived) -> list[str]:
+    return [e["eventID"] for e in json.loads(message.payload)["epcisBody"]["eventList"]]
+
+
+@pytest.fixture
+def no_leaked_relay_threads() -> Iterator[None]:
+    yield
+
+    def leaked() -> list[str]:
+        return [t.name for t in threading.enumerate()
+                if t.name.startswith(("outbox-relay", "db-writer")) and t.is_alive()]
+
+    wait_until(lambda: not leaked(), timeout=2.0)
+    assert not leaked(), f"threads left running: {leaked()}"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return unique("rly")
+
+
+@pytest.fixture
+def topics(prefix: str) -> Topics:
+    return Topics.for_station(prefix, SITE, unique("line"))
+
+
+@pytest.fixture
+def stations() -> Iterator[list[Station]]:
+    """Every Station made in a test, stopped at its end even when an assertion failed."""
+    made: list[Station] = []
+    yield made
+    for station in made:
+        station.stop()
+
+
+FAST = RelaySettings(retry_initial_s=0.2, retry_max_s=1.0, status_interval_s=1.0)
+
+
+# -- 1. everything arrives once, confirmed, valid --------------------------------------------------------------
+
+
+def test_300_events_reach_the_server_once_and_are_confirmed(
+    broker_url: str, prefix: str, topics: Topics, template: tuple[Path, list[str]], tmp_path: Path,
+    stations: list[Station],
+) -> None:
+    db = copy_outbox(template[0], tmp_path / "station.db")
+    expected = template[1]
+    observer = Observer(broker_url, topics.events)
+    try:
+        with central_on(broker_url, prefix, tmp_path, session_expiry=0) as central:
+            station = Station(broker_url, db, topics, FAST)
+            stations.append(station)
+            station.start()
+            assert station.relay.wait_drained(30), f"not drained: {station.counts()}"
+
+            assert central.count() == TEMPLATE_ROWS
+            assert sorted(central.event_ids()) == sorted(expected)
+            assert central.duplicates() == 0, "a healthy run resends nothing"
+            assert central.rejected() == []
+            assert wait_until(lambda: len(observer.collect()) >= TEMPLATE_ROWS, timeout=5)
+    finally:
+        observer.stop()
+
+    rows = outbox_rows(db)
+    assert {r["state"] for r in rows} == {"confirmed"}
+    assert {r["attempts"] for r in rows} == {1}
+    assert {r["last_error"] for r in rows} == {""}
+    seen: Counter[str] = Counter()
+    for message in observer.messages:
+        document = json.loads(message.payload)
+        epcis.validate(document)  # raises EpcisInvalid with the schema's message
+        assert document["sender"] == READ_POINT
+        assert not message.retain
+        seen.update(event_ids_of(message))
+    assert seen == Counter(expected), "each event published exactly once"
+
+
+# -- 2. the window -----------------------------------------------------------------------------------------------
+
+
+def test_window_never_exceeds_max_inflight_and_the_drain_completes_after_a_hung_broker(
+    broker: Broker, prefix: str, topics: Topics, template: tuple[Path, list[str]], tmp_path: Path,
+    stations: list[Station],
+) -> None:
+    db = copy_outbox(template[0], tmp_path / "station.db")
+    window = 10
+    with central_on(broker.url, prefix, tmp_path) as central:
+        central.set_delay(0.003)  # slow enough that the broker can be hung with most of the backlog waiting
+        station = Station(broker.url, db, topics, RelaySettings(max_inflight=window, retry_initial_s=0.2))
+        stations.append(station)
+        station.start()
+        assert wait_until(lambda: central.count() >= 30, timeout=10)
+
+        broker.pause()  # SIGSTOP: sockets stay open, no PUBACK comes back
+        try:
+            # PUBACKs the broker wrote before it stopped may still trickle in; then the relay must stall with
+            # exactly a full window handed over, however much of the backlog is left.
+            def stalled_with_full_window() -> bool:
+                handed = station.publisher.events_published
+                time.sleep(0.3)
+                return station.publisher.events_published == handed and len(station.relay._inflight) == window
+
+            assert wait_until(stalled_with_full_window, timeout=5)
+            assert station.counts()[DeliveryState.CONFIRMED] < TEMPLATE_ROWS
+        finally:
+            broker.resume()
+
+        assert station.relay.wait_drained(30), f"not drained: {station.counts()}"
+        assert central.count() == TEMPLATE_ROWS
+        assert sorted(central.event_ids()) == sorted(template[1])
+    assert station.publisher.max_window == window
+    assert station.publisher.max_paho_held <= window
+    print(f"\nwindow {window}: {station.publisher.events_published} events messages for {TEMPLATE_ROWS} rows")
+
+
+def test_a_connection_lost_with_a_full_window_is_not_handed_to_paho_twice(
+    broker: Broker, prefix: str, topics: Topics, template: tuple[Path, list[str]], tmp_path: Path,
+    stations: list[Station],
+) -> None:
+    """paho keeps unacknowledged QoS 1 messages over a reconnect and sends them again itself (same mid, DUP):
+    the relay must count them in its window until their PUBACK, not publish the same rows once more on top."""
+    db = copy_outbox(template[0], tmp_path / "station.db")
+    window = 10
+    with central_on(broker.url, prefix, tmp_path) as central:
+        central.set_delay(0.003)
+        station = Station(broker.url, db, topics, RelaySettings(max_inflight=window, retry_initial_s=0.2),
+                          keepalive=1, session_expiry=60)
+        stations.append(station)
+        station.start()
+        assert wait_until(lambda: central.count() >= 30, timeout=10)
+        broker.pause()
+        try:
+            assert wait_until(lambda: len(station.relay._inflight) == window, timeout=5)
+            # keepalive 1 s: paho gives up on the silent broker and drops the connection with a full window
+            assert wait_until(lambda: not station.relay.stats.connected, timeout=10)
+        finally:
+            broker.resume()
+        assert station.relay.wait_drained(30), f"not drained: {station.counts()}"
+        assert sorted(central.event_ids()) == sorted(template[1])
+    assert station.publisher.max_paho_held <= window, station.publisher.max_paho_held
+
+
+# -- 3. broker outage --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outage", ["stop", "kill"])
+def test_broker_outage_loses_nothing_and_duplicates_are_dropped_by_event_id(
+    outage: str, broker: Broker, prefix: str, topics: Topics, template: tuple[Path, list[str]], tmp_path: Path,
+    stations: list[Station],
+) -> None:
+    """stop: SIGTERM, Mosquitto saves its sessions. kill: SIGKILL, every session and queued message is lost."""
+    db = copy_outbox(template[0], tmp_path / "station.db")
+    with central_on(broker.url, prefix, tmp_path) as central:
+        central.set_delay(0.003)
+        station = Station(broker.url, db, topics, RelaySettings(max_inflight=20, ack_timeout_s=2.0,
+                                                                retry_initial_s=0.1, retry_max_s=0.5),
+                          session_expiry=3600)
+        stations.append(station)
+        station.start()
+        assert wait_until(lambda: central.count() >= 60, timeout=10)
+        getattr(broker, outage)()
+        assert wait_until(lambda: not station.client.connected, timeout=5)
+        assert central.count() < TEMPLATE_ROWS, "the outage came too late to test anything"
+        broker.start()  # same port, same persistence directory
+
+        assert station.relay.wait_drained(30), f"not drained: {station.counts()}"
+        assert central.count() == TEMPLATE_ROWS
+        assert sorted(central.event_ids()) == sorted(template[1])
+        duplicates = central.duplicates()
+    assert set(states(db)) == {"confirmed"}
+    # paho retransmits what it held after reconnecting: the relay must not hand it a second copy on top.
+    assert station.publisher.max_paho_held <= 20
+    print(f"\nbroker {outage}: {TEMPLATE_ROWS} events stored once each, {duplicates} duplicates dropped by eventID, "
+          f"{station.publisher.events_published} events publishes")
+
+
+# -- 4. a server that stores but does not ack ---------------------------------------------------------------------
+
+
+def test_unacked_events_are_resent_with_the_same_event_ids_until_the_server_acks(
+    broker_url: str, prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    db = tmp_path / "station.db"
+    expected = make_outbox(db, 20)
+    observer = Observer(broker_url, topics.events)
+    try:
+        with central_on(broker_url, prefix, tmp_path, session_expiry=0, ack=False) as central:
+            station = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=0.5, retry_max_s=2.0))
+            stations.append(station)
+            station.start()
+
+            def resent_twice() -> bool:
+                rows = outbox_rows(db)
+                return all(r["state"] == "sent" and r["attempts"] >= 3 for r in rows)
+
+            assert wait_until(resent_twice, timeout=15, interval=0.05), outbox_rows(db)
+            assert central.count() == 20
+            assert wait_until(lambda: central.duplicates() >= 40, timeout=5), central.duplicates()
+            assert station.counts()[DeliveryState.CONFIRMED] == 0
+
+            central.set_ack(True)
+            assert station.relay.wait_drained(15), f"not drained: {station.counts()}"
+    finally:
+        observer.stop()
+
+    assert set(states(db)) == {"confirmed"}
+    copies: dict[str, list[dict[str, Any]]] = {}
+    for message in observer.collect():
+        for event in json.loads(message.payload)["epcisBody"]["eventList"]:
+            copies.setdefault(event["eventID"], []).append(event)
+    assert sorted(copies) == sorted(expected), "no new eventIDs on resend"
+    for event_id, sent in copies.items():
+        assert len(sent) >= 3, event_id
+        assert all(e == sent[0] for e in sent), f"{event_id} changed between resends"
+
+
+# -- 5. relay restart ----------------------------------------------------------------------------------------------
+
+
+def test_restart_delivers_what_the_previous_run_left_unconfirmed(
+    broker_url: str, prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    db = tmp_path / "station.db"
+    first_batch = make_outbox(db, 30)
+    client_id = unique("station")
+    with central_on(broker_url, prefix, tmp_path, session_expiry=0, ack=False) as central:
+        before = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=0.5), client_id=client_id)
+        stations.append(before)
+        before.start()
+        assert wait_until(lambda: states(db) == Counter(sent=30), timeout=10), states(db)
+        before.stop()
+        stations.remove(before)
+
+        # While the relay is down the line goes on: these rows were never published at all.
+        second_batch = make_outbox(db, 10, lot="MX2611B")
+        assert states(db) == Counter(sent=30, pending=10)
+        central.set_ack(True)
+
+        # The new run's own ack timeout is long: what it delivers is due from the schedule kept on disk.
+        after = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=30.0), client_id=client_id)
+        stations.append(after)
+        after.start()
+        assert after.relay.wait_drained(15), f"not drained: {after.counts()}"
+        assert sorted(central.event_ids()) == sorted(first_batch + second_batch)
+    assert set(states(db)) == {"confirmed"}
+
+
+# -- 6. broker-ack delivery and 0x10 ------------------------------------------------------------------------------
+
+
+def test_broker_ack_delivery_confirms_on_puback_but_not_when_nobody_subscribes(
+    broker: Broker, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    """No central server at all. Mosquitto answers 0x10 No matching subscribers: the message went nowhere, so it
+    is not delivered; the row stays pending, backs off, and says why. Once somebody subscribes, PUBACK confirms."""
+    db = tmp_path / "station.db"
+    expected = make_outbox(db, 10)
+    station = Station(broker.url, db, topics, RelaySettings(broker_ack_confirms=True, retry_initial_s=0.1,
+                                                            retry_max_s=0.4))
+    stations.append(station)
+    station.start()
+    assert wait_until(lambda: all(r["attempts"] >= 3 for r in outbox_rows(db)), timeout=10)
+    rows = outbox_rows(db)
+    assert {r["state"] for r in rows} == {"pending"}
+    assert all("No matching subscribers" in r["last_error"] and "0x10" in r["last_error"] for r in rows), rows
+    assert "No matching subscribers" in station.relay.stats.last_error
+    assert station.relay.stats.confirmed == 0
+    started = time.monotonic()
+    attempts_then = max(r["attempts"] for r in rows)
+    time.sleep(1.0)
+    # Backed off (0.1, 0.2, 0.4, 0.4 … s): a few attempts a second, not a tight loop.
+    assert max(r["attempts"] for r in outbox_rows(db)) - attempts_then <= 1.0 / 0.4 + 2
+    assert time.monotonic() - started < 5
+
+    subscriber = Observer(broker.url, topics.events)  # the central server's ingest comes up
+    try:
+        assert station.relay.wait_drained(10), f"not drained: {station.counts()}"
+        assert wait_until(lambda: {i for m in subscriber.collect() for i in event_ids_of(m)} == set(expected))
+    finally:
+        subscriber.stop()
+    assert {r["last_error"] for r in outbox_rows(db)} == {""}
+
+
+# -- 7. 0x87 not authorised ---------------------------------------------------------------------------------------
+
+
+def test_publish_denied_by_acl_is_not_sent_and_backs_off(
+    prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    if not os.path.exists(MOSQUITTO):
+        pytest.skip(f"mosquitto not installed at {MOSQUITTO}")
+    acl = tmp_path / "acl"
+    # Lines before any "user" line apply to anonymous clients: they may read acks and write status, nothing else.
+    acl.write_text(f"topic read {prefix}/+/+/acks\ntopic readwrite {prefix}/+/+/status\n")
+    db = tmp_path / "station.db"
+    make_outbox(db, 5)
+    with Broker(tmp_path / "broker", extra_config=f"acl_file {acl}\n") as broker:
+        station = Station(broker.url, db, topics, RelaySettings(retry_initial_s=0.1, retry_max_s=0.4))
+        stations.append(station)
+        station.start()
+        assert wait_until(lambda: all(r["attempts"] >= 3 for r in outbox_rows(db)), timeout=10)
+        rows = outbox_rows(db)
+        assert {r["state"] for r in rows} == {"pending"}, "a refused message is not sent"
+        assert all("Not authorized" in r["last_error"] and "0x87" in r["last_error"] for r in rows), rows
+        assert "Not authorized" in station.relay.stats.last_error
+        attempts_then = max(r["attempts"] for r in rows)
+        published_then = station.publisher.events_published
+        time.sleep(1.0)
+        assert max(r["attempts"] for r in outbox_rows(db)) - attempts_then <= 1.0 / 0.4 + 2
+        assert station.publisher.events_published - published_then <= 5 * (1.0 / 0.4 + 2)
+        assert station.relay._thread is not None and station.relay._thread.is_alive()
+        station.stop()
+        stations.remove(station)
+
+
+# -- 8. garbage acks, and the retained status ----------------------------------------------------------------------
+
+
+def test_garbage_and_unknown_acks_are_ignored_and_status_is_retained_with_counts(
+    broker_url: str, prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    db = tmp_path / "station.db"
+    make_outbox(db, 10)
+    station = Station(broker_url, db, topics, FAST)
+    stations.append(station)
+    station.start()
+    assert wait_until(lambda: station.relay.stats.connected, timeout=5)
+    noise = MqttClient(broker_url, unique("noise"), session_expiry=0)
+    noise.start()
+    try:
+        assert noise.wait_connected(5)
+        for payload in (b"not json", b"\xff\xfe", b"null", b"[1, 2]", b'"stored"', b'{"eventID": 5}',
+                        b'{"status": "stored"}', b'{"eventID": "urn:uuid:not-ours", "status": "stored"}',
+                        b'{"eventID": "urn:uuid:also-not-ours", "status": "failed"}', b"{" * 10_000):
+            noise.publish(topics.acks, payload, qos=1)
+        assert wait_until(lambda: station.relay.stats.acks_unknown >= 1, timeout=5)
+    finally:
+        noise.stop()
+    assert station.relay._thread is not None and station.relay._thread.is_alive()
+    assert station.relay.stats.confirmed == 0
+
+    with central_on(broker_url, prefix, tmp_path, session_expiry=0):
+        # Nobody subscribed so far (0x10): the rows back off and go as soon as the server is there.
+        assert station.relay.wait_drained(10), f"not drained: {station.counts()}"
+        live = Observer(broker_url, topics.status)
+        try:
+            assert wait_until(lambda: any(json.loads(m.payload)["outbox"]["confirmed"] == 10
+                                          for m in live.collect()), timeout=5)
+        finally:
+            live.stop()
+        status = Observer(broker_url, topics.status)  # subscribes after the fact: gets the retained message
+        try:
+            assert wait_until(lambda: len(status.collect()) >= 1, timeout=5)
+        finally:
+            status.stop()
+    assert status.messages[0].retain
+    payload = json.loads(status.messages[0].payload)
+    assert payload["online"] is True
+    assert payload["outbox"] == {"pending": 0, "sent": 0, "confirmed": 10}
+    assert "at" in payload
+
+
+# -- 9. no database work on paho's thread --------------------------------------------------------------------------
+
+
+def test_store_writes_run_on_the_writer_thread_called_from_the_relay_thread(
+    broker_url: str, prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    db = tmp_path / "station.db"
+    make_outbox(db, 20)
+    station = Station(broker_url, db, topics, FAST)
+    stations.append(station)
+    callers: set[str] = set()
+    writers: set[str] = set()
+    original = station.store._write
+
+    def traced_write(fn: Any) -> Any:
+        callers.add(threading.current_thread().name)
+
+        def job(session: Any) -> Any:
+            writers.add(threading.current_thread().name)
+            return fn(session)
+
+        return original(job)
+
+    station.store._write = traced_write  # type: ignore[method-assign]
+    with central_on(broker_url, prefix, tmp_path, session_expiry=0):
+        station.start()
+        assert station.relay.wait_drained(10)
+    assert callers == {"outbox-relay"}
+    assert writers and all(name.startswith("db-writer") for name in writers), writers
+    assert station.publisher.threads == {"outbox-relay"}
+
+
+# -- benchmark -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.environ.get("RELAY_BENCH"), reason="benchmark: set RELAY_BENCH=1 and run with -s")
+def test_drain_rate_of_5000_events_on_the_machine_broker(
+    broker_url: str, tmp_path: Path, stations: list[Station],
+) -> None:
+    """Prints events/s from relay start to every row confirmed. RELAY_BENCH=file puts the stand-in's database in
+    a file (one fsync'd commit per message: that, not the relay, is then the bottleneck); otherwise in memory."""
+    count = 5_000
+    on_file = os.environ["RELAY_BENCH"] == "file"
+    source = tmp_path / "source.db"
+    started = time.perf_counter()
+    make_outbox(source, count)
+    print(f"\nwriting {count} activations the engine's way: {time.perf_counter() - started:.1f} s")
+    for per_message in (1, 10):
+        prefix = unique("bench")
+        topics = Topics.for_station(prefix, SITE, "line-1")
+        run = tmp_path / f"epm{per_message}"
+        run.mkdir()
+        db = copy_outbox(source, run / "station.db")
+        with central_on(broker_url, prefix, run, db_url=None if on_file else "sqlite://", session_expiry=0) as central:
+            station = Station(broker_url, db, topics, RelaySettings(events_per_message=per_message))
+            stations.append(station)
+            started = time.perf_counter()
+            station.start()
+            drained = station.relay.wait_drained(300)
+            elapsed = time.perf_counter() - started
+            acks_failed = central.describe()["acks_failed"]
+            stored, duplicates = central.count(), central.duplicates()
+        assert drained, f"not drained: {station.counts()}"
+        print(f"events_per_message={per_message} (central db {'file' if on_file else 'memory'}): {count} events "
+              f"confirmed in {elapsed:.2f} s = {count / elapsed:,.0f} events/s; {station.publisher.events_published} "
+              f"events published for {-(-count // per_message)} messages' worth, stored {stored}, duplicates "
+              f"{duplicates}, central acks not sent {acks_failed}")
