@@ -151,6 +151,23 @@ class LineConfig(_Model):
     serial_length: int = Field(10, ge=10, le=20, description="Characters in a generated serial ([0-9A-Z]).")
 
 
+class Language(str, enum.Enum):
+    VI = "vi"
+    EN = "en"
+
+
+class UiConfig(_Model):
+    language: Language = Field(Language.VI, description="Language of the screens: vi (default) or en.")
+    kiosk: bool = Field(False, description="Full screen without window decorations, for a station without a desktop.")
+
+
+class TechnicianConfig(_Model):
+    pin_hash: str | None = Field(
+        None, description="Salted hash of the technician PIN (scrypt$…); never the PIN itself. None: PIN 0000 until set.",
+        pattern=r"^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[0-9a-f]+\$[0-9a-f]+$",
+    )
+
+
 class DatabaseConfig(_Model):
     path: Path = Field(Path("var/station.db"), description="SQLite file; relative to the working directory.")
 
@@ -170,6 +187,8 @@ class StationConfig(BaseSettings):
     devices: DevicesConfig = DevicesConfig()
     mqtt: MqttConfig = MqttConfig()
     line: LineConfig = LineConfig()
+    ui: UiConfig = UiConfig()
+    technician: TechnicianConfig = TechnicianConfig()
     source: Path | None = Field(None, exclude=True, description="The file this was read from (set by the loader).")
 
     @classmethod

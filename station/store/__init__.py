@@ -28,9 +28,9 @@ from station.domain import (
     check_transition,
 )
 from station.errors import DuplicateSerial, StationError
-from station.store.models import BatchRow, OutboxRow, ProductRow, ScanRow, StampRow
+from station.store.models import AuditRow, BatchRow, OutboxRow, ProductRow, ScanRow, StampRow
 
-__all__ = ["Store", "StoreError", "OutboxItem", "ScanRecord", "Counts", "utcnow"]
+__all__ = ["Store", "StoreError", "OutboxItem", "ScanRecord", "Counts", "AuditEntry", "utcnow"]
 
 T = TypeVar("T")
 
@@ -68,6 +68,14 @@ class ScanRecord:
     outcome: str
     detail: str = ""
     at: dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: dt.datetime
+    actor: str
+    action: str
+    detail: str = ""
 
 
 @dataclass
@@ -540,3 +548,13 @@ class Store:
         return self._read(lambda s: s.scalar(
             select(func.min(OutboxRow.created_at)).where(OutboxRow.state != DeliveryState.CONFIRMED.value)
         ))
+
+    # -- audit ----------------------------------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, detail: str = "") -> None:
+        """Record a login, a refused PIN, a configuration change: kept for ever, never edited."""
+        self._write(lambda s: s.add(AuditRow(at=utcnow(), actor=actor[:40], action=action[:40], detail=detail)))
+
+    def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        return self._read(lambda s: [AuditEntry(r.at, r.actor, r.action, r.detail) for r in s.scalars(q)])

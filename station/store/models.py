@@ -75,6 +75,9 @@ class StampRow(Base):
     verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     voided_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Indicative print quality of the verifying read (not ISO/IEC 15415): grade A-F and the figures behind it.
+    quality_grade: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    quality: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class ScanRow(Base):
@@ -113,3 +116,16 @@ class OutboxRow(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditRow(Base):
+    """Who did what on the station: technician logins (good and bad), configuration changes, batch changes."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
