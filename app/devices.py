@@ -53,9 +53,11 @@ class PrinterService:
     """
 
     def __init__(self, url: str, template: Path, *, status_interval_s: float = 0.5,
-                 status_timeout_s: float = 1.0) -> None:
+                 status_timeout_s: float = 1.0, stored_format: bool = True) -> None:
         self.url = url
         self.template = LabelTemplate.load(template)
+        self.stored_format = stored_format
+        self._format_sent = False
         self._printer = ZebraPrinter(open_transport(url), status_timeout=status_timeout_s)
         self._interval = status_interval_s
         self._health = PrinterHealth(PrinterCondition.UNKNOWN, (), "not polled yet")
@@ -65,6 +67,7 @@ class PrinterService:
         self._lock = threading.Lock()
         self.last_status: PrinterStatus | None = None
         self.labels_sent = 0
+        self.bytes_sent = 0
 
     def start(self) -> None:
         self._ensure_open()
@@ -90,6 +93,8 @@ class PrinterService:
                 self._set_health(PrinterHealth(PrinterCondition.UNREACHABLE, (), str(exc)))
                 return False
             self._open = True
+            # A new connection may be a printer that was switched off: its RAM lost the stored format.
+            self._format_sent = False
             return True
 
     def _reset(self) -> None:
@@ -135,15 +140,22 @@ class PrinterService:
         return self.template.render(fields)
 
     def print_label(self, fields: Mapping[str, str | None]) -> None:
-        zpl = self.template.render(fields)
         if not self._ensure_open():
             raise PrinterPortError(f"printer {self.url} not reachable: {self._health.detail}")
         try:
+            if self.stored_format:
+                if not self._format_sent:
+                    self._printer.send_label(self.template.stored_format())
+                    self._format_sent = True
+                zpl = self.template.recall(fields)
+            else:
+                zpl = self.template.render(fields)
             self._printer.send_label(zpl)
         except DeviceError as exc:
             self._reset()
             raise PrinterPortError(str(exc)) from exc
         self.labels_sent += 1
+        self.bytes_sent += len(zpl)
 
     def health(self) -> PrinterHealth:
         return self._health
@@ -151,6 +163,8 @@ class PrinterService:
     def cancel_queued(self) -> None:
         if not self._ensure_open():
             raise PrinterPortError(f"printer {self.url} not reachable")
+        # ~JA may also drop a ^DF still waiting in the buffer: store the format again before the next label.
+        self._format_sent = False
         try:
             self._printer.cancel_all()
         except DeviceError as exc:

@@ -40,7 +40,8 @@ class Station:
         printer_cfg = config.devices.printer
         self.printer = PrinterService(printer_cfg.url, config.resolve(printer_cfg.template),
                                       status_interval_s=printer_cfg.status_interval_s,
-                                      status_timeout_s=printer_cfg.status_timeout_s)
+                                      status_timeout_s=printer_cfg.status_timeout_s,
+                                      stored_format=printer_cfg.stored_format)
         line = config.line
         auto = options.auto_resume if options.auto_resume is not None else line.resume is ResumePolicy.AUTO
         self.engine = LineEngine(self.store, self.printer, self.identity, LineSettings(

@@ -75,6 +75,8 @@ class PrinterConfig(_Model):
     template: Path = Field(Path("labels/stamp-60x40.zpl"), description="ZPL label template, relative to the config file.")
     status_interval_s: float = Field(0.5, gt=0, le=60, description="Seconds between printer status polls.")
     status_timeout_s: float = Field(1.0, gt=0, le=30, description="Seconds to wait for a status reply before asking ~HQES.")
+    stored_format: bool = Field(True, description="Store the template on the printer (^DF) once and send only the "
+                                                  "variable fields per label (^XF), as Zebra advises for throughput.")
 
     _url = field_validator("url")(lambda v: _check_device_url(v, DEVICE_SCHEMES))
 

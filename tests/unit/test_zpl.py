@@ -212,3 +212,37 @@ def test_value_longer_than_a_field_holds() -> None:
     tpl = LabelTemplate.from_text(template("^XA", "^CI28", "^FH_^FD${x}^FS", "^XZ"), "t.zpl")
     with pytest.raises(TemplateError, match="more than the 3072"):
         tpl.render({"x": "ô" * 600})
+
+
+# --- stored formats (^DF once, ^XF with ^FN fields per label) ------------------------------------------------
+
+
+def test_stored_format_replaces_each_variable_field_with_a_field_number() -> None:
+    from pathlib import Path
+
+    template = LabelTemplate.load(Path(__file__).resolve().parents[2] / "config" / "labels" / "stamp-60x40.zpl")
+    stored = template.stored_format().decode()
+    assert stored.startswith(f"^XA^DF{template.format_name}^FS\n")
+    assert "${" not in stored and "^FD" not in stored
+    assert [f"^FN{n}^FS" in stored for n in range(1, 9)] == [True] * 8
+    assert "^FO16,16^BQN,2,4^FN1^FS" in stored
+
+
+def test_recall_sends_only_the_escaped_variable_data() -> None:
+    template = LabelTemplate.from_text(
+        "^XA\n^CI28\n^FO10,10^A0N,20,20^FH_^FDLot: ${lot}^FS\n^FO10,40^A0N,20,20^FH_^FDHSD: ${expiry}^FS\n"
+        "^FO10,70^BQN,2,4^FH_^FDMA,${qr}^FS\n^XZ", "t")
+    recall = template.recall({"lot": "A_1^", "expiry": None, "qr": "https://x/01/1"})
+    assert recall == (
+        f"^XA^CI28^XF{template.format_name}^FS\n"
+        "^FN1^FH_^FDLot: A_5F1_5E^FS\n"
+        "^FN3^FH_^FDMA,https://x/01/1^FS\n"
+        "^XZ\n"
+    ).encode()
+
+
+def test_an_edited_template_gets_a_new_format_name() -> None:
+    a = LabelTemplate.from_text("^XA\n^CI28\n^FO1,1^FH_^FD${x}^FS\n^XZ", "a")
+    b = LabelTemplate.from_text("^XA\n^CI28\n^FO2,1^FH_^FD${x}^FS\n^XZ", "b")
+    assert a.format_name != b.format_name
+    assert a.format_name.startswith("R:ST") and a.format_name.endswith(".ZPL") and len(a.format_name) == 14

@@ -200,3 +200,23 @@ def test_stored_format_recalled_with_field_numbers() -> None:
     label = render_labels(recall, formats=formats)[0]
     assert label.texts == ["Mè"]
     assert decode(label.image, zxingcpp.BarcodeFormat.QRCode) == ["ABC123"]
+
+
+def test_a_recalled_stored_format_prints_the_same_label_as_the_full_format() -> None:
+    from pathlib import Path
+
+    from drivers.zebra.zpl import LabelTemplate
+    from simulators.zpl_render import expand_format
+
+    template = LabelTemplate.load(Path(__file__).resolve().parents[2] / "config" / "labels" / "stamp-60x40.zpl")
+    fields = {"qr": "https://truyxuat.example.vn/01/08938603001013/10/MX_1/21/7K3Q9XH2WP?17=270528",
+              "product_name": "Mè xừng Thông Hương 250g", "producer": "Cơ sở Thông Hương", "lot": "MX_1",
+              "serial": "7K3Q9XH2WP", "gtin": "08938603001013", "gtin12": "893860300101",
+              "production_date": "29/11/2026", "expiry_date": None}
+    formats: dict[str, bytes] = {}
+    assert expand_format(template.stored_format(), formats) == (None, [])
+    merged, warnings = expand_format(template.recall(fields), formats)
+    assert warnings == [] and merged is not None
+    direct, recalled = render_labels(template.render(fields))[0], render_labels(merged)[0]
+    assert recalled.texts == direct.texts and recalled.qr_data == direct.qr_data == [fields["qr"]]
+    assert recalled.image.tobytes() == direct.image.tobytes()
