@@ -37,8 +37,9 @@ def _config(args: argparse.Namespace) -> StationConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
-        print("station: only the headless line is available in this version; add --headless", file=sys.stderr)
-        return EXIT_CONFIG
+        from ui.app import main as ui_main
+
+        return ui_main(args.config, kiosk=args.kiosk, language=args.language)
     from app.runtime import RunOptions, Station
     from station.engine import AlarmRaised, LineEvent
 
@@ -149,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = with_config(sub.add_parser("run", help="run the line on the configured devices"))
     run.add_argument("--headless", action="store_true", help="no screen: log progress, print a summary at the end")
+    run.add_argument("--kiosk", action="store_true", default=None,
+                     help="full screen without window decorations (default: ui.kiosk)")
+    run.add_argument("--language", choices=["vi", "en"], default=None, help="screen language (default: ui.language)")
     run.add_argument("--count", type=int, default=None, help="items to pack (activated stamps); default: until Ctrl-C")
     run.add_argument("--product", default=None, help="GTIN of the product (default: the first in the product list)")
     run.add_argument("--lot", default=None, help="batch lot (created if new; default L<yymmdd>)")

@@ -10,11 +10,13 @@ from typing import Any
 
 from app.devices import MqttPublisher, PrinterService, VerifierService
 from drivers.mqtt import MqttClient, Will
-from station.config import DeliveryMode, ResumePolicy, StationConfig, load_products
+from drivers.lineio import LineIO, Trigger, open_lineio
+from station.config import DeliveryMode, ForeignStampPolicy, ResumePolicy, StationConfig, TriggerSource, load_products
 from station.domain import Batch, Product
-from station.engine import LineEngine, LineEvent, LineSettings, StateChanged, StationIdentity
+from station.engine import LineEngine, LineEvent, LineSettings, StateChanged, StationIdentity, TriggerMode
 from station.errors import StationError
 from station.gs1 import validate_lot
+from station.ports import ItemTrigger
 from station.relay import Relay, RelaySettings, Topics
 from station.store import Store
 
@@ -44,11 +46,15 @@ class Station:
                                       stored_format=printer_cfg.stored_format)
         line = config.line
         auto = options.auto_resume if options.auto_resume is not None else line.resume is ResumePolicy.AUTO
+        self.line_io: LineIO = open_lineio(config.devices.line_io.url, self._on_trigger)
         self.engine = LineEngine(self.store, self.printer, self.identity, LineSettings(
             verify_timeout_s=line.verify_timeout_s, print_ahead=line.print_ahead,
             max_consecutive_failures=line.max_consecutive_failures, auto_resume=auto,
             serial_length=line.serial_length,
-        ))
+            trigger=TriggerMode.PHOTO_EYE if line.trigger is TriggerSource.PHOTO_EYE else TriggerMode.FREE_RUN,
+            stop_on_foreign_stamp=line.foreign_stamp is ForeignStampPolicy.STOP,
+            commit_interval_s=line.commit_interval_ms / 1000.0,
+        ), reject_gate=self.line_io)
         verifier_cfg = config.devices.verifier
         self.verifier = VerifierService(verifier_cfg.url, self.engine.submit_read,
                                         terminator=verifier_cfg.terminator.encode(),
@@ -74,6 +80,9 @@ class Station:
         ), status=self.status, sender=self.identity.read_point)
         self.engine.add_listener(self._on_line_event)
         self._started = False
+
+    def _on_trigger(self, trigger: Trigger) -> None:
+        self.engine.submit_trigger(ItemTrigger(trigger.seq, trigger.at))
 
     def _offline_status(self) -> dict[str, Any]:
         return {"online": False, "site": self.config.station.site, "station": self.config.station.id,
@@ -110,6 +119,7 @@ class Station:
         self.relay.start()
         self.printer.start()
         self.verifier.start()
+        self.line_io.start()
         self._started = True
 
     def stop(self, drain_timeout: float = 0.0) -> None:
@@ -118,6 +128,7 @@ class Station:
             self.engine.wait(self.config.line.verify_timeout_s + 5)
         if drain_timeout > 0:
             self.relay.wait_drained(drain_timeout)
+        self.line_io.stop()
         self.verifier.stop()
         self.printer.stop()
         self.relay.stop()

@@ -82,6 +82,8 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
     demo_p.add_argument("--count", type=int, default=None, help="items to pack (default: until Ctrl-C)")
     demo_p.add_argument("--lot", default=None)
     demo_p.add_argument("--product", default=None)
+    demo_p.add_argument("--headless", action="store_true", default=None,
+                        help="no screen (default: the operator screen when a display is available)")
     demo_p.set_defaults(func=demo)
 
 
@@ -267,6 +269,15 @@ def demo(args: argparse.Namespace) -> int:
         addresses = json.loads(ready.read_text(encoding="utf-8"))
         os.environ.setdefault("STATION_DEVICES__PRINTER__URL", addresses["printer_url"])
         os.environ.setdefault("STATION_DEVICES__VERIFIER__URL", addresses["scanner_url"])
+        headless = args.headless
+        if headless is None:
+            headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if not headless:
+            from ui.app import main as ui_main
+
+            print(f"demo: simulators ready (printer {addresses['printer_url']}, scanner {addresses['scanner_url']}); "
+                  "opening the operator screen", flush=True)
+            return ui_main(args.config)
         run_args = argparse.Namespace(
             config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
             drain_timeout=30.0, progress_every=2.0, auto_resume=True,

@@ -48,6 +48,18 @@ CATALOGUE: dict[str, tuple[Severity, AlarmText]] = {
     "stray_read": (Severity.WARNING, AlarmText(
         "Máy quét đọc được mã không thuộc tem vừa in — kiểm tra tem lạ trên băng chuyền",
         "The scanner read a code that is not a stamp just printed — look for a foreign stamp on the line")),
+    "foreign_stamp": (Severity.STOP, AlarmText(
+        "Phát hiện tem lạ trên băng chuyền (không phải tem vừa in) — lấy sản phẩm đó ra và báo quản lý",
+        "A foreign stamp is on the line (not one just printed) — take that item off and tell the supervisor")),
+    "duplicate_stamp": (Severity.STOP, AlarmText(
+        "Phát hiện tem trùng (tem đã dùng trước đó) — lấy sản phẩm đó ra và báo quản lý",
+        "A duplicated stamp is on the line (one already used) — take that item off and tell the supervisor")),
+    "print_quality_drift": (Severity.WARNING, AlarmText(
+        "Chất lượng in đang giảm — lau đầu in và kiểm tra ruy băng",
+        "Print quality is dropping — clean the print head and check the ribbon")),
+    "item_without_stamp": (Severity.WARNING, AlarmText(
+        "Sản phẩm đi qua không được dán tem (dây chuyền chạy nhanh hơn máy in) — sản phẩm đã bị loại",
+        "An item passed without a stamp (the line is faster than the printer) — it was rejected")),
     "interrupted_stamps_voided": (Severity.INFO, AlarmText(
         "Đã hủy các tem chưa kiểm tra của lần chạy trước (trạm bị tắt giữa chừng)",
         "Voided the unverified stamps of the previous run (the station stopped mid-way)")),

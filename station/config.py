@@ -89,9 +89,23 @@ class VerifierConfig(_Model):
     _url = field_validator("url")(lambda v: _check_device_url(v, DEVICE_SCHEMES - {"cups"}))
 
 
+class LineIoConfig(_Model):
+    url: str = Field("none://", description="Photo-eye and reject gate: none://, gpio://?trigger=GPIO17&reject=GPIO27, "
+                                           "lineio+tcp://host:port (a network I/O module or the conveyor simulator).")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        scheme = urlsplit(v).scheme
+        if scheme not in {"none", "gpio", "lineio+tcp"}:
+            raise ValueError(f"{v!r}: scheme must be none://, gpio:// or lineio+tcp://")
+        return v
+
+
 class DevicesConfig(_Model):
     printer: PrinterConfig = PrinterConfig()
     verifier: VerifierConfig = VerifierConfig()
+    line_io: LineIoConfig = LineIoConfig()
 
 
 class DeliveryMode(str, enum.Enum):
@@ -140,6 +154,16 @@ def _check_mqtt_url(url: str) -> str:
     return url
 
 
+class TriggerSource(str, enum.Enum):
+    FREE_RUN = "free_run"        # no photo-eye: print whenever fewer than print_ahead stamps are in flight
+    PHOTO_EYE = "photo_eye"      # one stamp for each item the photo-eye (devices.line_io) reports
+
+
+class ForeignStampPolicy(str, enum.Enum):
+    STOP = "stop"                # a foreign or already-used stamp on the line stops it for a person to look
+    WARN = "warn"                # alarm only
+
+
 class ResumePolicy(str, enum.Enum):
     AUTO = "auto"          # resume by itself once the printer reports ready again
     MANUAL = "manual"      # wait for the operator to press Resume
@@ -151,6 +175,10 @@ class LineConfig(_Model):
     max_consecutive_failures: int = Field(5, ge=1, le=1000, description="Voids in a row that stop the line.")
     resume: ResumePolicy = ResumePolicy.MANUAL
     serial_length: int = Field(10, ge=10, le=20, description="Characters in a generated serial ([0-9A-Z]).")
+    trigger: TriggerSource = TriggerSource.FREE_RUN
+    foreign_stamp: ForeignStampPolicy = ForeignStampPolicy.STOP
+    commit_interval_ms: float = Field(10.0, ge=0, le=1000,
+                                      description="Decisions wait at most this long to share one database commit.")
 
 
 class Language(str, enum.Enum):

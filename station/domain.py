@@ -27,6 +27,7 @@ class VoidReason(str, enum.Enum):
     UNREADABLE = "unreadable"            # the scanner sent a line it could not use (garbage, too long)
     PRINTER_FAULT = "printer_fault"      # printer faulted with the stamp in its buffer
     LINE_STOPPED = "line_stopped"        # the line stopped with the stamp still in flight
+    UNUSED = "unused"                    # reserved for printing, never printed (the run ended first)
     OPERATOR = "operator"                # voided by hand
 
 

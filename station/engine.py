@@ -1,8 +1,12 @@
 """The line engine: for each item allocate → print → verify → activate (or void with the reason), on its own thread.
 
-The engine owns the order of the line. Reads from the verification scanner and commands from the operator arrive
-on one inbox queue, so they are handled in the order they happened, by one thread, with no locks around the
-in-flight stamps. Devices are reached only through the protocols in ``station.ports``.
+The engine owns the order of the line. Reads from the verification device, photo-eye triggers and commands from
+the operator arrive on one inbox queue, so they are handled in the order they happened, by one thread, with no
+locks around the stamps in flight. Devices are reached only through the protocols in ``station.ports``.
+
+Throughput comes from three habits: serials are reserved in blocks, the stamps in flight are pipelined (the
+printer never waits for a verification), and decisions are committed in groups — one fsync for every stamp decided
+within ``commit_interval_s`` — while the reject gate still fires the moment a stamp is voided.
 """
 
 from __future__ import annotations
@@ -21,33 +25,52 @@ from typing import Any
 from station import epcis
 from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
-from station.gs1 import digital_link
-from station.ports import LabelPrinter, PrinterCondition, PrinterHealth, PrinterPortError, VerificationRead
+from station.errors import InvalidIdentifier
+from station.gs1 import digital_link, parse_digital_link
+from station.ports import (
+    ItemTrigger,
+    LabelPrinter,
+    PrinterCondition,
+    PrinterHealth,
+    PrinterPortError,
+    RejectGate,
+    VerificationRead,
+)
+from station.quality import DISCLAIMER, QualityTrend, grade
 from station.serials import SerialGenerator
-from station.store import ScanRecord, Store, utcnow
+from station.store import Activation, ScanRecord, Store, Voiding, utcnow
 
 log = logging.getLogger(__name__)
 
 # Voids that say something about verification; printer faults and stops are counted but break no streak.
 FAILURE_REASONS = frozenset({VoidReason.NO_READ, VoidReason.WRONG_CONTENT, VoidReason.UNREADABLE})
-RECENT_DECIDED = 256
+RECENT_DECIDED = 4096
 
 
 class LineState(str, enum.Enum):
     STOPPED = "stopped"
     RUNNING = "running"
     PAUSED = "paused"          # by the operator
-    FAULT = "fault"            # by a device fault; resumes once it clears (auto) or on the operator's word
+    FAULT = "fault"            # by a device fault or a serious alarm; resumes on the operator's word (or by itself)
     STOPPING = "stopping"      # no new stamps; waiting for those in flight
+
+
+class TriggerMode(str, enum.Enum):
+    FREE_RUN = "free_run"      # print whenever fewer than print_ahead stamps are in flight (no photo-eye)
+    PHOTO_EYE = "photo_eye"    # print one stamp for each item the photo-eye reports
 
 
 @dataclass(frozen=True)
 class LineSettings:
     verify_timeout_s: float = 3.0
-    print_ahead: int = 1
+    print_ahead: int = 1                 # stamps printed and not yet verified, at most (the window of items)
     max_consecutive_failures: int = 5
     auto_resume: bool = False
     serial_length: int = 10
+    trigger: TriggerMode = TriggerMode.FREE_RUN
+    stop_on_foreign_stamp: bool = True   # a stamp that is not ours, or one already used, stops the line
+    commit_interval_s: float = 0.01      # decisions wait at most this long to share one commit
+    serial_block: int = 32               # serials reserved per database write
 
 
 @dataclass(frozen=True)
@@ -100,9 +123,11 @@ class RunSummary:
     verified: int = 0
     activated: int = 0
     voided: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
     sent: int = 0
     confirmed: int = 0
     pending: int = 0
+    quality: Counter[str] = field(default_factory=Counter)
     stopped_by: str = ""
     started_at: float = 0.0
     finished_at: float = 0.0
@@ -118,19 +143,24 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         voids = ", ".join(f"{k} {v}" for k, v in sorted(self.voided.items())) or "none"
-        return [
+        lines = [
             f"batch {self.batch_lot}: requested {self.requested if self.requested is not None else 'until stopped'}",
             f"printed {self.printed}, verified {self.verified}, activated {self.activated}",
-            f"voided {self.voided_total} ({voids})",
+            f"voided {self.voided_total} ({voids}); reject gate fired {self.rejected}",
             f"delivery: sent {self.sent}, confirmed by the server {self.confirmed}, waiting {self.pending}",
             f"rate {self.rate_per_min:.0f} items/min" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""),
         ]
+        if self.quality:
+            grades = " ".join(f"{g} {n}" for g, n in sorted(self.quality.items()))
+            lines.append(f"print quality ({DISCLAIMER}): {grades}")
+        return lines
 
 
 @dataclass
 class _InFlight:
     stamp: Stamp
     deadline: float
+    item: int | None           # the item it was printed for (photo-eye seq, or print order in free run)
 
 
 class _Command(enum.Enum):
@@ -168,27 +198,43 @@ class LineEngine:
         identity: StationIdentity,
         settings: LineSettings = LineSettings(),
         *,
+        reject_gate: RejectGate | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.printer = printer
         self.identity = identity
         self.settings = settings
+        self.reject_gate = reject_gate
         self._clock = clock
         self._serials = SerialGenerator(settings.serial_length)
-        self._inbox: queue.Queue[VerificationRead | _Command] = queue.Queue()
+        self._inbox: queue.Queue[VerificationRead | ItemTrigger | _Command] = queue.Queue()
         self._listeners: list[Callable[[LineEvent], None]] = []
         self._thread: threading.Thread | None = None
         self._state = LineState.STOPPED
         self._state_lock = threading.Lock()
         self._inflight: deque[_InFlight] = deque()
+        self._by_uri: dict[str, _InFlight] = {}
+        self._by_serial: dict[tuple[str, str], _InFlight] = {}
         self._recent: dict[str, Stamp] = {}
         self._recent_order: deque[str] = deque()
+        self._pool: deque[Stamp] = deque()
+        self._triggers: deque[ItemTrigger] = deque()
+        self._items = 0
         self._summary = RunSummary()
         self._alarms: list[Alarm] = []
         self._consecutive_failures = 0
         self._last_stamp: Stamp | None = None
         self._batch_cache: dict[int, Batch] = {}
+        self._trend = QualityTrend()
+        self._fault_is_printer = True  # FAULT from the printer clears by itself; from a foreign stamp it does not
+        # Decided but not yet committed: flushed together, then announced.
+        self._printed: list[int] = []
+        self._activations: list[tuple[Activation, str]] = []
+        self._voids: list[tuple[Voiding, str | None, bool]] = []
+        self._stray: list[ScanRecord] = []
+        self._pending_since: float | None = None
+        self.commits = 0
         self._done = threading.Event()
         self._done.set()
 
@@ -214,11 +260,20 @@ class LineEngine:
     def summary(self) -> RunSummary:
         return self._summary
 
+    @property
+    def quality_trend(self) -> QualityTrend:
+        return self._trend
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
     def recover(self) -> int:
         """Void the stamps a previous run left undecided (a crash or a kill): they were never verified."""
         stale = self.store.in_flight_stamps()
         for stamp in stale:
-            self._void(stamp, VoidReason.LINE_STOPPED, "station stopped before this stamp was verified")
+            self._void(stamp, VoidReason.LINE_STOPPED, "station stopped before this stamp was verified", reject=False)
+        self._flush()
         if stale:
             self._raise(Alarm.raise_("interrupted_stamps_voided", f"{len(stale)} stamps"))
         return len(stale)
@@ -234,6 +289,8 @@ class LineEngine:
         self.recover()
         self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
         self._consecutive_failures = 0
+        self._trend = QualityTrend()
+        self._triggers.clear()
         self._done.clear()
         self._thread = threading.Thread(
             target=self._run, args=(product, batch, count), name="line-engine", daemon=True
@@ -242,8 +299,12 @@ class LineEngine:
         self._thread.start()
 
     def submit_read(self, read: VerificationRead) -> None:
-        """A line from the verification scanner (called on the scanner's reader thread)."""
+        """A read from the verification device (called on its reader thread)."""
         self._inbox.put(read)
+
+    def submit_trigger(self, trigger: ItemTrigger) -> None:
+        """The photo-eye saw an item (called on the line I/O thread)."""
+        self._inbox.put(trigger)
 
     def pause(self) -> None:
         self._inbox.put(_Command.PAUSE)
@@ -266,50 +327,70 @@ class LineEngine:
     def _run(self, product: Product, batch: Batch, count: int | None) -> None:
         try:
             self._loop(product, batch, count)
+            self._release_pool()
+            self._flush()
         except Exception as exc:  # a bug or a dead database must not leave the line looking "running"
             log.exception("line engine failed")
             self._summary.stopped_by = f"internal error: {exc}"
-            for item in list(self._inflight):
-                try:
-                    self._void(item.stamp, VoidReason.LINE_STOPPED, "engine error")
-                except Exception:
-                    log.exception("could not void stamp %s", item.stamp.serial)
-            self._inflight.clear()
+            self._abandon()
         finally:
             self._finish()
+
+    def _abandon(self) -> None:
+        """After an error: whatever can still be written is voided; the rest is voided at the next start."""
+        self._printed.clear()
+        self._activations.clear()
+        self._voids.clear()
+        self._stray.clear()
+        for item in list(self._inflight):
+            try:
+                self._void(item.stamp, VoidReason.LINE_STOPPED, "engine error", reject=False)
+                self._flush()
+            except Exception:
+                log.exception("could not void stamp %s", item.stamp.serial)
+                self._voids.clear()
+        self._forget_all()
 
     def _loop(self, product: Product, batch: Batch, count: int | None) -> None:
         while True:
             self._drain_inbox(timeout=self._wait_time(count))
             now = self._clock()
             while self._inflight and self._inflight[0].deadline <= now:
-                item = self._inflight.popleft()
-                self._fail(item.stamp, VoidReason.NO_READ,
-                           f"no verification read within {self.settings.verify_timeout_s:g}s")
+                item = self._pop_oldest()
+                self._fail(item, VoidReason.NO_READ, f"no verification read within {self.settings.verify_timeout_s:g}s")
             self._check_printer()
+            if self._due_flush(now):
+                self._flush()
             if self._state is LineState.STOPPING and not self._inflight:
                 return
             if count is not None and self._summary.activated >= count and not self._inflight:
                 return
-            if self._wants_print(count):
-                self._print_one(product, batch)
+            while self._wants_print(count):
+                trigger = self._triggers.popleft() if self.settings.trigger is TriggerMode.PHOTO_EYE else None
+                if not self._print_one(product, batch, trigger, count):
+                    break
 
     def _wants_print(self, count: int | None) -> bool:
-        """Print while running, below the print-ahead window, until enough stamps are activated or in flight.
+        """Print while running, below the window of items in flight, until enough stamps are activated or in flight.
 
         ``count`` is items packed, so a voided stamp's item (taken off by the reject gate and labelled again)
         still needs a good stamp: the run ends at ``count`` activations, not ``count`` prints.
         """
         if self._state is not LineState.RUNNING or len(self._inflight) >= self.settings.print_ahead:
             return False
+        if self.settings.trigger is TriggerMode.PHOTO_EYE and not self._triggers:
+            return False
         return count is None or self._summary.activated + len(self._inflight) < count
 
     def _wait_time(self, count: int | None) -> float:
         if self._wants_print(count):
             return 0.0
+        wait = 0.05
         if self._inflight:
-            return max(0.0, min(0.05, self._inflight[0].deadline - self._clock()))
-        return 0.05
+            wait = min(wait, self._inflight[0].deadline - self._clock())
+        if self._pending_since is not None:
+            wait = min(wait, self._pending_since + self.settings.commit_interval_s - self._clock())
+        return max(0.0, wait)
 
     def _drain_inbox(self, timeout: float) -> None:
         try:
@@ -319,12 +400,26 @@ class LineEngine:
         while True:
             if isinstance(item, VerificationRead):
                 self._on_read(item)
+            elif isinstance(item, ItemTrigger):
+                self._on_trigger(item)
             else:
                 self._on_command(item)
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 return
+
+    def _on_trigger(self, trigger: ItemTrigger) -> None:
+        if self.settings.trigger is not TriggerMode.PHOTO_EYE:
+            return
+        if self._state is not LineState.RUNNING or len(self._inflight) + len(self._triggers) >= \
+                self.settings.print_ahead:
+            # No stamp can be printed for this item now: it must not go on unlabelled.
+            if self._state is LineState.RUNNING:
+                self._raise(Alarm.raise_("item_without_stamp", f"item {trigger.seq}"))
+            self._reject(trigger.seq)
+            return
+        self._triggers.append(trigger)
 
     def _on_command(self, cmd: _Command) -> None:
         if cmd is _Command.PAUSE and self._state is LineState.RUNNING:
@@ -344,11 +439,13 @@ class LineEngine:
         health = self.printer.health()
         if self._state is LineState.RUNNING and not health.can_print:
             self._printer_fault(health)
-        elif self._state is LineState.FAULT and health.can_print and self.settings.auto_resume:
+        elif (self._state is LineState.FAULT and health.can_print and self.settings.auto_resume
+              and self._fault_is_printer):
             self._set_state(LineState.RUNNING, "printer ready again")
 
     def _printer_fault(self, health: PrinterHealth) -> None:
         alarm = printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE, health.detail)
+        self._fault_is_printer = True
         self._set_state(LineState.FAULT, alarm.code)
         self._raise(alarm)
         # Labels still in the printer's buffer would come out after the fault is cleared: cancel them, and void
@@ -358,60 +455,135 @@ class LineEngine:
         except PrinterPortError as exc:
             log.warning("could not cancel the printer's queued labels: %s", exc)
         while self._inflight:
-            item = self._inflight.popleft()
-            self._void(item.stamp, VoidReason.PRINTER_FAULT, health.detail or alarm.code)
+            item = self._pop_oldest()
+            self._void(item.stamp, VoidReason.PRINTER_FAULT, health.detail or alarm.code, item=item.item)
+        while self._triggers:
+            self._reject(self._triggers.popleft().seq)
+        self._flush()
 
-    def _print_one(self, product: Product, batch: Batch) -> None:
-        def make_uri(serial: str) -> str:
-            return digital_link(self.identity.resolver, batch.gtin, batch.lot, serial, batch.expiry_date)
+    def _serious(self, code: str, detail: str) -> None:
+        """A foreign or duplicated stamp: the line stops for a person to look (unless configured to go on)."""
+        alarm = Alarm.raise_(code, detail)
+        if not self.settings.stop_on_foreign_stamp:
+            alarm = Alarm(code=alarm.code, severity=Severity.WARNING, text=alarm.text, detail=detail)
+        self._raise(alarm)
+        if self.settings.stop_on_foreign_stamp and self._state is LineState.RUNNING:
+            self._fault_is_printer = False
+            self._set_state(LineState.FAULT, code)
 
-        stamp = self.store.allocate_stamp(batch.id, self._serials.next, make_uri)
+    def _next_stamp(self, batch: Batch, count: int | None) -> Stamp:
+        if not self._pool:
+            def make_uri(serial: str) -> str:
+                return digital_link(self.identity.resolver, batch.gtin, batch.lot, serial, batch.expiry_date)
+
+            block = self.settings.serial_block
+            if count is not None:  # a short run reserves no more than it can use
+                block = max(1, min(block, count - self._summary.activated - len(self._inflight)))
+            self._pool.extend(self.store.allocate_stamps(batch.id, block, self._serials.next, make_uri))
+        return self._pool.popleft()
+
+    def _release_pool(self) -> None:
+        """Serials reserved and never printed are voided: a serial is never reused, even one nobody saw."""
+        while self._pool:
+            self._void(self._pool.popleft(), VoidReason.UNUSED, "reserved, never printed", reject=False,
+                       announce=False)
+
+    def _print_one(self, product: Product, batch: Batch, trigger: ItemTrigger | None, count: int | None) -> bool:
+        stamp = self._next_stamp(batch, count)
+        self._items += 1
+        item = trigger.seq if trigger is not None else self._items
         try:
             self.printer.print_label(label_fields(product, batch, stamp))
         except PrinterPortError as exc:
-            self._void(stamp, VoidReason.PRINTER_FAULT, f"sending the label failed: {exc}")
+            self._void(stamp, VoidReason.PRINTER_FAULT, f"sending the label failed: {exc}", item=item)
             self._printer_fault(PrinterHealth(PrinterCondition.UNREACHABLE, (), str(exc)))
-            return
-        deadline = self._clock() + self.settings.verify_timeout_s
-        stamp = self.store.mark_sent_to_printer(stamp.id)
+            return False
+        start = trigger.at if trigger is not None else self._clock()
+        self._printed.append(stamp.id)  # type: ignore[arg-type]
+        self._mark_pending()
         self._summary.printed += 1
-        self._inflight.append(_InFlight(stamp, deadline))
+        entry = _InFlight(stamp, start + self.settings.verify_timeout_s, item)
+        self._inflight.append(entry)
+        self._by_uri[stamp.uri] = entry
+        self._by_serial[(stamp.gtin, stamp.serial)] = entry
+        return True
+
+    def _pop_oldest(self) -> _InFlight:
+        item = self._inflight.popleft()
+        self._by_uri.pop(item.stamp.uri, None)
+        self._by_serial.pop((item.stamp.gtin, item.stamp.serial), None)
+        return item
+
+    def _remove(self, entry: _InFlight) -> None:
+        self._inflight.remove(entry)
+        self._by_uri.pop(entry.stamp.uri, None)
+        self._by_serial.pop((entry.stamp.gtin, entry.stamp.serial), None)
+
+    def _forget_all(self) -> None:
+        self._inflight.clear()
+        self._by_uri.clear()
+        self._by_serial.clear()
 
     def _on_read(self, read: VerificationRead) -> None:
         scan_at = utcnow()
         if read.refused is not None or read.text is None:
-            detail = f"scanner line refused: {read.refused or 'no text'}"
+            detail = f"read refused: {read.refused or 'no text'}"
             if self._inflight:
-                item = self._inflight.popleft()
-                self._fail(item.stamp, VoidReason.UNREADABLE, detail,
+                item = self._pop_oldest()
+                self._fail(item, VoidReason.UNREADABLE, detail,
                            scan=ScanRecord(read.source, None, read.raw, "unreadable", read.refused or "", scan_at))
             else:
-                self.store.record_scan(ScanRecord(read.source, None, read.raw, "refused_no_stamp_waiting",
-                                                  read.refused or "", scan_at))
+                self._record_stray(ScanRecord(read.source, None, read.raw, "refused_no_stamp_waiting",
+                                              read.refused or "", scan_at))
             return
         text = read.text
-        for index, item in enumerate(self._inflight):
-            if item.stamp.uri == text:
-                # The reads come in line order: stamps printed before this one passed the scanner unread.
-                for _ in range(index):
-                    skipped = self._inflight.popleft()
-                    self._fail(skipped.stamp, VoidReason.NO_READ, "passed the scanner unread (a later stamp was read)")
-                self._inflight.popleft()
-                self._activate(item.stamp, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at))
-                return
+        entry = self._by_uri.get(text)
+        if entry is not None:
+            # The reads come in line order: stamps printed before this one passed the verifier unread.
+            while self._inflight[0] is not entry:
+                skipped = self._pop_oldest()
+                self._fail(skipped, VoidReason.NO_READ, "passed the verifier unread (a later stamp was read)")
+            self._pop_oldest()
+            self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
+                           read.figures)
+            return
         known = self._recent.get(text)
         if known is not None:
             # A second read of a stamp already decided (read twice, or read late after a timeout): never twice.
-            self.store.record_scan(ScanRecord(read.source, text, read.raw, "repeat_read",
-                                              f"stamp {known.serial} already {known.state.value}", scan_at), known.id)
+            self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
+                                          f"stamp {known.serial} already {known.state.value}", scan_at))
             return
+        self._unmatched(read, text, scan_at)
+
+    def _unmatched(self, read: VerificationRead, text: str, scan_at: dt.datetime) -> None:
+        """A content that matches no stamp in flight: a misread, a misprint, a foreign or a duplicated stamp."""
+        try:
+            parsed = parse_digital_link(text)
+        except InvalidIdentifier:
+            parsed = None
+        if parsed is not None:
+            entry = self._by_serial.get((parsed.gtin, parsed.serial))
+            if entry is not None:
+                # Our serial, other content: the printed stamp does not say what was sent.
+                self._remove(entry)
+                self._fail(entry, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
+                           scan=ScanRecord(read.source, text, read.raw, "wrong_content", "", scan_at), read_text=text)
+                return
+            existing = self.store.find_stamp(parsed.gtin, parsed.serial)
+            if existing is not None:
+                self._record_stray(ScanRecord(read.source, text, read.raw, "duplicate_stamp",
+                                              f"stamp {existing.serial} is already {existing.state.value}", scan_at))
+                self._serious("duplicate_stamp", f"{existing.serial} ({existing.state.value})")
+                return
         if self._inflight:
-            item = self._inflight.popleft()
-            self._fail(item.stamp, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
+            item = self._pop_oldest()
+            self._fail(item, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
                        scan=ScanRecord(read.source, text, read.raw, "wrong_content", "", scan_at), read_text=text)
         else:
-            self.store.record_scan(ScanRecord(read.source, text, read.raw, "stray", "no stamp was waiting", scan_at))
+            self._record_stray(ScanRecord(read.source, text, read.raw, "stray", "no stamp was waiting", scan_at))
             self._raise(Alarm.raise_("stray_read", text[:120]))
+        if parsed is not None:
+            self._serious("foreign_stamp", text[:120])
 
     # -- decisions -------------------------------------------------------------------------------------------
 
@@ -425,35 +597,68 @@ class LineEngine:
             f"{epcis.EXT_PREFIX}:batchId": stamp.batch_id,
         }
 
-    def _activate(self, stamp: Stamp, read_text: str, scan: ScanRecord) -> None:
+    def _event_checked(self, event: dict[str, Any]) -> dict[str, Any]:
+        # Every event is checked against the EPCIS schema before it is written (jsonschema-rs: microseconds).
+        epcis.validate(epcis.document([event], created_at=self._now()))
+        return event
+
+    def _activate(self, entry: _InFlight, read_text: str, scan: ScanRecord,
+                  figures: Mapping[str, float] | None) -> None:
+        stamp = entry.stamp
         batch = self._batch_of(stamp)
-        event = epcis.activation_event(
+        grade_letter = grade(figures) if figures else None
+        verification: dict[str, Any] = {"result": "matched", "source": scan.source}
+        if grade_letter:
+            verification["indicativeGrade"] = grade_letter
+        event = self._event_checked(epcis.activation_event(
             gtin=stamp.gtin, serial=stamp.serial, lot=batch.lot, expiry=batch.expiry_date,
             event_time=self._now(), tz_offset=self.identity.tz_offset, read_point=self.identity.read_point,
-            extensions={**self._extensions(stamp), f"{epcis.EXT_PREFIX}:verification": "matched"},
-        )
-        stamp = self.store.activate(stamp.id, read_text, event, scan=scan)
+            extensions={**self._extensions(stamp), f"{epcis.EXT_PREFIX}:verification": verification},
+        ))
+        quality = dict(figures) if figures else None
+        self._activations.append((Activation(stamp.id, read_text, event, scan, grade_letter, quality),  # type: ignore[arg-type]
+                                  read_text))
+        self._mark_pending()
         self._summary.verified += 1
         self._summary.activated += 1
         self._consecutive_failures = 0
-        self._decided(stamp, read_text)
+        self._remember(stamp)
+        if grade_letter:
+            self._summary.quality[grade_letter] += 1
+            if self._trend.add(grade_letter):
+                self._raise(Alarm.raise_("print_quality_drift", f"mean grade {self._trend.mean_grade} "
+                                                                f"({DISCLAIMER})"))
 
     def _void(self, stamp: Stamp, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
-              read_text: str | None = None) -> Stamp:
-        event = epcis.void_event(
+              read_text: str | None = None, *, item: int | None = None, reject: bool = True,
+              announce: bool = True) -> None:
+        event = self._event_checked(epcis.void_event(
             gtin=stamp.gtin, serial=stamp.serial, reason=reason.value, event_time=self._now(),
             tz_offset=self.identity.tz_offset, read_point=self.identity.read_point,
             extensions={**self._extensions(stamp), f"{epcis.EXT_PREFIX}:voidDetail": detail[:300]},
-        )
-        stamp = self.store.void(stamp.id, reason, detail, event, scan=scan, read_text=read_text)
-        self._summary.voided[reason.value] += 1
-        self._decided(stamp, read_text)
-        return stamp
+        ))
+        if reject:
+            self._reject(item)
+        self._voids.append((Voiding(stamp.id, reason, detail, event, scan, read_text),  # type: ignore[arg-type]
+                            read_text, announce))
+        self._mark_pending()
+        if announce:
+            self._summary.voided[reason.value] += 1
+        self._remember(stamp)
 
-    def _fail(self, stamp: Stamp, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
+    def _reject(self, item: int | None) -> None:
+        """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
+        self._summary.rejected += 1
+        if self.reject_gate is not None:
+            try:
+                self.reject_gate.reject(item)
+            except Exception:
+                log.exception("reject gate failed for item %s", item)
+
+    def _fail(self, entry: _InFlight, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
               read_text: str | None = None) -> None:
-        self._void(stamp, reason, detail, scan=scan, read_text=read_text)
-        self._raise(Alarm.raise_("verification_failed", f"{stamp.serial}: {detail}"))
+        self._void(entry.stamp, reason, detail, scan=scan, read_text=read_text, item=entry.item)
+        self._raise(Alarm.raise_("verification_failed", f"{entry.stamp.serial}: {detail}"))
         if reason in FAILURE_REASONS:
             self._consecutive_failures += 1
             if (self._consecutive_failures >= self.settings.max_consecutive_failures
@@ -462,13 +667,42 @@ class LineEngine:
                 self._raise(Alarm.raise_("too_many_failures", f"{self._consecutive_failures} in a row"))
                 self._set_state(LineState.STOPPING, "too_many_failures")
 
-    def _decided(self, stamp: Stamp, read_text: str | None) -> None:
-        self._last_stamp = stamp
+    def _record_stray(self, scan: ScanRecord) -> None:
+        self._stray.append(scan)
+        self._mark_pending()
+
+    def _remember(self, stamp: Stamp) -> None:
         self._recent[stamp.uri] = stamp
         self._recent_order.append(stamp.uri)
         if len(self._recent_order) > RECENT_DECIDED:
             self._recent.pop(self._recent_order.popleft(), None)
-        self._emit(StampDecided(stamp, read_text))
+
+    def _mark_pending(self) -> None:
+        if self._pending_since is None:
+            self._pending_since = self._clock()
+
+    def _due_flush(self, now: float) -> bool:
+        return self._pending_since is not None and (
+            now - self._pending_since >= self.settings.commit_interval_s
+            or len(self._activations) + len(self._voids) >= 256
+        )
+
+    def _flush(self) -> None:
+        """Commit everything decided since the last commit in one transaction, then announce it."""
+        if self._pending_since is None:
+            return
+        printed, activations, voids, stray = self._printed, self._activations, self._voids, self._stray
+        self._printed, self._activations, self._voids, self._stray = [], [], [], []
+        self._pending_since = None
+        decided = self.store.commit_line(printed=printed, activations=[a for a, _ in activations],
+                                         voids=[v for v, _, _ in voids], scans=stray)
+        self.commits += 1
+        notes = [(text, True) for _, text in activations] + [(text, announce) for _, text, announce in voids]
+        for stamp, (text, announce) in zip(decided, notes):
+            self._recent[stamp.uri] = stamp
+            if announce:
+                self._last_stamp = stamp
+                self._emit(StampDecided(stamp, text))
 
     def _batch_of(self, stamp: Stamp) -> Batch:
         batch = self._batch_cache.get(stamp.batch_id)
@@ -518,6 +752,6 @@ class LineEngine:
 
 
 __all__ = [
-    "LineEngine", "LineSettings", "LineState", "StationIdentity", "RunSummary", "LineEvent", "StateChanged",
-    "StampDecided", "AlarmRaised", "RunFinished", "label_fields", "StampState",
+    "LineEngine", "LineSettings", "LineState", "TriggerMode", "StationIdentity", "RunSummary", "LineEvent",
+    "StateChanged", "StampDecided", "AlarmRaised", "RunFinished", "label_fields", "StampState",
 ]

@@ -44,13 +44,27 @@ class LabelPrinter(Protocol):
 
 @dataclass(frozen=True)
 class VerificationRead:
-    """One line from the verification scanner: decoded text, or a refusal with its reason."""
+    """One read from the verification device (scanner line or camera decode): text, or a refusal and its reason."""
 
     text: str | None
     raw: bytes
-    at: float                      # time.monotonic() when the line was complete
+    at: float                      # time.monotonic() when the read was complete
     refused: str | None = None     # too_long, not_text, empty…
     source: str = "verifier"
+    figures: Mapping[str, float] | None = None   # print-quality figures of a camera read (contrast, module px…)
+
+
+@dataclass(frozen=True)
+class ItemTrigger:
+    """The photo-eye saw an item arrive at the printer: it gets the next stamp."""
+
+    seq: int
+    at: float                      # time.monotonic()
+
+
+class RejectGate(Protocol):
+    def reject(self, seq: int | None = None) -> None:
+        """Pulse the reject gate for item ``seq`` (must not block the caller for the pulse)."""
 
 
 # Records the relay consumes from its publisher. The composition root translates the MQTT driver's own records.

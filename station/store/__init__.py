@@ -30,7 +30,8 @@ from station.domain import (
 from station.errors import DuplicateSerial, StationError
 from station.store.models import AuditRow, BatchRow, OutboxRow, ProductRow, ScanRow, StampRow
 
-__all__ = ["Store", "StoreError", "OutboxItem", "ScanRecord", "Counts", "AuditEntry", "utcnow"]
+__all__ = ["Store", "StoreError", "OutboxItem", "ScanRecord", "Counts", "AuditEntry", "Activation", "Voiding",
+           "utcnow"]
 
 T = TypeVar("T")
 
@@ -68,6 +69,30 @@ class ScanRecord:
     outcome: str
     detail: str = ""
     at: dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A verified stamp to activate, with its EPCIS event, the read that verified it and its print quality."""
+
+    stamp_id: int
+    read_text: str
+    event: dict[str, Any]
+    scan: ScanRecord | None = None
+    quality_grade: str | None = None
+    quality: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Voiding:
+    """A stamp to void for good, with its EPCIS event and, where a read decided it, that read."""
+
+    stamp_id: int
+    reason: VoidReason
+    detail: str
+    event: dict[str, Any]
+    scan: ScanRecord | None = None
+    read_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -313,33 +338,44 @@ class Store:
     # -- stamps ---------------------------------------------------------------------------------------------
 
     def allocate_stamp(self, batch_id: int, make_serial: Callable[[], str], make_uri: Callable[[str], str]) -> Stamp:
-        """Reserve a fresh serial for the batch's GTIN; the unique index is what makes it unique for ever."""
+        """Reserve one fresh serial for the batch's GTIN (see allocate_stamps)."""
+        return self.allocate_stamps(batch_id, 1, make_serial, make_uri)[0]
 
-        def attempt(serial: str) -> Callable[[Session], Stamp]:
-            def job(s: Session) -> Stamp:
+    def allocate_stamps(self, batch_id: int, count: int, make_serial: Callable[[], str],
+                        make_uri: Callable[[str], str]) -> list[Stamp]:
+        """Reserve ``count`` fresh serials for the batch's GTIN in one transaction.
+
+        The unique index is what makes a serial unique for ever; a candidate that collides (astronomically rare
+        with random serials) makes the whole block be drawn again.
+        """
+
+        def attempt(serials: list[str]) -> Callable[[Session], list[Stamp]]:
+            def job(s: Session) -> list[Stamp]:
                 batch = s.get(BatchRow, batch_id)
                 if batch is None:
                     raise StoreError(f"unknown batch {batch_id}")
                 if batch.closed_at is not None:
                     raise StoreError(f"batch {batch.lot} is closed: open a new batch to print more stamps")
-                row = StampRow(
-                    gtin=batch.gtin, serial=serial, batch_id=batch_id, state=StampState.ALLOCATED.value,
-                    uri=make_uri(serial), void_detail="", allocated_at=utcnow(),
-                )
-                s.add(row)
+                now = utcnow()
+                rows = [StampRow(gtin=batch.gtin, serial=serial, batch_id=batch_id, state=StampState.ALLOCATED.value,
+                                 uri=make_uri(serial), void_detail="", allocated_at=now) for serial in serials]
+                s.add_all(rows)
                 s.flush()
-                return _stamp(row)
+                return [_stamp(row) for row in rows]
 
             return job
 
         for _ in range(SERIAL_ATTEMPTS):
+            serials = [make_serial() for _ in range(count)]
+            if len(set(serials)) != len(serials):
+                continue
             try:
-                return self._write(attempt(make_serial()))
+                return self._write(attempt(serials))
             except IntegrityError as exc:
                 if "uq_stamps_gtin_serial" not in str(exc) and "stamps.gtin, stamps.serial" not in str(exc):
                     raise
         raise DuplicateSerial(
-            f"{SERIAL_ATTEMPTS} serials in a row already existed for batch {batch_id}: the serial length is too short"
+            f"{SERIAL_ATTEMPTS} draws in a row hit existing serials for batch {batch_id}: the serial length is too short"
         )
 
     def _transition(self, s: Session, stamp_id: int, target: StampState) -> StampRow:
@@ -350,29 +386,53 @@ class Store:
         row.state = target.value
         return row
 
-    def mark_sent_to_printer(self, stamp_id: int) -> Stamp:
-        def job(s: Session) -> Stamp:
-            row = self._transition(s, stamp_id, StampState.SENT_TO_PRINTER)
-            row.printed_at = utcnow()
-            return _stamp(row)
+    def commit_line(self, printed: Sequence[int] = (), activations: Sequence[Activation] = (),
+                    voids: Sequence[Voiding] = (), scans: Sequence[ScanRecord] = ()) -> list[Stamp]:
+        """What the line decided since the last commit, in one transaction (one fsync for many stamps).
+
+        ``printed`` stamps become sent-to-printer; activations are verified and activated with their outbox
+        rows; voids are voided with theirs; stray scans are recorded. Returns the decided stamps, activations
+        first. All or nothing: a failure leaves every stamp as it was.
+        """
+
+        def job(s: Session) -> list[Stamp]:
+            now = utcnow()
+            for stamp_id in printed:
+                row = self._transition(s, stamp_id, StampState.SENT_TO_PRINTER)
+                row.printed_at = now
+            decided: list[Stamp] = []
+            for act in activations:
+                row = self._transition(s, act.stamp_id, StampState.VERIFIED)
+                row.verified_at, row.read_text = now, act.read_text
+                row.quality_grade, row.quality = act.quality_grade, act.quality
+                self._transition(s, act.stamp_id, StampState.ACTIVATED)
+                row.activated_at = now
+                self._add_outbox(s, row.id, "activation", act.event, now)
+                if act.scan is not None:
+                    self._add_scan(s, act.scan, row.id)
+                decided.append(_stamp(row))
+            for void in voids:
+                row = self._transition(s, void.stamp_id, StampState.VOIDED)
+                row.void_reason, row.void_detail, row.voided_at = void.reason.value, void.detail, now
+                if void.read_text is not None:
+                    row.read_text = void.read_text
+                self._add_outbox(s, row.id, "void", void.event, now)
+                if void.scan is not None:
+                    self._add_scan(s, void.scan, row.id)
+                decided.append(_stamp(row))
+            for scan in scans:
+                self._add_scan(s, scan, None)
+            return decided
 
         return self._write(job)
+
+    def mark_sent_to_printer(self, stamp_id: int) -> Stamp:
+        self.commit_line(printed=[stamp_id])
+        return self.stamp(stamp_id)
 
     def activate(self, stamp_id: int, read_text: str, event: dict[str, Any], scan: ScanRecord | None = None) -> Stamp:
         """Verified and activated, with its outbox row (and the scan that verified it), in one transaction."""
-
-        def job(s: Session) -> Stamp:
-            now = utcnow()
-            row = self._transition(s, stamp_id, StampState.VERIFIED)
-            row.verified_at, row.read_text = now, read_text
-            self._transition(s, stamp_id, StampState.ACTIVATED)
-            row.activated_at = now
-            self._add_outbox(s, row.id, "activation", event, now)
-            if scan is not None:
-                self._add_scan(s, scan, row.id)
-            return _stamp(row)
-
-        return self._write(job)
+        return self.commit_line(activations=[Activation(stamp_id, read_text, event, scan)])[0]
 
     def void(
         self,
@@ -384,19 +444,7 @@ class Store:
         read_text: str | None = None,
     ) -> Stamp:
         """Void a stamp for good (its serial is never reused) and queue the void event, in one transaction."""
-
-        def job(s: Session) -> Stamp:
-            now = utcnow()
-            row = self._transition(s, stamp_id, StampState.VOIDED)
-            row.void_reason, row.void_detail, row.voided_at = reason.value, detail, now
-            if read_text is not None:
-                row.read_text = read_text
-            self._add_outbox(s, row.id, "void", event, now)
-            if scan is not None:
-                self._add_scan(s, scan, row.id)
-            return _stamp(row)
-
-        return self._write(job)
+        return self.commit_line(voids=[Voiding(stamp_id, reason, detail, event, scan, read_text)])[0]
 
     def record_scan(self, scan: ScanRecord, stamp_id: int | None = None) -> None:
         self._write(lambda s: self._add_scan(s, scan, stamp_id))

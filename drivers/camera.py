@@ -1,0 +1,616 @@
+"""Cameras by URL: a grabber thread that always holds the newest frame, measures what it really gets, reconnects.
+
+URL forms (`open_camera(url)`):
+
+    camera://0?width=1280&height=720&fps=30   an OpenCV capture device by index (V4L2 on Linux, /dev/video0)
+    file:///path/video.avi?fps=0&loop=1       a video file: at its own frame rate, or `fps` (0 = as fast as
+                                              it decodes); `loop=1` starts again at the end
+    folder:///path/to/images?fps=10&loop=1    the images of a folder in name order (png, jpg, bmp, tif)
+    http://host:port/stream.mjpg              an MJPEG stream (IP cameras, the camera simulator), read with
+                                              our own multipart reader; `?backend=ffmpeg` reads it through
+                                              OpenCV's FFmpeg backend instead; user:password@ for basic auth
+
+Every form takes `gray=1` (frames as 2-D gray arrays instead of BGR). Unknown options are refused, so a typo
+never silently does nothing.
+
+`Camera.start()` starts the grabber thread, which opens the source itself and, when it fails or drops
+(unplugged, stream closed, nothing received for `read_timeout` seconds), closes it and opens it again with
+back-off (0.1 s doubling to `max_backoff`), logging the loss once and the recovery once. A file or folder that
+ends without `loop` ends the camera (`ended`), which is not a fault. `latest()` is the newest frame,
+`wait_next(after_seq, timeout)` waits for a newer one; `fps` and `resolution` are what really arrived.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import cv2
+import numpy as np
+
+from drivers.errors import DeviceError
+
+__all__ = ["Camera", "CameraError", "Frame", "open_camera"]
+
+log = logging.getLogger(__name__)
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp"}
+
+
+class CameraError(DeviceError):
+    """A camera that cannot be opened or read; the message names the URL."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One grabbed frame: `image` is BGR (h x w x 3) or gray (h x w) uint8, `seq` counts from 1, `at` is
+    time.monotonic() when it arrived."""
+
+    image: np.ndarray
+    seq: int
+    at: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (int(self.image.shape[1]), int(self.image.shape[0]))
+
+
+class _Source(Protocol):
+    """One connection to a camera. `read()` returns the next image, None at the end of a finite source, and
+    raises CameraError when the source failed."""
+
+    live: bool           # a live camera is reconnected; a file or folder ends
+    nominal_fps: float   # 0 when unknown or unpaced
+
+    def open(self) -> None: ...
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------------- URLs
+
+
+@dataclass(frozen=True)
+class _Url:
+    scheme: str
+    target: str
+    options: dict[str, str]
+    raw: str
+
+
+_ALLOWED = {
+    "camera": {"width", "height", "fps", "gray", "backend"},
+    "file": {"fps", "loop", "gray"},
+    "folder": {"fps", "loop", "gray"},
+    "http": {"gray", "backend", "timeout"},
+    "https": {"gray", "backend", "timeout"},
+}
+
+
+def _parse(url: str) -> _Url:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _ALLOWED:
+        raise CameraError(f"{url}: unknown camera scheme {parts.scheme!r} "
+                          "(expected camera://0, file:///video.avi, folder:///images or http://host/stream.mjpg)")
+    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    allowed = _ALLOWED[scheme]
+    if scheme in ("http", "https") and query.get("backend") != "ffmpeg":
+        # Options we do not know belong to the camera's own URL (e.g. ?action=stream): keep them there.
+        options = {k: v for k, v in query.items() if k in allowed}
+    else:
+        unknown = sorted(set(query) - allowed)
+        if unknown:
+            raise CameraError(f"{url}: unknown option(s) {', '.join(unknown)} for {scheme}:// "
+                              f"(known: {', '.join(sorted(allowed))})")
+        options = query
+    if scheme == "camera":
+        target = parts.netloc or parts.path.lstrip("/")
+        if not target.isdigit():
+            raise CameraError(f"{url}: camera:// takes a device index, e.g. camera://0")
+    elif scheme in ("file", "folder"):
+        target = unquote(parts.path if not parts.netloc else "/" + parts.netloc + parts.path)
+        if not target:
+            raise CameraError(f"{url}: no path (expected {scheme}:///absolute/path)")
+    else:
+        if not parts.hostname:
+            raise CameraError(f"{url}: no host")
+        target = url
+    return _Url(scheme, target, options, url)
+
+
+def _number(url: _Url, key: str, default: float, low: float = 0.0) -> float:
+    if key not in url.options:
+        return default
+    try:
+        value = float(url.options[key])
+    except ValueError:
+        raise CameraError(f"{url.raw}: {key}={url.options[key]!r} is not a number") from None
+    if value < low:
+        raise CameraError(f"{url.raw}: {key} must be at least {low:g}, got {value:g}")
+    return value
+
+
+def _flag(url: _Url, key: str) -> bool:
+    value = url.options.get(key, "0").lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
+        raise CameraError(f"{url.raw}: {key}={value!r} is not a yes/no value")
+    return value in ("1", "true", "yes", "on", "")
+
+
+# ---------------------------------------------------------------------------------------------------- sources
+
+
+class _CaptureSource:
+    """cv2.VideoCapture: a device index, a video file, or a stream through FFmpeg."""
+
+    def __init__(self, url: _Url, target: int | str, *, live: bool, fps: float | None = None,
+                 size: tuple[int, int] | None = None, loop: bool = False, gray: bool = False,
+                 api: int = cv2.CAP_ANY, timeout_ms: int = 5000) -> None:
+        self.url, self.target, self.live, self.loop, self.gray = url, target, live, loop, gray
+        self.requested_fps, self.size, self.api, self.timeout_ms = fps, size, api, timeout_ms
+        self.nominal_fps = 0.0
+        self._cap: cv2.VideoCapture | None = None
+
+    def open(self) -> None:
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms]
+        cap = cv2.VideoCapture(self.target, self.api, params)
+        if not cap.isOpened():
+            cap.release()
+            raise CameraError(f"{self.url.raw}: cannot open")
+        if self.live and self.size:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
+        if self.live and self.requested_fps:
+            cap.set(cv2.CAP_PROP_FPS, self.requested_fps)
+        own = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if self.live:
+            self.nominal_fps = 0.0      # a camera paces itself
+        else:
+            self.nominal_fps = own if self.requested_fps is None else self.requested_fps
+        self._cap = cap
+
+    def read(self) -> np.ndarray | None:
+        if self._cap is None:
+            raise CameraError(f"{self.url.raw}: not open")
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            if self.live:
+                raise CameraError(f"{self.url.raw}: no frame (camera unplugged or stream closed?)")
+            if self.loop:
+                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, image = self._cap.read()
+                if not ok or image is None:
+                    return None
+            else:
+                return None
+        if self.gray and image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return image
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class _FolderSource:
+    """The images of a folder in name order (the list is read again at each open and each loop)."""
+
+    live = False
+
+    def __init__(self, url: _Url, fps: float, loop: bool, gray: bool) -> None:
+        self.url, self.nominal_fps, self.loop, self.gray = url, fps, loop, gray
+        self._files: list[Path] = []
+        self._index = 0
+
+    def open(self) -> None:
+        folder = Path(self.url.target)
+        if not folder.is_dir():
+            raise CameraError(f"{self.url.raw}: {folder} is not a folder")
+        self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        if not self._files:
+            raise CameraError(f"{self.url.raw}: no images in {folder}")
+        self._index = 0
+
+    def read(self) -> np.ndarray | None:
+        while True:
+            if self._index >= len(self._files):
+                if not self.loop:
+                    return None
+                self.open()
+            path = self._files[self._index]
+            self._index += 1
+            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if self.gray else cv2.IMREAD_COLOR)
+            if image is not None:
+                return image
+            log.warning("%s: %s is not a readable image; skipped", self.url.raw, path.name)
+
+    def close(self) -> None:
+        self._files = []
+
+
+class _MjpegSource:
+    """multipart/x-mixed-replace over HTTP, parsed by hand: exact control of timeouts and of which part is
+    decoded (only the newest complete one in what arrived: a slow consumer never reads a backlog)."""
+
+    live = True
+    nominal_fps = 0.0
+
+    def __init__(self, url: _Url, gray: bool, timeout: float) -> None:
+        self.url, self.gray, self.timeout = url, gray, timeout
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+        self._boundary = b""
+
+    def open(self) -> None:
+        parts = urlsplit(self.url.target)
+        https = parts.scheme.lower() == "https"
+        port = parts.port or (443 if https else 80)
+        path = parts.path or "/"
+        own_query = parse_qs(parts.query, keep_blank_values=True)
+        query = "&".join(f"{key}={value}" for key, values in own_query.items() if key not in _ALLOWED["http"]
+                         for value in values)
+        if query:
+            path += "?" + query
+        try:
+            sock = socket.create_connection((parts.hostname, port), timeout=self.timeout)
+            if https:
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+        except OSError as exc:
+            raise CameraError(f"{self.url.raw}: cannot connect: {exc}") from exc
+        headers = [f"GET {path} HTTP/1.1", f"Host: {parts.hostname}:{port}", "Accept: multipart/x-mixed-replace",
+                   "Connection: close", "User-Agent: packing-station"]
+        if parts.username:
+            token = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()).decode()
+            headers.append(f"Authorization: Basic {token}")
+        self._sock, self._buffer = sock, bytearray()
+        try:
+            sock.sendall(("\r\n".join(headers) + "\r\n\r\n").encode("latin-1"))
+            head = self._read_until(b"\r\n\r\n", 16384)
+        except BaseException:
+            self.close()
+            raise
+        lines = head.decode("latin-1").split("\r\n")
+        status = lines[0].split(" ", 2)
+        if len(status) < 2 or status[1] != "200":
+            self.close()
+            raise CameraError(f"{self.url.raw}: HTTP answer {lines[0]!r}")
+        fields = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
+        content_type = fields.get("content-type", "")
+        if "multipart" not in content_type.lower() or "boundary=" not in content_type:
+            self.close()
+            raise CameraError(f"{self.url.raw}: not an MJPEG stream (Content-Type {content_type!r})")
+        boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
+        self._boundary = b"--" + boundary.removeprefix("--").encode("latin-1")
+
+    def _recv(self) -> None:
+        assert self._sock is not None
+        try:
+            chunk = self._sock.recv(262144)
+        except TimeoutError:
+            raise CameraError(f"{self.url.raw}: nothing received for {self.timeout:g} s") from None
+        except OSError as exc:
+            raise CameraError(f"{self.url.raw}: connection failed: {exc}") from exc
+        if not chunk:
+            raise CameraError(f"{self.url.raw}: the camera closed the stream")
+        self._buffer += chunk
+
+    def _read_until(self, marker: bytes, limit: int) -> bytes:
+        while True:
+            end = self._buffer.find(marker)
+            if end >= 0:
+                data = bytes(self._buffer[:end])
+                del self._buffer[:end + len(marker)]
+                return data
+            if len(self._buffer) > limit:
+                raise CameraError(f"{self.url.raw}: header longer than {limit} bytes")
+            self._recv()
+
+    def _next_part(self) -> bytes | None:
+        """The next complete JPEG in the buffer, or None when the buffer holds no complete part yet."""
+        buf = self._buffer
+        start = buf.find(self._boundary)
+        if start < 0:
+            return None
+        head_end = buf.find(b"\r\n\r\n", start)
+        if head_end < 0:
+            return None
+        headers = bytes(buf[start + len(self._boundary):head_end]).decode("latin-1").lower()
+        body = head_end + 4
+        length = None
+        for line in headers.split("\r\n"):
+            if line.startswith("content-length:"):
+                try:
+                    length = int(line.split(":", 1)[1])
+                except ValueError:
+                    length = None
+        if length is not None:
+            if len(buf) < body + length:
+                return None
+            data = bytes(buf[body:body + length])
+            del buf[:body + length]
+            return data
+        end = buf.find(self._boundary, body)   # no length: the part runs to the next boundary
+        if end < 0:
+            return None
+        data = bytes(buf[body:end]).rstrip(b"\r\n")
+        del buf[:end]
+        return data
+
+    def read(self) -> np.ndarray | None:
+        if self._sock is None:
+            raise CameraError(f"{self.url.raw}: not open")
+        newest = None
+        while newest is None:
+            while (part := self._next_part()) is not None:
+                newest = part       # skip older complete parts: only the newest is decoded
+            if newest is None:
+                self._recv()
+        image = cv2.imdecode(np.frombuffer(newest, np.uint8),
+                             cv2.IMREAD_GRAYSCALE if self.gray else cv2.IMREAD_COLOR)
+        if image is None:
+            raise CameraError(f"{self.url.raw}: a part that is not a JPEG ({len(newest)} bytes)")
+        return image
+
+    def interrupt(self) -> None:
+        """Wake a read blocked on the socket (from another thread: stop() must not wait for the timeout)."""
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+        self._buffer = bytearray()
+
+
+def _source(url: _Url) -> _Source:
+    gray = _flag(url, "gray")
+    if url.scheme == "camera":
+        size = None
+        if "width" in url.options or "height" in url.options:
+            size = (int(_number(url, "width", 1280, 1)), int(_number(url, "height", 720, 1)))
+        fps = _number(url, "fps", 0.0) or None
+        api = cv2.CAP_V4L2 if url.options.get("backend") == "v4l2" else cv2.CAP_ANY
+        return _CaptureSource(url, int(url.target), live=True, fps=fps, size=size, gray=gray, api=api)
+    if url.scheme == "file":
+        if not Path(url.target).is_file():
+            raise CameraError(f"{url.raw}: no such file {url.target}")
+        fps = _number(url, "fps", -1.0, -1.0)
+        return _CaptureSource(url, url.target, live=False, fps=None if fps < 0 else fps, loop=_flag(url, "loop"),
+                              gray=gray, api=cv2.CAP_FFMPEG)
+    if url.scheme == "folder":
+        return _FolderSource(url, _number(url, "fps", 10.0), _flag(url, "loop"), gray)
+    timeout = _number(url, "timeout", 3.0, 0.1)
+    if url.options.get("backend") == "ffmpeg":
+        plain = url.raw.split("?", 1)[0]
+        return _CaptureSource(url, plain, live=True, gray=gray, api=cv2.CAP_FFMPEG, timeout_ms=int(timeout * 1000))
+    return _MjpegSource(url, gray, timeout)
+
+
+# ---------------------------------------------------------------------------------------------------- camera
+
+
+class Camera:
+    """A camera on its grabber thread. Only the newest frame is kept; a consumer that is slower than the
+    camera skips frames (it always works on the most recent view), which `dropped` counts."""
+
+    def __init__(self, url: str, *, max_backoff: float = 2.0) -> None:
+        self._url = _parse(url)
+        self._make_source = lambda: _source(self._url)
+        _source(self._url)  # validate options and paths now: a bad URL fails at start-up, not in a thread
+        self._max_backoff = max_backoff
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._seq = 0
+        self._arrivals: deque[float] = deque(maxlen=90)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._connected = False
+        self._ended = False
+        self._source: _Source | None = None
+        self.last_error: str | None = None
+        self.frames = 0
+        self.reconnects = 0
+
+    @property
+    def url(self) -> str:
+        return self._url.raw
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def ended(self) -> bool:
+        """A file or folder played to its end (no `loop`): no more frames will come."""
+        return self._ended
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def fps(self) -> float:
+        """Frames per second that really arrived, over the last few seconds (0 until two frames came)."""
+        with self._cond:
+            arrivals = list(self._arrivals)
+        if len(arrivals) < 2:
+            return 0.0
+        now = time.monotonic()
+        recent = [t for t in arrivals if now - t <= 3.0]
+        if len(recent) < 2 or recent[-1] <= recent[0]:
+            return 0.0
+        return (len(recent) - 1) / (recent[-1] - recent[0])
+
+    @property
+    def resolution(self) -> tuple[int, int] | None:
+        """(width, height) of the newest frame: what the camera delivers, whatever was asked for."""
+        frame = self._frame
+        return frame.size if frame is not None else None
+
+    def latest(self) -> Frame | None:
+        return self._frame
+
+    def wait_next(self, after_seq: int = 0, timeout: float | None = None) -> Frame | None:
+        """The newest frame with `seq > after_seq`, waiting up to `timeout` s; None on timeout, stop or end."""
+        with self._cond:
+            self._cond.wait_for(lambda: (self._frame is not None and self._frame.seq > after_seq)
+                                or self._stop.is_set() or self._ended, timeout)
+            frame = self._frame
+        return frame if frame is not None and frame.seq > after_seq else None
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._connected:
+                return True
+            time.sleep(0.01)
+        return self._connected
+
+    def start(self) -> Self:
+        if self._thread is not None:
+            raise CameraError(f"{self.url}: camera already started")
+        self._stop.clear()
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name=f"camera {self.url}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the grabber and close the source; returns once the thread has ended."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        interrupt = getattr(self._source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+        thread.join(timeout)
+        if thread.is_alive():
+            log.error("%s: grabber thread did not stop within %gs", self.url, timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- grabber ---------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.1
+        source: _Source | None = None
+        try:
+            while not self._stop.is_set():
+                if source is None:
+                    source = self._make_source()
+                    try:
+                        source.open()
+                    except CameraError as exc:
+                        source.close()
+                        source = None
+                        self._lost(str(exc))
+                        self._stop.wait(backoff)
+                        backoff = min(backoff * 2, self._max_backoff)
+                        continue
+                    except Exception as exc:  # OpenCV raises its own errors on odd devices
+                        source.close()
+                        source = None
+                        self._lost(f"{self.url}: {exc}")
+                        self._stop.wait(backoff)
+                        backoff = min(backoff * 2, self._max_backoff)
+                        continue
+                    next_due = time.monotonic()
+                    self._source = source
+                try:
+                    image = source.read()
+                except CameraError as exc:
+                    source.close()
+                    source = self._source = None
+                    if self._stop.is_set():
+                        return
+                    self._lost(str(exc))
+                    continue
+                if image is None:
+                    self._end()
+                    return
+                if not self._connected:
+                    self._recovered()
+                    backoff = 0.1
+                if source.nominal_fps > 0:
+                    # Replay at the file's (or asked) rate; a slow disk or decoder never speeds it up later.
+                    next_due += 1.0 / source.nominal_fps
+                    delay = next_due - time.monotonic()
+                    if delay > 0:
+                        if self._stop.wait(delay):
+                            return
+                    else:
+                        next_due = time.monotonic()
+                self._publish(image)
+        finally:
+            self._source = None
+            if source is not None:
+                source.close()
+            self._connected = False
+            with self._cond:
+                self._cond.notify_all()
+
+    def _publish(self, image: np.ndarray) -> None:
+        now = time.monotonic()
+        with self._cond:
+            self._seq += 1
+            self._frame = Frame(image, self._seq, now)
+            self._arrivals.append(now)
+            self.frames += 1
+            self._cond.notify_all()
+
+    def _end(self) -> None:
+        log.info("%s: end of the recording", self.url)
+        with self._cond:
+            self._ended = True
+            self._connected = False
+            self._cond.notify_all()
+
+    def _lost(self, message: str) -> None:
+        if self._connected or self.last_error is None:
+            log.warning("camera lost: %s; reconnecting", message)
+        if self._connected:
+            self.reconnects += 1
+        self._connected = False
+        self.last_error = message
+
+    def _recovered(self) -> None:
+        self._connected = True
+        if self.last_error is not None:
+            log.info("%s: camera back", self.url)
+        self.last_error = None
+
+
+def open_camera(url: str, **options: float) -> Camera:
+    """A Camera for `url` (see the module docstring for the forms), not started: call `start()` or use it as a
+    context manager. Raises CameraError at once for a malformed URL, an unknown option or a missing file."""
+    return Camera(url, **options)

@@ -1,0 +1,307 @@
+"""Cameras by URL and the camera reader, against real files, a real video and the camera simulator's MJPEG
+stream over a real socket (the station's code path), with the printer simulator feeding it labels."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from drivers.camera import CameraError, open_camera
+from drivers.camera_reader import CameraReader
+from drivers.decoder import TrackingDecoder, ZxingDecoder
+from drivers.errors import DeviceError
+from simulators.camera import CameraSimulator, make_stamp_label
+from simulators.printer import PrinterSimulator
+
+pytestmark = pytest.mark.integration
+
+URI = "https://truyxuat.example.vn/01/08938603001013/10/MX2611A/21/7K3Q9XH2WP?17=270528"
+TEMPLATE = Path(__file__).resolve().parents[2] / "config" / "labels" / "stamp-60x40.zpl"
+
+
+@pytest.fixture
+def no_leaks() -> Iterator[None]:
+    before = threading.active_count()
+    yield
+    deadline = time.monotonic() + 3
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert threading.active_count() <= before, [t.name for t in threading.enumerate()]
+
+
+def small_sim(**options: object) -> CameraSimulator:
+    defaults: dict[str, object] = {"width": 800, "height": 600, "fps": 25, "seed": 3, "delay": 0.0,
+                                   "scale": 1.0, "speed": 2500.0}
+    return CameraSimulator(**{**defaults, **options})  # type: ignore[arg-type]
+
+
+def label_frame(uri: str | None, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    frame = np.full((size[1], size[0], 3), 70, np.uint8)
+    if uri is not None:
+        label = np.asarray(make_stamp_label(uri).image.convert("L"), dtype=np.uint8)
+        frame[60:60 + label.shape[0], 60:60 + label.shape[1]] = label[:, :, None]
+    return frame
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -------------------------------------------------------------------------------------------------------- URLs
+
+
+def test_bad_urls_fail_at_once_with_the_url(tmp_path: Path) -> None:
+    cases = {
+        "rtsp://cam/1": "unknown camera scheme",
+        "camera://front": "device index",
+        f"file://{tmp_path}/missing.avi": "no such file",
+        "camera://0?widht=640": "unknown option",
+        f"folder://{tmp_path}?fps=fast": "not a number",
+    }
+    for url, message in cases.items():
+        with pytest.raises(CameraError, match=message) as caught:
+            open_camera(url)
+        assert url in str(caught.value)
+        assert isinstance(caught.value, DeviceError)
+
+
+def test_folder_plays_images_in_name_order_then_ends(tmp_path: Path, no_leaks: None) -> None:
+    for i, level in enumerate((30, 90, 150, 210)):
+        cv2.imwrite(str(tmp_path / f"img_{i:02d}.png"), np.full((48, 64, 3), level, np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    levels = []
+    with open_camera(f"folder://{tmp_path}?fps=50") as camera:
+        seq = 0
+        while (frame := camera.wait_next(seq, timeout=2)) is not None:
+            seq = frame.seq
+            levels.append(int(frame.image[0, 0, 0]))
+        assert camera.ended
+        assert camera.resolution == (64, 48)
+    assert levels == [30, 90, 150, 210]
+
+
+def test_folder_loops_and_gives_gray(tmp_path: Path, no_leaks: None) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 30, 3), 40 * (i + 1), np.uint8))
+    with open_camera(f"folder://{tmp_path}?fps=100&loop=1&gray=1") as camera:
+        frame = None
+        for _ in range(8):
+            frame = camera.wait_next(frame.seq if frame else 0, timeout=2)
+            assert frame is not None
+        assert frame.image.ndim == 2
+        assert not camera.ended
+        time.sleep(0.3)
+        assert 50 < camera.fps < 150        # measured, not the requested
+
+
+def test_video_file_at_its_rate_or_as_fast_as_asked(tmp_path: Path, no_leaks: None) -> None:
+    path = tmp_path / "line.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 40.0, (640, 480))
+    assert writer.isOpened()
+    for i in range(12):
+        writer.write(label_frame(URI if i % 2 == 0 else None))
+    writer.release()
+    with open_camera(f"file://{path}") as camera:
+        started = time.monotonic()
+        seen = 0
+        seq = 0
+        while (frame := camera.wait_next(seq, timeout=2)) is not None:
+            seq = frame.seq
+            seen += 1
+        elapsed = time.monotonic() - started
+        assert camera.ended and camera.frames == 12
+        assert camera.resolution == (640, 480)
+        assert elapsed >= 12 / 40 * 0.8                 # paced at the file's 40 fps
+    with open_camera(f"file://{path}?fps=0&loop=1") as camera:
+        first = camera.wait_next(0, timeout=2)
+        assert first is not None
+        deadline = time.monotonic() + 3
+        while camera.frames < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert camera.frames >= 30 and not camera.ended   # looped past the end
+    # Read by the decoder: every second frame holds the label.
+    with open_camera(f"file://{path}?fps=200") as camera:
+        frame = camera.wait_next(0, timeout=2)
+        assert frame is not None
+        assert [d.text for d in ZxingDecoder().decode(frame.image)] == [URI]
+
+
+# -------------------------------------------------------------------------------------------------------- MJPEG
+
+
+def test_mjpeg_stream_from_the_simulator(no_leaks: None) -> None:
+    with small_sim() as sim, open_camera(sim.url) as camera:
+        assert camera.wait_connected(3)
+        first = camera.wait_next(0, timeout=3)
+        assert first is not None and first.image.shape == (600, 800, 3)
+        time.sleep(0.6)
+        assert 15 < camera.fps < 35
+        assert camera.resolution == (800, 600)
+        later = camera.wait_next(first.seq, timeout=2)
+        assert later is not None and later.seq > first.seq and later.at > first.at
+
+
+def test_mjpeg_through_ffmpeg_backend(no_leaks: None) -> None:
+    with small_sim() as sim, open_camera(sim.url + "?backend=ffmpeg") as camera:
+        frame = camera.wait_next(0, timeout=10)
+        assert frame is not None and frame.size == (800, 600)
+
+
+def test_reconnects_when_the_stream_drops_and_comes_back(no_leaks: None, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="drivers.camera")
+    port = free_port()
+    sim = small_sim(port=port).start()
+    camera = open_camera(f"http://127.0.0.1:{port}/stream.mjpg?timeout=1", max_backoff=0.2).start()
+    try:
+        assert camera.wait_connected(3)
+        assert camera.wait_next(0, timeout=3) is not None
+        sim.stop()
+        deadline = time.monotonic() + 4
+        while camera.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not camera.connected
+        lost_at = camera.latest()
+        assert lost_at is not None
+        time.sleep(0.8)   # several failed attempts: logged once
+        sim = small_sim(port=port).start()
+        assert camera.wait_connected(5)
+        newer = camera.wait_next(lost_at.seq, timeout=3)
+        assert newer is not None
+        assert camera.reconnects >= 1
+        lost_logs = [r for r in caplog.records if "camera lost" in r.getMessage()]
+        back_logs = [r for r in caplog.records if "camera back" in r.getMessage()]
+        assert len(lost_logs) == 1 and len(back_logs) == 1
+        # The simulator drops its clients: the camera comes back by itself.
+        sim.disconnect()
+        assert camera.wait_next(newer.seq + 1, timeout=5) is not None
+    finally:
+        camera.stop()
+        sim.stop()
+
+
+def test_control_port_sets_rates_while_running(no_leaks: None) -> None:
+    with small_sim(control_port=0) as sim:
+        port = sim.control_port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            reader = conn.makefile("rb")
+            for command, reply in (("smudge 0.25", "ok"), ("foreign 0.1", "ok"), ("cut 2", "error"),
+                                   ("inject smudged", "ok")):
+                conn.sendall(command.encode() + b"\n")
+                assert reader.readline().decode().startswith(reply), command
+            conn.sendall(b"status\n")
+            assert '"smudge": 0.25' in reader.readline().decode()
+        assert sim.rates["foreign"] == 0.1
+
+
+# -------------------------------------------------------------------------------------------------------- reader
+
+
+def test_reader_reports_a_label_seen_in_many_frames_once(no_leaks: None) -> None:
+    reads: list[tuple[str, bool]] = []
+    figures = []
+
+    def on_read(text: str, raw: bytes, at: float, fig: object, *, repeat: bool = False) -> None:
+        reads.append((text, repeat))
+        figures.append(fig)
+
+    with small_sim(speed=1200.0) as sim:
+        camera = open_camera(sim.url)
+        reader = CameraReader(camera, TrackingDecoder(ZxingDecoder()), on_read, dedupe_s=0.3).start()
+        try:
+            assert camera.wait_connected(3)
+            sim.inject("good", URI)
+            deadline = time.monotonic() + 4
+            while sim.status()["in_view"] + sim.status()["pending"] > 0 or not reads:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.2)
+            stats = reader.stats()
+            assert reads == [(URI, False)]
+            assert stats.codes >= 3            # seen in several frames, reported once
+            assert stats.reads == 1 and stats.repeats == 0
+            assert figures[0] is not None and figures[0].module_px > 3
+            view = reader.last_view()
+            assert view is not None and view.frame.image.shape == (600, 800, 3)
+        finally:
+            reader.stop()
+    assert not camera.running
+
+
+def test_reader_flags_the_same_content_again_after_dedupe_time(tmp_path: Path, no_leaks: None) -> None:
+    frames = [URI] * 4 + [None] * 10 + [URI] * 3     # at 50 fps: a 0.2 s gap
+    for i, uri in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"f{i:03d}.png"), label_frame(uri))
+    reads: list[tuple[str, bool]] = []
+    camera = open_camera(f"folder://{tmp_path}?fps=50")
+    reader = CameraReader(camera, ZxingDecoder(), lambda text, raw, at, fig, *, repeat: reads.append((text, repeat)),
+                          dedupe_s=0.1)
+    with reader:
+        deadline = time.monotonic() + 5
+        while not camera.ended and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+    assert reads == [(URI, False), (URI, True)]
+    assert reader.stats().misses >= 5
+
+
+def test_printed_labels_reach_the_reader_through_the_camera(no_leaks: None) -> None:
+    """Printer simulator -> camera simulator (listener) -> MJPEG -> open_camera -> CameraReader."""
+    values = {"qr": URI, "product_name": "Me xung 250g", "producer": "Thong Huong", "lot": "MX2611A",
+              "production_date": "26/11/2025", "expiry_date": "28/05/2027", "serial": "7K3Q9XH2WP",
+              "gtin12": "893860300101"}
+    zpl = TEMPLATE.read_text(encoding="utf-8")
+    for name, value in values.items():
+        zpl = zpl.replace("${" + name + "}", value)
+    reads: list[str] = []
+    with PrinterSimulator(port=0) as printer, small_sim(delay=0.1) as sim:
+        printer.add_listener(sim.on_label)
+        reader = CameraReader(open_camera(sim.url), TrackingDecoder(),
+                              lambda text, raw, at, fig, *, repeat: reads.append(text)).start()
+        try:
+            with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as conn:
+                conn.sendall(zpl.encode("utf-8"))
+            assert printer.wait_printed(1, timeout=5)
+            deadline = time.monotonic() + 5
+            while not reads and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            reader.stop()
+    assert reads == [URI]
+
+
+def test_stop_does_not_wait_for_a_stalled_stream(no_leaks: None) -> None:
+    """A camera that sends its headers and then nothing: stop() returns at once, not after the read timeout."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        accepted.append(conn)
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    camera = open_camera(f"http://127.0.0.1:{server.getsockname()[1]}/stream.mjpg?timeout=30").start()
+    try:
+        thread.join(3)
+        time.sleep(0.2)
+        started = time.monotonic()
+        camera.stop()
+        assert time.monotonic() - started < 1.0
+        assert not camera.running
+    finally:
+        for conn in accepted:
+            conn.close()
+        server.close()

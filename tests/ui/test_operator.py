@@ -1,0 +1,118 @@
+"""The operator's screen on the simulated line: create a batch, run it, watch the counters; pull the paper."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from PyQt5.QtCore import Qt
+
+from station.engine import LineState
+from tests.integration.line_harness import SimLine
+from tests.ui.conftest import counter, create_batch, wait_state
+
+
+def test_a_batch_runs_from_the_screen_and_the_counters_move(qtbot, make_window, line: SimLine) -> None:
+    window = make_window()
+    screen = window.operator
+    create_batch(qtbot, window, "MX2611UI", planned=25)
+    assert screen.count_spin.value() == 25          # the planned quantity is the run's default
+    assert screen.start_button.isEnabled()
+    qtbot.mouseClick(screen.start_button, Qt.LeftButton)
+    wait_state(qtbot, window, LineState.RUNNING, 10_000)
+    qtbot.waitUntil(lambda: 0 < counter(window, "batch", "activated") < 25, timeout=20_000)   # moving
+    qtbot.waitUntil(lambda: counter(window, "batch", "activated") == 25, timeout=60_000)
+    wait_state(qtbot, window, LineState.STOPPED)
+    assert counter(window, "batch", "printed") == 25 + counter(window, "batch", "voided")
+    assert counter(window, "batch", "verified") == 25
+    assert counter(window, "shift", "activated") >= 25
+    qtbot.waitUntil(lambda: counter(window, "batch", "confirmed") >= 25, timeout=30_000)
+    assert counter(window, "batch", "waiting") == 0
+    # the last stamp is drawn with its serial and lot; the recent list shows deliveries
+    qtbot.waitUntil(lambda: screen.qr.content_modules > 0 and "MX2611UI" in screen.last_lot.text())
+    assert screen._last_stamp_serial in screen.last_serial.text()
+    assert screen.recent.rowCount() > 0
+    assert screen.lamps["printer"].level == "ok" and screen.lamps["scanner"].level == "ok"
+    assert screen.lamps["broker"].level == "ok"
+    # The batch had its stages written with it.
+    rows = line.query("SELECT lot, planned_quantity, stages FROM batches WHERE lot = 'MX2611UI'")
+    assert rows and rows[0][1] == 25 and json.loads(rows[0][2])[0]["name"] == "Thu hoạch mè"
+
+
+def test_paper_out_shows_the_alarm_and_the_fault_state(qtbot, make_window, line: SimLine) -> None:
+    window = make_window()
+    screen = window.operator
+    create_batch(qtbot, window, "MX2611PAPER")
+    screen.count_spin.setValue(0)                    # until stopped
+    qtbot.mouseClick(screen.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: counter(window, "batch", "activated") >= 3, timeout=20_000)
+    line.printer.paper_out = True
+    wait_state(qtbot, window, LineState.FAULT)
+    qtbot.waitUntil(screen.alarm_banner.isVisible)
+    assert "Hết giấy in — thay cuộn tem rồi bấm Tiếp tục" in screen.alarm_text.text()
+    assert "Out of labels" in screen.alarm_second.text()
+    assert screen.state_tile.text() == "LỖI"
+    assert screen.pause_button.text() == "Tiếp tục"
+    qtbot.waitUntil(lambda: screen.lamps["printer"].level == "bad")
+    qtbot.mouseClick(screen.ack_button, Qt.LeftButton)
+    assert not screen.alarm_banner.isVisible()
+    line.printer.paper_out = False
+    qtbot.waitUntil(lambda: screen.lamps["printer"].level == "ok", timeout=10_000)
+    qtbot.mouseClick(screen.pause_button, Qt.LeftButton)       # Resume
+    wait_state(qtbot, window, LineState.RUNNING)
+    before = counter(window, "batch", "activated")
+    qtbot.waitUntil(lambda: counter(window, "batch", "activated") > before + 2, timeout=20_000)
+    qtbot.mouseClick(screen.stop_button, Qt.LeftButton)
+    wait_state(qtbot, window, LineState.STOPPED)
+    voided = line.query("SELECT count(*) FROM stamps WHERE void_reason = 'printer_fault'")[0][0]
+    assert voided >= 0    # stamps in flight at the fault are voided, never reused
+
+
+def test_a_bad_lot_is_refused_in_the_batch_dialog(qtbot, make_window) -> None:
+    window = make_window()
+    dialog = window.operator.new_batch()
+    dialog.lot_edit.setText("LÔ 1")
+    qtbot.mouseClick(dialog.ok_button, Qt.LeftButton)
+    assert "lot" in dialog.error_label.text() and dialog.isVisible()
+    dialog.lot_edit.setText("MX1")
+    dialog.expiry_typed.setChecked(True)
+    dialog.expiry_edit.setDate(dialog.produced_edit.date().addDays(-1))
+    qtbot.mouseClick(dialog.ok_button, Qt.LeftButton)
+    assert dialog.isVisible() and dialog.error_label.text()
+    dialog.reject()
+
+
+@pytest.mark.parametrize("language, start_text, stopped", [("vi", "Bắt đầu", "ĐÃ DỪNG"), ("en", "Start", "STOPPED")])
+def test_the_screens_speak_the_configured_language(qtbot, make_window, language, start_text, stopped) -> None:
+    window = make_window(language=language, start=False)
+    assert window.operator.start_button.text() == start_text
+    assert window.operator.state_tile.text() == stopped
+
+
+def test_the_gui_thread_never_touches_the_store(qtbot, make_window, monkeypatch) -> None:
+    """Every database call of the screens runs on the bridge's worker, never on the GUI thread."""
+    from station.store import Store
+
+    main = threading.main_thread()
+    on_gui_thread: list[str] = []
+    for name in ("_read", "_run"):
+        original = getattr(Store, name)
+
+        def wrapped(self, fn, _original=original, _name=name):
+            if threading.current_thread() is main:
+                on_gui_thread.append(_name)
+            return _original(self, fn)
+
+        monkeypatch.setattr(Store, name, wrapped)
+    window = make_window()
+    create_batch(qtbot, window, "MX2611THREAD", planned=10)
+    qtbot.mouseClick(window.operator.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: counter(window, "batch", "activated") == 10, timeout=60_000)
+    wait_state(qtbot, window, LineState.STOPPED)
+    window.show_technician()
+    window.technician.submit_pin("0000")
+    qtbot.waitUntil(lambda: window.technician.logged_in, timeout=10_000)
+    window.technician.refresh_audit()
+    qtbot.waitUntil(lambda: window.technician.audit_table.rowCount() > 0, timeout=10_000)
+    assert on_gui_thread == []

@@ -1,0 +1,438 @@
+"""The one way between the station's threads and the GUI thread.
+
+* ``Worker`` runs every blocking call (database, devices, broker, PIN hashing) on background lanes and hands the
+  result (or the exception) back to the GUI thread through one queued signal: the Anki ``run_on_main`` idea.
+* ``StationBridge`` owns the ``app.runtime.Station``: it builds and starts it on the worker, turns the line
+  engine's events (called on the engine's thread) into queued Qt signals, taps the verification scanner's raw
+  lines for the technician, and every second reads a ``Snapshot`` of counters, device health and recent stamps
+  on the worker for the screens to draw.
+
+Nothing here is called with a Store, a device or the broker on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from app.runtime import RunOptions, Station
+from station.alarms import Alarm
+from station.config import StationConfig
+from station.domain import Batch, DeliveryState, Product, Stamp, StampState
+from station.engine import AlarmRaised, LineEvent, LineState, RunFinished, RunSummary, StampDecided, StateChanged
+from station.store import Counts, Store
+from station.store.models import OutboxRow
+from ui.qt import QObject, Qt, QTimer, Signal, is_deleted
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DB = "db"            # one thread: every Store call, in order
+DEVICE = "device"    # device and broker checks, test prints, PIN hashing: may take seconds, never hold up the db lane
+
+# Shifts start at these local hours (three eight-hour shifts, the usual pattern on Huế packing lines).
+SHIFT_START_HOURS = (6, 14, 22)
+
+
+class Worker(QObject):
+    """Runs callables off the GUI thread and calls ``done(result)`` / ``failed(exc)`` back on the GUI thread."""
+
+    _deliver = Signal(object)
+    failed = Signal(str)          # an error nobody handled: the screens show it in their status line
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lanes = {
+            DB: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ui-db"),
+            DEVICE: ThreadPoolExecutor(max_workers=2, thread_name_prefix="ui-device"),
+        }
+        self._busy: set[str] = set()
+        self._closed = False
+        self._deliver.connect(self._on_main, Qt.QueuedConnection)
+
+    def submit(self, fn: Callable[[], T], *, done: Callable[[T], None] | None = None,
+               failed: Callable[[BaseException], None] | None = None, lane: str = DB,
+               owner: QObject | None = None, key: str | None = None) -> Future[None] | None:
+        """Run ``fn`` on ``lane``. ``owner``: skip the callbacks if that widget is gone by then. ``key``: skip this
+        call altogether while an earlier one with the same key has not finished (periodic refreshes)."""
+        if self._closed:
+            return None
+        if key is not None:
+            if key in self._busy:
+                return None
+            self._busy.add(key)
+
+        def job() -> None:
+            try:
+                result = fn()
+            except BaseException as exc:  # noqa: BLE001  (handed to the GUI thread, which decides)
+                self._deliver.emit((failed, exc, owner, key, True))
+                return
+            self._deliver.emit((done, result, owner, key, False))
+
+        return self._lanes[lane].submit(job)
+
+    def _on_main(self, item: tuple[Any, Any, QObject | None, str | None, bool]) -> None:
+        callback, value, owner, key, is_error = item
+        if key is not None:
+            self._busy.discard(key)
+        if owner is not None and is_deleted(owner):
+            return
+        if callback is None:
+            if is_error:
+                log.error("background call failed: %s", value, exc_info=value)
+                self.failed.emit(str(value))
+            return
+        try:
+            callback(value)
+        except Exception:
+            log.exception("callback on the GUI thread failed")
+
+    def call_and_wait(self, fn: Callable[[], T], lane: str = DB, timeout: float | None = None) -> T:
+        """For shutdown only: run on the lane and block until it is done (the GUI is closing anyway)."""
+        return self._lanes[lane].submit(fn).result(timeout)
+
+    def shutdown(self) -> None:
+        self._closed = True
+        for lane in self._lanes.values():
+            lane.shutdown(wait=True, cancel_futures=True)
+
+
+# -- what the screens draw -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Counters:
+    """The operator's counters for a batch or a shift."""
+
+    printed: int = 0
+    verified: int = 0
+    activated: int = 0
+    voided: dict[str, int] = field(default_factory=dict)
+    waiting: int = 0          # events not yet confirmed by the central server (pending + sent)
+    confirmed: int = 0
+
+    @property
+    def voided_total(self) -> int:
+        return sum(self.voided.values())
+
+    @classmethod
+    def from_counts(cls, counts: Counts) -> Counters:
+        activated = counts.state(StampState.ACTIVATED)
+        delivery = counts.delivery
+        return cls(
+            printed=counts.printed,
+            verified=activated + counts.state(StampState.VERIFIED),
+            activated=activated,
+            voided=dict(counts.voided_by_reason),
+            waiting=delivery.get(DeliveryState.PENDING, 0) + delivery.get(DeliveryState.SENT, 0),
+            confirmed=delivery.get(DeliveryState.CONFIRMED, 0),
+        )
+
+
+@dataclass(frozen=True)
+class RecentStamp:
+    serial: str
+    uri: str
+    state: StampState
+    void_reason: str | None
+    void_detail: str
+    delivery: DeliveryState | None
+
+
+@dataclass(frozen=True)
+class DeviceHealth:
+    printer_condition: str = "unknown"           # ready | faulted | unreachable | unknown (station.ports)
+    printer_detail: str = ""
+    printer_faults: tuple[str, ...] = ()
+    scanner_connected: bool = False
+    scanner_error: str = ""
+    broker_connected: bool = False
+    broker_error: str = ""
+    unconfirmed: int = 0
+    oldest_unconfirmed_s: float | None = None    # age of the oldest event the central server has not confirmed
+    ack_timeout_s: float = 30.0
+
+    @property
+    def acks_ok(self) -> bool:
+        """The central server is confirming: nothing waits longer than the ack timeout."""
+        return self.oldest_unconfirmed_s is None or self.oldest_unconfirmed_s <= self.ack_timeout_s
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float
+    state: LineState
+    batch_id: int | None
+    batch: Counters | None
+    shift: Counters
+    shift_start: dt.datetime
+    recent: list[RecentStamp]
+    devices: DeviceHealth
+    alarms: list[Alarm]
+    run: RunSummary
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One line the verification scanner sent, as received, for the technician's live view."""
+
+    at: float
+    raw: bytes
+    text: str | None
+    refused: str | None
+
+
+def shift_start(now: dt.datetime, hours: tuple[int, ...] = SHIFT_START_HOURS) -> dt.datetime:
+    """The start of the shift ``now`` (local, aware) falls in."""
+    starts = sorted(hours)
+    today = now.replace(minute=0, second=0, microsecond=0)
+    candidates = [today.replace(hour=h) for h in starts] + [today.replace(hour=starts[-1]) - dt.timedelta(days=1)]
+    return max(c for c in candidates if c <= now)
+
+
+def delivery_states(store: Store, stamp_ids: list[int]) -> dict[int, DeliveryState]:
+    """The delivery state of each stamp's latest outbox event.
+
+    A read the Store has no public method for yet (TODO for the lead: move into ``Store.delivery_states``).
+    """
+    if not stamp_ids:
+        return {}
+    from sqlalchemy import select
+
+    q = select(OutboxRow.stamp_id, OutboxRow.state).where(OutboxRow.stamp_id.in_(stamp_ids)).order_by(OutboxRow.id)
+    rows = store._read(lambda s: s.execute(q).all())  # noqa: SLF001
+    return {stamp_id: DeliveryState(state) for stamp_id, state in rows}
+
+
+def read_snapshot(station: Station, batch_id: int | None, now: float | None = None) -> Snapshot:
+    """Everything the operator screen shows, read in one go (on the worker's db lane)."""
+    store = station.store
+    tz = station.identity.tzinfo
+    local_now = dt.datetime.now(tz)
+    start_local = shift_start(local_now)
+    start_utc = start_local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    batch = Counters.from_counts(store.counts(batch_id=batch_id)) if batch_id is not None else None
+    shift = Counters.from_counts(store.counts(since=start_utc))
+    stamps: list[Stamp] = store.stamps(batch_id=batch_id, limit=30) if batch_id is not None else []
+    delivery = delivery_states(store, [s.id for s in stamps if s.id is not None])
+    recent = [
+        RecentStamp(s.serial, s.uri, s.state, s.void_reason.value if s.void_reason else None, s.void_detail,
+                    delivery.get(s.id) if s.id is not None else None)
+        for s in stamps if s.state in (StampState.ACTIVATED, StampState.VOIDED)
+    ]
+    outbox = store.outbox_counts()
+    unconfirmed = outbox.get(DeliveryState.PENDING, 0) + outbox.get(DeliveryState.SENT, 0)
+    oldest = store.oldest_unconfirmed()
+    oldest_age = ((dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - oldest).total_seconds()
+                  if oldest is not None else None)
+    printer = station.printer.health()
+    scanner = station.verifier.scanner
+    stats = station.relay.stats
+    devices = DeviceHealth(
+        printer_condition=printer.condition.value, printer_detail=printer.detail, printer_faults=printer.faults,
+        scanner_connected=scanner.connected, scanner_error=scanner.last_error or "",
+        broker_connected=station.mqtt.connected, broker_error=stats.last_error,
+        unconfirmed=unconfirmed, oldest_unconfirmed_s=oldest_age, ack_timeout_s=station.config.mqtt.ack_timeout_s,
+    )
+    return Snapshot(
+        at=now if now is not None else time.time(), state=station.engine.state, batch_id=batch_id, batch=batch,
+        shift=shift, shift_start=start_local, recent=recent, devices=devices, alarms=station.engine.alarms,
+        run=station.engine.summary,
+    )
+
+
+class StationBridge(QObject):
+    """Owns the running station for the screens; every signal arrives on the GUI thread."""
+
+    ready = Signal(object)                 # Station: built, devices opened, delivery started
+    startFailed = Signal(str)
+    stateChanged = Signal(str, str)        # LineState value, reason
+    stampDecided = Signal(object)          # Stamp
+    alarmRaised = Signal(object)           # Alarm
+    runFinished = Signal(object)           # RunSummary
+    snapshotReady = Signal(object)         # Snapshot
+    rawScan = Signal(object)               # RawLine
+    batchChanged = Signal(object)          # Batch | None: the batch the operator chose
+
+    def __init__(self, config: StationConfig, worker: Worker, *, snapshot_ms: int = 1000,
+                 options: RunOptions = RunOptions(), parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.worker = worker
+        self.options = options
+        self.station: Station | None = None
+        self.batch: Batch | None = None
+        self.product: Product | None = None
+        self._generation = itertools.count(1)
+        self._current_generation = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(snapshot_ms)
+        self._timer.timeout.connect(self.refresh)
+        self._closing = False
+
+    # -- life -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Build and start the station on the worker; ``ready`` or ``startFailed`` follows."""
+        config, options = self.config, self.options
+        generation = next(self._generation)
+
+        def build() -> Station:
+            station = Station(config, options)
+            try:
+                station.start()
+            except Exception:
+                station.stop()
+                raise
+            return station
+
+        def done(station: Station) -> None:
+            self._current_generation = generation
+            self._attach(station, generation)
+            self.station = station
+            self._timer.start()
+            self.ready.emit(station)
+            self.refresh()
+
+        self.worker.submit(build, done=done, failed=lambda exc: self.startFailed.emit(str(exc)))
+
+    def _attach(self, station: Station, generation: int) -> None:
+        def on_event(event: LineEvent) -> None:
+            # Called on the engine's thread: only emit (queued to the GUI thread), never touch widgets here.
+            if generation != self._current_generation or self._closing:
+                return
+            if isinstance(event, StampDecided):
+                self.stampDecided.emit(event.stamp)
+            elif isinstance(event, StateChanged):
+                self.stateChanged.emit(event.state.value, event.reason)
+            elif isinstance(event, AlarmRaised):
+                self.alarmRaised.emit(event.alarm)
+            elif isinstance(event, RunFinished):
+                self.runFinished.emit(event.summary)
+
+        station.engine.add_listener(on_event)
+        self._tap_scanner(station, generation)
+
+    def _tap_scanner(self, station: Station, generation: int) -> None:
+        """Copy every line the verification scanner sends to ``rawScan`` (the engine still gets it first)."""
+        scanner = station.verifier.scanner
+        on_read, on_refused = scanner.on_read, scanner.on_refused
+
+        def tapped_read(event: Any) -> None:
+            if on_read is not None:
+                on_read(event)
+            if generation == self._current_generation:
+                self.rawScan.emit(RawLine(time.time(), event.raw, event.text, None))
+
+        def tapped_refused(event: Any) -> None:
+            if on_refused is not None:
+                on_refused(event)
+            if generation == self._current_generation:
+                self.rawScan.emit(RawLine(time.time(), event.raw, None, str(event.reason)))
+
+        scanner.on_read, scanner.on_refused = tapped_read, tapped_refused
+
+    def restart(self, config: StationConfig, done: Callable[[], None] | None = None,
+                failed: Callable[[BaseException], None] | None = None) -> None:
+        """Apply a saved configuration: stop the station (the line must be stopped) and build it again."""
+        old = self.station
+        self._timer.stop()
+        self.station = None
+        self._current_generation = 0
+        self.config = config
+
+        def stop_old() -> None:
+            if old is not None:
+                old.stop()
+
+        def after_stop(_: None) -> None:
+            self.start()
+            if done is not None:
+                self.ready.connect(self._once(done))
+
+        self.worker.submit(stop_old, done=after_stop, failed=failed)
+
+    @staticmethod
+    def _once(fn: Callable[[], None]) -> Callable[[Any], None]:
+        fired = threading.Event()
+
+        def call(_: Any) -> None:
+            if not fired.is_set():
+                fired.set()
+                fn()
+
+        return call
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop the line and the station, waiting for it (called once, when the program closes)."""
+        self._closing = True
+        self._timer.stop()
+        station, self.station = self.station, None
+        if station is not None:
+            try:
+                self.worker.call_and_wait(station.stop, timeout=timeout)
+            except Exception:
+                log.exception("stopping the station failed")
+        self.worker.shutdown()
+
+    # -- operator commands ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> LineState:
+        return self.station.engine.state if self.station is not None else LineState.STOPPED
+
+    def select_batch(self, product: Product | None, batch: Batch | None) -> None:
+        self.product, self.batch = product, batch
+        self.batchChanged.emit(batch)
+        self.refresh()
+
+    def start_line(self, count: int | None, *, failed: Callable[[BaseException], None] | None = None) -> None:
+        station, batch = self.station, self.batch
+        if station is None or batch is None or batch.id is None:
+            return
+        batch_id = batch.id
+        self.worker.submit(lambda: station.engine.start(batch_id, count), failed=failed, done=lambda _: self.refresh())
+
+    def pause(self) -> None:
+        if self.station is not None:
+            self.station.engine.pause()      # a queue put: returns at once
+
+    def resume(self) -> None:
+        if self.station is not None:
+            self.station.engine.resume()
+
+    def stop_line(self) -> None:
+        if self.station is not None:
+            self.station.engine.stop()
+
+    def acknowledge_alarms(self) -> None:
+        if self.station is not None:
+            self.station.engine.acknowledge_alarms()
+
+    def call(self, fn: Callable[[Station], T], *, done: Callable[[T], None] | None = None,
+             failed: Callable[[BaseException], None] | None = None, lane: str = DB,
+             owner: QObject | None = None, key: str | None = None) -> None:
+        """Run ``fn(station)`` on the worker (nothing happens before the station is ready)."""
+        station = self.station
+        if station is None:
+            if failed is not None:
+                failed(RuntimeError("the station is still starting"))
+            return
+        self.worker.submit(lambda: fn(station), done=done, failed=failed, lane=lane, owner=owner, key=key)
+
+    def refresh(self) -> None:
+        """Read a new snapshot on the worker (skipped while the last one is still being read)."""
+        station = self.station
+        if station is None or self._closing:
+            return
+        batch_id = self.batch.id if self.batch is not None else None
+        self.worker.submit(lambda: read_snapshot(station, batch_id), done=self.snapshotReady.emit,
+                           key="snapshot", failed=lambda exc: log.warning("snapshot failed: %s", exc))

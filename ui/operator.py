@@ -1,0 +1,963 @@
+"""The operator's screen: batch, start/pause/stop, a state readable from two metres, counters, the last stamp,
+device health, alarms and the recent stamps. Touch-first: big buttons, big type, nothing that needs a mouse.
+
+Every database call goes through the bridge's worker; this module only draws and forwards the operator's taps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from typing import Any
+
+import segno
+
+from station.alarms import Alarm, Severity
+from station.domain import Batch, DeliveryState, Product, Stage, Stamp, StampState
+from station.engine import LineState
+from station.errors import StationError
+from station.gs1 import validate_lot
+from ui.bridge import DEVICE, Counters, DeviceHealth, RecentStamp, Snapshot, StationBridge
+from ui.qt import (
+    QT_TRANSLATE_NOOP,
+    QAbstractItemView,
+    QButtonGroup,
+    QColor,
+    QComboBox,
+    QCoreApplication,
+    QDate,
+    QDateEdit,
+    QDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QImage,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPointF,
+    QPushButton,
+    QRadioButton,
+    QRectF,
+    QSize,
+    QSizePolicy,
+    QSpinBox,
+    Qt,
+    QTableWidget,
+    QTableWidgetItem,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+
+# -- words shared by several widgets (context "Words" in the .ts file) ---------------------------------------
+
+STATE_WORDS = {
+    LineState.RUNNING: QT_TRANSLATE_NOOP("Words", "RUNNING"),
+    LineState.PAUSED: QT_TRANSLATE_NOOP("Words", "PAUSED"),
+    LineState.STOPPED: QT_TRANSLATE_NOOP("Words", "STOPPED"),
+    LineState.FAULT: QT_TRANSLATE_NOOP("Words", "FAULT"),
+    LineState.STOPPING: QT_TRANSLATE_NOOP("Words", "STOPPING…"),
+}
+STATE_COLOURS = {
+    LineState.RUNNING: ("#1b7f3b", "#ffffff"),
+    LineState.PAUSED: ("#e0a100", "#000000"),
+    LineState.STOPPED: ("#5c6670", "#ffffff"),
+    LineState.FAULT: ("#c62828", "#ffffff"),
+    LineState.STOPPING: ("#8d6e00", "#ffffff"),
+}
+VOID_WORDS = {
+    "no_read": QT_TRANSLATE_NOOP("Words", "not read"),
+    "wrong_content": QT_TRANSLATE_NOOP("Words", "wrong content"),
+    "unreadable": QT_TRANSLATE_NOOP("Words", "unreadable"),
+    "printer_fault": QT_TRANSLATE_NOOP("Words", "printer fault"),
+    "line_stopped": QT_TRANSLATE_NOOP("Words", "line stopped"),
+    "operator": QT_TRANSLATE_NOOP("Words", "by hand"),
+}
+FAULT_WORDS = {
+    "paper_out": QT_TRANSLATE_NOOP("Words", "out of labels"),
+    "ribbon_out": QT_TRANSLATE_NOOP("Words", "ribbon out"),
+    "head_open": QT_TRANSLATE_NOOP("Words", "head open"),
+    "paused": QT_TRANSLATE_NOOP("Words", "paused on the printer"),
+    "cutter": QT_TRANSLATE_NOOP("Words", "cutter fault"),
+    "over_temperature": QT_TRANSLATE_NOOP("Words", "too hot"),
+    "under_temperature": QT_TRANSLATE_NOOP("Words", "too cold"),
+    "buffer_full": QT_TRANSLATE_NOOP("Words", "buffer full"),
+}
+DELIVERY_WORDS = {
+    DeliveryState.PENDING: QT_TRANSLATE_NOOP("Words", "waiting to be sent"),
+    DeliveryState.SENT: QT_TRANSLATE_NOOP("Words", "sent, not yet confirmed"),
+    DeliveryState.CONFIRMED: QT_TRANSLATE_NOOP("Words", "confirmed by the server"),
+}
+
+
+def word(text: str) -> str:
+    return QCoreApplication.translate("Words", text)
+
+
+def alarm_lines(alarm: Alarm, language: str) -> tuple[str, str]:
+    """(first, second) language text of an alarm: the screen's language first, the other one below it."""
+    return (alarm.text.vi, alarm.text.en) if language == "vi" else (alarm.text.en, alarm.text.vi)
+
+
+# -- small drawing widgets ----------------------------------------------------------------------------------
+
+def qr_matrix(text: str) -> list[list[bool]]:
+    """The QR modules of ``text`` (dark = True), as segno encodes it."""
+    return [[bool(v) for v in row] for row in segno.make(text, micro=False).matrix]
+
+
+class QrView(QWidget):
+    """The last stamp's QR, drawn module by module so it stays sharp at any size."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._matrix: list[list[bool]] = []
+        self._image: QImage | None = None
+        self._voided = False
+        self.setMinimumSize(QSize(150, 150))
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+
+    def set_content(self, text: str | None, voided: bool = False) -> None:
+        """Encode and show (encoding takes 10-70 ms in pure Python: the operator screen does it on the worker)."""
+        self.set_matrix(qr_matrix(text) if text else [], voided)
+
+    def set_matrix(self, matrix: list[list[bool]], voided: bool = False) -> None:
+        self._matrix = matrix
+        self._voided = voided
+        # One pixel per module, quiet zone included; painting scales it (a 37x37 QR is 1,369 rects otherwise).
+        n = len(matrix) + 8
+        image = QImage(n, n, QImage.Format_RGB32)
+        image.fill(QColor("#ffffff"))
+        dark = QColor("#000000").rgb()
+        for y, row in enumerate(matrix):
+            for x, on in enumerate(row):
+                if on:
+                    image.setPixel(x + 4, y + 4, dark)
+        self._image = image
+        self.update()
+
+    @property
+    def content_modules(self) -> int:
+        return len(self._matrix)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802  (Qt's name)
+        painter = QPainter(self)
+        side = min(self.width(), self.height())
+        painter.fillRect(self.rect(), QColor("#ffffff"))
+        if not self._matrix:
+            painter.end()
+            return
+        n = len(self._matrix) + 8          # four modules of quiet zone each side
+        side = side // n * n                # whole pixels per module: every module the same size
+        module = side / n
+        left, top = (self.width() - side) // 2, (self.height() - side) // 2
+        painter.drawImage(QRectF(left, top, side, side), self._image)
+        x0, y0 = left + 4 * module, top + 4 * module
+        if self._voided:
+            pen = QPen(QColor("#c62828"))
+            pen.setWidthF(max(4.0, side / 25))
+            painter.setPen(pen)
+            painter.drawLine(QPointF(x0, y0), QPointF(x0 + side - 8 * module, y0 + side - 8 * module))
+            painter.drawLine(QPointF(x0 + side - 8 * module, y0), QPointF(x0, y0 + side - 8 * module))
+        painter.end()
+
+
+class Sparkline(QWidget):
+    """A small trend line of the rate per minute."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._values: list[float] = []
+        self.setMinimumSize(QSize(160, 48))
+
+    def set_values(self, values: list[float]) -> None:
+        self._values = values
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.fillRect(self.rect(), QColor("#eef1f4"))
+        if len(self._values) >= 2:
+            top = max(self._values) or 1.0
+            w, h = self.width() - 8, self.height() - 8
+            step = w / (len(self._values) - 1)
+            pen = QPen(QColor("#1565c0"))
+            pen.setWidthF(2.5)
+            painter.setPen(pen)
+            points = [QPointF(4 + i * step, 4 + h - h * v / top) for i, v in enumerate(self._values)]
+            for a, b in zip(points, points[1:]):
+                painter.drawLine(a, b)
+        painter.end()
+
+
+class Lamp(QWidget):
+    """A device's health: a coloured dot, its name and one line of detail."""
+
+    COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "bad": "#c62828", "unknown": "#9e9e9e"}
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.level = "unknown"
+        self._dot = QLabel("●")
+        self._dot.setObjectName("lampDot")
+        self._name = QLabel(name)
+        self._name.setObjectName("lampName")
+        self.detail = QLabel("")
+        self.detail.setObjectName("lampDetail")
+        self.detail.setWordWrap(True)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self._dot, 0, 0, 2, 1, Qt.AlignTop)
+        grid.addWidget(self._name, 0, 1)
+        grid.addWidget(self.detail, 1, 1)
+        grid.setColumnStretch(1, 1)
+        self.set_level("unknown", "")
+
+    def set_level(self, level: str, detail: str) -> None:
+        self.level = level
+        self._dot.setStyleSheet(f"color: {self.COLOURS[level]}; font-size: 34px;")
+        self.detail.setText(detail)
+
+
+class RateMeter:
+    """Items per minute over the last minute, and a trend of that rate sampled every few seconds."""
+
+    def __init__(self, window_s: float = 60.0, trend_every_s: float = 5.0, trend_points: int = 72) -> None:
+        self.window_s = window_s
+        self.trend_every_s = trend_every_s
+        self._samples: deque[tuple[float, int]] = deque()
+        self.trend: deque[float] = deque(maxlen=trend_points)
+        self._last_trend = 0.0
+
+    def reset(self) -> None:
+        self._samples.clear()
+        self.trend.clear()
+        self._last_trend = 0.0
+
+    def add(self, at: float, total: int) -> float:
+        if self._samples and total < self._samples[-1][1]:
+            self.reset()
+        self._samples.append((at, total))
+        while len(self._samples) > 2 and self._samples[1][0] <= at - self.window_s:
+            self._samples.popleft()
+        rate = self.rate
+        if at - self._last_trend >= self.trend_every_s:
+            self.trend.append(rate)
+            self._last_trend = at
+        return rate
+
+    @property
+    def rate(self) -> float:
+        if len(self._samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        return 60.0 * (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+# -- the batch dialog ---------------------------------------------------------------------------------------
+
+class BatchDialog(QDialog):
+    """Create a batch: lot, production date, expiry (from the shelf life or typed), planned quantity, origin and
+    the stages of its production diary."""
+
+    created = Signal(object)   # Batch
+
+    STAGE_COLUMNS = 4
+
+    def __init__(self, bridge: StationBridge, product: Product, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.product = product
+        self.setWindowTitle(self.tr("New batch"))
+        self.setModal(True)
+        self.setMinimumWidth(820)
+        today = QDate.currentDate()
+
+        self.product_label = QLabel(f"<b>{product.name}</b><br>{product.producer} · GTIN {product.gtin}")
+        self.lot_edit = QLineEdit(dt.date.today().strftime("L%y%m%d"))
+        self.lot_edit.setMaxLength(20)
+        self.lot_edit.setPlaceholderText(self.tr("e.g. MX2611A"))
+        self.produced_edit = self._date_edit(today)
+        self.expiry_auto = QRadioButton()
+        self.expiry_typed = QRadioButton(self.tr("Type the expiry date"))
+        group = QButtonGroup(self)
+        group.addButton(self.expiry_auto)
+        group.addButton(self.expiry_typed)
+        self.expiry_edit = self._date_edit(today.addDays(product.shelf_life_days or 365))
+        if product.shelf_life_days:
+            self.expiry_auto.setChecked(True)
+        else:
+            self.expiry_auto.setEnabled(False)
+            self.expiry_typed.setChecked(True)
+        self.planned_spin = QSpinBox()
+        self.planned_spin.setRange(0, 10_000_000)
+        self.planned_spin.setSpecialValueText(self.tr("not planned"))
+        self.planned_spin.setSingleStep(100)
+        self.origin_edit = QLineEdit(product.region)
+
+        self.stages = QTableWidget(0, self.STAGE_COLUMNS)
+        self.stages.setHorizontalHeaderLabels([self.tr("Stage"), self.tr("Date (dd/mm/yyyy)"), self.tr("Place"),
+                                               self.tr("Note")])
+        self.stages.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.stages.setMinimumHeight(170)
+        add_stage = QPushButton(self.tr("Add a stage"))
+        remove_stage = QPushButton(self.tr("Remove the stage"))
+        add_stage.clicked.connect(lambda: self.add_stage())
+        remove_stage.clicked.connect(self._remove_stage)
+
+        self.error_label = QLabel("")
+        self.error_label.setObjectName("errorText")
+        self.error_label.setWordWrap(True)
+        self.ok_button = QPushButton(self.tr("Create the batch"))
+        self.ok_button.setObjectName("primary")
+        cancel = QPushButton(self.tr("Cancel"))
+        self.ok_button.clicked.connect(self.submit)
+        cancel.clicked.connect(self.reject)
+        self.expiry_auto.toggled.connect(self._update_expiry)
+        self.produced_edit.dateChanged.connect(self._update_expiry)
+
+        form = QFormLayout()
+        form.addRow(self.tr("Product"), self.product_label)
+        form.addRow(self.tr("Lot"), self.lot_edit)
+        form.addRow(self.tr("Production date"), self.produced_edit)
+        expiry_box = QHBoxLayout()
+        expiry_box.addWidget(self.expiry_auto)
+        expiry_box.addWidget(self.expiry_typed)
+        expiry_box.addWidget(self.expiry_edit)
+        form.addRow(self.tr("Expiry"), expiry_box)
+        form.addRow(self.tr("Planned quantity"), self.planned_spin)
+        form.addRow(self.tr("Origin"), self.origin_edit)
+        stage_buttons = QHBoxLayout()
+        stage_buttons.addWidget(add_stage)
+        stage_buttons.addWidget(remove_stage)
+        stage_buttons.addStretch(1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.error_label, 1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(self.ok_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel(self.tr("Production diary")))
+        layout.addWidget(self.stages)
+        layout.addLayout(stage_buttons)
+        layout.addLayout(buttons)
+        self._update_expiry()
+
+    @staticmethod
+    def _date_edit(date: QDate) -> QDateEdit:
+        edit = QDateEdit(date)
+        edit.setCalendarPopup(True)
+        edit.setDisplayFormat("dd/MM/yyyy")
+        return edit
+
+    def _update_expiry(self, *_: Any) -> None:
+        days = self.product.shelf_life_days
+        if days:
+            auto = self.produced_edit.date().addDays(days)
+            self.expiry_auto.setText(self.tr("From the shelf life (%n days): ", "", days) + auto.toString("dd/MM/yyyy"))
+            if self.expiry_auto.isChecked():
+                self.expiry_edit.setDate(auto)
+        self.expiry_edit.setEnabled(self.expiry_typed.isChecked())
+
+    def add_stage(self, name: str = "", date: str = "", place: str = "", note: str = "") -> None:
+        row = self.stages.rowCount()
+        self.stages.insertRow(row)
+        for column, text in enumerate((name, date, place, note)):
+            self.stages.setItem(row, column, QTableWidgetItem(text))
+
+    def _remove_stage(self) -> None:
+        row = self.stages.currentRow()
+        if row >= 0:
+            self.stages.removeRow(row)
+
+    def _cell(self, row: int, column: int) -> str:
+        item = self.stages.item(row, column)
+        return item.text().strip() if item is not None else ""
+
+    def draft(self) -> Batch:
+        """The batch as typed; raises StationError (or ValueError) naming the field that is wrong."""
+        lot = validate_lot(self.lot_edit.text().strip())
+        produced = self.produced_edit.date().toPyDate()
+        expiry = self.expiry_edit.date().toPyDate()
+        if expiry <= produced:
+            raise ValueError(self.tr("the expiry date must be after the production date"))
+        stages = []
+        for row in range(self.stages.rowCount()):
+            name = self._cell(row, 0)
+            date_text = self._cell(row, 1)
+            if not name and not date_text:
+                continue
+            if not name:
+                raise ValueError(self.tr("stage %1 has a date but no name").replace("%1", str(row + 1)))
+            date = None
+            if date_text:
+                try:
+                    date = dt.datetime.strptime(date_text, "%d/%m/%Y").date()
+                except ValueError:
+                    raise ValueError(self.tr("stage %1: the date must be written dd/mm/yyyy")
+                                     .replace("%1", str(row + 1))) from None
+            stages.append(Stage(name=name, date=date, place=self._cell(row, 2), note=self._cell(row, 3)))
+        planned = self.planned_spin.value() or None
+        return Batch(id=None, gtin=self.product.gtin, lot=lot, production_date=produced, expiry_date=expiry,
+                     origin=self.origin_edit.text().strip(), stages=tuple(stages), planned_quantity=planned)
+
+    def submit(self) -> None:
+        try:
+            draft = self.draft()
+        except (StationError, ValueError) as exc:
+            self.error_label.setText(str(exc))
+            return
+        self.error_label.setText(self.tr("Saving…"))
+        self.ok_button.setEnabled(False)
+
+        def create(station: Any) -> Batch:
+            batch = station.store.create_batch(draft)
+            station.store.audit("operator", "batch_created", f"{batch.gtin} lot {batch.lot} (batch {batch.id})")
+            return batch
+
+        def done(batch: Batch) -> None:
+            self.created.emit(batch)
+            self.accept()
+
+        def failed(exc: BaseException) -> None:
+            self.ok_button.setEnabled(True)
+            self.error_label.setText(str(exc))
+
+        self.bridge.call(create, done=done, failed=failed, owner=self)
+
+
+# -- the screen ---------------------------------------------------------------------------------------------
+
+COUNTER_ROWS = (
+    ("printed", QT_TRANSLATE_NOOP("OperatorScreen", "Printed")),
+    ("verified", QT_TRANSLATE_NOOP("OperatorScreen", "Verified")),
+    ("activated", QT_TRANSLATE_NOOP("OperatorScreen", "Activated")),
+    ("voided", QT_TRANSLATE_NOOP("OperatorScreen", "Voided")),
+    ("waiting", QT_TRANSLATE_NOOP("OperatorScreen", "Waiting to be sent")),
+    ("confirmed", QT_TRANSLATE_NOOP("OperatorScreen", "Confirmed by the server")),
+)
+
+
+class OperatorScreen(QWidget):
+    """What the operator sees all day."""
+
+    technicianRequested = Signal()
+
+    def __init__(self, bridge: StationBridge, language: str = "vi", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("operatorScreen")
+        self.bridge = bridge
+        self.language = language
+        self.products: list[Product] = []
+        self.batches: list[Batch] = []
+        self.rate = RateMeter()
+        self.state = LineState.STOPPED
+        self.active_alarms: list[Alarm] = []
+        self._pending_stamp: Stamp | None = None
+        self._last_stamp_serial = ""
+        self._snapshot: Snapshot | None = None
+        self._ready = False
+
+        # top bar: product, batch, batch actions, clock, technician
+        self.product_combo = QComboBox()
+        self.product_combo.setMinimumWidth(240)
+        self.batch_combo = QComboBox()
+        self.batch_combo.setMinimumWidth(150)
+        self.new_batch_button = QPushButton(self.tr("New batch"))
+        self.close_batch_button = QPushButton(self.tr("Close batch"))
+        self.clock = QLabel("")
+        self.clock.setObjectName("clock")
+        self.technician_button = QPushButton(self.tr("Technician"))
+        self.technician_button.setObjectName("quiet")
+        top = QHBoxLayout()
+        top.addWidget(self._caption(self.tr("Product")))
+        top.addWidget(self.product_combo, 2)
+        top.addWidget(self._caption(self.tr("Batch")))
+        top.addWidget(self.batch_combo, 1)
+        top.addWidget(self.new_batch_button)
+        top.addWidget(self.close_batch_button)
+        top.addStretch(1)
+        top.addWidget(self.clock)
+        top.addWidget(self.technician_button)
+
+        # alarm banner
+        self.alarm_banner = QFrame()
+        self.alarm_banner.setObjectName("alarmBanner")
+        self.alarm_text = QLabel("")
+        self.alarm_text.setObjectName("alarmText")
+        self.alarm_text.setWordWrap(True)
+        self.alarm_second = QLabel("")
+        self.alarm_second.setObjectName("alarmSecond")
+        self.alarm_second.setWordWrap(True)
+        self.ack_button = QPushButton(self.tr("Acknowledge"))
+        self.ack_button.setObjectName("ack")
+        banner = QHBoxLayout(self.alarm_banner)
+        texts = QVBoxLayout()
+        texts.addWidget(self.alarm_text)
+        texts.addWidget(self.alarm_second)
+        banner.addLayout(texts, 1)
+        banner.addWidget(self.ack_button)
+        self.alarm_banner.hide()
+
+        # left: state, commands, quantity, rate
+        self.state_tile = QLabel("")
+        self.state_tile.setObjectName("stateTile")
+        self.state_tile.setAlignment(Qt.AlignCenter)
+        self.state_tile.setMinimumHeight(110)
+        self.state_reason = QLabel("")
+        self.state_reason.setObjectName("stateReason")
+        self.state_reason.setWordWrap(True)
+        self.state_reason.setAlignment(Qt.AlignCenter)
+        self.start_button = QPushButton(self.tr("Start"))
+        self.start_button.setObjectName("start")
+        self.pause_button = QPushButton(self.tr("Pause"))
+        self.pause_button.setObjectName("pause")
+        self.stop_button = QPushButton(self.tr("Stop"))
+        self.stop_button.setObjectName("stop")
+        self.count_spin = QSpinBox()
+        self.count_spin.setRange(0, 10_000_000)
+        self.count_spin.setSingleStep(50)
+        self.count_spin.setSpecialValueText(self.tr("until stopped"))
+        self.rate_label = QLabel("0")
+        self.rate_label.setObjectName("rate")
+        self.sparkline = Sparkline()
+        left = QVBoxLayout()
+        left.addWidget(self.state_tile)
+        left.addWidget(self.state_reason)
+        left.addWidget(self.start_button)
+        left.addWidget(self.pause_button)
+        left.addWidget(self.stop_button)
+        quantity = QHBoxLayout()
+        quantity.addWidget(self._caption(self.tr("Items to pack")))
+        quantity.addWidget(self.count_spin, 1)
+        left.addLayout(quantity)
+        left.addSpacing(8)
+        left.addWidget(self._caption(self.tr("Rate (items per minute)")))
+        rate_row = QHBoxLayout()
+        rate_row.addWidget(self.rate_label)
+        rate_row.addWidget(self.sparkline, 1)
+        left.addLayout(rate_row)
+        left.addStretch(1)
+
+        # middle: counters and the recent stamps
+        self.counter_labels: dict[tuple[str, str], QLabel] = {}
+        counters = QGridLayout()
+        counters.setHorizontalSpacing(18)
+        self.batch_heading = self._caption(self.tr("This batch"))
+        self.shift_heading = self._caption(self.tr("This shift"))
+        counters.addWidget(self.batch_heading, 0, 1, Qt.AlignRight)
+        counters.addWidget(self.shift_heading, 0, 2, Qt.AlignRight)
+        for row, (key, text) in enumerate(COUNTER_ROWS, start=1):
+            name = QLabel(QCoreApplication.translate("OperatorScreen", text))
+            name.setObjectName("counterName")
+            counters.addWidget(name, row, 0)
+            for column, scope in enumerate(("batch", "shift"), start=1):
+                value = QLabel("–")
+                value.setObjectName("counterValue")
+                value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                counters.addWidget(value, row, column)
+                self.counter_labels[(scope, key)] = value
+        self.void_detail = QLabel("")
+        self.void_detail.setObjectName("voidDetail")
+        self.void_detail.setWordWrap(True)
+        counters.addWidget(self.void_detail, len(COUNTER_ROWS) + 1, 0, 1, 3)
+        counters.setColumnStretch(0, 1)
+        self.recent = QTableWidget(0, 3)
+        self.recent.setHorizontalHeaderLabels([self.tr("Serial"), self.tr("Result"), self.tr("Delivery")])
+        self.recent.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.recent.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.recent.verticalHeader().hide()
+        self.recent.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.recent.setSelectionMode(QAbstractItemView.NoSelection)
+        self.recent.setFocusPolicy(Qt.NoFocus)
+        middle = QVBoxLayout()
+        middle.addLayout(counters)
+        middle.addWidget(self._caption(self.tr("Recent stamps")))
+        middle.addWidget(self.recent, 1)
+
+        # right: last stamp and device health
+        self.qr = QrView()
+        self.last_serial = QLabel("")
+        self.last_serial.setObjectName("lastSerial")
+        self.last_serial.setAlignment(Qt.AlignCenter)
+        self.last_result = QLabel("")
+        self.last_result.setObjectName("lastResult")
+        self.last_result.setAlignment(Qt.AlignCenter)
+        self.last_result.setWordWrap(True)
+        self.last_lot = QLabel("")
+        self.last_lot.setAlignment(Qt.AlignCenter)
+        self.last_lot.setObjectName("lastLot")
+        self.lamps = {
+            "printer": Lamp(self.tr("Printer")),
+            "scanner": Lamp(self.tr("Scanner")),
+            "broker": Lamp(self.tr("MQTT broker")),
+            "server": Lamp(self.tr("Central server")),
+        }
+        right = QVBoxLayout()
+        right.addWidget(self._caption(self.tr("Last stamp")))
+        right.addWidget(self.qr, 1)
+        right.addWidget(self.last_serial)
+        right.addWidget(self.last_result)
+        right.addWidget(self.last_lot)
+        right.addSpacing(6)
+        for lamp in self.lamps.values():
+            right.addWidget(lamp)
+
+        body = QHBoxLayout()
+        body.addLayout(left, 3)
+        body.addLayout(middle, 5)
+        body.addLayout(right, 3)
+        self.status_line = QLabel("")
+        self.status_line.setObjectName("statusLine")
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.alarm_banner)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.status_line)
+
+        # wiring
+        self.start_button.clicked.connect(self.start_line)
+        self.pause_button.clicked.connect(self.pause_or_resume)
+        self.stop_button.clicked.connect(self.stop_line)
+        self.ack_button.clicked.connect(self.acknowledge)
+        self.new_batch_button.clicked.connect(self.new_batch)
+        self.close_batch_button.clicked.connect(self.close_batch)
+        self.technician_button.clicked.connect(self.technicianRequested)
+        self.product_combo.currentIndexChanged.connect(self._product_chosen)
+        self.batch_combo.currentIndexChanged.connect(self._batch_chosen)
+        bridge.ready.connect(self._on_ready)
+        bridge.startFailed.connect(self._on_start_failed)
+        bridge.stateChanged.connect(self._on_state)
+        bridge.stampDecided.connect(self._on_stamp)
+        bridge.alarmRaised.connect(self._on_alarm)
+        bridge.runFinished.connect(self._on_finished)
+        bridge.snapshotReady.connect(self.show_snapshot)
+        bridge.worker.failed.connect(self.status_line.setText)
+        # Drawing the QR and the clock at a human pace, whatever the line's rate.
+        self._paint_timer = QTimer(self)
+        self._paint_timer.setInterval(250)
+        self._paint_timer.timeout.connect(self._paint_last_stamp)
+        self._paint_timer.start()
+        self._clock_timer = QTimer(self)
+        self._clock_timer.setInterval(1000)
+        self._clock_timer.timeout.connect(self._tick)
+        self._clock_timer.start()
+        self._tick()
+        self.status_line.setText(self.tr("Starting the station: opening the database and the devices…"))
+        self._show_state(LineState.STOPPED, "")
+
+    @staticmethod
+    def _caption(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName("caption")
+        return label
+
+    def _tick(self) -> None:
+        # The station's time zone, the one its shifts and EPCIS events use, whatever the machine's clock zone.
+        offset = self.bridge.config.station.timezone_offset
+        sign = -1 if offset.startswith("-") else 1
+        hours, minutes = (int(x) for x in offset[1:].split(":"))
+        tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+        self.clock.setText(dt.datetime.now(tz).strftime("%H:%M  %d/%m/%Y"))
+
+    # -- station life --------------------------------------------------------------------------------
+
+    def _on_ready(self, station: Any) -> None:
+        self._ready = True
+        self.status_line.setText(self.tr("Station ready."))
+        self.products = list(station.products)
+        self.product_combo.blockSignals(True)
+        self.product_combo.clear()
+        for product in self.products:
+            self.product_combo.addItem(product.name, product.gtin)
+        self.product_combo.blockSignals(False)
+        keep = self.bridge.product.gtin if self.bridge.product else None
+        index = next((i for i, p in enumerate(self.products) if p.gtin == keep), 0)
+        self.product_combo.setCurrentIndex(index)
+        self._product_chosen(index)
+        self._show_state(station.engine.state, "")
+
+    def _on_start_failed(self, message: str) -> None:
+        self.status_line.setText(self.tr("The station could not start: %1").replace("%1", message))
+        self.state_reason.setText(message)
+
+    # -- product and batch ---------------------------------------------------------------------------
+
+    def current_product(self) -> Product | None:
+        index = self.product_combo.currentIndex()
+        return self.products[index] if 0 <= index < len(self.products) else None
+
+    def _product_chosen(self, index: int) -> None:
+        product = self.current_product()
+        if product is None:
+            return
+        self.reload_batches(product)
+
+    def reload_batches(self, product: Product, select_id: int | None = None) -> None:
+        def done(batches: list[Batch]) -> None:
+            if self.current_product() != product:
+                return
+            self.batches = batches
+            keep = select_id if select_id is not None else (self.bridge.batch.id if self.bridge.batch else None)
+            self.batch_combo.blockSignals(True)
+            self.batch_combo.clear()
+            for batch in batches:
+                planned = f" · {batch.planned_quantity}" if batch.planned_quantity else ""
+                self.batch_combo.addItem(f"{batch.lot}{planned}", batch.id)
+            self.batch_combo.blockSignals(False)
+            index = next((i for i, b in enumerate(batches) if b.id == keep), 0 if batches else -1)
+            self.batch_combo.setCurrentIndex(index)
+            self._batch_chosen(index)
+
+        self.bridge.call(lambda st: st.store.batches(gtin=product.gtin, open_only=True), done=done, owner=self)
+
+    def current_batch(self) -> Batch | None:
+        index = self.batch_combo.currentIndex()
+        return self.batches[index] if 0 <= index < len(self.batches) else None
+
+    def _batch_chosen(self, index: int) -> None:
+        batch = self.current_batch()
+        if self.bridge.batch != batch:
+            self.rate.reset()
+        self.bridge.select_batch(self.current_product(), batch)
+        if batch is not None and batch.planned_quantity:
+            self.count_spin.setValue(batch.planned_quantity)
+        self._update_buttons()
+
+    def new_batch(self) -> BatchDialog | None:
+        product = self.current_product()
+        if product is None:
+            return None
+        dialog = BatchDialog(self.bridge, product, self)
+        dialog.created.connect(lambda batch: self.reload_batches(product, batch.id))
+        dialog.open()
+        return dialog
+
+    def close_batch(self) -> None:
+        batch, product = self.current_batch(), self.current_product()
+        if batch is None or product is None:
+            return
+        box = QMessageBox(QMessageBox.Question, self.tr("Close batch"),
+                          self.tr("Close batch %1? No more stamps can be printed for it.").replace("%1", batch.lot),
+                          QMessageBox.Yes | QMessageBox.No, self)
+        box.button(QMessageBox.Yes).setText(self.tr("Close the batch"))
+        box.button(QMessageBox.No).setText(self.tr("Cancel"))
+        box.setDefaultButton(QMessageBox.No)
+        box.finished.connect(lambda result: result == QMessageBox.Yes and self.confirm_close_batch(batch, product))
+        box.open()
+
+    def confirm_close_batch(self, batch: Batch, product: Product) -> None:
+        batch_id = batch.id
+
+        def close(station: Any) -> Batch:
+            closed = station.store.close_batch(batch_id)
+            station.store.audit("operator", "batch_closed", f"{closed.gtin} lot {closed.lot} (batch {closed.id})")
+            return closed
+
+        self.bridge.call(close, done=lambda _: self.reload_batches(product), failed=self._report, owner=self)
+
+    # -- commands ------------------------------------------------------------------------------------
+
+    def start_line(self) -> None:
+        if self.bridge.batch is None:
+            self.status_line.setText(self.tr("Choose or create a batch first."))
+            return
+        count = self.count_spin.value() or None
+        self.start_button.setEnabled(False)
+        self.bridge.start_line(count, failed=self._report)
+
+    def pause_or_resume(self) -> None:
+        if self.state is LineState.RUNNING:
+            self.bridge.pause()
+        elif self.state in (LineState.PAUSED, LineState.FAULT):
+            self.bridge.resume()
+
+    def stop_line(self) -> None:
+        self.bridge.stop_line()
+
+    def acknowledge(self) -> None:
+        self.bridge.acknowledge_alarms()
+        self.active_alarms.clear()
+        self.alarm_banner.hide()
+
+    def _report(self, exc: BaseException) -> None:
+        self.status_line.setText(str(exc))
+        self._update_buttons()
+
+    # -- events from the line ------------------------------------------------------------------------
+
+    def _on_state(self, state: str, reason: str) -> None:
+        self._show_state(LineState(state), reason)
+
+    def _show_state(self, state: LineState, reason: str) -> None:
+        self.state = state
+        background, foreground = STATE_COLOURS[state]
+        self.state_tile.setText(word(STATE_WORDS[state]))
+        self.state_tile.setStyleSheet(f"background: {background}; color: {foreground};")
+        stop_alarm = next((a for a in reversed(self.active_alarms) if a.severity is Severity.STOP), None)
+        if state is LineState.FAULT and stop_alarm is not None:
+            self.state_reason.setText(alarm_lines(stop_alarm, self.language)[0])
+        elif state in (LineState.PAUSED,) and reason == "operator":
+            self.state_reason.setText(self.tr("Paused by the operator"))
+        else:
+            self.state_reason.setText("")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        state = self.state
+        has_batch = self.bridge.batch is not None
+        self.start_button.setEnabled(self._ready and has_batch and state is LineState.STOPPED)
+        self.pause_button.setEnabled(state in (LineState.RUNNING, LineState.PAUSED, LineState.FAULT))
+        self.pause_button.setText(self.tr("Resume") if state in (LineState.PAUSED, LineState.FAULT)
+                                  else self.tr("Pause"))
+        self.stop_button.setEnabled(state in (LineState.RUNNING, LineState.PAUSED, LineState.FAULT))
+        idle = state is LineState.STOPPED and self._ready
+        for widget in (self.product_combo, self.batch_combo, self.new_batch_button, self.count_spin):
+            widget.setEnabled(idle)
+        self.close_batch_button.setEnabled(idle and has_batch)
+
+    def _on_stamp(self, stamp: Stamp) -> None:
+        self._pending_stamp = stamp
+
+    def _paint_last_stamp(self) -> None:
+        stamp = self._pending_stamp
+        if stamp is None:
+            return
+        uri = stamp.uri
+        accepted = self.bridge.worker.submit(lambda: qr_matrix(uri), done=lambda m: self._show_last_stamp(stamp, m),
+                                             lane=DEVICE, key="last-stamp-qr", owner=self)
+        if accepted is not None and self._pending_stamp is stamp:
+            self._pending_stamp = None
+
+    def _show_last_stamp(self, stamp: Stamp, matrix: list[list[bool]]) -> None:
+        voided = stamp.state is StampState.VOIDED
+        self.qr.set_matrix(matrix, voided=voided)
+        self._last_stamp_serial = stamp.serial
+        self.last_serial.setText(self.tr("Serial %1").replace("%1", stamp.serial))
+        if voided and stamp.void_reason is not None:
+            reason = word(VOID_WORDS.get(stamp.void_reason.value, stamp.void_reason.value))
+            self.last_result.setText(self.tr("voided: %1").replace("%1", reason))
+            self.last_result.setStyleSheet("color: #b71c1c;")
+        else:
+            self.last_result.setText(self.tr("activated"))
+            self.last_result.setStyleSheet("color: #1b5e20;")
+        batch = self.bridge.batch
+        self.last_lot.setText(self.tr("Lot %1").replace("%1", batch.lot) if batch else "")
+
+    def _on_alarm(self, alarm: Alarm) -> None:
+        if alarm.severity is Severity.INFO:
+            self.status_line.setText(alarm_lines(alarm, self.language)[0])
+            return
+        self.active_alarms.append(alarm)
+        del self.active_alarms[:-50]
+        self._show_banner()
+        if alarm.severity is Severity.STOP and self.state is LineState.FAULT:
+            self._show_state(self.state, alarm.code)
+
+    def _show_banner(self) -> None:
+        if not self.active_alarms:
+            self.alarm_banner.hide()
+            return
+        # A stop alarm outranks warnings raised after it: the operator must see what stopped the line.
+        alarm = next((a for a in reversed(self.active_alarms) if a.severity is Severity.STOP), self.active_alarms[-1])
+        first, second = alarm_lines(alarm, self.language)
+        more = len(self.active_alarms) - 1
+        if more:
+            first += "  " + self.tr("(+%n more)", "", more)
+        self.alarm_text.setText(first)
+        self.alarm_second.setText(second)
+        self.alarm_banner.setProperty("severity", alarm.severity.value)
+        self.alarm_banner.setStyleSheet(
+            "#alarmBanner { background: %s; }" % ("#c62828" if alarm.severity is Severity.STOP else "#f9a825"))
+        self.alarm_text.setStyleSheet("color: %s;" % ("#ffffff" if alarm.severity is Severity.STOP else "#000000"))
+        self.alarm_second.setStyleSheet("color: %s;" % ("#ffe0e0" if alarm.severity is Severity.STOP else "#222222"))
+        self.alarm_banner.show()
+
+    def _on_finished(self, summary: Any) -> None:
+        self.status_line.setText(self.tr("Run finished: %1 activated, %2 voided.")
+                                 .replace("%1", str(summary.activated)).replace("%2", str(summary.voided_total)))
+        self.bridge.refresh()
+
+    # -- the periodic snapshot -----------------------------------------------------------------------
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        self._snapshot = snap
+        if snap.state is not self.state:
+            self._show_state(snap.state, "")
+        self._show_counters("batch", snap.batch)
+        self._show_counters("shift", snap.shift)
+        self.shift_heading.setText(self.tr("This shift (since %1)").replace("%1", snap.shift_start.strftime("%H:%M")))
+        voids = (snap.batch or snap.shift).voided
+        self.void_detail.setText(", ".join(f"{word(VOID_WORDS.get(k, k))} {v}" for k, v in sorted(voids.items())))
+        if snap.batch is not None:
+            rate = self.rate.add(snap.at, snap.batch.activated)
+            self.rate_label.setText(f"{rate:.0f}")
+            self.sparkline.set_values(list(self.rate.trend))
+        self._show_recent(snap.recent)
+        self._show_devices(snap.devices)
+
+    def _show_counters(self, scope: str, counters: Counters | None) -> None:
+        for key, _ in COUNTER_ROWS:
+            label = self.counter_labels[(scope, key)]
+            if counters is None:
+                label.setText("–")
+            else:
+                value = counters.voided_total if key == "voided" else getattr(counters, key)
+                label.setText(f"{value:,}".replace(",", "."))
+
+    def _show_recent(self, recent: list[RecentStamp]) -> None:
+        table = self.recent
+        table.setUpdatesEnabled(False)
+        table.setRowCount(len(recent))
+        for row, stamp in enumerate(recent):
+            if stamp.state is StampState.ACTIVATED:
+                result, colour = self.tr("activated"), QColor("#1b5e20")
+            else:
+                reason = word(VOID_WORDS.get(stamp.void_reason or "", stamp.void_reason or ""))
+                result, colour = self.tr("voided: %1").replace("%1", reason), QColor("#b71c1c")
+            delivery = word(DELIVERY_WORDS[stamp.delivery]) if stamp.delivery else ""
+            for column, text in enumerate((stamp.serial, result, delivery)):
+                item = table.item(row, column)
+                if item is None:
+                    item = QTableWidgetItem()
+                    table.setItem(row, column, item)
+                item.setText(text)
+                if column == 1:
+                    item.setForeground(colour)
+                    item.setToolTip(stamp.void_detail)
+        table.setUpdatesEnabled(True)
+
+    def _show_devices(self, d: DeviceHealth) -> None:
+        printer = {"ready": "ok", "unknown": "unknown", "faulted": "bad", "unreachable": "bad"}[d.printer_condition]
+        printer_text = {
+            "ready": self.tr("ready"), "unknown": self.tr("status not known yet"),
+            "faulted": self.tr("fault: %1").replace(
+                "%1", ", ".join(word(FAULT_WORDS.get(f, f)) for f in d.printer_faults) or d.printer_detail),
+            "unreachable": self.tr("not answering"),
+        }[d.printer_condition]
+        self.lamps["printer"].set_level(printer, printer_text)
+        self.lamps["scanner"].set_level("ok" if d.scanner_connected else "bad",
+                                        self.tr("connected") if d.scanner_connected else
+                                        self.tr("not connected") + (f" ({d.scanner_error})" if d.scanner_error else ""))
+        self.lamps["broker"].set_level("ok" if d.broker_connected else "bad",
+                                       self.tr("connected") if d.broker_connected else self.tr("not connected"))
+        if d.acks_ok:
+            server = self.tr("all confirmed") if d.unconfirmed == 0 else \
+                self.tr("%n waiting", "", d.unconfirmed)
+            self.lamps["server"].set_level("ok", server)
+        else:
+            minutes = int((d.oldest_unconfirmed_s or 0) // 60)
+            self.lamps["server"].set_level(
+                "warn", self.tr("%1 not confirmed, oldest %2 min").replace("%1", str(d.unconfirmed))
+                .replace("%2", str(minutes)))
+
+
+__all__ = ["OperatorScreen", "BatchDialog", "RateMeter", "QrView", "STATE_WORDS", "word", "alarm_lines"]

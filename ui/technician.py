@@ -1,0 +1,940 @@
+"""The technician's screen, behind a PIN: devices, MQTT, the label template, the PIN itself, and the audit log.
+
+Saving writes the station's YAML file only after the new file has been loaded by the same validation the station
+uses at start; a bad value is refused with the reason and the old file is kept. Every login, refused PIN,
+configuration change and test print is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import socket
+import ssl
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from station.config import StationConfig, load_config, load_products
+from station.errors import ConfigError, StationError
+from station.pin import PinError, PinGuard, hash_pin, validate_new_pin
+from ui.bridge import DEVICE, RawLine, StationBridge
+from ui.qt import (
+    QT_TRANSLATE_NOOP,
+    QAbstractItemView,
+    QComboBox,
+    QCoreApplication,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QImage,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPixmap,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    Qt,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+
+ACTOR = "technician"
+
+
+# -- pure helpers (no Qt), run on the worker ----------------------------------------------------------------
+
+def _get(config: StationConfig, dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        node = getattr(node, part) if node is not None else None
+    if isinstance(node, Path):
+        return str(node)
+    return node.value if hasattr(node, "value") else node
+
+
+def save_config(path: Path, current: StationConfig, values: Mapping[str, Any]) -> tuple[StationConfig, list[str]]:
+    """Write the keys that differ from ``current`` into the YAML file at ``path``, validated first.
+
+    The new file is written beside the old one, loaded with ``load_config`` (and its product list with
+    ``load_products``), and only then moved over the old file (the previous file is kept as ``.bak``). A bad
+    value raises ConfigError with the reason, naming the real file, and leaves the old file as it was.
+    """
+    changed = [key for key, value in values.items() if value != _get(current, key)]
+    if not changed:
+        return current, []
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    for key in changed:
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = values[key]
+    text = ("# Packing-line station configuration (format version 1), written by the technician screen.\n"
+            + yaml.safe_dump(raw, allow_unicode=True, sort_keys=False))
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            config = load_config(temp)
+            load_products(config.resolve(config.products_file))
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(str(temp), str(path))) from None
+        backup = path.with_name(path.name + ".bak")
+        backup.write_bytes(path.read_bytes())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return load_config(path), changed
+
+
+@dataclass(frozen=True)
+class CheckStep:
+    step: str          # url | tls_files | dns | tcp | tls | mqtt
+    ok: bool
+    detail: str
+
+
+CHECK_STEPS = {
+    "url": QT_TRANSLATE_NOOP("TechnicianScreen", "Broker address"),
+    "tls_files": QT_TRANSLATE_NOOP("TechnicianScreen", "TLS files"),
+    "dns": QT_TRANSLATE_NOOP("TechnicianScreen", "Host name (DNS)"),
+    "tcp": QT_TRANSLATE_NOOP("TechnicianScreen", "Network connection (TCP)"),
+    "tls": QT_TRANSLATE_NOOP("TechnicianScreen", "TLS handshake"),
+    "mqtt": QT_TRANSLATE_NOOP("TechnicianScreen", "MQTT login"),
+}
+
+
+def check_broker(url: str, *, username: str | None = None, password: str | None = None, ca: str | None = None,
+                 cert: str | None = None, key: str | None = None, client_id: str = "station",
+                 timeout: float = 5.0) -> list[CheckStep]:
+    """Try the broker step by step and say which step failed and why (stops at the first failure)."""
+    from drivers.mqtt import ConnectFailed, Connected, MqttClient, MqttError, parse_broker_url
+
+    steps: list[CheckStep] = []
+    try:
+        address = parse_broker_url(url)
+    except MqttError as exc:
+        return [CheckStep("url", False, str(exc))]
+    steps.append(CheckStep("url", True, address.url))
+    files = [f for f in (ca, cert, key) if f]
+    if files:
+        if not address.tls:
+            return steps + [CheckStep("tls_files", False, "TLS files are set but the address is not mqtts://")]
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            return steps + [CheckStep("tls_files", False, "not found: " + ", ".join(missing))]
+        steps.append(CheckStep("tls_files", True, ", ".join(files)))
+    try:
+        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return steps + [CheckStep("dns", False, f"{address.host}: {exc}")]
+    steps.append(CheckStep("dns", True, infos[0][4][0]))
+    try:
+        sock = socket.create_connection((address.host, address.port), timeout=timeout)
+    except OSError as exc:
+        return steps + [CheckStep("tcp", False, f"{address.host}:{address.port}: {exc}")]
+    steps.append(CheckStep("tcp", True, f"{address.host}:{address.port}"))
+    try:
+        if address.tls:
+            try:
+                context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+                if cert:
+                    context.load_cert_chain(cert, key)
+                with context.wrap_socket(sock, server_hostname=address.host) as tls:
+                    steps.append(CheckStep("tls", True, f"{tls.version()}"))
+            except (ssl.SSLError, OSError) as exc:
+                return steps + [CheckStep("tls", False, str(exc))]
+    finally:
+        sock.close()
+    events: queue.Queue[Any] = queue.Queue()
+    try:
+        client = MqttClient(url, f"{client_id}-check-{uuid.uuid4().hex[:6]}", username=username or None,
+                            password=password or None, ca_file=ca or None, cert_file=cert or None,
+                            key_file=key or None, session_expiry=0, reconnect_min_delay=timeout,
+                            reconnect_max_delay=timeout, events=events)
+    except MqttError as exc:
+        return steps + [CheckStep("mqtt", False, str(exc))]
+    client.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return steps + [CheckStep("mqtt", False, f"no answer (CONNACK) within {timeout:g} s")]
+            try:
+                event = events.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if isinstance(event, Connected):
+                return steps + [CheckStep("mqtt", True, "connected")]
+            if isinstance(event, ConnectFailed):
+                return steps + [CheckStep("mqtt", False, event.reason)]
+    finally:
+        client.stop()
+
+
+def discover_ports() -> list[tuple[str, str]]:
+    """(device, description) of the serial ports on this machine, stable /dev/serial/by-id names included."""
+    from serial.tools import list_ports
+
+    found = [(p.device, " · ".join(x for x in (p.description, p.manufacturer, p.serial_number) if x and x != "n/a"))
+             for p in list_ports.comports()]
+    by_id = Path("/dev/serial/by-id")
+    if by_id.is_dir():
+        found += [(str(link), f"→ {os.path.realpath(link)}") for link in sorted(by_id.iterdir())]
+    return found
+
+
+def test_label_fields() -> dict[str, str | None]:
+    """A test label with no QR, so no scanner downstream can mistake it for a stamp."""
+    today = dt.date.today().strftime("%d/%m/%Y")
+    return {"qr": None, "product_name": "NHÃN IN THỬ / TEST LABEL", "producer": "Trạm đóng gói / packing station",
+            "lot": "TEST", "serial": "TEST", "gtin": None, "gtin12": None, "production_date": today,
+            "expiry_date": today}
+
+
+def render_preview(template_path: Path, fields: Mapping[str, str | None]) -> tuple[bytes, list[str]]:
+    """The label as the printer simulator would print it: PNG bytes and the renderer's warnings."""
+    from drivers.zebra.zpl import LabelTemplate
+    from simulators.zpl_render import render_labels
+
+    zpl = LabelTemplate.load(template_path).render(fields)
+    labels = render_labels(zpl)
+    if not labels:
+        raise StationError(f"{template_path}: the template prints no label")
+    label = labels[0]
+    return label.png(), list(label.warnings) + [f"unknown ZPL command {c}" for c in label.unknown_commands]
+
+
+def describe_printer_status(status: Any) -> list[tuple[str, str]]:
+    """The printer's decoded status as (field, value) rows."""
+    if status is None:
+        return [("state", "not polled yet")]
+    rows = [("state", str(status.state)), ("faults", ", ".join(map(str, status.faults)) or "none"),
+            ("detail", status.detail)]
+    host = status.host_status
+    if host is not None:
+        rows += [("paper_out", str(host.paper_out)), ("paused", str(host.paused)),
+                 ("head_open", str(host.head_open)), ("ribbon_out", str(host.ribbon_out)),
+                 ("formats_in_buffer", str(host.formats_in_buffer)), ("labels_remaining", str(host.labels_remaining)),
+                 ("label_length_dots", str(host.label_length_dots)), ("print_mode", host.print_mode_name),
+                 ("thermal_transfer", str(host.thermal_transfer)), ("buffer_full", str(host.buffer_full)),
+                 ("over_temperature", str(host.over_temperature)),
+                 ("under_temperature", str(host.under_temperature))]
+    errors = status.error_status
+    if errors is not None:
+        rows += [("~HQES errors", ", ".join(errors.error_names) or "none")]
+    return rows
+
+
+# -- the screen ---------------------------------------------------------------------------------------------
+
+class TechnicianScreen(QWidget):
+    """PIN first; then devices, MQTT, label, PIN and audit tabs, with one Save for the configuration."""
+
+    closed = Signal()
+    quitRequested = Signal()
+
+    def __init__(self, bridge: StationBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("technicianScreen")
+        self.bridge = bridge
+        self.guard = PinGuard()
+        self.logged_in = False
+        self._pin = ""
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._build_pin_page())
+        self.pages.addWidget(self._build_tabs_page())
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.pages)
+
+        bridge.rawScan.connect(self._on_raw)
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(1000)
+        self._status_timer.timeout.connect(self._refresh_printer_status)
+        # Back to the operator after five idle minutes: a forgotten login must not stay open on a shared screen.
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(5 * 60 * 1000)
+        self._idle.timeout.connect(self.leave)
+
+    # -- PIN page -------------------------------------------------------------------------------------
+
+    def _build_pin_page(self) -> QWidget:
+        page = QWidget()
+        title = QLabel(self.tr("Technician: enter the PIN"))
+        title.setObjectName("title")
+        self.pin_display = QLineEdit()
+        self.pin_display.setObjectName("pinDisplay")
+        self.pin_display.setEchoMode(QLineEdit.Password)
+        self.pin_display.setReadOnly(True)
+        self.pin_display.setAlignment(Qt.AlignCenter)
+        self.pin_message = QLabel("")
+        self.pin_message.setObjectName("errorText")
+        self.pin_message.setAlignment(Qt.AlignCenter)
+        pad = QGridLayout()
+        for i, digit in enumerate("123456789"):
+            pad.addWidget(self._pad_button(digit), i // 3, i % 3)
+        clear = QPushButton(self.tr("Clear"))
+        clear.setObjectName("padKey")
+        clear.clicked.connect(lambda: self._set_pin(""))
+        pad.addWidget(clear, 3, 0)
+        pad.addWidget(self._pad_button("0"), 3, 1)
+        self.pin_ok = QPushButton(self.tr("OK"))
+        self.pin_ok.setObjectName("padOk")
+        self.pin_ok.clicked.connect(lambda: self.submit_pin())
+        pad.addWidget(self.pin_ok, 3, 2)
+        back = QPushButton(self.tr("Back to the line"))
+        back.clicked.connect(self.leave)
+        column = QVBoxLayout()
+        column.addStretch(1)
+        column.addWidget(title, 0, Qt.AlignCenter)
+        column.addWidget(self.pin_display)
+        column.addWidget(self.pin_message)
+        column.addLayout(pad)
+        column.addWidget(back)
+        column.addStretch(1)
+        outer = QHBoxLayout(page)
+        outer.addStretch(1)
+        outer.addLayout(column, 1)
+        outer.addStretch(1)
+        return page
+
+    def _pad_button(self, digit: str) -> QPushButton:
+        button = QPushButton(digit)
+        button.setObjectName("padKey")
+        button.clicked.connect(lambda: self._set_pin(self._pin + digit))
+        return button
+
+    def _set_pin(self, pin: str) -> None:
+        self._pin = pin[:8]
+        self.pin_display.setText(self._pin)
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802  (a keyboard works too)
+        if self.pages.currentIndex() == 0:
+            if event.text().isdigit():
+                self._set_pin(self._pin + event.text())
+                return
+            if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+                self.submit_pin()
+                return
+            if event.key() == Qt.Key_Backspace:
+                self._set_pin(self._pin[:-1])
+                return
+        super().keyPressEvent(event)
+
+    def submit_pin(self, pin: str | None = None) -> None:
+        pin = self._pin if pin is None else pin
+        self._set_pin("")
+        locked = self.guard.locked_for()
+        if locked > 0:
+            self.pin_message.setText(self.tr("Too many wrong PINs: wait %1 s.").replace("%1", str(int(locked) + 1)))
+            return
+        stored = self.bridge.config.technician.pin_hash
+        self.pin_ok.setEnabled(False)
+        self.pin_message.setText(self.tr("Checking…"))
+
+        def check(station: Any) -> bool:
+            ok = self.guard.check(pin, stored)
+            station.store.audit(ACTOR, "login" if ok else "login_failed",
+                                "" if ok else f"wrong PIN ({len(pin)} digits)")
+            return ok
+
+        def done(ok: bool) -> None:
+            self.pin_ok.setEnabled(True)
+            if ok:
+                self.pin_message.setText("")
+                self._enter()
+            elif self.guard.locked_for() > 0:
+                self.pin_message.setText(self.tr("Too many wrong PINs: wait %1 s.")
+                                         .replace("%1", str(int(self.guard.locked_for()) + 1)))
+            else:
+                self.pin_message.setText(self.tr("Wrong PIN."))
+
+        def failed(exc: BaseException) -> None:
+            self.pin_ok.setEnabled(True)
+            self.pin_message.setText(str(exc))
+
+        self.bridge.call(check, done=done, failed=failed, lane=DEVICE, owner=self)
+
+    def _enter(self) -> None:
+        self.logged_in = True
+        self.load_fields()
+        self.pages.setCurrentIndex(1)
+        self._status_timer.start()
+        self._idle.start()
+        self.refresh_ports()
+        self.refresh_audit()
+        self.preview_label()
+
+    def leave(self) -> None:
+        """Back to the operator's screen; the next visit asks for the PIN again."""
+        if self.logged_in:
+            self.bridge.call(lambda st: st.store.audit(ACTOR, "logout"))
+        self.logged_in = False
+        self._status_timer.stop()
+        self._idle.stop()
+        self._set_pin("")
+        self.pin_message.setText("")
+        self.pages.setCurrentIndex(0)
+        self.closed.emit()
+
+    def event(self, event: Any) -> bool:
+        if self.logged_in and event.type() in (event.MouseButtonPress, event.KeyPress):
+            self._idle.start()
+        return super().event(event)
+
+    # -- tabs page ------------------------------------------------------------------------------------
+
+    def _build_tabs_page(self) -> QWidget:
+        page = QWidget()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_devices_tab(), self.tr("Devices"))
+        self.tabs.addTab(self._build_mqtt_tab(), self.tr("MQTT"))
+        self.tabs.addTab(self._build_label_tab(), self.tr("Label"))
+        self.tabs.addTab(self._build_line_tab(), self.tr("Line"))
+        self.tabs.addTab(self._build_pin_tab(), self.tr("PIN"))
+        self.tabs.addTab(self._build_audit_tab(), self.tr("Log"))
+        self.tabs.currentChanged.connect(lambda _: self.tabs.currentWidget() is self.audit_tab and self.refresh_audit())
+        self.save_message = QLabel("")
+        self.save_message.setObjectName("saveMessage")
+        self.save_message.setWordWrap(True)
+        self.save_message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.save_button = QPushButton(self.tr("Save the configuration"))
+        self.save_button.setObjectName("primary")
+        self.save_button.clicked.connect(lambda: self.save())
+        self.apply_button = QPushButton(self.tr("Apply now (restart the devices)"))
+        self.apply_button.clicked.connect(self.apply)
+        self.apply_button.hide()
+        back = QPushButton(self.tr("Back to the line"))
+        back.clicked.connect(self.leave)
+        quit_button = QPushButton(self.tr("Quit the program"))
+        quit_button.setObjectName("quiet")
+        quit_button.clicked.connect(self.quitRequested)
+        bottom = QHBoxLayout()
+        bottom.addWidget(quit_button)
+        bottom.addWidget(self.save_message, 1)
+        bottom.addWidget(self.apply_button)
+        bottom.addWidget(self.save_button)
+        bottom.addWidget(back)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(bottom)
+        return page
+
+    def _build_devices_tab(self) -> QWidget:
+        tab = QWidget()
+        self.ports = QListWidget()
+        self.ports.setMaximumHeight(150)
+        rescan = QPushButton(self.tr("Look for ports again"))
+        rescan.clicked.connect(self.refresh_ports)
+        use_scanner = QPushButton(self.tr("Use for the scanner"))
+        use_scanner.clicked.connect(lambda: self._use_port("devices.verifier.url", "115200"))
+        use_printer = QPushButton(self.tr("Use for the printer"))
+        use_printer.clicked.connect(lambda: self._use_port("devices.printer.url", "9600"))
+        self.printer_url = QLineEdit()
+        self.verifier_url = QLineEdit()
+        self.test_print_button = QPushButton(self.tr("Test print"))
+        self.test_print_button.clicked.connect(self.test_print)
+        self.test_print_result = QLabel("")
+        self.test_print_result.setWordWrap(True)
+        self.printer_status = QTableWidget(0, 2)
+        self.printer_status.setHorizontalHeaderLabels([self.tr("Field"), self.tr("Value")])
+        self.printer_status.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.printer_status.verticalHeader().hide()
+        self.printer_status.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.raw_lines = QPlainTextEdit()
+        self.raw_lines.setObjectName("rawLines")
+        self.raw_lines.setReadOnly(True)
+        self.raw_lines.setMaximumBlockCount(300)
+        self.raw_counts = QLabel("")
+
+        ports_box = QGroupBox(self.tr("Serial ports on this machine"))
+        ports_layout = QVBoxLayout(ports_box)
+        ports_layout.addWidget(self.ports)
+        port_buttons = QHBoxLayout()
+        for button in (rescan, use_scanner, use_printer):
+            port_buttons.addWidget(button)
+        ports_layout.addLayout(port_buttons)
+        form = QFormLayout()
+        form.addRow(self.tr("Printer address"), self.printer_url)
+        form.addRow(self.tr("Scanner address"), self.verifier_url)
+        printer_box = QGroupBox(self.tr("Printer status (decoded)"))
+        printer_layout = QVBoxLayout(printer_box)
+        printer_layout.addWidget(self.printer_status)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_print_button)
+        test_row.addWidget(self.test_print_result, 1)
+        printer_layout.addLayout(test_row)
+        scanner_box = QGroupBox(self.tr("What the scanner sends (live)"))
+        scanner_layout = QVBoxLayout(scanner_box)
+        scanner_layout.addWidget(self.raw_lines)
+        scanner_layout.addWidget(self.raw_counts)
+        left = QVBoxLayout()
+        left.addWidget(ports_box)
+        left.addLayout(form)
+        left.addWidget(printer_box, 1)
+        self.device_panels = QVBoxLayout()
+        self.device_panels.addWidget(scanner_box, 1)
+        layout = QHBoxLayout(tab)
+        layout.addLayout(left, 1)
+        layout.addLayout(self.device_panels, 1)
+        return tab
+
+    def add_device_panel(self, title: str, widget: QWidget) -> None:
+        """Hook for device views built elsewhere (the camera view with its decoded region goes here)."""
+        box = QGroupBox(title)
+        QVBoxLayout(box).addWidget(widget)
+        self.device_panels.addWidget(box, 1)
+
+    def _build_mqtt_tab(self) -> QWidget:
+        tab = QWidget()
+        self.mqtt_url = QLineEdit()
+        self.mqtt_user = QLineEdit()
+        self.mqtt_password = QLineEdit()
+        self.mqtt_password.setEchoMode(QLineEdit.Password)
+        self.tls_fields = {name: QLineEdit() for name in ("ca", "cert", "key")}
+        form = QFormLayout()
+        form.addRow(self.tr("Broker address"), self.mqtt_url)
+        form.addRow(self.tr("User name"), self.mqtt_user)
+        form.addRow(self.tr("Password"), self.mqtt_password)
+        captions = {"ca": self.tr("CA certificate"), "cert": self.tr("Client certificate"),
+                    "key": self.tr("Client key")}
+        for name, edit in self.tls_fields.items():
+            row = QHBoxLayout()
+            row.addWidget(edit, 1)
+            choose = QPushButton(self.tr("Choose…"))
+            choose.clicked.connect(lambda _=False, e=edit: self._choose_file(e))
+            row.addWidget(choose)
+            form.addRow(captions[name], row)
+        self.check_button = QPushButton(self.tr("Test the connection"))
+        self.check_button.clicked.connect(self.check_connection)
+        self.check_result = QLabel("")
+        self.check_result.setObjectName("checkResult")
+        self.check_result.setWordWrap(True)
+        self.check_result.setTextFormat(Qt.RichText)
+        layout = QVBoxLayout(tab)
+        layout.addLayout(form)
+        layout.addWidget(self.check_button, 0, Qt.AlignLeft)
+        layout.addWidget(self.check_result)
+        layout.addStretch(1)
+        return tab
+
+    def _build_label_tab(self) -> QWidget:
+        tab = QWidget()
+        self.template_path = QLineEdit()
+        preview = QPushButton(self.tr("Preview"))
+        preview.clicked.connect(self.preview_label)
+        self.label_image = QLabel("")
+        self.label_image.setAlignment(Qt.AlignCenter)
+        self.label_image.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.label_notes = QLabel("")
+        self.label_notes.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel(self.tr("Label template (ZPL)")))
+        row.addWidget(self.template_path, 1)
+        row.addWidget(preview)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.label_image)
+        layout = QVBoxLayout(tab)
+        layout.addLayout(row)
+        layout.addWidget(QLabel(self.tr("As printed (same renderer as the printer simulator), with the current "
+                                        "product and batch:")))
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.label_notes)
+        return tab
+
+    def _build_line_tab(self) -> QWidget:
+        tab = QWidget()
+        self.language_combo = QComboBox()
+        self.language_combo.addItem("Tiếng Việt", "vi")
+        self.language_combo.addItem("English", "en")
+        self.kiosk_combo = QComboBox()
+        self.kiosk_combo.addItem(self.tr("Window"), False)
+        self.kiosk_combo.addItem(self.tr("Full screen (kiosk)"), True)
+        self.resume_combo = QComboBox()
+        self.resume_combo.addItem(self.tr("The operator presses Resume"), "manual")
+        self.resume_combo.addItem(self.tr("By itself when the printer is ready"), "auto")
+        self.verify_timeout = QLineEdit()
+        self.max_failures = QLineEdit()
+        form = QFormLayout(tab)
+        form.addRow(self.tr("Language of the screens"), self.language_combo)
+        form.addRow(self.tr("Display"), self.kiosk_combo)
+        form.addRow(self.tr("After a printer fault the line resumes"), self.resume_combo)
+        form.addRow(self.tr("Verification window (seconds)"), self.verify_timeout)
+        form.addRow(self.tr("Failed stamps in a row that stop the line"), self.max_failures)
+        return tab
+
+    def _build_pin_tab(self) -> QWidget:
+        tab = QWidget()
+        self.new_pin = QLineEdit()
+        self.new_pin.setEchoMode(QLineEdit.Password)
+        self.new_pin.setMaxLength(8)
+        self.repeat_pin = QLineEdit()
+        self.repeat_pin.setEchoMode(QLineEdit.Password)
+        self.repeat_pin.setMaxLength(8)
+        change = QPushButton(self.tr("Change the PIN"))
+        change.clicked.connect(self.change_pin)
+        self.pin_change_message = QLabel("")
+        self.pin_change_message.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow(self.tr("New PIN (4 to 8 digits)"), self.new_pin)
+        form.addRow(self.tr("New PIN again"), self.repeat_pin)
+        layout = QVBoxLayout(tab)
+        layout.addLayout(form)
+        layout.addWidget(change, 0, Qt.AlignLeft)
+        layout.addWidget(self.pin_change_message)
+        layout.addStretch(1)
+        return tab
+
+    def _build_audit_tab(self) -> QWidget:
+        self.audit_tab = QWidget()
+        self.audit_table = QTableWidget(0, 4)
+        self.audit_table.setHorizontalHeaderLabels([self.tr("Time (UTC)"), self.tr("Who"), self.tr("What"),
+                                                    self.tr("Detail")])
+        self.audit_table.horizontalHeader().setSectionResizeMode(3, QHeaderView.Stretch)
+        self.audit_table.verticalHeader().hide()
+        self.audit_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        layout = QVBoxLayout(self.audit_tab)
+        layout.addWidget(self.audit_table)
+        return self.audit_tab
+
+    # -- fields <-> configuration ---------------------------------------------------------------------
+
+    def _field_map(self) -> dict[str, Callable[[], Any]]:
+        def text(edit: QLineEdit) -> Callable[[], str | None]:
+            return lambda: edit.text().strip() or None
+
+        def number(edit: QLineEdit, kind: type) -> Callable[[], Any]:
+            def read() -> Any:
+                value = edit.text().strip()
+                try:
+                    return kind(value)
+                except ValueError:
+                    return value       # pydantic refuses it with the key named
+            return read
+
+        return {
+            "devices.printer.url": text(self.printer_url),
+            "devices.printer.template": text(self.template_path),
+            "devices.verifier.url": text(self.verifier_url),
+            "mqtt.url": text(self.mqtt_url),
+            "mqtt.username": text(self.mqtt_user),
+            "mqtt.password": lambda: self.mqtt_password.text() or None,
+            "ui.language": lambda: self.language_combo.currentData(),
+            "ui.kiosk": lambda: self.kiosk_combo.currentData(),
+            "line.resume": lambda: self.resume_combo.currentData(),
+            "line.verify_timeout_s": number(self.verify_timeout, float),
+            "line.max_consecutive_failures": number(self.max_failures, int),
+        }
+
+    def field_values(self) -> dict[str, Any]:
+        values = {key: read() for key, read in self._field_map().items()}
+        tls = {name: edit.text().strip() or None for name, edit in self.tls_fields.items()}
+        current_tls = self.bridge.config.mqtt.tls
+        if any(tls.values()) or current_tls is not None:
+            values["mqtt.tls"] = {k: v for k, v in tls.items() if v} if any(tls.values()) else None
+        return values
+
+    def load_fields(self) -> None:
+        config = self.bridge.config
+        self.printer_url.setText(config.devices.printer.url)
+        self.template_path.setText(str(config.devices.printer.template))
+        self.verifier_url.setText(config.devices.verifier.url)
+        self.mqtt_url.setText(config.mqtt.url)
+        self.mqtt_user.setText(config.mqtt.username or "")
+        self.mqtt_password.setText(config.mqtt.password or "")
+        tls = config.mqtt.tls
+        for name, edit in self.tls_fields.items():
+            value = getattr(tls, name) if tls is not None else None
+            edit.setText(str(value) if value else "")
+        self.language_combo.setCurrentIndex(max(0, self.language_combo.findData(config.ui.language.value)))
+        self.kiosk_combo.setCurrentIndex(max(0, self.kiosk_combo.findData(config.ui.kiosk)))
+        self.resume_combo.setCurrentIndex(max(0, self.resume_combo.findData(config.line.resume.value)))
+        self.verify_timeout.setText(f"{config.line.verify_timeout_s:g}")
+        self.max_failures.setText(str(config.line.max_consecutive_failures))
+
+    def _current_for_compare(self) -> dict[str, Any]:
+        config = self.bridge.config
+        tls = config.mqtt.tls
+        return {"mqtt.tls": ({k: str(v) for k, v in tls.model_dump().items() if v} if tls is not None else None)}
+
+    def save(self, values: Mapping[str, Any] | None = None,
+             done: Callable[[list[str]], None] | None = None) -> None:
+        """Validate and write the configuration file; the old file stays if anything is wrong."""
+        config = self.bridge.config
+        path = config.source
+        if path is None:
+            self.save_message.setText(self.tr("This configuration was not read from a file: nothing to save."))
+            return
+        values = dict(self.field_values() if values is None else values)
+        # mqtt.tls is compared as a whole mapping, not through _get
+        if values.get("mqtt.tls", None) == self._current_for_compare()["mqtt.tls"]:
+            values.pop("mqtt.tls", None)
+        self.save_button.setEnabled(False)
+        self.save_message.setText(self.tr("Checking the new configuration…"))
+
+        def write(station: Any) -> tuple[StationConfig, list[str]]:
+            new, changed = save_config(Path(path), config, values)
+            if changed:
+                shown = [k for k in changed if k not in ("mqtt.password", "technician.pin_hash")]
+                hidden = [k for k in changed if k not in shown]
+                station.store.audit(ACTOR, "config_saved",
+                                    ", ".join(f"{k}={values[k]}" for k in shown) + "".join(f", {k} changed"
+                                                                                       for k in hidden))
+            return new, changed
+
+        def saved(result: tuple[StationConfig, list[str]]) -> None:
+            new, changed = result
+            self.save_button.setEnabled(True)
+            if not changed:
+                self.save_message.setText(self.tr("Nothing changed."))
+            else:
+                self.pending_config = new
+                self.save_message.setText(self.tr("Saved: %1. The devices use the new settings after "
+                                                  "“Apply now” or the next start.").replace("%1", ", ".join(changed)))
+                self.apply_button.show()
+            if done is not None:
+                done(changed)
+
+        def refused(exc: BaseException) -> None:
+            self.save_button.setEnabled(True)
+            self.save_message.setText(self.tr("Not saved, the file is unchanged: %1").replace("%1", str(exc)))
+            self.save_message.setProperty("error", True)
+            if done is not None:
+                done([])
+
+        self.bridge.call(write, done=saved, failed=refused, lane=DEVICE, owner=self)
+
+    def apply(self) -> None:
+        config = getattr(self, "pending_config", None)
+        if config is None:
+            return
+        if self.bridge.state.value != "stopped":
+            self.save_message.setText(self.tr("Stop the line first, then apply."))
+            return
+        self.apply_button.hide()
+        self.save_message.setText(self.tr("Restarting the devices with the new settings…"))
+        self.bridge.restart(config, done=lambda: self.save_message.setText(self.tr("New settings in use.")),
+                            failed=lambda exc: self.save_message.setText(str(exc)))
+
+    # -- actions --------------------------------------------------------------------------------------
+
+    def refresh_ports(self) -> None:
+        def done(ports: list[tuple[str, str]]) -> None:
+            self.ports.clear()
+            for device, description in ports:
+                self.ports.addItem(f"{device}    {description}".rstrip())
+            if not ports:
+                self.ports.addItem(self.tr("(no serial port found)"))
+
+        self.bridge.call(lambda _: discover_ports(), done=done, lane=DEVICE, owner=self,
+                         failed=lambda exc: self.ports.addItem(str(exc)))
+
+    def _use_port(self, key: str, baud: str) -> None:
+        item = self.ports.currentItem()
+        if item is None or not item.text().startswith("/"):
+            return
+        device = item.text().split()[0]
+        url = f"serial://{device}?baud={baud}"
+        (self.verifier_url if key == "devices.verifier.url" else self.printer_url).setText(url)
+
+    def test_print(self) -> None:
+        if self.bridge.state.value != "stopped":
+            self.test_print_result.setText(self.tr("Stop the line before a test print."))
+            return
+        self.test_print_button.setEnabled(False)
+        self.test_print_result.setText(self.tr("Printing…"))
+
+        def run(station: Any) -> str:
+            station.printer.print_label(test_label_fields())
+            station.store.audit(ACTOR, "test_print", station.printer.url)
+            return station.printer.url
+
+        def done(url: str) -> None:
+            self.test_print_button.setEnabled(True)
+            self.test_print_result.setText(self.tr("Test label sent to %1.").replace("%1", url))
+
+        def failed(exc: BaseException) -> None:
+            self.test_print_button.setEnabled(True)
+            self.test_print_result.setText(self.tr("Test print failed: %1").replace("%1", str(exc)))
+
+        self.bridge.call(run, done=done, failed=failed, lane=DEVICE, owner=self)
+
+    def _refresh_printer_status(self) -> None:
+        if not self.isVisible():
+            return
+
+        def read(station: Any) -> tuple[list[tuple[str, str]], int, int]:
+            scanner = station.verifier.scanner
+            return describe_printer_status(station.printer.last_status), scanner.read_count, scanner.refused_count
+
+        def done(result: tuple[list[tuple[str, str]], int, int]) -> None:
+            rows, reads, refused = result
+            self.printer_status.setRowCount(len(rows))
+            for row, (name, value) in enumerate(rows):
+                self.printer_status.setItem(row, 0, QTableWidgetItem(name))
+                self.printer_status.setItem(row, 1, QTableWidgetItem(value))
+            self.raw_counts.setText(self.tr("Lines read: %1 · refused: %2").replace("%1", str(reads))
+                                    .replace("%2", str(refused)))
+
+        self.bridge.call(read, done=done, lane=DEVICE, owner=self, key="printer-status")
+
+    def _on_raw(self, line: RawLine) -> None:
+        if not self.logged_in:
+            return
+        stamp = time.strftime("%H:%M:%S", time.localtime(line.at)) + f".{int(line.at * 1000) % 1000:03d}"
+        shown = line.text if line.text is not None else \
+            QCoreApplication.translate("TechnicianScreen", "refused (%1)").replace("%1", line.refused or "")
+        self.raw_lines.appendPlainText(f"{stamp}  {shown}  [{line.raw.hex(' ')[:120]}]")
+
+    def _choose_file(self, edit: QLineEdit) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a file"), edit.text() or "/etc/ssl",
+                                              self.tr("Certificates and keys (*.pem *.crt *.key);;All files (*)"))
+        if name:
+            edit.setText(name)
+
+    def check_connection(self) -> None:
+        values = self.field_values()
+        tls = values.get("mqtt.tls") or {}
+        base = self.bridge.config.base_dir
+
+        def resolve(p: str | None) -> str | None:
+            return str(p if Path(p).is_absolute() else base / p) if p else None
+
+        url = values["mqtt.url"] or ""
+        kwargs = dict(username=values["mqtt.username"], password=values["mqtt.password"],
+                      ca=resolve(tls.get("ca")), cert=resolve(tls.get("cert")), key=resolve(tls.get("key")),
+                      client_id=self.bridge.config.mqtt_client_id)
+        self.check_button.setEnabled(False)
+        self.check_result.setText(self.tr("Testing…"))
+
+        def done(steps: list[CheckStep]) -> None:
+            self.check_button.setEnabled(True)
+            lines = []
+            for step in steps:
+                mark = "<span style='color:#2e7d32'>✔</span>" if step.ok else "<span style='color:#c62828'>✘</span>"
+                name = QCoreApplication.translate("TechnicianScreen", CHECK_STEPS[step.step])
+                lines.append(f"{mark} <b>{name}</b>: {_html(step.detail)}")
+            verdict = (self.tr("The broker accepts this station.") if steps and steps[-1].ok and
+                       steps[-1].step == "mqtt" else self.tr("The connection failed at the step marked ✘."))
+            self.check_result.setText("<br>".join(lines) + f"<br><br><b>{verdict}</b>")
+
+        def failed(exc: BaseException) -> None:
+            self.check_button.setEnabled(True)
+            self.check_result.setText(_html(str(exc)))
+
+        self.bridge.call(lambda _: check_broker(url, **kwargs), done=done, failed=failed, lane=DEVICE, owner=self)
+
+    def preview_label(self) -> None:
+        config = self.bridge.config
+        text = self.template_path.text().strip() or str(config.devices.printer.template)
+        path = config.resolve(Path(text))
+        product, batch = self.bridge.product, self.bridge.batch
+
+        def render(station: Any) -> tuple[bytes, list[str]]:
+            from station.engine import label_fields
+            from station.domain import Batch, Stamp, StampState
+            from station.gs1 import digital_link
+
+            p = product or station.products[0]
+            b = batch or Batch(id=0, gtin=p.gtin, lot="L000000", production_date=dt.date.today(),
+                               expiry_date=dt.date.today() + dt.timedelta(days=p.shelf_life_days or 365))
+            serial = "PREVIEW000"
+            uri = digital_link(station.identity.resolver, p.gtin, b.lot, serial, b.expiry_date)
+            stamp = Stamp(id=None, gtin=p.gtin, serial=serial, batch_id=b.id or 0, state=StampState.ALLOCATED, uri=uri)
+            return render_preview(path, label_fields(p, b, stamp))
+
+        def done(result: tuple[bytes, list[str]]) -> None:
+            png, notes = result
+            image = QImage.fromData(png, "PNG")
+            pixmap = QPixmap.fromImage(image)
+            self.label_image.setPixmap(pixmap.scaled(pixmap.width() * 3 // 2, pixmap.height() * 3 // 2,
+                                                     Qt.KeepAspectRatio, Qt.SmoothTransformation))
+            self.label_notes.setText("\n".join(notes) or self.tr("%1 · %2 × %3 dots").replace("%1", str(path))
+                                     .replace("%2", str(image.width())).replace("%3", str(image.height())))
+
+        def failed(exc: BaseException) -> None:
+            self.label_image.clear()
+            self.label_notes.setText(str(exc))
+
+        self.bridge.call(render, done=done, failed=failed, lane=DEVICE, owner=self)
+
+    def change_pin(self) -> None:
+        new, again = self.new_pin.text(), self.repeat_pin.text()
+        self.new_pin.clear()
+        self.repeat_pin.clear()
+        if new != again:
+            self.pin_change_message.setText(self.tr("The two PINs differ."))
+            return
+        try:
+            validate_new_pin(new)
+        except PinError:
+            self.pin_change_message.setText(self.tr("Choose a PIN of 4 to 8 digits, not 0000 and not one digit "
+                                                    "repeated."))
+            return
+        self.pin_change_message.setText(self.tr("Saving…"))
+
+        def hashed(value: str) -> None:
+            def after(changed: list[str]) -> None:
+                if "technician.pin_hash" in changed:
+                    # The running station keeps its configuration object: the new PIN is checked from now on.
+                    self.bridge.config = self.bridge.config.model_copy(
+                        update={"technician": self.bridge.config.technician.model_copy(update={"pin_hash": value})})
+                    self.bridge.call(lambda st: st.store.audit(ACTOR, "pin_changed"))
+                    self.pin_change_message.setText(self.tr("PIN changed."))
+                else:
+                    self.pin_change_message.setText(self.save_message.text())
+
+            self.save({"technician.pin_hash": value}, done=after)
+
+        self.bridge.call(lambda _: hash_pin(new), done=hashed, lane=DEVICE, owner=self,
+                         failed=lambda exc: self.pin_change_message.setText(str(exc)))
+
+    def refresh_audit(self) -> None:
+        def done(entries: list[Any]) -> None:
+            self.audit_table.setRowCount(len(entries))
+            for row, e in enumerate(entries):
+                for column, value in enumerate((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.detail)):
+                    self.audit_table.setItem(row, column, QTableWidgetItem(value))
+            self.audit_table.resizeColumnsToContents()
+
+        self.bridge.call(lambda st: st.store.audit_log(200), done=done, owner=self)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+__all__ = ["TechnicianScreen", "save_config", "check_broker", "CheckStep", "discover_ports", "render_preview"]
