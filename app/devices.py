@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -19,6 +20,7 @@ from drivers.scanner import ScanRead, ScanRefused, SerialScanner
 from drivers.transport import open_transport
 from drivers.zebra.printer import PrinterState, PrinterStatus, ZebraPrinter
 from drivers.zebra.zpl import LabelTemplate
+from station.config import VerifierConfig
 from station.ports import (
     Connected,
     Disconnected,
@@ -189,6 +191,22 @@ class VerifierService:
     def scanner(self) -> SerialScanner:
         return self._scanner
 
+    @property
+    def connected(self) -> bool:
+        return self._scanner.connected
+
+    @property
+    def last_error(self) -> str:
+        return self._scanner.last_error or ""
+
+    @property
+    def read_count(self) -> int:
+        return self._scanner.read_count
+
+    @property
+    def refused_count(self) -> int:
+        return self._scanner.refused_count
+
     def _on_read(self, read: ScanRead) -> None:
         self._sink(VerificationRead(text=read.text, raw=read.raw, at=time.monotonic(), source=self._name))
 
@@ -201,6 +219,62 @@ class VerifierService:
 
     def stop(self) -> None:
         self._scanner.stop()
+
+
+class CameraVerifierService:
+    """A camera on the conveyor as the verification device: grabber thread, decoder worker, one read per code."""
+
+    def __init__(self, url: str, sink: Callable[[VerificationRead], None], *, decoder: str = "zxing",
+                 dedupe_s: float = 1.0, name: str = "camera") -> None:
+        from drivers.camera import open_camera
+        from drivers.camera_reader import CameraReader
+        from drivers.decoder import make_decoder
+
+        self.url = url
+        self._sink = sink
+        self._name = name
+        self.camera = open_camera(url)
+        self.reader = CameraReader(self.camera, make_decoder(decoder), self._on_read, dedupe_s=dedupe_s, name=name)
+
+    def _on_read(self, text: str, raw: bytes, at: float, figures: object, *, repeat: bool = False) -> None:
+        numbers = None
+        if figures is not None:
+            numbers = {k: float(v) for k, v in dataclasses.asdict(figures).items()  # type: ignore[call-overload]
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self._sink(VerificationRead(text=text, raw=raw, at=at, source=self._name, figures=numbers))
+
+    @property
+    def connected(self) -> bool:
+        return self.camera.connected
+
+    @property
+    def last_error(self) -> str:
+        return self.camera.last_error or ""
+
+    @property
+    def read_count(self) -> int:
+        return self.reader.stats().reads
+
+    @property
+    def refused_count(self) -> int:
+        return 0
+
+    def start(self) -> None:
+        self.camera.start()
+        self.reader.start()
+
+    def stop(self) -> None:
+        self.reader.stop()
+        self.camera.stop()
+
+
+def verifier_for(config: VerifierConfig, sink: Callable[[VerificationRead], None]) -> VerifierService | \
+        CameraVerifierService:
+    """The verification device the URL names: a camera (camera://, http://, folder://, file://) or a scanner."""
+    if config.is_camera:
+        return CameraVerifierService(config.url, sink, decoder=config.decoder.value, dedupe_s=config.dedupe_s)
+    return VerifierService(config.url, sink, terminator=config.terminator.encode(),
+                           max_line_length=config.max_line_length)
 
 
 class _Records:

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from app.devices import MqttPublisher, PrinterService, VerifierService
+from app.devices import MqttPublisher, PrinterService, verifier_for
 from drivers.mqtt import MqttClient, Will
 from drivers.lineio import LineIO, Trigger, open_lineio
 from station.config import DeliveryMode, ForeignStampPolicy, ResumePolicy, StationConfig, TriggerSource, load_products
@@ -55,10 +55,7 @@ class Station:
             stop_on_foreign_stamp=line.foreign_stamp is ForeignStampPolicy.STOP,
             commit_interval_s=line.commit_interval_ms / 1000.0,
         ), reject_gate=self.line_io)
-        verifier_cfg = config.devices.verifier
-        self.verifier = VerifierService(verifier_cfg.url, self.engine.submit_read,
-                                        terminator=verifier_cfg.terminator.encode(),
-                                        max_line_length=verifier_cfg.max_line_length)
+        self.verifier = verifier_for(config.devices.verifier, self.engine.submit_read)
         self.topics = Topics.for_station(config.mqtt.prefix, ident.site, ident.id)
         mqtt = config.mqtt
         tls = mqtt.tls

@@ -53,10 +53,30 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
                        help="central stand-in's database URL (SQLite file or postgresql+psycopg://…)")
         p.add_argument("--no-ack", action="store_true", help="store events but never ack (a server that is down)")
 
+    def camera_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--camera-port", type=int, default=8081, help="MJPEG stream port (default 8081)")
+        p.add_argument("--camera-control-port", type=int, default=9103,
+                       help="camera fault-injection port: smudge 0.1, cut 0.05, foreign 0.01, no_label 0.1")
+        p.add_argument("--camera-fps", type=float, default=30.0)
+        p.add_argument("--camera-speed", type=float, default=3000.0, help="belt speed in the frame, pixels/s")
+        p.add_argument("--camera-scale", type=float, default=1.1, help="label size in the frame (1 = 1 px a dot)")
+        p.add_argument("--camera-delay", type=float, default=0.2, help="seconds from print to the camera's view")
+
+    def conveyor_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--conveyor-port", type=int, default=9104, help="line I/O port (lineio+tcp://, default 9104)")
+        p.add_argument("--conveyor-control-port", type=int, default=9105, help="conveyor control: rate 20, pause…")
+        p.add_argument("--rate", type=float, default=5.0, help="items per second on the conveyor (default 5)")
+
     line = with_config(simsub.add_parser("line", help="printer + verification scanner + central server stand-in"))
     printer_opts(line)
     scanner_opts(line)
     central_opts(line)
+    camera_opts(line)
+    conveyor_opts(line)
+    line.add_argument("--camera", action="store_true",
+                      help="verify with the camera simulator (an MJPEG stream) instead of the scanner")
+    line.add_argument("--conveyor", action="store_true",
+                      help="start the conveyor simulator: photo-eye triggers and a reject gate over lineio+tcp://")
     line.add_argument("--no-central", action="store_true", help="do not start the central stand-in")
     line.add_argument("--no-broker", action="store_true",
                       help="never start a broker (by default one is started when none answers on loopback)")
@@ -73,6 +93,16 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
     scanner.add_argument("--printer-control", default="127.0.0.1:9101",
                          help="control address of the printer simulator whose labels it reads (host:port)")
     scanner.set_defaults(func=run)
+
+    camera = simsub.add_parser("camera", help="a camera over the conveyor (MJPEG over HTTP), showing printed labels")
+    camera_opts(camera)
+    camera.add_argument("--printer-control", default="127.0.0.1:9101",
+                        help="control address of the printer simulator whose labels it shows (host:port)")
+    camera.set_defaults(func=run)
+
+    conveyor = simsub.add_parser("conveyor", help="a conveyor: photo-eye triggers and a reject gate (lineio+tcp://)")
+    conveyor_opts(conveyor)
+    conveyor.set_defaults(func=run)
 
     central = with_config(simsub.add_parser("central", help="the central server stand-in: stores events, sends acks"))
     central_opts(central)
@@ -181,7 +211,30 @@ def run(args: argparse.Namespace) -> int:
                 folder: Path = args.save_labels
                 folder.mkdir(parents=True, exist_ok=True)
                 printer.add_listener(lambda label: label.image and label.image.save(folder / f"{label.index:06d}.png"))
-        if kind in ("line", "scanner"):
+        if kind == "camera" or (kind == "line" and args.camera):
+            from simulators.camera import CameraSimulator
+
+            camera = CameraSimulator(fps=args.camera_fps, port=args.camera_port, seed=getattr(args, "seed", None),
+                                     delay=args.camera_delay, control_port=args.camera_control_port,
+                                     speed=args.camera_speed, scale=args.camera_scale)
+            camera.start()
+            started.append(camera)
+            addresses["camera_url"] = camera.url
+            addresses["camera_control"] = f"tcp://127.0.0.1:{args.camera_control_port}"
+            if kind == "line":
+                printer.add_listener(camera.on_label)
+            else:
+                _follow_printer(args.printer_control, camera.on_label, stop)
+        if kind == "conveyor" or (kind == "line" and args.conveyor):
+            from simulators.conveyor import ConveyorSimulator
+
+            conveyor = ConveyorSimulator(port=args.conveyor_port, rate=args.rate, control_port=args.conveyor_control_port,
+                                         seed=getattr(args, "seed", None))
+            conveyor.start()
+            started.append(conveyor)
+            addresses["line_io_url"] = conveyor.url
+            addresses["conveyor_control"] = conveyor.control_url
+        if kind == "scanner" or (kind == "line" and not args.camera):
             from simulators.scanner import ScannerSimulator
 
             scanner = ScannerSimulator(link=args.scanner_link, no_read_rate=args.no_read_rate,
@@ -226,6 +279,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  STATION_DEVICES__PRINTER__URL={addresses['printer_url']}")
         if "scanner_url" in addresses:
             print(f"  STATION_DEVICES__VERIFIER__URL={addresses['scanner_url']}")
+        if "camera_url" in addresses:
+            print(f"  STATION_DEVICES__VERIFIER__URL={addresses['camera_url']}")
+        if "line_io_url" in addresses:
+            print(f"  STATION_DEVICES__LINE_IO__URL={addresses['line_io_url']}  STATION_LINE__TRIGGER=photo_eye")
         sys.stdout.flush()
         ready_file = getattr(args, "ready_file", None)
         if ready_file:

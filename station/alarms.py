@@ -100,3 +100,64 @@ def printer_alarm(faults: tuple[str, ...], unreachable: bool, detail: str) -> Al
         if fault in PRINTER_FAULT_ALARMS:
             return Alarm.raise_(PRINTER_FAULT_ALARMS[fault], detail)
     return Alarm.raise_("printer_fault", detail)
+
+
+# Pre-printed stamps and the checks before activation (issue 5). One alarm per refusal reason, so the operator
+# reads what is wrong with the stamp in front of them, not a generic "refused".
+CATALOGUE.update({
+    "code_not_in_roll": (Severity.STOP, AlarmText(
+        "Tem không thuộc cuộn tem nào đã đăng ký (tem lạ) — lấy sản phẩm đó ra và báo quản lý",
+        "A stamp that is in no registered roll (foreign) — take that item off and tell the supervisor")),
+    "code_already_activated": (Severity.STOP, AlarmText(
+        "Tem đã được kích hoạt trước đó (tem trùng) — lấy sản phẩm đó ra và báo quản lý",
+        "A stamp already activated (duplicate) — take that item off and tell the supervisor")),
+    "code_activated_elsewhere": (Severity.STOP, AlarmText(
+        "Máy chủ báo tem này đã được kích hoạt ở nơi khác — lấy sản phẩm đó ra và báo quản lý",
+        "The server says this stamp is already active elsewhere — take that item off and tell the supervisor")),
+    "code_wrong_product": (Severity.STOP, AlarmText(
+        "Tem thuộc cuộn dành cho sản phẩm khác — kiểm tra cuộn tem đang lắp trên máy",
+        "The stamp is from a roll meant for another product — check the roll on the line")),
+    "code_roll_voided": (Severity.STOP, AlarmText(
+        "Tem thuộc cuộn đã bị hủy — tháo cuộn tem đó ra và báo quản lý",
+        "The stamp is from a voided roll — take that roll off and tell the supervisor")),
+    "code_roll_locked": (Severity.STOP, AlarmText(
+        "Tem thuộc cuộn đang bị khóa — dùng cuộn khác hoặc nhờ quản lý mở khóa",
+        "The stamp is from a locked roll — use another roll or ask the supervisor to unlock it")),
+    "code_voided": (Severity.STOP, AlarmText(
+        "Tem này đã bị hủy trước đó — lấy sản phẩm đó ra và dán tem khác",
+        "This stamp was voided before — take that item off and use another stamp")),
+    "batch_locked": (Severity.STOP, AlarmText(
+        "Lô hàng đang bị khóa (thu hồi hoặc tạm giữ chất lượng) — không kích hoạt thêm tem, báo quản lý",
+        "The batch is locked (recall or quality hold) — no more stamps are activated; tell the supervisor")),
+    "batch_closed": (Severity.STOP, AlarmText(
+        "Lô hàng đã đóng — chọn hoặc mở lô mới",
+        "The batch is closed — choose or open a new batch")),
+    "code_unreadable": (Severity.WARNING, AlarmText(
+        "Không đọc được tem — sản phẩm đã bị loại, kiểm tra tem và cho chạy lại",
+        "The stamp could not be read — the item was rejected; check the stamp and run it again")),
+    "code_line_not_running": (Severity.WARNING, AlarmText(
+        "Tem đi qua khi dây chuyền đang dừng — sản phẩm đã bị loại, tem chưa được kích hoạt",
+        "A stamp passed while the line was stopped — the item was rejected, the stamp is not activated")),
+    "product_mismatch": (Severity.STOP, AlarmText(
+        "Mã vạch sản phẩm không đúng với lô đang chạy (lẫn sản phẩm) — dừng dây chuyền, kiểm tra sản phẩm",
+        "The product barcode is not the running batch's product (a mix-up) — line stopped, check the products")),
+    "product_barcode_unreadable": (Severity.WARNING, AlarmText(
+        "Không đọc được mã vạch sản phẩm — kiểm tra máy quét mã vạch sản phẩm",
+        "The product barcode could not be read — check the product barcode scanner")),
+})
+
+# RefusalReason value -> alarm code.
+REFUSAL_ALARMS = {
+    "not_in_roll": "code_not_in_roll",
+    "already_activated": "code_already_activated",
+    "activated_elsewhere": "code_activated_elsewhere",
+    "wrong_product": "code_wrong_product",
+    "roll_voided": "code_roll_voided",
+    "roll_locked": "code_roll_locked",
+    "code_voided": "code_voided",
+    "batch_closed": "batch_closed",
+    "batch_locked": "batch_locked",
+    "unreadable": "code_unreadable",
+    "line_not_running": "code_line_not_running",
+    "product_mismatch": "product_mismatch",
+}

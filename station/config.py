@@ -81,12 +81,38 @@ class PrinterConfig(_Model):
     _url = field_validator("url")(lambda v: _check_device_url(v, DEVICE_SCHEMES))
 
 
+SCANNER_SCHEMES = {"tcp", "serial"}
+CAMERA_SCHEMES = {"camera", "http", "https", "folder", "file"}
+
+
+class DecoderEngine(str, enum.Enum):
+    ZXING = "zxing"        # zxing-cpp: the default, fastest and most tolerant here
+    PYZBAR = "pyzbar"      # ZBar through pyzbar (needs libzbar0)
+
+
 class VerifierConfig(_Model):
-    url: str = Field("serial:///tmp/packing-station/scanner?baud=115200", description="Verification scanner address.")
+    url: str = Field("serial:///tmp/packing-station/scanner?baud=115200",
+                     description="Verification device: a scanner (serial:///dev/ttyACM0?baud=115200, tcp://host:port) "
+                                 "or a camera (camera://0, http://camera/stream.mjpg, folder:///images, "
+                                 "file:///video.avi).")
     terminator: Literal["\r\n", "\r", "\n"] = Field("\r\n", description="End of one read as the scanner sends it.")
     max_line_length: int = Field(512, ge=16, le=8192, description="Longest line accepted, in bytes.")
+    decoder: DecoderEngine = Field(DecoderEngine.ZXING, description="Camera decoder engine.")
+    dedupe_s: float = Field(1.0, gt=0, le=60, description="Camera: the same code seen again within this is one read.")
 
-    _url = field_validator("url")(lambda v: _check_device_url(v, DEVICE_SCHEMES - {"cups"}))
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        scheme = urlsplit(v).scheme
+        if scheme in CAMERA_SCHEMES:
+            if scheme in {"folder", "file"} and not urlsplit(v).path:
+                raise ValueError(f"{v!r}: missing path (expected {scheme}:///path)")
+            return v
+        return _check_device_url(v, SCANNER_SCHEMES | CAMERA_SCHEMES)
+
+    @property
+    def is_camera(self) -> bool:
+        return urlsplit(self.url).scheme in CAMERA_SCHEMES
 
 
 class LineIoConfig(_Model):
@@ -202,6 +228,63 @@ class DatabaseConfig(_Model):
     path: Path = Field(Path("var/station.db"), description="SQLite file; relative to the working directory.")
 
 
+class CodeShape(_Model):
+    """One accepted shape of an opaque (non-GS1) pre-printed code, e.g. a province's own numbering."""
+
+    name: str = Field(description="Short name of the shape, shown in messages.", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    regex: str = Field(description="Python regular expression the whole code must match (anchors are implied).")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        import re
+
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"{v!r} is not a valid regular expression: {exc}") from None
+        return v
+
+
+class RefusalPolicy(str, enum.Enum):
+    STOP = "stop"          # a foreign, duplicated or wrong-product stamp stops the line for a person to look
+    WARN = "warn"          # alarm and reject the item; the line goes on
+
+
+class PreprintedConfig(_Model):
+    """Pre-printed stamp rolls: which code shapes a roll may carry, and how refused stamps are handled."""
+
+    digital_link: bool = Field(True, description="Accept GS1 Digital Link codes (checked with biip; their GTIN must "
+                                                 "be the roll's product).")
+    code_shapes: list[CodeShape] = Field(default_factory=list,
+                                         description="Accepted shapes of opaque codes (regular expressions).")
+    opaque_epc: str = Field("https://{resolver}/tem/{code}",
+                            description="EPC URI of an opaque code in EPCIS events; {resolver} is station.resolver, "
+                                        "{code} the code, percent-encoded.")
+    on_refusal: RefusalPolicy = Field(RefusalPolicy.STOP, description="stop: a refused stamp (other than an "
+                                      "unreadable one) stops the line; warn: alarm, reject the item, go on.")
+    product_scanner_url: str | None = Field(
+        None, description="Scanner on the product's own barcode (EAN-13/GTIN), in both modes: a mismatch with the "
+                          "batch's GTIN stops the line. None: no product check.")
+    commit_interval_ms: float = Field(10.0, ge=0, le=1000,
+                                      description="Activations wait at most this long to share one database commit.")
+    max_roll_codes: int = Field(200_000, ge=1, le=10_000_000, description="Most codes one roll manifest may hold.")
+
+    @field_validator("opaque_epc")
+    @classmethod
+    def _epc_template(cls, v: str) -> str:
+        if "{code}" not in v:
+            raise ValueError(f"{v!r}: must contain {{code}}")
+        if not (v.startswith("https://") or v.startswith("urn:")):
+            raise ValueError(f"{v!r}: must be an https:// URI or a urn: so EPCIS accepts it")
+        return v
+
+    @field_validator("product_scanner_url")
+    @classmethod
+    def _product_url(cls, v: str | None) -> str | None:
+        return None if v is None else _check_device_url(v, DEVICE_SCHEMES - {"cups"})
+
+
 class StationConfig(BaseSettings):
     """The whole configuration of one station."""
 
@@ -219,6 +302,7 @@ class StationConfig(BaseSettings):
     line: LineConfig = LineConfig()
     ui: UiConfig = UiConfig()
     technician: TechnicianConfig = TechnicianConfig()
+    preprinted: PreprintedConfig = PreprintedConfig()
     source: Path | None = Field(None, exclude=True, description="The file this was read from (set by the loader).")
 
     @classmethod

@@ -91,6 +91,8 @@ class Batch:
     stages: tuple[Stage, ...] = field(default_factory=tuple)
     planned_quantity: int | None = None
     closed: bool = False
+    locked: bool = False                     # a recall or a quality hold: nothing more is activated into it
+    lock_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,3 +105,38 @@ class Stamp:
     uri: str                                 # the Digital Link printed in the QR
     void_reason: VoidReason | None = None
     void_detail: str = ""
+
+
+# -- pre-printed stamp rolls (issue 5) ---------------------------------------------------------------------------
+
+class RollState(str, enum.Enum):
+    """A registered roll of pre-printed stamps. Values are stored."""
+
+    ACTIVE = "active"          # its codes may be activated
+    LOCKED = "locked"          # held for a while (a roll found open, a count to check): refused until unlocked
+    VOIDED = "voided"          # never again (lost, stolen, damaged): its unused codes are voided with it
+
+
+class CodeState(str, enum.Enum):
+    """One code of a registered roll. Values are stored."""
+
+    UNUSED = "unused"
+    ACTIVATED = "activated"
+    VOIDED = "voided"
+
+
+class RefusalReason(str, enum.Enum):
+    """Why a read stamp (or a product barcode) was refused before activation. Values are stored and published."""
+
+    NOT_IN_ROLL = "not_in_roll"                  # not a code of any registered roll (foreign, counterfeit)
+    ALREADY_ACTIVATED = "already_activated"      # activated before, here (a duplicate or a second read)
+    ACTIVATED_ELSEWHERE = "activated_elsewhere"  # the central server says it is active elsewhere
+    WRONG_PRODUCT = "wrong_product"              # a roll (or a Digital Link GTIN) meant for another product
+    ROLL_VOIDED = "roll_voided"
+    ROLL_LOCKED = "roll_locked"
+    CODE_VOIDED = "code_voided"                  # that one code was voided (damaged stamp, roll voided)
+    BATCH_CLOSED = "batch_closed"
+    BATCH_LOCKED = "batch_locked"                # a recall or a quality hold
+    UNREADABLE = "unreadable"                    # the scanner sent a line it could not use
+    LINE_NOT_RUNNING = "line_not_running"        # read while the line was paused or stopped on an alarm
+    PRODUCT_MISMATCH = "product_mismatch"        # the product's own barcode is not the batch's GTIN

@@ -539,11 +539,9 @@ class LineEngine:
         text = read.text
         entry = self._by_uri.get(text)
         if entry is not None:
-            # The reads come in line order: stamps printed before this one passed the verifier unread.
-            while self._inflight[0] is not entry:
-                skipped = self._pop_oldest()
-                self._fail(skipped, VoidReason.NO_READ, "passed the verifier unread (a later stamp was read)")
-            self._pop_oldest()
+            # Older stamps still in flight are not voided here: a camera decodes the labels of one frame in no
+            # particular order, so each keeps its own window of time and is voided only when that runs out.
+            self._remove(entry)
             self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
                            read.figures)
             return

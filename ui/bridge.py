@@ -234,11 +234,11 @@ def read_snapshot(station: Station, batch_id: int | None, now: float | None = No
     oldest_age = ((dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - oldest).total_seconds()
                   if oldest is not None else None)
     printer = station.printer.health()
-    scanner = station.verifier.scanner
+    verifier = station.verifier
     stats = station.relay.stats
     devices = DeviceHealth(
         printer_condition=printer.condition.value, printer_detail=printer.detail, printer_faults=printer.faults,
-        scanner_connected=scanner.connected, scanner_error=scanner.last_error or "",
+        scanner_connected=verifier.connected, scanner_error=verifier.last_error,
         broker_connected=station.mqtt.connected, broker_error=stats.last_error,
         unconfirmed=unconfirmed, oldest_unconfirmed_s=oldest_age, ack_timeout_s=station.config.mqtt.ack_timeout_s,
     )
@@ -323,7 +323,9 @@ class StationBridge(QObject):
 
     def _tap_scanner(self, station: Station, generation: int) -> None:
         """Copy every line the verification scanner sends to ``rawScan`` (the engine still gets it first)."""
-        scanner = station.verifier.scanner
+        scanner = getattr(station.verifier, "scanner", None)
+        if scanner is None:  # a camera verifier: its view is not a stream of raw lines
+            return
         on_read, on_refused = scanner.on_read, scanner.on_refused
 
         def tapped_read(event: Any) -> None:

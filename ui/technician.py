@@ -797,8 +797,8 @@ class TechnicianScreen(QWidget):
             return
 
         def read(station: Any) -> tuple[list[tuple[str, str]], int, int]:
-            scanner = station.verifier.scanner
-            return describe_printer_status(station.printer.last_status), scanner.read_count, scanner.refused_count
+            verifier = station.verifier
+            return describe_printer_status(station.printer.last_status), verifier.read_count, verifier.refused_count
 
         def done(result: tuple[list[tuple[str, str]], int, int]) -> None:
             rows, reads, refused = result

@@ -153,6 +153,8 @@ def _batch(row: BatchRow) -> Batch:
         stages=stages,
         planned_quantity=row.planned_quantity,
         closed=row.closed_at is not None,
+        locked=row.locked_at is not None,
+        lock_reason=row.lock_reason or "",
     )
 
 

@@ -47,6 +47,9 @@ class BatchRow(Base):
     planned_quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # A recall or a quality hold (migration 0003): nothing more is activated into a locked batch.
+    locked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    lock_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class StampRow(Base):
@@ -129,3 +132,83 @@ class AuditRow(Base):
     actor: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+# -- pre-printed stamp rolls (migration 0003) ---------------------------------------------------------------------
+
+class RollRow(Base):
+    """A roll of pre-printed stamps, registered from its manifest before use."""
+
+    __tablename__ = "rolls"
+    __table_args__ = (CheckConstraint("state IN ('active','locked','voided')", name="ck_rolls_state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roll_id: Mapped[str] = mapped_column(String(60), unique=True)      # the roll's identity, as on its core
+    gtin: Mapped[str] = mapped_column(String(14), ForeignKey("products.gtin"))
+    kind: Mapped[str] = mapped_column(String(12))                      # list | sequence
+    pattern: Mapped[str | None] = mapped_column(Text, nullable=True)   # a sequence roll's pattern
+    first: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    code_count: Mapped[int] = mapped_column(Integer)
+    issuer: Mapped[str] = mapped_column(String(200), default="")
+    manifest: Mapped[str] = mapped_column(Text, default="")           # file name it was registered from
+    manifest_sha256: Mapped[str] = mapped_column(String(64), default="")
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    state: Mapped[str] = mapped_column(String(12), default="active")
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    state_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class RollCodeRow(Base):
+    """One code of a roll. A code belongs to one roll only: the unique index is what refuses overlapping rolls."""
+
+    __tablename__ = "roll_codes"
+    __table_args__ = (
+        UniqueConstraint("code", name="uq_roll_codes_code"),
+        UniqueConstraint("roll_pk", "seq", name="uq_roll_codes_roll_seq"),
+        CheckConstraint("state IN ('unused','activated','voided')", name="ck_roll_codes_state"),
+        Index("ix_roll_codes_gtin_serial", "gtin", "serial"),
+        Index("ix_roll_codes_roll_state", "roll_pk", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roll_pk: Mapped[int] = mapped_column(ForeignKey("rolls.id"))
+    seq: Mapped[int] = mapped_column(Integer)                          # position on the roll (n of a sequence)
+    code: Mapped[str] = mapped_column(Text)                            # exactly what the stamp carries
+    gtin: Mapped[str | None] = mapped_column(String(14), nullable=True)   # a Digital Link code's GTIN and serial
+    serial: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    state: Mapped[str] = mapped_column(String(12), default="unused")
+    stamp_id: Mapped[int | None] = mapped_column(ForeignKey("stamps.id"), nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    void_detail: Mapped[str] = mapped_column(Text, default="")
+    voided_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class CodeActivationRow(Base):
+    """Every code ever activated, once: the primary key makes a second activation fail whatever the path."""
+
+    __tablename__ = "code_activations"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    stamp_id: Mapped[int] = mapped_column(ForeignKey("stamps.id"))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class RefusalRow(Base):
+    """A stamp (or product barcode) refused before activation: the raw read, the reason, when, batch and roll."""
+
+    __tablename__ = "refusals"
+    __table_args__ = (Index("ix_refusals_at", "at"), Index("ix_refusals_roll", "roll_pk"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    reason: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str | None] = mapped_column(Text, nullable=True)
+    raw_hex: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(40), default="")
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
+    roll_pk: Mapped[int | None] = mapped_column(ForeignKey("rolls.id"), nullable=True)
