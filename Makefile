@@ -9,6 +9,10 @@ test:           ## install, then run the whole test suite (starts Mosquitto on 1
 	@scripts/setup.sh test,ui
 	@scripts/test.sh
 
+bench:          ## install, then run every benchmark in bench/ and print their figures with the conditions
+	@scripts/setup.sh test,ui
+	@.venv/bin/python bench/run_all.py
+
 setup:
 	@scripts/setup.sh test,ui
 

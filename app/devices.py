@@ -37,7 +37,14 @@ from station.ports import (
 log = logging.getLogger(__name__)
 
 
+# A full receive buffer is flow control (TCP pushes back until the printer catches up), not a reason to stop.
+_NOT_A_FAULT = {"buffer_full"}
+
+
 def _health(status: PrinterStatus) -> PrinterHealth:
+    faults = tuple(str(f) for f in status.faults)
+    if status.state is PrinterState.FAULTED and faults and set(faults) <= _NOT_A_FAULT:
+        return PrinterHealth(PrinterCondition.READY, (), f"busy: {status.detail}")
     if status.state is PrinterState.READY:
         condition = PrinterCondition.READY if status.known else PrinterCondition.UNKNOWN
     elif status.state is PrinterState.FAULTED:

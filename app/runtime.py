@@ -13,11 +13,22 @@ from drivers.mqtt import MqttClient, Will
 from drivers.lineio import LineIO, Trigger, open_lineio
 from station.config import DeliveryMode, ForeignStampPolicy, ResumePolicy, StationConfig, TriggerSource, load_products
 from station.domain import Batch, Product
-from station.engine import LineEngine, LineEvent, LineSettings, StateChanged, StationIdentity, TriggerMode
+from station.engine import (
+    LineEngine,
+    LineEvent,
+    LineSettings,
+    StampDecided,
+    StateChanged,
+    StationIdentity,
+    TriggerMode,
+)
 from station.errors import StationError
 from station.gs1 import validate_lot
 from station.ports import ItemTrigger
 from station.relay import Relay, RelaySettings, Topics
+from station.config import RefusalPolicy
+from station.preprinted import PreprintedLine, PreprintedSettings, ServerCheck
+from station.rolls import CodeRules
 from station.store import Store
 
 log = logging.getLogger(__name__)
@@ -86,7 +97,9 @@ class Station:
                 "state": "offline"}
 
     def _on_line_event(self, event: LineEvent) -> None:
-        if isinstance(event, StateChanged):
+        if isinstance(event, StampDecided):
+            self.relay.notify()
+        elif isinstance(event, StateChanged):
             self.relay.status_changed()
 
     def status(self) -> dict[str, Any]:
@@ -160,3 +173,31 @@ class Station:
             id=None, gtin=product.gtin, lot=lot, production_date=produced, expiry_date=expiry_date,
             origin=origin or product.region,
         ))
+
+    # -- pre-printed line (issue 5) ------------------------------------------------------------------------------
+    # A separate block so the printed line's wiring above stays as it is. Call before start(): the configured
+    # verifier then feeds the pre-printed line instead of the printed line's engine.
+
+    def enable_preprinted(self, server_check: ServerCheck | None = None) -> PreprintedLine:
+        """Build the pre-printed line on the configured verifier (and product scanner, if configured)."""
+        if self._started:
+            raise StationError("enable the pre-printed line before start()")
+        pre = self.config.preprinted
+        line = PreprintedLine(
+            self.store, self.identity, CodeRules.from_config(pre),
+            PreprintedSettings(stop_on_refusal=pre.on_refusal is RefusalPolicy.STOP,
+                               commit_interval_s=pre.commit_interval_ms / 1000.0, opaque_epc=pre.opaque_epc),
+            reject_gate=self.line_io, server_check=server_check,
+        )
+        verifier_cfg = self.config.devices.verifier
+        self.verifier = verifier_for(verifier_cfg, line.submit_read)   # scanner or camera, as for printed stamps
+        self.product_scanner: VerifierService | None = None
+        if pre.product_scanner_url:
+            from app.devices import VerifierService
+
+            self.product_scanner = VerifierService(pre.product_scanner_url, line.submit_product_read,
+                                                   terminator=verifier_cfg.terminator.encode(),
+                                                   max_line_length=verifier_cfg.max_line_length, name="product")
+        line.add_listener(self._on_line_event)
+        self.preprinted = line
+        return line

@@ -52,6 +52,9 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
         p.add_argument("--central-db", default="sqlite:///var/central.db",
                        help="central stand-in's database URL (SQLite file or postgresql+psycopg://…)")
         p.add_argument("--no-ack", action="store_true", help="store events but never ack (a server that is down)")
+        p.add_argument("--central-client-id", default=None,
+                       help="MQTT client id of the stand-in (default central-sim-<prefix>; two stand-ins with one id "
+                            "take the session from each other)")
 
     def camera_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--camera-port", type=int, default=8081, help="MJPEG stream port (default 8081)")
@@ -66,6 +69,8 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
         p.add_argument("--conveyor-port", type=int, default=9104, help="line I/O port (lineio+tcp://, default 9104)")
         p.add_argument("--conveyor-control-port", type=int, default=9105, help="conveyor control: rate 20, pause…")
         p.add_argument("--rate", type=float, default=5.0, help="items per second on the conveyor (default 5)")
+        p.add_argument("--conveyor-paused", action="store_true",
+                       help="start with the belt stopped (send 'resume' to the control port)")
 
     line = with_config(simsub.add_parser("line", help="printer + verification scanner + central server stand-in"))
     printer_opts(line)
@@ -229,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
             from simulators.conveyor import ConveyorSimulator
 
             conveyor = ConveyorSimulator(port=args.conveyor_port, rate=args.rate, control_port=args.conveyor_control_port,
-                                         seed=getattr(args, "seed", None))
+                                         seed=getattr(args, "seed", None), paused=args.conveyor_paused)
             conveyor.start()
             started.append(conveyor)
             addresses["line_io_url"] = conveyor.url
@@ -265,8 +270,9 @@ def run(args: argparse.Namespace) -> int:
             db_url = args.central_db
             if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
                 Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-            central = CentralSimulator(broker_url, prefix=args.prefix or config.mqtt.prefix, db_url=db_url,
-                                       ack=not args.no_ack)
+            prefix = args.prefix or config.mqtt.prefix
+            central = CentralSimulator(broker_url, prefix=prefix, db_url=db_url, ack=not args.no_ack,
+                                       client_id=args.central_client_id or f"central-sim-{prefix.replace('/', '-')}")
             central.start()
             started.append(central)
             addresses["broker"] = broker_url

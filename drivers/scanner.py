@@ -157,7 +157,7 @@ class LineFramer:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return ScanRefused(raw, RefusalReason.NOT_TEXT, self._at)
-        if any(unicodedata.category(char) == "Cc" for char in text):
+        if not text.isprintable() and any(unicodedata.category(char) == "Cc" for char in text):
             return ScanRefused(raw, RefusalReason.NOT_TEXT, self._at)
         return ScanRead(text, raw, self._at)
 

@@ -18,15 +18,16 @@ import queue
 import threading
 import time
 from collections import Counter, deque
+from concurrent.futures import Future
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from station import epcis
 from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
-from station.gs1 import digital_link, parse_digital_link
+from station.gs1 import DigitalLinkTemplate, parse_digital_link
 from station.ports import (
     ItemTrigger,
     LabelPrinter,
@@ -226,14 +227,17 @@ class LineEngine:
         self._consecutive_failures = 0
         self._last_stamp: Stamp | None = None
         self._batch_cache: dict[int, Batch] = {}
+        self._templates: dict[int, DigitalLinkTemplate] = {}
         self._trend = QualityTrend()
         self._fault_is_printer = True  # FAULT from the printer clears by itself; from a foreign stamp it does not
         # Decided but not yet committed: flushed together, then announced.
         self._printed: list[int] = []
-        self._activations: list[tuple[Activation, str]] = []
-        self._voids: list[tuple[Voiding, str | None, bool]] = []
+        self._activations: list[tuple[Activation, Stamp]] = []
+        self._voids: list[tuple[Voiding, Stamp, bool]] = []
         self._stray: list[ScanRecord] = []
         self._pending_since: float | None = None
+        self._commit: Future[None] | None = None
+        self._committing: tuple[list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]]] = ([], [])
         self.commits = 0
         self._done = threading.Event()
         self._done.set()
@@ -273,7 +277,7 @@ class LineEngine:
         stale = self.store.in_flight_stamps()
         for stamp in stale:
             self._void(stamp, VoidReason.LINE_STOPPED, "station stopped before this stamp was verified", reject=False)
-        self._flush()
+        self._flush(wait=True)
         if stale:
             self._raise(Alarm.raise_("interrupted_stamps_voided", f"{len(stale)} stamps"))
         return len(stale)
@@ -328,7 +332,7 @@ class LineEngine:
         try:
             self._loop(product, batch, count)
             self._release_pool()
-            self._flush()
+            self._flush(wait=True)
         except Exception as exc:  # a bug or a dead database must not leave the line looking "running"
             log.exception("line engine failed")
             self._summary.stopped_by = f"internal error: {exc}"
@@ -345,7 +349,7 @@ class LineEngine:
         for item in list(self._inflight):
             try:
                 self._void(item.stamp, VoidReason.LINE_STOPPED, "engine error", reject=False)
-                self._flush()
+                self._flush(wait=True)
             except Exception:
                 log.exception("could not void stamp %s", item.stamp.serial)
                 self._voids.clear()
@@ -359,16 +363,18 @@ class LineEngine:
                 item = self._pop_oldest()
                 self._fail(item, VoidReason.NO_READ, f"no verification read within {self.settings.verify_timeout_s:g}s")
             self._check_printer()
-            if self._due_flush(now):
-                self._flush()
             if self._state is LineState.STOPPING and not self._inflight:
                 return
             if count is not None and self._summary.activated >= count and not self._inflight:
                 return
+            # Print first: a trigger never waits for a commit.
             while self._wants_print(count):
                 trigger = self._triggers.popleft() if self.settings.trigger is TriggerMode.PHOTO_EYE else None
                 if not self._print_one(product, batch, trigger, count):
                     break
+            self._collect_commit(block=False)
+            if self._due_flush(self._clock()):
+                self._flush(wait=False)
 
     def _wants_print(self, count: int | None) -> bool:
         """Print while running, below the window of items in flight, until enough stamps are activated or in flight.
@@ -390,6 +396,8 @@ class LineEngine:
             wait = min(wait, self._inflight[0].deadline - self._clock())
         if self._pending_since is not None:
             wait = min(wait, self._pending_since + self.settings.commit_interval_s - self._clock())
+        if self._commit is not None:
+            wait = min(wait, 0.005)  # announce a finished commit soon
         return max(0.0, wait)
 
     def _drain_inbox(self, timeout: float) -> None:
@@ -459,7 +467,7 @@ class LineEngine:
             self._void(item.stamp, VoidReason.PRINTER_FAULT, health.detail or alarm.code, item=item.item)
         while self._triggers:
             self._reject(self._triggers.popleft().seq)
-        self._flush()
+        self._flush(wait=False)
 
     def _serious(self, code: str, detail: str) -> None:
         """A foreign or duplicated stamp: the line stops for a person to look (unless configured to go on)."""
@@ -473,9 +481,11 @@ class LineEngine:
 
     def _next_stamp(self, batch: Batch, count: int | None) -> Stamp:
         if not self._pool:
-            def make_uri(serial: str) -> str:
-                return digital_link(self.identity.resolver, batch.gtin, batch.lot, serial, batch.expiry_date)
-
+            template = self._templates.get(batch.id)
+            if template is None:
+                template = self._templates[batch.id] = DigitalLinkTemplate(
+                    self.identity.resolver, batch.gtin, batch.lot, batch.expiry_date)
+            make_uri = template.uri
             block = self.settings.serial_block
             if count is not None:  # a short run reserves no more than it can use
                 block = max(1, min(block, count - self._summary.activated - len(self._inflight)))
@@ -615,7 +625,7 @@ class LineEngine:
         ))
         quality = dict(figures) if figures else None
         self._activations.append((Activation(stamp.id, read_text, event, scan, grade_letter, quality),  # type: ignore[arg-type]
-                                  read_text))
+                                  stamp))
         self._mark_pending()
         self._summary.verified += 1
         self._summary.activated += 1
@@ -638,7 +648,7 @@ class LineEngine:
         if reject:
             self._reject(item)
         self._voids.append((Voiding(stamp.id, reason, detail, event, scan, read_text),  # type: ignore[arg-type]
-                            read_text, announce))
+                            stamp, announce))
         self._mark_pending()
         if announce:
             self._summary.voided[reason.value] += 1
@@ -685,22 +695,44 @@ class LineEngine:
             or len(self._activations) + len(self._voids) >= 256
         )
 
-    def _flush(self) -> None:
-        """Commit everything decided since the last commit in one transaction, then announce it."""
-        if self._pending_since is None:
+    def _flush(self, *, wait: bool) -> None:
+        """Queue everything decided since the last commit as one transaction; announce it once written.
+
+        One commit is in the writer's hands at a time: the line keeps printing and matching while it is written,
+        and its stamps are announced (StampDecided) only after the commit, on this thread.
+        """
+        if self._pending_since is not None:
+            self._collect_commit(block=True)
+            printed, activations, voids, stray = self._printed, self._activations, self._voids, self._stray
+            self._printed, self._activations, self._voids, self._stray = [], [], [], []
+            self._pending_since = None
+            self._commit = self.store.commit_line_async(
+                printed=printed, activations=[a for a, _ in activations], voids=[v for v, _, _ in voids],
+                scans=stray)
+            self._committing = (activations, voids)
+        if wait:
+            self._collect_commit(block=True)
+
+    def _collect_commit(self, *, block: bool) -> None:
+        commit = self._commit
+        if commit is None or (not block and not commit.done()):
             return
-        printed, activations, voids, stray = self._printed, self._activations, self._voids, self._stray
-        self._printed, self._activations, self._voids, self._stray = [], [], [], []
-        self._pending_since = None
-        decided = self.store.commit_line(printed=printed, activations=[a for a, _ in activations],
-                                         voids=[v for v, _, _ in voids], scans=stray)
+        self._commit = None
+        commit.result()  # a failed commit raises here, on the engine's thread
+        activations, voids = self._committing
+        self._committing = ([], [])
         self.commits += 1
-        notes = [(text, True) for _, text in activations] + [(text, announce) for _, text, announce in voids]
-        for stamp, (text, announce) in zip(decided, notes):
-            self._recent[stamp.uri] = stamp
+        for activation, stamp in activations:
+            done = replace(stamp, state=StampState.ACTIVATED)
+            self._recent[done.uri] = done
+            self._last_stamp = done
+            self._emit(StampDecided(done, activation.read_text))
+        for voiding, stamp, announce in voids:
+            done = replace(stamp, state=StampState.VOIDED, void_reason=voiding.reason, void_detail=voiding.detail)
+            self._recent[done.uri] = done
             if announce:
-                self._last_stamp = stamp
-                self._emit(StampDecided(stamp, text))
+                self._last_stamp = done
+                self._emit(StampDecided(done, voiding.read_text))
 
     def _batch_of(self, stamp: Stamp) -> Batch:
         batch = self._batch_cache.get(stamp.batch_id)

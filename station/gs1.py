@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ __all__ = [
     "epc_uri",
     "normalize_gtin",
     "parse_digital_link",
+    "DigitalLinkTemplate",
     "validate_lot",
     "validate_resolver",
     "validate_serial",
@@ -69,6 +71,7 @@ class ParsedLink:
     expiry: dt.date | None
 
 
+@functools.lru_cache(maxsize=1024)  # a line checks the same few GTINs for every stamp
 def normalize_gtin(text: str) -> str:
     """Return the GTIN-14 of a GTIN-8/12/13/14; InvalidIdentifier names what is wrong."""
     value = text.strip()
@@ -249,9 +252,45 @@ def digital_link(
     return uri
 
 
+class DigitalLinkTemplate:
+    """The Digital Links of one batch, built once with biip and then per serial by substitution.
+
+    A serial of ``[0-9A-Z]`` needs no percent-encoding, so the URI of every stamp of a batch is the same text
+    around a different serial. The template is built and parsed back with biip once, with a probe serial; each
+    ``uri(serial)`` then only checks the serial's alphabet (0.01 ms instead of the 0.9 ms of a full build and
+    check). Tests compare it with ``digital_link`` on many serials.
+    """
+
+    _PROBE = "Q7Z3X9K2W8"
+
+    def __init__(self, resolver: str, gtin: str, lot: str | None, expiry: dt.date | None) -> None:
+        probe = digital_link(resolver, gtin, lot, self._PROBE, expiry)
+        marker = f"/21/{self._PROBE}"
+        if probe.count(marker) != 1:
+            raise InvalidIdentifier(f"Digital Link {probe}: cannot find the serial to make a template")
+        self._head, self._tail = probe.split(marker)
+        self._head += "/21/"
+
+    def uri(self, serial: str) -> str:
+        if not _OUR_SERIAL.fullmatch(serial):
+            validate_serial(serial)  # raises with the precise reason
+        return f"{self._head}{serial}{self._tail}"
+
+
+_OUR_SERIAL = re.compile(r"[0-9A-Z]{1,20}")
+
+
+@functools.lru_cache(maxsize=256)
+def _gtin14(gtin: str) -> str:
+    return normalize_gtin(gtin)
+
+
 def epc_uri(gtin: str, serial: str) -> str:
     """The constrained Digital Link EPCIS needs: ``https://id.gs1.org/01/{GTIN-14}/21/{serial}``."""
-    gtin14 = normalize_gtin(gtin)
+    gtin14 = _gtin14(gtin)
+    if _OUR_SERIAL.fullmatch(serial):
+        # [0-9A-Z] needs no percent-encoding: the same text biip would write, without its 0.4 ms.
+        return f"https://{EPC_DOMAIN}/01/{gtin14}/21/{serial}"
     # Any AI 21 value is accepted, not only our [0-9A-Z]: a pre-printed roll's serials are someone else's.
     _validate_ai21(serial)
     elements = GS1ElementStrings([_element("01", gtin14), _element("21", serial)])

@@ -119,6 +119,10 @@ class Relay:
         # eventID -> when to stop waiting for the server's ack (monotonic); insertion order is deadline order.
         self._awaiting: dict[str, float] = {}
         self._stop = threading.Event()
+        self._hint = threading.Event()
+        self._hint.set()
+        self._more_due = True
+        self._last_due_query = 0.0
         self._thread: threading.Thread | None = None
         self._published_acks: list[tuple[_InFlight, bool, str]] = []
         self._confirmed: list[str] = []
@@ -140,14 +144,17 @@ class Relay:
             self._thread.join(timeout)
             self._thread = None
 
+    def notify(self) -> None:
+        """New rows are in the outbox: look now instead of at the next periodic look (a quarter second)."""
+        self._hint.set()
+
     def status_changed(self) -> None:
         """The station's state changed: publish the retained status soon (at most twice a second)."""
         self._status_dirty = True
 
     def drained(self) -> bool:
         """True when every outbox row is confirmed."""
-        counts = self.store.outbox_counts()
-        return counts[DeliveryState.PENDING] == 0 and counts[DeliveryState.SENT] == 0
+        return self.store.all_confirmed()
 
     def wait_drained(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -311,8 +318,16 @@ class Relay:
             limit = min(limit, unconfirmed_room)
             if limit <= 0:
                 return
+        # The outbox is queried when told of new rows, while the last look found a full window's worth, and
+        # otherwise four times a second for retries coming due: not on every 20 ms tick of an idle line.
+        now = time.monotonic()
+        if not (self._hint.is_set() or self._more_due or now - self._last_due_query >= 0.25):
+            return
+        self._hint.clear()
+        self._last_due_query = now
         busy = [i for item in self._inflight.values() for i in item.ids]
         due = self.store.due_outbox(utcnow(), limit=limit, exclude_ids=busy)
+        self._more_due = len(due) >= limit
         step = self.settings.events_per_message
         for start in range(0, len(due), step):
             group = due[start:start + step]
@@ -320,9 +335,8 @@ class Relay:
                 break
 
     def _publish(self, group: list[OutboxItem]) -> bool:
-        document = epcis.document([item.event for item in group], created_at=utcnow().replace(tzinfo=dt.timezone.utc),
-                                  sender=self._sender)
-        payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = epcis.document_json([item.event_json for item in group],
+                                      created_at=utcnow().replace(tzinfo=dt.timezone.utc), sender=self._sender)
         try:
             mid = self.publisher.publish(self.topics.events, payload, qos=1, retain=False)
         except PublisherError as exc:

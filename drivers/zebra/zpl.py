@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ class TemplateError(DeviceError):
     """A label template is malformed, or the fields given to it do not fit it."""
 
 
+@functools.lru_cache(maxsize=4096)  # product, producer, lot and dates repeat on every label of a batch
 def escape_field(value: str, indicator: str = _DEFAULT_INDICATOR) -> str:
     """Return `value` as ^FH field data: ASCII only, with every byte that could be a command escaped as _XX.
 

@@ -6,21 +6,25 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from station.domain import (
+    ALLOWED_TRANSITIONS,
     Batch,
+    CodeState,
     DeliveryState,
     Product,
+    RefusalReason,
+    RollState,
     Stage,
     Stamp,
     StampState,
@@ -28,7 +32,18 @@ from station.domain import (
     check_transition,
 )
 from station.errors import DuplicateSerial, StationError
-from station.store.models import AuditRow, BatchRow, OutboxRow, ProductRow, ScanRow, StampRow
+from station.store.models import (
+    AuditRow,
+    BatchRow,
+    CodeActivationRow,
+    OutboxRow,
+    ProductRow,
+    RefusalRow,
+    RollCodeRow,
+    RollRow,
+    ScanRow,
+    StampRow,
+)
 
 __all__ = ["Store", "StoreError", "OutboxItem", "ScanRecord", "Counts", "AuditEntry", "Activation", "Voiding",
            "utcnow"]
@@ -54,9 +69,13 @@ class OutboxItem:
     id: int
     event_id: str
     kind: str
-    event: dict[str, Any]
+    event_json: str          # exactly as written with the activation: resent byte for byte
     attempts: int
     state: DeliveryState
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return json.loads(self.event_json)
 
 
 @dataclass(frozen=True)
@@ -388,53 +407,113 @@ class Store:
         row.state = target.value
         return row
 
-    def commit_line(self, printed: Sequence[int] = (), activations: Sequence[Activation] = (),
-                    voids: Sequence[Voiding] = (), scans: Sequence[ScanRecord] = ()) -> list[Stamp]:
+    def _line_job(self, printed: Sequence[int], activations: Sequence[Activation], voids: Sequence[Voiding],
+                  scans: Sequence[ScanRecord]) -> Callable[[Session], None]:
         """What the line decided since the last commit, in one transaction (one fsync for many stamps).
 
         ``printed`` stamps become sent-to-printer; activations are verified and activated with their outbox
-        rows; voids are voided with theirs; stray scans are recorded. Returns the decided stamps, activations
-        first. All or nothing: a failure leaves every stamp as it was.
+        rows; voids are voided with theirs; stray scans are recorded. All or nothing: a stamp not in a state
+        that allows its change (InvalidTransition) or a duplicate eventID leaves every stamp as it was.
+        Written with bulk statements: the line commits a hundred stamps a second on a Raspberry Pi.
         """
+        stamps = StampRow.__table__
+        id_ = bindparam("b_id")
 
-        def job(s: Session) -> list[Stamp]:
+        def guarded(s: Session, target: StampState, rows: list[dict[str, Any]], values: dict[str, Any]) -> None:
+            if not rows:
+                return
+            allowed = [state.value for state, targets in ALLOWED_TRANSITIONS.items() if target in targets]
+            if target is StampState.ACTIVATED:
+                allowed = [StampState.SENT_TO_PRINTER.value, StampState.VERIFIED.value]
+            # OR of equalities, not IN: an expanding IN cannot run as executemany.
+            statement = update(stamps).where(stamps.c.id == id_, or_(*(stamps.c.state == v for v in allowed))).values(
+                state=target.value, **values)
+            changed = s.connection().execute(statement, rows).rowcount
+            if changed != len(rows):
+                ids = [row["b_id"] for row in rows]
+                found = dict(s.connection().execute(select(stamps.c.id, stamps.c.state).where(stamps.c.id.in_(ids))).all())
+                for stamp_id in ids:
+                    if stamp_id not in found:
+                        raise StoreError(f"unknown stamp {stamp_id}")
+                    if found[stamp_id] not in allowed:
+                        check_transition(StampState(found[stamp_id]), target)
+                raise StoreError(f"{len(rows) - changed} stamps changed state under the line's feet")
+
+        def job(s: Session) -> None:
             now = utcnow()
-            for stamp_id in printed:
-                row = self._transition(s, stamp_id, StampState.SENT_TO_PRINTER)
-                row.printed_at = now
-            decided: list[Stamp] = []
-            for act in activations:
-                row = self._transition(s, act.stamp_id, StampState.VERIFIED)
-                row.verified_at, row.read_text = now, act.read_text
-                row.quality_grade, row.quality = act.quality_grade, act.quality
-                self._transition(s, act.stamp_id, StampState.ACTIVATED)
-                row.activated_at = now
-                self._add_outbox(s, row.id, "activation", act.event, now)
-                if act.scan is not None:
-                    self._add_scan(s, act.scan, row.id)
-                decided.append(_stamp(row))
-            for void in voids:
-                row = self._transition(s, void.stamp_id, StampState.VOIDED)
-                row.void_reason, row.void_detail, row.voided_at = void.reason.value, void.detail, now
-                if void.read_text is not None:
-                    row.read_text = void.read_text
-                self._add_outbox(s, row.id, "void", void.event, now)
-                if void.scan is not None:
-                    self._add_scan(s, void.scan, row.id)
-                decided.append(_stamp(row))
-            for scan in scans:
-                self._add_scan(s, scan, None)
-            return decided
+            guarded(s, StampState.SENT_TO_PRINTER, [{"b_id": i} for i in printed], {"printed_at": now})
+            guarded(s, StampState.ACTIVATED, [
+                {"b_id": a.stamp_id, "b_read": a.read_text, "b_grade": a.quality_grade, "b_quality": a.quality}
+                for a in activations
+            ], {"verified_at": now, "activated_at": now, "read_text": bindparam("b_read"),
+                "quality_grade": bindparam("b_grade"), "quality": bindparam("b_quality")})
+            # A void without a read keeps whatever read_text the stamp had: one statement for each shape.
+            with_text = [v for v in voids if v.read_text is not None]
+            without = [v for v in voids if v.read_text is None]
+            guarded(s, StampState.VOIDED, [
+                {"b_id": v.stamp_id, "b_reason": v.reason.value, "b_detail": v.detail, "b_read": v.read_text}
+                for v in with_text
+            ], {"void_reason": bindparam("b_reason"), "void_detail": bindparam("b_detail"), "voided_at": now,
+                "read_text": bindparam("b_read")})
+            guarded(s, StampState.VOIDED, [
+                {"b_id": v.stamp_id, "b_reason": v.reason.value, "b_detail": v.detail} for v in without
+            ], {"void_reason": bindparam("b_reason"), "void_detail": bindparam("b_detail"), "voided_at": now})
+            outbox = [self._outbox_values(a.stamp_id, "activation", a.event, now) for a in activations]
+            outbox += [self._outbox_values(v.stamp_id, "void", v.event, now) for v in voids]
+            if outbox:
+                s.connection().execute(insert(OutboxRow.__table__), outbox)
+            scan_rows = [self._scan_values(a.scan, a.stamp_id) for a in activations if a.scan is not None]
+            scan_rows += [self._scan_values(v.scan, v.stamp_id) for v in voids if v.scan is not None]
+            scan_rows += [self._scan_values(scan, None) for scan in scans]
+            if scan_rows:
+                s.connection().execute(insert(ScanRow.__table__), scan_rows)
 
-        return self._write(job)
+        return job
+
+    def commit_line(self, printed: Sequence[int] = (), activations: Sequence[Activation] = (),
+                    voids: Sequence[Voiding] = (), scans: Sequence[ScanRecord] = ()) -> None:
+        """What the line decided since the last commit, in one transaction (see _line_job)."""
+        self._write(self._line_job(printed, activations, voids, scans))
+
+    def commit_line_async(self, printed: Sequence[int] = (), activations: Sequence[Activation] = (),
+                          voids: Sequence[Voiding] = (), scans: Sequence[ScanRecord] = ()) -> Future[None]:
+        """The same commit, queued on the writer thread; the line goes on printing while it is written.
+
+        Commits run in the order they were queued (one writer), so a later commit never overtakes an earlier one.
+        """
+        job = self._line_job(printed, activations, voids, scans)
+
+        def run() -> None:
+            with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
+                job(session)
+
+        if self._closed:
+            raise StoreError(f"the store {self.path} is closed")
+        return self._writer.submit(run)
+
+    @staticmethod
+    def _outbox_values(stamp_id: int | None, kind: str, event: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+        return {
+            "event_id": event["eventID"], "stamp_id": stamp_id, "kind": kind,
+            "event_json": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+            "state": DeliveryState.PENDING.value, "attempts": 0, "created_at": now, "next_attempt_at": now,
+            "last_error": "",
+        }
+
+    @staticmethod
+    def _scan_values(scan: ScanRecord, stamp_id: int | None) -> dict[str, Any]:
+        return {"at": scan.at, "source": scan.source, "text": scan.text, "raw_hex": scan.raw.hex(),
+                "outcome": scan.outcome, "detail": scan.detail, "stamp_id": stamp_id}
 
     def mark_sent_to_printer(self, stamp_id: int) -> Stamp:
         self.commit_line(printed=[stamp_id])
         return self.stamp(stamp_id)
 
+
     def activate(self, stamp_id: int, read_text: str, event: dict[str, Any], scan: ScanRecord | None = None) -> Stamp:
         """Verified and activated, with its outbox row (and the scan that verified it), in one transaction."""
-        return self.commit_line(activations=[Activation(stamp_id, read_text, event, scan)])[0]
+        self.commit_line(activations=[Activation(stamp_id, read_text, event, scan)])
+        return self.stamp(stamp_id)
 
     def void(
         self,
@@ -446,7 +525,8 @@ class Store:
         read_text: str | None = None,
     ) -> Stamp:
         """Void a stamp for good (its serial is never reused) and queue the void event, in one transaction."""
-        return self.commit_line(voids=[Voiding(stamp_id, reason, detail, event, scan, read_text)])[0]
+        self.commit_line(voids=[Voiding(stamp_id, reason, detail, event, scan, read_text)])
+        return self.stamp(stamp_id)
 
     def record_scan(self, scan: ScanRecord, stamp_id: int | None = None) -> None:
         self._write(lambda s: self._add_scan(s, scan, stamp_id))
@@ -530,20 +610,20 @@ class Store:
     def due_outbox(self, now: dt.datetime, limit: int, exclude_ids: Iterable[int] = ()) -> list[OutboxItem]:
         """Unconfirmed rows whose next attempt is due, oldest first, skipping those already in flight."""
         excluded = set(exclude_ids)
+        t = OutboxRow.__table__
         q = (
-            select(OutboxRow)
-            .where(OutboxRow.state.in_(UNCONFIRMED), OutboxRow.next_attempt_at <= now)
-            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            select(t.c.id, t.c.event_id, t.c.kind, t.c.event_json, t.c.attempts, t.c.state)
+            .where(t.c.state.in_(UNCONFIRMED), t.c.next_attempt_at <= now)
+            .order_by(t.c.next_attempt_at, t.c.id)
             .limit(limit + len(excluded))
         )
 
         def job(s: Session) -> list[OutboxItem]:
             items = []
-            for r in s.scalars(q):
+            for r in s.execute(q):
                 if r.id in excluded:
                     continue
-                items.append(OutboxItem(r.id, r.event_id, r.kind, json.loads(r.event_json), r.attempts,
-                                        DeliveryState(r.state)))
+                items.append(OutboxItem(r.id, r.event_id, r.kind, r.event_json, r.attempts, DeliveryState(r.state)))
                 if len(items) >= limit:
                     break
             return items
@@ -594,6 +674,12 @@ class Store:
             counts[DeliveryState(state)] = n
         return counts
 
+    def all_confirmed(self) -> bool:
+        """True when no outbox row waits for delivery (an index lookup, however long the outbox)."""
+        return self._read(lambda s: s.scalar(
+            select(OutboxRow.id).where(OutboxRow.state.in_(UNCONFIRMED)).limit(1)
+        )) is None
+
     def oldest_unconfirmed(self) -> dt.datetime | None:
         return self._read(lambda s: s.scalar(
             select(func.min(OutboxRow.created_at)).where(OutboxRow.state != DeliveryState.CONFIRMED.value)
@@ -608,3 +694,465 @@ class Store:
     def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         return self._read(lambda s: [AuditEntry(r.at, r.actor, r.action, r.detail) for r in s.scalars(q)])
+
+    # -- pre-printed rolls, refusals and batch locks (issue 5) -----------------------------------------------
+
+    def register_roll(self, roll: NewRoll) -> RollInfo:
+        """Register a roll and all its codes in one transaction, or nothing.
+
+        Refused (RollConflict / StoreError, naming the manifest's file and line) when the roll id is taken, the
+        product is unknown, or any code is already in another roll, already used by a stamp here (the same
+        GTIN and serial), or given twice. The unique index on ``roll_codes.code`` is the final word.
+        """
+
+        def job(s: Session) -> RollInfo:
+            taken = s.scalar(select(RollRow).where(RollRow.roll_id == roll.roll_id))
+            if taken is not None:
+                raise StoreError(f"{roll.manifest}: roll {roll.roll_id!r} is already registered "
+                                 f"(from {taken.manifest}, {taken.registered_at:%Y-%m-%d %H:%M} UTC)")
+            if s.get(ProductRow, roll.gtin) is None:
+                raise StoreError(f"{roll.manifest}: product GTIN {roll.gtin} is not in the product list")
+            conflicts: list[str] = []
+            by_code = {c.code: c for c in roll.codes}
+            texts = list(by_code)
+            for i in range(0, len(texts), 500):
+                for code, other in s.execute(
+                    select(RollCodeRow.code, RollRow.roll_id).join(RollRow, RollRow.id == RollCodeRow.roll_pk)
+                    .where(RollCodeRow.code.in_(texts[i:i + 500]))
+                ):
+                    mine = by_code[code]
+                    n = f" (n={mine.seq})" if roll.kind == "sequence" else ""
+                    conflicts.append(f"{roll.manifest}: line {mine.line}: code {code!r}{n} is already in "
+                                     f"roll {other!r}")
+            keyed = {(c.gtin, c.serial): c for c in roll.codes if c.gtin and c.serial}
+            if keyed and len(conflicts) < 20:
+                for gtin in {g for g, _ in keyed}:
+                    serials = [sr for g, sr in keyed if g == gtin]
+                    for i in range(0, len(serials), 500):
+                        chunk = serials[i:i + 500]
+                        for code, serial, other in s.execute(
+                            select(RollCodeRow.code, RollCodeRow.serial, RollRow.roll_id)
+                            .join(RollRow, RollRow.id == RollCodeRow.roll_pk)
+                            .where(RollCodeRow.gtin == gtin, RollCodeRow.serial.in_(chunk))
+                        ):
+                            mine = keyed[(gtin, serial)]
+                            if mine.code != code:
+                                conflicts.append(f"{roll.manifest}: line {mine.line}: GTIN {gtin} serial {serial!r} "
+                                                 f"is already in roll {other!r} (as {code!r})")
+                        for (serial,) in s.execute(select(StampRow.serial).where(
+                                StampRow.gtin == gtin, StampRow.serial.in_(chunk))):
+                            mine = keyed[(gtin, serial)]
+                            conflicts.append(f"{roll.manifest}: line {mine.line}: GTIN {gtin} serial {serial!r} "
+                                             "is already used by a stamp of this station")
+            if conflicts:
+                more = f"\n… and {len(conflicts) - 20} more" if len(conflicts) > 20 else ""
+                raise RollConflict("\n".join(conflicts[:20]) + more, conflicts)
+            now = utcnow()
+            row = RollRow(roll_id=roll.roll_id, gtin=roll.gtin, kind=roll.kind, pattern=roll.pattern,
+                          first=roll.first, last=roll.last, code_count=len(roll.codes), issuer=roll.issuer,
+                          manifest=roll.manifest, manifest_sha256=roll.manifest_sha256, registered_at=now,
+                          state=RollState.ACTIVE.value, state_reason="")
+            s.add(row)
+            s.flush()
+            s.execute(insert(RollCodeRow), [
+                {"roll_pk": row.id, "seq": c.seq, "code": c.code, "gtin": c.gtin, "serial": c.serial,
+                 "state": CodeState.UNUSED.value, "void_detail": ""}
+                for c in roll.codes
+            ])
+            s.add(AuditRow(at=now, actor="operator", action="roll_registered",
+                           detail=f"{roll.roll_id}: {len(roll.codes)} codes for {roll.gtin} from {roll.manifest}"))
+            return _roll(row)
+
+        try:
+            return self._write(job)
+        except IntegrityError as exc:  # a race with another writer: the index said no
+            raise RollConflict(f"{roll.manifest}: a code is already registered in another roll ({exc.orig})",
+                               []) from None
+
+    def roll(self, roll_id: str) -> RollInfo:
+        row = self._read(lambda s: s.scalar(select(RollRow).where(RollRow.roll_id == roll_id)))
+        if row is None:
+            raise StoreError(f"unknown roll {roll_id!r}: register it first (station rolls register MANIFEST)")
+        return _roll(row)
+
+    def rolls(self, *, gtin: str | None = None) -> list[RollInfo]:
+        q = select(RollRow).order_by(RollRow.id)
+        if gtin:
+            q = q.where(RollRow.gtin == gtin)
+        return self._read(lambda s: [_roll(r) for r in s.scalars(q)])
+
+    def roll_counts(self, roll_pk: int) -> dict[CodeState, int]:
+        rows = self._read(lambda s: s.execute(
+            select(RollCodeRow.state, func.count()).where(RollCodeRow.roll_pk == roll_pk)
+            .group_by(RollCodeRow.state)).all())
+        counts = {state: 0 for state in CodeState}
+        for state, n in rows:
+            counts[CodeState(state)] = n
+        return counts
+
+    def find_code(self, code: str) -> RollCode | None:
+        """The roll code carrying exactly this text, with its roll."""
+        q = (select(RollCodeRow, RollRow).join(RollRow, RollRow.id == RollCodeRow.roll_pk)
+             .where(RollCodeRow.code == code))
+        row = self._read(lambda s: s.execute(q).first())
+        return _roll_code(*row) if row else None
+
+    def find_code_by_serial(self, gtin: str, serial: str) -> RollCode | None:
+        """The Digital Link roll code with this GTIN and serial (whatever its domain or extra qualifiers)."""
+        q = (select(RollCodeRow, RollRow).join(RollRow, RollRow.id == RollCodeRow.roll_pk)
+             .where(RollCodeRow.gtin == gtin, RollCodeRow.serial == serial))
+        row = self._read(lambda s: s.execute(q).first())
+        return _roll_code(*row) if row else None
+
+    def roll_codes(self, roll_pk: int) -> list[RollCode]:
+        """Every code of a roll in roll order (its sequence number)."""
+        q = (select(RollCodeRow, RollRow).join(RollRow, RollRow.id == RollCodeRow.roll_pk)
+             .where(RollCodeRow.roll_pk == roll_pk).order_by(RollCodeRow.seq))
+        return self._read(lambda s: [_roll_code(c, r) for c, r in s.execute(q)])
+
+    def is_code_activated(self, code: str) -> bool:
+        return self._read(lambda s: s.get(CodeActivationRow, code)) is not None
+
+    def set_roll_state(self, roll_id: str, state: RollState, reason: str, *, actor: str = "operator",
+                       void_event: Callable[[RollCode], dict[str, Any]] | None = None) -> RollInfo:
+        """Lock, unlock or void a roll, with the reason in the roll and the audit log.
+
+        Voiding is for good: every unused code of the roll is voided with it (``roll_voided``), each with the
+        void event ``void_event`` builds for it, in the same transaction.
+        """
+        if not reason.strip():
+            raise StoreError("give a reason: it is recorded and shown in the roll's report")
+
+        def job(s: Session) -> RollInfo:
+            row = s.scalar(select(RollRow).where(RollRow.roll_id == roll_id))
+            if row is None:
+                raise StoreError(f"unknown roll {roll_id!r}")
+            if row.state == RollState.VOIDED.value:
+                raise StoreError(f"roll {roll_id!r} is voided ({row.state_reason}): a voided roll stays voided")
+            now = utcnow()
+            previous = row.state
+            row.state, row.state_reason, row.state_changed_at = state.value, reason, now
+            voided = 0
+            if state is RollState.VOIDED:
+                for code_row in s.scalars(select(RollCodeRow).where(
+                        RollCodeRow.roll_pk == row.id, RollCodeRow.state == CodeState.UNUSED.value)):
+                    code_row.state, code_row.voided_at = CodeState.VOIDED.value, now
+                    code_row.void_reason, code_row.void_detail = RefusalReason.ROLL_VOIDED.value, reason
+                    if void_event is not None:
+                        self._add_outbox(s, None, "code_void", void_event(_roll_code(code_row, row)), now)
+                    voided += 1
+            s.add(AuditRow(at=now, actor=actor[:40], action=f"roll_{state.value}"[:40],
+                           detail=f"{roll_id}: {previous} -> {state.value}: {reason}"
+                                  + (f" ({voided} unused codes voided)" if voided else "")))
+            return _roll(row)
+
+        return self._write(job)
+
+    def void_code(self, code: str, reason: str, *, actor: str = "operator",
+                  event: dict[str, Any] | None = None) -> RollCode:
+        """Void one unused code of a roll for good (a damaged or lost stamp), with its void event."""
+        if not reason.strip():
+            raise StoreError("give a reason: it is recorded and shown in the roll's report")
+
+        def job(s: Session) -> RollCode:
+            pair = s.execute(select(RollCodeRow, RollRow).join(RollRow, RollRow.id == RollCodeRow.roll_pk)
+                             .where(RollCodeRow.code == code)).first()
+            if pair is None:
+                raise StoreError(f"code {code!r} is in no registered roll")
+            code_row, roll_row = pair
+            if code_row.state != CodeState.UNUSED.value:
+                raise StoreError(f"code {code!r} of roll {roll_row.roll_id!r} is {code_row.state}: only an unused "
+                                 "code can be voided here")
+            now = utcnow()
+            code_row.state, code_row.voided_at = CodeState.VOIDED.value, now
+            code_row.void_reason, code_row.void_detail = "operator", reason
+            if event is not None:
+                self._add_outbox(s, None, "code_void", event, now)
+            s.add(AuditRow(at=now, actor=actor[:40], action="code_voided",
+                           detail=f"{code} (roll {roll_row.roll_id}, #{code_row.seq}): {reason}"))
+            return _roll_code(code_row, roll_row)
+
+        return self._write(job)
+
+    def commit_preprinted(self, activations: Sequence[CodeActivation] = (),
+                          refusals: Sequence[Refusal] = ()) -> list[CommitOutcome]:
+        """Activate pre-printed codes (stamp row, code state, once-only record, outbox row) and record refusals,
+        in one transaction.
+
+        Each activation is checked again inside the transaction — batch not closed or locked, roll active, code
+        unused, never activated — so a lock set by another process, or a code read twice, is refused here even if
+        the line had not seen it yet. Such an activation becomes a refusal (recorded) instead of failing the
+        group. Returns one outcome per activation, in order.
+        """
+
+        def job(s: Session) -> list[CommitOutcome]:
+            now = utcnow()
+            outcomes: list[CommitOutcome] = []
+            for act in activations:
+                refusal = self._recheck(s, act)
+                if refusal is None:
+                    savepoint = s.begin_nested()
+                    try:
+                        stamp = StampRow(gtin=act.gtin, serial=act.serial, batch_id=act.batch_id,
+                                         state=StampState.ACTIVATED.value, uri=act.code, read_text=act.read_text,
+                                         void_detail="", allocated_at=now, verified_at=now, activated_at=now)
+                        s.add(stamp)
+                        s.flush()
+                        s.add(CodeActivationRow(code=act.code, stamp_id=stamp.id, batch_id=act.batch_id, at=now))
+                        s.flush()
+                        changed = s.execute(
+                            update(RollCodeRow)
+                            .where(RollCodeRow.id == act.code_id, RollCodeRow.state == CodeState.UNUSED.value)
+                            .values(state=CodeState.ACTIVATED.value, stamp_id=stamp.id, batch_id=act.batch_id,
+                                    activated_at=now)
+                        ).rowcount
+                        if changed != 1:
+                            raise IntegrityError("roll code not unused", None, Exception("state"))
+                        self._add_outbox(s, stamp.id, "activation", act.event, now)
+                        if act.scan is not None:
+                            self._add_scan(s, act.scan, stamp.id)
+                        savepoint.commit()
+                        outcomes.append(CommitOutcome(act, _stamp(stamp), None))
+                        continue
+                    except IntegrityError as exc:
+                        savepoint.rollback()
+                        refusal = act.refusal(RefusalReason.ALREADY_ACTIVATED,
+                                              f"the database refused a second activation ({exc.orig})")
+                self._add_refusal(s, refusal)
+                if act.scan is not None:
+                    self._add_scan(s, act.scan, None)
+                outcomes.append(CommitOutcome(act, None, refusal))
+            for refusal in refusals:
+                self._add_refusal(s, refusal)
+            return outcomes
+
+        return self._write(job)
+
+    @staticmethod
+    def _recheck(s: Session, act: CodeActivation) -> Refusal | None:
+        batch = s.get(BatchRow, act.batch_id)
+        if batch is None:
+            raise StoreError(f"unknown batch {act.batch_id}")
+        if batch.locked_at is not None:
+            return act.refusal(RefusalReason.BATCH_LOCKED, f"batch {batch.lot} is locked: {batch.lock_reason}")
+        if batch.closed_at is not None:
+            return act.refusal(RefusalReason.BATCH_CLOSED, f"batch {batch.lot} is closed")
+        code_row = s.get(RollCodeRow, act.code_id)
+        if code_row is None:
+            raise StoreError(f"unknown roll code {act.code_id}")
+        roll = s.get(RollRow, code_row.roll_pk)
+        assert roll is not None
+        if roll.state == RollState.VOIDED.value:
+            return act.refusal(RefusalReason.ROLL_VOIDED, f"roll {roll.roll_id} is voided: {roll.state_reason}")
+        if roll.state == RollState.LOCKED.value:
+            return act.refusal(RefusalReason.ROLL_LOCKED, f"roll {roll.roll_id} is locked: {roll.state_reason}")
+        if roll.gtin != batch.gtin:
+            return act.refusal(RefusalReason.WRONG_PRODUCT,
+                               f"roll {roll.roll_id} is meant for {roll.gtin}, the batch is {batch.gtin}")
+        if code_row.state == CodeState.ACTIVATED.value or s.get(CodeActivationRow, act.code) is not None:
+            return act.refusal(RefusalReason.ALREADY_ACTIVATED, f"activated at {code_row.activated_at} "
+                                                                 f"into batch {code_row.batch_id}")
+        if code_row.state == CodeState.VOIDED.value:
+            return act.refusal(RefusalReason.CODE_VOIDED, f"voided ({code_row.void_reason}): {code_row.void_detail}")
+        return None
+
+    @staticmethod
+    def _add_refusal(s: Session, refusal: Refusal) -> None:
+        s.add(RefusalRow(at=refusal.at, reason=refusal.reason.value, code=refusal.code, raw_hex=refusal.raw.hex(),
+                         detail=refusal.detail[:1000], source=refusal.source[:40], batch_id=refusal.batch_id,
+                         roll_pk=refusal.roll_pk))
+
+    def record_refusals(self, refusals: Sequence[Refusal]) -> None:
+        """Record refused reads (a product barcode mismatch on the printed line, for instance)."""
+        if refusals:
+            self.commit_preprinted(refusals=refusals)
+
+    def refusals(self, *, roll_pk: int | None = None, batch_id: int | None = None,
+                 limit: int | None = None) -> list[Refusal]:
+        q = select(RefusalRow, RollRow.roll_id).outerjoin(RollRow, RollRow.id == RefusalRow.roll_pk)
+        if roll_pk is not None:
+            q = q.where(RefusalRow.roll_pk == roll_pk)
+        if batch_id is not None:
+            q = q.where(RefusalRow.batch_id == batch_id)
+        q = q.order_by(RefusalRow.id)
+        if limit is not None:
+            q = q.limit(limit)
+        return self._read(lambda s: [
+            Refusal(reason=RefusalReason(r.reason), code=r.code, raw=bytes.fromhex(r.raw_hex), detail=r.detail,
+                    source=r.source, batch_id=r.batch_id, roll_pk=r.roll_pk, at=r.at, roll_id=roll_id)
+            for r, roll_id in s.execute(q)
+        ])
+
+    def lock_batch(self, batch_id: int, reason: str, *, actor: str = "operator",
+                   event: dict[str, Any] | None = None) -> Batch:
+        """Lock a batch (a recall, a quality hold): nothing more is activated into it. The reason goes to the batch
+        and the audit log; ``event`` (an EPCIS hold event) to the outbox, in the same transaction."""
+        return self._set_lock(batch_id, reason, actor, event, lock=True)
+
+    def unlock_batch(self, batch_id: int, reason: str, *, actor: str = "operator",
+                     event: dict[str, Any] | None = None) -> Batch:
+        return self._set_lock(batch_id, reason, actor, event, lock=False)
+
+    def _set_lock(self, batch_id: int, reason: str, actor: str, event: dict[str, Any] | None, *,
+                  lock: bool) -> Batch:
+        if not reason.strip():
+            raise StoreError("give a reason: it is recorded in the audit log and published")
+
+        def job(s: Session) -> Batch:
+            row = s.get(BatchRow, batch_id)
+            if row is None:
+                raise StoreError(f"unknown batch {batch_id}")
+            if lock and row.locked_at is not None:
+                raise StoreError(f"batch {row.lot} is already locked: {row.lock_reason}")
+            if not lock and row.locked_at is None:
+                raise StoreError(f"batch {row.lot} is not locked")
+            now = utcnow()
+            row.locked_at, row.lock_reason = (now, reason) if lock else (None, None)
+            if event is not None:
+                self._add_outbox(s, None, "batch_lock" if lock else "batch_unlock", event, now)
+            s.add(AuditRow(at=now, actor=actor[:40], action="batch_locked" if lock else "batch_unlocked",
+                           detail=f"batch {row.id} ({row.gtin} lot {row.lot}): {reason}"))
+            return _batch(row)
+
+        return self._write(job)
+
+    def batch_lock_reason(self, batch_id: int) -> str | None:
+        """Why the batch is locked, or None when it is not (cheap: one primary-key read)."""
+        row = self._read(lambda s: s.get(BatchRow, batch_id))
+        if row is None:
+            raise StoreError(f"unknown batch {batch_id}")
+        return row.lock_reason if row.locked_at is not None else None
+
+
+# -- records of the pre-printed rolls (issue 5) -------------------------------------------------------------------
+
+class RollConflict(StoreError):
+    """A roll manifest whose codes are already registered or used; ``conflicts`` has one message per code."""
+
+    def __init__(self, message: str, conflicts: list[str]) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+@dataclass(frozen=True)
+class NewRollCode:
+    seq: int
+    code: str
+    gtin: str | None = None       # a Digital Link code's GTIN-14 and serial
+    serial: str | None = None
+    line: int = 0                 # line of the manifest it came from (for messages)
+
+
+@dataclass(frozen=True)
+class NewRoll:
+    roll_id: str
+    gtin: str
+    kind: str                     # list | sequence
+    codes: Sequence[NewRollCode]
+    pattern: str | None = None
+    first: int | None = None
+    last: int | None = None
+    issuer: str = ""
+    manifest: str = ""
+    manifest_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class RollInfo:
+    pk: int
+    roll_id: str
+    gtin: str
+    kind: str
+    pattern: str | None
+    first: int | None
+    last: int | None
+    code_count: int
+    issuer: str
+    manifest: str
+    manifest_sha256: str
+    registered_at: dt.datetime
+    state: RollState
+    state_reason: str
+
+
+@dataclass(frozen=True)
+class RollCode:
+    id: int
+    roll_pk: int
+    roll_id: str
+    roll_gtin: str
+    roll_state: RollState
+    roll_state_reason: str
+    seq: int
+    code: str
+    gtin: str | None
+    serial: str | None
+    state: CodeState
+    batch_id: int | None
+    stamp_id: int | None
+    activated_at: dt.datetime | None
+    void_reason: str | None
+    void_detail: str
+    voided_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A read refused before activation, as recorded in the ``refusals`` table."""
+
+    reason: RefusalReason
+    code: str | None
+    raw: bytes = b""
+    detail: str = ""
+    source: str = ""
+    batch_id: int | None = None
+    roll_pk: int | None = None
+    at: dt.datetime = field(default_factory=utcnow)
+    roll_id: str | None = None    # filled when read back
+
+
+@dataclass(frozen=True)
+class CodeActivation:
+    """A pre-printed code to activate into a batch, with its EPCIS event and the read that saw it."""
+
+    code_id: int                  # roll_codes.id
+    code: str
+    batch_id: int
+    gtin: str                     # the stamp's GTIN (the batch's)
+    serial: str                   # a Digital Link's serial, or the opaque code itself
+    event: dict[str, Any]
+    read_text: str = ""
+    scan: ScanRecord | None = None
+    raw: bytes = b""
+    source: str = ""
+    roll_pk: int | None = None
+
+    def refusal(self, reason: RefusalReason, detail: str) -> Refusal:
+        return Refusal(reason=reason, code=self.code, raw=self.raw, detail=detail, source=self.source,
+                       batch_id=self.batch_id, roll_pk=self.roll_pk)
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    activation: CodeActivation
+    stamp: Stamp | None           # the activated stamp, or None when refused at commit
+    refusal: Refusal | None
+
+
+def _roll(row: RollRow) -> RollInfo:
+    return RollInfo(pk=row.id, roll_id=row.roll_id, gtin=row.gtin, kind=row.kind, pattern=row.pattern,
+                    first=row.first, last=row.last, code_count=row.code_count, issuer=row.issuer or "",
+                    manifest=row.manifest or "", manifest_sha256=row.manifest_sha256 or "",
+                    registered_at=row.registered_at, state=RollState(row.state), state_reason=row.state_reason or "")
+
+
+def _roll_code(row: RollCodeRow, roll: RollRow) -> RollCode:
+    return RollCode(id=row.id, roll_pk=row.roll_pk, roll_id=roll.roll_id, roll_gtin=roll.gtin,
+                    roll_state=RollState(roll.state), roll_state_reason=roll.state_reason or "", seq=row.seq,
+                    code=row.code, gtin=row.gtin, serial=row.serial, state=CodeState(row.state),
+                    batch_id=row.batch_id, stamp_id=row.stamp_id, activated_at=row.activated_at,
+                    void_reason=row.void_reason, void_detail=row.void_detail or "", voided_at=row.voided_at)
+
+
+__all__ += ["RollConflict", "NewRoll", "NewRollCode", "RollInfo", "RollCode", "Refusal", "CodeActivation",
+            "CommitOutcome"]

@@ -302,3 +302,13 @@ def test_validation_needs_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     validate(_doc(_activation(), _void()))
     with pytest.raises(EpcisInvalid):
         validate(_broken((*EVENT, "action"), "REMOVE"))
+
+
+def test_document_json_splices_serialised_events_into_the_same_document() -> None:
+    from station.epcis import document, document_json
+
+    events = [_activation(serial=f"A1B2C3D4E{n}") for n in range(3)]
+    spliced = json.loads(document_json([json.dumps(e, ensure_ascii=False) for e in events], created_at=AT,
+                                       sender="urn:x"))
+    assert spliced == document(events, created_at=AT, sender="urn:x")
+    validate(spliced)

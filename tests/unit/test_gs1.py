@@ -311,3 +311,29 @@ def test_epc_uri_refuses_bad_parts() -> None:
         epc_uri("08938603001014", "S1")
     with pytest.raises(InvalidIdentifier, match="space"):
         epc_uri(GTIN, "S 1")
+
+
+def test_batch_template_builds_the_same_uri_as_a_full_build() -> None:
+    import secrets
+
+    from station.gs1 import DigitalLinkTemplate, digital_link
+
+    for lot, expiry in (("MX2611A", dt.date(2027, 5, 28)), ("L/26%11+a", None), (None, dt.date(2026, 12, 31))):
+        template = DigitalLinkTemplate("truyxuat.hue.example.vn", "08938603001013", lot, expiry)
+        for _ in range(200):
+            serial = "".join(secrets.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(10))
+            assert template.uri(serial) == digital_link("truyxuat.hue.example.vn", "08938603001013", lot, serial,
+                                                        expiry)
+    with pytest.raises(InvalidIdentifier):
+        template.uri("abc")
+
+
+def test_epc_uri_fast_path_matches_biip() -> None:
+    from station.gs1 import epc_uri, parse_digital_link
+
+    for serial in ("A1B2C3D4E5", "0000000000", "ZZZZZZZZZZZZZZZZZZZZ"):
+        uri = epc_uri("08938603001013", serial)
+        assert uri == f"https://id.gs1.org/01/08938603001013/21/{serial}"
+        parsed = parse_digital_link(uri)
+        assert (parsed.gtin, parsed.serial, parsed.lot) == ("08938603001013", serial, None)
+    assert epc_uri("08938603001013", "a/b") == "https://id.gs1.org/01/08938603001013/21/a%2Fb"

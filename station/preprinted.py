@@ -1,0 +1,668 @@
+"""The pre-printed line: each stamp already on its item is read as it passes, checked, and activated into the batch
+(or refused with the reason), with the same outbox and EPCIS events as printed stamps; and the checks both lines
+share — the product's own barcode against the batch's GTIN, batch locks, the server's word on a code.
+
+Like the printed line's engine, one thread owns the order: reads, product barcodes and operator commands arrive on
+one inbox queue. Decisions are committed in groups through ``Store.commit_preprinted``, which checks each
+activation again inside the transaction (batch lock, roll state, code unused, the once-only ``code_activations``
+key), so a code is never activated twice whatever the path: a restart, a resend, a read twice, two processes.
+
+Checks, in order, for each read (the first that fails is the refusal's reason, ``RefusalReason``):
+line not running → unreadable → batch closed / locked → not in any roll → roll voided / locked → roll (or the
+Digital Link's GTIN) for another product → already activated → code voided → activated elsewhere (ServerCheck).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from station import epcis
+from station.alarms import REFUSAL_ALARMS, Alarm, Severity
+from station.domain import Batch, CodeState, DeliveryState, RefusalReason, RollState
+from station.engine import (
+    AlarmRaised,
+    LineEvent,
+    LineState,
+    RunFinished,
+    RunSummary,
+    StampDecided,
+    StateChanged,
+    StationIdentity,
+)
+from station.errors import InvalidIdentifier
+from station.gs1 import epc_uri, normalize_gtin, parse_digital_link, validate_lot
+from station.ports import RejectGate, VerificationRead
+from station.rolls import CodeRules, looks_like_link
+from station.store import CodeActivation, Refusal, RollCode, ScanRecord, Store, utcnow
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PreprintedLine", "PreprintedSettings", "PreprintedSummary", "CodeRefused", "ServerCheck", "ServerVerdict",
+    "ServerAnswer", "ProductGuard", "ProductVerdict", "parse_product_barcode", "code_epc", "code_activation_event",
+    "code_void_event", "batch_hold_event", "HoldKind", "STOPPING_REASONS",
+]
+
+# Refusals that stop the line whatever the policy: nothing can be activated until someone acts.
+ALWAYS_STOP = frozenset({RefusalReason.BATCH_LOCKED, RefusalReason.BATCH_CLOSED, RefusalReason.PRODUCT_MISMATCH})
+# Refusals that stop the line under the default policy (on_refusal: stop): a stamp that should not be there.
+STOPPING_REASONS = frozenset({
+    RefusalReason.NOT_IN_ROLL, RefusalReason.ALREADY_ACTIVATED, RefusalReason.ACTIVATED_ELSEWHERE,
+    RefusalReason.WRONG_PRODUCT, RefusalReason.ROLL_VOIDED, RefusalReason.ROLL_LOCKED, RefusalReason.CODE_VOIDED,
+}) | ALWAYS_STOP
+BATCH_REFRESH_S = 0.2   # a lock set by another process (the CLI) is seen within this, and always at commit
+
+
+# -- the server's word on a code ----------------------------------------------------------------------------------
+
+class ServerVerdict(str, enum.Enum):
+    UNKNOWN = "unknown"                      # no answer (offline, timeout): the local checks decide
+    FREE = "free"                            # the server knows the code and it is not active anywhere
+    ACTIVATED_ELSEWHERE = "activated_elsewhere"
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    verdict: ServerVerdict
+    detail: str = ""                         # e.g. "active at hue-02/line-1 since 2026-11-30"
+
+
+class ServerCheck(Protocol):
+    """Asks the central server whether a code is already active elsewhere (another station, another site).
+
+    Called on the line's thread for each code that passed every local check, just before activation, so it must
+    answer fast (a local cache fed by the server, or a request with a short timeout). An exception or UNKNOWN lets
+    the local checks decide: the database still refuses a second activation here, and the server drops a
+    duplicate commissioning it already holds. Returning ACTIVATED_ELSEWHERE refuses the stamp with that reason.
+    """
+
+    def check(self, code: str, gtin: str | None, serial: str | None) -> ServerAnswer: ...
+
+
+# -- product identity (both lines) --------------------------------------------------------------------------------
+
+def parse_product_barcode(text: str) -> str:
+    """The GTIN-14 a product barcode carries: EAN-13/UPC-A/EAN-8/GTIN-14 digits, with or without an AIM symbology
+    identifier (``]E0``), a GS1 element string starting with AI 01, or a Digital Link. InvalidIdentifier if none."""
+    value = text.strip()
+    if value.startswith("]") and len(value) > 3:
+        value = value[3:]
+    if looks_like_link(value):
+        return parse_digital_link(value).gtin
+    if value.startswith("01") and len(value) >= 16 and value[2:16].isdigit() and len(value) > 14:
+        return normalize_gtin(value[2:16])
+    return normalize_gtin(value)
+
+
+@dataclass(frozen=True)
+class ProductVerdict:
+    ok: bool
+    gtin: str | None                  # what the barcode said (None when unreadable)
+    alarm: Alarm | None = None        # product_mismatch (stop) or product_barcode_unreadable (warning)
+    refusal: Refusal | None = None    # to record (Store.record_refusals) on a mismatch
+
+    @property
+    def stops_line(self) -> bool:
+        return self.alarm is not None and self.alarm.severity is Severity.STOP
+
+
+class ProductGuard:
+    """Compares the product's own barcode with the batch's GTIN: a mismatch is the classic mix-up of two products
+    on one line, and stops it. Pure: no thread, no I/O; the line calls ``check`` for each product barcode read."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+
+    def check(self, read: VerificationRead) -> ProductVerdict:
+        if read.refused is not None or not read.text:
+            return ProductVerdict(False, None, Alarm.raise_("product_barcode_unreadable",
+                                                            read.refused or "empty read"))
+        try:
+            gtin = parse_product_barcode(read.text)
+        except InvalidIdentifier as exc:
+            return ProductVerdict(False, None, Alarm.raise_("product_barcode_unreadable", str(exc)[:200]))
+        if gtin == self.batch.gtin:
+            return ProductVerdict(True, gtin)
+        detail = f"product barcode {read.text.strip()[:40]!r} is GTIN {gtin}, the batch {self.batch.lot} is {self.batch.gtin}"
+        refusal = Refusal(reason=RefusalReason.PRODUCT_MISMATCH, code=read.text.strip()[:300], raw=read.raw,
+                          detail=detail, source=read.source, batch_id=self.batch.id)
+        return ProductVerdict(False, gtin, Alarm.raise_("product_mismatch", detail), refusal)
+
+
+# -- EPCIS events for pre-printed codes and batch locks ----------------------------------------------------------
+
+def code_epc(code: RollCode, identity: StationIdentity, opaque_epc: str) -> str:
+    """The EPC of a roll code: the constrained Digital Link for a Digital Link code, else ``opaque_epc`` with the
+    code percent-encoded (default ``https://{resolver}/tem/{code}``)."""
+    if code.gtin and code.serial:
+        return epc_uri(code.gtin, code.serial)
+    return opaque_epc.format(resolver=identity.resolver, code=quote(code.code, safe=""))
+
+
+def _with_epc(event: dict[str, Any], code: RollCode, identity: StationIdentity, opaque_epc: str,
+              batch_gtin: str) -> dict[str, Any]:
+    if not (code.gtin and code.serial):
+        # An opaque code carries no GTIN: the EPC is the code under the programme's namespace, and the product
+        # goes with it as an extension.
+        event["epcList"] = [code_epc(code, identity, opaque_epc)]
+        event[f"{epcis.EXT_PREFIX}:gtin"] = batch_gtin
+    return event
+
+
+def _extensions(identity: StationIdentity, code: RollCode, batch_id: int | None) -> dict[str, Any]:
+    ext: dict[str, Any] = {
+        f"{epcis.EXT_PREFIX}:site": identity.site,
+        f"{epcis.EXT_PREFIX}:station": identity.station,
+        f"{epcis.EXT_PREFIX}:roll": code.roll_id,
+        f"{epcis.EXT_PREFIX}:stampCode": code.code,
+    }
+    if batch_id is not None:
+        ext[f"{epcis.EXT_PREFIX}:batchId"] = batch_id
+    return ext
+
+
+def _now(identity: StationIdentity) -> dt.datetime:
+    return dt.datetime.now(identity.tzinfo)
+
+
+def _checked(event: dict[str, Any], identity: StationIdentity) -> dict[str, Any]:
+    epcis.validate(epcis.document([event], created_at=_now(identity)))
+    return event
+
+
+def code_activation_event(code: RollCode, batch: Batch, identity: StationIdentity, opaque_epc: str, *,
+                          source: str = "verifier") -> dict[str, Any]:
+    """ObjectEvent ADD / commissioning / active, like a printed stamp's, validated."""
+    event = epcis.activation_event(
+        gtin=code.gtin or batch.gtin, serial=code.serial or "0", lot=batch.lot, expiry=batch.expiry_date,
+        event_time=_now(identity), tz_offset=identity.tz_offset, read_point=identity.read_point,
+        extensions={**_extensions(identity, code, batch.id),
+                    f"{epcis.EXT_PREFIX}:verification": {"result": "preprinted", "source": source}},
+    )
+    return _checked(_with_epc(event, code, identity, opaque_epc, batch.gtin), identity)
+
+
+def code_void_event(code: RollCode, reason: str, detail: str, identity: StationIdentity,
+                    opaque_epc: str) -> dict[str, Any]:
+    """ObjectEvent DELETE / decommissioning / inactive for a code voided unused (damaged stamp, voided roll)."""
+    event = epcis.void_event(
+        gtin=code.gtin or code.roll_gtin, serial=code.serial or "0", reason=reason, event_time=_now(identity),
+        tz_offset=identity.tz_offset, read_point=identity.read_point,
+        extensions={**_extensions(identity, code, None), f"{epcis.EXT_PREFIX}:voidDetail": detail[:300]},
+    )
+    return _checked(_with_epc(event, code, identity, opaque_epc, code.roll_gtin), identity)
+
+
+class HoldKind(str, enum.Enum):
+    HOLD = "hold"        # a quality hold: disposition non_sellable_other
+    RECALL = "recall"    # a recall: disposition recalled
+
+
+def batch_hold_event(batch: Batch, reason: str, identity: StationIdentity, *, locked: bool,
+                     kind: HoldKind = HoldKind.HOLD) -> dict[str, Any]:
+    """The batch lock (or unlock) as an EPCIS ObjectEvent OBSERVE on the batch's class (LGTIN in quantityList).
+
+    Lock: bizStep ``holding``, disposition ``non_sellable_other`` (a quality hold) or ``recalled`` (a recall).
+    Unlock: bizStep ``inspecting``, disposition ``active``. Reason and lock state in ``stn:batchLock``.
+    """
+    gtin = normalize_gtin(batch.gtin)
+    lot = validate_lot(batch.lot)
+    event = {
+        "type": "ObjectEvent",
+        "eventID": f"urn:uuid:{uuid.uuid4()}",
+        "eventTime": epcis.format_time(_now(identity), identity.tz_offset),
+        "eventTimeZoneOffset": identity.tz_offset,
+        "epcList": [],
+        "quantityList": [{"epcClass": f"https://id.gs1.org/01/{gtin}/10/{quote(lot, safe='')}"}],
+        "action": "OBSERVE",
+        "bizStep": "holding" if locked else "inspecting",
+        "disposition": ("recalled" if kind is HoldKind.RECALL else "non_sellable_other") if locked else "active",
+        "readPoint": {"id": identity.read_point},
+        f"{epcis.EXT_PREFIX}:site": identity.site,
+        f"{epcis.EXT_PREFIX}:station": identity.station,
+        f"{epcis.EXT_PREFIX}:batchId": batch.id,
+        f"{epcis.EXT_PREFIX}:batchLock": {"locked": locked, "kind": kind.value, "reason": reason[:500]},
+    }
+    return _checked(event, identity)
+
+
+# -- the line -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PreprintedSettings:
+    stop_on_refusal: bool = True          # preprinted.on_refusal: stop
+    commit_interval_s: float = 0.01
+    opaque_epc: str = "https://{resolver}/tem/{code}"
+
+
+@dataclass(frozen=True)
+class CodeRefused:
+    """A stamp (or product barcode) refused before activation: the line's event, after it is recorded."""
+
+    refusal: Refusal
+
+
+PreprintedEvent = LineEvent | CodeRefused
+
+
+@dataclass
+class PreprintedSummary(RunSummary):
+    refused: Counter[str] = field(default_factory=Counter)
+    product_checked: int = 0
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    def lines(self) -> list[str]:
+        refused = ", ".join(f"{k} {v}" for k, v in sorted(self.refused.items())) or "none"
+        return [
+            f"batch {self.batch_lot} (pre-printed stamps): requested "
+            f"{self.requested if self.requested is not None else 'until stopped'}",
+            f"activated {self.activated}; refused {self.refused_total} ({refused}); reject gate fired {self.rejected}",
+            f"product barcodes checked {self.product_checked}",
+            f"delivery: sent {self.sent}, confirmed by the server {self.confirmed}, waiting {self.pending}",
+            f"rate {self.rate_per_min:.0f} items/min" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""),
+        ]
+
+
+class _Command(enum.Enum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class _ProductRead:
+    read: VerificationRead
+
+
+class PreprintedLine:
+    """Activates pre-printed stamps as their items pass the scanner, one batch at a time."""
+
+    def __init__(self, store: Store, identity: StationIdentity, rules: CodeRules,
+                 settings: PreprintedSettings = PreprintedSettings(), *, reject_gate: RejectGate | None = None,
+                 server_check: ServerCheck | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.identity = identity
+        self.rules = rules
+        self.settings = settings
+        self.reject_gate = reject_gate
+        self.server_check = server_check
+        self._clock = clock
+        self._inbox: queue.Queue[VerificationRead | _ProductRead | _Command] = queue.Queue()
+        self._listeners: list[Callable[[PreprintedEvent], None]] = []
+        self._thread: threading.Thread | None = None
+        self._state = LineState.STOPPED
+        self._state_lock = threading.Lock()
+        self._summary = PreprintedSummary()
+        self._alarms: list[Alarm] = []
+        self._last_stamp = None
+        self._batch: Batch | None = None
+        self._batch_read_at = 0.0
+        self._guard: ProductGuard | None = None
+        self._activations: list[CodeActivation] = []
+        self._refusals: list[Refusal] = []
+        self._pending_codes: set[str] = set()
+        self._pending_since: float | None = None
+        self._server_failed = False
+        self.commits = 0
+        self._done = threading.Event()
+        self._done.set()
+
+    # -- public, any thread -----------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[PreprintedEvent], None]) -> None:
+        """Called on the line's thread for every event: keep it short."""
+        self._listeners.append(listener)
+
+    @property
+    def state(self) -> LineState:
+        return self._state
+
+    @property
+    def alarms(self) -> list[Alarm]:
+        return list(self._alarms)
+
+    @property
+    def summary(self) -> PreprintedSummary:
+        return self._summary
+
+    @property
+    def last_stamp(self) -> Any:
+        return self._last_stamp
+
+    def start(self, batch_id: int, count: int | None = None) -> None:
+        """Run for ``count`` activated stamps (None: until stopped)."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("the line is already running")
+        batch = self.store.batch(batch_id)
+        if batch.closed:
+            raise ValueError(f"batch {batch.lot} is closed: open a new batch")
+        self.store.product(batch.gtin)
+        self._batch, self._batch_read_at = batch, self._clock()
+        self._guard = ProductGuard(batch)
+        self._summary = PreprintedSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
+        self._done.clear()
+        self._thread = threading.Thread(target=self._run, args=(count,), name="preprinted-line", daemon=True)
+        self._set_state(LineState.RUNNING)
+        if batch.locked:
+            self._stop_for(RefusalReason.BATCH_LOCKED, Alarm.raise_("batch_locked", batch.lock_reason))
+        self._thread.start()
+
+    def submit_read(self, read: VerificationRead) -> None:
+        """A stamp read by the scanner or camera (called on its reader thread)."""
+        self._inbox.put(read)
+
+    def submit_product_read(self, read: VerificationRead) -> None:
+        """A read of the product's own barcode (EAN-13/GTIN) from the product scanner."""
+        self._inbox.put(_ProductRead(read))
+
+    def pause(self) -> None:
+        self._inbox.put(_Command.PAUSE)
+
+    def resume(self) -> None:
+        """Back to running after a pause or a stop on an alarm (refused again while the batch is locked)."""
+        self._inbox.put(_Command.RESUME)
+
+    def stop(self) -> None:
+        self._inbox.put(_Command.STOP)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def acknowledge_alarms(self) -> None:
+        self._alarms.clear()
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every read submitted so far is decided and committed (for tests and a clean stop)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._inbox.unfinished_tasks == 0 and self._pending_since is None:
+                return True
+            time.sleep(0.005)
+        return False
+
+    # -- the line's thread -------------------------------------------------------------------------------------
+
+    def _run(self, count: int | None) -> None:
+        try:
+            while True:
+                self._drain_inbox(self._wait_time())
+                if self._due_flush():
+                    self._flush()
+                if self._state is LineState.STOPPING:
+                    break
+                if count is not None and self._summary.activated >= count:
+                    break
+            self._flush()
+        except Exception as exc:
+            log.exception("pre-printed line failed")
+            self._summary.stopped_by = f"internal error: {exc}"
+            self._activations.clear()
+            self._refusals.clear()
+            self._pending_codes.clear()
+            self._pending_since = None
+        finally:
+            self._summary.finished_at = time.time()
+            self._set_state(LineState.STOPPED, self._summary.stopped_by or "done")
+            self._emit(RunFinished(self._summary))
+            self._done.set()
+
+    def _wait_time(self) -> float:
+        if self._pending_since is None:
+            return 0.05
+        return max(0.0, self._pending_since + self.settings.commit_interval_s - self._clock())
+
+    def _drain_inbox(self, timeout: float) -> None:
+        try:
+            item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            try:
+                if isinstance(item, VerificationRead):
+                    self._on_read(item)
+                elif isinstance(item, _ProductRead):
+                    self._on_product_read(item.read)
+                else:
+                    self._on_command(item)
+            finally:
+                self._inbox.task_done()
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _on_command(self, cmd: _Command) -> None:
+        if cmd is _Command.PAUSE and self._state is LineState.RUNNING:
+            self._set_state(LineState.PAUSED, "operator")
+        elif cmd is _Command.RESUME and self._state in (LineState.PAUSED, LineState.FAULT):
+            batch = self._current_batch(force=True)
+            if batch.locked:
+                self._raise(Alarm.raise_("batch_locked", batch.lock_reason))
+            elif batch.closed:
+                self._raise(Alarm.raise_("batch_closed", batch.lot))
+            else:
+                self._set_state(LineState.RUNNING, "operator")
+        elif cmd is _Command.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
+            self._summary.stopped_by = self._summary.stopped_by or "operator"
+            self._set_state(LineState.STOPPING, "operator")
+
+    def _current_batch(self, force: bool = False) -> Batch:
+        assert self._batch is not None
+        now = self._clock()
+        if force or now - self._batch_read_at >= BATCH_REFRESH_S:
+            self._batch, self._batch_read_at = self.store.batch(self._batch.id), now  # type: ignore[arg-type]
+        return self._batch
+
+    def _on_product_read(self, read: VerificationRead) -> None:
+        assert self._guard is not None
+        self._summary.product_checked += 1
+        verdict = self._guard.check(read)
+        if verdict.ok:
+            return
+        if verdict.refusal is not None:
+            self._refuse(verdict.refusal, stop=True)
+        elif verdict.alarm is not None:
+            self._raise(verdict.alarm)
+
+    def _on_read(self, read: VerificationRead) -> None:
+        batch = self._current_batch()
+        scan_at = utcnow()
+        text = read.text.strip() if read.text else None
+
+        def refuse(reason: RefusalReason, detail: str, code: RollCode | None = None) -> None:
+            self._refuse(Refusal(reason=reason, code=text, raw=read.raw, detail=detail, source=read.source,
+                                 batch_id=batch.id, roll_pk=code.roll_pk if code else None, at=scan_at))
+
+        if self._state is not LineState.RUNNING:
+            refuse(RefusalReason.LINE_NOT_RUNNING, f"read while the line was {self._state.value}")
+            return
+        if read.refused is not None or not text:
+            refuse(RefusalReason.UNREADABLE, f"read refused: {read.refused or 'no text'}")
+            return
+        if batch.locked:
+            refuse(RefusalReason.BATCH_LOCKED, f"batch {batch.lot} is locked: {batch.lock_reason}")
+            return
+        if batch.closed:
+            refuse(RefusalReason.BATCH_CLOSED, f"batch {batch.lot} is closed")
+            return
+        code = self.store.find_code(text)
+        link_gtin: str | None = None
+        if looks_like_link(text):
+            try:
+                parsed = parse_digital_link(text)
+            except InvalidIdentifier as exc:
+                if code is None:
+                    refuse(RefusalReason.NOT_IN_ROLL, f"not in any registered roll, and {exc}"[:300])
+                    return
+            else:
+                link_gtin = parsed.gtin
+                if code is None:
+                    code = self.store.find_code_by_serial(parsed.gtin, parsed.serial)
+                if code is None:
+                    stamp = self.store.find_stamp(parsed.gtin, parsed.serial)
+                    if stamp is not None:
+                        refuse(RefusalReason.ALREADY_ACTIVATED,
+                               f"not in a roll: a stamp printed here, {stamp.serial}, already {stamp.state.value}")
+                        return
+        if code is None:
+            refuse(RefusalReason.NOT_IN_ROLL, "not a code of any registered roll")
+            return
+        if code.roll_state is RollState.VOIDED:
+            refuse(RefusalReason.ROLL_VOIDED, f"roll {code.roll_id} is voided: {code.roll_state_reason}", code)
+            return
+        if code.roll_state is RollState.LOCKED:
+            refuse(RefusalReason.ROLL_LOCKED, f"roll {code.roll_id} is locked: {code.roll_state_reason}", code)
+            return
+        if code.roll_gtin != batch.gtin or (link_gtin is not None and link_gtin != batch.gtin):
+            refuse(RefusalReason.WRONG_PRODUCT, f"roll {code.roll_id} is meant for {link_gtin or code.roll_gtin}, "
+                                                f"the batch {batch.lot} is {batch.gtin}", code)
+            return
+        if code.code in self._pending_codes or code.state is CodeState.ACTIVATED:
+            when = f"at {code.activated_at:%Y-%m-%d %H:%M:%S} UTC" if code.activated_at else "just now"
+            refuse(RefusalReason.ALREADY_ACTIVATED, f"#{code.seq} of roll {code.roll_id} was activated {when}", code)
+            return
+        if code.state is CodeState.VOIDED:
+            refuse(RefusalReason.CODE_VOIDED, f"#{code.seq} of roll {code.roll_id} was voided "
+                                              f"({code.void_reason}): {code.void_detail}", code)
+            return
+        answer = self._ask_server(code)
+        if answer.verdict is ServerVerdict.ACTIVATED_ELSEWHERE:
+            refuse(RefusalReason.ACTIVATED_ELSEWHERE, answer.detail or "the server says it is active elsewhere", code)
+            return
+        event = code_activation_event(code, batch, self.identity, self.settings.opaque_epc, source=read.source)
+        self._activations.append(CodeActivation(
+            code_id=code.id, code=code.code, batch_id=batch.id, gtin=batch.gtin,  # type: ignore[arg-type]
+            serial=code.serial or code.code, event=event, read_text=text,
+            scan=ScanRecord(read.source, text, read.raw, "preprinted_activated", code.roll_id, scan_at),
+            raw=read.raw, source=read.source, roll_pk=code.roll_pk,
+        ))
+        self._pending_codes.add(code.code)
+        self._mark_pending()
+
+    def _ask_server(self, code: RollCode) -> ServerAnswer:
+        if self.server_check is None:
+            return ServerAnswer(ServerVerdict.UNKNOWN)
+        try:
+            answer = self.server_check.check(code.code, code.gtin, code.serial)
+            if self._server_failed:
+                log.info("server check answers again")
+                self._server_failed = False
+            return answer
+        except Exception as exc:  # the local checks still hold; say so once, not for every stamp
+            if not self._server_failed:
+                log.warning("server check failed, local checks only: %s", exc)
+                self._server_failed = True
+            return ServerAnswer(ServerVerdict.UNKNOWN, str(exc))
+
+    # -- decisions ---------------------------------------------------------------------------------------------
+
+    def _refuse(self, refusal: Refusal, *, stop: bool | None = None, recorded: bool = False) -> None:
+        """Count, reject the item, alarm, announce; record unless the commit already did."""
+        if not recorded:
+            self._refusals.append(refusal)
+            self._mark_pending()
+        self._summary.refused[refusal.reason.value] += 1
+        self._reject()
+        detail = f"{refusal.code[:80]!r}: {refusal.detail}" if refusal.code else refusal.detail
+        alarm = Alarm.raise_(REFUSAL_ALARMS[refusal.reason.value], detail[:300])
+        must_stop = refusal.reason in ALWAYS_STOP or (
+            self.settings.stop_on_refusal and refusal.reason in STOPPING_REASONS)
+        if stop is not None:
+            must_stop = stop
+        if not must_stop and alarm.severity is Severity.STOP:
+            alarm = Alarm(code=alarm.code, severity=Severity.WARNING, text=alarm.text, detail=alarm.detail)
+        self._emit(CodeRefused(refusal))
+        if must_stop:
+            self._stop_for(refusal.reason, alarm)
+        else:
+            self._raise(alarm)
+
+    def _stop_for(self, reason: RefusalReason, alarm: Alarm) -> None:
+        self._raise(alarm)
+        if self._state is LineState.RUNNING:
+            self._set_state(LineState.FAULT, alarm.code)
+
+    def _reject(self) -> None:
+        self._summary.rejected += 1
+        if self.reject_gate is not None:
+            try:
+                self.reject_gate.reject(None)
+            except Exception:
+                log.exception("reject gate failed")
+
+    def _mark_pending(self) -> None:
+        if self._pending_since is None:
+            self._pending_since = self._clock()
+
+    def _due_flush(self) -> bool:
+        return self._pending_since is not None and (
+            self._clock() - self._pending_since >= self.settings.commit_interval_s or len(self._activations) >= 256)
+
+    def _flush(self) -> None:
+        if self._pending_since is None:
+            return
+        activations, refusals = self._activations, self._refusals
+        self._activations, self._refusals = [], []
+        try:
+            outcomes = self.store.commit_preprinted(activations, refusals)
+        finally:
+            # cleared only now, so drain() does not return while the commit is still running
+            self._pending_since = None
+            self._pending_codes.difference_update(a.code for a in activations)
+        self.commits += 1
+        for outcome in outcomes:
+            if outcome.stamp is not None:
+                self._summary.verified += 1
+                self._summary.activated += 1
+                self._last_stamp = outcome.stamp
+                self._emit(StampDecided(outcome.stamp, outcome.activation.read_text))
+            elif outcome.refusal is not None:
+                # Refused inside the transaction (a lock from another process, a race): already recorded.
+                self._refuse(outcome.refusal, recorded=True)
+
+    # -- state and events --------------------------------------------------------------------------------------
+
+    def _set_state(self, state: LineState, reason: str = "") -> None:
+        with self._state_lock:
+            if self._state is state:
+                return
+            self._state = state
+        log.info("pre-printed line %s%s", state.value, f" ({reason})" if reason else "")
+        self._emit(StateChanged(state, reason))
+
+    def _raise(self, alarm: Alarm) -> None:
+        if alarm.severity is not Severity.INFO:
+            self._alarms.append(alarm)
+            del self._alarms[:-50]
+        (log.warning if alarm.severity is not Severity.INFO else log.info)("%s", alarm)
+        self._emit(AlarmRaised(alarm))
+
+    def _emit(self, event: PreprintedEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("a line listener failed on %s", type(event).__name__)
+
+    def refresh_delivery(self) -> PreprintedSummary:
+        """Fill the summary's delivery counters from the outbox (events created since the run started)."""
+        started = dt.datetime.fromtimestamp(self._summary.started_at, dt.timezone.utc).replace(tzinfo=None)
+        delivery = self.store.counts(since=started).delivery
+        self._summary.confirmed = delivery.get(DeliveryState.CONFIRMED, 0)
+        self._summary.sent = self._summary.confirmed + delivery.get(DeliveryState.SENT, 0)
+        self._summary.pending = delivery.get(DeliveryState.PENDING, 0) + delivery.get(DeliveryState.SENT, 0)
+        return self._summary
