@@ -268,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print-ahead", type=int, default=8, help="line.print_ahead (stamps in flight)")
     parser.add_argument("--commit-interval-ms", type=float, default=10.0, help="line.commit_interval_ms")
     args = parser.parse_args(argv)
+    sys.setswitchinterval(0.001)  # as app.runtime.Station.start() sets it for the station process
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     # The engine logs every alarm (item_without_stamp when it falls behind): counted below, not printed each.
     logging.basicConfig(level=logging.ERROR)

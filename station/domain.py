@@ -28,6 +28,7 @@ class VoidReason(str, enum.Enum):
     PRINTER_FAULT = "printer_fault"      # printer faulted with the stamp in its buffer
     LINE_STOPPED = "line_stopped"        # the line stopped with the stamp still in flight
     UNUSED = "unused"                    # reserved for printing, never printed (the run ended first)
+    BATCH_LOCKED = "batch_locked"        # the batch was locked (recall, quality hold) with the stamp in flight
     OPERATOR = "operator"                # voided by hand
 
 

@@ -39,7 +39,7 @@ from station.ports import (
 )
 from station.quality import DISCLAIMER, QualityTrend, grade
 from station.serials import SerialGenerator
-from station.store import Activation, ScanRecord, Store, Voiding, utcnow
+from station.store import Activation, BatchLocked, ScanRecord, Store, Voiding, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,7 @@ class LineEngine:
         self._recent: dict[str, Stamp] = {}
         self._recent_order: deque[str] = deque()
         self._pool: deque[Stamp] = deque()
+        self._refill: Future[list[Stamp]] | None = None
         self._triggers: deque[ItemTrigger] = deque()
         self._items = 0
         self._summary = RunSummary()
@@ -230,6 +231,8 @@ class LineEngine:
         self._templates: dict[int, DigitalLinkTemplate] = {}
         self._trend = QualityTrend()
         self._fault_is_printer = True  # FAULT from the printer clears by itself; from a foreign stamp it does not
+        self._lock_checked = 0.0
+        self._locked_reason: str | None = None
         # Decided but not yet committed: flushed together, then announced.
         self._printed: list[int] = []
         self._activations: list[tuple[Activation, Stamp]] = []
@@ -237,7 +240,8 @@ class LineEngine:
         self._stray: list[ScanRecord] = []
         self._pending_since: float | None = None
         self._commit: Future[None] | None = None
-        self._committing: tuple[list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]]] = ([], [])
+        self._committing: tuple[list[int], list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]],
+                                list[ScanRecord]] = ([], [], [], [])
         self.commits = 0
         self._done = threading.Event()
         self._done.set()
@@ -289,6 +293,8 @@ class LineEngine:
         batch = self.store.batch(batch_id)
         if batch.closed:
             raise ValueError(f"batch {batch.lot} is closed: open a new batch")
+        if batch.locked:
+            raise ValueError(f"batch {batch.lot} is locked ({batch.lock_reason}): unlock it or choose another batch")
         product = self.store.product(batch.gtin)
         self.recover()
         self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
@@ -342,6 +348,8 @@ class LineEngine:
 
     def _abandon(self) -> None:
         """After an error: whatever can still be written is voided; the rest is voided at the next start."""
+        self._pool.clear()  # still "allocated" in the database: the next start voids them
+        self._refill = None
         self._printed.clear()
         self._activations.clear()
         self._voids.clear()
@@ -363,6 +371,7 @@ class LineEngine:
                 item = self._pop_oldest()
                 self._fail(item, VoidReason.NO_READ, f"no verification read within {self.settings.verify_timeout_s:g}s")
             self._check_printer()
+            self._check_lock(batch, now)
             if self._state is LineState.STOPPING and not self._inflight:
                 return
             if count is not None and self._summary.activated >= count and not self._inflight:
@@ -434,7 +443,9 @@ class LineEngine:
             self._set_state(LineState.PAUSED, "operator")
         elif cmd is _Command.RESUME and self._state in (LineState.PAUSED, LineState.FAULT):
             health = self.printer.health()
-            if health.can_print:
+            if self._locked_reason is not None:
+                self._raise(Alarm.raise_("batch_locked", self._locked_reason))
+            elif health.can_print:
                 self._set_state(LineState.RUNNING, "operator")
             else:
                 self._raise(printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE,
@@ -450,6 +461,31 @@ class LineEngine:
         elif (self._state is LineState.FAULT and health.can_print and self.settings.auto_resume
               and self._fault_is_printer):
             self._set_state(LineState.RUNNING, "printer ready again")
+
+    def _check_lock(self, batch: Batch, now: float) -> None:
+        """A batch locked while the line runs (a recall, a quality hold) stops it; stamps in flight are voided."""
+        if now - self._lock_checked < 0.5:
+            return
+        self._lock_checked = now
+        reason = self.store.batch_lock_reason(batch.id)
+        self._locked_reason = reason
+        if reason is None or self._state in (LineState.STOPPING, LineState.STOPPED):
+            return
+        if self._state is LineState.FAULT and not self._fault_is_printer and self._inflight == deque():
+            return
+        self._fault_is_printer = False
+        self._set_state(LineState.FAULT, "batch_locked")
+        self._raise(Alarm.raise_("batch_locked", f"{batch.lot}: {reason}"))
+        try:
+            self.printer.cancel_queued()
+        except PrinterPortError as exc:
+            log.warning("could not cancel the printer's queued labels: %s", exc)
+        while self._inflight:
+            item = self._pop_oldest()
+            self._void(item.stamp, VoidReason.BATCH_LOCKED, f"batch locked: {reason}", item=item.item)
+        while self._triggers:
+            self._reject(self._triggers.popleft().seq)
+        self._flush(wait=False)
 
     def _printer_fault(self, health: PrinterHealth) -> None:
         alarm = printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE, health.detail)
@@ -480,20 +516,38 @@ class LineEngine:
             self._set_state(LineState.FAULT, code)
 
     def _next_stamp(self, batch: Batch, count: int | None) -> Stamp:
+        if not self._pool and self._refill is None:
+            self._request_block(batch, count)
         if not self._pool:
-            template = self._templates.get(batch.id)
-            if template is None:
-                template = self._templates[batch.id] = DigitalLinkTemplate(
-                    self.identity.resolver, batch.gtin, batch.lot, batch.expiry_date)
-            make_uri = template.uri
-            block = self.settings.serial_block
-            if count is not None:  # a short run reserves no more than it can use
-                block = max(1, min(block, count - self._summary.activated - len(self._inflight)))
-            self._pool.extend(self.store.allocate_stamps(batch.id, block, self._serials.next, make_uri))
-        return self._pool.popleft()
+            assert self._refill is not None
+            self._pool.extend(self._refill.result())  # only at the start, or when the line outran the writer
+            self._refill = None
+        stamp = self._pool.popleft()
+        # Reserve the next block while this one is printed: a trigger never waits for that write.
+        if len(self._pool) <= self.settings.serial_block // 2 and self._refill is None:
+            remaining = None if count is None else count - self._summary.activated - len(self._inflight) - 1 \
+                - len(self._pool)
+            if remaining is None or remaining > 0:
+                self._request_block(batch, count, remaining)
+        return stamp
+
+    def _request_block(self, batch: Batch, count: int | None, remaining: int | None = None) -> None:
+        template = self._templates.get(batch.id)
+        if template is None:
+            template = self._templates[batch.id] = DigitalLinkTemplate(
+                self.identity.resolver, batch.gtin, batch.lot, batch.expiry_date)
+        block = self.settings.serial_block
+        if remaining is None and count is not None:
+            remaining = count - self._summary.activated - len(self._inflight)
+        if remaining is not None:  # a short run reserves no more than it can use
+            block = max(1, min(block, remaining))
+        self._refill = self.store.allocate_stamps_async(batch.id, block, self._serials.next, template.uri)
 
     def _release_pool(self) -> None:
         """Serials reserved and never printed are voided: a serial is never reused, even one nobody saw."""
+        if self._refill is not None:
+            self._pool.extend(self._refill.result())
+            self._refill = None
         while self._pool:
             self._void(self._pool.popleft(), VoidReason.UNUSED, "reserved, never printed", reject=False,
                        announce=False)
@@ -709,7 +763,7 @@ class LineEngine:
             self._commit = self.store.commit_line_async(
                 printed=printed, activations=[a for a, _ in activations], voids=[v for v, _, _ in voids],
                 scans=stray)
-            self._committing = (activations, voids)
+            self._committing = (printed, activations, voids, stray)
         if wait:
             self._collect_commit(block=True)
 
@@ -718,9 +772,13 @@ class LineEngine:
         if commit is None or (not block and not commit.done()):
             return
         self._commit = None
-        commit.result()  # a failed commit raises here, on the engine's thread
-        activations, voids = self._committing
-        self._committing = ([], [])
+        printed, activations, voids, stray = self._committing
+        self._committing = ([], [], [], [])
+        try:
+            commit.result()  # a failed commit raises here, on the engine's thread
+        except BatchLocked as exc:
+            self._relocked(printed, activations, voids, stray, str(exc))
+            return
         self.commits += 1
         for activation, stamp in activations:
             done = replace(stamp, state=StampState.ACTIVATED)
@@ -733,6 +791,20 @@ class LineEngine:
             if announce:
                 self._last_stamp = done
                 self._emit(StampDecided(done, voiding.read_text))
+
+    def _relocked(self, printed: list[int], activations: list[tuple[Activation, Stamp]],
+                  voids: list[tuple[Voiding, Stamp, bool]], stray: list[ScanRecord], why: str) -> None:
+        """The batch was locked between a read and its commit: the commit wrote nothing. Its activations become
+        voids and everything else is written again; the next loop sees the lock and stops the line."""
+        self._printed[:0] = printed
+        self._voids[:0] = voids
+        self._stray[:0] = stray
+        self._mark_pending()
+        for activation, stamp in activations:
+            self._summary.activated -= 1
+            self._summary.verified -= 1
+            self._void(stamp, VoidReason.BATCH_LOCKED, why, read_text=activation.read_text)
+        self._lock_checked = 0.0
 
     def _batch_of(self, stamp: Stamp) -> Batch:
         batch = self._batch_cache.get(stamp.batch_id)

@@ -59,6 +59,10 @@ class StoreError(StationError):
     """A database operation refused for a domain reason (unknown batch, closed batch, duplicate lot)."""
 
 
+class BatchLocked(StoreError):
+    """An activation into a batch that is locked (a recall or a quality hold)."""
+
+
 def utcnow() -> dt.datetime:
     """Naive UTC: SQLite keeps no time zone, so every stored time is UTC by convention."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -199,6 +203,8 @@ class Store:
         self._writer_engine = self._engine(immediate=True)
         self._reader_engine = self._engine(immediate=False)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
+        # Waits on the writer for block reservations, so the caller does not have to.
+        self._allocator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serial-allocator")
         self._closed = False
         self._lock = threading.Lock()
         self._run(self._migrate)
@@ -263,6 +269,7 @@ class Store:
             if self._closed:
                 return
             self._closed = True
+        self._allocator.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         self._writer_engine.dispose()
         self._reader_engine.dispose()
@@ -399,6 +406,11 @@ class Store:
             f"{SERIAL_ATTEMPTS} draws in a row hit existing serials for batch {batch_id}: the serial length is too short"
         )
 
+    def allocate_stamps_async(self, batch_id: int, count: int, make_serial: Callable[[], str],
+                              make_uri: Callable[[str], str]) -> Future[list[Stamp]]:
+        """allocate_stamps on a helper thread, so the line can reserve the next block while it prints."""
+        return self._allocator.submit(self.allocate_stamps, batch_id, count, make_serial, make_uri)
+
     def _transition(self, s: Session, stamp_id: int, target: StampState) -> StampRow:
         row = s.get(StampRow, stamp_id)
         if row is None:
@@ -441,6 +453,15 @@ class Store:
 
         def job(s: Session) -> None:
             now = utcnow()
+            if activations:
+                # The last line of defence: nothing is activated into a locked batch, whatever the caller saw.
+                batches = BatchRow.__table__
+                locked = s.connection().execute(
+                    select(batches.c.lot, batches.c.lock_reason).join(stamps, stamps.c.batch_id == batches.c.id)
+                    .where(stamps.c.id.in_([a.stamp_id for a in activations]), batches.c.locked_at.is_not(None))
+                    .limit(1)).first()
+                if locked is not None:
+                    raise BatchLocked(f"batch {locked.lot} is locked ({locked.lock_reason}): nothing is activated")
             guarded(s, StampState.SENT_TO_PRINTER, [{"b_id": i} for i in printed], {"printed_at": now})
             guarded(s, StampState.ACTIVATED, [
                 {"b_id": a.stamp_id, "b_read": a.read_text, "b_grade": a.quality_grade, "b_quality": a.quality}

@@ -18,6 +18,7 @@ from app.runtime import RunOptions, Station
 from station.domain import DeliveryState, StampState
 from station.engine import AlarmRaised, LineEvent, LineState
 from station.gs1 import parse_digital_link
+from station.store import utcnow
 from tests.integration.line_harness import SimLine, sim_line
 from tests.integration.mqtt_fixtures import Broker, broker, broker_url, wait_until  # noqa: F401  (fixtures)
 
@@ -234,3 +235,32 @@ def test_headless_command_reports_a_config_error_by_file_and_key(tmp_path: Path)
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"{bad}: devices.printer.url" in done.stderr and "missing port" in done.stderr
+
+
+def test_locking_the_batch_mid_run_stops_activations_until_it_is_unlocked(line: SimLine, station_factory) -> None:
+    station = station_factory(line, auto_resume=False)
+    alarms: list[str] = []
+    station.engine.add_listener(lambda e: isinstance(e, AlarmRaised) and alarms.append(e.alarm.code))
+    batch = station.open_batch(station.product(None), "MX2611L")
+    station.engine.start(batch.id, 80)
+    assert wait_until(lambda: station.engine.summary.activated >= 20, 30)
+    station.store.lock_batch(batch.id, "quality hold: moisture test", actor="qa")
+    locked_at = utcnow()
+    assert wait_until(lambda: station.engine.state is LineState.FAULT, 5)
+    assert "batch_locked" in alarms
+    frozen = station.engine.summary.activated
+    station.engine.resume()  # refused while locked
+    time.sleep(1.0)
+    assert station.engine.state is LineState.FAULT and station.engine.summary.activated == frozen
+    unlocked_at = utcnow()
+    station.store.unlock_batch(batch.id, "moisture within limits", actor="qa")
+    time.sleep(0.6)
+    station.engine.resume()
+    assert station.engine.wait(60)
+    assert station.engine.summary.activated == 80
+    voided = dict(station.engine.summary.voided)
+    assert set(voided) <= {"batch_locked"}
+    # Nothing was activated between the lock and the unlock (the store refuses it, whatever the engine saw).
+    between = line.query("SELECT count(*) FROM stamps WHERE activated_at > ? AND activated_at < ?",
+                         locked_at.isoformat(sep=" "), unlocked_at.isoformat(sep=" "))[0][0]
+    assert between == 0
