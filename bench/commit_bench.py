@@ -45,6 +45,7 @@ from station.domain import Batch, Product  # noqa: E402
 from station.gs1 import digital_link  # noqa: E402
 from station.serials import SerialGenerator  # noqa: E402
 from station.store import Activation, ScanRecord, Store  # noqa: E402
+from conditions import cpu_model, disk_of, loadavg, version  # noqa: E402 (bench/ is the script's folder)
 
 TARGET = "target: commit rate (a) >= 50 % of plain sqlite3 commits; activation rate (b) >= 50 % of that rate"
 GTIN = "08938603001013"
@@ -56,55 +57,6 @@ BASELINE_ROW = "x" * 64
 
 
 # -- conditions ----------------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def disk_of(path: Path) -> str:
-    """The mount (device, file system, options) holding path, from /proc/mounts; longest mount point wins."""
-    real = os.path.realpath(path)
-    best = None
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            device, mount, fstype, options, *_ = line.split()
-            if real == mount or real.startswith(mount.rstrip("/") + "/"):
-                if best is None or len(mount) > len(best[1]):
-                    best = (device, mount, fstype, options)
-    except OSError:
-        return "unknown"
-    if best is None:
-        return "unknown"
-    device, mount, fstype, options = best
-    rotational = ""
-    name = Path(device).name
-    for candidate in (name, name.rstrip("0123456789")):
-        flag = Path(f"/sys/block/{candidate}/queue/rotational")
-        if flag.exists():
-            rotational = ", rotational" if flag.read_text().strip() == "1" else ", non-rotational"
-            break
-    return f"{device} {fstype} mounted on {mount} ({options.split(',')[0]}{rotational})"
 
 
 # -- the runs ------------------------------------------------------------------------------------------------

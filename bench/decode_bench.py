@@ -40,25 +40,9 @@ import numpy as np  # noqa: E402
 
 from drivers.decoder import PyzbarDecoder, TrackingDecoder, ZxingDecoder  # noqa: E402
 from simulators.camera import CameraSimulator  # noqa: E402
+from conditions import cpu_model, version  # noqa: E402 (bench/ is the script's folder)
 
 TARGET = "target: <= 1.5 ms median, >= 99.5 % of good frames, 0 false accepts"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def frame_set(folder: Path, count: int, seed: int) -> dict:

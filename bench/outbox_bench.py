@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from conditions import cpu_model, disk_of, loadavg, version  # noqa: E402 (bench/ is the script's folder)
 
 TARGET = "target: ours >= 50 % of the plain paho QoS 1 loop's rate, and 100,000 events in <= 30 s"
 GTIN = "08938603001013"
@@ -63,44 +64,6 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 # -- conditions ----------------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def disk_of(path: Path) -> str:
-    real = os.path.realpath(path)
-    best = None
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            device, mount, fstype, options, *_ = line.split()
-            if real == mount or real.startswith(mount.rstrip("/") + "/"):
-                if best is None or len(mount) > len(best[1]):
-                    best = (device, mount, fstype, options)
-    except OSError:
-        return "unknown"
-    return f"{best[0]} {best[2]} mounted on {best[1]}" if best else "unknown"
 
 
 def mosquitto_version() -> str:

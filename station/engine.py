@@ -28,6 +28,7 @@ from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
 from station.gs1 import DigitalLinkTemplate, parse_digital_link
+from station.line_events import LineEvents
 from station.ports import (
     ItemTrigger,
     LabelPrinter,
@@ -189,7 +190,7 @@ def label_fields(product: Product, batch: Batch, stamp: Stamp) -> dict[str, str 
     }
 
 
-class LineEngine:
+class LineEngine(LineEvents):
     """Runs one batch at a time on the configured printer and verifier."""
 
     def __init__(
@@ -209,11 +210,9 @@ class LineEngine:
         self.reject_gate = reject_gate
         self._clock = clock
         self._serials = SerialGenerator(settings.serial_length)
+        super().__init__(LineState.STOPPED)
         self._inbox: queue.Queue[VerificationRead | ItemTrigger | _Command] = queue.Queue()
-        self._listeners: list[Callable[[LineEvent], None]] = []
         self._thread: threading.Thread | None = None
-        self._state = LineState.STOPPED
-        self._state_lock = threading.Lock()
         self._inflight: deque[_InFlight] = deque()
         self._by_uri: dict[str, _InFlight] = {}
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
@@ -224,7 +223,6 @@ class LineEngine:
         self._triggers: deque[ItemTrigger] = deque()
         self._items = 0
         self._summary = RunSummary()
-        self._alarms: list[Alarm] = []
         self._consecutive_failures = 0
         self._last_stamp: Stamp | None = None
         self._batch_cache: dict[int, Batch] = {}
@@ -233,6 +231,7 @@ class LineEngine:
         self._fault_is_printer = True  # FAULT from the printer clears by itself; from a foreign stamp it does not
         self._lock_checked = 0.0
         self._locked_reason: str | None = None
+        self._batch_id: int | None = None
         # Decided but not yet committed: flushed together, then announced.
         self._printed: list[int] = []
         self._activations: list[tuple[Activation, Stamp]] = []
@@ -247,18 +246,6 @@ class LineEngine:
         self._done.set()
 
     # -- public, any thread -----------------------------------------------------------------------------------
-
-    def add_listener(self, listener: Callable[[LineEvent], None]) -> None:
-        """Called on the engine's thread for every event: keep it short, or hand the event to your own thread."""
-        self._listeners.append(listener)
-
-    @property
-    def state(self) -> LineState:
-        return self._state
-
-    @property
-    def alarms(self) -> list[Alarm]:
-        return list(self._alarms)
 
     @property
     def last_stamp(self) -> Stamp | None:
@@ -298,6 +285,8 @@ class LineEngine:
         product = self.store.product(batch.gtin)
         self.recover()
         self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
+        self._batch_id = batch.id
+        self._locked_reason = None
         self._consecutive_failures = 0
         self._trend = QualityTrend()
         self._triggers.clear()
@@ -328,9 +317,6 @@ class LineEngine:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
-
-    def acknowledge_alarms(self) -> None:
-        self._alarms.clear()
 
     # -- the engine's thread ----------------------------------------------------------------------------------
 
@@ -443,6 +429,8 @@ class LineEngine:
             self._set_state(LineState.PAUSED, "operator")
         elif cmd is _Command.RESUME and self._state in (LineState.PAUSED, LineState.FAULT):
             health = self.printer.health()
+            if self._batch_id is not None:  # asked afresh: the operator may have just unlocked it
+                self._locked_reason = self.store.batch_lock_reason(self._batch_id)
             if self._locked_reason is not None:
                 self._raise(Alarm.raise_("batch_locked", self._locked_reason))
             elif health.can_print:
@@ -813,28 +801,6 @@ class LineEngine:
         return batch
 
     # -- state and events ------------------------------------------------------------------------------------
-
-    def _set_state(self, state: LineState, reason: str = "") -> None:
-        with self._state_lock:
-            if self._state is state:
-                return
-            self._state = state
-        log.info("line %s%s", state.value, f" ({reason})" if reason else "")
-        self._emit(StateChanged(state, reason))
-
-    def _raise(self, alarm: Alarm) -> None:
-        if alarm.severity is not Severity.INFO:
-            self._alarms.append(alarm)
-            del self._alarms[:-50]
-        (log.warning if alarm.severity is not Severity.INFO else log.info)("%s", alarm)
-        self._emit(AlarmRaised(alarm))
-
-    def _emit(self, event: LineEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("a line listener failed on %s", type(event).__name__)
 
     def _finish(self) -> None:
         self._summary.finished_at = time.time()

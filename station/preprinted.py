@@ -42,6 +42,7 @@ from station.engine import (
 )
 from station.errors import InvalidIdentifier
 from station.gs1 import epc_uri, normalize_gtin, parse_digital_link, validate_lot
+from station.line_events import LineEvents
 from station.ports import RejectGate, VerificationRead
 from station.rolls import CodeRules, looks_like_link
 from station.store import CodeActivation, Refusal, RollCode, ScanRecord, Store, utcnow
@@ -288,8 +289,10 @@ class _ProductRead:
     read: VerificationRead
 
 
-class PreprintedLine:
+class PreprintedLine(LineEvents):
     """Activates pre-printed stamps as their items pass the scanner, one batch at a time."""
+
+    _line_name = "pre-printed line"
 
     def __init__(self, store: Store, identity: StationIdentity, rules: CodeRules,
                  settings: PreprintedSettings = PreprintedSettings(), *, reject_gate: RejectGate | None = None,
@@ -301,13 +304,10 @@ class PreprintedLine:
         self.reject_gate = reject_gate
         self.server_check = server_check
         self._clock = clock
+        super().__init__(LineState.STOPPED)
         self._inbox: queue.Queue[VerificationRead | _ProductRead | _Command] = queue.Queue()
-        self._listeners: list[Callable[[PreprintedEvent], None]] = []
         self._thread: threading.Thread | None = None
-        self._state = LineState.STOPPED
-        self._state_lock = threading.Lock()
         self._summary = PreprintedSummary()
-        self._alarms: list[Alarm] = []
         self._last_stamp = None
         self._batch: Batch | None = None
         self._batch_read_at = 0.0
@@ -322,18 +322,6 @@ class PreprintedLine:
         self._done.set()
 
     # -- public, any thread -----------------------------------------------------------------------------------
-
-    def add_listener(self, listener: Callable[[PreprintedEvent], None]) -> None:
-        """Called on the line's thread for every event: keep it short."""
-        self._listeners.append(listener)
-
-    @property
-    def state(self) -> LineState:
-        return self._state
-
-    @property
-    def alarms(self) -> list[Alarm]:
-        return list(self._alarms)
 
     @property
     def summary(self) -> PreprintedSummary:
@@ -381,9 +369,6 @@ class PreprintedLine:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
-
-    def acknowledge_alarms(self) -> None:
-        self._alarms.clear()
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every read submitted so far is decided and committed (for tests and a clean stop)."""
@@ -635,28 +620,6 @@ class PreprintedLine:
                 self._refuse(outcome.refusal, recorded=True)
 
     # -- state and events --------------------------------------------------------------------------------------
-
-    def _set_state(self, state: LineState, reason: str = "") -> None:
-        with self._state_lock:
-            if self._state is state:
-                return
-            self._state = state
-        log.info("pre-printed line %s%s", state.value, f" ({reason})" if reason else "")
-        self._emit(StateChanged(state, reason))
-
-    def _raise(self, alarm: Alarm) -> None:
-        if alarm.severity is not Severity.INFO:
-            self._alarms.append(alarm)
-            del self._alarms[:-50]
-        (log.warning if alarm.severity is not Severity.INFO else log.info)("%s", alarm)
-        self._emit(AlarmRaised(alarm))
-
-    def _emit(self, event: PreprintedEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("a line listener failed on %s", type(event).__name__)
 
     def refresh_delivery(self) -> PreprintedSummary:
         """Fill the summary's delivery counters from the outbox (events created since the run started)."""

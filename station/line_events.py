@@ -1,0 +1,69 @@
+"""State, alarms and listeners shared by the printed line and the pre-printed line."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from station.alarms import Alarm, Severity
+
+log = logging.getLogger("station.line")
+
+MAX_ALARMS = 50
+
+
+class LineEvents:
+    """The one way a line tells the world what happens: its state, its alarms and its events to listeners.
+
+    Listeners are called on the line's own thread: keep them short, or hand the event to your own thread.
+    """
+
+    _line_name = "line"
+
+    def __init__(self, initial_state: Any) -> None:
+        self._listeners: list[Callable[[Any], None]] = []
+        self._alarms: list[Alarm] = []
+        self._state = initial_state
+        self._state_lock = threading.Lock()
+
+    def add_listener(self, listener: Callable[[Any], None]) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def state(self) -> Any:
+        return self._state
+
+    @property
+    def alarms(self) -> list[Alarm]:
+        return list(self._alarms)
+
+    def acknowledge_alarms(self) -> None:
+        self._alarms.clear()
+
+    def _set_state(self, state: Any, reason: str = "") -> None:
+        from station.engine import StateChanged  # the event type both lines announce
+
+        with self._state_lock:
+            if self._state is state:
+                return
+            self._state = state
+        log.info("%s %s%s", self._line_name, state.value, f" ({reason})" if reason else "")
+        self._emit(StateChanged(state, reason))
+
+    def _raise(self, alarm: Alarm) -> None:
+        from station.engine import AlarmRaised
+
+        if alarm.severity is not Severity.INFO:
+            self._alarms.append(alarm)
+            del self._alarms[:-MAX_ALARMS]
+        (log.warning if alarm.severity is not Severity.INFO else log.info)("%s", alarm)
+        self._emit(AlarmRaised(alarm))
+
+    def _emit(self, event: Any) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("a line listener failed on %s", type(event).__name__)
