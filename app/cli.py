@@ -47,6 +47,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     # With nobody at the screen, a headless line resumes by itself once the printer is ready again.
     station = Station(config, RunOptions(auto_resume=True if args.auto_resume is None else args.auto_resume))
+    if getattr(args, "mode", "printed") == "preprinted":
+        station.enable_preprinted()
+    line = station.line
     interrupted = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -55,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         interrupted.set()
         print("\nstopping: stamps in flight get their verification window (Ctrl-C again to abort)",
               file=sys.stderr)
-        station.engine.stop()
+        line.stop()
 
     def on_event(event: LineEvent) -> None:
         if isinstance(event, AlarmRaised) and event.alarm.severity.value == "stop":
@@ -63,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    station.engine.add_listener(on_event)
+    line.add_listener(on_event)
     try:
         station.start()
         product = station.product(args.product)
@@ -71,19 +74,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"station {config.station.site}/{config.station.id}: {product.name} ({product.gtin}), lot {batch.lot}, "
               f"printer {config.devices.printer.url}, verifier {config.devices.verifier.url}, "
               f"broker {station.mqtt.url}", flush=True)
-        station.engine.start(batch.id, args.count)
+        line.start(batch.id, args.count)
         last = 0.0
-        while not station.engine.wait(0.2):
+        while not line.wait(0.2):
             if time.monotonic() - last >= args.progress_every:
                 last = time.monotonic()
-                s = station.engine.summary
+                s = line.summary
                 counts = station.store.outbox_counts()
-                print(f"[{station.engine.state.value}] printed {s.printed}, activated {s.activated}, "
+                print(f"[{line.state.value}] printed {s.printed}, activated {s.activated}, "
                       f"voided {s.voided_total}, outbox {', '.join(f'{k.value} {v}' for k, v in counts.items())}",
                       flush=True)
         if not interrupted.is_set() and args.drain_timeout > 0:
             station.relay.wait_drained(args.drain_timeout)
-        summary = station.engine.refresh_delivery()
+        summary = line.refresh_delivery()
         print("summary:")
         for line in summary.lines():
             print(f"  {line}")
@@ -341,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--count", type=int, default=None, help="items to pack (activated stamps); default: until Ctrl-C")
     run.add_argument("--product", default=None, help="GTIN of the product (default: the first in the product list)")
     run.add_argument("--lot", default=None, help="batch lot (created if new; default L<yymmdd>)")
+    run.add_argument("--mode", choices=["printed", "preprinted"], default="printed",
+                     help="print each stamp (default), or activate stamps from registered pre-printed rolls")
     run.add_argument("--drain-timeout", type=float, default=30.0,
                      help="seconds to wait at the end for the server to confirm every event (default 30)")
     run.add_argument("--progress-every", type=float, default=2.0, help="seconds between progress lines")

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from app.devices import MqttPublisher, PrinterService, verifier_for
+from app.devices import MqttPublisher, PrinterService, VerifierService, verifier_for
 from drivers.mqtt import MqttClient, Will
 from drivers.lineio import LineIO, Trigger, open_lineio
 from station.config import DeliveryMode, ForeignStampPolicy, ResumePolicy, StationConfig, TriggerSource, load_products
@@ -88,7 +88,14 @@ class Station:
             status_interval_s=mqtt.status_interval_s,
         ), status=self.status, sender=self.identity.read_point)
         self.engine.add_listener(self._on_line_event)
+        self.preprinted: PreprintedLine | None = None
+        self.product_scanner: VerifierService | None = None
         self._started = False
+
+    @property
+    def line(self) -> LineEngine | PreprintedLine:
+        """The line this station runs: the pre-printed line once enabled, otherwise the printing engine."""
+        return self.preprinted if self.preprinted is not None else self.engine
 
     def _on_trigger(self, trigger: Trigger) -> None:
         self.engine.submit_trigger(ItemTrigger(trigger.seq, trigger.at))
@@ -105,12 +112,13 @@ class Station:
 
     def status(self) -> dict[str, Any]:
         """The retained status: state, this run's counters and device health."""
-        summary = self.engine.summary
+        summary = self.line.summary
         health = self.printer.health()
         return {
             "site": self.config.station.site,
             "station": self.config.station.id,
-            "state": self.engine.state.value,
+            "state": self.line.state.value,
+            "mode": "preprinted" if self.preprinted is not None else "printed",
             "batch": summary.batch_lot,
             "counters": {
                 "printed": summary.printed, "activated": summary.activated,
@@ -121,7 +129,7 @@ class Station:
                             "faults": list(health.faults), "detail": health.detail},
                 "verifier": {"url": self.verifier.url},
             },
-            "alarms": [a.code for a in self.engine.alarms[-5:]],
+            "alarms": [a.code for a in self.line.alarms[-5:]],
         }
 
     def start(self) -> None:
@@ -133,17 +141,22 @@ class Station:
         self.relay.start()
         self.printer.start()
         self.verifier.start()
+        if self.product_scanner is not None:
+            self.product_scanner.start()
         self.line_io.start()
         self._started = True
 
     def stop(self, drain_timeout: float = 0.0) -> None:
-        if self.engine.state.value != "stopped":
-            self.engine.stop()
-            self.engine.wait(self.config.line.verify_timeout_s + 5)
+        for line in (self.engine, self.preprinted):
+            if line is not None and line.state.value != "stopped":
+                line.stop()
+                line.wait(self.config.line.verify_timeout_s + 5)
         if drain_timeout > 0:
             self.relay.wait_drained(drain_timeout)
         self.line_io.stop()
         self.verifier.stop()
+        if self.product_scanner is not None:
+            self.product_scanner.stop()
         self.printer.stop()
         self.relay.stop()
         self.mqtt.stop()
@@ -195,10 +208,7 @@ class Station:
         )
         verifier_cfg = self.config.devices.verifier
         self.verifier = verifier_for(verifier_cfg, line.submit_read)   # scanner or camera, as for printed stamps
-        self.product_scanner: VerifierService | None = None
         if pre.product_scanner_url:
-            from app.devices import VerifierService
-
             self.product_scanner = VerifierService(pre.product_scanner_url, line.submit_product_read,
                                                    terminator=verifier_cfg.terminator.encode(),
                                                    max_line_length=verifier_cfg.max_line_length, name="product")

@@ -186,11 +186,11 @@ def test_broker_stopped_mid_run_and_restarted_loses_nothing(tmp_path: Path, brok
         assert sum(1 for e in events if e["action"] == "ADD") == 200
 
 
-def _station_process(config: Path, count: int, lot: str) -> subprocess.Popen[str]:
+def _station_process(config: Path, count: int, lot: str, mode: str = "printed") -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "run", "--headless", "--config", str(config), "--count", str(count),
-         "--lot", lot, "--drain-timeout", "30", "--progress-every", "1"],
+         "--lot", lot, "--drain-timeout", "30", "--progress-every", "1", "--mode", mode],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -237,6 +237,7 @@ def test_headless_command_reports_a_config_error_by_file_and_key(tmp_path: Path)
     assert f"{bad}: devices.printer.url" in done.stderr and "missing port" in done.stderr
 
 
+@pytest.mark.line(overrides={"line.verify_timeout_s": 5.0})
 def test_locking_the_batch_mid_run_stops_activations_until_it_is_unlocked(line: SimLine, station_factory) -> None:
     station = station_factory(line, auto_resume=False)
     alarms: list[str] = []
@@ -258,8 +259,36 @@ def test_locking_the_batch_mid_run_stops_activations_until_it_is_unlocked(line: 
     assert station.engine.wait(60)
     assert station.engine.summary.activated == 80
     voided = dict(station.engine.summary.voided)
-    assert set(voided) <= {"batch_locked"}
+    assert set(voided) <= {"batch_locked", "no_read"}  # a stamp in flight at the lock is voided, not activated
     # Nothing was activated between the lock and the unlock (the store refuses it, whatever the engine saw).
     between = line.query("SELECT count(*) FROM stamps WHERE activated_at > ? AND activated_at < ?",
-                         locked_at.isoformat(sep=" "), unlocked_at.isoformat(sep=" "))[0][0]
+                         locked_at.isoformat(sep=" ", timespec="microseconds"),
+                         unlocked_at.isoformat(sep=" ", timespec="microseconds"))[0][0]
     assert between == 0
+
+
+@pytest.mark.line(overrides={"preprinted.code_shapes": [{"name": "hue-provincial", "regex": "HUE[0-9]{7}"}],
+                             "preprinted.on_refusal": "warn"})
+def test_headless_pre_printed_mode_activates_registered_roll_codes(line: SimLine) -> None:
+    """`station rolls register` then `station run --headless --mode preprinted`, codes read by the scanner."""
+    register = subprocess.run(
+        [sys.executable, "-m", "app.cli", "rolls", "register", "--config", str(line.config_path),
+         str(ROOT / "config" / "rolls" / "example-sequence.yaml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert register.returncode == 0, register.stdout + register.stderr
+    run = _station_process(line.config_path, 3, "MX2611P", mode="preprinted")
+    try:
+        assert wait_until(lambda: line.stamp_states() is not None and line.query(
+            "SELECT count(*) FROM batches WHERE lot = 'MX2611P'")[0][0] == 1, 60)
+        time.sleep(1.0)  # the line is started right after the batch is opened
+        for code in ("HUE0000001", "HUE0000002", "HUE0000001", "HUE0000003"):  # one read twice
+            line.scanner.inject(code)
+            time.sleep(0.2)
+        out, _ = run.communicate(timeout=90)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, out
+    assert "activated 3" in out, out
+    refused = line.query("SELECT reason FROM refusals")
+    assert [r[0] for r in refused] == ["already_activated"]

@@ -46,9 +46,8 @@ class Run:
         self.refused: list[RefusalReason] = []
         self.alarms: list[str] = []
         self.pre.add_listener(self._watch)
-        self.station.start()
+        self.station.start()  # starts the product scanner too
         assert self.station.product_scanner is not None
-        self.station.product_scanner.start()
         self.rules = CodeRules.from_config(self.station.config.preprinted)
 
     def _watch(self, event: object) -> None:
@@ -82,8 +81,6 @@ class Run:
         if self.pre.state is not LineState.STOPPED:
             self.pre.stop()
             assert self.pre.wait(10)
-        if self.station.product_scanner is not None:
-            self.station.product_scanner.stop()
         self.station.stop()
 
     def delivered(self) -> list[dict]:
