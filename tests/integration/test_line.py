@@ -252,7 +252,8 @@ def test_locking_the_batch_mid_run_stops_activations_until_it_is_unlocked(line: 
     frozen = station.engine.summary.activated
     station.engine.resume()  # refused while locked
     time.sleep(1.0)
-    assert station.engine.state is LineState.FAULT and station.engine.summary.activated == frozen
+    # Nothing more is activated; an activation read just before the lock and refused in its commit becomes a void.
+    assert station.engine.state is LineState.FAULT and station.engine.summary.activated <= frozen
     unlocked_at = utcnow()
     station.store.unlock_batch(batch.id, "moisture within limits", actor="qa")
     station.engine.resume()
