@@ -89,7 +89,14 @@ class Station:
         ), status=self.status, sender=self.identity.read_point)
         self.engine.add_listener(self._on_line_event)
         self.preprinted: PreprintedLine | None = None
+        # The product's own barcode, checked against the batch's GTIN on either line.
         self.product_scanner: VerifierService | None = None
+        pre = config.preprinted
+        if pre.product_scanner_url:
+            verifier_cfg = config.devices.verifier
+            self.product_scanner = VerifierService(pre.product_scanner_url, lambda r: self.line.submit_product_read(r),
+                                                   terminator=verifier_cfg.terminator.encode(),
+                                                   max_line_length=verifier_cfg.max_line_length, name="product")
         self._started = False
 
     @property
@@ -208,10 +215,6 @@ class Station:
         )
         verifier_cfg = self.config.devices.verifier
         self.verifier = verifier_for(verifier_cfg, line.submit_read)   # scanner or camera, as for printed stamps
-        if pre.product_scanner_url:
-            self.product_scanner = VerifierService(pre.product_scanner_url, line.submit_product_read,
-                                                   terminator=verifier_cfg.terminator.encode(),
-                                                   max_line_length=verifier_cfg.max_line_length, name="product")
         line.add_listener(self._on_line_event)
         self.preprinted = line
         return line

@@ -29,6 +29,7 @@ from station.domain import Batch, DeliveryState, Product, Stamp, StampState, Voi
 from station.errors import InvalidIdentifier
 from station.gs1 import DigitalLinkTemplate, parse_digital_link
 from station.line_events import LineEvents
+from station.product_check import ProductGuard
 from station.ports import (
     ItemTrigger,
     LabelPrinter,
@@ -171,6 +172,11 @@ class _Command(enum.Enum):
     STOP = "stop"
 
 
+@dataclass(frozen=True)
+class _ProductRead:
+    read: VerificationRead
+
+
 def label_fields(product: Product, batch: Batch, stamp: Stamp) -> dict[str, str | None]:
     """What the label template shows for one stamp (None leaves the template's line out)."""
 
@@ -211,7 +217,7 @@ class LineEngine(LineEvents):
         self._clock = clock
         self._serials = SerialGenerator(settings.serial_length)
         super().__init__(LineState.STOPPED)
-        self._inbox: queue.Queue[VerificationRead | ItemTrigger | _Command] = queue.Queue()
+        self._inbox: queue.Queue[VerificationRead | ItemTrigger | _ProductRead | _Command] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._inflight: deque[_InFlight] = deque()
         self._by_uri: dict[str, _InFlight] = {}
@@ -232,6 +238,7 @@ class LineEngine(LineEvents):
         self._lock_checked = 0.0
         self._locked_reason: str | None = None
         self._batch_id: int | None = None
+        self._guard: ProductGuard | None = None
         # Decided but not yet committed: flushed together, then announced.
         self._printed: list[int] = []
         self._activations: list[tuple[Activation, Stamp]] = []
@@ -287,6 +294,7 @@ class LineEngine(LineEvents):
         self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
         self._batch_id = batch.id
         self._locked_reason = None
+        self._guard = ProductGuard(batch)
         self._consecutive_failures = 0
         self._trend = QualityTrend()
         self._triggers.clear()
@@ -300,6 +308,10 @@ class LineEngine(LineEvents):
     def submit_read(self, read: VerificationRead) -> None:
         """A read from the verification device (called on its reader thread)."""
         self._inbox.put(read)
+
+    def submit_product_read(self, read: VerificationRead) -> None:
+        """A read of the product's own barcode (EAN-13/GTIN) from the product scanner, if the line has one."""
+        self._inbox.put(_ProductRead(read))
 
     def submit_trigger(self, trigger: ItemTrigger) -> None:
         """The photo-eye saw an item (called on the line I/O thread)."""
@@ -405,12 +417,28 @@ class LineEngine(LineEvents):
                 self._on_read(item)
             elif isinstance(item, ItemTrigger):
                 self._on_trigger(item)
+            elif isinstance(item, _ProductRead):
+                self._on_product_read(item.read)
             else:
                 self._on_command(item)
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 return
+
+    def _on_product_read(self, read: VerificationRead) -> None:
+        """Two products mixed on one line (the classic mix-up): a product barcode of another GTIN stops it."""
+        if self._guard is None:
+            return
+        verdict = self._guard.check(read)
+        if verdict.alarm is not None:
+            self._raise(verdict.alarm)
+        if verdict.stops_line:
+            if verdict.refusal is not None:
+                self.store.record_refusals([verdict.refusal])
+            if self._state in (LineState.RUNNING, LineState.PAUSED):
+                self._fault_is_printer = False
+                self._set_state(LineState.FAULT, "product_mismatch")
 
     def _on_trigger(self, trigger: ItemTrigger) -> None:
         if self.settings.trigger is not TriggerMode.PHOTO_EYE:

@@ -293,3 +293,34 @@ def test_headless_pre_printed_mode_activates_registered_roll_codes(line: SimLine
     assert "activated 3" in out, out
     refused = line.query("SELECT reason FROM refusals")
     assert [r[0] for r in refused] == ["already_activated"]
+
+
+def test_a_wrong_product_barcode_stops_the_printed_line(tmp_path: Path, broker_url: str) -> None:  # noqa: F811
+    """Two products mixed on one line: the product scanner reads another GTIN's EAN-13 and the line stops."""
+    from simulators.scanner import ScannerSimulator
+
+    link = tmp_path / "product-scanner"
+    product = ScannerSimulator(link=str(link), symbologies=("EAN13",)).start()
+    try:
+        for line in sim_line(tmp_path, broker_url, {"preprinted.product_scanner_url": f"serial://{link}"}):
+            station = Station(line.config(), RunOptions(auto_resume=True))
+            station.start()
+            alarms: list[str] = []
+            station.engine.add_listener(lambda e: isinstance(e, AlarmRaised) and alarms.append(e.alarm.code))
+            try:
+                batch = station.open_batch(station.product("08938603001013"), "MX2611G")
+                station.engine.start(batch.id, 500)
+                assert wait_until(lambda: station.engine.summary.activated >= 5, 30)
+                product.inject("8938603001013")          # the right product: nothing happens
+                time.sleep(0.5)
+                assert station.engine.state is LineState.RUNNING
+                product.inject("8938603002027")          # nước mắm on the mè xừng line
+                assert wait_until(lambda: station.engine.state is LineState.FAULT, 5)
+                assert "product_mismatch" in alarms
+                assert line.query("SELECT reason FROM refusals")[0][0] == "product_mismatch"
+                station.engine.resume()                   # the operator took the wrong items off
+                assert wait_until(lambda: station.engine.state is LineState.RUNNING, 5)
+            finally:
+                station.stop()
+    finally:
+        product.stop()
