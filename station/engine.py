@@ -239,6 +239,7 @@ class LineEngine(LineEvents):
         self._locked_reason: str | None = None
         self._batch_id: int | None = None
         self._guard: ProductGuard | None = None
+        self._run_args: tuple[Product, Batch, int | None] | None = None
         # Decided but not yet committed: flushed together, then announced.
         self._printed: list[int] = []
         self._activations: list[tuple[Activation, Stamp]] = []
@@ -362,6 +363,7 @@ class LineEngine(LineEvents):
         self._forget_all()
 
     def _loop(self, product: Product, batch: Batch, count: int | None) -> None:
+        self._run_args = (product, batch, count)
         while True:
             self._drain_inbox(timeout=self._wait_time(count))
             now = self._clock()
@@ -375,13 +377,18 @@ class LineEngine(LineEvents):
             if count is not None and self._summary.activated >= count and not self._inflight:
                 return
             # Print first: a trigger never waits for a commit.
-            while self._wants_print(count):
-                trigger = self._triggers.popleft() if self.settings.trigger is TriggerMode.PHOTO_EYE else None
-                if not self._print_one(product, batch, trigger, count):
-                    break
+            self._print_ready()
             self._collect_commit(block=False)
             if self._due_flush(self._clock()):
                 self._flush(wait=False)
+
+    def _print_ready(self) -> None:
+        """Print every stamp the line is ready for now (free run: fill the window; photo-eye: one per trigger)."""
+        product, batch, count = self._run_args
+        while self._wants_print(count):
+            trigger = self._triggers.popleft() if self.settings.trigger is TriggerMode.PHOTO_EYE else None
+            if not self._print_one(product, batch, trigger, count):
+                break
 
     def _wants_print(self, count: int | None) -> bool:
         """Print while running, below the window of items in flight, until enough stamps are activated or in flight.
@@ -451,6 +458,8 @@ class LineEngine(LineEvents):
             self._reject(trigger.seq)
             return
         self._triggers.append(trigger)
+        # The item is at the printer now: its label goes out before the rest of the inbox is looked at.
+        self._print_ready()
 
     def _on_command(self, cmd: _Command) -> None:
         if cmd is _Command.PAUSE and self._state is LineState.RUNNING:
