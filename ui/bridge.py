@@ -28,7 +28,6 @@ from station.config import StationConfig
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState
 from station.engine import AlarmRaised, LineEvent, LineState, RunFinished, RunSummary, StampDecided, StateChanged
 from station.store import Counts, Store
-from station.store.models import OutboxRow
 from ui.qt import QObject, Qt, QTimer, Signal, is_deleted
 
 log = logging.getLogger(__name__)
@@ -198,20 +197,6 @@ def shift_start(now: dt.datetime, hours: tuple[int, ...] = SHIFT_START_HOURS) ->
     return max(c for c in candidates if c <= now)
 
 
-def delivery_states(store: Store, stamp_ids: list[int]) -> dict[int, DeliveryState]:
-    """The delivery state of each stamp's latest outbox event.
-
-    A read the Store has no public method for yet (TODO for the lead: move into ``Store.delivery_states``).
-    """
-    if not stamp_ids:
-        return {}
-    from sqlalchemy import select
-
-    q = select(OutboxRow.stamp_id, OutboxRow.state).where(OutboxRow.stamp_id.in_(stamp_ids)).order_by(OutboxRow.id)
-    rows = store._read(lambda s: s.execute(q).all())  # noqa: SLF001
-    return {stamp_id: DeliveryState(state) for stamp_id, state in rows}
-
-
 def read_snapshot(station: Station, batch_id: int | None, now: float | None = None) -> Snapshot:
     """Everything the operator screen shows, read in one go (on the worker's db lane)."""
     store = station.store
@@ -222,7 +207,7 @@ def read_snapshot(station: Station, batch_id: int | None, now: float | None = No
     batch = Counters.from_counts(store.counts(batch_id=batch_id)) if batch_id is not None else None
     shift = Counters.from_counts(store.counts(since=start_utc))
     stamps: list[Stamp] = store.stamps(batch_id=batch_id, limit=30) if batch_id is not None else []
-    delivery = delivery_states(store, [s.id for s in stamps if s.id is not None])
+    delivery = store.delivery_states([s.id for s in stamps if s.id is not None])
     recent = [
         RecentStamp(s.serial, s.uri, s.state, s.void_reason.value if s.void_reason else None, s.void_detail,
                     delivery.get(s.id) if s.id is not None else None)

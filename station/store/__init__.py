@@ -695,6 +695,15 @@ class Store:
             counts[DeliveryState(state)] = n
         return counts
 
+    def delivery_states(self, stamp_ids: Sequence[int]) -> dict[int, DeliveryState]:
+        """The delivery state of each stamp's latest outbox event (for the recent-stamps list)."""
+        if not stamp_ids:
+            return {}
+        q = select(OutboxRow.stamp_id, OutboxRow.state).where(OutboxRow.stamp_id.in_(list(stamp_ids))) \
+            .order_by(OutboxRow.id)
+        rows = self._read(lambda s: s.execute(q).all())
+        return {stamp_id: DeliveryState(state) for stamp_id, state in rows}
+
     def all_confirmed(self) -> bool:
         """True when no outbox row waits for delivery (an index lookup, however long the outbox)."""
         return self._read(lambda s: s.scalar(
