@@ -45,6 +45,22 @@ def child_cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each of this process's threads, by Python thread name (from /proc/self/task)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(task.name), "other (C library threads)")
+        name = name.rstrip("0123456789_").rstrip("-") or name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def control(port: int, command: str) -> str:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
         conn.sendall(command.encode() + b"\n")
@@ -114,6 +130,7 @@ def main() -> int:
         load_before = os.getloadavg()
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         child_before = child_cpu_seconds(child.pid)
+        threads_before = thread_cpu()
         started = time.monotonic()
         station.engine.start(batch.id, args.items)
         control(ports["conveyor_ctl"], "resume")
@@ -121,6 +138,7 @@ def main() -> int:
         run_s = time.monotonic() - started
         control(ports["conveyor_ctl"], "pause")
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        threads_after = thread_cpu()
         child_after = child_cpu_seconds(child.pid)
         drain_started = time.monotonic()
         drained = station.relay.wait_drained(120)
@@ -155,6 +173,10 @@ def main() -> int:
               f"{drain_s:.1f} s after the last item")
         print(f"CPU: station {station_cpu:.1f} s = {per_item_ms:.2f} ms a stamp -> one core would carry "
               f"{1000 / per_item_ms:.0f} stamps/s; simulators {sims_cpu:.1f} s")
+        per_thread = sorted(((threads_after.get(k, 0.0) - threads_before.get(k, 0.0), k) for k in threads_after),
+                            reverse=True)
+        print("station CPU by thread: " + ", ".join(f"{name} {1000 * sec / max(1, summary.printed):.2f} ms"
+                                                    for sec, name in per_thread if sec > 0.05) + " (a stamp)")
         verdict = "met" if rate >= TARGET_RATE and summary.activated >= args.items else "NOT met"
         print(f"target >= {TARGET_RATE:g} items/s sustained: {verdict}"
               + ("" if verdict == "met" else f" (station capacity {1000 / per_item_ms:.0f}/s per core; "

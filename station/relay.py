@@ -73,7 +73,8 @@ class RelaySettings:
     retry_max_s: float = 300.0
     puback_timeout_s: float = 30.0         # a message with no PUBACK this long is due again
     status_interval_s: float = 5.0
-    flush_interval_s: float = 0.02         # PUBACKs and acks are written in groups, not one commit each
+    flush_interval_s: float = 0.02         # how long the relay waits for broker records before looking around
+    write_interval_s: float = 0.1          # PUBACKs and acks are written in groups, at most this often
 
 
 @dataclass
@@ -118,11 +119,13 @@ class Relay:
         self._inflight: dict[int, _InFlight] = {}
         # eventID -> when to stop waiting for the server's ack (monotonic); insertion order is deadline order.
         self._awaiting: dict[str, float] = {}
+        self._early_acks: set[str] = set()
         self._stop = threading.Event()
         self._hint = threading.Event()
         self._hint.set()
         self._more_due = True
         self._last_due_query = 0.0
+        self._last_write = 0.0
         self._thread: threading.Thread | None = None
         self._published_acks: list[tuple[_InFlight, bool, str]] = []
         self._confirmed: list[str] = []
@@ -186,7 +189,9 @@ class Relay:
 
     def _step(self) -> None:
         self._drain_records(timeout=self.settings.flush_interval_s)
-        self._flush()
+        pending = len(self._published_acks) + len(self._confirmed)
+        if pending and (time.monotonic() - self._last_write >= self.settings.write_interval_s or pending >= 500):
+            self._flush()
         self._expire_inflight()
         if self.publisher.connected:
             self._fill_window()
@@ -240,11 +245,16 @@ class Relay:
             return
         if status == "stored" and isinstance(event_id, str):
             self._confirmed.append(event_id)
-            self._awaiting.pop(event_id, None)
+            if self._awaiting.pop(event_id, None) is None:
+                # The server's ack overtook our record of the PUBACK: it must not start waiting afterwards.
+                self._early_acks.add(event_id)
+                if len(self._early_acks) > 20_000:
+                    self._early_acks.clear()
         else:
             log.warning("server answered %r for %s", status, event_id)
 
     def _flush(self) -> None:
+        self._last_write = time.monotonic()
         now = utcnow()
         if self._published_acks:
             acks, self._published_acks = self._published_acks, []
@@ -257,6 +267,9 @@ class Relay:
                 self.store.mark_published(ok_ids, now, now + dt.timedelta(seconds=self.settings.ack_timeout_s))
                 deadline = time.monotonic() + self.settings.ack_timeout_s
                 for event_id in ok_events:
+                    if event_id in self._early_acks:
+                        self._early_acks.discard(event_id)
+                        continue
                     self._awaiting.pop(event_id, None)  # re-inserted at the end: keeps deadline order
                     self._awaiting[event_id] = deadline
             # Refused messages (0x10, 0x87, …): one write per reason and back-off step, not one per message.
@@ -306,6 +319,7 @@ class Relay:
                 break
             del self._awaiting[event_id]
         in_flight = sum(len(item.ids) for item in self._inflight.values())
+        in_flight += sum(len(item.ids) for item, _, _ in self._published_acks)  # acknowledged, not yet written
         return self.settings.max_unconfirmed - len(self._awaiting) - in_flight
 
     def _fill_window(self) -> None:
@@ -325,7 +339,9 @@ class Relay:
             return
         self._hint.clear()
         self._last_due_query = now
+        # In flight, and acknowledged but not yet written: neither is due, whatever the outbox still says.
         busy = [i for item in self._inflight.values() for i in item.ids]
+        busy += [i for item, _, _ in self._published_acks for i in item.ids]
         due = self.store.due_outbox(utcnow(), limit=limit, exclude_ids=busy)
         self._more_due = len(due) >= limit
         step = self.settings.events_per_message
