@@ -499,8 +499,8 @@ class LineEngine(LineEvents):
         if self._state is LineState.FAULT and not self._fault_is_printer and self._inflight == deque():
             return
         self._fault_is_printer = False
-        self._set_state(LineState.FAULT, "batch_locked")
         self._raise(Alarm.raise_("batch_locked", f"{batch.lot}: {reason}"))
+        self._set_state(LineState.FAULT, "batch_locked")
         try:
             self.printer.cancel_queued()
         except PrinterPortError as exc:
@@ -515,8 +515,8 @@ class LineEngine(LineEvents):
     def _printer_fault(self, health: PrinterHealth) -> None:
         alarm = printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE, health.detail)
         self._fault_is_printer = True
+        self._raise(alarm)  # the alarm first: a screen shows why before it shows the new state
         self._set_state(LineState.FAULT, alarm.code)
-        self._raise(alarm)
         # Labels still in the printer's buffer would come out after the fault is cleared: cancel them, and void
         # every stamp in flight, because none of them can be trusted to be on its item.
         try:
