@@ -26,6 +26,7 @@ from station.config import StationConfig, load_config, load_products
 from station.errors import ConfigError, StationError
 from station.pin import PinError, PinGuard, hash_pin, validate_new_pin
 from ui.bridge import DEVICE, RawLine, StationBridge
+from ui.camera_view import CameraView
 from ui.qt import (
     QT_TRANSLATE_NOOP,
     QAbstractItemView,
@@ -506,6 +507,10 @@ class TechnicianScreen(QWidget):
         left.addWidget(printer_box, 1)
         self.device_panels = QVBoxLayout()
         self.device_panels.addWidget(scanner_box, 1)
+        self.camera_view: CameraView | None = None
+        if self.bridge.config.devices.verifier.is_camera:
+            self.camera_view = CameraView(self.bridge)
+            self.add_device_panel(self.tr("Camera view (decoded codes outlined)"), self.camera_view)
         layout = QHBoxLayout(tab)
         layout.addLayout(left, 1)
         layout.addLayout(self.device_panels, 1)

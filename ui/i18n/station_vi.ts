@@ -127,6 +127,14 @@
     </message>
 </context>
 <context>
+    <name>CameraView</name>
+    <message>
+        <location filename="../camera_view.py" line="54"/>
+        <source>Waiting for the camera…</source>
+        <translation>Đang chờ hình từ camera…</translation>
+    </message>
+</context>
+<context>
     <name>MainWindow</name>
     <message>
         <location filename="../app.py" line="127"/>
@@ -424,424 +432,429 @@
 <context>
     <name>TechnicianScreen</name>
     <message>
-        <location filename="../technician.py" line="528"/>
+        <location filename="../technician.py" line="533"/>
         <source>Broker address</source>
         <translation>Địa chỉ máy chủ MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="127"/>
+        <location filename="../technician.py" line="128"/>
         <source>TLS files</source>
         <translation>Tệp TLS</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="128"/>
+        <location filename="../technician.py" line="129"/>
         <source>Host name (DNS)</source>
         <translation>Tên máy chủ (DNS)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="129"/>
+        <location filename="../technician.py" line="130"/>
         <source>Network connection (TCP)</source>
         <translation>Kết nối mạng (TCP)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="130"/>
+        <location filename="../technician.py" line="131"/>
         <source>TLS handshake</source>
         <translation>Bắt tay TLS</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="131"/>
+        <location filename="../technician.py" line="132"/>
         <source>MQTT login</source>
         <translation>Đăng nhập MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="295"/>
+        <location filename="../technician.py" line="296"/>
         <source>Technician: enter the PIN</source>
         <translation>Kỹ thuật: nhập mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="308"/>
+        <location filename="../technician.py" line="309"/>
         <source>Clear</source>
         <translation>Xóa</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="313"/>
+        <location filename="../technician.py" line="314"/>
         <source>OK</source>
         <translation>Đồng ý</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="439"/>
+        <location filename="../technician.py" line="440"/>
         <source>Back to the line</source>
         <translation>Về màn hình dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="379"/>
+        <location filename="../technician.py" line="380"/>
         <source>Too many wrong PINs: wait %1 s.</source>
         <translation>Nhập sai quá nhiều lần: chờ %1 giây.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="365"/>
+        <location filename="../technician.py" line="366"/>
         <source>Checking…</source>
         <translation>Đang kiểm tra…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="382"/>
+        <location filename="../technician.py" line="383"/>
         <source>Wrong PIN.</source>
         <translation>Sai mã PIN.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="422"/>
+        <location filename="../technician.py" line="423"/>
         <source>Devices</source>
         <translation>Thiết bị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="423"/>
+        <location filename="../technician.py" line="424"/>
         <source>MQTT</source>
         <translation>MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="424"/>
+        <location filename="../technician.py" line="425"/>
         <source>Label</source>
         <translation>Mẫu tem</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="426"/>
+        <location filename="../technician.py" line="427"/>
         <source>PIN</source>
         <translation>Mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="427"/>
+        <location filename="../technician.py" line="428"/>
         <source>Log</source>
         <translation>Nhật ký</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="433"/>
+        <location filename="../technician.py" line="434"/>
         <source>Save the configuration</source>
         <translation>Lưu cấu hình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="436"/>
+        <location filename="../technician.py" line="437"/>
         <source>Apply now (restart the devices)</source>
         <translation>Áp dụng ngay (khởi động lại thiết bị)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="459"/>
+        <location filename="../technician.py" line="460"/>
         <source>Look for ports again</source>
         <translation>Tìm lại cổng</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="461"/>
+        <location filename="../technician.py" line="462"/>
         <source>Use for the scanner</source>
         <translation>Dùng cho máy quét</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="463"/>
+        <location filename="../technician.py" line="464"/>
         <source>Use for the printer</source>
         <translation>Dùng cho máy in</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="467"/>
+        <location filename="../technician.py" line="468"/>
         <source>Test print</source>
         <translation>In thử</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="472"/>
+        <location filename="../technician.py" line="473"/>
         <source>Field</source>
         <translation>Mục</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="472"/>
+        <location filename="../technician.py" line="473"/>
         <source>Value</source>
         <translation>Giá trị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="482"/>
+        <location filename="../technician.py" line="483"/>
         <source>Serial ports on this machine</source>
         <translation>Các cổng nối tiếp trên máy</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="490"/>
+        <location filename="../technician.py" line="491"/>
         <source>Printer address</source>
         <translation>Địa chỉ máy in</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="491"/>
+        <location filename="../technician.py" line="492"/>
         <source>Scanner address</source>
         <translation>Địa chỉ máy quét</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="492"/>
+        <location filename="../technician.py" line="493"/>
         <source>Printer status (decoded)</source>
         <translation>Trạng thái máy in (đã giải mã)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="499"/>
+        <location filename="../technician.py" line="500"/>
         <source>What the scanner sends (live)</source>
         <translation>Dữ liệu máy quét gửi (trực tiếp)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="529"/>
+        <location filename="../technician.py" line="534"/>
         <source>User name</source>
         <translation>Tên đăng nhập</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="530"/>
+        <location filename="../technician.py" line="535"/>
         <source>Password</source>
         <translation>Mật khẩu</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="531"/>
+        <location filename="../technician.py" line="536"/>
         <source>CA certificate</source>
         <translation>Chứng chỉ CA</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="531"/>
+        <location filename="../technician.py" line="536"/>
         <source>Client certificate</source>
         <translation>Chứng chỉ máy trạm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="532"/>
+        <location filename="../technician.py" line="537"/>
         <source>Client key</source>
         <translation>Khóa máy trạm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="536"/>
+        <location filename="../technician.py" line="541"/>
         <source>Choose…</source>
         <translation>Chọn…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="540"/>
+        <location filename="../technician.py" line="545"/>
         <source>Test the connection</source>
         <translation>Kiểm tra kết nối</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="556"/>
+        <location filename="../technician.py" line="561"/>
         <source>Preview</source>
         <translation>Xem trước</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="564"/>
+        <location filename="../technician.py" line="569"/>
         <source>Label template (ZPL)</source>
         <translation>Mẫu tem (ZPL)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="572"/>
+        <location filename="../technician.py" line="577"/>
         <source>As printed (same renderer as the printer simulator), with the current product and batch:</source>
         <translation>Tem như khi in (cùng bộ dựng hình với máy in mô phỏng), với sản phẩm và lô đang chọn:</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="584"/>
+        <location filename="../technician.py" line="589"/>
         <source>Window</source>
         <translation>Cửa sổ</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="585"/>
+        <location filename="../technician.py" line="590"/>
         <source>Full screen (kiosk)</source>
         <translation>Toàn màn hình (kiosk)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="587"/>
+        <location filename="../technician.py" line="592"/>
         <source>The operator presses Resume</source>
         <translation>Người vận hành bấm Tiếp tục</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="588"/>
+        <location filename="../technician.py" line="593"/>
         <source>By itself when the printer is ready</source>
         <translation>Tự động khi máy in sẵn sàng</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="592"/>
+        <location filename="../technician.py" line="597"/>
         <source>Language of the screens</source>
         <translation>Ngôn ngữ màn hình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="593"/>
+        <location filename="../technician.py" line="598"/>
         <source>Display</source>
         <translation>Hiển thị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="594"/>
+        <location filename="../technician.py" line="599"/>
         <source>After a printer fault the line resumes</source>
         <translation>Sau lỗi máy in, dây chuyền chạy lại</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="595"/>
+        <location filename="../technician.py" line="600"/>
         <source>Verification window (seconds)</source>
         <translation>Thời gian chờ kiểm tra (giây)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="596"/>
+        <location filename="../technician.py" line="601"/>
         <source>Failed stamps in a row that stop the line</source>
         <translation>Số tem lỗi liên tiếp thì dừng dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="607"/>
+        <location filename="../technician.py" line="612"/>
         <source>Change the PIN</source>
         <translation>Đổi mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="612"/>
+        <location filename="../technician.py" line="617"/>
         <source>New PIN (4 to 8 digits)</source>
         <translation>Mã PIN mới (4 đến 8 chữ số)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="613"/>
+        <location filename="../technician.py" line="618"/>
         <source>New PIN again</source>
         <translation>Nhập lại mã PIN mới</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="624"/>
+        <location filename="../technician.py" line="629"/>
         <source>Time (UTC)</source>
         <translation>Thời gian (UTC)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="624"/>
+        <location filename="../technician.py" line="629"/>
         <source>Who</source>
         <translation>Ai</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="624"/>
+        <location filename="../technician.py" line="629"/>
         <source>What</source>
         <translation>Việc gì</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="624"/>
+        <location filename="../technician.py" line="629"/>
         <source>Detail</source>
         <translation>Chi tiết</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="699"/>
+        <location filename="../technician.py" line="704"/>
         <source>This configuration was not read from a file: nothing to save.</source>
         <translation>Cấu hình này không đọc từ tệp: không có gì để lưu.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="706"/>
+        <location filename="../technician.py" line="711"/>
         <source>Checking the new configuration…</source>
         <translation>Đang kiểm tra cấu hình mới…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="722"/>
+        <location filename="../technician.py" line="727"/>
         <source>Nothing changed.</source>
         <translation>Không có thay đổi.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="725"/>
+        <location filename="../technician.py" line="730"/>
         <source>Saved: %1. The devices use the new settings after “Apply now” or the next start.</source>
         <translation>Đã lưu: %1. Thiết bị dùng cài đặt mới sau khi bấm “Áp dụng ngay” hoặc lần khởi động sau.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="733"/>
+        <location filename="../technician.py" line="738"/>
         <source>Not saved, the file is unchanged: %1</source>
         <translation>Chưa lưu, tệp cấu hình giữ nguyên: %1</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="745"/>
+        <location filename="../technician.py" line="750"/>
         <source>Stop the line first, then apply.</source>
         <translation>Hãy dừng dây chuyền trước rồi mới áp dụng.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="748"/>
+        <location filename="../technician.py" line="753"/>
         <source>Restarting the devices with the new settings…</source>
         <translation>Đang khởi động lại thiết bị với cài đặt mới…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="749"/>
+        <location filename="../technician.py" line="754"/>
         <source>New settings in use.</source>
         <translation>Đang dùng cài đặt mới.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="760"/>
+        <location filename="../technician.py" line="765"/>
         <source>(no serial port found)</source>
         <translation>(không tìm thấy cổng nối tiếp nào)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="775"/>
+        <location filename="../technician.py" line="780"/>
         <source>Stop the line before a test print.</source>
         <translation>Hãy dừng dây chuyền trước khi in thử.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="778"/>
+        <location filename="../technician.py" line="783"/>
         <source>Printing…</source>
         <translation>Đang in…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="787"/>
+        <location filename="../technician.py" line="792"/>
         <source>Test label sent to %1.</source>
         <translation>Đã gửi tem in thử tới %1.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="791"/>
+        <location filename="../technician.py" line="796"/>
         <source>Test print failed: %1</source>
         <translation>In thử không được: %1</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="809"/>
+        <location filename="../technician.py" line="814"/>
         <source>Lines read: %1 · refused: %2</source>
         <translation>Số dòng đọc: %1 · bị loại: %2</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="819"/>
+        <location filename="../technician.py" line="824"/>
         <source>refused (%1)</source>
         <translation>bị loại (%1)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="823"/>
+        <location filename="../technician.py" line="828"/>
         <source>Choose a file</source>
         <translation>Chọn tệp</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="823"/>
+        <location filename="../technician.py" line="828"/>
         <source>Certificates and keys (*.pem *.crt *.key);;All files (*)</source>
         <translation>Chứng chỉ và khóa (*.pem *.crt *.key);;Mọi tệp (*)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="841"/>
+        <location filename="../technician.py" line="846"/>
         <source>Testing…</source>
         <translation>Đang thử…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="850"/>
+        <location filename="../technician.py" line="855"/>
         <source>The broker accepts this station.</source>
         <translation>Máy chủ MQTT chấp nhận trạm này.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="850"/>
+        <location filename="../technician.py" line="855"/>
         <source>The connection failed at the step marked ✘.</source>
         <translation>Kết nối thất bại ở bước có dấu ✘.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="885"/>
+        <location filename="../technician.py" line="890"/>
         <source>%1 · %2 × %3 dots</source>
         <translation>%1 · %2 × %3 điểm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="899"/>
+        <location filename="../technician.py" line="904"/>
         <source>The two PINs differ.</source>
         <translation>Hai mã PIN không giống nhau.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="907"/>
+        <location filename="../technician.py" line="912"/>
         <source>Saving…</source>
         <translation>Đang lưu…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="916"/>
+        <location filename="../technician.py" line="921"/>
         <source>PIN changed.</source>
         <translation>Đã đổi mã PIN.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="425"/>
+        <location filename="../technician.py" line="426"/>
         <source>Line</source>
         <translation>Dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="441"/>
+        <location filename="../technician.py" line="442"/>
         <source>Quit the program</source>
         <translation>Thoát chương trình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="904"/>
+        <location filename="../technician.py" line="909"/>
         <source>Choose a PIN of 4 to 8 digits, not 0000 and not one digit repeated.</source>
         <translation>Chọn mã PIN 4 đến 8 chữ số, không phải 0000 và không lặp một chữ số.</translation>
+    </message>
+    <message>
+        <location filename="../technician.py" line="513"/>
+        <source>Camera view (decoded codes outlined)</source>
+        <translation>Hình camera (mã đọc được có khung viền)</translation>
     </message>
 </context>
 <context>
