@@ -28,7 +28,7 @@ from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
 from station.gs1 import DigitalLinkTemplate, parse_digital_link
-from station.line_events import LineEvents
+from station.line_events import LineCommand, LineEvents
 from station.product_check import ProductGuard
 from station.ports import (
     ItemTrigger,
@@ -166,10 +166,7 @@ class _InFlight:
     item: int | None           # the item it was printed for (photo-eye seq, or print order in free run)
 
 
-class _Command(enum.Enum):
-    PAUSE = "pause"
-    RESUME = "resume"
-    STOP = "stop"
+_Command = LineCommand  # the commands both lines take
 
 
 @dataclass(frozen=True)
@@ -217,7 +214,6 @@ class LineEngine(LineEvents):
         self._clock = clock
         self._serials = SerialGenerator(settings.serial_length)
         super().__init__(LineState.STOPPED)
-        self._inbox: queue.Queue[VerificationRead | ItemTrigger | _ProductRead | _Command] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._inflight: deque[_InFlight] = deque()
         self._by_uri: dict[str, _InFlight] = {}
@@ -250,8 +246,6 @@ class LineEngine(LineEvents):
         self._committing: tuple[list[int], list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]],
                                 list[ScanRecord]] = ([], [], [], [])
         self.commits = 0
-        self._done = threading.Event()
-        self._done.set()
 
     # -- public, any thread -----------------------------------------------------------------------------------
 
@@ -318,18 +312,6 @@ class LineEngine(LineEvents):
         """The photo-eye saw an item (called on the line I/O thread)."""
         self._inbox.put(trigger)
 
-    def pause(self) -> None:
-        self._inbox.put(_Command.PAUSE)
-
-    def resume(self) -> None:
-        self._inbox.put(_Command.RESUME)
-
-    def stop(self) -> None:
-        """Stop printing; stamps already printed still get their verification window."""
-        self._inbox.put(_Command.STOP)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
 
     # -- the engine's thread ----------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +16,14 @@ log = logging.getLogger("station.line")
 MAX_ALARMS = 50
 
 
+class LineCommand(enum.Enum):
+    """What an operator asks of a line; queued on the line's inbox so it is handled in order with the reads."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+
+
 class LineEvents:
     """The one way a line tells the world what happens: its state, its alarms and its events to listeners.
 
@@ -23,6 +33,9 @@ class LineEvents:
     _line_name = "line"
 
     def __init__(self, initial_state: Any) -> None:
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._done = threading.Event()
+        self._done.set()
         self._listeners: list[Callable[[Any], None]] = []
         self._alarms: list[Alarm] = []
         self._state = initial_state
@@ -41,6 +54,21 @@ class LineEvents:
 
     def acknowledge_alarms(self) -> None:
         self._alarms.clear()
+
+    def pause(self) -> None:
+        self._inbox.put(LineCommand.PAUSE)
+
+    def resume(self) -> None:
+        """Back to running after a pause or a fault (refused while the printer is faulted or the batch locked)."""
+        self._inbox.put(LineCommand.RESUME)
+
+    def stop(self) -> None:
+        """No new stamps; those already on the line still get their window."""
+        self._inbox.put(LineCommand.STOP)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until the current run has finished (True), or the timeout passed (False)."""
+        return self._done.wait(timeout)
 
     def _set_state(self, state: Any, reason: str = "") -> None:
         from station.engine import StateChanged  # the event type both lines announce

@@ -42,7 +42,7 @@ from station.engine import (
 )
 from station.errors import InvalidIdentifier
 from station.gs1 import epc_uri, normalize_gtin, parse_digital_link, validate_lot
-from station.line_events import LineEvents
+from station.line_events import LineCommand, LineEvents
 from station.product_check import ProductGuard, ProductVerdict, parse_product_barcode  # noqa: F401
 from station.ports import RejectGate, VerificationRead
 from station.rolls import CodeRules, looks_like_link
@@ -229,10 +229,7 @@ class PreprintedSummary(RunSummary):
         ]
 
 
-class _Command(enum.Enum):
-    PAUSE = "pause"
-    RESUME = "resume"
-    STOP = "stop"
+_Command = LineCommand  # the commands both lines take
 
 
 @dataclass(frozen=True)
@@ -256,7 +253,6 @@ class PreprintedLine(LineEvents):
         self.server_check = server_check
         self._clock = clock
         super().__init__(LineState.STOPPED)
-        self._inbox: queue.Queue[VerificationRead | _ProductRead | _Command] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._summary = PreprintedSummary()
         self._last_stamp = None
@@ -269,8 +265,6 @@ class PreprintedLine(LineEvents):
         self._pending_since: float | None = None
         self._server_failed = False
         self.commits = 0
-        self._done = threading.Event()
-        self._done.set()
 
     # -- public, any thread -----------------------------------------------------------------------------------
 
@@ -308,18 +302,6 @@ class PreprintedLine(LineEvents):
         """A read of the product's own barcode (EAN-13/GTIN) from the product scanner."""
         self._inbox.put(_ProductRead(read))
 
-    def pause(self) -> None:
-        self._inbox.put(_Command.PAUSE)
-
-    def resume(self) -> None:
-        """Back to running after a pause or a stop on an alarm (refused again while the batch is locked)."""
-        self._inbox.put(_Command.RESUME)
-
-    def stop(self) -> None:
-        self._inbox.put(_Command.STOP)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every read submitted so far is decided and committed (for tests and a clean stop)."""
