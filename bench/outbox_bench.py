@@ -16,6 +16,10 @@ to with PUBACK 0x10 (no matching subscribers), which the relay rightly treats as
              with the central stand-in (`python -m simulators.central`, in-memory database, schema check off)
              in its own process: a row counts when the stand-in's ack is committed to the outbox
 
+The relay runs once the counting subscriber has caught up with the baseline's messages, so neither run shares
+the machine with the other's backlog. Besides the rates, the CPU this process spends per event (all its threads:
+for ours the relay's, paho's and the database writer's) is printed: on a shared machine it moves less than the rates.
+
 Targets (issue 3): ours >= 50 % of the baseline's rate, and N = 100,000 in <= 30 s. Figures are printed; the exit
 code says only whether the benchmark itself ran.
 
@@ -26,12 +30,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import multiprocessing as mp
 import os
 import platform
 import pwd
+import resource
 import shutil
 import signal
 import socket
@@ -73,6 +79,21 @@ def mosquitto_version() -> str:
         return first.replace("mosquitto version", "").strip()
     except (OSError, IndexError, subprocess.SubprocessError):
         return "unknown"
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process, all its threads (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def caught_up(count, expected: int, timeout: float) -> float:  # type: ignore[no-untyped-def]
+    """Wait until the counting subscriber has (to its 500-message granularity) everything published so far, so
+    the next run does not share the machine with its backlog; returns the seconds waited."""
+    started = time.monotonic()
+    while count.value < expected - 499 and time.monotonic() - started < timeout:
+        time.sleep(0.01)
+    return time.monotonic() - started
 
 
 def free_port() -> int:
@@ -276,7 +297,7 @@ def run_baseline(port: int, topic: str, payloads: list[bytes], window: int, limi
     try:
         if not connected.wait(10):
             raise RuntimeError("baseline client did not connect")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), process_cpu()
         deadline = time.monotonic() + limit_s
         for payload in payloads:
             while not slots.acquire(timeout=1.0):
@@ -286,12 +307,13 @@ def run_baseline(port: int, topic: str, payloads: list[bytes], window: int, limi
                 break
             client.publish(topic, payload, qos=1)
         done.wait(max(0.0, deadline - time.monotonic()))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, process_cpu() - cpu
     finally:
         client.disconnect()
         client.loop_stop()
     ok = sum(n for code, n in acks.items() if code < 0x80 and code != 0x10)
-    return {"elapsed": elapsed, "acked": acked, "ok": ok, "codes": dict(acks), "finished": acked >= total}
+    return {"elapsed": elapsed, "cpu": cpu, "acked": acked, "ok": ok, "codes": dict(acks),
+            "finished": acked >= total}
 
 
 def run_relay(port: int, db: Path, prefix: str, count: int, window: int, broker_ack: bool, limit_s: float) -> dict:
@@ -311,16 +333,17 @@ def run_relay(port: int, db: Path, prefix: str, count: int, window: int, broker_
         client.start()
         if not client.wait_connected(10):
             raise RuntimeError("the relay's MQTT client did not connect")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), process_cpu()
         relay.start()
         deadline = time.monotonic() + limit_s
         while relay.stats.confirmed < count and time.monotonic() < deadline:
             time.sleep(0.05)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, process_cpu() - cpu
         relay.stop()
         counts = store.outbox_counts()
         stats = relay.stats
-        return {"elapsed": elapsed, "confirmed": counts[DeliveryState.CONFIRMED],
+        return {"elapsed": elapsed, "cpu": cpu, "settings": relay.settings,
+                "confirmed": counts[DeliveryState.CONFIRMED],
                 "pending": counts[DeliveryState.PENDING], "sent": counts[DeliveryState.SENT],
                 "published": stats.published, "failures": stats.publish_failures, "last_error": stats.last_error,
                 "finished": counts[DeliveryState.CONFIRMED] >= count}
@@ -391,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
             with counting_subscriber(port, f"{prefix}/+/+/events") as count:
                 before = count.value
                 results["baseline"] = run_baseline(port, topic, payloads, window, args.limit)
-                time.sleep(0.5)
+                lag = before + results["baseline"]["acked"] - count.value
+                waited = caught_up(count, before + results["baseline"]["acked"], timeout=60)
+                results["between"] = {"lag": lag, "waited": waited}
                 results["ours"] = run_relay(port, folder / "station.db", prefix, n, window, True, args.limit)
             results["received"] = {"count": count.value - before}
             if m:
@@ -417,6 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  window    {window} messages in flight (paho max_inflight {window}), QoS 1; a counting subscriber "
           f"(QoS 1, own process) on {prefix}/+/+/events")
     print(f"  database  {folder} on {disk} (WAL, synchronous=FULL); outbox filled in {setup_s:.1f} s, untimed")
+    shown = ("max_inflight", "events_per_message", "broker_ack_confirms", "read_ahead", "write_interval_s", "gather_s")
+    settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(ours["settings"]).items() if k in shown)
+    print(f"  relay     RelaySettings({settings}); MqttClient max_inflight {window}")
+    between = results["between"]
+    print(f"  order     baseline, then ours once the subscriber had caught up (it was {max(0, between['lag']):,} "
+          f"messages behind when the baseline ended; waited {between['waited']:.1f} s)")
     print(f"  {TARGET}")
     print()
     header = f"{'what':<52}{'events':>9}{'time s':>9}{'events/s':>10}{'vs baseline':>13}"
@@ -432,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'ours: Relay, server-ack delivery (central stand-in)':<52}{sa['confirmed']:>9,}{sa['elapsed']:>9.2f}"
               f"{sa_rate:>10,.0f}{sa_rate / base_rate if base_rate else 0:>13.2f}")
     print()
+    base_us, ours_us = 1e6 * base["cpu"] / max(1, base["acked"]), 1e6 * ours["cpu"] / max(1, ours["confirmed"])
+    print(f"  CPU of this process (every thread) per event: baseline {base_us:.0f} µs ({base['cpu']:.2f} s), ours "
+          f"{ours_us:.0f} µs ({ours['cpu']:.2f} s); the broker and the subscriber are other processes")
     print(f"  baseline PUBACK reason codes: {', '.join(f'0x{c:02X} x{k}' for c, k in sorted(base['codes'].items()))}"
           f"{'' if base['finished'] else f' (gave up after {args.limit:g} s)'}")
     print(f"  ours: published {ours['published']:,}, refused by the broker {ours['failures']}, outbox confirmed "

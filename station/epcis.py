@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import threading
@@ -314,13 +315,31 @@ def document(
     return doc
 
 
+_CREATION_MARK = "\x00creationDate\x00"  # JSON-escaped as \u0000…: no other value of the frame can hold it
+
+
+@functools.lru_cache(maxsize=16)
+def _document_frame(sender: str | None) -> tuple[str, str, str]:
+    """``document([], …, sender)`` as JSON, cut at its creation date and inside its empty event list."""
+    probe = document([], dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), sender)
+    probe["creationDate"] = _CREATION_MARK
+    text = json.dumps(probe, ensure_ascii=False, separators=(",", ":"))
+    head, found, rest = text.partition(json.dumps(_CREATION_MARK, ensure_ascii=False))
+    middle, marker, tail = rest.rpartition('"eventList":[]')
+    if not found or not marker:
+        raise AssertionError(f"the document frame could not be cut: {text!r}")
+    return head, middle + '"eventList":[', "]" + tail
+
+
 def document_json(events_json: Sequence[str], created_at: dt.datetime, sender: str | None = None) -> bytes:
     """The same document as ``document``, as UTF-8 JSON, from events already serialised (the outbox keeps them
-    as text): the events are spliced in, not decoded and encoded again for every publish."""
-    header = json.dumps(document([], created_at, sender), ensure_ascii=False, separators=(",", ":"))
-    marker = '"eventList":[]'
-    head, _, tail = header.rpartition(marker)
-    return (head + '"eventList":[' + ",".join(events_json) + "]" + tail).encode("utf-8")
+    as text): the events are spliced in, not decoded and encoded again for every publish, into a frame built
+    once per sender (only the creation date changes between documents)."""
+    if created_at.tzinfo is None or created_at.utcoffset() is None:
+        raise ValueError(f"creation time {created_at.isoformat()} has no time zone")
+    head, middle, tail = _document_frame(sender)
+    created = created_at.isoformat(timespec="milliseconds")  # digits, "-", ":", ".", "T", "+": nothing to escape
+    return (head + '"' + created + '"' + middle + ",".join(events_json) + tail).encode("utf-8")
 
 
 def _events_of(doc: object) -> Iterator[tuple[str, dict[str, Any]]]:

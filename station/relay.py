@@ -7,6 +7,12 @@ never the whole backlog, and does all database work on its own thread: the clien
 Two bounds: ``max_inflight`` messages without a PUBACK, and ``max_unconfirmed`` events PUBACKed but not yet acked
 by the server (what sits in the broker's queue for the server, which a broker drops silently when it overflows).
 
+The relay's thread never waits on the disk while the window could move: due rows are read ahead in one query
+(``read_ahead``) and handed out as PUBACKs free the window, and PUBACKs and acks are written in groups
+(``write_interval_s``) by one transaction queued on the store's writer thread, collected once committed. A row
+stays out of the due set from the moment it is read until the write about it is committed, so it is never handed
+to the client twice; a crash before that commit leaves it pending or sent on disk, and it goes again.
+
 PUBACK reason codes: 0x00 is success. 0x10 *No matching subscribers* means the broker accepted the message but
 nobody received it (with Mosquitto: the central server's ingest is not subscribed, or lost its session in a broker
 crash), so it counts as a failure like 0x87 *Not authorized* and every other code >= 0x80: the rows stay
@@ -27,7 +33,9 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,9 +83,16 @@ class RelaySettings:
     status_interval_s: float = 5.0
     flush_interval_s: float = 0.02         # how long the relay waits for broker records before looking around
     write_interval_s: float = 0.1          # PUBACKs and acks are written in groups, at most this often
+    # Due rows read from the outbox in one query and kept, in order, until the window takes them: one query for
+    # many refills of the window instead of one for each. Not yet handed to the client, so nothing is sent twice.
+    read_ahead: int = 1000
+    gather_s: float = 0.001                # with half the window or more in flight, PUBACKs are gathered this long
+    # Events PUBACKed (or refused) whose outcome is not yet committed to the outbox. The window stops filling
+    # beyond this: a disk that stalls stops the relay, it does not grow its memory.
+    max_unwritten: int = 5_000
 
 
-@dataclass
+@dataclass(slots=True)
 class _InFlight:
     ids: list[int]
     event_ids: list[str]
@@ -86,12 +101,21 @@ class _InFlight:
 
 
 @dataclass
+class _Write:
+    """A group of outbox writes queued on the store's writer thread, not yet committed."""
+
+    future: Future[int]
+    ids: list[int]          # rows it changes: not due while it runs, whatever the outbox still says
+    acks: list[str]         # the server's acks it writes (for acks_unknown)
+
+
+@dataclass
 class RelayStats:
     published: int = 0
     acked_by_broker: int = 0
     publish_failures: int = 0
     confirmed: int = 0
-    acks_unknown: int = 0
+    acks_unknown: int = 0                 # server acks that confirmed nothing (server-ack delivery only)
     last_error: str = ""
     connected: bool = False
     counts: dict[str, int] = field(default_factory=dict)
@@ -129,6 +153,13 @@ class Relay:
         self._thread: threading.Thread | None = None
         self._published_acks: list[tuple[_InFlight, bool, str]] = []
         self._confirmed: list[str] = []
+        self._writing: _Write | None = None
+        self._unwritten = 0  # events in _published_acks
+        self._drained_some = False
+        # Due rows read ahead, oldest first, and the eventIDs among them still to publish: one the server acks
+        # meanwhile (the ack of a send from before a restart) leaves the set and is skipped.
+        self._queued: deque[OutboxItem] = deque()
+        self._queued_events: set[str] = set()
         self._last_status = 0.0
         self._status_dirty = True
         self.stats = RelayStats()
@@ -183,38 +214,48 @@ class Relay:
                 self._stop.wait(0.5)
         try:
             self._drain_records(timeout=0)
-            self._flush()
+            self._flush(wait=True)
         except Exception:
             log.exception("relay final flush failed")
 
     def _step(self) -> None:
-        self._drain_records(timeout=self.settings.flush_interval_s)
+        if self._drained_some and 2 * len(self._inflight) >= self.settings.max_inflight:
+            # PUBACKs are streaming in on a well-filled window: gather them for a moment and refill the window
+            # in a burst, rather than waking up (and taking the GIL from paho's thread) once for every PUBACK.
+            time.sleep(self.settings.gather_s)
+            self._drained_some = self._drain_records(timeout=0)
+        else:
+            self._drained_some = self._drain_records(timeout=self.settings.flush_interval_s)
+        self._collect_write()
         pending = len(self._published_acks) + len(self._confirmed)
-        if pending and (time.monotonic() - self._last_write >= self.settings.write_interval_s or pending >= 500):
+        if pending and self._writing is None and (
+                time.monotonic() - self._last_write >= self.settings.write_interval_s or pending >= 500):
             self._flush()
         self._expire_inflight()
         if self.publisher.connected:
             self._fill_window()
             self._publish_status()
 
-    def _drain_records(self, timeout: float) -> None:
+    def _drain_records(self, timeout: float) -> bool:
+        """Handle every record the client has queued, waiting up to timeout for the first; False if none came."""
         records = self.publisher.records
         try:
             record = records.get(timeout=timeout) if timeout > 0 else records.get_nowait()
         except queue.Empty:
-            return
+            return False
         while True:
             self._on_record(record)
             try:
                 record = records.get_nowait()
             except queue.Empty:
-                return
+                return True
 
     def _on_record(self, record: PublisherRecord) -> None:
         if isinstance(record, PublishAcked):
             item = self._inflight.pop(record.mid, None)
             if item is not None:
                 self._published_acks.append((item, record.ok, record.reason))
+                self._unwritten += len(item.ids)
         elif isinstance(record, MessageReceived):
             if record.topic == self.topics.acks:
                 self._on_ack(record.payload)
@@ -234,6 +275,9 @@ class Relay:
             if self._inflight:
                 log.info("broker connection lost with %d messages in flight; the client resends them after "
                          "reconnecting", len(self._inflight))
+            # Rows read ahead are read again after reconnecting: the outbox may have moved on meanwhile.
+            self._queued.clear()
+            self._queued_events.clear()
 
     def _on_ack(self, payload: bytes) -> None:
         try:
@@ -245,6 +289,8 @@ class Relay:
             return
         if status == "stored" and isinstance(event_id, str):
             self._confirmed.append(event_id)
+            # Read ahead before the ack came (the ack of a send from before a restart): not published again.
+            self._queued_events.discard(event_id)
             if self._awaiting.pop(event_id, None) is None:
                 # The server's ack overtook our record of the PUBACK: it must not start waiting afterwards.
                 self._early_acks.add(event_id)
@@ -253,43 +299,77 @@ class Relay:
         else:
             log.warning("server answered %r for %s", status, event_id)
 
-    def _flush(self) -> None:
+    def _flush(self, *, wait: bool = False) -> None:
+        """Queue the PUBACKs and acks that came since the last write as one write on the store's writer thread.
+
+        Not waited for (wait=True: at the end of the run): the relay goes on publishing while the write is
+        committed, and collects it in `_collect_write`. One write at a time; the rows it changes stay out of the
+        due set until it is committed, and if it fails they are simply due again (sent once more).
+        """
+        if self._writing is not None:
+            if not wait:
+                return
+            self._collect_write(wait=True)
+        if not self._published_acks and not self._confirmed:
+            return
         self._last_write = time.monotonic()
         now = utcnow()
-        if self._published_acks:
-            acks, self._published_acks = self._published_acks, []
-            ok_ids = [i for item, ok, _ in acks if ok for i in item.ids]
-            ok_events = [e for item, ok, _ in acks if ok for e in item.event_ids]
-            self.stats.acked_by_broker += len(ok_ids)
-            if self.settings.broker_ack_confirms:
-                self.stats.confirmed += self.store.mark_confirmed(ok_events, now)
-            else:
-                self.store.mark_published(ok_ids, now, now + dt.timedelta(seconds=self.settings.ack_timeout_s))
-                deadline = time.monotonic() + self.settings.ack_timeout_s
-                for event_id in ok_events:
-                    if event_id in self._early_acks:
-                        self._early_acks.discard(event_id)
-                        continue
-                    self._awaiting.pop(event_id, None)  # re-inserted at the end: keeps deadline order
-                    self._awaiting[event_id] = deadline
-            # Refused messages (0x10, 0x87, …): one write per reason and back-off step, not one per message.
-            refused: dict[tuple[str, int], list[int]] = {}
-            for item, ok, reason in acks:
-                if not ok:
-                    refused.setdefault((reason, item.attempts), []).extend(item.ids)
-            for (reason, attempts), ids in refused.items():
-                self.stats.publish_failures += len(ids)
-                self.stats.last_error = f"broker refused: {reason}"
-                log.warning("broker refused %d events: %s; next attempt in %s", len(ids), reason,
-                            self._backoff(attempts))
-                self.store.mark_publish_failed(ids, f"broker refused: {reason}", now + self._backoff(attempts))
-            self._status_dirty = True
-        if self._confirmed:
-            confirmed, self._confirmed = self._confirmed, []
-            changed = self.store.mark_confirmed(confirmed, now)
-            self.stats.confirmed += changed
-            self.stats.acks_unknown += len(set(confirmed)) - changed
-            self._status_dirty = True
+        acks, self._published_acks, self._unwritten = self._published_acks, [], 0
+        confirmed, self._confirmed = self._confirmed, []
+        ok_ids = [i for item, ok, _ in acks if ok for i in item.ids]
+        ok_events = [e for item, ok, _ in acks if ok for e in item.event_ids]
+        self.stats.acked_by_broker += len(ok_ids)
+        sent: list[int] = []
+        confirm = confirmed
+        if self.settings.broker_ack_confirms:
+            confirm = ok_events + confirmed
+        else:
+            sent = ok_ids
+            deadline = time.monotonic() + self.settings.ack_timeout_s
+            for event_id in ok_events:
+                if event_id in self._early_acks:
+                    self._early_acks.discard(event_id)
+                    continue
+                self._awaiting.pop(event_id, None)  # re-inserted at the end: keeps deadline order
+                self._awaiting[event_id] = deadline
+        # Refused messages (0x10, 0x87, …): grouped by reason and back-off step.
+        refused: dict[tuple[str, int], list[int]] = {}
+        for item, ok, reason in acks:
+            if not ok:
+                refused.setdefault((reason, item.attempts), []).extend(item.ids)
+        failed = []
+        for (reason, attempts), ids in refused.items():
+            self.stats.publish_failures += len(ids)
+            self.stats.last_error = f"broker refused: {reason}"
+            log.warning("broker refused %d events: %s; next attempt in %s", len(ids), reason,
+                        self._backoff(attempts))
+            failed.append((ids, f"broker refused: {reason}", now + self._backoff(attempts)))
+        future = self.store.record_delivery_async(
+            sent=sent, sent_at=now, retry_at=now + dt.timedelta(seconds=self.settings.ack_timeout_s),
+            failed=failed, confirmed=confirm, confirmed_at=now,
+        )
+        self._writing = _Write(future, [i for item, _, _ in acks for i in item.ids], confirmed)
+        if wait:
+            self._collect_write(wait=True)
+
+    def _collect_write(self, *, wait: bool = False) -> None:
+        """Take the result of the queued write once it is committed (or, with wait, wait for it)."""
+        write = self._writing
+        if write is None or not (wait or write.future.done()):
+            return
+        self._writing = None
+        self._status_dirty = True
+        try:
+            changed = write.future.result()
+        except Exception as exc:
+            # Nothing of it was written (one transaction): its rows are due again and go once more.
+            self.stats.last_error = f"outbox write failed: {exc}"
+            log.error("writing the delivery of %d outbox rows and %d acks failed (%s); they are due again",
+                      len(write.ids), len(write.acks), exc)
+            return
+        self.stats.confirmed += changed
+        if not self.settings.broker_ack_confirms:
+            self.stats.acks_unknown += len(set(write.acks)) - changed
 
     def _backoff(self, attempts: int) -> dt.timedelta:
         seconds = min(self.settings.retry_max_s, self.settings.retry_initial_s * (2 ** min(attempts, 20)))
@@ -319,7 +399,7 @@ class Relay:
                 break
             del self._awaiting[event_id]
         in_flight = sum(len(item.ids) for item in self._inflight.values())
-        in_flight += sum(len(item.ids) for item, _, _ in self._published_acks)  # acknowledged, not yet written
+        in_flight += self._unwritten  # acknowledged, not yet written
         return self.settings.max_unconfirmed - len(self._awaiting) - in_flight
 
     def _fill_window(self) -> None:
@@ -327,32 +407,67 @@ class Relay:
         if room <= 0:
             return
         limit = room * self.settings.events_per_message
+        unwritten = self._unwritten + (len(self._writing.ids) if self._writing is not None else 0)
+        if unwritten >= self.settings.max_unwritten:
+            return
         unconfirmed_room = self._unconfirmed_room()
         if unconfirmed_room is not None:
             limit = min(limit, unconfirmed_room)
             if limit <= 0:
                 return
-        # The outbox is queried when told of new rows, while the last look found a full window's worth, and
-        # otherwise four times a second for retries coming due: not on every 20 ms tick of an idle line.
+        if len(self._queued) < limit:
+            self._read_due(limit)
+        step = self.settings.events_per_message
+        created_at = dt.datetime.now(dt.timezone.utc)
+        queued, wanted = self._queued, self._queued_events
+        taken = 0
+        while queued and taken < limit:
+            size = min(step, limit - taken)
+            group: list[OutboxItem] = []
+            while queued and len(group) < size:
+                item = queued.popleft()
+                if item.event_id in wanted:  # else the server acked it while it waited here
+                    wanted.discard(item.event_id)
+                    group.append(item)
+            if not group:
+                break
+            if not self._publish(group, created_at):
+                queued.extendleft(reversed(group))  # refused by the client: first in line next time
+                wanted.update(item.event_id for item in group)
+                break
+            taken += len(group)
+
+    def _read_due(self, limit: int) -> None:
+        """Read due rows into the read-ahead queue: when told of new rows, while the last look found as many as
+        it asked for, and otherwise four times a second for retries coming due (not on every 20 ms tick of an
+        idle line)."""
         now = time.monotonic()
         if not (self._hint.is_set() or self._more_due or now - self._last_due_query >= 0.25):
             return
         self._hint.clear()
         self._last_due_query = now
-        # In flight, and acknowledged but not yet written: neither is due, whatever the outbox still says.
+        # In flight, acknowledged but not yet written, being written, or already read ahead: none is due,
+        # whatever the outbox still says.
         busy = [i for item in self._inflight.values() for i in item.ids]
         busy += [i for item, _, _ in self._published_acks for i in item.ids]
-        due = self.store.due_outbox(utcnow(), limit=limit, exclude_ids=busy)
-        self._more_due = len(due) >= limit
-        step = self.settings.events_per_message
-        for start in range(0, len(due), step):
-            group = due[start:start + step]
-            if not self._publish(group):
-                break
+        if self._writing is not None:
+            busy += self._writing.ids
+        busy += [item.id for item in self._queued]
+        fetch = max(limit, self.settings.read_ahead)
+        due = self.store.due_outbox(utcnow(), limit=fetch, exclude_ids=busy)
+        self._more_due = len(due) >= fetch
+        # Acked by the server but not yet written as confirmed: not due either.
+        acked = set(self._confirmed)
+        if self._writing is not None:
+            acked.update(self._writing.acks)
+        if acked:
+            due = [item for item in due if item.event_id not in acked]
+        self._queued.extend(due)
+        self._queued_events.update(item.event_id for item in due)
 
-    def _publish(self, group: list[OutboxItem]) -> bool:
-        payload = epcis.document_json([item.event_json for item in group],
-                                      created_at=utcnow().replace(tzinfo=dt.timezone.utc), sender=self._sender)
+    def _publish(self, group: list[OutboxItem], created_at: dt.datetime) -> bool:
+        payload = epcis.document_json([item.event_json for item in group], created_at=created_at,
+                                      sender=self._sender)
         try:
             mid = self.publisher.publish(self.topics.events, payload, qos=1, retain=False)
         except PublisherError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +32,7 @@ from station.domain import (
     VoidReason,
     check_transition,
 )
-from station.errors import DuplicateSerial, StationError
+from station.errors import DuplicateSerial, InvalidTransition, StationError
 from station.store.models import (
     AuditRow,
     BatchRow,
@@ -45,8 +46,8 @@ from station.store.models import (
     StampRow,
 )
 
-__all__ = ["Store", "StoreError", "OutboxItem", "ScanRecord", "Counts", "AuditEntry", "Activation", "Voiding",
-           "utcnow"]
+__all__ = ["Store", "StoreError", "BatchLocked", "DuplicateEvent", "OutboxItem", "ScanRecord", "Counts",
+           "AuditEntry", "Activation", "Voiding", "utcnow"]
 
 T = TypeVar("T")
 
@@ -61,6 +62,10 @@ class StoreError(StationError):
 
 class BatchLocked(StoreError):
     """An activation into a batch that is locked (a recall or a quality hold)."""
+
+
+class DuplicateEvent(StoreError):
+    """An event whose eventID is already in the outbox (or twice in one commit): nothing of that commit is written."""
 
 
 def utcnow() -> dt.datetime:
@@ -215,6 +220,11 @@ _SQL_VOID = ("UPDATE stamps SET state = 'voided', void_reason = ?, void_detail =
 _SQL_OUTBOX = ("INSERT INTO outbox (event_id, stamp_id, kind, event_json, state, attempts, created_at, "
                "next_attempt_at, last_error) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, '')")
 _SQL_SCAN = "INSERT INTO scans (at, source, text, raw_hex, outcome, detail, stamp_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_SQL_STAMP = "SELECT id, gtin, serial, batch_id, state, uri, void_reason, void_detail FROM stamps WHERE id = ?"
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
 
 
 def _sql_time(moment: dt.datetime) -> str:
@@ -230,12 +240,35 @@ def _scan_row(scan: ScanRecord, stamp_id: int | None) -> tuple[Any, ...]:
     return (_sql_time(scan.at), scan.source, scan.text, scan.raw.hex(), scan.outcome, scan.detail, stamp_id)
 
 
+def _stamp_of(row: tuple[Any, ...] | None) -> Stamp:
+    """A Stamp from a ``_SQL_STAMP`` row."""
+    assert row is not None
+    stamp_id, gtin, serial, batch_id, state, uri, void_reason, void_detail = row
+    return Stamp(id=stamp_id, gtin=gtin, serial=serial, batch_id=batch_id, state=StampState(state), uri=uri,
+                 void_reason=VoidReason(void_reason) if void_reason else None, void_detail=void_detail or "")
+
+
+def _duplicate_events(cur: sqlite3.Cursor, event_ids: list[str]) -> DuplicateEvent:
+    """The outbox refused an eventID: roll the commit back, then name the events that were already there (or that
+    the commit held twice)."""
+    cur.execute("ROLLBACK")
+    sql = f"SELECT event_id FROM outbox WHERE event_id IN ({_marks(len(event_ids))})"
+    present = {row[0] for row in cur.execute(sql, event_ids)}
+    twice = {e for e in event_ids if event_ids.count(e) > 1}
+    named = ", ".join(sorted(present | twice)) or "?"
+    return DuplicateEvent(f"eventID already in the outbox or twice in one commit: {named}; nothing was written")
+
+
 class Store:
     """All reads and writes of the station's SQLite file.
 
-    Writes run on one worker thread (the single writer), each in a ``BEGIN IMMEDIATE`` transaction so a second
-    process sharing the file (a separate relay service) waits on ``busy_timeout`` instead of failing on a lock
-    upgrade. Callers on any thread get plain domain objects back, never live ORM rows.
+    Writes run one at a time (the single writer, under ``_write_lock``), each in a ``BEGIN IMMEDIATE`` transaction
+    so a second process sharing the file (a separate relay service) waits on ``busy_timeout`` instead of failing
+    on a lock upgrade. They run on one worker thread, in the order they were queued; the one exception is a
+    synchronous line commit (commit_line, activate, void, mark_sent_to_printer) made while nothing is queued or
+    running, which runs on the caller's thread (it would only wait for the worker otherwise, and the hand-off
+    costs as much as the statements: see _commit_line). Callers on any thread get plain domain objects back,
+    never live ORM rows.
     """
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
@@ -249,7 +282,11 @@ class Store:
         self._allocator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serial-allocator")
         self._closed = False
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()   # held by the write that runs, on whichever thread it runs
+        self._queued_lock = threading.Lock()
+        self._queued = 0                      # writes handed to the worker and not finished
         self._run(self._migrate)
+        self._run(self._open_line_connection)
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
@@ -285,10 +322,30 @@ class Store:
             command.upgrade(cfg, "head")
             conn.commit()
 
+    def _submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Queue a write on the worker thread: it runs after every write queued before it, under the write lock."""
+
+        def run() -> T:
+            try:
+                with self._write_lock:
+                    return fn()
+            finally:
+                with self._queued_lock:
+                    self._queued -= 1
+
+        with self._queued_lock:
+            if self._closed:
+                raise StoreError(f"the store {self.path} is closed")
+            self._queued += 1
+        try:
+            return self._writer.submit(run)
+        except BaseException:
+            with self._queued_lock:
+                self._queued -= 1
+            raise
+
     def _run(self, fn: Callable[[], T]) -> T:
-        if self._closed:
-            raise StoreError(f"the store {self.path} is closed")
-        return self._writer.submit(fn).result()
+        return self._submit(fn).result()
 
     def _write(self, fn: Callable[[Session], T]) -> T:
         def job() -> T:
@@ -313,6 +370,9 @@ class Store:
             self._closed = True
         self._allocator.shutdown(wait=True)
         self._writer.shutdown(wait=True)
+        with self._write_lock:  # a line commit running on its caller's thread finishes first
+            self._line_cursor.close()
+            self._line_fairy.close()  # back to the pool, which dispose() closes
         self._writer_engine.dispose()
         self._reader_engine.dispose()
 
@@ -462,75 +522,139 @@ class Store:
         return row
 
     def _line_job(self, printed: Sequence[int], activations: Sequence[Activation], voids: Sequence[Voiding],
-                  scans: Sequence[ScanRecord]) -> Callable[[Session], None]:
+                  scans: Sequence[ScanRecord],
+                  read_back: Sequence[int] = ()) -> Callable[[sqlite3.Cursor], list[Stamp]]:
         """What the line decided since the last commit, in one transaction (one fsync for many stamps).
 
         ``printed`` stamps become sent-to-printer; activations are verified and activated with their outbox
         rows; voids are voided with theirs; stray scans are recorded. All or nothing: a stamp not in a state
-        that allows its change (InvalidTransition), a locked batch (BatchLocked) or a duplicate eventID leaves
-        every stamp as it was. Plain SQL with executemany on the hot path: building SQLAlchemy expressions cost
-        three times the commit itself (3.7 ms of CPU a commit, measured), and the line commits a hundred times
-        a second on a Raspberry Pi. The strings below are the same tables and columns as ``models.py``.
+        that allows its change (InvalidTransition), a locked batch (BatchLocked) or an eventID already in the
+        outbox (DuplicateEvent) leaves every stamp as it was. The ``read_back`` stamps are read at the end of the
+        transaction and returned, as committed.
+
+        Plain SQL with executemany on the writer's own sqlite3 connection (see _line_write), for one stamp as for
+        a hundred: building SQLAlchemy expressions cost three times the commit itself (3.7 ms of CPU a commit,
+        measured), and a Session (pool checkout, engine events) around even plain SQL, with an ORM read of the
+        stamp after it, cost 1 ms of CPU more (1.23 ms against 0.25 ms for one activation, measured); the line
+        commits a hundred times a second on a Raspberry Pi. Each state change is guarded in its own WHERE
+        (``_FROM_STATES``), so the happy path reads no stamp before it writes it (only the batch lock is read);
+        only when a statement changes fewer rows than asked is the refusing stamp looked for. The strings above
+        are the same tables and columns as ``models.py``.
         """
 
-        def guarded(conn: Any, target: StampState, sql: str, rows: list[tuple[Any, ...]], ids: list[int]) -> None:
+        def refuse(cur: sqlite3.Cursor, target: StampState, stamp_id: int) -> None:
+            """Raise why the guarded statement left this stamp alone (read inside the transaction)."""
+            found = cur.execute("SELECT state, serial FROM stamps WHERE id = ?", (stamp_id,)).fetchone()
+            if found is None:
+                raise StoreError(f"unknown stamp {stamp_id}")
+            state, serial = found
+            if state not in _FROM_STATES[target]:
+                try:
+                    check_transition(StampState(state), target)
+                except InvalidTransition as exc:
+                    raise InvalidTransition(f"stamp {stamp_id} (serial {serial}): {exc}") from None
+            raise StoreError(f"stamp {stamp_id} (serial {serial}, {state}) changed state under the line's feet")
+
+        def guarded(cur: sqlite3.Cursor, target: StampState, sql: str, rows: list[tuple[Any, ...]]) -> None:
+            """The stamp id is the last parameter of every row."""
             if not rows:
                 return
-            changed = conn.exec_driver_sql(sql, rows).rowcount
-            if changed != len(rows):
-                allowed = _FROM_STATES[target]
-                marks = ",".join("?" * len(ids))
-                found = dict(conn.exec_driver_sql(f"SELECT id, state FROM stamps WHERE id IN ({marks})",
-                                                  tuple(ids)).all())
-                for stamp_id in ids:
-                    if stamp_id not in found:
-                        raise StoreError(f"unknown stamp {stamp_id}")
-                    if found[stamp_id] not in allowed:
-                        check_transition(StampState(found[stamp_id]), target)
-                raise StoreError(f"{len(rows) - changed} stamps changed state under the line's feet")
+            if len(rows) == 1:  # nothing else changed by this statement: the stamp's state says why it refused
+                if cur.execute(sql, rows[0]).rowcount != 1:
+                    refuse(cur, target, rows[0][-1])
+                return
+            cur.execute("SAVEPOINT guarded")
+            if cur.executemany(sql, rows).rowcount == len(rows):
+                cur.execute("RELEASE guarded")
+                return
+            # Undo this statement, then row by row: the first stamp that refuses is named with its own state.
+            cur.execute("ROLLBACK TO guarded")
+            for row in rows:
+                if cur.execute(sql, row).rowcount != 1:
+                    refuse(cur, target, row[-1])
+            raise StoreError(f"stamps {[row[-1] for row in rows]} changed state under the line's feet")
 
-        def job(s: Session) -> None:
-            conn = s.connection()
+        def job(cur: sqlite3.Cursor) -> list[Stamp]:
             now = _sql_time(utcnow())
             if activations:
                 # The last line of defence: nothing is activated into a locked batch, whatever the caller saw.
                 ids = tuple(a.stamp_id for a in activations)
-                locked = conn.exec_driver_sql(
+                locked = cur.execute(
                     "SELECT b.lot, b.lock_reason FROM stamps s JOIN batches b ON b.id = s.batch_id "
-                    f"WHERE s.id IN ({','.join('?' * len(ids))}) AND b.locked_at IS NOT NULL LIMIT 1", ids).first()
+                    f"WHERE s.id IN ({_marks(len(ids))}) AND b.locked_at IS NOT NULL LIMIT 1", ids).fetchone()
                 if locked is not None:
                     raise BatchLocked(f"batch {locked[0]} is locked ({locked[1]}): nothing is activated")
-            guarded(conn, StampState.SENT_TO_PRINTER, _SQL_PRINTED, [(now, i) for i in printed], list(printed))
-            guarded(conn, StampState.ACTIVATED, _SQL_ACTIVATE, [
+            guarded(cur, StampState.SENT_TO_PRINTER, _SQL_PRINTED, [(now, i) for i in printed])
+            guarded(cur, StampState.ACTIVATED, _SQL_ACTIVATE, [
                 (now, now, a.read_text, a.quality_grade, None if a.quality is None else json.dumps(a.quality),
                  a.stamp_id) for a in activations
-            ], [a.stamp_id for a in activations])
+            ])
             # A void without a read keeps whatever read_text the stamp had: one statement for each shape.
-            with_text = [v for v in voids if v.read_text is not None]
-            without = [v for v in voids if v.read_text is None]
-            guarded(conn, StampState.VOIDED, _SQL_VOID_READ, [
-                (v.reason.value, v.detail, now, v.read_text, v.stamp_id) for v in with_text
-            ], [v.stamp_id for v in with_text])
-            guarded(conn, StampState.VOIDED, _SQL_VOID, [
-                (v.reason.value, v.detail, now, v.stamp_id) for v in without
-            ], [v.stamp_id for v in without])
+            guarded(cur, StampState.VOIDED, _SQL_VOID_READ, [
+                (v.reason.value, v.detail, now, v.read_text, v.stamp_id) for v in voids if v.read_text is not None
+            ])
+            guarded(cur, StampState.VOIDED, _SQL_VOID, [
+                (v.reason.value, v.detail, now, v.stamp_id) for v in voids if v.read_text is None
+            ])
             outbox = [(a.event["eventID"], a.stamp_id, "activation", _event_text(a.event), now, now)
                       for a in activations]
             outbox += [(v.event["eventID"], v.stamp_id, "void", _event_text(v.event), now, now) for v in voids]
             if outbox:
-                conn.exec_driver_sql(_SQL_OUTBOX, outbox)
+                try:
+                    cur.executemany(_SQL_OUTBOX, outbox)
+                except sqlite3.IntegrityError as exc:
+                    if "outbox.event_id" not in str(exc):
+                        raise
+                    raise _duplicate_events(cur, [row[0] for row in outbox]) from exc
             scan_rows = [_scan_row(a.scan, a.stamp_id) for a in activations if a.scan is not None]
             scan_rows += [_scan_row(v.scan, v.stamp_id) for v in voids if v.scan is not None]
             scan_rows += [_scan_row(scan, None) for scan in scans]
             if scan_rows:
-                conn.exec_driver_sql(_SQL_SCAN, scan_rows)
+                cur.executemany(_SQL_SCAN, scan_rows)
+            return [_stamp_of(cur.execute(_SQL_STAMP, (i,)).fetchone()) for i in read_back]
 
         return job
+
+    def _open_line_connection(self) -> None:
+        """The writer's own DBAPI connection for the line's plain SQL, checked out of the writer engine's pool once
+        (so it is set up like every other connection: WAL, synchronous=FULL, busy_timeout, foreign keys)."""
+        self._line_fairy = self._writer_engine.raw_connection()
+        self._line_conn: sqlite3.Connection = self._line_fairy.driver_connection
+        self._line_cursor = self._line_conn.cursor()
+
+    def _line_write(self, job: Callable[[sqlite3.Cursor], T]) -> T:
+        """Under the write lock: ``job`` in one BEGIN IMMEDIATE … COMMIT on the writer's plain connection, rolled
+        back whole on any error (COMMIT's own included)."""
+        cur = self._line_cursor
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            result = job(cur)
+            cur.execute("COMMIT")
+        except BaseException:
+            if self._line_conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+        return result
 
     def commit_line(self, printed: Sequence[int] = (), activations: Sequence[Activation] = (),
                     voids: Sequence[Voiding] = (), scans: Sequence[ScanRecord] = ()) -> None:
         """What the line decided since the last commit, in one transaction (see _line_job)."""
-        self._write(self._line_job(printed, activations, voids, scans))
+        self._commit_line(self._line_job(printed, activations, voids, scans))
+
+    def _commit_line(self, job: Callable[[sqlite3.Cursor], T]) -> T:
+        """A line commit the caller waits for. With nothing queued or running it runs right here, under the write
+        lock: handing it to the worker and waiting for it costs two thread wake-ups, 0.08-0.13 ms on the commit
+        benchmark's machine, as much as the statements of one activation (0.1 ms; its COMMIT with the fsync
+        0.25 ms). With writes queued it is queued behind them, so it never overtakes a commit its caller queued
+        before (commit_line_async)."""
+        with self._queued_lock:
+            idle = self._queued == 0
+        if not idle:
+            return self._run(lambda: self._line_write(job))
+        with self._write_lock:
+            if self._closed:
+                raise StoreError(f"the store {self.path} is closed")
+            return self._line_write(job)
 
     def commit_line_async(self, printed: Sequence[int] = (), activations: Sequence[Activation] = (),
                           voids: Sequence[Voiding] = (), scans: Sequence[ScanRecord] = ()) -> Future[None]:
@@ -541,22 +665,18 @@ class Store:
         job = self._line_job(printed, activations, voids, scans)
 
         def run() -> None:
-            with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
-                job(session)
+            self._line_write(job)
 
-        if self._closed:
-            raise StoreError(f"the store {self.path} is closed")
-        return self._writer.submit(run)
+        return self._submit(run)
 
     def mark_sent_to_printer(self, stamp_id: int) -> Stamp:
-        self.commit_line(printed=[stamp_id])
-        return self.stamp(stamp_id)
-
+        return self._commit_line(self._line_job([stamp_id], (), (), (), read_back=[stamp_id]))[0]
 
     def activate(self, stamp_id: int, read_text: str, event: dict[str, Any], scan: ScanRecord | None = None) -> Stamp:
-        """Verified and activated, with its outbox row (and the scan that verified it), in one transaction."""
-        self.commit_line(activations=[Activation(stamp_id, read_text, event, scan)])
-        return self.stamp(stamp_id)
+        """Verified and activated, with its outbox row (and the scan that verified it), in one transaction: the
+        line's commit (_line_job) with one activation, returning the stamp as committed."""
+        activation = Activation(stamp_id, read_text, event, scan)
+        return self._commit_line(self._line_job((), [activation], (), (), read_back=[stamp_id]))[0]
 
     def void(
         self,
@@ -568,8 +688,8 @@ class Store:
         read_text: str | None = None,
     ) -> Stamp:
         """Void a stamp for good (its serial is never reused) and queue the void event, in one transaction."""
-        self.commit_line(voids=[Voiding(stamp_id, reason, detail, event, scan, read_text)])
-        return self.stamp(stamp_id)
+        voiding = Voiding(stamp_id, reason, detail, event, scan, read_text)
+        return self._commit_line(self._line_job((), (), [voiding], (), read_back=[stamp_id]))[0]
 
     def record_scan(self, scan: ScanRecord, stamp_id: int | None = None) -> None:
         self._write(lambda s: self._add_scan(s, scan, stamp_id))
@@ -650,26 +770,40 @@ class Store:
 
     # -- outbox ---------------------------------------------------------------------------------------------
 
+    # The relay's hot path in plain SQL (the same table and columns as models.OutboxRow): SQLAlchemy's
+    # expressions and rows cost more CPU than SQLite itself, on the relay's thread or the writer's.
+    # One state at a time, so SQLite reads the index (state, next_attempt_at, rowid) in order and stops after
+    # LIMIT rows; ``state IN ('pending', 'sent') ORDER BY next_attempt_at, id`` sorted every due row of the
+    # outbox, event JSON included, in a temporary B-tree to return the first few (4 ms a call with 30,000 due).
+    _SQL_DUE = ("SELECT id, event_id, kind, event_json, attempts, state, next_attempt_at FROM outbox "
+                "WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?")
+    # Updates name their rows in IN lists of at most _IN_CHUNK (half the CPU of executemany, row for row, and
+    # under SQLite's oldest limit of 999 variables); "{marks}" is the list of placeholders.
+    _IN_CHUNK = 500
+    _SQL_SENT = ("UPDATE outbox SET state = 'sent', sent_at = ?, next_attempt_at = ?, attempts = attempts + 1, "
+                 "last_error = '' WHERE id IN ({marks}) AND state != 'confirmed'")
+    _SQL_FAILED = ("UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1, last_error = ? "
+                   "WHERE id IN ({marks}) AND state != 'confirmed'")
+    _SQL_CONFIRMED = ("UPDATE outbox SET state = 'confirmed', confirmed_at = ?, last_error = '' "
+                      "WHERE event_id IN ({marks}) AND state != 'confirmed'")
+    _DELIVERY_STATES = {state.value: state for state in DeliveryState}
+
     def due_outbox(self, now: dt.datetime, limit: int, exclude_ids: Iterable[int] = ()) -> list[OutboxItem]:
         """Unconfirmed rows whose next attempt is due, oldest first, skipping those already in flight."""
+        if limit <= 0:
+            return []
         excluded = set(exclude_ids)
-        t = OutboxRow.__table__
-        q = (
-            select(t.c.id, t.c.event_id, t.c.kind, t.c.event_json, t.c.attempts, t.c.state)
-            .where(t.c.state.in_(UNCONFIRMED), t.c.next_attempt_at <= now)
-            .order_by(t.c.next_attempt_at, t.c.id)
-            .limit(limit + len(excluded))
-        )
+        params = [(state, _sql_time(now), limit + len(excluded)) for state in UNCONFIRMED]
+        states = self._DELIVERY_STATES
 
         def job(s: Session) -> list[OutboxItem]:
-            items = []
-            for r in s.execute(q):
-                if r.id in excluded:
-                    continue
-                items.append(OutboxItem(r.id, r.event_id, r.kind, r.event_json, r.attempts, DeliveryState(r.state)))
-                if len(items) >= limit:
-                    break
-            return items
+            cursor = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                rows = [r for p in params for r in cursor.execute(self._SQL_DUE, p).fetchall() if r[0] not in excluded]
+            finally:
+                cursor.close()
+            rows.sort(key=lambda r: (r[6], r[0]))
+            return [OutboxItem(r[0], r[1], r[2], r[3], r[4], states[r[5]]) for r in rows[:limit]]
 
         return self._read(job)
 
@@ -680,42 +814,87 @@ class Store:
             .values(next_attempt_at=at)
         ).rowcount)
 
+    def _delivery_job(self, sent: Sequence[int] = (), sent_at: dt.datetime | None = None,
+                      retry_at: dt.datetime | None = None,
+                      failed: Sequence[tuple[Sequence[int], str, dt.datetime]] = (),
+                      confirmed: Sequence[str] = (), confirmed_at: dt.datetime | None = None,
+                      ) -> Callable[[Session], int]:
+        """Rows sent (PUBACK ok), failed (with their error and next attempt) and events confirmed, in one
+        transaction, in that order: an event sent and confirmed in the same group ends confirmed, and nothing
+        confirmed is ever set back. Returns how many rows the confirmations changed."""
+        sent_times: tuple[str, str] = ("", "")
+        if sent:
+            if sent_at is None or retry_at is None:
+                raise ValueError("rows sent need sent_at and retry_at")
+            sent_times = (_sql_time(sent_at), _sql_time(retry_at))
+        confirmed_time = ""
+        if confirmed:
+            if confirmed_at is None:
+                raise ValueError("confirmed events need confirmed_at")
+            confirmed_time = _sql_time(confirmed_at)
+        sent, confirmed = list(sent), list(confirmed)
+        failed = [(list(ids), error, at) for ids, error, at in failed]
+
+        def job(s: Session) -> int:
+            conn = s.connection()
+
+            def update(sql: str, values: tuple[Any, ...], keys: Sequence[Any]) -> int:
+                changed = 0
+                for start in range(0, len(keys), self._IN_CHUNK):
+                    chunk = tuple(keys[start:start + self._IN_CHUNK])
+                    marks = ",".join("?" * len(chunk))
+                    changed += conn.exec_driver_sql(sql.format(marks=marks), values + chunk).rowcount
+                return changed
+
+            if sent:
+                update(self._SQL_SENT, sent_times, sent)
+            for ids, error, at in failed:
+                update(self._SQL_FAILED, (_sql_time(at), error[:500]), ids)
+            # A repeated eventID changes its row once: the count is of rows confirmed now.
+            return update(self._SQL_CONFIRMED, (confirmed_time,), confirmed) if confirmed else 0
+
+        return job
+
     def mark_published(self, ids: Sequence[int], at: dt.datetime, retry_at: dt.datetime) -> None:
         """The broker acknowledged these rows: sent; resent at ``retry_at`` unless the server confirms first."""
-        if not ids:
-            return
-        self._write(lambda s: s.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(list(ids)), OutboxRow.state != DeliveryState.CONFIRMED.value)
-            .values(state=DeliveryState.SENT.value, sent_at=at, next_attempt_at=retry_at,
-                    attempts=OutboxRow.attempts + 1, last_error="")
-        ))
+        if ids:
+            self._write(self._delivery_job(sent=ids, sent_at=at, retry_at=retry_at))
 
     def mark_publish_failed(self, ids: Sequence[int], error: str, retry_at: dt.datetime) -> None:
-        if not ids:
-            return
-        self._write(lambda s: s.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(list(ids)), OutboxRow.state != DeliveryState.CONFIRMED.value)
-            .values(next_attempt_at=retry_at, attempts=OutboxRow.attempts + 1, last_error=error[:500])
-        ))
+        if ids:
+            self._write(self._delivery_job(failed=[(ids, error, retry_at)]))
 
     def mark_confirmed(self, event_ids: Sequence[str], at: dt.datetime) -> int:
         """The central server stored these events. Returns how many rows changed (a repeated ack changes none)."""
         if not event_ids:
             return 0
-        return self._write(lambda s: s.execute(
-            update(OutboxRow)
-            .where(OutboxRow.event_id.in_(list(event_ids)), OutboxRow.state != DeliveryState.CONFIRMED.value)
-            .values(state=DeliveryState.CONFIRMED.value, confirmed_at=at, last_error="")
-        ).rowcount)
+        return self._write(self._delivery_job(confirmed=event_ids, confirmed_at=at))
+
+    def record_delivery_async(self, sent: Sequence[int] = (), sent_at: dt.datetime | None = None,
+                              retry_at: dt.datetime | None = None,
+                              failed: Sequence[tuple[Sequence[int], str, dt.datetime]] = (),
+                              confirmed: Sequence[str] = (), confirmed_at: dt.datetime | None = None,
+                              ) -> Future[int]:
+        """mark_published, mark_publish_failed and mark_confirmed together, in one transaction (one fsync), queued
+        on the writer thread: the relay goes on publishing while it is written and collects the result (how
+        many rows the confirmations changed) later. Writes run in the order they were queued."""
+        job = self._delivery_job(sent, sent_at, retry_at, failed, confirmed, confirmed_at)
+
+        def run() -> int:
+            with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
+                return job(session)
+
+        return self._submit(run)
 
     def outbox_counts(self) -> dict[DeliveryState, int]:
-        rows = self._read(lambda s: s.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all())
-        counts = {state: 0 for state in DeliveryState}
-        for state, n in rows:
-            counts[DeliveryState(state)] = n
-        return counts
+        """Rows by delivery state. Pending and sent are counted on their range of the index and confirmed as the
+        rest (the CHECK constraint allows no fourth state): ``GROUP BY state`` compared the state of every row,
+        45 ms for 100,000 rows, and the relay asks twice a second for its retained status."""
+        pending, sent, total = self._read(lambda s: s.connection().exec_driver_sql(
+            "SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'), "
+            "(SELECT count(*) FROM outbox WHERE state = 'sent'), (SELECT count(*) FROM outbox)").one())
+        return {DeliveryState.PENDING: pending, DeliveryState.SENT: sent,
+                DeliveryState.CONFIRMED: total - pending - sent}
 
     def delivery_states(self, stamp_ids: Sequence[int]) -> dict[int, DeliveryState]:
         """The delivery state of each stamp's latest outbox event (for the recent-stamps list)."""

@@ -9,13 +9,18 @@ The drain-rate benchmark (5,000 events) runs only with RELAY_BENCH=1 and prints 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import shutil
 import sqlite3
+import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +93,31 @@ def copy_outbox(source: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return target
+
+
+def bulk_outbox(path: Path, count: int, first_id: int | None = None) -> list[str]:
+    """`count` pending activation rows written straight into the outbox table in one transaction (the line's
+    plain-SQL commit writes the same columns): for backlogs too big to activate stamp by stamp in a test. Each
+    event is a real one (station.epcis, valid against the schema) with its own eventID and serial. Row ids
+    follow the table's unless first_id is given."""
+    Store(path).close()  # creates the file and runs the migrations
+    model = epcis.activation_event(gtin=GTIN, serial="SERIAL0", lot=LOT, expiry=dt.date(2027, 5, 28),
+                                   event_time=dt.datetime.now(dt.timezone.utc), read_point=READ_POINT)
+    serials = SerialGenerator(12)
+    now = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=1))
+    created = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    rows = []
+    for _ in range(count):
+        event = dict(model, eventID=f"urn:uuid:{uuid.uuid4()}",
+                     epcList=[model["epcList"][0].replace("SERIAL0", serials.next())])
+        row_id = None if first_id is None else first_id + len(rows)
+        rows.append((row_id, event["eventID"], json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+                     created, created))
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO outbox (id, event_id, stamp_id, kind, event_json, state, attempts, created_at, "
+            "next_attempt_at, last_error) VALUES (?, ?, NULL, 'activation', ?, 'pending', 0, ?, ?, '')", rows)
+    return [r[1] for r in rows]
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +324,7 @@ def test_window_never_exceeds_max_inflight_and_the_drain_completes_after_a_hung_
     db = copy_outbox(template[0], tmp_path / "station.db")
     window = 10
     with central_on(broker.url, prefix, tmp_path) as central:
-        central.set_delay(0.003)  # slow enough that the broker can be hung with most of the backlog waiting
+        central.set_delay(0.003)
         station = Station(broker.url, db, topics, RelaySettings(max_inflight=window, retry_initial_s=0.2))
         stations.append(station)
         station.start()
@@ -302,6 +332,11 @@ def test_window_never_exceeds_max_inflight_and_the_drain_completes_after_a_hung_
 
         broker.pause()  # SIGSTOP: sockets stay open, no PUBACK comes back
         try:
+            # The line goes on while the broker hangs. (The relay may well have handed over the whole template
+            # already: the broker PUBACKs at once, however slowly the server stores.)
+            later = fill_outbox(station.store, 3 * window, lot="MX2611B")
+            station.relay.notify()
+
             # PUBACKs the broker wrote before it stopped may still trickle in; then the relay must stall with
             # exactly a full window handed over, however much of the backlog is left.
             def stalled_with_full_window() -> bool:
@@ -310,13 +345,16 @@ def test_window_never_exceeds_max_inflight_and_the_drain_completes_after_a_hung_
                 return station.publisher.events_published == handed and len(station.relay._inflight) == window
 
             assert wait_until(stalled_with_full_window, timeout=5)
-            assert station.counts()[DeliveryState.CONFIRMED] < TEMPLATE_ROWS
+            assert station.counts()[DeliveryState.CONFIRMED] < TEMPLATE_ROWS + len(later)
+            # Handed over but not PUBACKed: still pending on disk (nothing is sent before its PUBACK).
+            waiting = {i for item in list(station.relay._inflight.values()) for i in item.ids}
+            assert {r["state"] for r in outbox_rows(db) if r["id"] in waiting} == {"pending"}
         finally:
             broker.resume()
 
         assert station.relay.wait_drained(30), f"not drained: {station.counts()}"
-        assert central.count() == TEMPLATE_ROWS
-        assert sorted(central.event_ids()) == sorted(template[1])
+        assert central.count() == TEMPLATE_ROWS + len(later)
+        assert sorted(central.event_ids()) == sorted(template[1] + later)
     assert station.publisher.max_window == window
     assert station.publisher.max_paho_held <= window
     print(f"\nwindow {window}: {station.publisher.events_published} events messages for {TEMPLATE_ROWS} rows")
@@ -339,13 +377,15 @@ def test_a_connection_lost_with_a_full_window_is_not_handed_to_paho_twice(
         assert wait_until(lambda: central.count() >= 30, timeout=10)
         broker.pause()
         try:
+            later = fill_outbox(station.store, 3 * window, lot="MX2611B")  # the line goes on meanwhile
+            station.relay.notify()
             assert wait_until(lambda: len(station.relay._inflight) == window, timeout=5)
             # keepalive 1 s: paho gives up on the silent broker and drops the connection with a full window
             assert wait_until(lambda: not station.relay.stats.connected, timeout=10)
         finally:
             broker.resume()
         assert station.relay.wait_drained(30), f"not drained: {station.counts()}"
-        assert sorted(central.event_ids()) == sorted(template[1])
+        assert sorted(central.event_ids()) == sorted(template[1] + later)
     assert station.publisher.max_paho_held <= window, station.publisher.max_paho_held
 
 
@@ -581,24 +621,255 @@ def test_store_writes_run_on_the_writer_thread_called_from_the_relay_thread(
     stations.append(station)
     callers: set[str] = set()
     writers: set[str] = set()
-    original = station.store._write
+    # Every write the store does goes through its one writer executor, waited for (_write) or not
+    # (record_delivery_async): trace the executor itself.
+    executor = station.store._writer
+    original = executor.submit
 
-    def traced_write(fn: Any) -> Any:
+    def traced_submit(fn: Any, *args: Any, **kwargs: Any) -> Any:
         callers.add(threading.current_thread().name)
 
-        def job(session: Any) -> Any:
+        def job() -> Any:
             writers.add(threading.current_thread().name)
-            return fn(session)
+            return fn(*args, **kwargs)
 
         return original(job)
 
-    station.store._write = traced_write  # type: ignore[method-assign]
+    executor.submit = traced_submit  # type: ignore[method-assign]
     with central_on(broker_url, prefix, tmp_path, session_expiry=0):
         station.start()
         assert station.relay.wait_drained(10)
     assert callers == {"outbox-relay"}
-    assert writers and all(name.startswith("db-writer") for name in writers), writers
+    assert len(writers) == 1 and all(name.startswith("db-writer") for name in writers), writers
     assert station.publisher.threads == {"outbox-relay"}
+
+
+# -- 10. the relay never waits on the disk while the window could move ---------------------------------------------
+
+
+def test_publishing_goes_on_while_a_delivery_write_is_committed_and_nothing_is_sent_twice(
+    broker: Broker, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    """Each write of PUBACKs and acks is held 0.2 s (a slow SD card's fsync). The relay hands the client more
+    messages meanwhile instead of waiting for it, but no more than max_unwritten events' outcomes wait for the
+    disk; the rows of a write in progress are not due again, and the drain ends with every event sent once and
+    confirmed."""
+    db = tmp_path / "station.db"
+    expected = bulk_outbox(db, 2_000)
+    observer = Observer(broker.url, topics.events)  # the only subscriber: PUBACK 0x00, broker-ack delivery
+    try:
+        station = Station(broker.url, db, topics, RelaySettings(broker_ack_confirms=True, max_unwritten=300))
+        stations.append(station)
+        relay = station.relay
+        unwritten: list[int] = []
+        writing = threading.Event()
+        writes: list[int] = []
+        published_during_writes: list[str] = []
+        delivery_job = station.store._delivery_job
+
+        def slow_delivery_job(*args: Any, **kwargs: Any) -> Any:
+            job = delivery_job(*args, **kwargs)
+
+            def slow(session: Any) -> Any:
+                writing.set()
+                try:
+                    time.sleep(0.2)
+                    changed = job(session)
+                    writes.append(changed)
+                    return changed
+                finally:
+                    writing.clear()
+
+            return slow
+
+        station.store._delivery_job = slow_delivery_job  # type: ignore[method-assign]
+        publish = station.publisher.publish
+
+        def watched_publish(topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+            if topic == topics.events:  # on the relay's thread: its state is stable here
+                unwritten.append(relay._unwritten + (len(relay._writing.ids) if relay._writing else 0))
+                if writing.is_set():
+                    published_during_writes.append(topic)
+            return publish(topic, payload, qos, retain)
+
+        station.publisher.publish = watched_publish  # type: ignore[method-assign]
+        station.start()
+        assert station.relay.wait_drained(60), f"not drained: {station.counts()}"
+        assert len(writes) >= 2 and sum(writes) == len(expected)
+        assert published_during_writes, "the relay waited for each write instead of publishing on"
+        assert 0 < max(unwritten) < 300, max(unwritten)
+        assert wait_until(lambda: len(observer.collect()) >= len(expected), timeout=10)
+    finally:
+        observer.stop()
+    seen = Counter(i for m in observer.messages for i in event_ids_of(m))
+    assert seen == Counter(expected), "each event published exactly once"
+    assert set(states(db)) == {"confirmed"}
+    assert station.relay.stats.confirmed == len(expected)
+
+
+def test_read_ahead_smaller_than_the_backlog_hands_each_row_over_once_in_full_groups(
+    broker_url: str, prefix: str, topics: Topics, template: tuple[Path, list[str]], tmp_path: Path,
+    stations: list[Station],
+) -> None:
+    db = copy_outbox(template[0], tmp_path / "station.db")
+    observer = Observer(broker_url, topics.events)
+    try:
+        with central_on(broker_url, prefix, tmp_path, session_expiry=0) as central:
+            settings = RelaySettings(read_ahead=7, events_per_message=4, max_inflight=5, retry_initial_s=0.2)
+            station = Station(broker_url, db, topics, settings)
+            stations.append(station)
+            station.start()
+            assert station.relay.wait_drained(30), f"not drained: {station.counts()}"
+            assert central.count() == TEMPLATE_ROWS and central.duplicates() == 0
+            assert wait_until(lambda: len(observer.collect()) >= TEMPLATE_ROWS // 4, timeout=5)
+    finally:
+        observer.stop()
+    sizes = [len(event_ids_of(m)) for m in observer.messages]
+    assert Counter(i for m in observer.messages for i in event_ids_of(m)) == Counter(template[1])
+    assert max(sizes) == 4 and sizes.count(4) >= len(sizes) - 10, sizes  # partial groups only at read-ahead ends
+    assert station.publisher.max_window <= 5
+
+
+def test_a_restart_does_not_resend_what_the_server_acks_while_it_waits_its_turn(
+    broker: Broker, prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    """The first run hands rows 21-200 to the broker and stops before the (paused) server has stored any. Rows
+    1-20 are written while no relay runs. The second run reads everything ahead and starts with rows 1-20 (due
+    the longest) behind a window of 4 unconfirmed events; the server's acks for the first run's sends reach it
+    while rows 21-200 wait their turn in its read-ahead. None of them is published after the relay got its ack,
+    so they are not sent again at all."""
+    db = tmp_path / "station.db"
+    later = bulk_outbox(db, 180, first_id=21)
+    client_id = unique("station")
+    with central_on(broker.url, prefix, tmp_path) as central:
+        central.pause()
+        first = Station(broker.url, db, topics, RelaySettings(), client_id=client_id, session_expiry=60)
+        stations.append(first)
+        first.start()
+        assert wait_until(lambda: states(db) == Counter(sent=180), timeout=10), states(db)
+        first.stop()
+        stations.remove(first)
+        earlier = bulk_outbox(db, 20, first_id=1)
+        expected = earlier + later
+
+        second = Station(broker.url, db, topics, RelaySettings(max_inflight=2, max_unconfirmed=4),
+                         client_id=client_id, session_expiry=60)
+        stations.append(second)
+        relay = second.relay
+        acked: set[str] = set()
+        published: list[str] = []
+        resent_after_ack: list[str] = []
+        on_ack, publish = relay._on_ack, second.publisher.publish
+
+        def recording_on_ack(payload: bytes) -> None:  # both wrappers run on the relay's thread
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                ack = json.loads(payload)
+                if ack["status"] == "stored":
+                    acked.add(ack["eventID"])
+            on_ack(payload)
+
+        def checked_publish(topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+            if topic == topics.events:
+                ids = [e["eventID"] for e in json.loads(payload)["epcisBody"]["eventList"]]
+                published.extend(ids)
+                resent_after_ack.extend(i for i in ids if i in acked)
+            return publish(topic, payload, qos, retain)
+
+        relay._on_ack = recording_on_ack  # type: ignore[method-assign]
+        second.publisher.publish = checked_publish  # type: ignore[method-assign]
+        second.start()
+        assert wait_until(lambda: len(published) >= 4, timeout=5)
+        assert len(relay._queued) >= 150, "the second run did not read the backlog ahead"
+        central.resume()
+        assert relay.wait_drained(30), f"not drained: {second.counts()}"
+        assert sorted(central.event_ids()) == sorted(expected)
+    assert resent_after_ack == []
+    assert set(earlier) <= set(published)
+    assert len(published) < 40, f"{len(published)} events published again for 20 never sent"
+
+
+# -- 11. SIGKILL mid-drain -------------------------------------------------------------------------------------------
+
+RELAY_PROCESS = """
+import sys, time
+from app.devices import MqttPublisher
+from drivers.mqtt import MqttClient
+from station.relay import Relay, RelaySettings, Topics
+from station.store import Store
+
+db, url, events, acks, status, broker_ack = sys.argv[1:7]
+store = Store(db)
+client = MqttClient(url, "killed-" + status.split("/")[-2], session_expiry=0, max_inflight=100, max_queued=210)
+relay = Relay(store, MqttPublisher(client), Topics(events, acks, status),
+              RelaySettings(broker_ack_confirms=broker_ack == "1"), sender="urn:test:killed")
+client.start()
+relay.start()
+print("relaying", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("delivery", ["broker-ack", "server-ack"])
+def test_sigkill_mid_drain_loses_nothing_and_the_next_run_sends_what_was_not_confirmed(
+    delivery: str, prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    """The relay in a process of its own is killed (SIGKILL: no final write, no clean disconnect) while it drains
+    a backlog. Every row the outbox says is confirmed was delivered (broker-ack: the subscriber got it; server-ack:
+    the server stored it); a new relay on the same file then delivers everything else."""
+    if not os.path.exists(MOSQUITTO):
+        pytest.skip(f"mosquitto not installed at {MOSQUITTO}")
+    broker_ack = delivery == "broker-ack"
+    total, kill_after = (10_000, 1_000) if broker_ack else (2_000, 200)
+    db = tmp_path / "station.db"
+    expected = bulk_outbox(db, total)
+
+    def confirmed_on_disk() -> set[str]:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+            return {r[0] for r in conn.execute("SELECT event_id FROM outbox WHERE state = 'confirmed'")}
+
+    # The observer must not lose messages however far behind it is: the broker queues 10,000 for it.
+    with Broker(tmp_path / "broker", extra_config=f"max_queued_messages {2 * total}\n") as broker:
+        observer = Observer(broker.url, topics.events)
+        central = None if broker_ack else central_on(broker.url, prefix, tmp_path, session_expiry=0).start()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", RELAY_PROCESS, str(db), broker.url, topics.events, topics.acks,
+                 topics.status, "1" if broker_ack else "0"],
+                cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True)
+            try:
+                assert process.stdout is not None and process.stdout.readline().strip() == "relaying"
+                assert wait_until(lambda: len(confirmed_on_disk()) >= kill_after, timeout=30, interval=0.005)
+            finally:
+                process.send_signal(signal.SIGKILL)
+                process.wait(10)
+                if process.stdout is not None:
+                    process.stdout.close()
+            confirmed = confirmed_on_disk()
+            assert len(confirmed) < total, "the drain ended before the kill: nothing was tested"
+            if broker_ack:
+                assert wait_until(lambda: confirmed <= {i for m in observer.collect() for i in event_ids_of(m)},
+                                  timeout=15), "confirmed on a PUBACK, yet the subscriber never got it"
+            else:
+                assert confirmed <= set(central.event_ids()), "confirmed, yet the server never stored it"
+
+            station = Station(broker.url, db, topics, RelaySettings(broker_ack_confirms=broker_ack))
+            stations.append(station)
+            station.start()
+            assert station.relay.wait_drained(60), f"not drained after the restart: {station.counts()}"
+            assert set(states(db)) == {"confirmed"}
+            if broker_ack:
+                assert wait_until(lambda: {i for m in observer.collect() for i in event_ids_of(m)} == set(expected),
+                                  timeout=15)
+            else:
+                assert sorted(central.event_ids()) == sorted(expected), "each event stored once"
+        finally:
+            observer.stop()
+            if central is not None:
+                central.stop()
+                central.close()
+            for station in stations:
+                station.stop()
+            stations.clear()
 
 
 # -- benchmark -----------------------------------------------------------------------------------------------------

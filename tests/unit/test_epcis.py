@@ -312,3 +312,26 @@ def test_document_json_splices_serialised_events_into_the_same_document() -> Non
                                        sender="urn:x"))
     assert spliced == document(events, created_at=AT, sender="urn:x")
     validate(spliced)
+
+
+@pytest.mark.parametrize("sender", [None, "urn:x", 'a "quoted" \\ sender, Huế', "\x00creationDate\x00"])
+def test_document_json_is_byte_for_byte_the_document_json_dumps_would_write(sender: str | None) -> None:
+    """The relay builds every payload with document_json (its frame is cut once per sender): the bytes must be
+    exactly those of json.dumps(document(...)) with the outbox's separators, whatever the sender holds."""
+    from station.epcis import document, document_json
+
+    events = [_activation(serial=f"A1B2C3D4E{n}") for n in range(3)]
+    texts = [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events]
+    plus7 = dt.timezone(dt.timedelta(hours=7))
+    for created in (AT, AT.replace(microsecond=0), AT.astimezone(plus7), AT.replace(microsecond=999_999)):
+        for chosen in ([], texts[:1], texts):
+            expected = json.dumps(document([json.loads(t) for t in chosen], created_at=created, sender=sender),
+                                  ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            assert document_json(chosen, created_at=created, sender=sender) == expected
+
+
+def test_document_json_refuses_a_creation_time_without_a_time_zone() -> None:
+    from station.epcis import document_json
+
+    with pytest.raises(ValueError):
+        document_json([], created_at=dt.datetime(2026, 11, 29, 8, 0))
