@@ -240,7 +240,7 @@ class CameraVerifierService:
         self.url = url
         self._sink = sink
         self._name = name
-        self.camera = open_camera(url)
+        self.camera = open_camera(url, gray=True)   # decoding needs gray only; `?gray=0` in the URL keeps colour
         self.reader = CameraReader(self.camera, make_decoder(decoder), self._on_read, dedupe_s=dedupe_s, name=name)
 
     def _on_read(self, text: str, raw: bytes, at: float, figures: object, *, repeat: bool = False) -> None:

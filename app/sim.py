@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,9 +60,15 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
         p.add_argument("--camera-control-port", type=int, default=9103,
                        help="camera fault-injection port: smudge 0.1, cut 0.05, foreign 0.01, no_label 0.1")
         p.add_argument("--camera-fps", type=float, default=30.0)
+        p.add_argument("--camera-width", type=int, default=1280, help="frame width in pixels (default 1280)")
+        p.add_argument("--camera-height", type=int, default=720,
+                       help="frame height in pixels (default 720; a machine-vision camera's AOI over the belt can be "
+                            "lower, for a higher frame rate)")
         p.add_argument("--camera-speed", type=float, default=3000.0, help="belt speed in the frame, pixels/s")
         p.add_argument("--camera-scale", type=float, default=1.1, help="label size in the frame (1 = 1 px a dot)")
         p.add_argument("--camera-delay", type=float, default=0.2, help="seconds from print to the camera's view")
+        p.add_argument("--camera-mono", action="store_true",
+                       help="a monochrome camera (gray JPEGs), as most industrial code readers are")
 
     def conveyor_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--conveyor-port", type=int, default=9104, help="line I/O port (lineio+tcp://, default 9104)")
@@ -85,7 +90,9 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
     line.add_argument("--no-central", action="store_true", help="do not start the central stand-in")
     line.add_argument("--no-broker", action="store_true",
                       help="never start a broker (by default one is started when none answers on loopback)")
-    line.add_argument("--ready-file", type=Path, default=None, help="write the addresses here as JSON once ready")
+    line.add_argument("--one-process", action="store_true",
+                      help="run every simulator in this process (by default the conveyor and the central stand-in "
+                           "run in processes of their own, as separate devices would, so they use other cores)")
     line.set_defaults(func=run)
 
     printer = simsub.add_parser("printer", help="a Zebra printer on TCP that keeps and renders every label")
@@ -112,6 +119,12 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
     central = with_config(simsub.add_parser("central", help="the central server stand-in: stores events, sends acks"))
     central_opts(central)
     central.set_defaults(func=run)
+
+    for parser in (camera, conveyor):
+        parser.add_argument("--seed", type=int, default=None, help="random seed for repeatable sequences")
+    for parser in (line, printer, scanner, camera, conveyor, central):
+        parser.add_argument("--ready-file", type=Path, default=None,
+                            help="write the addresses here as JSON once ready")
 
     demo_p = with_config(sub.add_parser("demo", help="the whole simulated line: broker, simulators and the station"))
     demo_p.add_argument("--count", type=int, default=None, help="items to pack (default: until Ctrl-C)")
@@ -144,9 +157,10 @@ def _scanner_control(scanner: Any) -> dict[str, Callable[[list[str]], str]]:
     }
 
 
-def _follow_printer(address: str, on_image: Callable[[Any], None], stop: threading.Event) -> threading.Thread:
-    """Subscribe to a printer simulator's control port and hand each printed label's image on (for `sim scanner`)."""
-    from PIL import Image
+def _follow_printer(address: str, on_label: Callable[[Any], None], stop: threading.Event) -> threading.Thread:
+    """Subscribe to a printer simulator's control port and hand each printed label on (image and fields), for a
+    scanner or camera simulator in another process."""
+    from simulators.printer import PrintedLabel
 
     host, _, port = address.rpartition(":")
 
@@ -160,7 +174,7 @@ def _follow_printer(address: str, on_image: Callable[[Any], None], stop: threadi
                     log.info("following the printer simulator's labels at %s", address)
                     while not stop.is_set():
                         try:
-                            data = conn.recv(65536)
+                            data = conn.recv(262144)
                         except socket.timeout:
                             continue
                         if not data:
@@ -168,10 +182,8 @@ def _follow_printer(address: str, on_image: Callable[[Any], None], stop: threadi
                         buffer += data
                         while b"\n" in buffer:
                             line, buffer = buffer.split(b"\n", 1)
-                            if not line.startswith(b"{"):
-                                continue
-                            label = json.loads(line)
-                            on_image(Image.open(io.BytesIO(base64.b64decode(label["png"]))))
+                            if line.startswith(b"{"):
+                                on_label(PrintedLabel.from_json(json.loads(line)))
             except OSError as exc:
                 log.warning("printer simulator control %s: %s; retrying", address, exc)
                 stop.wait(1.0)
@@ -191,6 +203,51 @@ def _wait_forever(stop: threading.Event) -> None:
         pass
 
 
+def _die_with_parent() -> None:
+    """In a child, before exec: get SIGTERM when the parent dies, even by SIGKILL (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _start_child(sim_args: list[str], what: str, timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """`station sim <sim_args>` in a process of its own; returns it and the addresses it wrote once ready."""
+    ready = Path(tempfile.mkdtemp(prefix="station-sim-")) / "ready.json"
+    command = [sys.executable, "-m", "app.cli", "sim", *sim_args, "--ready-file", str(ready)]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready.exists():
+            if child.poll() is not None:
+                raise RuntimeError(f"the {what} simulator exited with code {child.returncode} before it was ready "
+                                   "(its messages are above)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {what} simulator was not ready within {timeout:g} s")
+            time.sleep(0.05)
+        addresses: dict[str, Any] = json.loads(ready.read_text(encoding="utf-8"))
+    except BaseException:
+        _stop_child(child)
+        raise
+    finally:
+        shutil.rmtree(ready.parent, ignore_errors=True)
+    log.info("%s simulator running as pid %d", what, child.pid)
+    return child, addresses
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
+
+
 def run(args: argparse.Namespace) -> int:
     """`station sim line|printer|scanner|central`: start, print the addresses, run until Ctrl-C."""
     from simulators.control import CommandServer
@@ -198,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
     kind = args.sim_command
     stop = threading.Event()
     started: list[Any] = []
+    children: list[subprocess.Popen[bytes]] = []
     addresses: dict[str, Any] = {}
     broker_proc = None
     config: StationConfig | None = None
@@ -216,21 +274,43 @@ def run(args: argparse.Namespace) -> int:
                 folder: Path = args.save_labels
                 folder.mkdir(parents=True, exist_ok=True)
                 printer.add_listener(lambda label: label.image and label.image.save(folder / f"{label.index:06d}.png"))
-        if kind == "camera" or (kind == "line" and args.camera):
+        apart = kind == "line" and not args.one_process
+        if kind == "line" and args.camera and apart:
+            # Its own process: rendering 100+ frames a second must not share a GIL with the printer.
+            child, child_addresses = _start_child(
+                ["camera", "--printer-control", printer.control_url.removeprefix("tcp://"),
+                 "--camera-port", str(args.camera_port), "--camera-control-port", str(args.camera_control_port),
+                 "--camera-fps", str(args.camera_fps), "--camera-width", str(args.camera_width),
+                 "--camera-height", str(args.camera_height), "--camera-speed", str(args.camera_speed),
+                 "--camera-scale", str(args.camera_scale), "--camera-delay", str(args.camera_delay)]
+                + (["--camera-mono"] if args.camera_mono else [])
+                + (["--seed", str(args.seed)] if args.seed is not None else []), "camera")
+            children.append(child)
+            addresses.update(child_addresses)
+        elif kind == "camera" or (kind == "line" and args.camera):
             from simulators.camera import CameraSimulator
 
-            camera = CameraSimulator(fps=args.camera_fps, port=args.camera_port, seed=getattr(args, "seed", None),
+            camera = CameraSimulator(width=args.camera_width, height=args.camera_height, fps=args.camera_fps,
+                                     port=args.camera_port, seed=getattr(args, "seed", None),
                                      delay=args.camera_delay, control_port=args.camera_control_port,
-                                     speed=args.camera_speed, scale=args.camera_scale)
+                                     speed=args.camera_speed, scale=args.camera_scale, mono=args.camera_mono)
             camera.start()
             started.append(camera)
             addresses["camera_url"] = camera.url
-            addresses["camera_control"] = f"tcp://127.0.0.1:{args.camera_control_port}"
+            addresses["camera_control"] = f"tcp://127.0.0.1:{camera.control_port}"
             if kind == "line":
                 printer.add_listener(camera.on_label)
             else:
                 _follow_printer(args.printer_control, camera.on_label, stop)
-        if kind == "conveyor" or (kind == "line" and args.conveyor):
+        if kind == "line" and args.conveyor and apart:
+            child, child_addresses = _start_child(
+                ["conveyor", "--conveyor-port", str(args.conveyor_port), "--conveyor-control-port",
+                 str(args.conveyor_control_port), "--rate", str(args.rate)]
+                + (["--conveyor-paused"] if args.conveyor_paused else [])
+                + (["--seed", str(args.seed)] if args.seed is not None else []), "conveyor")
+            children.append(child)
+            addresses.update(child_addresses)
+        elif kind == "conveyor" or (kind == "line" and args.conveyor):
             from simulators.conveyor import ConveyorSimulator
 
             conveyor = ConveyorSimulator(port=args.conveyor_port, rate=args.rate, control_port=args.conveyor_control_port,
@@ -268,15 +348,24 @@ def run(args: argparse.Namespace) -> int:
                 if broker_proc is not None:
                     addresses["broker_started"] = f"mosquitto pid {broker_proc.pid}"
             db_url = args.central_db
-            if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
-                Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
             prefix = args.prefix or config.mqtt.prefix
-            central = CentralSimulator(broker_url, prefix=prefix, db_url=db_url, ack=not args.no_ack,
-                                       client_id=args.central_client_id or f"central-sim-{prefix.replace('/', '-')}")
-            central.start()
-            started.append(central)
+            client_id = args.central_client_id or f"central-sim-{prefix.replace('/', '-')}"
+            if apart:
+                child, child_addresses = _start_child(
+                    ["central", "--broker", broker_url, "--prefix", prefix, "--central-db", db_url,
+                     "--central-client-id", client_id] + (["--no-ack"] if args.no_ack else [])
+                    + (["--config", str(args.config)] if args.config else []), "central stand-in")
+                children.append(child)
+                addresses["central"] = child_addresses["central"]
+            else:
+                if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
+                    Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+                central = CentralSimulator(broker_url, prefix=prefix, db_url=db_url, ack=not args.no_ack,
+                                           client_id=client_id)
+                central.start()
+                started.append(central)
+                addresses["central"] = central.describe()
             addresses["broker"] = broker_url
-            addresses["central"] = central.describe()
         print("simulated devices ready:")
         for key, value in addresses.items():
             print(f"  {key}: {value}")
@@ -304,6 +393,8 @@ def run(args: argparse.Namespace) -> int:
                 device.stop()
             except Exception:
                 log.exception("stopping %s failed", type(device).__name__)
+        for child in reversed(children):
+            _stop_child(child)
         if broker_proc is not None:
             broker_proc.terminate()
             broker_proc.wait(5)

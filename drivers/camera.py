@@ -10,7 +10,8 @@ URL forms (`open_camera(url)`):
                                               our own multipart reader; `?backend=ffmpeg` reads it through
                                               OpenCV's FFmpeg backend instead; user:password@ for basic auth
 
-Every form takes `gray=1` (frames as 2-D gray arrays instead of BGR). Unknown options are refused, so a typo
+Every form takes `gray=1` (frames as 2-D gray arrays instead of BGR; the verification camera defaults to it,
+`gray=0` keeps colour). Unknown options are refused, so a typo
 never silently does nothing.
 
 `Camera.start()` starts the grabber thread, which opens the source itself and, when it fails or drops
@@ -54,7 +55,8 @@ class CameraError(DeviceError):
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One grabbed frame: `image` is BGR (h x w x 3) or gray (h x w) uint8, `seq` counts from 1, `at` is
-    time.monotonic() when it arrived."""
+    time.monotonic() when it was taken: when it arrived, or earlier for a camera that stamps its frames
+    (`X-Timestamp` on an MJPEG part), mapped to our clock; a moving belt is tracked by these times."""
 
     image: np.ndarray
     seq: int
@@ -71,6 +73,7 @@ class _Source(Protocol):
 
     live: bool           # a live camera is reconnected; a file or folder ends
     nominal_fps: float   # 0 when unknown or unpaced
+    stamp: float | None  # the camera's own time of the image read last (epoch seconds), when it sends one
 
     def open(self) -> None: ...
 
@@ -80,6 +83,8 @@ class _Source(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------------- URLs
+
+_OFFSET_RELAX_S = 0.0002   # the stamp offset may grow this much a frame (clock drift) before a low one resets it
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,8 @@ def _number(url: _Url, key: str, default: float, low: float = 0.0) -> float:
     return value
 
 
-def _flag(url: _Url, key: str) -> bool:
-    value = url.options.get(key, "0").lower()
+def _flag(url: _Url, key: str, default: bool = False) -> bool:
+    value = url.options.get(key, "1" if default else "0").lower()
     if value not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
         raise CameraError(f"{url.raw}: {key}={value!r} is not a yes/no value")
     return value in ("1", "true", "yes", "on", "")
@@ -155,6 +160,8 @@ def _flag(url: _Url, key: str) -> bool:
 
 class _CaptureSource:
     """cv2.VideoCapture: a device index, a video file, or a stream through FFmpeg."""
+
+    stamp = None
 
     def __init__(self, url: _Url, target: int | str, *, live: bool, fps: float | None = None,
                  size: tuple[int, int] | None = None, loop: bool = False, gray: bool = False,
@@ -211,6 +218,8 @@ class _FolderSource:
 
     live = False
 
+    stamp = None
+
     def __init__(self, url: _Url, fps: float, loop: bool, gray: bool) -> None:
         self.url, self.nominal_fps, self.loop, self.gray = url, fps, loop, gray
         self._files: list[Path] = []
@@ -251,6 +260,7 @@ class _MjpegSource:
 
     def __init__(self, url: _Url, gray: bool, timeout: float) -> None:
         self.url, self.gray, self.timeout = url, gray, timeout
+        self.stamp: float | None = None
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
         self._boundary = b""
@@ -319,8 +329,9 @@ class _MjpegSource:
                 raise CameraError(f"{self.url.raw}: header longer than {limit} bytes")
             self._recv()
 
-    def _next_part(self) -> bytes | None:
-        """The next complete JPEG in the buffer, or None when the buffer holds no complete part yet."""
+    def _next_part(self) -> tuple[bytes, float | None] | None:
+        """The next complete JPEG in the buffer with its `X-Timestamp` (the exposure time some cameras send),
+        or None when the buffer holds no complete part yet."""
         buf = self._buffer
         start = buf.find(self._boundary)
         if start < 0:
@@ -330,25 +341,30 @@ class _MjpegSource:
             return None
         headers = bytes(buf[start + len(self._boundary):head_end]).decode("latin-1").lower()
         body = head_end + 4
-        length = None
+        length = stamp = None
         for line in headers.split("\r\n"):
             if line.startswith("content-length:"):
                 try:
                     length = int(line.split(":", 1)[1])
                 except ValueError:
                     length = None
+            elif line.startswith("x-timestamp:"):
+                try:
+                    stamp = float(line.split(":", 1)[1])
+                except ValueError:
+                    stamp = None
         if length is not None:
             if len(buf) < body + length:
                 return None
             data = bytes(buf[body:body + length])
             del buf[:body + length]
-            return data
+            return data, stamp
         end = buf.find(self._boundary, body)   # no length: the part runs to the next boundary
         if end < 0:
             return None
         data = bytes(buf[body:end]).rstrip(b"\r\n")
         del buf[:end]
-        return data
+        return data, stamp
 
     def read(self) -> np.ndarray | None:
         if self._sock is None:
@@ -359,10 +375,11 @@ class _MjpegSource:
                 newest = part       # skip older complete parts: only the newest is decoded
             if newest is None:
                 self._recv()
-        image = cv2.imdecode(np.frombuffer(newest, np.uint8),
+        jpeg, self.stamp = newest
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8),
                              cv2.IMREAD_GRAYSCALE if self.gray else cv2.IMREAD_COLOR)
         if image is None:
-            raise CameraError(f"{self.url.raw}: a part that is not a JPEG ({len(newest)} bytes)")
+            raise CameraError(f"{self.url.raw}: a part that is not a JPEG ({len(jpeg)} bytes)")
         return image
 
     def interrupt(self) -> None:
@@ -384,8 +401,8 @@ class _MjpegSource:
         self._buffer = bytearray()
 
 
-def _source(url: _Url) -> _Source:
-    gray = _flag(url, "gray")
+def _source(url: _Url, gray_default: bool = False) -> _Source:
+    gray = _flag(url, "gray", gray_default)
     if url.scheme == "camera":
         size = None
         if "width" in url.options or "height" in url.options:
@@ -415,15 +432,16 @@ class Camera:
     """A camera on its grabber thread. Only the newest frame is kept; a consumer that is slower than the
     camera skips frames (it always works on the most recent view), which `dropped` counts."""
 
-    def __init__(self, url: str, *, max_backoff: float = 2.0) -> None:
+    def __init__(self, url: str, *, max_backoff: float = 2.0, gray: bool = False) -> None:
         self._url = _parse(url)
-        self._make_source = lambda: _source(self._url)
-        _source(self._url)  # validate options and paths now: a bad URL fails at start-up, not in a thread
+        self._make_source = lambda: _source(self._url, gray)
+        _source(self._url, gray)  # validate options and paths now: a bad URL fails at start-up, not in a thread
         self._max_backoff = max_backoff
         self._cond = threading.Condition()
         self._frame: Frame | None = None
         self._seq = 0
         self._arrivals: deque[float] = deque(maxlen=90)
+        self._stamp_offset: float | None = None   # our monotonic clock minus the camera's frame stamps
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._connected = False
@@ -570,7 +588,7 @@ class Camera:
                             return
                     else:
                         next_due = time.monotonic()
-                self._publish(image)
+                self._publish(image, source.stamp)
         finally:
             self._source = None
             if source is not None:
@@ -579,11 +597,21 @@ class Camera:
             with self._cond:
                 self._cond.notify_all()
 
-    def _publish(self, image: np.ndarray) -> None:
+    def _publish(self, image: np.ndarray, stamp: float | None = None) -> None:
         now = time.monotonic()
+        at = now
+        if stamp is not None:
+            # The camera's clock is not ours: the offset is the smallest delay seen (a frame that came at once),
+            # let up by a little every frame so it follows drift, reset when the camera's clock jumps.
+            offset = now - stamp
+            if self._stamp_offset is None or offset < self._stamp_offset or offset > self._stamp_offset + 0.5:
+                self._stamp_offset = offset
+            else:
+                self._stamp_offset += _OFFSET_RELAX_S
+            at = min(now, stamp + self._stamp_offset)
         with self._cond:
             self._seq += 1
-            self._frame = Frame(image, self._seq, now)
+            self._frame = Frame(image, self._seq, at)
             self._arrivals.append(now)
             self.frames += 1
             self._cond.notify_all()
@@ -610,7 +638,9 @@ class Camera:
         self.last_error = None
 
 
-def open_camera(url: str, **options: float) -> Camera:
+def open_camera(url: str, *, max_backoff: float = 2.0, gray: bool = False) -> Camera:
     """A Camera for `url` (see the module docstring for the forms), not started: call `start()` or use it as a
-    context manager. Raises CameraError at once for a malformed URL, an unknown option or a missing file."""
-    return Camera(url, **options)
+    context manager. `gray` is the default when the URL has no `gray=` (a code reader wants gray frames: a
+    JPEG decodes a third faster without its colour). Raises CameraError at once for a malformed URL, an unknown
+    option or a missing file."""
+    return Camera(url, max_backoff=max_backoff, gray=gray)

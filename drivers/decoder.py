@@ -565,8 +565,12 @@ class TrackingDecoder:
         tracker.frame_size = (width, height)
         counts = self.counts
         counts.frames += 1
+        # Time since the last frame decoded: a frame skipped (the reader was busy) or late lets a code come in
+        # further than one frame period would, and the entry strip must reach that far.
+        gap = self._frame_dt
         if self._last_at is not None and 0 < at - self._last_at < 1.0:
             self._frame_dt = 0.8 * self._frame_dt + 0.2 * (at - self._last_at)
+            gap = max(self._frame_dt, at - self._last_at)
         self._last_at = at
         if roi is not None:
             counts.last_path = "roi"
@@ -588,7 +592,7 @@ class TrackingDecoder:
                 else:
                     tracker.missed(prediction.text)
                     unexpected_miss = True
-        strip = self._entry_strip(width, height) if self.entry_strip else None
+        strip = self._entry_strip(width, height, gap) if self.entry_strip else None
         if strip is not None:
             counts.entry_decodes += 1
             hits = [h for h in self._engine_decode(frame, strip, self._factor(tracker.module_px))
@@ -620,8 +624,9 @@ class TrackingDecoder:
         counts.last_path = "+".join(paths) or "none"
         return result
 
-    def _entry_strip(self, width: int, height: int) -> Roi | None:
-        """The band along the edge labels come in from, or None while the line's direction is unknown."""
+    def _entry_strip(self, width: int, height: int, gap: float) -> Roi | None:
+        """The band along the edge labels come in from (as far as the belt moved in `gap` seconds, since the last
+        frame decoded, plus a code), or None while the line's direction is unknown."""
         tracker = self.tracker
         velocity = tracker.line_velocity
         if velocity is None or tracker.module_px is None:
@@ -630,7 +635,7 @@ class TrackingDecoder:
         # The code's side, in pixels: the last tracks tell; a version-5 code is the fallback guess.
         sizes = [max(t.bbox[2], t.bbox[3]) for t in tracker.tracks.values()]
         code = max(sizes) if sizes else 37 * tracker.module_px * 1.2
-        band = int(code * 1.1 + max(abs(vx), abs(vy)) * self._frame_dt + 16)
+        band = int(code * 1.1 + max(abs(vx), abs(vy)) * gap + 16)
         if abs(vx) >= abs(vy):
             return (0, 0, band, height) if vx > 0 else (width - band, 0, band, height)
         return (0, 0, width, band) if vy > 0 else (0, height - band, width, band)

@@ -6,13 +6,15 @@ What it does, as a camera over a packing conveyor would show it:
   conveyor from the printer to the camera) the label enters the field of view and crosses it along +x at
   `speed` pixels per second, so it shows in several consecutive frames.
 - Every label pass gets its own look: a random lane (y), scale, small rotation and perspective, focus blur,
-  motion blur, lighting gradient; every frame gets sensor noise over a textured belt. The label is rendered
-  once per pass and only warped per frame (numpy/cv2), so 1280x720 at 30 fps costs a few ms per frame.
+  motion blur, lighting gradient; every frame gets sensor noise over a textured belt. The label is rendered,
+  warped and blurred once per pass and only placed per frame (numpy/cv2), so a 1280x720 frame costs about a
+  millisecond and its JPEG a couple more.
 - Faults, as rates (per label) or on command: `no_label` (the label never shows: fell off, camera blind),
   `smudge` (ink smeared over the code beyond what error correction can repair), `cut` (the label passes
   partly outside the field of view, the code cut by the frame edge), `foreign` (a label from another batch
   passes instead of the printed one).
-- `url` is `http://HOST:PORT/stream.mjpg` (multipart/x-mixed-replace, one JPEG per part); `/frame.jpg` gives
+- `url` is `http://HOST:PORT/stream.mjpg` (multipart/x-mixed-replace, one JPEG per part, each with its exposure
+  time as `X-Timestamp: <epoch seconds>`, as mjpg-streamer and many IP cameras send it); `/frame.jpg` gives
   the current frame alone. The station reads it through `drivers.camera.open_camera(url)`, the real path.
 - `write_frames(folder, n)` writes a FIXED, seeded set of good and bad frames and `manifest.json` with the
   ground truth of each frame (for the decode benchmark and tests).
@@ -59,6 +61,10 @@ log = logging.getLogger(__name__)
 
 _TEMPLATE = Path(__file__).resolve().parents[1] / "config" / "labels" / "stamp-60x40.zpl"
 _BOUNDARY = b"frame"
+_MAX_LAG_S = 0.25
+_ITEM_GAP_PX = 16      # the least gap between two labels on the belt
+# A colour camera's view of the gray scene: the belt's green-grey cast, as B, G, R gains.
+_TINT_LUTS = [np.clip(np.arange(256, dtype=np.float32) * gain, 0, 255).astype(np.uint8) for gain in (0.95, 1.02, 0.92)]
 _KINDS = ("good", "smudged", "cut", "foreign")
 LabelKind = str  # one of _KINDS
 _ALNUM = string.digits + string.ascii_uppercase
@@ -95,20 +101,21 @@ def _foreign_text(text: str, rng: random.Random) -> str:
 
 @dataclass(slots=True)
 class _Pass:
-    """One label crossing the field of view: its image (rendered once) and its fixed look."""
+    """One label crossing the field of view, with its fixed look: warped, blurred and masked once when it enters
+    (a label keeps its pose while the belt carries it), then only placed per frame."""
 
-    image: np.ndarray              # uint8 gray label, paper light, ink dark
+    patch: np.ndarray              # float32 gray label warped to its pose, premultiplied by `alpha`
+    alpha: np.ndarray              # float32 coverage in [0, 1], same shape as `patch`
+    matrix: np.ndarray             # 3x3: label pixels -> `patch` pixels
+    pad: int                       # margin of `patch` around the label's extent (room for the blur)
     qr_rect: tuple[int, int, int, int] | None   # x, y, w, h of the code in label pixels
     text: str | None
     kind: LabelKind
     role: str                      # ours | foreign
-    corners: np.ndarray            # 4x2 float32: label corners in frame pixels with the left edge at x=0
-    width: float                   # extent of `corners` along x
+    width: float                   # extent of the warped label along x
     y: float
     t_enter: float
     speed: float
-    blur: float
-    motion: int
     gain_index: int
     label_index: int | None = None
     frames_shown: int = 0
@@ -126,6 +133,7 @@ class _Counts:
     cut: int = 0
     foreign: int = 0
     frames: int = 0
+    dropped: int = 0       # frames never rendered because the simulator fell behind its frame clock
     clients: int = 0
 
 
@@ -157,6 +165,7 @@ class CameraSimulator:
         max_blur: float = 0.8,
         noise: float = 4.0,
         jpeg_quality: int = 85,
+        mono: bool = False,
         no_label_rate: float = 0.0,
         smudge_rate: float = 0.0,
         cut_rate: float = 0.0,
@@ -176,6 +185,7 @@ class CameraSimulator:
         self.max_blur = max_blur
         self.noise = noise
         self.jpeg_quality = jpeg_quality
+        self.mono = mono
         self._rates = {"no_label": 0.0, "smudge": 0.0, "cut": 0.0, "foreign": 0.0}
         self.set_rates(no_label=no_label_rate, smudge=smudge_rate, cut=cut_rate, foreign=foreign_rate)
         self._rng = random.Random(seed)
@@ -185,7 +195,9 @@ class CameraSimulator:
         self._lock = threading.Condition()
         self._pending: list[tuple[float, Any, LabelKind | None]] = []
         self._passes: list[_Pass] = []
+        self._belt_free_at = 0.0      # when the belt has room for the next label to enter the view
         self._jpeg: bytes | None = None
+        self._jpeg_stamp = b"0"
         self._frame_seq = 0
         self._offline = False
         self._running = False
@@ -196,7 +208,7 @@ class CameraSimulator:
         self.counts = _Counts()
         self._backgrounds = [self._make_background(i) for i in range(3)]
         self._gains = [self._make_gain(i) for i in range(6)]
-        self._noise_bank = self._make_noise()
+        self._noise_bank = self._make_noise_bank(noise)
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -369,7 +381,7 @@ class CameraSimulator:
             role = "foreign"
         # Paper is not pure white and thermal ink not pure black.
         paper, ink = rng.uniform(215, 245), rng.uniform(15, 55)
-        img = (gray.astype(np.float32) * ((paper - ink) / 255.0) + ink).astype(np.uint8)
+        img = cv2.convertScaleAbs(gray, alpha=(paper - ink) / 255.0, beta=ink)
         if kind == "smudged" and qr_rect is not None:
             img = self._smudge(img, qr_rect, rng)
         h, w = img.shape
@@ -400,10 +412,35 @@ class CameraSimulator:
         self.counts.passes += 1
         if kind in ("smudged", "cut", "foreign"):
             setattr(self.counts, kind, getattr(self.counts, kind) + 1)
-        return _Pass(image=img, qr_rect=qr_rect, text=text, kind=kind, role=role, corners=dst, width=width,
-                     y=y, t_enter=t_enter, speed=self.speed, blur=rng.uniform(0, self.max_blur),
-                     motion=rng.choice((0, 0, 1, 2, 3)), gain_index=rng.randrange(len(self._gains)),
-                     label_index=index)
+        patch, alpha, matrix, pad = self._pose(img, dst, width, height, blur=rng.uniform(0, self.max_blur),
+                                               motion=rng.choice((0, 0, 1, 2, 3)))
+        return _Pass(patch=patch, alpha=alpha, matrix=matrix, pad=pad, qr_rect=qr_rect, text=text, kind=kind,
+                     role=role, width=width, y=y, t_enter=t_enter, speed=self.speed,
+                     gain_index=rng.randrange(len(self._gains)), label_index=index)
+
+    @staticmethod
+    def _pose(img: np.ndarray, corners: np.ndarray, width: float, height: float, *, blur: float,
+              motion: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The label warped onto `corners` (its rotation and perspective), with focus and motion blur, as a
+        premultiplied float patch and its coverage; the same for every frame of the pass."""
+        pad = 2 + int(math.ceil(3 * blur)) + motion
+        h, w = img.shape
+        src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        matrix = cv2.getPerspectiveTransform(src, (corners + pad).astype(np.float32))
+        size = (int(math.ceil(width)) + 2 * pad, int(math.ceil(height)) + 2 * pad)
+        # Black outside the label: bilinear edges come out premultiplied by their coverage.
+        patch = cv2.warpPerspective(img, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=0).astype(np.float32)
+        alpha = cv2.warpPerspective(np.full_like(img, 255), matrix, size, flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(np.float32) / 255.0
+        if blur > 0.05:
+            patch = cv2.GaussianBlur(patch, (0, 0), blur)
+            alpha = cv2.GaussianBlur(alpha, (0, 0), blur)
+        if motion > 1:
+            kernel = np.full((1, motion), 1.0 / motion, np.float32)
+            patch = cv2.filter2D(patch, -1, kernel)
+            alpha = cv2.filter2D(alpha, -1, kernel)
+        return patch, alpha, matrix, pad
 
     def _smudge(self, img: np.ndarray, qr_rect: tuple[int, int, int, int], rng: random.Random) -> np.ndarray:
         """Smear ink across the code: a band of grey with dark streaks over 40-60 % of it (beyond any EC level)."""
@@ -429,14 +466,12 @@ class CameraSimulator:
         return out
 
     def _make_background(self, variant: int) -> np.ndarray:
-        """A conveyor belt: dark, slightly green-grey, with fabric texture and a few marks."""
+        """A conveyor belt in gray: dark, with fabric texture (tinted green-grey for a colour camera)."""
         rng = np.random.default_rng(1000 + variant)
         base = rng.normal(0, 1, (self.height // 4 + 1, self.width // 4 + 1)).astype(np.float32)
         texture = cv2.resize(cv2.GaussianBlur(base, (0, 0), 1.2), (self.width, self.height))
         weave = np.sin(np.arange(self.width, dtype=np.float32) * 0.9)[None, :] * 3.0
-        gray = np.clip(70 + 12 * texture + weave, 0, 255)
-        bgr = np.stack([gray * 0.95, gray * 1.02, gray * 0.92], axis=2)
-        return np.clip(bgr, 0, 255).astype(np.uint8)
+        return np.clip(70 + 12 * texture + weave, 0, 255).astype(np.uint8)
 
     def _make_gain(self, variant: int) -> np.ndarray:
         """Lighting: a linear gradient in a random direction, gain 0.6-1.0 (one lamp off to the side)."""
@@ -447,63 +482,50 @@ class CameraSimulator:
         low = rng.uniform(0.6, 0.8)
         return (low + (1 - low) * (ramp - ramp.min()) / (ramp.max() - ramp.min() + 1e-6)).astype(np.float32)
 
-    def _make_noise(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _make_noise_bank(self, sigma: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Sensor noise of `sigma` gray levels: a few fixed full frames, cycled (as added and subtracted parts)."""
         bank = []
         rng = np.random.default_rng(3000)
         for _ in range(6):
-            n = rng.normal(0, self.noise, (self.height, self.width, 1)).astype(np.float32)
-            n = np.repeat(n, 3, axis=2)
+            n = rng.normal(0, sigma, (self.height, self.width)).astype(np.float32)
             bank.append((np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8)))
         return bank
 
     def render(self, passes: Iterable[tuple[_Pass, float]], frame_index: int = 0,
                gray_out: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """One frame with each pass at its x; returns the BGR frame and the truth of every label in view."""
+        """One frame with each pass at its x; returns the frame (BGR, or gray with `gray_out`) and the truth of
+        every label in view. Composed in gray (what the sensor measures) and tinted for a colour camera."""
         frame = self._backgrounds[frame_index % len(self._backgrounds)].copy()
         truths: list[dict[str, Any]] = []
         for p, x in passes:
-            corners = (p.corners + np.array([x, p.y], np.float32)).astype(np.float32)
-            x0, y0 = np.floor(corners.min(axis=0)).astype(int)
-            x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
-            cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
+            ox, oy = int(round(x)) - p.pad, int(round(p.y)) - p.pad
+            ph, pw = p.patch.shape
+            cx0, cy0 = max(ox, 0), max(oy, 0)
+            cx1, cy1 = min(ox + pw, self.width), min(oy + ph, self.height)
             if cx1 <= cx0 or cy1 <= cy0:
                 continue
-            h, w = p.image.shape
-            src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-            local = (corners - np.array([cx0, cy0], np.float32)).astype(np.float32)
-            matrix = cv2.getPerspectiveTransform(src, local)
-            size = (cx1 - cx0, cy1 - cy0)
-            patch = cv2.warpPerspective(p.image, matrix, size, flags=cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            mask = cv2.warpPerspective(np.full_like(p.image, 255), matrix, size, flags=cv2.INTER_LINEAR,
-                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            sl = (slice(cy0 - oy, cy1 - oy), slice(cx0 - ox, cx1 - ox))
+            alpha = p.alpha[sl]
             region = frame[cy0:cy1, cx0:cx1]
-            alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
-            gain = self._gains[p.gain_index][cy0:cy1, cx0:cx1, None]
-            label_bgr = patch.astype(np.float32)[:, :, None] * np.array([0.97, 1.0, 1.02], np.float32) * gain
-            mixed = region.astype(np.float32) * (1 - alpha) + label_bgr * alpha
-            if p.blur > 0.05:
-                mixed = cv2.GaussianBlur(mixed, (0, 0), p.blur)
-            if p.motion > 1:
-                kernel = np.full((1, p.motion), 1.0 / p.motion, np.float32)
-                mixed = cv2.filter2D(mixed, -1, kernel)
+            gain = self._gains[p.gain_index][cy0:cy1, cx0:cx1]
+            mixed = region * (1.0 - alpha) + p.patch[sl] * gain
             frame[cy0:cy1, cx0:cx1] = np.clip(mixed, 0, 255).astype(np.uint8)
             p.frames_shown += 1
-            truths.append(self._truth(p, corners, matrix, (cx0, cy0)))
+            truths.append(self._truth(p, (ox, oy)))
         plus, minus = self._noise_bank[frame_index % len(self._noise_bank)]
         cv2.add(frame, plus, dst=frame)
         cv2.subtract(frame, minus, dst=frame)
-        if gray_out:
-            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        if not gray_out:
+            frame = cv2.merge([cv2.LUT(frame, lut) for lut in _TINT_LUTS])
         return frame, truths
 
-    def _truth(self, p: _Pass, corners: np.ndarray, matrix: np.ndarray, origin: tuple[int, int]) -> dict[str, Any]:
+    def _truth(self, p: _Pass, origin: tuple[int, int]) -> dict[str, Any]:
         quad = None
         inside = False
         if p.qr_rect is not None:
             qx, qy, qw, qh = p.qr_rect
             pts = np.array([[[qx, qy]], [[qx + qw, qy]], [[qx + qw, qy + qh]], [[qx, qy + qh]]], np.float32)
-            q = cv2.perspectiveTransform(pts, matrix).reshape(4, 2) + np.array(origin, np.float32)
+            q = cv2.perspectiveTransform(pts, p.matrix).reshape(4, 2) + np.array(origin, np.float32)
             quad = [[round(float(a), 1), round(float(b), 1)] for a, b in q]
             margin = 2.0
             inside = bool((q[:, 0] >= margin).all() and (q[:, 0] <= self.width - margin).all()
@@ -518,6 +540,9 @@ class CameraSimulator:
     # ------------------------------------------------------------------------------------------ live stream
 
     def _render_loop(self) -> None:
+        """Frames on a fixed clock, each showing the belt at its own exposure time: a frame rendered late is
+        late, not a bigger step of the belt (a real sensor exposes on time whatever the CPU does). Running more
+        than `_MAX_LAG_S` behind, the camera drops the frames it missed, as a camera whose buffer is full."""
         period = 1.0 / self.fps
         next_at = time.monotonic()
         while True:
@@ -529,11 +554,15 @@ class CameraSimulator:
                 with self._lock:
                     self._lock.wait(next_at - now)
                 continue
-            next_at = max(next_at + period, now - period)
+            if now - next_at > _MAX_LAG_S:
+                missed = int((now - next_at) / period)
+                self.counts.dropped += missed
+                next_at += missed * period
             try:
-                self._render_live(now)
+                self._render_live(next_at)
             except Exception:
                 log.exception("camera simulator failed to render a frame")
+            next_at += period
 
     def _render_live(self, now: float) -> None:
         with self._lock:
@@ -542,18 +571,24 @@ class CameraSimulator:
         for t_due, label, kind in due:
             p = self._new_pass(label, kind, t_due, self._rng)
             if p is not None:
+                # Labels ride on items, and items do not overlap on the belt: one printed right behind another
+                # enters the view only once that one has moved its length and a gap on.
+                p.t_enter = max(p.t_enter, self._belt_free_at)
+                self._belt_free_at = p.t_enter + (p.width + _ITEM_GAP_PX) / p.speed
                 with self._lock:
                     self._passes.append(p)
         with self._lock:
             self._passes = [p for p in self._passes if p.x_at(now) < self.width]
             passes = [(p, p.x_at(now)) for p in self._passes]
             index = self._frame_seq
-        frame, _truth = self.render(passes, index)
+        frame, _truth = self.render(passes, index, gray_out=self.mono)
         ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not ok:
             return
+        exposed = time.time() - (time.monotonic() - now)   # the exposure time on the wall clock, as cameras stamp
         with self._lock:
             self._jpeg = jpeg.tobytes()
+            self._jpeg_stamp = b"%.6f" % exposed
             self._frame_seq += 1
             self.counts.frames += 1
             self._lock.notify_all()
@@ -624,9 +659,9 @@ class CameraSimulator:
                     return
                 if self._frame_seq <= seen or self._jpeg is None:
                     continue
-                jpeg, seen = self._jpeg, self._frame_seq
-            conn.sendall(b"--" + _BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                         + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                jpeg, seen, stamp = self._jpeg, self._frame_seq, self._jpeg_stamp
+            conn.sendall(b"--" + _BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nX-Timestamp: " + stamp
+                         + b"\r\nContent-Length: " + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
 
     # ------------------------------------------------------------------------------------------ control
 
@@ -655,6 +690,14 @@ class CameraSimulator:
                 return "ok"
             return handler
 
+        def noise(args: list[str]) -> str:
+            value = float(args[0])
+            if value < 0:
+                raise ValueError("noise must be at least 0")
+            bank = self._make_noise_bank(value)
+            self.noise, self._noise_bank = value, bank
+            return "ok"
+
         def offline(args: list[str]) -> str:
             if len(args) != 1 or args[0] not in ("on", "off"):
                 raise ValueError("usage: offline on|off")
@@ -665,6 +708,7 @@ class CameraSimulator:
             **{name: rate(name) for name in ("no_label", "smudge", "cut", "foreign")},
             "inject": inject,
             "blur": number("max_blur", 0.0),
+            "noise": noise,
             "speed": number("speed", 1.0),
             "delay": number("delay", 0.0),
             "offline": offline,

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 from sqlalchemy import (
@@ -134,12 +135,16 @@ class CentralSimulator:
             "reconnect_max_delay": reconnect_max_delay,
         }
         self._validator: Draft7Validator | None = None
+        self._fast_validator: Any = None
         if validate:
             try:
                 schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise SimulatorError(f"cannot load the EPCIS schema {schema_path}: {exc}") from exc
             self._validator = Draft7Validator(schema)
+            # jsonschema-rs decides (a thousand times faster, same Draft 7 rules, formats unchecked as above);
+            # the pure-Python validator words the reason when a document fails.
+            self._fast_validator = jsonschema_rs.Draft7Validator(schema, validate_formats=False, offline=True)
         self.engine = _make_engine(db_url)
         _create_tables(self.engine)
 
@@ -348,7 +353,7 @@ class CentralSimulator:
             raise DocumentRejected(f"payload is not JSON: {exc}") from exc
         if not isinstance(document, dict) or document.get("type") != "EPCISDocument":
             raise DocumentRejected("payload is not an EPCISDocument")
-        if self._validator is not None:
+        if self._validator is not None and not self._fast_validator.is_valid(document):
             error = best_match(self._validator.iter_errors(document))
             if error is not None:
                 raise DocumentRejected(_schema_reason(error))

@@ -39,6 +39,8 @@ Actions answer `ok`, queries answer their value, anything wrong answers `error: 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import io
 import json
 import logging
 import socket
@@ -54,7 +56,7 @@ from typing import Any
 from PIL import Image
 
 from simulators.errors import SimulatorError
-from simulators.zpl_render import RenderedLabel, expand_format, render_label, tokenize
+from simulators.zpl_render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
 
 __all__ = ["PrintedLabel", "PrinterSimulator", "ZplStreamParser", "FAULT_NAMES"]
 
@@ -104,8 +106,23 @@ class PrintedLabel:
             "zpl": self.zpl.decode("utf-8", "replace"),
             "texts": self.texts,
             "qr": self.qr_data,
+            "fields": [dataclasses.asdict(f) for f in self.rendered.fields] if self.rendered else [],
             "png": base64.b64encode(self.png()).decode("ascii"),
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PrintedLabel:
+        """A label as `to_json` sent it (for a simulator following this printer from another process)."""
+        zpl = str(data.get("zpl", "")).encode("utf-8")
+        image = Image.open(io.BytesIO(base64.b64decode(data["png"]))) if data.get("png") else None
+        rendered = None
+        if image is not None:
+            image.load()
+            rendered = RenderedLabel(zpl=zpl, image=image, dpmm=8,
+                                     fields=[RenderedField(**f) for f in data.get("fields", [])])
+        printed_at = datetime.fromisoformat(data["printed_at"])
+        return cls(index=int(data["index"]), zpl=zpl, image=image, printed_at=printed_at, received_at=printed_at,
+                   copy=int(data.get("copy", 1)), rendered=rendered)
 
 
 @dataclass(slots=True)
@@ -210,6 +227,7 @@ class PrinterSimulator:
         ips: float | None = None,
         render: bool = True,
         buffer_size: int = 64,
+        keep: int = 2000,
     ) -> None:
         if ips is not None and ips <= 0:
             raise SimulatorError(f"ips must be positive, got {ips}")
@@ -217,6 +235,9 @@ class PrinterSimulator:
         self.dpmm = dpmm
         self.render = render
         self.buffer_size = buffer_size
+        self.keep = max(1, keep)   # the most recent labels and formats kept for inspection; the counts go on
+        self._received_total = 0
+        self._printed_total = 0
         self._requested_port = port
         self._requested_control_port = control_port
         self._ips = ips
@@ -371,11 +392,11 @@ class PrinterSimulator:
 
     @property
     def received_count(self) -> int:
-        return len(self.received)
+        return self._received_total
 
     @property
     def printed_count(self) -> int:
-        return len(self.labels)
+        return self._printed_total
 
     @property
     def cancelled_count(self) -> int:
@@ -415,7 +436,7 @@ class PrinterSimulator:
         """Block until at least `count` labels have printed (for tests)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self.labels) < count:
+            while self._printed_total < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -429,8 +450,8 @@ class PrinterSimulator:
                 "faulted": self.faulted,
                 "ips": self._ips,
                 "queued": len(self._queue),
-                "received": len(self.received),
-                "printed": len(self.labels),
+                "received": self._received_total,
+                "printed": self._printed_total,
                 "cancelled": len(self.cancelled),
                 "stored_formats": sorted(self.stored_formats),
                 "clients": len(self._clients),
@@ -554,6 +575,13 @@ class PrinterSimulator:
                 self._clients.discard(conn)
             conn.close()
 
+    def _keep_received(self, zpl: bytes) -> None:
+        """Under the lock: count a received format and keep the most recent ones."""
+        self._received_total += 1
+        self.received.append(zpl)
+        if len(self.received) > self.keep + self.keep // 4:
+            del self.received[:len(self.received) - self.keep]
+
     def _wait_for_room(self) -> bool:
         # A full buffer stops the printer reading its socket; TCP then pushes back on the sender.
         with self._cond:
@@ -596,7 +624,7 @@ class PrinterSimulator:
         expanded, warnings = expand_format(zpl, self.stored_formats)
         if expanded is None:
             with self._cond:
-                self.received.append(zpl)
+                self._keep_received(zpl)
             return  # ^DF: stored, nothing to print
         rendered = None
         length = _DEFAULT_LABEL_DOTS
@@ -615,7 +643,7 @@ class PrinterSimulator:
         with self._cond:
             self._seq += 1
             job = _Job(self._seq, expanded, datetime.now(timezone.utc), copies, 0, rendered, length)
-            self.received.append(zpl)
+            self._keep_received(zpl)
             self._queue.append(job)
             self._label_length_dots = length
             self._cond.notify_all()
@@ -671,7 +699,7 @@ class PrinterSimulator:
                 if job.printed_copies >= job.copies:
                     self._queue.popleft()
                 label = PrintedLabel(
-                    index=len(self.labels),
+                    index=self._printed_total,
                     zpl=job.zpl,
                     image=job.rendered.image if job.rendered else None,
                     printed_at=datetime.now(timezone.utc),
@@ -680,6 +708,9 @@ class PrinterSimulator:
                     rendered=job.rendered,
                 )
                 self.labels.append(label)
+                self._printed_total += 1
+                if len(self.labels) > self.keep + self.keep // 4:   # trimmed in chunks, not on every label
+                    del self.labels[:len(self.labels) - self.keep]
                 self._cond.notify_all()
                 return label
 
@@ -776,7 +807,11 @@ class PrinterSimulator:
         if command == "label":
             try:
                 index = int(args[0])
-                label = self.labels[index]
+                first = self._printed_total - len(self.labels)
+                if 0 <= index < first:
+                    raise SimulatorError(f"label {index} is no longer kept (the last {len(self.labels)} are: "
+                                         f"{first}-{self._printed_total - 1})")
+                label = self.labels[index - first] if index >= 0 else self.labels[index]
             except (IndexError, ValueError):
                 raise SimulatorError(f"no printed label {' '.join(args)!r} ({self.printed_count} printed)") from None
             return json.dumps(label.to_json(), ensure_ascii=False)

@@ -265,6 +265,9 @@ def expand_format(zpl: bytes, formats: MutableMapping[str, bytes]) -> tuple[byte
 # ---------------------------------------------------------------------------------------------------- drawing
 
 
+_DARK_TO_INK = bytes([255, 0]) + bytes(range(2, 256))   # a QR module's 1 (dark) to ink (0), 0 to paper (255)
+
+
 @lru_cache(maxsize=64)
 def _font(size: int, mono: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     path = FONT_MONO_PATH if mono else FONT_PATH
@@ -612,7 +615,7 @@ class _Renderer:
             return
         matrix = qr.matrix
         n = len(matrix)
-        symbol = Image.frombytes("L", (n, n), bytes(0 if v else 255 for row in matrix for v in row))
+        symbol = Image.frombytes("L", (n, n), b"".join(bytes(row) for row in matrix).translate(_DARK_TO_INK))
         symbol = symbol.resize((n * mag, n * mag), Image.Resampling.NEAREST).convert("1")
         top = f.y - n * mag if f.typeset else f.y
         self.img.paste(symbol, (f.x, top))

@@ -198,6 +198,11 @@ class ResumePolicy(str, enum.Enum):
 class LineConfig(_Model):
     verify_timeout_s: float = Field(3.0, gt=0, le=120, description="Window for the verification read after printing.")
     print_ahead: int = Field(1, ge=1, le=1000, description="Stamps printed and not yet verified, at most (the window of items between printer and verifier).")
+    match_window_items: int | None = Field(
+        10, ge=1, le=1000,
+        description="A stamp still unread when the stamp printed this many items after it is read has passed the "
+                    "verifier unread and is voided at once (reads within the window may come in any order, as a "
+                    "camera decodes the labels of one frame); empty: only verify_timeout_s voids it.")
     max_consecutive_failures: int = Field(5, ge=1, le=1000, description="Voids in a row that stop the line.")
     resume: ResumePolicy = ResumePolicy.MANUAL
     serial_length: int = Field(10, ge=10, le=20, description="Characters in a generated serial ([0-9A-Z]).")

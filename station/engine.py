@@ -74,6 +74,7 @@ class LineSettings:
     stop_on_foreign_stamp: bool = True   # a stamp that is not ours, or one already used, stops the line
     commit_interval_s: float = 0.01      # decisions wait at most this long to share one commit
     serial_block: int = 32               # serials reserved per database write
+    match_window_items: int | None = 10  # an unread stamp this many items before a read one has passed unread
 
 
 @dataclass(frozen=True)
@@ -610,11 +611,13 @@ class LineEngine(LineEvents):
         text = read.text
         entry = self._by_uri.get(text)
         if entry is not None:
-            # Older stamps still in flight are not voided here: a camera decodes the labels of one frame in no
-            # particular order, so each keeps its own window of time and is voided only when that runs out.
+            # Older stamps still in flight are not voided at once: a camera decodes the labels of one frame in
+            # no particular order. Each keeps its window of time, and its window of items: one printed
+            # `match_window_items` items before the stamp just read has passed the verifier unread.
             self._remove(entry)
             self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
                            read.figures)
+            self._passed_unread(entry)
             return
         known = self._recent.get(text)
         if known is not None:
@@ -623,6 +626,15 @@ class LineEngine(LineEvents):
                                           f"stamp {known.serial} already {known.state.value}", scan_at))
             return
         self._unmatched(read, text, scan_at)
+
+    def _passed_unread(self, read: _InFlight) -> None:
+        window = self.settings.match_window_items
+        if window is None or read.item is None:
+            return
+        while self._inflight and self._inflight[0].item is not None and self._inflight[0].item <= read.item - window:
+            item = self._pop_oldest()
+            self._fail(item, VoidReason.NO_READ, f"passed the verifier unread (item {item.item}; the stamp of item "
+                                                 f"{read.item}, {read.item - item.item} items later, was read)")
 
     def _unmatched(self, read: VerificationRead, text: str, scan_at: dt.datetime) -> None:
         """A content that matches no stamp in flight: a misread, a misprint, a foreign or a duplicated stamp."""

@@ -204,6 +204,55 @@ def test_control_port_sets_rates_while_running(no_leaks: None) -> None:
         assert sim.rates["foreign"] == 0.1
 
 
+def test_stamped_frames_are_timed_by_their_exposure_not_their_arrival(no_leaks: None) -> None:
+    # The simulator stamps each part with its exposure time (X-Timestamp); the driver maps the camera's clock to
+    # ours, so a moving label is tracked by when the frame was taken, whatever the network or the CPU did.
+    with small_sim(fps=40) as sim, open_camera(sim.url, gray=True) as camera:
+        assert camera.wait_connected(3)
+        frames = []
+        seq = 0
+        while len(frames) < 40:
+            frame = camera.wait_next(seq, timeout=3)
+            assert frame is not None
+            frames.append(frame)
+            seq = frame.seq
+            if len(frames) % 7 == 0:
+                time.sleep(0.06)   # a busy consumer: frames come in bursts, some are skipped
+        assert frames[0].image.ndim == 2
+        periods = [(b.at - a.at) / (b.seq - a.seq) for a, b in zip(frames, frames[1:])]
+        # Frames the consumer skipped (seq gaps) still give the frame period, within a millisecond.
+        assert sorted(abs(p - 1 / 40) for p in periods)[len(periods) // 2] < 0.001, periods
+        assert all(f.at <= time.monotonic() for f in frames)
+
+
+def test_labels_printed_in_a_burst_do_not_overlap_on_the_belt(no_leaks: None) -> None:
+    with small_sim(fps=30, speed=2000.0) as sim:
+        for n in range(4):
+            sim.on_label(make_stamp_label(URI.replace("7K3Q9XH2WP", f"7K3Q9XH2W{n}")))
+        deadline = time.monotonic() + 3
+        while sim.status()["in_view"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        passes = sorted(sim._passes, key=lambda p: p.t_enter)
+        assert len(passes) >= 2
+        for a, b in zip(passes, passes[1:]):
+            # b enters only once a has moved its own length and a gap along the belt.
+            assert (b.t_enter - a.t_enter) * a.speed >= a.width
+
+
+def test_noise_is_set_from_the_control_port(no_leaks: None) -> None:
+    with small_sim(control_port=0) as sim:
+        assert sim.control_port is not None
+        with socket.create_connection(("127.0.0.1", sim.control_port), timeout=2) as conn:
+            reader = conn.makefile("rb")
+            conn.sendall(b"noise 12\n")
+            assert reader.readline().decode().strip() == "ok"
+            conn.sendall(b"noise -1\n")
+            assert reader.readline().decode().startswith("error")
+        assert sim.noise == 12
+        frame, _ = sim.render([], 0, gray_out=True)
+        assert 8 < float(np.std(frame.astype(np.float32) - sim._backgrounds[0])) < 16
+
+
 # -------------------------------------------------------------------------------------------------------- reader
 
 

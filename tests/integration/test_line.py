@@ -114,6 +114,29 @@ def test_scanner_faults_void_with_the_right_reason_and_the_line_goes_on(line: Si
     assert len(refused) == counts["garbage"] and all(raw for _, raw in refused)
 
 
+@pytest.mark.line(overrides={"line.max_consecutive_failures": 50, "line.verify_timeout_s": 20,
+                             "line.print_ahead": 12, "line.match_window_items": 4})
+def test_a_stamp_passed_unread_is_voided_when_one_printed_a_window_later_is_read(line: SimLine,
+                                                                                  station_factory) -> None:
+    # Reads come in print order here (a scanner): a stamp still unread when the stamp printed 4 items after it is
+    # read has passed the verifier. It is voided then, not after the 20 s time window.
+    line.scanner.set_rates(no_read_rate=0.15)
+    station = station_factory(line)
+    started = time.monotonic()
+    run_batch(station, 80, timeout=60)
+    elapsed = time.monotonic() - started
+    summary = station.engine.refresh_delivery()
+    assert summary.activated == 80
+    no_reads = line.scanner.counts["no_reads"]
+    assert no_reads > 0 and dict(summary.voided) == {"no_read": no_reads}
+    details = [d for (d,) in line.query("SELECT void_detail FROM stamps WHERE void_reason = 'no_read'")]
+    assert len(details) == no_reads
+    # Every miss was followed by reads of later stamps (the run went on to 80), so none waited for the timeout.
+    assert all("passed the verifier unread" in d for d in details), details
+    assert elapsed < 20, f"a miss waited for the time window ({elapsed:.1f} s)"
+    assert_delivered_exactly_once(line, station)
+
+
 @pytest.mark.line(overrides={"line.max_consecutive_failures": 3, "line.verify_timeout_s": 0.5})
 def test_consecutive_failures_stop_the_line_with_an_alarm(line: SimLine, station_factory) -> None:
     line.scanner.set_rates(no_read_rate=1.0)

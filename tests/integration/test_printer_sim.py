@@ -16,7 +16,7 @@ import zxingcpp
 from PIL import Image
 
 from simulators.errors import SimulatorError
-from simulators.printer import PrinterSimulator, ZplStreamParser
+from simulators.printer import PrintedLabel, PrinterSimulator, ZplStreamParser
 
 pytestmark = pytest.mark.integration
 
@@ -338,3 +338,33 @@ def test_stream_parser_waits_for_split_commands() -> None:
     assert parser.feed(b"^X") == []
     assert parser.feed(b"Z") == [("format", b"^XA^FDa^XZ")]
     assert not parser.partial
+
+
+def test_subscribed_labels_come_back_whole_for_a_simulator_in_another_process(
+        printer: PrinterSimulator, control: socket.socket) -> None:
+    # A camera or scanner simulator in its own process rebuilds each label from the subscription: its image and
+    # the fields the renderer drew (where the code is, what it holds), with no second rendering.
+    assert ask(control, "subscribe") == "ok"
+    with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as sock:
+        sock.sendall(b"^XA^PW200^LL200^FO20,20^BQN,2,4^FDQA,HELLO^FS^XZ")
+        rebuilt = PrintedLabel.from_json(json.loads(read_line(control)))
+    assert rebuilt.index == 0 and rebuilt.image is not None and rebuilt.image.size == (200, 200)
+    assert rebuilt.qr_data == ["HELLO"] == printer.labels[0].qr_data
+    (qr,) = [f for f in rebuilt.rendered.fields if f.kind == "qr"]
+    assert (qr.x, qr.y) == (20, 20) and qr.width == qr.height > 0
+
+
+def test_a_long_run_keeps_the_recent_labels_and_counts_them_all(client: socket.socket) -> None:
+    with PrinterSimulator(port=0, control_port=0, keep=4) as small:
+        with socket.create_connection(("127.0.0.1", small.port), timeout=2) as sock:
+            for n in range(12):
+                sock.sendall(label(f"n{n}"))
+            assert small.wait_printed(12)
+        assert small.printed_count == 12 and small.received_count == 12
+        assert 4 <= len(small.labels) <= 5 and small.labels[-1].texts == ["n11"] and small.labels[-1].index == 11
+        assert len(small.received) <= 5
+        assert small.control_port is not None
+        with socket.create_connection(("127.0.0.1", small.control_port), timeout=2) as ctl:
+            assert json.loads(ask(ctl, "label 11"))["texts"] == ["n11"]
+            assert json.loads(ask(ctl, "label -1"))["texts"] == ["n11"]
+            assert "no longer kept" in ask(ctl, "label 0")
