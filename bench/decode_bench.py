@@ -45,15 +45,26 @@ from conditions import cpu_model, version  # noqa: E402 (bench/ is the script's 
 TARGET = "target: <= 1.5 ms median, >= 99.5 % of good frames, 0 false accepts"
 
 
+def renderer_version() -> str:
+    """A digest of the camera simulator's source: frames written by another version are written again."""
+    import hashlib
+    import simulators.camera as camera_module
+
+    return hashlib.sha256(Path(camera_module.__file__).read_bytes()).hexdigest()[:12]
+
+
 def frame_set(folder: Path, count: int, seed: int) -> dict:
     manifest_path = folder / "manifest.json"
+    version = renderer_version()
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("count") == count and manifest.get("seed") == seed:
+        if manifest.get("count") == count and manifest.get("seed") == seed and manifest.get("renderer") == version:
             return manifest
     print(f"generating {count} frames (seed {seed}) into {folder} …", flush=True)
     started = time.perf_counter()
     manifest = CameraSimulator(seed=seed).write_frames(folder, count, seed=seed)
+    manifest["renderer"] = version
+    manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
     return manifest
 
