@@ -248,7 +248,8 @@ class CameraVerifierService:
         if figures is not None:
             numbers = {k: float(v) for k, v in dataclasses.asdict(figures).items()  # type: ignore[call-overload]
                        if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        self._sink(VerificationRead(text=text, raw=raw, at=at, source=self._name, figures=numbers))
+        self._sink(VerificationRead(text=text, raw=raw, at=at, source=self._name, figures=numbers,
+                                    one_per_item=False))
 
     @property
     def connected(self) -> bool:

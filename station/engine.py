@@ -219,7 +219,7 @@ class LineEngine(LineEvents):
         self._inflight: deque[_InFlight] = deque()
         self._by_uri: dict[str, _InFlight] = {}
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
-        self._recent: dict[str, Stamp] = {}
+        self._recent: dict[str, tuple[Stamp, StampState]] = {}   # uri -> the stamp and what was decided
         self._recent_order: deque[str] = deque()
         self._pool: deque[Stamp] = deque()
         self._refill: Future[list[Stamp]] | None = None
@@ -622,8 +622,9 @@ class LineEngine(LineEvents):
         known = self._recent.get(text)
         if known is not None:
             # A second read of a stamp already decided (read twice, or read late after a timeout): never twice.
+            stamp, decided = known
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
-                                          f"stamp {known.serial} already {known.state.value}", scan_at))
+                                          f"stamp {stamp.serial} already {decided.value}", scan_at))
             return
         self._unmatched(read, text, scan_at)
 
@@ -656,13 +657,18 @@ class LineEngine(LineEvents):
                                               f"stamp {existing.serial} is already {existing.state.value}", scan_at))
                 self._serious("duplicate_stamp", f"{existing.serial} ({existing.state.value})")
                 return
-        if self._inflight:
+        if self._inflight and read.one_per_item:
+            # A scanner's read is the next item's: that stamp does not hold what was printed.
             item = self._pop_oldest()
             self._fail(item, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
                        scan=ScanRecord(read.source, text, read.raw, "wrong_content", "", scan_at), read_text=text)
         else:
-            self._record_stray(ScanRecord(read.source, text, read.raw, "stray", "no stamp was waiting", scan_at))
-            self._raise(Alarm.raise_("stray_read", text[:120]))
+            # Nothing waiting, or a camera's read (it sees whatever is in view): on record and alarmed, but no
+            # stamp in flight is blamed for it; each is voided only by its own windows.
+            detail = "no stamp was waiting" if not self._inflight else "matches no stamp in flight"
+            self._record_stray(ScanRecord(read.source, text, read.raw, "stray", detail, scan_at))
+            if parsed is None:
+                self._raise(Alarm.raise_("stray_read", text[:120]))
         if parsed is not None:
             self._serious("foreign_stamp", text[:120])
 
@@ -703,7 +709,7 @@ class LineEngine(LineEvents):
         self._summary.verified += 1
         self._summary.activated += 1
         self._consecutive_failures = 0
-        self._remember(stamp)
+        self._remember(stamp, StampState.ACTIVATED)
         if grade_letter:
             self._summary.quality[grade_letter] += 1
             if self._trend.add(grade_letter):
@@ -725,7 +731,7 @@ class LineEngine(LineEvents):
         self._mark_pending()
         if announce:
             self._summary.voided[reason.value] += 1
-        self._remember(stamp)
+        self._remember(stamp, StampState.VOIDED)
 
     def _reject(self, item: int | None) -> None:
         """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
@@ -752,8 +758,8 @@ class LineEngine(LineEvents):
         self._stray.append(scan)
         self._mark_pending()
 
-    def _remember(self, stamp: Stamp) -> None:
-        self._recent[stamp.uri] = stamp
+    def _remember(self, stamp: Stamp, decided: StampState) -> None:
+        self._recent[stamp.uri] = (stamp, decided)
         self._recent_order.append(stamp.uri)
         if len(self._recent_order) > RECENT_DECIDED:
             self._recent.pop(self._recent_order.popleft(), None)

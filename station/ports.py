@@ -52,6 +52,8 @@ class VerificationRead:
     refused: str | None = None     # too_long, not_text, empty…
     source: str = "verifier"
     figures: Mapping[str, float] | None = None   # print-quality figures of a camera read (contrast, module px…)
+    one_per_item: bool = True      # a scanner reads each item once, in line order; a camera reads whatever is in
+                                   # view, so a read that matches nothing is not taken for the next item's
 
 
 @dataclass(frozen=True)

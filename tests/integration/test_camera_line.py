@@ -108,3 +108,33 @@ def test_smudged_stamps_are_voided_and_their_items_rejected_by_the_gate(camera_l
         assert set(camera_line.conveyor.rejected) <= {item.seq for item in camera_line.conveyor.items}
     finally:
         station.stop()
+
+
+def test_a_stray_code_in_view_is_recorded_and_alarmed_but_voids_no_stamp(camera_line: CameraLine) -> None:
+    # A camera reads whatever is in view: a QR code that is no stamp (a sticker, a phone) matches no stamp in
+    # flight, and since a camera's read is not the next item's, no stamp is blamed for it.
+    from station.config import load_config
+
+    station = Station(load_config(camera_line.config_path), RunOptions(auto_resume=True))
+    alarms: list[str] = []
+    station.engine.add_listener(lambda e: isinstance(e, AlarmRaised) and alarms.append(e.alarm.code))
+    station.start()
+    try:
+        assert station.line_io.wait_healthy(5), station.line_io.last_error
+        batch = station.open_batch(station.product("08938603002027"), "NM2611B")
+        station.engine.start(batch.id, 20)
+        camera_line.conveyor.resume()
+        assert wait_until(lambda: station.engine.summary.activated >= 3, 20)
+        camera_line.camera.inject("good", "KHUYEN-MAI-TET-2027")
+        assert station.engine.wait(90)
+        camera_line.conveyor.pause()
+        summary = station.engine.summary
+        assert summary.activated == 20 and "wrong_content" not in summary.voided
+        assert wait_until(lambda: "stray_read" in alarms, 5)
+        with sqlite3.connect(station.config.database.path) as conn:
+            strays = conn.execute("SELECT outcome, text, stamp_id FROM scans WHERE text = ?",
+                                  ("KHUYEN-MAI-TET-2027",)).fetchall()
+        assert strays and all(outcome == "stray" and stamp_id is None for outcome, _, stamp_id in strays)
+    finally:
+        camera_line.conveyor.pause()
+        station.stop()
