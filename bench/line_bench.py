@@ -245,6 +245,9 @@ def main() -> int:
         print("station CPU by thread: " + ", ".join(f"{name} {1000 * sec / max(1, summary.printed):.2f} ms"
                                                     for sec, name in per_thread if sec > 0.05) + " (a stamp)")
         verdict = "met" if rate >= TARGET_RATE and summary.activated >= args.items else "NOT met"
+        print(f"summary: line throughput ({args.verifier}) {rate:.1f} items/s activated, sustained over "
+              f"{summary.activated} items (slowest second {windows_min}); station CPU {per_item_ms:.2f} ms a stamp "
+              f"(target >= {TARGET_RATE:g} items/s): {verdict}")
         print(f"target >= {TARGET_RATE:g} items/s sustained: {verdict}"
               + ("" if verdict == "met" else f" (station capacity {1000 / per_item_ms:.0f}/s per core; "
                  "see the CPU line for which side is the bottleneck)"))
