@@ -128,6 +128,43 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- station camera … ------------------------------------------------------------------------------------------
+
+def _camera_url(args: argparse.Namespace) -> str:
+    from app.camera_tools import camera_url_of
+
+    configured = None
+    if not args.url:
+        configured = _config(args).devices.verifier.url
+    return camera_url_of(configured, args.url)
+
+
+def cmd_camera_check(args: argparse.Namespace) -> int:
+    from app.camera_tools import check_camera
+
+    url = _camera_url(args)
+    decoder = args.decoder or (_config(args).devices.verifier.decoder.value if not args.url else "zxing")
+    print(f"checking {url} for {args.seconds:g} s with {decoder} …", flush=True)
+    report = check_camera(url, args.seconds, decoder=decoder, progress=lambda line: print(line, flush=True))
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_camera_record(args: argparse.Namespace) -> int:
+    from app.camera_tools import RecordError, record_camera
+
+    url = _camera_url(args)
+    seconds = None if args.frames and args.seconds is None else (args.seconds or 10.0)
+    try:
+        report = record_camera(url, args.to, seconds=seconds, frames=args.frames,
+                               progress=lambda line: print(line, flush=True))
+    except RecordError as exc:
+        print(f"station: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.frames else EXIT_FAILED
+
+
 # -- station sim … ---------------------------------------------------------------------------------------------
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -365,6 +402,23 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     add_roll_parsers(sub, with_config)
+
+    camera = sub.add_parser("camera", help="commissioning a verification camera: check what it sees, record it")
+    camera_sub = camera.add_subparsers(dest="camera_command", required=True)
+    cam_check = with_config(camera_sub.add_parser(
+        "check", help="decode for a few seconds as the line would; report fps, resolution, reads, decode time, grades"))
+    cam_check.add_argument("--url", default=None, help="camera URL (default: devices.verifier.url)")
+    cam_check.add_argument("--seconds", type=float, default=10.0)
+    cam_check.add_argument("--decoder", choices=["zxing", "pyzbar"], default=None,
+                           help="decoder engine (default: devices.verifier.decoder)")
+    cam_check.set_defaults(func=cmd_camera_check)
+    cam_record = with_config(camera_sub.add_parser(
+        "record", help="write the camera's frames to a folder, to replay later as folder:///…"))
+    cam_record.add_argument("--to", type=Path, required=True, help="folder for frame_00000.jpg… and frames.json")
+    cam_record.add_argument("--url", default=None, help="camera URL (default: devices.verifier.url)")
+    cam_record.add_argument("--seconds", type=float, default=None, help="how long (default 10 s)")
+    cam_record.add_argument("--frames", type=int, default=None, help="how many frames (instead of --seconds)")
+    cam_record.set_defaults(func=cmd_camera_record)
 
     from app import sim
 

@@ -302,6 +302,20 @@ def _light_run(rows_outwards: np.ndarray) -> int:
 # ---------------------------------------------------------------------------------------------------- engines
 
 
+MIN_PLAUSIBLE_MODULE_PX = 1.5   # below this, a "code" is a pattern in texture or text, not a printed symbol
+
+
+def plausible(decoded: Decoded) -> bool:
+    """False for a decode no printed code can give: modules under 1.5 px in the frame (under two pixels a module
+    no engine samples a code reliably, and the decoder is never given one that small). Seen live about once in
+    5,000 frames: a version-1 'code' 27 px wide inside a label's text, with no error correction to spare."""
+    module = decoded.module_px
+    if module is not None and module < MIN_PLAUSIBLE_MODULE_PX:
+        log.debug("dropped an implausible %s decode %r: %.2f px a module", decoded.engine, decoded.text[:40], module)
+        return False
+    return True
+
+
 class ZxingDecoder:
     """zxing-cpp: QR only, no rotation or inversion search (a QR code is found at any angle anyway).
 
@@ -343,6 +357,8 @@ class ZxingDecoder:
             uec = float(extra["UEC"]) if isinstance(extra.get("UEC"), (int, float)) else None
             decoded = Decoded(str(result.text), bytes(result.bytes), self.name, polygon,  # type: ignore[arg-type]
                               _bbox(polygon), None, version, ec_level, uec)
+            if not plausible(decoded):
+                continue
             if with_figures:
                 decoded = with_quality(native, decoded, origin=(ox, oy))
             found.append(decoded)
@@ -386,7 +402,9 @@ class PyzbarDecoder:
                 points = [(x * factor + ox, y * factor + oy) for x, y in points]
             polygon = _order_corners(points)
             decoded = Decoded(text, bytes(result.data), self.name, polygon, _bbox(polygon))
-            found.append(with_quality(native, decoded, origin=(ox, oy)) if with_figures else decoded)
+            decoded = with_quality(native, decoded, origin=(ox, oy)) if with_figures else decoded
+            if plausible(decoded):
+                found.append(decoded)
         return found
 
 

@@ -17,7 +17,9 @@ from drivers.decoder import (
     RoiTracker,
     TrackingDecoder,
     ZxingDecoder,
+    Decoded,
     make_decoder,
+    plausible,
     quality_figures,
 )
 from simulators.camera import CameraSimulator, make_stamp_label
@@ -184,3 +186,16 @@ def test_manifest_is_written(frame_set: tuple[Path, dict]) -> None:
     on_disk = json.loads((folder / "manifest.json").read_text())
     assert on_disk["count"] == 36 == len(list(folder.glob("frame_*.jpg")))
     assert on_disk["kinds"]["good"] > 10
+
+
+def test_a_decode_with_modules_under_one_and_a_half_pixels_is_dropped() -> None:
+    # What zxing once returned from a label's text on a live line: a version-1 "code" 27 px wide (1.25 px a module).
+    ghost = Decoded("6078", b"6078", "zxing", ((1208.0, 108.0), (1235.0, 110.0), (1232.0, 135.0), (1206.0, 135.0)),
+                    (1206, 108, 29, 27), None, 1, "L", 0.0)
+    assert ghost.module_px is not None and ghost.module_px < 1.5
+    assert not plausible(ghost)
+    # A real stamp's code, 37 modules in 104 px (2.8 px a module), passes; so does one without a known version.
+    real = Decoded("https://x.example/01/1", b"", "zxing", ((0.0, 0.0), (104.0, 0.0), (104.0, 104.0), (0.0, 104.0)),
+                   (0, 0, 104, 104), None, 5, "Q", 0.4)
+    assert plausible(real)
+    assert plausible(Decoded("x", b"x", "pyzbar", real.polygon, real.bbox))
