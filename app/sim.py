@@ -132,6 +132,10 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
     demo_p.add_argument("--product", default=None)
     demo_p.add_argument("--headless", action="store_true", default=None,
                         help="no screen (default: the operator screen when a display is available)")
+    demo_p.add_argument("--camera", action="store_true",
+                        help="verify with the camera simulator over a conveyor with a photo-eye and a reject gate "
+                             "(instead of the scanner)")
+    demo_p.add_argument("--rate", type=float, default=5.0, help="conveyor items/s with --camera (default 5)")
     demo_p.set_defaults(func=demo)
 
 
@@ -388,13 +392,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         stop.set()
+        for child in reversed(children):   # first: the camera follows the printer stopped below
+            _stop_child(child)
         for device in reversed(started):
             try:
                 device.stop()
             except Exception:
                 log.exception("stopping %s failed", type(device).__name__)
-        for child in reversed(children):
-            _stop_child(child)
         if broker_proc is not None:
             broker_proc.terminate()
             broker_proc.wait(5)
@@ -409,6 +413,10 @@ def demo(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "app.cli", "sim", "line", "--ready-file", str(ready)]
     if args.config:
         command += ["--config", str(args.config)]
+    if args.camera:
+        # A belt 3,000 px/s under a 1280x720 camera: at 5 items/s a label shows in about twenty frames.
+        command += ["--camera", "--conveyor", "--rate", str(args.rate), "--camera-fps", "30", "--camera-scale", "0.9",
+                    "--camera-delay", "0.3", "--camera-speed", str(max(3000.0, 500.0 * args.rate))]
     sims = subprocess.Popen(command, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
@@ -422,14 +430,20 @@ def demo(args: argparse.Namespace) -> int:
             time.sleep(0.1)
         addresses = json.loads(ready.read_text(encoding="utf-8"))
         os.environ.setdefault("STATION_DEVICES__PRINTER__URL", addresses["printer_url"])
-        os.environ.setdefault("STATION_DEVICES__VERIFIER__URL", addresses["scanner_url"])
+        verifier = addresses["camera_url"] if args.camera else addresses["scanner_url"]
+        os.environ.setdefault("STATION_DEVICES__VERIFIER__URL", verifier)
+        if args.camera:
+            os.environ.setdefault("STATION_DEVICES__LINE_IO__URL", addresses["line_io_url"])
+            os.environ.setdefault("STATION_LINE__TRIGGER", "photo_eye")
+            os.environ.setdefault("STATION_LINE__PRINT_AHEAD", "16")
+            os.environ.setdefault("STATION_LINE__VERIFY_TIMEOUT_S", "3")
         headless = args.headless
         if headless is None:
             headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
         if not headless:
             from ui.app import main as ui_main
 
-            print(f"demo: simulators ready (printer {addresses['printer_url']}, scanner {addresses['scanner_url']}); "
+            print(f"demo: simulators ready (printer {addresses['printer_url']}, verifier {verifier}); "
                   "opening the operator screen", flush=True)
             return ui_main(args.config)
         run_args = argparse.Namespace(
@@ -437,11 +451,16 @@ def demo(args: argparse.Namespace) -> int:
             drain_timeout=30.0, progress_every=2.0, auto_resume=True,
         )
         control = addresses["printer_control"].removeprefix("tcp://").replace(":", " ")
-        scanner_control = addresses["scanner_control"].removeprefix("tcp://").replace(":", " ")
-        print(f"demo: printer {addresses['printer_url']}, scanner {addresses['scanner_url']}, central stand-in on "
+        if args.camera:
+            fault = addresses["camera_control"].removeprefix("tcp://").replace(":", " ")
+            hint = f"  smudge some stamps:   echo 'smudge 0.2' | nc {fault}"
+        else:
+            fault = addresses["scanner_control"].removeprefix("tcp://").replace(":", " ")
+            hint = f"  make the scanner miss: echo 'no_read 0.2' | nc {fault}"
+        print(f"demo: printer {addresses['printer_url']}, verifier {verifier}, central stand-in on "
               f"{config.mqtt.url}; Ctrl-C stops.\n"
               f"  pull the paper:      echo 'paper_out on' | nc {control}   (and 'paper_out off')\n"
-              f"  make the scanner miss: echo 'no_read 0.2' | nc {scanner_control}", flush=True)
+              + hint, flush=True)
         return cmd_run(run_args)
     finally:
         if sims.poll() is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import string
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from app.runtime import RunOptions
 from station.config import StationConfig, load_config
 from station.errors import ConfigError
 from station.engine import LineState
+from ui.adaptive import SMALLEST, Density, density_for
 from ui.bridge import StationBridge, Worker
 from ui.operator import OperatorScreen
 from ui.qt import (
@@ -23,13 +25,17 @@ from ui.qt import (
     QFont,
     QFontDatabase,
     QKeySequence,
+    QLayout,
     QLocale,
     QMainWindow,
     QMessageBox,
+    QResizeEvent,
     QShortcut,
+    QSize,
     QStackedWidget,
     Qt,
     QTranslator,
+    QWidget,
 )
 from ui.technician import TechnicianScreen
 
@@ -39,49 +45,85 @@ I18N = Path(__file__).resolve().parent / "i18n"
 LANGUAGES = ("vi", "en")
 _installed: list[QTranslator] = []
 
-STYLE = """
-QWidget { font-size: 18px; }
-QPushButton { min-height: 56px; padding: 6px 18px; border-radius: 8px; background: #e3e7eb;
-              border: 1px solid #b0b8c0; }
+# The screens' style, with every size taken from the density (ui.adaptive): LARGE is the original 1280×800 look,
+# MEDIUM fits a 1024×600 panel and SMALL the 800×480 official 7" display. Touch targets stay 40 px or taller.
+SIZES: dict[Density, dict[str, int]] = {
+    Density.LARGE: dict(
+        base=18, button_h=56, button_pad_v=6, button_pad_h=18, command=30, command_h=68, ack=24, ack_w=180,
+        ack_h=60, pad=34, pad_h=84, pad_w=110, input=20, input_h=48, tile=60, tile_pad=10, tile_h=90, reason=20, caption=16,
+        counter_name=22, counter_value=34, void=16, rate=48, rate_w=90, serial=24, lot=20, result=18,
+        lamp_name=20, lamp_detail=15, lamp_dot=34, alarm=28, alarm_second=18, clock=20, clock_pad=12, status=16,
+        error=20, title=30, pin=40, pin_h=72, raw=14, table=17, header=16, tab=20, tab_h=48, tab_w=110, tab_pad=14),
+    Density.MEDIUM: dict(
+        base=16, button_h=48, button_pad_v=4, button_pad_h=12, command=24, command_h=56, ack=20, ack_w=130,
+        ack_h=48, pad=28, pad_h=60, pad_w=96, input=18, input_h=44, tile=40, tile_pad=6, tile_h=0, reason=17, caption=14,
+        counter_name=18, counter_value=26, void=14, rate=34, rate_w=64, serial=20, lot=17, result=16,
+        lamp_name=16, lamp_detail=13, lamp_dot=26, alarm=22, alarm_second=15, clock=17, clock_pad=6, status=14,
+        error=17, title=24, pin=32, pin_h=56, raw=13, table=15, header=14, tab=17, tab_h=44, tab_w=90, tab_pad=10),
+    Density.SMALL: dict(
+        base=15, button_h=44, button_pad_v=2, button_pad_h=8, command=20, command_h=48, ack=17, ack_w=100,
+        ack_h=44, pad=24, pad_h=48, pad_w=84, input=16, input_h=40, tile=26, tile_pad=2, tile_h=0, reason=14, caption=13,
+        counter_name=15, counter_value=20, void=13, rate=24, rate_w=44, serial=15, lot=14, result=14,
+        lamp_name=14, lamp_detail=12, lamp_dot=18, alarm=17, alarm_second=13, clock=15, clock_pad=4, status=13,
+        error=15, title=20, pin=26, pin_h=46, raw=12, table=14, header=13, tab=15, tab_h=40, tab_w=64, tab_pad=8),
+}
+
+STYLE_TEMPLATE = string.Template("""
+QWidget { font-size: ${base}px; }
+QPushButton { min-height: ${button_h}px; padding: ${button_pad_v}px ${button_pad_h}px; border-radius: 8px;
+              background: #e3e7eb; border: 1px solid #b0b8c0; }
 QPushButton:pressed { background: #c5ccd3; }
 QPushButton:disabled { color: #9aa3ab; background: #f0f2f4; border-color: #dde1e5; }
-QPushButton#start { background: #1b7f3b; color: white; font-size: 30px; font-weight: bold; min-height: 68px; }
-QPushButton#pause { background: #e0a100; color: black; font-size: 30px; font-weight: bold; min-height: 68px; }
-QPushButton#stop { background: #c62828; color: white; font-size: 30px; font-weight: bold; min-height: 68px; }
+QPushButton#start { background: #1b7f3b; color: white; font-size: ${command}px; font-weight: bold;
+                    min-height: ${command_h}px; }
+QPushButton#pause { background: #e0a100; color: black; font-size: ${command}px; font-weight: bold;
+                    min-height: ${command_h}px; }
+QPushButton#stop { background: #c62828; color: white; font-size: ${command}px; font-weight: bold;
+                   min-height: ${command_h}px; }
 QPushButton#start:disabled, QPushButton#pause:disabled, QPushButton#stop:disabled {
     background: #d5d9dd; color: #8a939b; }
 QPushButton#primary { background: #1565c0; color: white; font-weight: bold; }
-QPushButton#ack { background: white; color: black; font-size: 24px; font-weight: bold; min-width: 180px;
-                  min-height: 60px; }
+QPushButton#ack { background: white; color: black; font-size: ${ack}px; font-weight: bold; min-width: ${ack_w}px;
+                  min-height: ${ack_h}px; }
 QPushButton#quiet { background: transparent; border: 1px solid #b0b8c0; }
-QPushButton#padKey, QPushButton#padOk { font-size: 34px; min-height: 84px; min-width: 110px; }
+QPushButton#padKey, QPushButton#padOk { font-size: ${pad}px; min-height: ${pad_h}px; min-width: ${pad_w}px; }
 QPushButton#padOk { background: #1565c0; color: white; }
-QComboBox, QLineEdit, QSpinBox, QDateEdit { min-height: 48px; font-size: 20px; padding: 0 8px; }
-QLabel#stateTile { font-size: 60px; font-weight: bold; border-radius: 12px; padding: 10px; }
-QLabel#stateReason { font-size: 20px; color: #b71c1c; }
-QLabel#caption { font-size: 16px; color: #5c6670; }
-QLabel#counterName { font-size: 22px; }
-QLabel#counterValue { font-size: 34px; font-weight: bold; }
-QLabel#voidDetail { font-size: 16px; color: #b71c1c; }
-QLabel#rate { font-size: 48px; font-weight: bold; color: #1565c0; min-width: 90px; }
-QLabel#lastSerial { font-size: 24px; font-weight: bold; font-family: "DejaVu Sans Mono"; }
-QLabel#lastLot { font-size: 20px; }
-QLabel#lastResult { font-size: 18px; font-weight: bold; }
-QLabel#lampName { font-size: 20px; font-weight: bold; }
-QLabel#lampDetail { font-size: 15px; color: #444; }
-QLabel#alarmText { font-size: 28px; font-weight: bold; }
-QLabel#alarmSecond { font-size: 18px; }
+QComboBox, QLineEdit, QSpinBox, QDateEdit { min-height: ${input_h}px; font-size: ${input}px; padding: 0 8px; }
+QLabel#stateTile { font-size: ${tile}px; font-weight: bold; border-radius: 12px; padding: ${tile_pad}px;
+                   min-height: ${tile_h}px; }
+QLabel#stateReason { font-size: ${reason}px; color: #b71c1c; }
+QLabel#caption { font-size: ${caption}px; color: #5c6670; }
+QLabel#counterName { font-size: ${counter_name}px; }
+QLabel#counterValue { font-size: ${counter_value}px; font-weight: bold; }
+QLabel#voidDetail { font-size: ${void}px; color: #b71c1c; }
+QLabel#rate { font-size: ${rate}px; font-weight: bold; color: #1565c0; min-width: ${rate_w}px; }
+QLabel#lastSerial { font-size: ${serial}px; font-weight: bold; font-family: "DejaVu Sans Mono"; }
+QLabel#lastLot { font-size: ${lot}px; }
+QLabel#lastResult { font-size: ${result}px; font-weight: bold; }
+QLabel#lampDot { font-size: ${lamp_dot}px; }
+QLabel#lampName { font-size: ${lamp_name}px; font-weight: bold; }
+QLabel#lampDetail { font-size: ${lamp_detail}px; color: #444; }
+QLabel#alarmText { font-size: ${alarm}px; font-weight: bold; }
+QLabel#alarmSecond { font-size: ${alarm_second}px; }
 QFrame#alarmBanner { border-radius: 10px; padding: 2px; }
-QLabel#clock { font-size: 20px; color: #333; padding: 0 12px; }
-QLabel#statusLine { font-size: 16px; color: #444; }
-QLabel#errorText { color: #b71c1c; font-size: 20px; }
-QLabel#title { font-size: 30px; font-weight: bold; }
-QLineEdit#pinDisplay { font-size: 40px; min-height: 72px; letter-spacing: 12px; }
-QPlainTextEdit#rawLines { font-family: "DejaVu Sans Mono"; font-size: 14px; }
-QTableWidget { font-size: 17px; }
-QHeaderView::section { font-size: 16px; padding: 4px; }
-QTabBar::tab { min-height: 48px; min-width: 110px; font-size: 20px; padding: 0 14px; }
-"""
+QLabel#clock { font-size: ${clock}px; color: #333; padding: 0 ${clock_pad}px; }
+QLabel#statusLine { font-size: ${status}px; color: #444; }
+QLabel#errorText { color: #b71c1c; font-size: ${error}px; }
+QLabel#title { font-size: ${title}px; font-weight: bold; }
+QLineEdit#pinDisplay { font-size: ${pin}px; min-height: ${pin_h}px; letter-spacing: 12px; }
+QPlainTextEdit#rawLines { font-family: "DejaVu Sans Mono"; font-size: ${raw}px; }
+QTableWidget { font-size: ${table}px; }
+QHeaderView::section { font-size: ${header}px; padding: 4px; }
+QTabBar::tab { min-height: ${tab_h}px; min-width: ${tab_w}px; font-size: ${tab}px; padding: 0 ${tab_pad}px; }
+""")
+
+
+def style_sheet(density: Density = Density.LARGE) -> str:
+    """The screens' style sheet for a density."""
+    return STYLE_TEMPLATE.substitute(SIZES[density])
+
+
+STYLE = style_sheet(Density.LARGE)
 
 
 def install_translations(app: QApplication, language: str) -> list[QTranslator]:
@@ -132,6 +174,36 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         if not kiosk:
             QShortcut(QKeySequence("Ctrl+Q"), self, activated=self.close)
+        # The window is as large as it is made (the screen, in kiosk mode) and the screens lay themselves out for
+        # that size, rather than the window growing to whatever the screens asked for at the largest type.
+        self.layout().setSizeConstraint(QLayout.SetNoConstraint)
+        self.density: Density | None = None
+        screen = QApplication.primaryScreen()
+        smallest = QSize(*SMALLEST)
+        if screen is not None:
+            smallest = smallest.boundedTo(screen.availableGeometry().size())
+        self.setMinimumSize(smallest)
+        available = screen.availableGeometry().size() if screen is not None else QSize(1280, 800)
+        self.set_density(density_for(available.width(), available.height()))
+
+    def set_density(self, density: Density) -> None:
+        """Style and lay out both screens for ``density`` (from the window's size: see resizeEvent)."""
+        if density is self.density:
+            return
+        self.density = density
+        self.setStyleSheet(style_sheet(density))
+        self.operator.set_density(density)
+        self.technician.set_density(density)
+        # The page not on show must not keep the size it had at the old density: the stacked pages' minimum is
+        # the window's.
+        for widget in (self.pages, *self.pages.findChildren(QWidget)):
+            layout = widget.layout()
+            if layout is not None:
+                layout.invalidate()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802  (Qt's name)
+        super().resizeEvent(event)
+        self.set_density(density_for(event.size().width(), event.size().height()))
 
     def start(self) -> None:
         self.bridge.start()
@@ -203,10 +275,14 @@ def main(config_path: str | Path | None = None, *, kiosk: bool | None = None, la
     if window.kiosk:
         window.showFullScreen()
     else:
-        window.resize(1280, 800)
+        screen = app.primaryScreen()
+        size = QSize(1280, 800)
+        if screen is not None:                   # a 1024×600 or 800×480 panel gets a window that fits it
+            size = size.boundedTo(screen.availableGeometry().size())
+        window.resize(size)
         window.show()
     app.aboutToQuit.connect(window.shutdown)
     return int(app.exec_())
 
 
-__all__ = ["main", "build_window", "MainWindow", "install_translations", "STYLE"]
+__all__ = ["main", "build_window", "MainWindow", "install_translations", "STYLE", "style_sheet"]

@@ -17,10 +17,12 @@ from station.domain import Batch, DeliveryState, Product, Stage, Stamp, StampSta
 from station.engine import LineState
 from station.errors import StationError
 from station.gs1 import validate_lot
+from ui.adaptive import Density, ElidedLabel
 from ui.bridge import DEVICE, Counters, DeviceHealth, RecentStamp, Snapshot, StationBridge
 from ui.qt import (
     QT_TRANSLATE_NOOP,
     QAbstractItemView,
+    QBoxLayout,
     QButtonGroup,
     QColor,
     QComboBox,
@@ -35,6 +37,7 @@ from ui.qt import (
     QHeaderView,
     QImage,
     QLabel,
+    QLayout,
     QLineEdit,
     QMessageBox,
     QPainter,
@@ -44,6 +47,7 @@ from ui.qt import (
     QPushButton,
     QRadioButton,
     QRectF,
+    QScrollArea,
     QSize,
     QSizePolicy,
     QSpinBox,
@@ -208,13 +212,13 @@ class Lamp(QWidget):
         self.level = "unknown"
         self._dot = QLabel("●")
         self._dot.setObjectName("lampDot")
-        self._name = QLabel(name)
+        self._name = ElidedLabel(name)
         self._name.setObjectName("lampName")
-        self.detail = QLabel("")
+        self.detail = ElidedLabel("", max_lines=2)
         self.detail.setObjectName("lampDetail")
-        self.detail.setWordWrap(True)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
+        grid.setVerticalSpacing(0)
         grid.addWidget(self._dot, 0, 0, 2, 1, Qt.AlignTop)
         grid.addWidget(self._name, 0, 1)
         grid.addWidget(self.detail, 1, 1)
@@ -223,8 +227,33 @@ class Lamp(QWidget):
 
     def set_level(self, level: str, detail: str) -> None:
         self.level = level
-        self._dot.setStyleSheet(f"color: {self.COLOURS[level]}; font-size: 34px;")
+        self._dot.setStyleSheet(f"color: {self.COLOURS[level]};")
         self.detail.setText(detail)
+        self.setToolTip(detail)
+
+    def set_compact(self, compact: bool) -> None:
+        """On the smallest screen a lamp is its dot and its name; the detail is its tooltip."""
+        self.detail.setVisible(not compact)
+        self.layout().setAlignment(self._dot, Qt.AlignVCenter if compact else Qt.AlignTop)
+
+
+class StateTile(QLabel):
+    """The line's state in large letters. Never narrower than the longest state word in its font, so no state is
+    ever cut, whatever the screen: the layout gives it that width or the screen picks a smaller type."""
+
+    def _widest(self) -> int:
+        metrics = self.fontMetrics()
+        margins = self.contentsMargins()
+        words = max(metrics.horizontalAdvance(word(text)) for text in STATE_WORDS.values())
+        return words + margins.left() + margins.right() + 2 * self.margin() + 4
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        hint = super().minimumSizeHint()
+        return QSize(max(hint.width(), self._widest()), hint.height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        hint = super().sizeHint()
+        return QSize(max(hint.width(), self._widest()), hint.height())
 
 
 class RateMeter:
@@ -468,60 +497,68 @@ class OperatorScreen(QWidget):
 
         # top bar: product, batch, batch actions, clock, technician
         self.product_combo = QComboBox()
-        self.product_combo.setMinimumWidth(240)
         self.batch_combo = QComboBox()
-        self.batch_combo.setMinimumWidth(150)
+        for combo, length in ((self.product_combo, 14), (self.batch_combo, 8)):
+            # Sized by a number of characters, not by the longest product name; the name is the tooltip too.
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(length)
+            combo.currentIndexChanged.connect(lambda _=0, c=combo: c.setToolTip(c.currentText()))
         self.new_batch_button = QPushButton(self.tr("New batch"))
         self.close_batch_button = QPushButton(self.tr("Close batch"))
         self.clock = QLabel("")
         self.clock.setObjectName("clock")
         self.technician_button = QPushButton(self.tr("Technician"))
         self.technician_button.setObjectName("quiet")
-        top = QHBoxLayout()
-        top.addWidget(self._caption(self.tr("Product")))
-        top.addWidget(self.product_combo, 2)
-        top.addWidget(self._caption(self.tr("Batch")))
-        top.addWidget(self.batch_combo, 1)
-        top.addWidget(self.new_batch_button)
-        top.addWidget(self.close_batch_button)
-        top.addStretch(1)
-        top.addWidget(self.clock)
-        top.addWidget(self.technician_button)
+        self.product_caption = self._caption(self.tr("Product"))
+        self.batch_caption = self._caption(self.tr("Batch"))
+        self.top_bar = QHBoxLayout()
+        self.top_bar.addWidget(self.product_caption)
+        self.top_bar.addWidget(self.product_combo, 2)
+        self.top_bar.addWidget(self.batch_caption)
+        self.top_bar.addWidget(self.batch_combo, 1)
+        self.top_bar.addWidget(self.new_batch_button)
+        self.top_bar.addWidget(self.close_batch_button)
+        self.top_bar.addStretch(1)
+        self.top_bar.addWidget(self.clock)
+        self.top_bar.addWidget(self.technician_button)
 
-        # alarm banner
+        # alarm banner: what happened in the screen's language (whole, wrapped), the other language below it
         self.alarm_banner = QFrame()
         self.alarm_banner.setObjectName("alarmBanner")
         self.alarm_text = QLabel("")
         self.alarm_text.setObjectName("alarmText")
         self.alarm_text.setWordWrap(True)
-        self.alarm_second = QLabel("")
+        self.alarm_second = ElidedLabel("", max_lines=2)
         self.alarm_second.setObjectName("alarmSecond")
-        self.alarm_second.setWordWrap(True)
         self.ack_button = QPushButton(self.tr("Acknowledge"))
         self.ack_button.setObjectName("ack")
-        banner = QHBoxLayout(self.alarm_banner)
+        self.banner_layout = QHBoxLayout(self.alarm_banner)
         texts = QVBoxLayout()
+        texts.setSpacing(2)
         texts.addWidget(self.alarm_text)
         texts.addWidget(self.alarm_second)
-        banner.addLayout(texts, 1)
-        banner.addWidget(self.ack_button)
+        self.banner_layout.addLayout(texts, 1)
+        self.banner_layout.addWidget(self.ack_button, 0, Qt.AlignVCenter)
         self.alarm_banner.hide()
 
-        # left: state, commands, quantity, rate
-        self.state_tile = QLabel("")
+        # the line's state and the commands
+        self.state_tile = StateTile("")
         self.state_tile.setObjectName("stateTile")
         self.state_tile.setAlignment(Qt.AlignCenter)
-        self.state_tile.setMinimumHeight(110)
-        self.state_reason = QLabel("")
+        self.state_reason = ElidedLabel("", max_lines=2)
         self.state_reason.setObjectName("stateReason")
-        self.state_reason.setWordWrap(True)
         self.state_reason.setAlignment(Qt.AlignCenter)
+        self.state_box = self._box(QVBoxLayout(), self.state_tile, self.state_reason, spacing=2)
         self.start_button = QPushButton(self.tr("Start"))
         self.start_button.setObjectName("start")
         self.pause_button = QPushButton(self.tr("Pause"))
         self.pause_button.setObjectName("pause")
         self.stop_button = QPushButton(self.tr("Stop"))
         self.stop_button.setObjectName("stop")
+        self.command_layout = QBoxLayout(QBoxLayout.TopToBottom)
+        self.command_box = self._box(self.command_layout, self.start_button, self.pause_button, self.stop_button)
+
+        # how many to pack, and the rate
         self.count_spin = QSpinBox()
         self.count_spin.setRange(0, 10_000_000)
         self.count_spin.setSingleStep(50)
@@ -529,99 +566,108 @@ class OperatorScreen(QWidget):
         self.rate_label = QLabel("0")
         self.rate_label.setObjectName("rate")
         self.sparkline = Sparkline()
-        left = QVBoxLayout()
-        left.addWidget(self.state_tile)
-        left.addWidget(self.state_reason)
-        left.addWidget(self.start_button)
-        left.addWidget(self.pause_button)
-        left.addWidget(self.stop_button)
-        quantity = QHBoxLayout()
-        quantity.addWidget(self._caption(self.tr("Items to pack")))
-        quantity.addWidget(self.count_spin, 1)
-        left.addLayout(quantity)
-        left.addSpacing(8)
-        left.addWidget(self._caption(self.tr("Rate (items per minute)")))
+        self.quantity_layout = QBoxLayout(QBoxLayout.LeftToRight)
+        self.quantity_layout.setContentsMargins(0, 0, 0, 0)
+        self.quantity_caption = self._caption(self.tr("Items to pack"))
+        self.quantity_layout.addWidget(self.quantity_caption)
+        self.quantity_layout.addWidget(self.count_spin, 1)
         rate_row = QHBoxLayout()
         rate_row.addWidget(self.rate_label)
         rate_row.addWidget(self.sparkline, 1)
-        left.addLayout(rate_row)
-        left.addStretch(1)
+        self.rate_caption = self._caption(self.tr("Rate (items per minute)"))
+        self.run_box = self._box(QVBoxLayout(), self.quantity_layout, 8, self.rate_caption, rate_row)
 
-        # middle: counters and the recent stamps
+        # counters
         self.counter_labels: dict[tuple[str, str], QLabel] = {}
-        counters = QGridLayout()
-        counters.setHorizontalSpacing(18)
+        self.counter_names: list[QLabel] = []
+        self.counters_grid = QGridLayout()
+        self.counters_grid.setHorizontalSpacing(18)
         self.batch_heading = self._caption(self.tr("This batch"))
         self.shift_heading = self._caption(self.tr("This shift"))
-        counters.addWidget(self.batch_heading, 0, 1, Qt.AlignRight)
-        counters.addWidget(self.shift_heading, 0, 2, Qt.AlignRight)
+        self.counters_grid.addWidget(self.batch_heading, 0, 1, Qt.AlignRight)
+        self.counters_grid.addWidget(self.shift_heading, 0, 2, Qt.AlignRight)
         for row, (key, text) in enumerate(COUNTER_ROWS, start=1):
-            name = QLabel(QCoreApplication.translate("OperatorScreen", text))
+            name = ElidedLabel(QCoreApplication.translate("OperatorScreen", text))
             name.setObjectName("counterName")
-            counters.addWidget(name, row, 0)
+            self.counter_names.append(name)
+            self.counters_grid.addWidget(name, row, 0)
             for column, scope in enumerate(("batch", "shift"), start=1):
                 value = QLabel("–")
                 value.setObjectName("counterValue")
                 value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                counters.addWidget(value, row, column)
+                self.counters_grid.addWidget(value, row, column)
                 self.counter_labels[(scope, key)] = value
-        self.void_detail = QLabel("")
+        self.void_detail = ElidedLabel("", max_lines=2)
         self.void_detail.setObjectName("voidDetail")
-        self.void_detail.setWordWrap(True)
-        counters.addWidget(self.void_detail, len(COUNTER_ROWS) + 1, 0, 1, 3)
-        counters.setColumnStretch(0, 1)
+        self.counters_grid.addWidget(self.void_detail, len(COUNTER_ROWS) + 1, 0, 1, 3)
+        self.counters_grid.setColumnStretch(0, 1)
+        self.counters_box = self._box(self.counters_grid)
+
+        # the recent stamps: a secondary pane, it takes what height is left and scrolls
         self.recent = QTableWidget(0, 3)
         self.recent.setHorizontalHeaderLabels([self.tr("Serial"), self.tr("Result"), self.tr("Delivery")])
         self.recent.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.recent.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.recent.horizontalHeader().setTextElideMode(Qt.ElideRight)
+        self.recent.setTextElideMode(Qt.ElideRight)
+        self.recent.setWordWrap(False)
         self.recent.verticalHeader().hide()
         self.recent.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.recent.setSelectionMode(QAbstractItemView.NoSelection)
         self.recent.setFocusPolicy(Qt.NoFocus)
-        middle = QVBoxLayout()
-        middle.addLayout(counters)
-        middle.addWidget(self._caption(self.tr("Recent stamps")))
-        middle.addWidget(self.recent, 1)
+        self.recent.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Ignored)
+        self.recent_caption = self._caption(self.tr("Recent stamps"))
+        self.recent_box = self._box(QVBoxLayout(), self.recent_caption, (self.recent, 1))
+        self.recent_box.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Ignored)
 
-        # right: last stamp and device health
+        # the last stamp
         self.qr = QrView()
-        self.last_serial = QLabel("")
+        self.last_serial = ElidedLabel("")
         self.last_serial.setObjectName("lastSerial")
         self.last_serial.setAlignment(Qt.AlignCenter)
-        self.last_result = QLabel("")
+        self.last_result = ElidedLabel("", max_lines=2)
         self.last_result.setObjectName("lastResult")
         self.last_result.setAlignment(Qt.AlignCenter)
-        self.last_result.setWordWrap(True)
-        self.last_lot = QLabel("")
+        self.last_lot = ElidedLabel("")
         self.last_lot.setAlignment(Qt.AlignCenter)
         self.last_lot.setObjectName("lastLot")
+        self.last_caption = self._caption(self.tr("Last stamp"))
+        self.last_box = self._box(QVBoxLayout(), self.last_caption, (self.qr, 1), self.last_serial,
+                                  self.last_result, self.last_lot)
+
+        # device health
         self.lamps = {
             "printer": Lamp(self.tr("Printer")),
             "scanner": Lamp(self.tr("Scanner")),
             "broker": Lamp(self.tr("MQTT broker")),
             "server": Lamp(self.tr("Central server")),
         }
-        right = QVBoxLayout()
-        right.addWidget(self._caption(self.tr("Last stamp")))
-        right.addWidget(self.qr, 1)
-        right.addWidget(self.last_serial)
-        right.addWidget(self.last_result)
-        right.addWidget(self.last_lot)
-        right.addSpacing(6)
-        for lamp in self.lamps.values():
-            right.addWidget(lamp)
+        self.lamps_box = self._box(QVBoxLayout(), *self.lamps.values())
 
-        body = QHBoxLayout()
-        body.addLayout(left, 3)
-        body.addLayout(middle, 5)
-        body.addLayout(right, 3)
-        self.status_line = QLabel("")
+        # The boxes above are placed by _arrange(): three columns on a large screen (state and commands on the
+        # left), and on a compact one a command strip (state, Start, Pause, Stop) over the counters, the last
+        # stamp, and the quantity, rate and devices.
+        self.strip = QWidget()
+        self.strip_layout = QHBoxLayout(self.strip)
+        self.strip_layout.setContentsMargins(0, 0, 0, 0)
+        self.columns = [QWidget(), QWidget(), QWidget()]
+        self.column_layouts = [QVBoxLayout(column) for column in self.columns]
+        columns = QHBoxLayout()
+        columns.setContentsMargins(0, 0, 0, 0)
+        self.columns_layout = columns
+        for column, column_layout in zip(self.columns, self.column_layouts):
+            column_layout.setContentsMargins(0, 0, 0, 0)
+            columns.addWidget(column)
+        self.status_line = ElidedLabel("")
         self.status_line.setObjectName("statusLine")
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.alarm_banner)
-        layout.addLayout(body, 1)
-        layout.addWidget(self.status_line)
+        self.main_layout = QVBoxLayout(self)
+        self.main_layout.addLayout(self.top_bar)
+        self.main_layout.addWidget(self.alarm_banner)
+        self.main_layout.addWidget(self.strip)
+        self.main_layout.addLayout(columns, 1)
+        self.main_layout.addWidget(self.status_line)
+        self.density: Density | None = None
+        self.set_density(Density.LARGE)
 
         # wiring
         self.start_button.clicked.connect(self.start_line)
@@ -660,13 +706,105 @@ class OperatorScreen(QWidget):
         label.setObjectName("caption")
         return label
 
+    @staticmethod
+    def _box(layout: QLayout, *items: Any, spacing: int | None = None) -> QWidget:
+        """A plain widget holding ``layout`` with ``items`` (widgets, layouts, (widget, stretch), or spacings)."""
+        box = QWidget()
+        layout.setContentsMargins(0, 0, 0, 0)
+        box.setLayout(layout)
+        for item in items:
+            if isinstance(item, int):
+                layout.addSpacing(item)
+            elif isinstance(item, tuple):
+                layout.addWidget(*item)
+            elif isinstance(item, QLayout):
+                layout.addLayout(item)
+            else:
+                layout.addWidget(item)
+        if spacing is not None:
+            layout.setSpacing(spacing)
+        return box
+
+    # -- fitting the screen --------------------------------------------------------------------------
+
+    def set_density(self, density: Density) -> None:
+        """Lay the screen out for a density (the window calls this whenever its size moves it to another)."""
+        if density is self.density:
+            return
+        self.density = density
+        large, small = density is Density.LARGE, density is Density.SMALL
+        margin, spacing = {Density.LARGE: (9, 6), Density.MEDIUM: (6, 6), Density.SMALL: (4, 4)}[density]
+        self.main_layout.setContentsMargins(margin, margin, margin, margin)
+        self.main_layout.setSpacing(spacing)
+        self.banner_layout.setContentsMargins(*(4 * [9 if large else 6 if not small else 4]))
+        self._arrange(compact=not large)
+        # top bar: on the smallest screen the combo boxes speak for themselves (their tooltips say what they are)
+        for caption in (self.product_caption, self.batch_caption):
+            caption.setVisible(not small)
+        self.product_combo.setMinimumContentsLength({Density.LARGE: 14, Density.MEDIUM: 14, Density.SMALL: 13}[density])
+        self.batch_combo.setMinimumContentsLength({Density.LARGE: 8, Density.MEDIUM: 8, Density.SMALL: 7}[density])
+        # state and commands: a column on a large screen, a strip of three buttons on a compact one
+        self.state_reason.set_max_lines(2 if large else 1)
+        self.alarm_second.set_max_lines(2 if large else 1)
+        self.command_layout.setDirection(QBoxLayout.TopToBottom if large else QBoxLayout.LeftToRight)
+        self.quantity_layout.setDirection(QBoxLayout.LeftToRight if large else QBoxLayout.TopToBottom)
+        self.counters_grid.setHorizontalSpacing({Density.LARGE: 18, Density.MEDIUM: 12, Density.SMALL: 8}[density])
+        self.counters_grid.setVerticalSpacing({Density.LARGE: 6, Density.MEDIUM: 2, Density.SMALL: 0}[density])
+        # secondary things give up their room first: the QR shrinks, the devices show their details as tooltips
+        qr = {Density.LARGE: 150, Density.MEDIUM: 110, Density.SMALL: 72}[density]
+        self.qr.setMinimumSize(QSize(qr, qr))
+        self.sparkline.setMinimumSize({Density.LARGE: QSize(160, 48), Density.MEDIUM: QSize(100, 40),
+                                       Density.SMALL: QSize(60, 30)}[density])
+        for lamp in self.lamps.values():
+            lamp.set_compact(small)
+        self._tick()
+
+    def _arrange(self, compact: bool) -> None:
+        for layout in (self.strip_layout, *self.column_layouts):
+            while layout.count():
+                layout.takeAt(0)
+        left, middle, right = self.column_layouts
+        if compact:
+            self.strip_layout.addWidget(self.state_box, 3)
+            self.strip_layout.addWidget(self.command_box, 7)
+            left.addWidget(self.counters_box)
+            left.addWidget(self.recent_box, 1)
+            middle.addWidget(self.last_box, 1)
+            right.addWidget(self.run_box)
+            right.addWidget(self.lamps_box)
+            right.addStretch(1)
+            stretches = (5, 3, 3)
+        else:
+            left.addWidget(self.state_box)
+            left.addWidget(self.command_box)
+            left.addWidget(self.run_box)
+            left.addStretch(1)
+            middle.addWidget(self.counters_box)
+            middle.addWidget(self.recent_box, 1)
+            right.addWidget(self.last_box, 1)
+            right.addSpacing(6)
+            right.addWidget(self.lamps_box)
+            stretches = (3, 5, 3)
+        for index, stretch in enumerate(stretches):
+            self.columns_layout.setStretch(index, stretch)
+        self.strip.setVisible(compact)
+        for box in (self.state_box, self.command_box, self.run_box, self.counters_box, self.recent_box,
+                    self.last_box, self.lamps_box):
+            box.show()       # a widget moved to another layout is hidden until shown again
+
     def _tick(self) -> None:
         # The station's time zone, the one its shifts and EPCIS events use, whatever the machine's clock zone.
         offset = self.bridge.config.station.timezone_offset
         sign = -1 if offset.startswith("-") else 1
         hours, minutes = (int(x) for x in offset[1:].split(":"))
         tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-        self.clock.setText(dt.datetime.now(tz).strftime("%H:%M  %d/%m/%Y"))
+        now = dt.datetime.now(tz)
+        if self.density is Density.LARGE:
+            self.clock.setText(now.strftime("%H:%M  %d/%m/%Y"))
+            self.clock.setToolTip("")
+        else:                                       # the date is a tap away on a compact screen
+            self.clock.setText(now.strftime("%H:%M"))
+            self.clock.setToolTip(now.strftime("%d/%m/%Y"))
 
     # -- station life --------------------------------------------------------------------------------
 

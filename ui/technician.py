@@ -25,15 +25,18 @@ import yaml
 from station.config import StationConfig, load_config, load_products
 from station.errors import ConfigError, StationError
 from station.pin import PinError, PinGuard, hash_pin, validate_new_pin
+from ui.adaptive import Density, ElidedLabel
 from ui.bridge import DEVICE, RawLine, StationBridge
 from ui.camera_view import CameraView
 from ui.qt import (
     QT_TRANSLATE_NOOP,
     QAbstractItemView,
+    QBoxLayout,
     QComboBox,
     QCoreApplication,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -289,6 +292,44 @@ class TechnicianScreen(QWidget):
         self._idle.setInterval(5 * 60 * 1000)
         self._idle.timeout.connect(self.leave)
 
+    # -- fitting the screen ----------------------------------------------------------------------------
+
+    def set_density(self, density: Density) -> None:
+        """Lay the screen out for a density: on the smallest screen the device panels stack and scroll, and the
+        save message gets a line of its own above the buttons."""
+        self.density = density
+        large, small = density is Density.LARGE, density is Density.SMALL
+        margin = {Density.LARGE: 9, Density.MEDIUM: 6, Density.SMALL: 4}[density]
+        self.tabs_layout.setContentsMargins(margin, margin, margin, margin)
+        self.devices_layout.setDirection(QBoxLayout.TopToBottom if small else QBoxLayout.LeftToRight)
+        self.ports.setMaximumHeight(150 if large else 110)
+        while self.bottom.count():
+            self.bottom.takeAt(0)
+        if large:
+            widgets = (self.quit_button, self.save_message, self.apply_button, self.save_button, self.back_button)
+            for column, widget in enumerate(widgets):
+                self.bottom.addWidget(widget, 0, column)
+            stretches = (0, 1, 0, 0, 0)
+        else:
+            self.bottom.addWidget(self.save_message, 0, 0, 1, 5)
+            for column, widget in enumerate((self.quit_button, None, self.apply_button, self.save_button,
+                                             self.back_button)):
+                if widget is not None:
+                    self.bottom.addWidget(widget, 1, column)
+            stretches = (0, 1, 0, 0, 0)
+        for column, stretch in enumerate(stretches):
+            self.bottom.setColumnStretch(column, stretch)
+        for widget in (self.quit_button, self.save_button, self.back_button):
+            widget.show()
+
+    @staticmethod
+    def _form(parent: QWidget | None = None) -> QFormLayout:
+        """A form whose fields go under their labels when the screen is too narrow for both on one row."""
+        form = QFormLayout(parent) if parent is not None else QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        return form
+
     # -- PIN page -------------------------------------------------------------------------------------
 
     def _build_pin_page(self) -> QWidget:
@@ -420,11 +461,14 @@ class TechnicianScreen(QWidget):
     def _build_tabs_page(self) -> QWidget:
         page = QWidget()
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._build_devices_tab(), self.tr("Devices"))
-        self.tabs.addTab(self._build_mqtt_tab(), self.tr("MQTT"))
-        self.tabs.addTab(self._build_label_tab(), self.tr("Label"))
-        self.tabs.addTab(self._build_line_tab(), self.tr("Line"))
-        self.tabs.addTab(self._build_pin_tab(), self.tr("PIN"))
+        self.tabs.setUsesScrollButtons(True)
+        self.tabs.setElideMode(Qt.ElideNone)
+        # Each tab scrolls when the screen is smaller than its content (the log is a table: it scrolls itself).
+        self.tabs.addTab(self._scrolled(self._build_devices_tab()), self.tr("Devices"))
+        self.tabs.addTab(self._scrolled(self._build_mqtt_tab()), self.tr("MQTT"))
+        self.tabs.addTab(self._scrolled(self._build_label_tab()), self.tr("Label"))
+        self.tabs.addTab(self._scrolled(self._build_line_tab()), self.tr("Line"))
+        self.tabs.addTab(self._scrolled(self._build_pin_tab()), self.tr("PIN"))
         self.tabs.addTab(self._build_audit_tab(), self.tr("Log"))
         self.tabs.currentChanged.connect(lambda _: self.tabs.currentWidget() is self.audit_tab and self.refresh_audit())
         self.save_message = QLabel("")
@@ -437,21 +481,24 @@ class TechnicianScreen(QWidget):
         self.apply_button = QPushButton(self.tr("Apply now (restart the devices)"))
         self.apply_button.clicked.connect(self.apply)
         self.apply_button.hide()
-        back = QPushButton(self.tr("Back to the line"))
-        back.clicked.connect(self.leave)
-        quit_button = QPushButton(self.tr("Quit the program"))
-        quit_button.setObjectName("quiet")
-        quit_button.clicked.connect(self.quitRequested)
-        bottom = QHBoxLayout()
-        bottom.addWidget(quit_button)
-        bottom.addWidget(self.save_message, 1)
-        bottom.addWidget(self.apply_button)
-        bottom.addWidget(self.save_button)
-        bottom.addWidget(back)
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.tabs, 1)
-        layout.addLayout(bottom)
+        self.back_button = QPushButton(self.tr("Back to the line"))
+        self.back_button.clicked.connect(self.leave)
+        self.quit_button = QPushButton(self.tr("Quit the program"))
+        self.quit_button.setObjectName("quiet")
+        self.quit_button.clicked.connect(self.quitRequested)
+        self.bottom = QGridLayout()          # filled by set_density
+        self.tabs_layout = QVBoxLayout(page)
+        self.tabs_layout.addWidget(self.tabs, 1)
+        self.tabs_layout.addLayout(self.bottom)
         return page
+
+    @staticmethod
+    def _scrolled(tab: QWidget) -> QScrollArea:
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(tab)
+        return scroll
 
     def _build_devices_tab(self) -> QWidget:
         tab = QWidget()
@@ -487,7 +534,7 @@ class TechnicianScreen(QWidget):
         for button in (rescan, use_scanner, use_printer):
             port_buttons.addWidget(button)
         ports_layout.addLayout(port_buttons)
-        form = QFormLayout()
+        form = self._form()
         form.addRow(self.tr("Printer address"), self.printer_url)
         form.addRow(self.tr("Scanner address"), self.verifier_url)
         printer_box = QGroupBox(self.tr("Printer status (decoded)"))
@@ -511,9 +558,9 @@ class TechnicianScreen(QWidget):
         if self.bridge.config.devices.verifier.is_camera:
             self.camera_view = CameraView(self.bridge)
             self.add_device_panel(self.tr("Camera view (decoded codes outlined)"), self.camera_view)
-        layout = QHBoxLayout(tab)
-        layout.addLayout(left, 1)
-        layout.addLayout(self.device_panels, 1)
+        self.devices_layout = QBoxLayout(QBoxLayout.LeftToRight, tab)
+        self.devices_layout.addLayout(left, 1)
+        self.devices_layout.addLayout(self.device_panels, 1)
         return tab
 
     def add_device_panel(self, title: str, widget: QWidget) -> None:
@@ -529,7 +576,7 @@ class TechnicianScreen(QWidget):
         self.mqtt_password = QLineEdit()
         self.mqtt_password.setEchoMode(QLineEdit.Password)
         self.tls_fields = {name: QLineEdit() for name in ("ca", "cert", "key")}
-        form = QFormLayout()
+        form = self._form()
         form.addRow(self.tr("Broker address"), self.mqtt_url)
         form.addRow(self.tr("User name"), self.mqtt_user)
         form.addRow(self.tr("Password"), self.mqtt_password)
@@ -574,8 +621,10 @@ class TechnicianScreen(QWidget):
         scroll.setWidget(self.label_image)
         layout = QVBoxLayout(tab)
         layout.addLayout(row)
-        layout.addWidget(QLabel(self.tr("As printed (same renderer as the printer simulator), with the current "
-                                        "product and batch:")))
+        caption = QLabel(self.tr("As printed (same renderer as the printer simulator), with the current "
+                                 "product and batch:"))
+        caption.setWordWrap(True)
+        layout.addWidget(caption)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.label_notes)
         return tab
@@ -593,7 +642,7 @@ class TechnicianScreen(QWidget):
         self.resume_combo.addItem(self.tr("By itself when the printer is ready"), "auto")
         self.verify_timeout = QLineEdit()
         self.max_failures = QLineEdit()
-        form = QFormLayout(tab)
+        form = self._form(tab)
         form.addRow(self.tr("Language of the screens"), self.language_combo)
         form.addRow(self.tr("Display"), self.kiosk_combo)
         form.addRow(self.tr("After a printer fault the line resumes"), self.resume_combo)
@@ -613,7 +662,7 @@ class TechnicianScreen(QWidget):
         change.clicked.connect(self.change_pin)
         self.pin_change_message = QLabel("")
         self.pin_change_message.setWordWrap(True)
-        form = QFormLayout()
+        form = self._form()
         form.addRow(self.tr("New PIN (4 to 8 digits)"), self.new_pin)
         form.addRow(self.tr("New PIN again"), self.repeat_pin)
         layout = QVBoxLayout(tab)

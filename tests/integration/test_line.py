@@ -346,3 +346,26 @@ def test_a_wrong_product_barcode_stops_the_printed_line(tmp_path: Path, broker_u
                 station.stop()
     finally:
         product.stop()
+
+
+@pytest.mark.parametrize("camera", [False, True], ids=["scanner", "camera"])
+def test_the_demo_packs_items_end_to_end(tmp_path: Path, camera: bool) -> None:
+    # `make run` without a display: the simulators in child processes, the station headless, a few items packed.
+    import socket
+
+    for port in (9100, 9101, 9102, 9103, 9104, 9105, 8081):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.skip(f"port {port} is in use (a demo running?): the demo's simulators use the default ports")
+    env = {**os.environ, "STATION_DATABASE__PATH": str(tmp_path / "station.db"),
+           "STATION_MQTT__PREFIX": f"demo{os.getpid()}{int(camera)}"}
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    done = subprocess.run([sys.executable, "-m", "app.cli", "demo", "--headless", "--count", "8"]
+                          + (["--camera", "--rate", "8"] if camera else []),
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "activated 8" in done.stdout and "confirmed by the server 8" in done.stdout
+    assert ("verifier http://" in done.stdout) == camera
+    leftover = subprocess.run(["pgrep", "-f", "sim line --ready-file .*station-demo-"], capture_output=True, text=True)
+    assert not leftover.stdout.strip(), "the demo's simulators outlived it"
