@@ -234,7 +234,7 @@ def _start_child(sim_args: list[str], what: str, timeout: float = 30.0) -> tuple
             time.sleep(0.05)
         addresses: dict[str, Any] = json.loads(ready.read_text(encoding="utf-8"))
     except BaseException:
-        _stop_child(child)
+        stop_process(child)
         raise
     finally:
         shutil.rmtree(ready.parent, ignore_errors=True)
@@ -242,11 +242,12 @@ def _start_child(sim_args: list[str], what: str, timeout: float = 30.0) -> tuple
     return child, addresses
 
 
-def _stop_child(child: subprocess.Popen[bytes]) -> None:
+def stop_process(child: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within `timeout` seconds."""
     if child.poll() is None:
         child.terminate()
         try:
-            child.wait(10)
+            child.wait(timeout)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait(5)
@@ -393,7 +394,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         for child in reversed(children):   # first: the camera follows the printer stopped below
-            _stop_child(child)
+            stop_process(child)
         for device in reversed(started):
             try:
                 device.stop()
@@ -463,9 +464,4 @@ def demo(args: argparse.Namespace) -> int:
               + hint, flush=True)
         return cmd_run(run_args)
     finally:
-        if sims.poll() is None:
-            sims.send_signal(signal.SIGTERM)
-            try:
-                sims.wait(10)
-            except subprocess.TimeoutExpired:
-                sims.kill()
+        stop_process(sims)

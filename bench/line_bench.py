@@ -27,6 +27,7 @@ from conditions import cpu_model  # noqa: E402 (bench/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from app.sim import stop_process  # noqa: E402
 
 TARGET_RATE = 100.0  # items/s sustained over 5,000 items (issue 3)
 
@@ -253,12 +254,7 @@ def main() -> int:
                  "see the CPU line for which side is the bottleneck)"))
         return 0
     finally:
-        if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_process(child)
 
 
 if __name__ == "__main__":
