@@ -17,6 +17,8 @@ URLs:
   character device opened read-write; a regular file is write-only. The file is never created, so a
   missing printer is an error instead of a new file in /dev.
 - `cups://queue` — a raw CUPS queue through the `zebra` package; no read-back (`can_read` is False).
+- `hid:///dev/input/by-id/…-event-kbd[?grab=1]` — a keyboard-wedge scanner's input events as typed text, read-only
+  (`drivers.hid`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import stat
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -119,10 +122,10 @@ def open_transport(url: str) -> Transport:
     """
     scheme, sep, _ = url.partition("://")
     if not sep:
-        raise UnsupportedUrl(f"{url}: not a device URL (expected tcp://, serial://, file:// or cups://)")
+        raise UnsupportedUrl(f"{url}: not a device URL (expected tcp://, serial://, file://, cups:// or hid://)")
     factory = _SCHEMES.get(scheme.lower())
     if factory is None:
-        raise UnsupportedUrl(f"{url}: unknown scheme {scheme!r} (expected tcp, serial, file or cups)")
+        raise UnsupportedUrl(f"{url}: unknown scheme {scheme!r} (expected tcp, serial, file, cups or hid)")
     return factory(url)
 
 
@@ -543,9 +546,16 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-_SCHEMES: dict[str, type[Transport]] = {
+def _hid(url: str) -> Transport:
+    from drivers.hid import HidTransport   # its own module: it builds on this one
+
+    return HidTransport(url)
+
+
+_SCHEMES: dict[str, Callable[[str], Transport]] = {
     "tcp": TcpTransport,
     "serial": SerialTransport,
     "file": FileTransport,
     "cups": CupsTransport,
+    "hid": _hid,
 }

@@ -45,6 +45,8 @@ def _check_device_url(url: str, schemes: set[str]) -> str:
             raise ValueError(f"{url!r}: {exc}") from None
         if port is None:
             raise ValueError(f"{url!r}: missing port (expected tcp://host:9100)")
+    if parts.scheme == "hid" and (parts.netloc or not parts.path):
+        raise ValueError(f"{url!r}: expected hid:///dev/input/by-id/<scanner>-event-kbd (three slashes, a path)")
     if parts.scheme in {"serial", "file"} and not (parts.path or parts.netloc):
         raise ValueError(f"{url!r}: missing device path (expected {parts.scheme}:///dev/…)")
     if parts.scheme == "cups" and not parts.netloc:
@@ -81,7 +83,7 @@ class PrinterConfig(_Model):
     _url = field_validator("url")(lambda v: _check_device_url(v, DEVICE_SCHEMES))
 
 
-SCANNER_SCHEMES = {"tcp", "serial"}
+SCANNER_SCHEMES = {"tcp", "serial", "hid"}
 CAMERA_SCHEMES = {"camera", "http", "https", "folder", "file"}
 
 
@@ -287,7 +289,7 @@ class PreprintedConfig(_Model):
     @field_validator("product_scanner_url")
     @classmethod
     def _product_url(cls, v: str | None) -> str | None:
-        return None if v is None else _check_device_url(v, DEVICE_SCHEMES - {"cups"})
+        return None if v is None else _check_device_url(v, (DEVICE_SCHEMES - {"cups"}) | {"hid"})
 
 
 class StationConfig(BaseSettings):

@@ -68,6 +68,15 @@ def test_unknown_scheme_is_refused(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_a_keyboard_wedge_scanner_is_a_verifier_by_its_event_device(tmp_path: Path) -> None:
+    path = write(tmp_path, "devices:\n  verifier:\n    url: hid:///dev/input/by-id/usb-Scanner-event-kbd\n")
+    config = load_config(path)
+    assert config.devices.verifier.url.startswith("hid:///dev/input/") and not config.devices.verifier.is_camera
+    bad = write(tmp_path, "devices:\n  verifier:\n    url: hid://scanner\n")
+    with pytest.raises(ConfigError, match=r"devices\.verifier\.url: .*expected hid:///dev/input/by-id/"):
+        load_config(bad)
+
+
 def test_number_out_of_bounds(tmp_path: Path) -> None:
     path = write(tmp_path, "line:\n  verify_timeout_s: -1\n")
     with pytest.raises(ConfigError, match=r"line\.verify_timeout_s: Input should be greater than 0"):
