@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -220,6 +222,7 @@ class MqttClient:
         secret = password if password is not None else self.address.password
         if user is not None:
             client.username_pw_set(user, secret)
+        self._tls_files = (ca_file, cert_file, key_file)
         if self.address.tls:
             try:
                 client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
@@ -368,7 +371,33 @@ class MqttClient:
         self.events.put(Connected(bool(flags.session_present)))
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
-        self.events.put(ConnectFailed(f"broker {self.url} unreachable"))
+        # paho says only that it failed: find out why, so a screen can tell a cable from a certificate.
+        self.events.put(ConnectFailed(f"broker {self.url} unreachable: {self._connect_problem()}"))
+
+    def _connect_problem(self, timeout: float = 2.0) -> str:
+        """Why a connection fails, found by connecting once more by hand (TCP, then the TLS handshake)."""
+        host, port = self.address.host, self.address.port
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            return f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+        try:
+            if not self.address.tls:
+                return "the connection was refused or dropped before MQTT started"
+            try:
+                context = ssl.create_default_context(cafile=self._tls_files[0])
+                if self._tls_files[1]:
+                    context.load_cert_chain(self._tls_files[1], self._tls_files[2])
+                with context.wrap_socket(sock, server_hostname=host):
+                    return "the TLS handshake succeeded on a second try (a broker restarting?)"
+            except ssl.SSLCertVerificationError as exc:
+                return f"TLS: the broker's certificate is not trusted ({exc.verify_message or exc}); check mqtt.tls.ca"
+            except ssl.SSLError as exc:
+                return f"TLS handshake failed: {exc.reason or exc}"
+            except OSError as exc:
+                return f"TLS handshake failed: {exc.strerror or exc}"
+        finally:
+            sock.close()
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Properties | None
