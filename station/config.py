@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import os
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -446,3 +447,43 @@ def dump_config(config: StationConfig) -> str:
     data = config.model_dump(mode="json", exclude={"source"})
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
+
+
+def edit_config_text(text: str, changes: Mapping[str, Any], *, source: str = "<config>") -> str:
+    """`text` (a configuration file) with each dotted key of `changes` set, everything else as it was: comments,
+    key order, quoting and blank lines (ruamel.yaml round trip). Missing sections are added. Raises ConfigError
+    when the text is not YAML or a key runs through something that is not a mapping."""
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
+
+    editor = YAML()
+    editor.preserve_quotes = True
+    editor.width = 120
+    editor.indent(mapping=2, sequence=4, offset=2)
+    editor.representer.add_representer(
+        type(None), lambda rep, _value: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
+    try:
+        data = editor.load(text)
+    except YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if data is None:
+        data = CommentedMap()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of settings")
+    for key, value in changes.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for depth, part in enumerate(parents):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = CommentedMap()
+            elif not isinstance(child, dict):
+                raise ConfigError(f"{source}: {'.'.join(parents[:depth + 1])} is not a section, cannot set {key}")
+            node = child
+        node[leaf] = str(value) if isinstance(value, Path) else value
+    out = io.StringIO()
+    editor.dump(data, out)
+    return out.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from station.config import DEFAULT_CONFIG, StationConfig, load_config, load_products
 from station.errors import ConfigError
@@ -139,3 +140,32 @@ def test_duplicate_product_is_refused(tmp_path: Path) -> None:
 
 def test_defaults_need_no_file() -> None:
     assert StationConfig().line.print_ahead == 1
+
+
+def test_editing_the_file_keeps_its_comments_and_layout() -> None:
+    from station.config import DEFAULT_CONFIG, edit_config_text
+
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    edited = edit_config_text(text, {"line.print_ahead": 4, "devices.printer.url": "tcp://10.0.0.5:9100",
+                                     "ui.language": "en", "mqtt.tls.ca": Path("certs/ca.pem")})
+    before, after = text.splitlines(), edited.splitlines()
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    # Only the two changed lines differ (comments kept on them), and the new section comes at the end of mqtt.
+    assert any("print_ahead: 4" in b for _, b in changed)
+    assert any("url: tcp://10.0.0.5:9100" in b and "# Zebra raw port" in b for _, b in changed)
+    assert sum(1 for line in after if line.lstrip().startswith("#")) == sum(
+        1 for line in before if line.lstrip().startswith("#"))
+    assert "ca: certs/ca.pem" in edited and "pin_hash: null" in edited
+    reloaded = yaml.safe_load(edited)
+    assert reloaded["line"]["print_ahead"] == 4 and reloaded["ui"]["language"] == "en"
+    assert reloaded["preprinted"]["code_shapes"] == yaml.safe_load(text)["preprinted"]["code_shapes"]
+
+
+def test_editing_refuses_broken_files_and_keys_through_values() -> None:
+    from station.config import edit_config_text
+
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        edit_config_text("line: [1,\n", {"line.print_ahead": 2})
+    with pytest.raises(ConfigError, match="line.print_ahead is not a section"):
+        edit_config_text("line:\n  print_ahead: 1\n", {"line.print_ahead.x": 2})
+    assert edit_config_text("", {"line.print_ahead": 2}) == "line:\n  print_ahead: 2\n"
