@@ -1,10 +1,13 @@
 """Screenshots of the operator's and the technician's screens for the README, on the simulated line.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--language vi|en] [--size 1280x800]
+                                            [--panels 1024x600,800x480]
 
 Runs offscreen (no display needed): starts the printer, scanner and central simulators, uses the MQTT broker on
 127.0.0.1:1883 (or starts a private Mosquitto), creates a batch, runs it, pulls the printer's paper, and saves
-PNGs of each screen. Run it again whenever the screens change.
+PNGs of each screen. The running line is also shot on each of the smaller panels (``operator-running-1024x600.png``
+…), as a kiosk would show it full screen, and the paper-out alarm on the smallest. Run it again whenever the screens
+change.
 """
 
 from __future__ import annotations
@@ -44,15 +47,23 @@ def settle(app: QApplication, seconds: float) -> None:
         time.sleep(0.01)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    width, height = (int(v) for v in text.strip().lower().split("x"))
+    return width, height
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--language", choices=("vi", "en"), default="vi")
     parser.add_argument("--size", default="1280x800", help="window size, e.g. 1024x600 for a 7-inch panel")
+    parser.add_argument("--panels", default="1024x600,800x480",
+                        help="smaller panels to shoot the operator's screen on too (comma-separated, '' for none)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    width, height = (int(v) for v in args.size.split("x"))
+    width, height = parse_size(args.size)
+    panels = [parse_size(p) for p in args.panels.split(",") if p.strip()]
     suffix = "" if args.language == "vi" else "-en"
 
     with contextlib.ExitStack() as stack:
@@ -77,6 +88,14 @@ def main() -> int:
             (widget or window).grab().save(str(path))
             shots.append(path)
 
+        def shot_on_panel(name: str, size: tuple[int, int]) -> None:
+            """The window at a panel's size (what a kiosk shows full screen there), then back to the main size."""
+            window.resize(*size)
+            settle(app, 0.6)
+            shot(f"{name}-{size[0]}x{size[1]}")
+            window.resize(width, height)
+            settle(app, 0.3)
+
         # a new batch, with two stages of its production diary
         dialog = op.new_batch()
         assert dialog is not None
@@ -97,11 +116,21 @@ def main() -> int:
              and op._snapshot.batch.activated >= 60, timeout=60, what="60 activated stamps")
         settle(app, 1.0)
         shot("operator-running")
+        if panels:
+            # On the panels, the running line without a warning on top (an unread stamp raises one): the banner
+            # is shown with the paper-out alarm.
+            line.scanner.set_rates(0.0, 0.0, 0.0)
+            settle(app, 3.0)
+            op.acknowledge()
+            for panel in panels:
+                shot_on_panel("operator-running", panel)
 
         # paper out
         line.printer.paper_out = True
         wait(app, lambda: op.alarm_banner.isVisible() and op.state.value == "fault", what="the paper-out alarm")
         shot("operator-paper-out")
+        if panels:
+            shot_on_panel("operator-paper-out", min(panels))
         line.printer.paper_out = False
         op.stop_line()
         wait(app, lambda: op.state.value == "stopped", what="the line to stop")

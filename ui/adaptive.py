@@ -11,7 +11,19 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ui.qt import QEvent, QFontMetrics, QLabel, QSize, QSizePolicy, Qt, QTextLayout, QWidget
+from ui.qt import (
+    QEvent,
+    QFontMetrics,
+    QFrame,
+    QLabel,
+    QObject,
+    QScrollArea,
+    QSize,
+    QSizePolicy,
+    Qt,
+    QTextLayout,
+    QWidget,
+)
 
 
 class Density(str, Enum):
@@ -26,7 +38,7 @@ class Density(str, Enum):
 
 # The smallest window the screens are laid out for, and where each density starts (width, height).
 SMALLEST = (800, 480)
-LARGE_FROM = (1200, 720)
+LARGE_FROM = (1280, 800)
 MEDIUM_FROM = (960, 560)
 
 
@@ -173,14 +185,58 @@ class ElidedLabel(QLabel):
             self.updateGeometry()
 
 
+class FitScrollArea(QScrollArea):
+    """A scroll area that gives its widget the whole viewport and scrolls only when the widget's *minimum* size
+    does not fit. (With ``widgetResizable``, Qt keeps a widget holding word-wrapped labels at its preferred height,
+    so a tab would scroll on a large screen too.)"""
+
+    def __init__(self, widget: QWidget | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(False)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        self.viewport().installEventFilter(self)
+        if widget is not None:
+            self.setWidget(widget)
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+        self._fit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() in (QEvent.Resize, QEvent.LayoutRequest) and watched in (self.viewport(), self.widget()):
+            self._fit()
+        return False
+
+    def _fit(self) -> None:
+        widget = self.widget()
+        if widget is None:
+            return
+        room = self.viewport().size()
+        needed = widget.minimumSizeHint().expandedTo(widget.minimumSize())
+        size = QSize(max(room.width(), needed.width()), max(room.height(), needed.height()))
+        if widget.size() != size:
+            widget.resize(size)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(64, 64)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        widget = self.widget()
+        return widget.sizeHint() if widget is not None else super().sizeHint()
+
+
 def text_fits(label: QLabel) -> bool:
     """Whether a label shows its whole text: it is not elided, and an unwrapped text is as wide as it needs."""
     if isinstance(label, ElidedLabel):
         return not label.is_elided()
+    if hasattr(label, "text_fits"):
+        return bool(label.text_fits())
     if label.wordWrap():
         return label.heightForWidth(label.width()) <= label.height()
     return label.sizeHint().width() <= label.width() + 1
 
 
-__all__ = ["Density", "density_for", "ElidedLabel", "wrap_lines", "line_spans", "text_fits", "SMALLEST", "LARGE_FROM",
-           "MEDIUM_FROM"]
+__all__ = ["Density", "density_for", "ElidedLabel", "FitScrollArea", "wrap_lines", "line_spans", "text_fits",
+           "SMALLEST", "LARGE_FROM", "MEDIUM_FROM"]

@@ -47,23 +47,24 @@ _installed: list[QTranslator] = []
 
 # The screens' style, with every size taken from the density (ui.adaptive): LARGE is the original 1280×800 look,
 # MEDIUM fits a 1024×600 panel and SMALL the 800×480 official 7" display. Touch targets stay 40 px or taller.
+# (QTabBar gets the tabs' font size too: Qt sizes a tab with the bar's font, and a larger ::tab font was cut.)
 SIZES: dict[Density, dict[str, int]] = {
     Density.LARGE: dict(
         base=18, button_h=56, button_pad_v=6, button_pad_h=18, command=30, command_h=68, ack=24, ack_w=180,
-        ack_h=60, pad=34, pad_h=84, pad_w=110, input=20, input_h=48, tile=60, tile_pad=10, tile_h=90, reason=20, caption=16,
-        counter_name=22, counter_value=34, void=16, rate=48, rate_w=90, serial=24, lot=20, result=18,
+        ack_h=60, pad=34, pad_h=84, pad_w=110, input=20, input_h=48, tile=60, tile_pad=10, tile_h=90, reason=20,
+        caption=16, counter_name=22, counter_value=34, void=16, rate=48, rate_w=90, serial=24, lot=20, result=18,
         lamp_name=20, lamp_detail=15, lamp_dot=34, alarm=28, alarm_second=18, clock=20, clock_pad=12, status=16,
         error=20, title=30, pin=40, pin_h=72, raw=14, table=17, header=16, tab=20, tab_h=48, tab_w=110, tab_pad=14),
     Density.MEDIUM: dict(
-        base=16, button_h=48, button_pad_v=4, button_pad_h=12, command=24, command_h=56, ack=20, ack_w=130,
-        ack_h=48, pad=28, pad_h=60, pad_w=96, input=18, input_h=44, tile=40, tile_pad=6, tile_h=0, reason=17, caption=14,
-        counter_name=18, counter_value=26, void=14, rate=34, rate_w=64, serial=20, lot=17, result=16,
+        base=16, button_h=48, button_pad_v=4, button_pad_h=12, command=24, command_h=62, ack=20, ack_w=130,
+        ack_h=48, pad=28, pad_h=60, pad_w=96, input=18, input_h=44, tile=40, tile_pad=2, tile_h=0, reason=17,
+        caption=14, counter_name=18, counter_value=26, void=14, rate=34, rate_w=64, serial=20, lot=17, result=16,
         lamp_name=16, lamp_detail=13, lamp_dot=26, alarm=22, alarm_second=15, clock=17, clock_pad=6, status=14,
         error=17, title=24, pin=32, pin_h=56, raw=13, table=15, header=14, tab=17, tab_h=44, tab_w=90, tab_pad=10),
     Density.SMALL: dict(
         base=15, button_h=44, button_pad_v=2, button_pad_h=8, command=20, command_h=48, ack=17, ack_w=100,
-        ack_h=44, pad=24, pad_h=48, pad_w=84, input=16, input_h=40, tile=26, tile_pad=2, tile_h=0, reason=14, caption=13,
-        counter_name=15, counter_value=20, void=13, rate=24, rate_w=44, serial=15, lot=14, result=14,
+        ack_h=44, pad=24, pad_h=48, pad_w=84, input=16, input_h=40, tile=26, tile_pad=2, tile_h=0, reason=14,
+        caption=13, counter_name=15, counter_value=20, void=13, rate=24, rate_w=44, serial=15, lot=14, result=14,
         lamp_name=14, lamp_detail=12, lamp_dot=18, alarm=17, alarm_second=13, clock=15, clock_pad=4, status=13,
         error=15, title=20, pin=26, pin_h=46, raw=12, table=14, header=13, tab=15, tab_h=40, tab_w=64, tab_pad=8),
 }
@@ -114,6 +115,7 @@ QLineEdit#pinDisplay { font-size: ${pin}px; min-height: ${pin_h}px; letter-spaci
 QPlainTextEdit#rawLines { font-family: "DejaVu Sans Mono"; font-size: ${raw}px; }
 QTableWidget { font-size: ${table}px; }
 QHeaderView::section { font-size: ${header}px; padding: 4px; }
+QTabBar { font-size: ${tab}px; }
 QTabBar::tab { min-height: ${tab_h}px; min-width: ${tab_w}px; font-size: ${tab}px; padding: 0 ${tab_pad}px; }
 """)
 
@@ -194,12 +196,13 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(style_sheet(density))
         self.operator.set_density(density)
         self.technician.set_density(density)
-        # The page not on show must not keep the size it had at the old density: the stacked pages' minimum is
-        # the window's.
-        for widget in (self.pages, *self.pages.findChildren(QWidget)):
+        # The page not on show must not keep the sizes it had at the old density (a hidden widget's layout keeps
+        # its cached sizes until shown, and the stacked pages' minimum is the window's): the innermost first.
+        for widget in reversed([self.pages, *self.pages.findChildren(QWidget)]):
             layout = widget.layout()
-            if layout is not None:
+            if layout is not None and not widget.isVisible():
                 layout.invalidate()
+                layout.activate()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802  (Qt's name)
         super().resizeEvent(event)

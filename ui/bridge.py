@@ -206,7 +206,12 @@ def read_snapshot(station: Station, batch_id: int | None, now: float | None = No
     start_utc = start_local.astimezone(dt.timezone.utc).replace(tzinfo=None)
     batch = Counters.from_counts(store.counts(batch_id=batch_id)) if batch_id is not None else None
     shift = Counters.from_counts(store.counts(since=start_utc))
-    stamps: list[Stamp] = store.stamps(batch_id=batch_id, limit=30) if batch_id is not None else []
+    # The decided stamps only: the newest rows of a running batch are serials reserved ahead (a block at a time),
+    # which would fill a plain "newest 30" and leave the list empty while the line runs.
+    stamps: list[Stamp] = sorted(
+        (s for state in (StampState.ACTIVATED, StampState.VOIDED)
+         for s in store.stamps(batch_id=batch_id, state=state, limit=30)),
+        key=lambda s: s.id or 0, reverse=True)[:30] if batch_id is not None else []
     delivery = store.delivery_states([s.id for s in stamps if s.id is not None])
     recent = [
         RecentStamp(s.serial, s.uri, s.state, s.void_reason.value if s.void_reason else None, s.void_detail,

@@ -17,7 +17,7 @@ from station.domain import Batch, DeliveryState, Product, Stage, Stamp, StampSta
 from station.engine import LineState
 from station.errors import StationError
 from station.gs1 import validate_lot
-from ui.adaptive import Density, ElidedLabel
+from ui.adaptive import Density, ElidedLabel, FitScrollArea
 from ui.bridge import DEVICE, Counters, DeviceHealth, RecentStamp, Snapshot, StationBridge
 from ui.qt import (
     QT_TRANSLATE_NOOP,
@@ -30,6 +30,8 @@ from ui.qt import (
     QDate,
     QDateEdit,
     QDialog,
+    QFont,
+    QFontMetrics,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -47,10 +49,12 @@ from ui.qt import (
     QPushButton,
     QRadioButton,
     QRectF,
-    QScrollArea,
     QSize,
     QSizePolicy,
     QSpinBox,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
     Qt,
     QTableWidget,
     QTableWidgetItem,
@@ -237,23 +241,128 @@ class Lamp(QWidget):
         self.layout().setAlignment(self._dot, Qt.AlignVCenter if compact else Qt.AlignTop)
 
 
-class StateTile(QLabel):
-    """The line's state in large letters. Never narrower than the longest state word in its font, so no state is
-    ever cut, whatever the screen: the layout gives it that width or the screen picks a smaller type."""
+class ElidedComboBox(QComboBox):
+    """A combo box that elides its current text with "…" when it is narrower than the text (a long product name on
+    a small screen) instead of cutting it; the whole text is its tooltip."""
 
-    def _widest(self) -> int:
-        metrics = self.fontMetrics()
-        margins = self.contentsMargins()
-        words = max(metrics.horizontalAdvance(word(text)) for text in STATE_WORDS.values())
-        return words + margins.left() + margins.right() + 2 * self.margin() + 4
+    def _option(self) -> QStyleOptionComboBox:
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        field = self.style().subControlRect(QStyle.CC_ComboBox, option, QStyle.SC_ComboBoxEditField, self)
+        option.currentText = self.fontMetrics().elidedText(option.currentText, Qt.ElideRight, field.width() - 4)
+        return option
+
+    def shown_text(self) -> str:
+        return self._option().currentText
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QStylePainter(self)
+        option = self._option()
+        painter.drawComplexControl(QStyle.CC_ComboBox, option)
+        painter.drawControl(QStyle.CE_ComboBoxLabel, option)
+        if self.toolTip() != self.currentText():     # the current text changes with a repaint, even when the
+            self.setToolTip(self.currentText())       # items were replaced with signals blocked
+
+
+class RecentTable(QTableWidget):
+    """The recent stamps: never shorter than its header and one row (it scrolls for the rest)."""
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         hint = super().minimumSizeHint()
-        return QSize(max(hint.width(), self._widest()), hint.height())
+        rows = self.horizontalHeader().sizeHint().height() + self.verticalHeader().defaultSectionSize()
+        return QSize(hint.width(), rows + 2 * self.frameWidth())
+
+
+class CollapsingBox(QWidget):
+    """A secondary pane that takes the height the essentials leave (none, if need be) and shows its contents only
+    when they fit: a caption with a table too short for one row would be a useless sliver."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # Its height never depends on its contents, so showing or hiding them never moves anything else.
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Ignored)
+
+    def needed_height(self) -> int:
+        layout = self.layout()
+        widgets = [layout.itemAt(i).widget() for i in range(layout.count())]
+        heights = [w.minimumSizeHint().height() for w in widgets if w is not None]
+        margins = layout.contentsMargins()
+        return sum(heights) + layout.spacing() * max(0, len(heights) - 1) + margins.top() + margins.bottom()
+
+    def is_collapsed(self) -> bool:
+        return self.height() < self.needed_height()
+
+    def _fit(self) -> None:
+        layout = self.layout()
+        if layout is None:
+            return
+        show = not self.is_collapsed()
+        for i in range(layout.count()):
+            widget = layout.itemAt(i).widget()
+            if widget is not None and widget.isHidden() == show:
+                widget.setVisible(show)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._fit()
+
+
+class StateTile(QLabel):
+    """The line's state in large letters, drawn at the style's size or, when a word is too long for the tile (a
+    narrow screen, a long translation), at the largest size down to three quarters of it that fits. The tile is
+    never narrower than the longest state word at that smallest size, so no state is ever cut."""
+
+    SMALLEST = 0.75
+
+    def _pixel_size(self) -> int:
+        size = self.font().pixelSize()
+        return size if size > 0 else round(self.font().pointSizeF() * self.logicalDpiY() / 72)
+
+    def _metrics(self, pixels: int) -> QFontMetrics:
+        font = QFont(self.font())
+        font.setPixelSize(max(1, pixels))
+        return QFontMetrics(font)
+
+    def _width_for(self, text: str, pixels: int) -> int:
+        margins = self.contentsMargins()
+        return self._metrics(pixels).horizontalAdvance(text) + margins.left() + margins.right() + 2 * self.margin() + 4
+
+    def drawn_pixel_size(self) -> int:
+        """The pixel size the current text is drawn at (the largest that fits, not below SMALLEST of the style's)."""
+        largest = self._pixel_size()
+        smallest = max(1, int(largest * self.SMALLEST))
+        room = self.contentsRect().width() - 2 * self.margin()
+        size = largest
+        while size > smallest and self._metrics(size).horizontalAdvance(self.text()) > room:
+            size -= 1
+        return size
+
+    def text_fits(self) -> bool:
+        room = self.contentsRect().width() - 2 * self.margin()
+        return self._metrics(self.drawn_pixel_size()).horizontalAdvance(self.text()) <= room
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        smallest = max(1, int(self._pixel_size() * self.SMALLEST))
+        widest = max(self._width_for(word(text), smallest) for text in STATE_WORDS.values())
+        return QSize(widest, super().minimumSizeHint().height())
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        hint = super().sizeHint()
-        return QSize(max(hint.width(), self._widest()), hint.height())
+        return QSize(max(self._width_for(self.text(), self._pixel_size()), self.minimumSizeHint().width()),
+                     super().sizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        QFrame.paintEvent(self, event)         # the style sheet's background and rounded border
+        painter = QPainter(self)
+        font = QFont(self.font())
+        font.setPixelSize(self.drawn_pixel_size())
+        painter.setFont(font)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(self.alignment()), self.text())
+        painter.end()
 
 
 class RateMeter:
@@ -307,7 +416,10 @@ class BatchDialog(QDialog):
         self.product = product
         self.setWindowTitle(self.tr("New batch"))
         self.setModal(True)
-        self.setMinimumWidth(820)
+        self.density: Density = getattr(parent, "density", None) or Density.LARGE
+        compact = self.density.compact
+        if not compact:
+            self.setMinimumWidth(820)
         today = QDate.currentDate()
 
         self.product_label = QLabel(f"<b>{product.name}</b><br>{product.producer} · GTIN {product.gtin}")
@@ -336,7 +448,7 @@ class BatchDialog(QDialog):
         self.stages.setHorizontalHeaderLabels([self.tr("Stage"), self.tr("Date (dd/mm/yyyy)"), self.tr("Place"),
                                                self.tr("Note")])
         self.stages.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.stages.setMinimumHeight(170)
+        self.stages.setMinimumHeight(170 if not compact else 120)
         add_stage = QPushButton(self.tr("Add a stage"))
         remove_stage = QPushButton(self.tr("Remove the stage"))
         add_stage.clicked.connect(lambda: self.add_stage())
@@ -354,10 +466,12 @@ class BatchDialog(QDialog):
         self.produced_edit.dateChanged.connect(self._update_expiry)
 
         form = QFormLayout()
+        if compact:                     # a field too wide for the row goes under its label
+            form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         form.addRow(self.tr("Product"), self.product_label)
         form.addRow(self.tr("Lot"), self.lot_edit)
         form.addRow(self.tr("Production date"), self.produced_edit)
-        expiry_box = QHBoxLayout()
+        expiry_box = QBoxLayout(QBoxLayout.TopToBottom if compact else QBoxLayout.LeftToRight)
         expiry_box.addWidget(self.expiry_auto)
         expiry_box.addWidget(self.expiry_typed)
         expiry_box.addWidget(self.expiry_edit)
@@ -369,16 +483,32 @@ class BatchDialog(QDialog):
         stage_buttons.addWidget(remove_stage)
         stage_buttons.addStretch(1)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.error_label, 1)
+        if not compact:
+            buttons.addWidget(self.error_label, 1)
+        else:
+            buttons.addStretch(1)
         buttons.addWidget(cancel)
         buttons.addWidget(self.ok_button)
+        content = QWidget()
+        fields = QVBoxLayout(content)
+        fields.addLayout(form)
+        fields.addWidget(QLabel(self.tr("Production diary")))
+        fields.addWidget(self.stages, 1)
+        fields.addLayout(stage_buttons)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(QLabel(self.tr("Production diary")))
-        layout.addWidget(self.stages)
-        layout.addLayout(stage_buttons)
+        if compact:
+            # On a small screen the fields scroll; the error and the Cancel / Create buttons stay in sight.
+            fields.setContentsMargins(0, 0, 0, 0)
+            layout.addWidget(FitScrollArea(content), 1)
+            layout.addWidget(self.error_label)
+        else:
+            fields.setContentsMargins(0, 0, 0, 0)
+            layout.addWidget(content, 1)
         layout.addLayout(buttons)
         self._update_expiry()
+        if compact and parent is not None:
+            room = parent.window().size()
+            self.resize(min(900, room.width() - 16), min(640, room.height() - 16))
 
     @staticmethod
     def _date_edit(date: QDate) -> QDateEdit:
@@ -496,13 +626,13 @@ class OperatorScreen(QWidget):
         self._ready = False
 
         # top bar: product, batch, batch actions, clock, technician
-        self.product_combo = QComboBox()
-        self.batch_combo = QComboBox()
+        self.product_combo = ElidedComboBox()
+        self.batch_combo = ElidedComboBox()
         for combo, length in ((self.product_combo, 14), (self.batch_combo, 8)):
-            # Sized by a number of characters, not by the longest product name; the name is the tooltip too.
+            # Sized by a number of characters, not by the longest product name (elided, whole in the tooltip).
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(length)
-            combo.currentIndexChanged.connect(lambda _=0, c=combo: c.setToolTip(c.currentText()))
+            combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)     # share the bar's spare room
         self.new_batch_button = QPushButton(self.tr("New batch"))
         self.close_batch_button = QPushButton(self.tr("Close batch"))
         self.clock = QLabel("")
@@ -513,12 +643,14 @@ class OperatorScreen(QWidget):
         self.batch_caption = self._caption(self.tr("Batch"))
         self.top_bar = QHBoxLayout()
         self.top_bar.addWidget(self.product_caption)
-        self.top_bar.addWidget(self.product_combo, 2)
+        self.top_bar.addWidget(self.product_combo, 4)
         self.top_bar.addWidget(self.batch_caption)
-        self.top_bar.addWidget(self.batch_combo, 1)
+        self.top_bar.addWidget(self.batch_combo, 2)
         self.top_bar.addWidget(self.new_batch_button)
         self.top_bar.addWidget(self.close_batch_button)
-        self.top_bar.addStretch(1)
+        self.top_stretch = QWidget()        # room between the batch buttons and the clock, on a large screen only
+        self.top_stretch.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.top_bar.addWidget(self.top_stretch, 1)
         self.top_bar.addWidget(self.clock)
         self.top_bar.addWidget(self.technician_button)
 
@@ -528,7 +660,7 @@ class OperatorScreen(QWidget):
         self.alarm_text = QLabel("")
         self.alarm_text.setObjectName("alarmText")
         self.alarm_text.setWordWrap(True)
-        self.alarm_second = ElidedLabel("", max_lines=2)
+        self.alarm_second = ElidedLabel("")      # one line, the whole text as its tooltip
         self.alarm_second.setObjectName("alarmSecond")
         self.ack_button = QPushButton(self.tr("Acknowledge"))
         self.ack_button.setObjectName("ack")
@@ -545,10 +677,10 @@ class OperatorScreen(QWidget):
         self.state_tile = StateTile("")
         self.state_tile.setObjectName("stateTile")
         self.state_tile.setAlignment(Qt.AlignCenter)
-        self.state_reason = ElidedLabel("", max_lines=2)
+        self.state_reason = ElidedLabel("")       # one line: a fault's whole text is in the alarm banner
         self.state_reason.setObjectName("stateReason")
         self.state_reason.setAlignment(Qt.AlignCenter)
-        self.state_box = self._box(QVBoxLayout(), self.state_tile, self.state_reason, spacing=2)
+        self.state_box = self._box(QVBoxLayout(), (self.state_tile, 1), self.state_reason, spacing=2)
         self.start_button = QPushButton(self.tr("Start"))
         self.start_button.setObjectName("start")
         self.pause_button = QPushButton(self.tr("Pause"))
@@ -604,7 +736,7 @@ class OperatorScreen(QWidget):
         self.counters_box = self._box(self.counters_grid)
 
         # the recent stamps: a secondary pane, it takes what height is left and scrolls
-        self.recent = QTableWidget(0, 3)
+        self.recent = RecentTable(0, 3)
         self.recent.setHorizontalHeaderLabels([self.tr("Serial"), self.tr("Result"), self.tr("Delivery")])
         self.recent.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.recent.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
@@ -615,10 +747,11 @@ class OperatorScreen(QWidget):
         self.recent.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.recent.setSelectionMode(QAbstractItemView.NoSelection)
         self.recent.setFocusPolicy(Qt.NoFocus)
-        self.recent.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Ignored)
+        self.recent.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+        self.recent.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.recent_caption = self._caption(self.tr("Recent stamps"))
-        self.recent_box = self._box(QVBoxLayout(), self.recent_caption, (self.recent, 1))
-        self.recent_box.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Ignored)
+        self.recent_box = CollapsingBox()
+        self._box(QVBoxLayout(), self.recent_caption, (self.recent, 1), into=self.recent_box)
 
         # the last stamp
         self.qr = QrView()
@@ -643,6 +776,11 @@ class OperatorScreen(QWidget):
             "server": Lamp(self.tr("Central server")),
         }
         self.lamps_box = self._box(QVBoxLayout(), *self.lamps.values())
+        self.lamps_box.layout().addStretch(1)
+        # On a compact screen the lamps share a column with the quantity and the rate: they scroll if need be.
+        self.lamps_scroll = FitScrollArea()
+        self.lamps_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.lamps_scroll.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Ignored)
 
         # The boxes above are placed by _arrange(): three columns on a large screen (state and commands on the
         # left), and on a compact one a command strip (state, Start, Pause, Stop) over the counters, the last
@@ -666,6 +804,7 @@ class OperatorScreen(QWidget):
         self.main_layout.addWidget(self.strip)
         self.main_layout.addLayout(columns, 1)
         self.main_layout.addWidget(self.status_line)
+        self.column_layouts[2].addWidget(self.lamps_scroll)    # (a child of the screen from the start)
         self.density: Density | None = None
         self.set_density(Density.LARGE)
 
@@ -707,9 +846,9 @@ class OperatorScreen(QWidget):
         return label
 
     @staticmethod
-    def _box(layout: QLayout, *items: Any, spacing: int | None = None) -> QWidget:
+    def _box(layout: QLayout, *items: Any, spacing: int | None = None, into: QWidget | None = None) -> QWidget:
         """A plain widget holding ``layout`` with ``items`` (widgets, layouts, (widget, stretch), or spacings)."""
-        box = QWidget()
+        box = into if into is not None else QWidget()
         layout.setContentsMargins(0, 0, 0, 0)
         box.setLayout(layout)
         for item in items:
@@ -741,12 +880,16 @@ class OperatorScreen(QWidget):
         # top bar: on the smallest screen the combo boxes speak for themselves (their tooltips say what they are)
         for caption in (self.product_caption, self.batch_caption):
             caption.setVisible(not small)
-        self.product_combo.setMinimumContentsLength({Density.LARGE: 14, Density.MEDIUM: 14, Density.SMALL: 13}[density])
-        self.batch_combo.setMinimumContentsLength({Density.LARGE: 8, Density.MEDIUM: 8, Density.SMALL: 7}[density])
+        self.top_stretch.setVisible(large)
+        self.product_combo.setMinimumContentsLength(13 if small else 14)
+        self.batch_combo.setMinimumContentsLength(7 if small else 8)
         # state and commands: a column on a large screen, a strip of three buttons on a compact one
-        self.state_reason.set_max_lines(2 if large else 1)
-        self.alarm_second.set_max_lines(2 if large else 1)
         self.command_layout.setDirection(QBoxLayout.TopToBottom if large else QBoxLayout.LeftToRight)
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            # in the strip the buttons are as tall as the state tile beside them
+            button.setSizePolicy(QSizePolicy.Minimum if large else QSizePolicy.Preferred,
+                                 QSizePolicy.Fixed if large else QSizePolicy.Preferred)
+        self._set_reason(self.state_reason.text())
         self.quantity_layout.setDirection(QBoxLayout.LeftToRight if large else QBoxLayout.TopToBottom)
         self.counters_grid.setHorizontalSpacing({Density.LARGE: 18, Density.MEDIUM: 12, Density.SMALL: 8}[density])
         self.counters_grid.setVerticalSpacing({Density.LARGE: 6, Density.MEDIUM: 2, Density.SMALL: 0}[density])
@@ -771,8 +914,10 @@ class OperatorScreen(QWidget):
             left.addWidget(self.recent_box, 1)
             middle.addWidget(self.last_box, 1)
             right.addWidget(self.run_box)
-            right.addWidget(self.lamps_box)
-            right.addStretch(1)
+            if self.lamps_scroll.widget() is not self.lamps_box:
+                self.lamps_scroll.setWidget(self.lamps_box)
+            right.addWidget(self.lamps_scroll, 1)
+            self.lamps_scroll.show()
             stretches = (5, 3, 3)
         else:
             left.addWidget(self.state_box)
@@ -783,6 +928,9 @@ class OperatorScreen(QWidget):
             middle.addWidget(self.recent_box, 1)
             right.addWidget(self.last_box, 1)
             right.addSpacing(6)
+            if self.lamps_scroll.widget() is self.lamps_box:
+                self.lamps_scroll.takeWidget()
+            self.lamps_scroll.hide()
             right.addWidget(self.lamps_box)
             stretches = (3, 5, 3)
         for index, stretch in enumerate(stretches):
@@ -825,7 +973,7 @@ class OperatorScreen(QWidget):
 
     def _on_start_failed(self, message: str) -> None:
         self.status_line.setText(self.tr("The station could not start: %1").replace("%1", message))
-        self.state_reason.setText(message)
+        self._set_reason(message)
 
     # -- product and batch ---------------------------------------------------------------------------
 
@@ -925,6 +1073,7 @@ class OperatorScreen(QWidget):
         self.bridge.acknowledge_alarms()
         self.active_alarms.clear()
         self.alarm_banner.hide()
+        self._update_reason()
 
     def _report(self, exc: BaseException) -> None:
         self.status_line.setText(str(exc))
@@ -942,12 +1091,23 @@ class OperatorScreen(QWidget):
         self.state_tile.setStyleSheet(f"background: {background}; color: {foreground};")
         stop_alarm = next((a for a in reversed(self.active_alarms) if a.severity is Severity.STOP), None)
         if state is LineState.FAULT and stop_alarm is not None:
-            self.state_reason.setText(alarm_lines(stop_alarm, self.language)[0])
+            self._set_reason(alarm_lines(stop_alarm, self.language)[0])
         elif state in (LineState.PAUSED,) and reason == "operator":
-            self.state_reason.setText(self.tr("Paused by the operator"))
+            self._set_reason(self.tr("Paused by the operator"))
         else:
-            self.state_reason.setText("")
+            self._set_reason("")
         self._update_buttons()
+
+    def _set_reason(self, text: str) -> None:
+        self.state_reason.setText(text)
+        self._update_reason()
+
+    def _update_reason(self) -> None:
+        # In the command strip of a compact screen the reason gives its line to the state tile when there is none,
+        # or when the alarm banner above says the same thing in full.
+        text = self.state_reason.text()
+        in_banner = bool(text) and not self.alarm_banner.isHidden() and self.alarm_text.text().startswith(text)
+        self.state_reason.setVisible(self.density is Density.LARGE or (bool(text) and not in_banner))
 
     def _update_buttons(self) -> None:
         state = self.state
@@ -1003,6 +1163,7 @@ class OperatorScreen(QWidget):
     def _show_banner(self) -> None:
         if not self.active_alarms:
             self.alarm_banner.hide()
+            self._update_reason()
             return
         # A stop alarm outranks warnings raised after it: the operator must see what stopped the line.
         alarm = next((a for a in reversed(self.active_alarms) if a.severity is Severity.STOP), self.active_alarms[-1])
@@ -1018,6 +1179,7 @@ class OperatorScreen(QWidget):
         self.alarm_text.setStyleSheet("color: %s;" % ("#ffffff" if alarm.severity is Severity.STOP else "#000000"))
         self.alarm_second.setStyleSheet("color: %s;" % ("#ffe0e0" if alarm.severity is Severity.STOP else "#222222"))
         self.alarm_banner.show()
+        self._update_reason()
 
     def _on_finished(self, summary: Any) -> None:
         self.status_line.setText(self.tr("Run finished: %1 activated, %2 voided.")

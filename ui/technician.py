@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from station.config import StationConfig, load_config, load_products
+from station.config import StationConfig, edit_config_text, load_config, load_products
 from station.errors import ConfigError, StationError
 from station.pin import PinError, PinGuard, hash_pin, validate_new_pin
-from ui.adaptive import Density, ElidedLabel
+from ui.adaptive import Density, FitScrollArea
 from ui.bridge import DEVICE, RawLine, StationBridge
 from ui.camera_view import CameraView
 from ui.qt import (
@@ -36,7 +35,6 @@ from ui.qt import (
     QCoreApplication,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -78,27 +76,16 @@ def _get(config: StationConfig, dotted: str) -> Any:
 def save_config(path: Path, current: StationConfig, values: Mapping[str, Any]) -> tuple[StationConfig, list[str]]:
     """Write the keys that differ from ``current`` into the YAML file at ``path``, validated first.
 
-    The new file is written beside the old one, loaded with ``load_config`` (and its product list with
+    Only those keys change in the text (comments and layout are kept). The new file is written beside the old one, loaded with ``load_config`` (and its product list with
     ``load_products``), and only then moved over the old file (the previous file is kept as ``.bak``). A bad
     value raises ConfigError with the reason, naming the real file, and leaves the old file as it was.
     """
     changed = [key for key, value in values.items() if value != _get(current, key)]
     if not changed:
         return current, []
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of settings")
-    for key in changed:
-        node = raw
-        *parents, leaf = key.split(".")
-        for part in parents:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[leaf] = values[key]
-    text = ("# Packing-line station configuration (format version 1), written by the technician screen.\n"
-            + yaml.safe_dump(raw, allow_unicode=True, sort_keys=False))
+    # Only the changed keys are rewritten: the file's comments, order and quoting stay as the technician left them.
+    text = edit_config_text(path.read_text(encoding="utf-8"), {key: values[key] for key in changed},
+                            source=str(path))
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
     temp = Path(temp_name)
     try:
@@ -305,22 +292,15 @@ class TechnicianScreen(QWidget):
         self.ports.setMaximumHeight(150 if large else 110)
         while self.bottom.count():
             self.bottom.takeAt(0)
-        if large:
-            widgets = (self.quit_button, self.save_message, self.apply_button, self.save_button, self.back_button)
-            for column, widget in enumerate(widgets):
-                self.bottom.addWidget(widget, 0, column)
-            stretches = (0, 1, 0, 0, 0)
-        else:
+        # one row on a large screen (the message between the buttons), two on a compact one (the message above)
+        row = 0 if large else 1
+        if not large:
             self.bottom.addWidget(self.save_message, 0, 0, 1, 5)
-            for column, widget in enumerate((self.quit_button, None, self.apply_button, self.save_button,
-                                             self.back_button)):
-                if widget is not None:
-                    self.bottom.addWidget(widget, 1, column)
-            stretches = (0, 1, 0, 0, 0)
-        for column, stretch in enumerate(stretches):
-            self.bottom.setColumnStretch(column, stretch)
-        for widget in (self.quit_button, self.save_button, self.back_button):
-            widget.show()
+        for column, widget in enumerate((self.quit_button, self.save_message if large else None, self.apply_button,
+                                         self.save_button, self.back_button)):
+            if widget is not None:
+                self.bottom.addWidget(widget, row, column)
+        self.bottom.setColumnStretch(1, 1)
 
     @staticmethod
     def _form(parent: QWidget | None = None) -> QFormLayout:
@@ -493,12 +473,8 @@ class TechnicianScreen(QWidget):
         return page
 
     @staticmethod
-    def _scrolled(tab: QWidget) -> QScrollArea:
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.NoFrame)
-        scroll.setWidget(tab)
-        return scroll
+    def _scrolled(tab: QWidget) -> FitScrollArea:
+        return FitScrollArea(tab)
 
     def _build_devices_tab(self) -> QWidget:
         tab = QWidget()

@@ -32,7 +32,9 @@ def make_window(qtbot, line: SimLine) -> Iterator[Callable[..., MainWindow]]:
 
     def make(language: str | None = None, start: bool = True) -> MainWindow:
         window = build_window(line.config(), language=language, snapshot_ms=200, start=start)
-        qtbot.addWidget(window)
+        # pytest-qt closes its widgets before fixtures tear down: shut the station down first, or a test that
+        # failed with the line running would hang on the "the line is running, close?" question.
+        qtbot.addWidget(window, before_close_func=lambda w: w.shutdown())
         window.resize(1280, 800)
         window.show()
         windows.append(window)

@@ -116,3 +116,23 @@ def test_the_gui_thread_never_touches_the_store(qtbot, make_window, monkeypatch)
     window.technician.refresh_audit()
     qtbot.waitUntil(lambda: window.technician.audit_table.rowCount() > 0, timeout=10_000)
     assert on_gui_thread == []
+
+
+def test_the_recent_stamps_show_while_the_line_runs(qtbot, make_window, line: SimLine) -> None:
+    """Serials are reserved ahead a block at a time; the recent list shows the decided stamps, not those."""
+    window = make_window()
+    screen = window.operator
+    create_batch(qtbot, window, "MX2611RECENT")
+    screen.count_spin.setValue(0)                    # until stopped
+    qtbot.mouseClick(screen.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: counter(window, "batch", "activated") >= 40, timeout=30_000)
+    shown: list[int] = []
+    window.bridge.snapshotReady.connect(lambda _: shown.append(screen.recent.rowCount()))
+    qtbot.waitUntil(lambda: len(shown) >= 8, timeout=10_000)        # every snapshot of the run, not one lucky one
+    assert screen.state is LineState.RUNNING
+    assert min(shown) >= 10, shown
+    serials = {screen.recent.item(row, 0).text() for row in range(screen.recent.rowCount())}
+    decided = {s for s, in line.query("SELECT serial FROM stamps WHERE state IN ('activated', 'voided')")}
+    assert serials <= decided
+    qtbot.mouseClick(screen.stop_button, Qt.LeftButton)
+    wait_state(qtbot, window, LineState.STOPPED)

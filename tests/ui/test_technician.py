@@ -49,6 +49,8 @@ def test_a_bad_config_value_is_refused_and_the_old_file_kept(qtbot, make_window,
     window = make_window()
     screen = window.technician
     login(qtbot, window, "0000")
+    note = "# Huế, dây chuyền 1: printer moved to the new bench (technician's own note)\n"
+    line.config_path.write_text(note + line.config_path.read_text(encoding="utf-8"), encoding="utf-8")
     before = line.config_path.read_bytes()
     screen.printer_url.setText("tcp://printer")                 # no port
     qtbot.mouseClick(screen.save_button, Qt.LeftButton)
@@ -66,6 +68,7 @@ def test_a_bad_config_value_is_refused_and_the_old_file_kept(qtbot, make_window,
     saved = load_config(line.config_path)
     assert saved.devices.printer.url == "tcp://127.0.0.1:9999" and saved.line.verify_timeout_s == 2.5
     assert yaml.safe_load(line.config_path.with_name("station.yaml.bak").read_text()) == yaml.safe_load(before)
+    assert line.config_path.read_text(encoding="utf-8").startswith(note)   # the technician's comments are kept
     assert wait_until(lambda: any(a == "config_saved" and "tcp://127.0.0.1:9999" in d
                                   for a, d in audit_actions(line)), timeout=5)
 
