@@ -210,7 +210,7 @@ def read_snapshot(station: Station, batch_id: int | None, now: float | None = No
     # which would fill a plain "newest 30" and leave the list empty while the line runs.
     stamps: list[Stamp] = sorted(
         (s for state in (StampState.ACTIVATED, StampState.VOIDED)
-         for s in store.stamps(batch_id=batch_id, state=state, limit=30)),
+         for s in store.stamps(batch_id=batch_id, state=state, limit=30, printed_only=True)),
         key=lambda s: s.id or 0, reverse=True)[:30] if batch_id is not None else []
     delivery = store.delivery_states([s.id for s in stamps if s.id is not None])
     recent = [

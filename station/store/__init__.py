@@ -720,12 +720,16 @@ class Store:
         return _stamp(row) if row else None
 
     def stamps(self, *, batch_id: int | None = None, state: StampState | None = None, limit: int = 100,
-               newest_first: bool = True) -> list[Stamp]:
+               newest_first: bool = True, printed_only: bool = False) -> list[Stamp]:
+        """Stamps, newest first; `printed_only` leaves out serials voided as never printed (`unused`: reserved
+        ahead and given back when the line stopped)."""
         q = select(StampRow)
         if batch_id is not None:
             q = q.where(StampRow.batch_id == batch_id)
         if state is not None:
             q = q.where(StampRow.state == state.value)
+        if printed_only:
+            q = q.where(or_(StampRow.void_reason.is_(None), StampRow.void_reason != VoidReason.UNUSED.value))
         q = q.order_by(StampRow.id.desc() if newest_first else StampRow.id).limit(limit)
         return self._read(lambda s: [_stamp(r) for r in s.scalars(q)])
 

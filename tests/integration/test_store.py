@@ -351,3 +351,14 @@ def test_a_closed_store_refuses_line_commits(tmp_path: Path) -> None:
         store.activate(1, "x", event(1))
     with pytest.raises(StoreError, match="closed"):
         store.commit_line_async(printed=[1])
+
+
+def test_printed_only_leaves_out_serials_given_back_unprinted(store: Store, batch: Batch) -> None:
+    a, b, c = printed_stamps(store, batch, 3)
+    store.void(a.id, VoidReason.NO_READ, "no read within 3s", event(1))
+    store.void(b.id, VoidReason.UNUSED, "the run ended first", event(2))
+    store.activate(c.id, c.uri, event(3))
+    voided = store.stamps(batch_id=batch.id, state=StampState.VOIDED, printed_only=True)
+    assert [s.id for s in voided] == [a.id]
+    assert {s.id for s in store.stamps(batch_id=batch.id, printed_only=True)} == {a.id, c.id}
+    assert {s.id for s in store.stamps(batch_id=batch.id, state=StampState.VOIDED)} == {a.id, b.id}
