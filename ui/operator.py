@@ -87,6 +87,8 @@ VOID_WORDS = {
     "printer_fault": QT_TRANSLATE_NOOP("Words", "printer fault"),
     "line_stopped": QT_TRANSLATE_NOOP("Words", "line stopped"),
     "operator": QT_TRANSLATE_NOOP("Words", "by hand"),
+    "unused": QT_TRANSLATE_NOOP("Words", "never printed"),
+    "batch_locked": QT_TRANSLATE_NOOP("Words", "batch locked"),
 }
 FAULT_WORDS = {
     "paper_out": QT_TRANSLATE_NOOP("Words", "out of labels"),
