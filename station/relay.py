@@ -344,8 +344,15 @@ class Relay:
             log.warning("broker refused %d events: %s; next attempt in %s", len(ids), reason,
                         self._backoff(attempts))
             failed.append((ids, f"broker refused: {reason}", now + self._backoff(attempts)))
+        # The server's ack is awaited ack_timeout_s after a first send, twice that after a resend, and so on up
+        # to retry_max_s: a server that is down is not sent the same backlog again every ack_timeout_s.
+        resent: dict[int, list[int]] = {}
+        if sent:
+            for item, ok, _ in acks:
+                if ok:
+                    resent.setdefault(item.attempts, []).extend(item.ids)
         future = self.store.record_delivery_async(
-            sent=sent, sent_at=now, retry_at=now + dt.timedelta(seconds=self.settings.ack_timeout_s),
+            sent_groups=[(ids, now + self._ack_wait(attempts)) for attempts, ids in resent.items()], sent_at=now,
             failed=failed, confirmed=confirm, confirmed_at=now,
         )
         self._writing = _Write(future, [i for item, _, _ in acks for i in item.ids], confirmed)
@@ -370,6 +377,11 @@ class Relay:
         self.stats.confirmed += changed
         if not self.settings.broker_ack_confirms:
             self.stats.acks_unknown += len(set(write.acks)) - changed
+
+    def _ack_wait(self, attempts: int) -> dt.timedelta:
+        """How long the server's ack is awaited after the (attempts + 1)-th send."""
+        first = self.settings.ack_timeout_s
+        return dt.timedelta(seconds=min(max(first, self.settings.retry_max_s), first * (2 ** min(attempts, 20))))
 
     def _backoff(self, attempts: int) -> dt.timedelta:
         seconds = min(self.settings.retry_max_s, self.settings.retry_initial_s * (2 ** min(attempts, 20)))

@@ -822,21 +822,26 @@ class Store:
                       retry_at: dt.datetime | None = None,
                       failed: Sequence[tuple[Sequence[int], str, dt.datetime]] = (),
                       confirmed: Sequence[str] = (), confirmed_at: dt.datetime | None = None,
+                      sent_groups: Sequence[tuple[Sequence[int], dt.datetime]] = (),
                       ) -> Callable[[Session], int]:
-        """Rows sent (PUBACK ok), failed (with their error and next attempt) and events confirmed, in one
-        transaction, in that order: an event sent and confirmed in the same group ends confirmed, and nothing
-        confirmed is ever set back. Returns how many rows the confirmations changed."""
-        sent_times: tuple[str, str] = ("", "")
+        """Rows sent (PUBACK ok; `sent` due again at `retry_at`, each of `sent_groups` at its own time), failed
+        (with their error and next attempt) and events confirmed, in one transaction, in that order: an event sent
+        and confirmed in the same group ends confirmed, and nothing confirmed is ever set back. Returns how many
+        rows the confirmations changed."""
+        groups = [(list(ids), at) for ids, at in sent_groups if ids]
         if sent:
-            if sent_at is None or retry_at is None:
-                raise ValueError("rows sent need sent_at and retry_at")
-            sent_times = (_sql_time(sent_at), _sql_time(retry_at))
+            if retry_at is None:
+                raise ValueError("rows sent need retry_at")
+            groups.append((list(sent), retry_at))
+        if groups and sent_at is None:
+            raise ValueError("rows sent need sent_at")
+        sent_time = _sql_time(sent_at) if sent_at is not None else ""
         confirmed_time = ""
         if confirmed:
             if confirmed_at is None:
                 raise ValueError("confirmed events need confirmed_at")
             confirmed_time = _sql_time(confirmed_at)
-        sent, confirmed = list(sent), list(confirmed)
+        confirmed = list(confirmed)
         failed = [(list(ids), error, at) for ids, error, at in failed]
 
         def job(s: Session) -> int:
@@ -850,8 +855,8 @@ class Store:
                     changed += conn.exec_driver_sql(sql.format(marks=marks), values + chunk).rowcount
                 return changed
 
-            if sent:
-                update(self._SQL_SENT, sent_times, sent)
+            for ids, at in groups:
+                update(self._SQL_SENT, (sent_time, _sql_time(at)), ids)
             for ids, error, at in failed:
                 update(self._SQL_FAILED, (_sql_time(at), error[:500]), ids)
             # A repeated eventID changes its row once: the count is of rows confirmed now.
@@ -878,11 +883,12 @@ class Store:
                               retry_at: dt.datetime | None = None,
                               failed: Sequence[tuple[Sequence[int], str, dt.datetime]] = (),
                               confirmed: Sequence[str] = (), confirmed_at: dt.datetime | None = None,
+                              sent_groups: Sequence[tuple[Sequence[int], dt.datetime]] = (),
                               ) -> Future[int]:
         """mark_published, mark_publish_failed and mark_confirmed together, in one transaction (one fsync), queued
         on the writer thread: the relay goes on publishing while it is written and collects the result (how
         many rows the confirmations changed) later. Writes run in the order they were queued."""
-        job = self._delivery_job(sent, sent_at, retry_at, failed, confirmed, confirmed_at)
+        job = self._delivery_job(sent, sent_at, retry_at, failed, confirmed, confirmed_at, sent_groups)
 
         def run() -> int:
             with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():

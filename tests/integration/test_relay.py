@@ -463,6 +463,24 @@ def test_unacked_events_are_resent_with_the_same_event_ids_until_the_server_acks
         assert all(e == sent[0] for e in sent), f"{event_id} changed between resends"
 
 
+def test_resends_to_a_server_that_does_not_ack_back_off(
+    broker_url: str, prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
+) -> None:
+    # ack_timeout 0.3 s: sends at 0, 0.3, 0.9, 2.1 s (the wait doubles up to retry_max_s), not every 0.3 s.
+    db = tmp_path / "station.db"
+    make_outbox(db, 5)
+    with central_on(broker_url, prefix, tmp_path, session_expiry=0, ack=False) as central:
+        station = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=0.3, retry_max_s=30.0))
+        stations.append(station)
+        station.start()
+        assert wait_until(lambda: all(r["attempts"] >= 3 for r in outbox_rows(db)), timeout=10, interval=0.02)
+        time.sleep(3.2 - 0.9)
+        attempts = [r["attempts"] for r in outbox_rows(db)]
+        # Without the back-off: 10 sends in 3 s; with it: 4, or 5 if the clock is generous.
+        assert all(3 <= n <= 5 for n in attempts), attempts
+        assert central.count() == 5 and station.counts()[DeliveryState.CONFIRMED] == 0
+
+
 # -- 5. relay restart ----------------------------------------------------------------------------------------------
 
 
