@@ -42,16 +42,18 @@ _NOT_A_FAULT = {"buffer_full"}
 
 
 def _health(status: PrinterStatus) -> PrinterHealth:
+    at = time.monotonic()
+    unprinted = status.host_status.formats_in_buffer if status.host_status is not None else None
     faults = tuple(str(f) for f in status.faults)
     if status.state is PrinterState.FAULTED and faults and set(faults) <= _NOT_A_FAULT:
-        return PrinterHealth(PrinterCondition.READY, (), f"busy: {status.detail}")
+        return PrinterHealth(PrinterCondition.READY, (), f"busy: {status.detail}", unprinted, at)
     if status.state is PrinterState.READY:
         condition = PrinterCondition.READY if status.known else PrinterCondition.UNKNOWN
     elif status.state is PrinterState.FAULTED:
         condition = PrinterCondition.FAULTED
     else:
         condition = PrinterCondition.UNREACHABLE
-    return PrinterHealth(condition, tuple(str(f) for f in status.faults), status.detail)
+    return PrinterHealth(condition, tuple(str(f) for f in status.faults), status.detail, unprinted, at)
 
 
 class PrinterService:
@@ -70,6 +72,7 @@ class PrinterService:
         self._printer = ZebraPrinter(open_transport(url), status_timeout=status_timeout_s)
         self._interval = status_interval_s
         self._health = PrinterHealth(PrinterCondition.UNKNOWN, (), "not polled yet")
+        self._last_count: tuple[int, float] | None = None   # formats in buffer at the last ~HS reply, and when
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._open = False
@@ -134,6 +137,12 @@ class PrinterService:
                 log.exception("printer status poll failed")
 
     def _set_health(self, health: PrinterHealth) -> None:
+        # Most faults silence ~HS (media, ribbon, head): carry the last count the printer gave, with its time, so
+        # the engine can tell the labels it held (and those sent since) from those it had printed.
+        if health.unprinted is not None:
+            self._last_count = (health.unprinted, health.at)
+        elif self._last_count is not None:
+            health = dataclasses.replace(health, unprinted=self._last_count[0], at=self._last_count[1])
         before = self._health
         self._health = health
         if before.condition != health.condition or before.faults != health.faults:

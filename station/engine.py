@@ -165,6 +165,7 @@ class _InFlight:
     stamp: Stamp
     deadline: float
     item: int | None           # the item it was printed for (photo-eye seq, or print order in free run)
+    sent_at: float = 0.0       # when its label went to the printer (the engine's clock)
 
 
 _Command = LineCommand  # the commands both lines take
@@ -219,7 +220,7 @@ class LineEngine(LineEvents):
         self._inflight: deque[_InFlight] = deque()
         self._by_uri: dict[str, _InFlight] = {}
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
-        self._recent: dict[str, tuple[Stamp, StampState]] = {}   # uri -> the stamp and what was decided
+        self._recent: dict[str, Stamp] = {}   # uri -> the stamp as decided (before and after its commit)
         self._recent_order: deque[str] = deque()
         self._pool: deque[Stamp] = deque()
         self._refill: Future[list[Stamp]] | None = None
@@ -500,18 +501,35 @@ class LineEngine(LineEvents):
         self._fault_is_printer = True
         self._raise(alarm)  # the alarm first: a screen shows why before it shows the new state
         self._set_state(LineState.FAULT, alarm.code)
-        # Labels still in the printer's buffer would come out after the fault is cleared: cancel them, and void
-        # every stamp in flight, because none of them can be trusted to be on its item.
+        # Labels still in the printer's buffer would come out after the fault is cleared: cancel them and void
+        # their stamps. The printer's last ~HS said how many formats it held; those, the labels sent since and the
+        # one under the head are voided, and the older stamps in flight, printed and on their items, go on to
+        # verification. A printer that never said: every stamp in flight is voided.
         try:
             self.printer.cancel_queued()
         except PrinterPortError as exc:
             log.warning("could not cancel the printer's queued labels: %s", exc)
-        while self._inflight:
-            item = self._pop_oldest()
-            self._void(item.stamp, VoidReason.PRINTER_FAULT, health.detail or alarm.code, item=item.item)
+        unprinted = self._unprinted(health)
+        detail = health.detail or alarm.code
+        for _ in range(unprinted):
+            entry = self._inflight.pop()
+            self._by_uri.pop(entry.stamp.uri, None)
+            self._by_serial.pop((entry.stamp.gtin, entry.stamp.serial), None)
+            self._void(entry.stamp, VoidReason.PRINTER_FAULT, f"{detail} (still in the printer)", item=entry.item)
+        if self._inflight:
+            log.info("printer fault: %d stamp(s) in the printer voided, %d already printed left to verification",
+                     unprinted, len(self._inflight))
         while self._triggers:
             self._reject(self._triggers.popleft().seq)
         self._flush(wait=False)
+
+    def _unprinted(self, health: PrinterHealth) -> int:
+        """How many of the newest stamps in flight may not be printed (an upper bound): those sent after the
+        printer's last ~HS reply, the formats it held then, and the label under the head. All when it never said."""
+        if health.unprinted is None or not health.at:
+            return len(self._inflight)
+        after = sum(1 for entry in self._inflight if entry.sent_at > health.at)
+        return min(len(self._inflight), after + health.unprinted + 1)
 
     def _serious(self, code: str, detail: str) -> None:
         """A foreign or duplicated stamp: the line stops for a person to look (unless configured to go on)."""
@@ -574,7 +592,7 @@ class LineEngine(LineEvents):
         self._printed.append(stamp.id)  # type: ignore[arg-type]
         self._mark_pending()
         self._summary.printed += 1
-        entry = _InFlight(stamp, start + self.settings.verify_timeout_s, item)
+        entry = _InFlight(stamp, start + self.settings.verify_timeout_s, item, self._clock())
         self._inflight.append(entry)
         self._by_uri[stamp.uri] = entry
         self._by_serial[(stamp.gtin, stamp.serial)] = entry
@@ -622,9 +640,8 @@ class LineEngine(LineEvents):
         known = self._recent.get(text)
         if known is not None:
             # A second read of a stamp already decided (read twice, or read late after a timeout): never twice.
-            stamp, decided = known
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
-                                          f"stamp {stamp.serial} already {decided.value}", scan_at))
+                                          f"stamp {known.serial} already {known.state.value}", scan_at))
             return
         self._unmatched(read, text, scan_at)
 
@@ -759,7 +776,7 @@ class LineEngine(LineEvents):
         self._mark_pending()
 
     def _remember(self, stamp: Stamp, decided: StampState) -> None:
-        self._recent[stamp.uri] = (stamp, decided)
+        self._recent[stamp.uri] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
         self._recent_order.append(stamp.uri)
         if len(self._recent_order) > RECENT_DECIDED:
             self._recent.pop(self._recent_order.popleft(), None)

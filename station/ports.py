@@ -21,6 +21,8 @@ class PrinterHealth:
     condition: PrinterCondition
     faults: tuple[str, ...] = ()   # PrinterFault values: paper_out, head_open, ribbon_out, paused, …
     detail: str = ""
+    unprinted: int | None = None   # formats the printer held unprinted at its last ~HS reply; None: never said
+    at: float = 0.0                # time.monotonic() of that reply
 
     @property
     def can_print(self) -> bool:

@@ -151,6 +151,47 @@ def test_consecutive_failures_stop_the_line_with_an_alarm(line: SimLine, station
     assert station.engine.state is LineState.STOPPED
 
 
+def test_a_printer_fault_voids_only_the_stamps_that_may_still_be_in_the_printer(tmp_path: Path,
+                                                                                  broker_url: str) -> None:  # noqa: F811
+    # A photo-eye at 20 items/s and the scanner 0.4 s down the line: eight stamps in flight. The printer is paused
+    # from its panel: it answers ~HS with the pause flag and the formats it holds, so only those (with any label
+    # sent since and the one under the head) are voided; the labels already printed are on their items and are
+    # verified as usual.
+    from simulators.conveyor import ConveyorSimulator
+
+    conveyor = ConveyorSimulator(port=0, rate=20, seed=3, paused=True).start()
+    lines = sim_line(tmp_path, broker_url, {"line.print_ahead": 12, "line.verify_timeout_s": 5,
+                                            "line.trigger": "photo_eye", "devices.line_io.url": conveyor.url,
+                                            "devices.printer.status_interval_s": 0.1}, read_delay=0.4)
+    line = next(lines)
+    station = Station(line.config(), RunOptions(auto_resume=True))
+    station.start()
+    try:
+        assert station.line_io.wait_healthy(5)
+        batch = station.open_batch(station.product(None), "MX2611H")
+        station.engine.start(batch.id, 60)
+        conveyor.resume()
+        assert wait_until(lambda: station.engine.summary.activated >= 10, 30)
+        line.printer.pause()
+        assert wait_until(lambda: station.engine.state is LineState.FAULT, 10)
+        in_flight_then = station.engine.summary.printed - station.engine.summary.activated
+        time.sleep(0.8)   # the scanner reads the labels that were already out
+        line.printer.resume()
+        assert station.engine.wait(60), "the run did not finish after the printer was resumed"
+        conveyor.pause()
+        summary = station.engine.refresh_delivery()
+        voided = dict(summary.voided)
+        assert summary.activated == 60 and set(voided) <= {"printer_fault"}
+        assert in_flight_then >= 6 and voided.get("printer_fault", 0) <= 4, (in_flight_then, voided)
+        details = [d for (d,) in line.query("SELECT void_detail FROM stamps WHERE void_reason = 'printer_fault'")]
+        assert details and all("still in the printer" in d for d in details), details
+        assert_delivered_exactly_once(line, station)
+    finally:
+        station.stop()
+        lines.close()
+        conveyor.stop()
+
+
 def test_paper_out_pauses_the_line_and_resuming_never_reuses_a_serial(line: SimLine, station_factory) -> None:
     station = station_factory(line, auto_resume=False)
     states: list[LineState] = []
