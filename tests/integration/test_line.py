@@ -137,6 +137,20 @@ def test_a_stamp_passed_unread_is_voided_when_one_printed_a_window_later_is_read
     assert_delivered_exactly_once(line, station)
 
 
+def test_a_stamp_read_again_after_its_commit_is_recorded_and_the_line_goes_on(line: SimLine,
+                                                                               station_factory) -> None:
+    station = station_factory(line)
+    batch = station.open_batch(station.product(None), "MX2611R")
+    station.engine.start(batch.id, 30)
+    assert wait_until(lambda: station.engine.summary.activated >= 5, 30)
+    (first,) = line.query("SELECT uri FROM stamps WHERE state = 'activated' ORDER BY id LIMIT 1")
+    line.scanner.inject(first[0])      # the same label read again (a double read, a label held up to the scanner)
+    assert station.engine.wait(60) and station.engine.summary.activated == 30
+    repeats = line.query("SELECT outcome, detail FROM scans WHERE outcome = 'repeat_read'")
+    assert repeats and "already activated" in repeats[0][1], repeats
+    assert station.engine.summary.voided_total == 0
+
+
 @pytest.mark.line(overrides={"line.max_consecutive_failures": 3, "line.verify_timeout_s": 0.5})
 def test_consecutive_failures_stop_the_line_with_an_alarm(line: SimLine, station_factory) -> None:
     line.scanner.set_rates(no_read_rate=1.0)
