@@ -223,6 +223,30 @@ class Language(str, enum.Enum):
 class UiConfig(_Model):
     language: Language = Field(Language.VI, description="Language of the screens: vi (default) or en.")
     kiosk: bool = Field(False, description="Full screen without window decorations, for a station without a desktop.")
+    shift_starts: tuple[str, ...] = Field(
+        ("06:00", "14:00", "22:00"), min_length=1, max_length=12,
+        description="Local times (HH:MM, the station's time zone) at which a shift starts; the operator's shift "
+                    "counters count from the latest one.")
+
+    @field_validator("shift_starts")
+    @classmethod
+    def _shift_starts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[tuple[int, int]] = set()
+        for text in v:
+            parts = text.split(":")
+            if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts) \
+                    or not (0 <= int(parts[0]) <= 23 and 0 <= int(parts[1]) <= 59):
+                raise ValueError(f"{text!r} is not a time of day as HH:MM (e.g. 06:00)")
+            key = (int(parts[0]), int(parts[1]))
+            if key in seen:
+                raise ValueError(f"{text!r} is given twice")
+            seen.add(key)
+        return tuple(sorted(v))
+
+    @property
+    def shift_start_times(self) -> tuple[tuple[int, int], ...]:
+        """The shift starts as (hour, minute), in the order of the day."""
+        return tuple((int(t[:2]), int(t[3:])) for t in self.shift_starts)
 
 
 class TechnicianConfig(_Model):

@@ -37,8 +37,9 @@ T = TypeVar("T")
 DB = "db"            # one thread: every Store call, in order
 DEVICE = "device"    # device and broker checks, test prints, PIN hashing: may take seconds, never hold up the db lane
 
-# Shifts start at these local hours (three eight-hour shifts, the usual pattern on Huế packing lines).
-SHIFT_START_HOURS = (6, 14, 22)
+# Shifts start at these local times by default (three eight-hour shifts, the usual pattern on Huế packing lines;
+# `ui.shift_starts` in the configuration sets others).
+SHIFT_STARTS = ((6, 0), (14, 0), (22, 0))
 
 
 class Worker(QObject):
@@ -189,11 +190,13 @@ class RawLine:
     refused: str | None
 
 
-def shift_start(now: dt.datetime, hours: tuple[int, ...] = SHIFT_START_HOURS) -> dt.datetime:
-    """The start of the shift ``now`` (local, aware) falls in."""
-    starts = sorted(hours)
-    today = now.replace(minute=0, second=0, microsecond=0)
-    candidates = [today.replace(hour=h) for h in starts] + [today.replace(hour=starts[-1]) - dt.timedelta(days=1)]
+def shift_start(now: dt.datetime, starts: tuple[tuple[int, int], ...] = SHIFT_STARTS) -> dt.datetime:
+    """The start of the shift ``now`` (local, aware) falls in; `starts` are (hour, minute) (`ui.shift_starts`)."""
+    ordered = sorted(starts)
+    today = now.replace(second=0, microsecond=0)
+    candidates = [today.replace(hour=h, minute=m) for h, m in ordered]
+    last_h, last_m = ordered[-1]
+    candidates.append(today.replace(hour=last_h, minute=last_m) - dt.timedelta(days=1))
     return max(c for c in candidates if c <= now)
 
 
@@ -202,7 +205,7 @@ def read_snapshot(station: Station, batch_id: int | None, now: float | None = No
     store = station.store
     tz = station.identity.tzinfo
     local_now = dt.datetime.now(tz)
-    start_local = shift_start(local_now)
+    start_local = shift_start(local_now, station.config.ui.shift_start_times)
     start_utc = start_local.astimezone(dt.timezone.utc).replace(tzinfo=None)
     batch = Counters.from_counts(store.counts(batch_id=batch_id)) if batch_id is not None else None
     shift = Counters.from_counts(store.counts(since=start_utc))

@@ -169,3 +169,12 @@ def test_editing_refuses_broken_files_and_keys_through_values() -> None:
     with pytest.raises(ConfigError, match="line.print_ahead is not a section"):
         edit_config_text("line:\n  print_ahead: 1\n", {"line.print_ahead.x": 2})
     assert edit_config_text("", {"line.print_ahead": 2}) == "line:\n  print_ahead: 2\n"
+
+
+def test_shift_starts_are_times_of_day(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, 'ui:\n  shift_starts: ["18:30", "07:00"]\n'))
+    assert config.ui.shift_starts == ("07:00", "18:30") and config.ui.shift_start_times == ((7, 0), (18, 30))
+    for bad, message in (('["7:00"]', "not a time of day as HH:MM"), ('["25:00"]', "not a time of day"),
+                         ('["06:00", "06:00"]', "given twice"), ("[]", "at least 1")):
+        with pytest.raises(ConfigError, match=r"ui\.shift_starts: .*" + message):
+            load_config(write(tmp_path, f"ui:\n  shift_starts: {bad}\n"))
