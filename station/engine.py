@@ -512,9 +512,7 @@ class LineEngine(LineEvents):
         unprinted = self._unprinted(health)
         detail = health.detail or alarm.code
         for _ in range(unprinted):
-            entry = self._inflight.pop()
-            self._by_uri.pop(entry.stamp.uri, None)
-            self._by_serial.pop((entry.stamp.gtin, entry.stamp.serial), None)
+            entry = self._pop_newest()
             self._void(entry.stamp, VoidReason.PRINTER_FAULT, f"{detail} (still in the printer)", item=entry.item)
         if self._inflight:
             log.info("printer fault: %d stamp(s) in the printer voided, %d already printed left to verification",
@@ -599,15 +597,19 @@ class LineEngine(LineEvents):
         return True
 
     def _pop_oldest(self) -> _InFlight:
-        item = self._inflight.popleft()
+        return self._forget(self._inflight.popleft())
+
+    def _pop_newest(self) -> _InFlight:
+        return self._forget(self._inflight.pop())
+
+    def _forget(self, item: _InFlight) -> _InFlight:
         self._by_uri.pop(item.stamp.uri, None)
         self._by_serial.pop((item.stamp.gtin, item.stamp.serial), None)
         return item
 
     def _remove(self, entry: _InFlight) -> None:
         self._inflight.remove(entry)
-        self._by_uri.pop(entry.stamp.uri, None)
-        self._by_serial.pop((entry.stamp.gtin, entry.stamp.serial), None)
+        self._forget(entry)
 
     def _forget_all(self) -> None:
         self._inflight.clear()
@@ -645,14 +647,16 @@ class LineEngine(LineEvents):
             return
         self._unmatched(read, text, scan_at)
 
-    def _passed_unread(self, read: _InFlight) -> None:
+    def _passed_unread(self, matched: _InFlight) -> None:
+        """Void the stamps printed `match_window_items` or more items before the one just matched."""
         window = self.settings.match_window_items
-        if window is None or read.item is None:
+        if window is None or matched.item is None:
             return
-        while self._inflight and self._inflight[0].item is not None and self._inflight[0].item <= read.item - window:
+        while self._inflight and self._inflight[0].item is not None \
+                and self._inflight[0].item <= matched.item - window:
             item = self._pop_oldest()
             self._fail(item, VoidReason.NO_READ, f"passed the verifier unread (item {item.item}; the stamp of item "
-                                                 f"{read.item}, {read.item - item.item} items later, was read)")
+                                                 f"{matched.item}, {matched.item - item.item} items later, was read)")
 
     def _unmatched(self, read: VerificationRead, text: str, scan_at: dt.datetime) -> None:
         """A content that matches no stamp in flight: a misread, a misprint, a foreign or a duplicated stamp."""
