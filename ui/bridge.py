@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from app.runtime import RunOptions, Station
 from station.alarms import Alarm
 from station.config import StationConfig
-from station.domain import Batch, DeliveryState, Product, Stamp, StampState
+from station.domain import Batch, CodeState, DeliveryState, Product, RollState, Stamp, StampState
 from station.engine import AlarmRaised, LineEvent, LineState, RunFinished, RunSummary, StampDecided, StateChanged
 from station.store import Counts, Store
 from ui.qt import QObject, Qt, QTimer, Signal, is_deleted
@@ -33,6 +33,8 @@ from ui.qt import QObject, Qt, QTimer, Signal, is_deleted
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+PRINTED, PREPRINTED = "printed", "preprinted"    # the line the station runs (`station run --mode`)
 
 DB = "db"            # one thread: every Store call, in order
 DEVICE = "device"    # device and broker checks, test prints, PIN hashing: may take seconds, never hold up the db lane
@@ -167,6 +169,32 @@ class DeviceHealth:
 
 
 @dataclass(frozen=True)
+class RollSummary:
+    """One registered roll of pre-printed stamps and where its codes stand (as `station rolls list` shows it)."""
+
+    roll_id: str
+    state: RollState
+    state_reason: str
+    code_count: int
+    activated: int
+    unused: int
+    voided: int
+    refused: int         # reads of this roll's codes refused before activation
+
+
+def read_rolls(store: Store, gtin: str) -> tuple[RollSummary, ...]:
+    """The rolls registered for a product with their counts (on the worker's db lane)."""
+    summaries = []
+    for roll in store.rolls(gtin=gtin):
+        counts = store.roll_counts(roll.pk)
+        summaries.append(RollSummary(
+            roll_id=roll.roll_id, state=roll.state, state_reason=roll.state_reason, code_count=roll.code_count,
+            activated=counts[CodeState.ACTIVATED], unused=counts[CodeState.UNUSED], voided=counts[CodeState.VOIDED],
+            refused=len(store.refusals(roll_pk=roll.pk))))
+    return tuple(summaries)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     at: float
     state: LineState
@@ -178,6 +206,7 @@ class Snapshot:
     devices: DeviceHealth
     alarms: list[Alarm]
     run: RunSummary
+    rolls: tuple[RollSummary, ...] = ()     # the selected product's pre-printed rolls (none: no rolls panel)
 
 
 @dataclass(frozen=True)
@@ -200,7 +229,8 @@ def shift_start(now: dt.datetime, starts: tuple[tuple[int, int], ...] = SHIFT_ST
     return max(c for c in candidates if c <= now)
 
 
-def read_snapshot(station: Station, batch_id: int | None, now: float | None = None) -> Snapshot:
+def read_snapshot(station: Station, batch_id: int | None, now: float | None = None,
+                  gtin: str | None = None) -> Snapshot:
     """Everything the operator screen shows, read in one go (on the worker's db lane)."""
     store = station.store
     tz = station.identity.tzinfo
@@ -236,9 +266,9 @@ def read_snapshot(station: Station, batch_id: int | None, now: float | None = No
         unconfirmed=unconfirmed, oldest_unconfirmed_s=oldest_age, ack_timeout_s=station.config.mqtt.ack_timeout_s,
     )
     return Snapshot(
-        at=now if now is not None else time.time(), state=station.engine.state, batch_id=batch_id, batch=batch,
-        shift=shift, shift_start=start_local, recent=recent, devices=devices, alarms=station.engine.alarms,
-        run=station.engine.summary,
+        at=now if now is not None else time.time(), state=station.line.state, batch_id=batch_id, batch=batch,
+        shift=shift, shift_start=start_local, recent=recent, devices=devices, alarms=station.line.alarms,
+        run=station.line.summary, rolls=read_rolls(store, gtin) if gtin else (),
     )
 
 
@@ -270,16 +300,19 @@ class StationBridge(QObject):
         self._timer.setInterval(snapshot_ms)
         self._timer.timeout.connect(self.refresh)
         self._closing = False
+        self.mode = PRINTED
 
     # -- life -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Build and start the station on the worker; ``ready`` or ``startFailed`` follows."""
-        config, options = self.config, self.options
+        config, options, mode = self.config, self.options, self.mode
         generation = next(self._generation)
 
         def build() -> Station:
             station = Station(config, options)
+            if mode == PREPRINTED:
+                station.enable_preprinted()      # as `station run --mode preprinted`: the verifier feeds the rolls
             try:
                 station.start()
             except Exception:
@@ -311,7 +344,7 @@ class StationBridge(QObject):
             elif isinstance(event, RunFinished):
                 self.runFinished.emit(event.summary)
 
-        station.engine.add_listener(on_event)
+        station.line.add_listener(on_event)     # the printed line's engine, or the pre-printed line
         self._tap_scanner(station, generation)
 
     def _tap_scanner(self, station: Station, generation: int) -> None:
@@ -355,6 +388,18 @@ class StationBridge(QObject):
 
         self.worker.submit(stop_old, done=after_stop, failed=failed)
 
+    def set_mode(self, mode: str, done: Callable[[], None] | None = None,
+                 failed: Callable[[BaseException], None] | None = None) -> None:
+        """Run the printed line or the pre-printed one: the station is built again (the line must be stopped)."""
+        if mode not in (PRINTED, PREPRINTED):
+            raise ValueError(f"unknown mode {mode!r}")
+        if mode == self.mode:
+            return
+        if self.state is not LineState.STOPPED:
+            raise RuntimeError("stop the line before changing the mode")
+        self.mode = mode
+        self.restart(self.config, done=done, failed=failed)
+
     @staticmethod
     def _once(fn: Callable[[], None]) -> Callable[[Any], None]:
         fired = threading.Event()
@@ -382,7 +427,7 @@ class StationBridge(QObject):
 
     @property
     def state(self) -> LineState:
-        return self.station.engine.state if self.station is not None else LineState.STOPPED
+        return self.station.line.state if self.station is not None else LineState.STOPPED
 
     def select_batch(self, product: Product | None, batch: Batch | None) -> None:
         self.product, self.batch = product, batch
@@ -394,23 +439,23 @@ class StationBridge(QObject):
         if station is None or batch is None or batch.id is None:
             return
         batch_id = batch.id
-        self.worker.submit(lambda: station.engine.start(batch_id, count), failed=failed, done=lambda _: self.refresh())
+        self.worker.submit(lambda: station.line.start(batch_id, count), failed=failed, done=lambda _: self.refresh())
 
     def pause(self) -> None:
         if self.station is not None:
-            self.station.engine.pause()      # a queue put: returns at once
+            self.station.line.pause()      # a queue put: returns at once
 
     def resume(self) -> None:
         if self.station is not None:
-            self.station.engine.resume()
+            self.station.line.resume()
 
     def stop_line(self) -> None:
         if self.station is not None:
-            self.station.engine.stop()
+            self.station.line.stop()
 
     def acknowledge_alarms(self) -> None:
         if self.station is not None:
-            self.station.engine.acknowledge_alarms()
+            self.station.line.acknowledge_alarms()
 
     def call(self, fn: Callable[[Station], T], *, done: Callable[[T], None] | None = None,
              failed: Callable[[BaseException], None] | None = None, lane: str = DB,
@@ -429,5 +474,6 @@ class StationBridge(QObject):
         if station is None or self._closing:
             return
         batch_id = self.batch.id if self.batch is not None else None
-        self.worker.submit(lambda: read_snapshot(station, batch_id), done=self.snapshotReady.emit,
+        gtin = self.product.gtin if self.product is not None else None
+        self.worker.submit(lambda: read_snapshot(station, batch_id, gtin=gtin), done=self.snapshotReady.emit,
                            key="snapshot", failed=lambda exc: log.warning("snapshot failed: %s", exc))

@@ -13,12 +13,22 @@ from typing import Any
 import segno
 
 from station.alarms import Alarm, Severity
-from station.domain import Batch, DeliveryState, Product, Stage, Stamp, StampState
+from station.domain import Batch, DeliveryState, Product, RollState, Stage, Stamp, StampState
 from station.engine import LineState
 from station.errors import StationError
 from station.gs1 import validate_lot
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
-from ui.bridge import DEVICE, Counters, DeviceHealth, RecentStamp, Snapshot, StationBridge
+from ui.bridge import (
+    DEVICE,
+    PREPRINTED,
+    PRINTED,
+    Counters,
+    DeviceHealth,
+    RecentStamp,
+    RollSummary,
+    Snapshot,
+    StationBridge,
+)
 from ui.qt import (
     QT_TRANSLATE_NOOP,
     QAbstractItemView,
@@ -104,6 +114,11 @@ DELIVERY_WORDS = {
     DeliveryState.PENDING: QT_TRANSLATE_NOOP("Words", "waiting to be sent"),
     DeliveryState.SENT: QT_TRANSLATE_NOOP("Words", "sent, not yet confirmed"),
     DeliveryState.CONFIRMED: QT_TRANSLATE_NOOP("Words", "confirmed by the server"),
+}
+ROLL_WORDS = {
+    RollState.ACTIVE: QT_TRANSLATE_NOOP("Words", "in use"),
+    RollState.LOCKED: QT_TRANSLATE_NOOP("Words", "locked"),
+    RollState.VOIDED: QT_TRANSLATE_NOOP("Words", "voided"),
 }
 
 
@@ -273,6 +288,38 @@ class RecentTable(QTableWidget):
         hint = super().minimumSizeHint()
         rows = self.horizontalHeader().sizeHint().height() + self.verticalHeader().defaultSectionSize()
         return QSize(hint.width(), rows + 2 * self.frameWidth())
+
+
+class RollsTable(QTableWidget):
+    """The selected product's rolls: as tall as its rows, up to four, down to one on a tight screen (it scrolls)."""
+
+    SHOWN_ROWS = 4
+
+    def _height(self, rows: int) -> int:
+        return (self.horizontalHeader().sizeHint().height() + rows * self.verticalHeader().defaultSectionSize()
+                + 2 * self.frameWidth())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(super().minimumSizeHint().width(), self._height(1))
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(super().sizeHint().width(), self._height(min(max(self.rowCount(), 1), self.SHOWN_ROWS)))
+
+
+class SummaryLabel(ElidedLabel):
+    """One elided line whose tooltip keeps its details: the whole line (when it is cut) above them."""
+
+    def _refit(self) -> None:
+        super()._refit()
+        QLabel.setToolTip(self, "\n".join(t for t in (self._full if self.is_elided() else "", self._tooltip) if t))
+
+    def setToolTip(self, text: str) -> None:  # noqa: N802  (Qt's name)
+        super().setToolTip(text)
+        self._refit()
+
+
+def thousands(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
 
 
 class CollapsingBox(QWidget):
@@ -597,6 +644,15 @@ class BatchDialog(QDialog):
 
 # -- the screen ---------------------------------------------------------------------------------------------
 
+ROLL_COLUMNS = (
+    QT_TRANSLATE_NOOP("OperatorScreen", "Roll"),
+    QT_TRANSLATE_NOOP("OperatorScreen", "State"),
+    QT_TRANSLATE_NOOP("OperatorScreen", "Activated"),
+    QT_TRANSLATE_NOOP("OperatorScreen", "Unused"),
+    QT_TRANSLATE_NOOP("OperatorScreen", "Voided"),
+    QT_TRANSLATE_NOOP("OperatorScreen", "Refused"),
+)
+
 COUNTER_ROWS = (
     ("printed", QT_TRANSLATE_NOOP("OperatorScreen", "Printed")),
     ("verified", QT_TRANSLATE_NOOP("OperatorScreen", "Verified")),
@@ -626,6 +682,8 @@ class OperatorScreen(QWidget):
         self._last_stamp_serial = ""
         self._snapshot: Snapshot | None = None
         self._ready = False
+        self.rolls: tuple[RollSummary, ...] = ()
+        self._start_failed = False
 
         # top bar: product, batch, batch actions, clock, technician
         self.product_combo = ElidedComboBox()
@@ -709,6 +767,15 @@ class OperatorScreen(QWidget):
         rate_row.addWidget(self.rate_label)
         rate_row.addWidget(self.sparkline, 1)
         self.rate_caption = self._caption(self.tr("Rate (items per minute)"))
+        # which line Start runs: stamps printed here, or pre-printed rolls activated as they pass the verifier
+        # (`station run --mode`); over the last stamp on a large screen, over the quantity on a compact one
+        self.mode_combo = ElidedComboBox()
+        self.mode_combo.addItem(self.tr("Print stamps here"), PRINTED)
+        self.mode_combo.addItem(self.tr("Pre-printed rolls"), PREPRINTED)
+        self.mode_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.mode_combo.setMinimumContentsLength(10)
+        self.mode_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.mode_combo.setToolTip(self.tr("Which line Start runs"))
         self.run_box = self._box(QVBoxLayout(), self.quantity_layout, 8, self.rate_caption, rate_row)
 
         # counters
@@ -754,6 +821,29 @@ class OperatorScreen(QWidget):
         self.recent_caption = self._caption(self.tr("Recent stamps"))
         self.recent_box = CollapsingBox()
         self._box(QVBoxLayout(), self.recent_caption, (self.recent, 1), into=self.recent_box)
+
+        # the selected product's pre-printed rolls (read only; hidden when it has none): a table, or on a compact
+        # screen one summary line with each roll in its tooltip
+        self.rolls_table = RollsTable(0, len(ROLL_COLUMNS))
+        self.rolls_table.setHorizontalHeaderLabels(
+            [QCoreApplication.translate("OperatorScreen", text) for text in ROLL_COLUMNS])
+        self.rolls_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.rolls_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.rolls_table.horizontalHeader().setTextElideMode(Qt.ElideRight)
+        self.rolls_table.setTextElideMode(Qt.ElideRight)
+        self.rolls_table.setWordWrap(False)
+        self.rolls_table.verticalHeader().hide()
+        self.rolls_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.rolls_table.setSelectionMode(QAbstractItemView.NoSelection)
+        self.rolls_table.setFocusPolicy(Qt.NoFocus)
+        self.rolls_table.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+        self.rolls_table.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Maximum)   # down to one row
+        self.rolls_summary = SummaryLabel("")
+        self.rolls_summary.setObjectName("rollsSummary")
+        self.rolls_caption = self._caption(self.tr("Stamp rolls"))
+        self.rolls_box = self._box(QVBoxLayout(), self.rolls_caption, self.rolls_table, self.rolls_summary,
+                                   spacing=2)
+        self.rolls_box.hide()
 
         # the last stamp
         self.qr = QrView()
@@ -820,6 +910,7 @@ class OperatorScreen(QWidget):
         self.technician_button.clicked.connect(self.technicianRequested)
         self.product_combo.currentIndexChanged.connect(self._product_chosen)
         self.batch_combo.currentIndexChanged.connect(self._batch_chosen)
+        self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
         bridge.ready.connect(self._on_ready)
         bridge.startFailed.connect(self._on_start_failed)
         bridge.stateChanged.connect(self._on_state)
@@ -902,6 +993,7 @@ class OperatorScreen(QWidget):
                                        Density.SMALL: QSize(60, 30)}[density])
         for lamp in self.lamps.values():
             lamp.set_compact(small)
+        self._show_rolls(self.rolls)
         self._tick()
 
     def _arrange(self, compact: bool) -> None:
@@ -909,10 +1001,16 @@ class OperatorScreen(QWidget):
             while layout.count():
                 layout.takeAt(0)
         left, middle, right = self.column_layouts
+        self.run_box.layout().removeWidget(self.mode_combo)
+        if compact:
+            self.run_box.layout().insertWidget(0, self.mode_combo)
+        else:
+            right.addWidget(self.mode_combo)
         if compact:
             self.strip_layout.addWidget(self.state_box, 3)
             self.strip_layout.addWidget(self.command_box, 7)
             left.addWidget(self.counters_box)
+            left.addWidget(self.rolls_box)
             left.addWidget(self.recent_box, 1)
             middle.addWidget(self.last_box, 1)
             right.addWidget(self.run_box)
@@ -927,6 +1025,7 @@ class OperatorScreen(QWidget):
             left.addWidget(self.run_box)
             left.addStretch(1)
             middle.addWidget(self.counters_box)
+            middle.addWidget(self.rolls_box)
             middle.addWidget(self.recent_box, 1)
             right.addWidget(self.last_box, 1)
             right.addSpacing(6)
@@ -941,6 +1040,8 @@ class OperatorScreen(QWidget):
         for box in (self.state_box, self.command_box, self.run_box, self.counters_box, self.recent_box,
                     self.last_box, self.lamps_box):
             box.show()       # a widget moved to another layout is hidden until shown again
+        self.mode_combo.show()
+        self.rolls_box.setVisible(bool(self.rolls))
 
     def _tick(self) -> None:
         # The station's time zone, the one its shifts and EPCIS events use, whatever the machine's clock zone.
@@ -960,7 +1061,11 @@ class OperatorScreen(QWidget):
 
     def _on_ready(self, station: Any) -> None:
         self._ready = True
+        self._start_failed = False
         self.status_line.setText(self.tr("Station ready."))
+        self.mode_combo.blockSignals(True)
+        self.mode_combo.setCurrentIndex(self.mode_combo.findData(self.bridge.mode))
+        self.mode_combo.blockSignals(False)
         self.products = list(station.products)
         self.product_combo.blockSignals(True)
         self.product_combo.clear()
@@ -971,9 +1076,11 @@ class OperatorScreen(QWidget):
         index = next((i for i, p in enumerate(self.products) if p.gtin == keep), 0)
         self.product_combo.setCurrentIndex(index)
         self._product_chosen(index)
-        self._show_state(station.engine.state, "")
+        self._show_state(station.line.state, "")
 
     def _on_start_failed(self, message: str) -> None:
+        self._start_failed = True
+        self._update_buttons()
         self.status_line.setText(self.tr("The station could not start: %1").replace("%1", message))
         self._set_reason(message)
 
@@ -1006,6 +1113,22 @@ class OperatorScreen(QWidget):
             self._batch_chosen(index)
 
         self.bridge.call(lambda st: st.store.batches(gtin=product.gtin, open_only=True), done=done, owner=self)
+
+    def _mode_chosen(self, index: int) -> None:
+        mode = self.mode_combo.itemData(index)
+        if mode == self.bridge.mode:
+            return
+        if self.state is not LineState.STOPPED:     # (the combo is disabled then; a programmatic change is undone)
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(self.bridge.mode))
+            return
+        self._ready = self._start_failed = False
+        self._update_buttons()
+        self.status_line.setText(self.tr("Changing the line: starting the station again…"))
+
+        def failed(exc: BaseException) -> None:
+            self._report(exc)
+
+        self.bridge.set_mode(mode, failed=failed)
 
     def current_batch(self) -> Batch | None:
         index = self.batch_combo.currentIndex()
@@ -1122,6 +1245,8 @@ class OperatorScreen(QWidget):
         idle = state is LineState.STOPPED and self._ready
         for widget in (self.product_combo, self.batch_combo, self.new_batch_button, self.count_spin):
             widget.setEnabled(idle)
+        # after a failed start the mode can still be changed back (a pre-printed line that could not be built)
+        self.mode_combo.setEnabled(state is LineState.STOPPED and (self._ready or self._start_failed))
         self.close_batch_button.setEnabled(idle and has_batch)
 
     def _on_stamp(self, stamp: Stamp) -> None:
@@ -1204,6 +1329,7 @@ class OperatorScreen(QWidget):
             self.rate_label.setText(f"{rate:.0f}")
             self.sparkline.set_values(list(self.rate.trend))
         self._show_recent(snap.recent)
+        self._show_rolls(snap.rolls)
         self._show_devices(snap.devices)
 
     def _show_counters(self, scope: str, counters: Counters | None) -> None:
@@ -1236,6 +1362,49 @@ class OperatorScreen(QWidget):
                     item.setForeground(colour)
                     item.setToolTip(stamp.void_detail)
         table.setUpdatesEnabled(True)
+
+    def _show_rolls(self, rolls: tuple[RollSummary, ...]) -> None:
+        """The selected product's rolls: a row each on a large screen; on a compact one (where a stop alarm's banner
+        leaves no room for even one row of a table) one summary line, each roll in its tooltip."""
+        self.rolls = rolls
+        small = self.density is not Density.LARGE
+        self.rolls_table.setVisible(not small)
+        self.rolls_caption.setVisible(not small)
+        self.rolls_summary.setVisible(small)
+        lines = [self.tr("%1 (%2): activated %3, unused %4, voided %5, refused %6")
+                 .replace("%1", r.roll_id).replace("%2", word(ROLL_WORDS[r.state]))
+                 .replace("%3", thousands(r.activated)).replace("%4", thousands(r.unused))
+                 .replace("%5", thousands(r.voided)).replace("%6", thousands(r.refused)) for r in rolls]
+        total = {key: thousands(sum(getattr(r, key) for r in rolls))
+                 for key in ("activated", "unused", "voided", "refused")}
+        self.rolls_summary.setText(
+            self.tr("Rolls %1: activated %2, unused %3, voided %4, refused %5")
+            .replace("%1", str(len(rolls))).replace("%2", total["activated"]).replace("%3", total["unused"])
+            .replace("%4", total["voided"]).replace("%5", total["refused"]) if rolls else "")
+        self.rolls_summary.setToolTip("\n".join(lines))
+        table = self.rolls_table
+        table.setUpdatesEnabled(False)
+        if table.rowCount() != len(rolls):
+            table.setRowCount(len(rolls))
+            table.updateGeometry()
+        for row, roll in enumerate(rolls):
+            texts = (roll.roll_id, word(ROLL_WORDS[roll.state]), thousands(roll.activated), thousands(roll.unused),
+                     thousands(roll.voided), thousands(roll.refused))
+            for column, text in enumerate(texts):
+                item = table.item(row, column)
+                if item is None:
+                    item = QTableWidgetItem()
+                    item.setTextAlignment(int((Qt.AlignLeft if column < 2 else Qt.AlignRight) | Qt.AlignVCenter))
+                    table.setItem(row, column, item)
+                item.setText(text)
+                if column == 0:
+                    item.setToolTip(lines[row])
+                elif column == 1:
+                    item.setForeground(QColor("#1b5e20" if roll.state is RollState.ACTIVE else "#b71c1c"))
+                    item.setToolTip(roll.state_reason)
+        table.setUpdatesEnabled(True)
+        if self.rolls_box.isHidden() == bool(rolls):
+            self.rolls_box.setVisible(bool(rolls))
 
     def _show_devices(self, d: DeviceHealth) -> None:
         printer = {"ready": "ok", "unknown": "unknown", "faulted": "bad", "unreachable": "bad"}[d.printer_condition]

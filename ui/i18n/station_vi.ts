@@ -4,124 +4,124 @@
 <context>
     <name>BatchDialog</name>
     <message>
-        <location filename="../operator.py" line="419"/>
+        <location filename="../operator.py" line="466"/>
         <source>New batch</source>
         <translation>Tạo lô mới</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="430"/>
+        <location filename="../operator.py" line="477"/>
         <source>e.g. MX2611A</source>
         <translation>ví dụ MX2611A</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="433"/>
+        <location filename="../operator.py" line="480"/>
         <source>Type the expiry date</source>
         <translation>Nhập hạn dùng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="445"/>
+        <location filename="../operator.py" line="492"/>
         <source>not planned</source>
         <translation>chưa định</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="450"/>
+        <location filename="../operator.py" line="497"/>
         <source>Stage</source>
         <translation>Công đoạn</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="450"/>
+        <location filename="../operator.py" line="497"/>
         <source>Date (dd/mm/yyyy)</source>
         <translation>Ngày (nn/tt/nnnn)</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="450"/>
+        <location filename="../operator.py" line="497"/>
         <source>Place</source>
         <translation>Địa điểm</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="450"/>
+        <location filename="../operator.py" line="497"/>
         <source>Note</source>
         <translation>Ghi chú</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="454"/>
+        <location filename="../operator.py" line="501"/>
         <source>Add a stage</source>
         <translation>Thêm công đoạn</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="455"/>
+        <location filename="../operator.py" line="502"/>
         <source>Remove the stage</source>
         <translation>Xóa công đoạn</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="462"/>
+        <location filename="../operator.py" line="509"/>
         <source>Create the batch</source>
         <translation>Tạo lô</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="464"/>
+        <location filename="../operator.py" line="511"/>
         <source>Cancel</source>
         <translation>Hủy bỏ</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="473"/>
+        <location filename="../operator.py" line="520"/>
         <source>Product</source>
         <translation>Sản phẩm</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="474"/>
+        <location filename="../operator.py" line="521"/>
         <source>Lot</source>
         <translation>Số lô</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="475"/>
+        <location filename="../operator.py" line="522"/>
         <source>Production date</source>
         <translation>Ngày sản xuất</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="480"/>
+        <location filename="../operator.py" line="527"/>
         <source>Expiry</source>
         <translation>Hạn sử dụng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="481"/>
+        <location filename="../operator.py" line="528"/>
         <source>Planned quantity</source>
         <translation>Số lượng kế hoạch</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="482"/>
+        <location filename="../operator.py" line="529"/>
         <source>Origin</source>
         <translation>Xuất xứ</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="497"/>
+        <location filename="../operator.py" line="544"/>
         <source>Production diary</source>
         <translation>Nhật ký sản xuất</translation>
     </message>
     <message numerus="yes">
-        <location filename="../operator.py" line="526"/>
+        <location filename="../operator.py" line="573"/>
         <source>From the shelf life (%n days): </source>
         <translation>
             <numerusform>Theo hạn dùng của sản phẩm (%n ngày): </numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../operator.py" line="552"/>
+        <location filename="../operator.py" line="599"/>
         <source>the expiry date must be after the production date</source>
         <translation>hạn sử dụng phải sau ngày sản xuất</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="560"/>
+        <location filename="../operator.py" line="607"/>
         <source>stage %1 has a date but no name</source>
         <translation>công đoạn %1 có ngày nhưng chưa có tên</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="566"/>
+        <location filename="../operator.py" line="613"/>
         <source>stage %1: the date must be written dd/mm/yyyy</source>
         <translation>công đoạn %1: ngày phải viết dạng nn/tt/nnnn</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="579"/>
+        <location filename="../operator.py" line="626"/>
         <source>Saving…</source>
         <translation>Đang lưu…</translation>
     </message>
@@ -155,278 +155,333 @@
 <context>
     <name>OperatorScreen</name>
     <message>
-        <location filename="../operator.py" line="600"/>
+        <location filename="../operator.py" line="656"/>
         <source>Printed</source>
         <translation>Đã in</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="600"/>
+        <location filename="../operator.py" line="656"/>
         <source>Verified</source>
         <translation>Đã kiểm tra</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="600"/>
+        <location filename="../operator.py" line="656"/>
         <source>Activated</source>
         <translation>Đã kích hoạt</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="600"/>
+        <location filename="../operator.py" line="656"/>
         <source>Voided</source>
         <translation>Đã hủy</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="600"/>
+        <location filename="../operator.py" line="656"/>
         <source>Waiting to be sent</source>
         <translation>Chờ gửi</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="600"/>
+        <location filename="../operator.py" line="656"/>
         <source>Confirmed by the server</source>
         <translation>Máy chủ đã nhận</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="638"/>
+        <location filename="../operator.py" line="696"/>
         <source>New batch</source>
         <translation>Tạo lô mới</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1036"/>
+        <location filename="../operator.py" line="1159"/>
         <source>Close batch</source>
         <translation>Đóng lô</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="642"/>
+        <location filename="../operator.py" line="700"/>
         <source>Technician</source>
         <translation>Kỹ thuật</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="644"/>
+        <location filename="../operator.py" line="702"/>
         <source>Product</source>
         <translation>Sản phẩm</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="645"/>
+        <location filename="../operator.py" line="703"/>
         <source>Batch</source>
         <translation>Lô</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="667"/>
+        <location filename="../operator.py" line="725"/>
         <source>Acknowledge</source>
         <translation>Đã biết</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="686"/>
+        <location filename="../operator.py" line="744"/>
         <source>Start</source>
         <translation>Bắt đầu</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1119"/>
+        <location filename="../operator.py" line="1242"/>
         <source>Pause</source>
         <translation>Tạm dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="690"/>
+        <location filename="../operator.py" line="748"/>
         <source>Stop</source>
         <translation>Dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="699"/>
+        <location filename="../operator.py" line="757"/>
         <source>until stopped</source>
         <translation>đến khi dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="705"/>
+        <location filename="../operator.py" line="763"/>
         <source>Items to pack</source>
         <translation>Số sản phẩm cần đóng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="711"/>
+        <location filename="../operator.py" line="769"/>
         <source>Rate (items per minute)</source>
         <translation>Tốc độ (sản phẩm/phút)</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="719"/>
+        <location filename="../operator.py" line="786"/>
         <source>This batch</source>
         <translation>Lô này</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="720"/>
+        <location filename="../operator.py" line="787"/>
         <source>This shift</source>
         <translation>Ca này</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="742"/>
+        <location filename="../operator.py" line="809"/>
         <source>Serial</source>
         <translation>Số sê-ri</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="742"/>
+        <location filename="../operator.py" line="809"/>
         <source>Result</source>
         <translation>Kết quả</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="742"/>
+        <location filename="../operator.py" line="809"/>
         <source>Delivery</source>
         <translation>Gửi về máy chủ</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="754"/>
+        <location filename="../operator.py" line="821"/>
         <source>Recent stamps</source>
         <translation>Tem gần đây</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="775"/>
+        <location filename="../operator.py" line="865"/>
         <source>Printer</source>
         <translation>Máy in</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="776"/>
+        <location filename="../operator.py" line="866"/>
         <source>Scanner</source>
         <translation>Máy quét</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="777"/>
+        <location filename="../operator.py" line="867"/>
         <source>MQTT broker</source>
         <translation>Máy chủ MQTT</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="778"/>
+        <location filename="../operator.py" line="868"/>
         <source>Central server</source>
         <translation>Máy chủ trung tâm</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="769"/>
+        <location filename="../operator.py" line="859"/>
         <source>Last stamp</source>
         <translation>Tem vừa in</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="841"/>
+        <location filename="../operator.py" line="932"/>
         <source>Starting the station: opening the database and the devices…</source>
         <translation>Đang khởi động trạm: mở cơ sở dữ liệu và các thiết bị…</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="963"/>
+        <location filename="../operator.py" line="1065"/>
         <source>Station ready.</source>
         <translation>Trạm đã sẵn sàng.</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="977"/>
+        <location filename="../operator.py" line="1084"/>
         <source>The station could not start: %1</source>
         <translation>Trạm không khởi động được: %1</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1036"/>
+        <location filename="../operator.py" line="1159"/>
         <source>Close batch %1? No more stamps can be printed for it.</source>
         <translation>Đóng lô %1? Sau khi đóng sẽ không in thêm tem cho lô này.</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1039"/>
+        <location filename="../operator.py" line="1162"/>
         <source>Close the batch</source>
         <translation>Đóng lô</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1040"/>
+        <location filename="../operator.py" line="1163"/>
         <source>Cancel</source>
         <translation>Hủy bỏ</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1059"/>
+        <location filename="../operator.py" line="1182"/>
         <source>Choose or create a batch first.</source>
         <translation>Hãy chọn hoặc tạo lô trước.</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1098"/>
+        <location filename="../operator.py" line="1221"/>
         <source>Paused by the operator</source>
         <translation>Người vận hành tạm dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1119"/>
+        <location filename="../operator.py" line="1242"/>
         <source>Resume</source>
         <translation>Tiếp tục</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1144"/>
+        <location filename="../operator.py" line="1269"/>
         <source>Serial %1</source>
         <translation>Sê-ri %1</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1227"/>
+        <location filename="../operator.py" line="1353"/>
         <source>voided: %1</source>
         <translation>đã hủy: %1</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1153"/>
+        <location filename="../operator.py" line="1278"/>
         <source>Lot %1</source>
         <translation>Lô %1</translation>
     </message>
     <message numerus="yes">
-        <location filename="../operator.py" line="1175"/>
+        <location filename="../operator.py" line="1300"/>
         <source>(+%n more)</source>
         <translation>
             <numerusform>(thêm %n cảnh báo)</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1187"/>
+        <location filename="../operator.py" line="1312"/>
         <source>Run finished: %1 activated, %2 voided.</source>
         <translation>Đã chạy xong: %1 tem kích hoạt, %2 tem hủy.</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1199"/>
+        <location filename="../operator.py" line="1324"/>
         <source>This shift (since %1)</source>
         <translation>Ca này (từ %1)</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1224"/>
+        <location filename="../operator.py" line="1350"/>
         <source>activated</source>
         <translation>đã kích hoạt</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1243"/>
+        <location filename="../operator.py" line="1412"/>
         <source>ready</source>
         <translation>sẵn sàng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1243"/>
+        <location filename="../operator.py" line="1412"/>
         <source>status not known yet</source>
         <translation>chưa biết trạng thái</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1244"/>
+        <location filename="../operator.py" line="1413"/>
         <source>fault: %1</source>
         <translation>lỗi: %1</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1246"/>
+        <location filename="../operator.py" line="1415"/>
         <source>not answering</source>
         <translation>không trả lời</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1252"/>
+        <location filename="../operator.py" line="1421"/>
         <source>connected</source>
         <translation>đã kết nối</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1252"/>
+        <location filename="../operator.py" line="1421"/>
         <source>not connected</source>
         <translation>chưa kết nối</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1255"/>
+        <location filename="../operator.py" line="1424"/>
         <source>all confirmed</source>
         <translation>đã nhận đủ</translation>
     </message>
     <message numerus="yes">
-        <location filename="../operator.py" line="1256"/>
+        <location filename="../operator.py" line="1425"/>
         <source>%n waiting</source>
         <translation>
             <numerusform>%n tem đang chờ</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1260"/>
+        <location filename="../operator.py" line="1429"/>
         <source>%1 not confirmed, oldest %2 min</source>
         <translation>%1 tem chưa được nhận, lâu nhất %2 phút</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="647"/>
+        <source>Roll</source>
+        <translation>Cuộn</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="647"/>
+        <source>State</source>
+        <translation>Trạng thái</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="647"/>
+        <source>Unused</source>
+        <translation>Chưa dùng</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="647"/>
+        <source>Refused</source>
+        <translation>Bị từ chối</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="843"/>
+        <source>Stamp rolls</source>
+        <translation>Cuộn tem</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1374"/>
+        <source>%1 (%2): activated %3, unused %4, voided %5, refused %6</source>
+        <translation>%1 (%2): đã kích hoạt %3, chưa dùng %4, đã hủy %5, bị từ chối %6</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1380"/>
+        <source>Rolls %1: activated %2, unused %3, voided %4, refused %5</source>
+        <translation>Cuộn tem %1: kích hoạt %2, chưa dùng %3, hủy %4, từ chối %5</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="773"/>
+        <source>Print stamps here</source>
+        <translation>In tem tại đây</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="774"/>
+        <source>Pre-printed rolls</source>
+        <translation>Cuộn tem in sẵn</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="778"/>
+        <source>Which line Start runs</source>
+        <translation>Nút Bắt đầu chạy dây chuyền nào</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1126"/>
+        <source>Changing the line: starting the station again…</source>
+        <translation>Đang đổi dây chuyền: khởi động lại trạm…</translation>
     </message>
 </context>
 <context>
@@ -860,124 +915,139 @@
 <context>
     <name>Words</name>
     <message>
-        <location filename="../operator.py" line="70"/>
+        <location filename="../operator.py" line="80"/>
         <source>RUNNING</source>
         <translation>ĐANG CHẠY</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="71"/>
+        <location filename="../operator.py" line="81"/>
         <source>PAUSED</source>
         <translation>TẠM DỪNG</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="72"/>
+        <location filename="../operator.py" line="82"/>
         <source>STOPPED</source>
         <translation>ĐÃ DỪNG</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="73"/>
+        <location filename="../operator.py" line="83"/>
         <source>FAULT</source>
         <translation>LỖI</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="74"/>
+        <location filename="../operator.py" line="84"/>
         <source>STOPPING…</source>
         <translation>ĐANG DỪNG…</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="84"/>
+        <location filename="../operator.py" line="94"/>
         <source>not read</source>
         <translation>không đọc được</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="85"/>
+        <location filename="../operator.py" line="95"/>
         <source>wrong content</source>
         <translation>sai nội dung</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="86"/>
+        <location filename="../operator.py" line="96"/>
         <source>unreadable</source>
         <translation>dữ liệu hỏng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="87"/>
+        <location filename="../operator.py" line="97"/>
         <source>printer fault</source>
         <translation>lỗi máy in</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="88"/>
+        <location filename="../operator.py" line="98"/>
         <source>line stopped</source>
         <translation>dây chuyền dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="89"/>
+        <location filename="../operator.py" line="99"/>
         <source>by hand</source>
         <translation>hủy thủ công</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="104"/>
+        <location filename="../operator.py" line="114"/>
         <source>waiting to be sent</source>
         <translation>chờ gửi</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="105"/>
+        <location filename="../operator.py" line="115"/>
         <source>sent, not yet confirmed</source>
         <translation>đã gửi, chờ xác nhận</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="106"/>
+        <location filename="../operator.py" line="116"/>
         <source>confirmed by the server</source>
         <translation>máy chủ đã nhận</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="94"/>
+        <location filename="../operator.py" line="104"/>
         <source>out of labels</source>
         <translation>hết giấy</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="95"/>
+        <location filename="../operator.py" line="105"/>
         <source>ribbon out</source>
         <translation>hết ruy băng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="96"/>
+        <location filename="../operator.py" line="106"/>
         <source>head open</source>
         <translation>đầu in mở</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="97"/>
+        <location filename="../operator.py" line="107"/>
         <source>paused on the printer</source>
         <translation>tạm dừng trên máy in</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="98"/>
+        <location filename="../operator.py" line="108"/>
         <source>cutter fault</source>
         <translation>lỗi dao cắt</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="99"/>
+        <location filename="../operator.py" line="109"/>
         <source>too hot</source>
         <translation>quá nóng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="100"/>
+        <location filename="../operator.py" line="110"/>
         <source>too cold</source>
         <translation>quá lạnh</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="101"/>
+        <location filename="../operator.py" line="111"/>
         <source>buffer full</source>
         <translation>đầy bộ nhớ đệm</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="90"/>
+        <location filename="../operator.py" line="100"/>
         <source>never printed</source>
         <translation>chưa in (trả lại số)</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="91"/>
+        <location filename="../operator.py" line="101"/>
         <source>batch locked</source>
         <translation>lô bị khóa</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="119"/>
+        <source>in use</source>
+        <translation>đang dùng</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="120"/>
+        <source>locked</source>
+        <translation>đang khóa</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="121"/>
+        <source>voided</source>
+        <translation>đã hủy</translation>
     </message>
 </context>
 </TS>
