@@ -190,7 +190,7 @@ def read_rolls(store: Store, gtin: str) -> tuple[RollSummary, ...]:
         summaries.append(RollSummary(
             roll_id=roll.roll_id, state=roll.state, state_reason=roll.state_reason, code_count=roll.code_count,
             activated=counts[CodeState.ACTIVATED], unused=counts[CodeState.UNUSED], voided=counts[CodeState.VOIDED],
-            refused=len(store.refusals(roll_pk=roll.pk))))
+            refused=store.refusal_count(roll_pk=roll.pk)))
     return tuple(summaries)
 
 

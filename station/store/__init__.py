@@ -1224,6 +1224,11 @@ class Store:
             for r, roll_id in s.execute(q)
         ])
 
+    def refusal_count(self, *, roll_pk: int) -> int:
+        """How many reads of a roll's codes were refused (what the operator screen shows, without the rows)."""
+        q = select(func.count()).select_from(RefusalRow).where(RefusalRow.roll_pk == roll_pk)
+        return int(self._read(lambda s: s.scalar(q)) or 0)
+
     def lock_batch(self, batch_id: int, reason: str, *, actor: str = "operator",
                    event: dict[str, Any] | None = None) -> Batch:
         """Lock a batch (a recall, a quality hold): nothing more is activated into it. The reason goes to the batch

@@ -71,6 +71,7 @@ def test_a_code_is_activated_once_whatever_the_path(store: Store, tmp_path: Path
     (third,) = store.commit_preprinted([activation()])
     assert third.refusal is not None and third.refusal.reason is RefusalReason.ALREADY_ACTIVATED
     assert [r.reason for r in store.refusals()] == [RefusalReason.ALREADY_ACTIVATED] * 2
+    assert store.refusal_count(roll_pk=code.roll_pk) == 2 == len(store.refusals(roll_pk=code.roll_pk))
     # And the table itself refuses a second row, whatever code path would try.
     with sqlite3.connect(store.path) as conn, pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO code_activations (code, stamp_id, batch_id, at) VALUES ('HUE0000001', 1, 1, 'x')")
