@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from station import epcis
-from station.domain import DeliveryState
 from station.ports import (
     Connected,
     Disconnected,

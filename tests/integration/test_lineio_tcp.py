@@ -245,7 +245,7 @@ def test_nothing_listening_is_reported_and_retried(no_leaks: None) -> None:
         assert "cannot connect" in str(io.last_error)
         with ConveyorSimulator(port=port) as sim:
             assert io.wait_healthy(3), io.last_error
-            assert sim.connected
+            assert wait_until(lambda: sim.connected, 3)   # the simulator notes its client just after answering
 
 
 def test_control_port(conveyor: ConveyorSimulator, station: Station) -> None:
