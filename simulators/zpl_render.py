@@ -369,10 +369,31 @@ def _decode_field(data: bytes, indicator: int | None, encoding: str) -> str:
     return raw.decode(encoding, "replace")
 
 
+_FB_ESCAPE = re.compile(r"\\(\\|&|\(.\))")
+
+
+def block_paragraphs(text: str) -> list[str]:
+    """The lines ^FB makes of its field data before wrapping: ``\\&`` breaks the line, ``\\\\`` is one backslash,
+    ``\\(*)`` a soft hyphen (a hint where a word may break; drawn as nothing here). A Zebra reads these after the
+    ^FH escapes are decoded, so ``_5C&`` breaks the line too."""
+    paragraphs = [""]
+    position = 0
+    for match in _FB_ESCAPE.finditer(text):
+        paragraphs[-1] += text[position:match.start()]
+        escape = match.group(1)
+        if escape == "&":
+            paragraphs.append("")
+        elif escape == "\\":
+            paragraphs[-1] += "\\"
+        position = match.end()
+    paragraphs[-1] += text[position:]
+    return paragraphs
+
+
 def _wrap(text: str, max_width: int, height: int, width: int) -> list[str]:
     """Greedy wrap at spaces, as ^FB does; a word wider than the block is broken where it overflows."""
     lines: list[str] = []
-    for paragraph in text.split("\\&"):  # \& is ^FB's line break
+    for paragraph in block_paragraphs(text):
         current = ""
         for word in paragraph.split(" "):
             candidate = word if not current else current + " " + word
@@ -554,8 +575,9 @@ class _Renderer:
                 lx = f.x
             _draw_text(self.img, lx, top + row * step, line, h, w)
         shown = min(len(lines), max_lines)
+        printed = "\n".join(block_paragraphs(text))   # the text as the block prints it: its escapes read
         self.result_fields.append(
-            RenderedField("text", f.x, top, block_w, shown * step - spacing, text, detail=f"lines={lines!r}")
+            RenderedField("text", f.x, top, block_w, shown * step - spacing, printed, detail=f"lines={lines!r}")
         )
 
     def draw_box(self, args: list[str]) -> None:

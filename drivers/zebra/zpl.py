@@ -30,21 +30,28 @@ class TemplateError(DeviceError):
 
 
 @functools.lru_cache(maxsize=4096)  # product, producer, lot and dates repeat on every label of a batch
-def escape_field(value: str, indicator: str = _DEFAULT_INDICATOR) -> str:
+def escape_field(value: str, indicator: str = _DEFAULT_INDICATOR, block: bool = False) -> str:
     """Return `value` as ^FH field data: ASCII only, with every byte that could be a command escaped as _XX.
 
     `^` and `~` would start a command inside the printer, the indicator itself would start an escape,
     control characters are not printable, and non-ASCII text is sent byte by byte of its UTF-8 encoding
     (the label's ^CI28 turns the bytes back into characters).
+
+    `block` is for the data of a ^FB field, which reads its own escapes after the ^FH ones: ``\\&`` is a line
+    break, ``\\(*)`` a soft hyphen and ``\\\\`` one backslash. Every backslash is doubled, so a ``\\&`` in a
+    product name prints as written. Hex-escaping it (``_5C``) would not help: ^FH decodes first, then ^FB reads.
     """
     _check_indicator(indicator)
     special = {"^", "~", indicator}
     out: list[str] = []
     for char in value:
-        if " " <= char <= "~" and char not in special:
+        if char == "\\" and block and indicator != "\\":
+            out.append("\\\\")
+        elif " " <= char <= "~" and char not in special:
             out.append(char)
         else:
-            out.extend(f"{indicator}{byte:02X}" for byte in char.encode("utf-8"))
+            encoded = [f"{indicator}{byte:02X}" for byte in char.encode("utf-8")]
+            out.extend(encoded * 2 if char == "\\" and block else encoded)
     return "".join(out)
 
 
@@ -66,6 +73,7 @@ class _Slot:
     field_start: int      # where the field's ^FH begins
     data_start: int       # just after its ^FD
     data_end: int         # where its closing ^FS begins
+    block: bool = False   # the field is a ^FB block, which reads backslash escapes in its data
 
 
 @dataclass(frozen=True)
@@ -100,13 +108,16 @@ class LabelTemplate:
     def from_text(cls, text: str, name: str = "<template>") -> LabelTemplate:
         """Check template text; `name` is used in error messages (usually the file path)."""
         lines: list[_Line] = []
+        open_field = ""   # commands of a field begun on an earlier line (its ^FO, ^A, ^FB), up to this line
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.rstrip()
             if not line or line.lstrip().startswith("^FX"):
                 continue
             if "^FX" in line:
                 raise TemplateError(f"{name}:{number}: ^FX comments must stand on a line of their own")
-            lines.append(_Line(line, _parse_slots(line, name, number)))
+            lines.append(_Line(line, _parse_slots(line, name, number, open_field)))
+            closed = line.upper().rfind("^FS")
+            open_field = line[closed + 3:] if closed >= 0 else open_field + line
         if not lines or not lines[0].text.lstrip().startswith("^XA"):
             raise TemplateError(f"{name}: a label template must start with ^XA")
         if not lines[-1].text.endswith("^XZ"):
@@ -207,7 +218,7 @@ class LabelTemplate:
             if not isinstance(value, str):
                 raise TemplateError(f"{self.name}: field {slot.name} must be text, got {type(value).__name__}")
             parts.append(line.text[position:slot.start])
-            parts.append(escape_field(value, slot.indicator))
+            parts.append(escape_field(value, slot.indicator, slot.block))
             position = slot.end
         parts.append(line.text[position:slots[-1].data_end])
         data = "".join(parts)
@@ -223,7 +234,7 @@ class LabelTemplate:
             value = fields[slot.name]
             if not isinstance(value, str):
                 raise TemplateError(f"{self.name}: field {slot.name} must be text, got {type(value).__name__}")
-            escaped = escape_field(value, slot.indicator)
+            escaped = escape_field(value, slot.indicator, slot.block)
             if len(escaped) > MAX_FIELD_DATA:
                 raise TemplateError(
                     f"{self.name}: field {slot.name} is {len(escaped)} bytes escaped, "
@@ -236,8 +247,9 @@ class LabelTemplate:
         return "".join(parts)
 
 
-def _parse_slots(line: str, name: str, number: int) -> tuple[_Slot, ...]:
-    """Find the placeholders of one line and check each sits in the data of a ^FH field."""
+def _parse_slots(line: str, name: str, number: int, open_field: str = "") -> tuple[_Slot, ...]:
+    """Find the placeholders of one line and check each sits in the data of a ^FH field. `open_field` is the
+    start of a field that began on an earlier line (for its ^FB)."""
     where = f"{name}:{number}"
     found = list(_PLACEHOLDER.finditer(line))
     if len(_PLACEHOLDER_START.findall(line)) != len(found):
@@ -264,6 +276,9 @@ def _parse_slots(line: str, name: str, number: int) -> tuple[_Slot, ...]:
             _check_indicator(indicator)
         except TemplateError as exc:
             raise TemplateError(f"{where}: {exc}") from None
+        # ^FB anywhere in the field (from the end of the previous field to ^FD) makes its data a text block.
+        head = (open_field if field_start == 0 else "") + line[field_start:data_start]
+        block = "^FB" in head.upper()
         slots.append(_Slot(match.start(), match.end(), match.group(1), indicator, fh, data_start + 3,
-                           next_command))
+                           next_command, block))
     return tuple(slots)

@@ -246,3 +246,31 @@ def test_an_edited_template_gets_a_new_format_name() -> None:
     b = LabelTemplate.from_text("^XA\n^CI28\n^FO2,1^FH_^FD${x}^FS\n^XZ", "b")
     assert a.format_name != b.format_name
     assert a.format_name.startswith("R:ST") and a.format_name.endswith(".ZPL") and len(a.format_name) == 14
+
+
+# --- ^FB escapes: \& would break the line, \\ would print one backslash -----------------------------------------
+
+
+def test_a_backslash_in_a_block_field_is_doubled_so_it_prints_as_written(stamp: LabelTemplate) -> None:
+    label = stamp.render({**FIELDS, "product_name": "Mè \\& Co \\\\ 1", "lot": "L1"})
+    # product_name is a ^FB field: each backslash goes as \\, which the block reads as one backslash.
+    assert b"^FB286,2,0,L^FH_^FDM_C3_A8 \\\\& Co \\\\\\\\ 1^FS\n" in label
+    # The same text in a field without ^FB is sent as it is (nothing there reads backslashes).
+    plain = LabelTemplate.from_text("^XA\n^CI28\n^FO0,0^A0N,20,20^FH_^FD${x}^FS\n^XZ", "t")
+    assert plain.render({"x": "a\\&b"}) == b"^XA\n^CI28\n^FO0,0^A0N,20,20^FH_^FDa\\&b^FS\n^XZ\n"
+
+
+def test_the_block_is_known_when_its_commands_stand_on_the_line_before() -> None:
+    tpl = LabelTemplate.from_text("^XA\n^CI28\n^FO0,0^A0N,20,20^FB200,2,0,L\n^FH_^FD${x}^FS\n"
+                                  "^FO0,40^FH_^FD${y}^FS\n^XZ", "t")
+    assert tpl.render({"x": "a\\&b", "y": "c\\&d"}).splitlines()[3:5] == [b"^FH_^FDa\\\\&b^FS", b"^FO0,40^FH_^FDc\\&d^FS"]
+
+
+def test_a_recalled_block_field_is_escaped_the_same_way(stamp: LabelTemplate) -> None:
+    recall = stamp.recall({**FIELDS, "producer": "HTX \\& Co"})
+    assert b"^FN3^FH_^FDHTX \\\\& Co^FS\n" in recall
+
+
+@pytest.mark.parametrize(("indicator", "escaped"), [("_", "a\\\\b"), ("\\", "a\\5C\\5Cb")])
+def test_escape_field_block_doubles_backslashes(indicator: str, escaped: str) -> None:
+    assert escape_field("a\\b", indicator, block=True) == escaped

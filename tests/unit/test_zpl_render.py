@@ -220,3 +220,28 @@ def test_a_recalled_stored_format_prints_the_same_label_as_the_full_format() -> 
     direct, recalled = render_labels(template.render(fields))[0], render_labels(merged)[0]
     assert recalled.texts == direct.texts and recalled.qr_data == direct.qr_data == [fields["qr"]]
     assert recalled.image.tobytes() == direct.image.tobytes()
+
+
+@pytest.mark.parametrize("name", ["Mè xừng \\& Co", "Nước mắm \\\\& 500ml", "Trà \\(-)rau \\ má", "ends with \\"])
+def test_a_name_with_backslashes_prints_exactly_as_configured(name: str) -> None:
+    # The builder escapes the ^FB field's own escapes; the printer (and this renderer) read them after ^FH.
+    from drivers.zebra.zpl import LabelTemplate
+
+    template = LabelTemplate.load(TEMPLATE)
+    fields = {"qr": QR_URI, "product_name": name, "producer": name, "lot": "MX2611A", "serial": "7K3Q9XH2WP",
+              "gtin": "08938603001013", "gtin12": "893860300101", "production_date": "26/11/2025",
+              "expiry_date": None}
+    for zpl, formats in ((template.render(fields), {}), (template.recall(fields), {})):
+        if b"^XF" in zpl:
+            render_labels(template.stored_format(), formats=formats)
+        label = render_labels(zpl, formats=formats)[0]
+        assert label.texts[:2] == [name, name]
+        for block in label.fields[1:3]:   # the product name and the producer: ^FB blocks, wrapped at spaces only
+            assert " ".join(eval(block.detail.removeprefix("lines="))) == name  # noqa: S307 - our own repr
+
+
+def test_fb_reads_its_escapes_after_the_hex_escapes() -> None:
+    zpl = b"^XA^CI28^FO10,10^A0N,20,20^FB300,3,0,L^FH_^FDa_5C&b\\\\c\\(-)d^FS^XZ"
+    label = render_labels(zpl)[0]
+    assert label.texts == ["a\nb\\cd"]
+    assert eval(label.fields[0].detail.removeprefix("lines=")) == ["a", "b\\cd"]  # noqa: S307 - our own repr
