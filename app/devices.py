@@ -19,7 +19,7 @@ from drivers.mqtt import PublishAcked as MqttPublishAcked
 from drivers.scanner import ScanRead, ScanRefused, SerialScanner
 from drivers.transport import open_transport
 from drivers.zebra.printer import PrinterState, PrinterStatus, ZebraPrinter
-from drivers.zebra.zpl import LabelTemplate
+from drivers.zebra.zpl import LabelTemplate, download_font
 from station.config import VerifierConfig
 from station.ports import (
     Connected,
@@ -64,11 +64,18 @@ class PrinterService:
     """
 
     def __init__(self, url: str, template: Path, *, status_interval_s: float = 0.5,
-                 status_timeout_s: float = 1.0, stored_format: bool = True) -> None:
+                 status_timeout_s: float = 1.0, stored_format: bool = True,
+                 fonts: Mapping[str, Path] | None = None) -> None:
         self.url = url
         self.template = LabelTemplate.load(template)
         self.stored_format = stored_format
         self._format_sent = False
+        # The TrueType fonts the labels print with, by their name on the printer: checked (^HW) on every new
+        # connection, as the stored format is re-sent then, and downloaded (~DY) only when the printer lacks them.
+        self.fonts = {name: Path(path) for name, path in (fonts or {}).items()}
+        self._font_data: dict[str, bytes] = {}
+        self._fonts_ready = not self.fonts
+        self.font_downloads: list[tuple[str, int, float]] = []   # (name, bytes, seconds) of each download
         self._printer = ZebraPrinter(open_transport(url), status_timeout=status_timeout_s)
         self._interval = status_interval_s
         self._health = PrinterHealth(PrinterCondition.UNKNOWN, (), "not polled yet")
@@ -84,6 +91,13 @@ class PrinterService:
     def start(self) -> None:
         self._ensure_open()
         self.poll()
+        if self._open and self.fonts:
+            # Before the line runs: on a serial line a download takes a minute or more (74 KB at 9600 baud).
+            try:
+                self.ensure_fonts()
+            except (DeviceError, PrinterPortError) as exc:
+                log.warning("printer %s: fonts not ready (%s); trying again before the first label", self.url, exc)
+                self._reset()
         self._thread = threading.Thread(target=self._poll_loop, name="printer-status", daemon=True)
         self._thread.start()
 
@@ -105,8 +119,10 @@ class PrinterService:
                 self._set_health(PrinterHealth(PrinterCondition.UNREACHABLE, (), str(exc)))
                 return False
             self._open = True
-            # A new connection may be a printer that was switched off: its RAM lost the stored format.
+            # A new connection may be a printer that was switched off: its RAM lost the stored format, and a
+            # replaced or reset printer has no downloaded font either.
             self._format_sent = False
+            self._fonts_ready = not self.fonts
             return True
 
     def _reset(self) -> None:
@@ -157,10 +173,45 @@ class PrinterService:
     def render(self, fields: Mapping[str, str | None]) -> bytes:
         return self.template.render(fields)
 
+    def ensure_fonts(self) -> list[str]:
+        """Make sure the printer holds every configured font; download those it does not list. Returns the names
+        downloaded. Raises DeviceError (the printer could not be reached, or did not keep the font)."""
+        downloaded: list[str] = []
+        for name, path in self.fonts.items():
+            data = self._font_data.get(name)
+            if data is None:
+                try:
+                    data = self._font_data[name] = path.read_bytes()
+                except OSError as exc:
+                    raise PrinterPortError(f"font {name}: cannot read {path}: {exc}") from exc
+            listed = self._printer.list_files(name)
+            if listed is not None and listed.get(name) == len(data):
+                continue
+            rate = self._printer.transport.bytes_per_second
+            estimate = f", about {len(data) / rate:.0f} s at this line's speed" if rate else ""
+            why = "does not say which files it holds" if listed is None else \
+                ("holds another version" if name in listed else "does not hold it")
+            log.info("printer %s %s: downloading font %s (%d bytes from %s%s)", self.url, why, name, len(data),
+                     path, estimate)
+            seconds = self._printer.send_file(download_font(name, data), f"font {name}")
+            self.font_downloads.append((name, len(data), seconds))
+            downloaded.append(name)
+            log.info("font %s sent to %s in %.1f s", name, self.url, seconds)
+            if listed is not None:
+                after = self._printer.list_files(name)
+                if after is not None and after.get(name) != len(data):
+                    raise PrinterPortError(
+                        f"printer {self.url} did not keep font {name} ({len(data)} bytes; it lists "
+                        f"{after.get(name, 'nothing')}): check the free space on drive {name[0]}:")
+        self._fonts_ready = True
+        return downloaded
+
     def print_label(self, fields: Mapping[str, str | None]) -> None:
         if not self._ensure_open():
             raise PrinterPortError(f"printer {self.url} not reachable: {self._health.detail}")
         try:
+            if not self._fonts_ready:
+                self.ensure_fonts()
             if self.stored_format:
                 if not self._format_sent:
                     self._printer.send_label(self.template.stored_format())

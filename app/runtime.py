@@ -23,7 +23,7 @@ from station.engine import (
     StationIdentity,
     TriggerMode,
 )
-from station.errors import StationError
+from station.errors import ConfigError, StationError
 from station.gs1 import validate_lot
 from station.ports import ItemTrigger
 from station.relay import Relay, RelaySettings, Topics
@@ -55,7 +55,14 @@ class Station:
         self.printer = PrinterService(printer_cfg.url, config.resolve(printer_cfg.template),
                                       status_interval_s=printer_cfg.status_interval_s,
                                       status_timeout_s=printer_cfg.status_timeout_s,
-                                      stored_format=printer_cfg.stored_format)
+                                      stored_format=printer_cfg.stored_format,
+                                      fonts={name: config.resolve(path) for name, path in printer_cfg.fonts.items()})
+        unknown_fonts = sorted(self.printer.template.fonts - printer_cfg.fonts.keys())
+        if unknown_fonts:
+            self.store.close()
+            raise ConfigError(f"{config.source}: devices.printer.fonts: the template {printer_cfg.template} prints "
+                              f"with {', '.join(unknown_fonts)}, which no entry downloads (configured: "
+                              f"{', '.join(printer_cfg.fonts) or 'none'})")
         line = config.line
         auto = options.auto_resume if options.auto_resume is not None else line.resume is ResumePolicy.AUTO
         self.line_io: LineIO = open_lineio(config.devices.line_io.url, self._on_trigger)

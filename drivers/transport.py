@@ -94,6 +94,11 @@ class Transport(ABC):
     def read(self, timeout: float) -> bytes:
         """Return the bytes that arrive within `timeout` seconds, b"" if none; raises TransportClosed."""
 
+    @property
+    def bytes_per_second(self) -> float | None:
+        """How fast the line itself moves bytes, where it sets the pace (a serial port); None otherwise."""
+        return None
+
     def _require_open(self) -> None:
         if not self.is_open:
             raise TransportError(f"{self._url}: transport is not open")
@@ -308,6 +313,13 @@ class SerialTransport(Transport):
     @property
     def can_read(self) -> bool:
         return True
+
+    @property
+    def bytes_per_second(self) -> float | None:
+        # One start bit, the data bits, a parity bit if any, the stop bits: 9600 baud 8N1 is 960 bytes/s.
+        s = self.settings
+        bits = 1 + int(s["bytesize"]) + (0 if s["parity"] == "N" else 1) + float(s["stopbits"])  # type: ignore[arg-type]
+        return int(s["baudrate"]) / bits  # type: ignore[call-overload]
 
     @property
     def is_open(self) -> bool:

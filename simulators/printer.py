@@ -8,6 +8,11 @@ What it speaks, as a Zebra does:
   label takes `label length / ips` seconds (the length from `^LL`); a fault or a pause during a label restarts
   that label once cleared, as a printer reprints the label it was on.
 - `^DFR:NAME.ZPL^FS…^XZ` stores a format (nothing prints); `^XFR:NAME.ZPL` with `^FNn^FD…^FS` recalls it.
+- `~DYd:f,b,x,t,w,data` stores a file (a TrueType font: x = T, b = B binary or A hex/ZB64) on drive E: (flash,
+  kept across `power_cycle`) or R: (RAM, lost); `^A@o,h,w,E:NAME.TTF` and `^CWa,E:NAME.TTF` print with it, and a
+  label naming a font the printer lacks prints in the ^CF font, as a Zebra does. Text drawn in a resident font
+  (`^A0`, the bitmap fonts) shows only Latin-1: every other character is a box, recorded per label
+  (`PrintedLabel.missing_glyphs`). `^XA^HWE:*.TTF^XZ` answers the directory listing and prints nothing.
 - Control commands, which run the moment they arrive, even in the middle of a format (that is why field data
   is sent with `^FH` escapes): `~HS` (three status frames), `~HQES` (PRINTER STATUS / ERRORS / WARNINGS), `~JA`
   (cancel every format received but not yet printed, including the one printing), `~PP` pause, `~PS` resume,
@@ -25,6 +30,9 @@ Control port (`control_port`; text lines over TCP, one reply line per command):
     silent on|off                         answer neither ~HS nor ~HQES (still receives and prints)
     offline on|off                        refuse new connections (accept and close at once)
     disconnect                            drop every open connection now
+    power_cycle                           switch off and on: buffer, R: files and formats, ^CW letters lost
+    factory_reset                         a reset or replaced printer: E: files lost too
+    files                                 the downloaded files as JSON {name: bytes}
     ips <inches per second> | ips off     print speed; off prints at once
     cancel                                same as ~JA
     status                                one JSON object: faults, counts, queue, addresses
@@ -40,12 +48,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import fnmatch
 import io
 import json
 import logging
 import socket
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +81,8 @@ _SWITCHES = FAULT_NAMES + ("paused", "silent", "offline")
 # Bytes of parameters each control command takes; ~HQ needs its two-letter query (ES, SN, ...).
 _CONTROL_PARAM_BYTES = {"HQ": 2}
 _DEFAULT_LABEL_DOTS = 251  # what an idle printer reports before any ^LL (NOTES.md's idle example)
+# Commands that put something on the label; a format with none of them and a host query (^HW) prints nothing.
+_PRINTING_COMMANDS = {"FD", "FN", "FS", "GB", "XF", "DF", "BQ", "BE", "BC", "GF", "XG"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +106,11 @@ class PrintedLabel:
     def qr_data(self) -> list[str]:
         """What the ZPL asked the QR to hold (the truth a scanner test compares its decode against)."""
         return self.rendered.qr_data if self.rendered else []
+
+    @property
+    def missing_glyphs(self) -> list[tuple[str, str, str]]:
+        """(text, font, characters printed as boxes) of each text field that printed a box."""
+        return self.rendered.missing_glyphs if self.rendered else []
 
     def png(self) -> bytes:
         return self.rendered.png() if self.rendered else b""
@@ -175,6 +192,15 @@ class ZplStreamParser:
                     pos = at
                     break
                 name = name_bytes.decode("latin-1").upper()
+                if name == "DY":
+                    download = _read_download(buf, at + 3)
+                    if download is None:
+                        pos = at   # the rest of the download has not arrived yet
+                        break
+                    end, event = download
+                    events.append(event)
+                    pos = end
+                    continue
                 need = _CONTROL_PARAM_BYTES.get(name, 0)
                 if len(buf) < at + 3 + need:
                     pos = at
@@ -207,6 +233,56 @@ class ZplStreamParser:
         return events
 
 
+# ~DY's extension letter (x) to the extension the file is stored with; any other letter stores a .GRF.
+_DY_EXTENSIONS = {"T": "TTF", "E": "TTE", "P": "PNG", "G": "GRF", "B": "BMP", "X": "PCX"}
+_DY_HEADER_MAX = 128
+
+
+def _read_download(buf: bytearray, start: int) -> tuple[int, tuple[str, str, bytes, str]] | None:
+    """Parse ``~DYd:f,b,x,t,w,data`` from `start` (just after ``~DY``): (end, ("download", name, data, problem)),
+    or None while the download is still arriving. b is A (ASCII hex, or ``:B64:``/``:Z64:`` text) or B (t raw
+    bytes, which may hold ^ and ~: the printer counts them, it does not read them as commands)."""
+    header_end = start
+    commas = 0
+    while commas < 5:
+        comma = buf.find(b",", header_end, start + _DY_HEADER_MAX)
+        if comma < 0:
+            if len(buf) - start > _DY_HEADER_MAX:   # never a header: drop the command, keep reading
+                return start, ("download", "", b"", "~DY header not understood")
+            return None
+        header_end = comma + 1
+        commas += 1
+    fields = bytes(buf[start:header_end - 1]).decode("latin-1").split(",")
+    target, fmt, ext = fields[0].strip().upper(), fields[1].strip().upper(), fields[2].strip().upper()
+    drive, _, base = target.rpartition(":")
+    extension = _DY_EXTENSIONS.get(ext[:1], "GRF") if len(ext) <= 1 else ext.lstrip(".")
+    name = f"{drive or 'R'}:{(base or 'UNKNOWN')[:8]}.{extension}"
+    try:
+        total = int(fields[3])
+    except ValueError:
+        return header_end, ("download", name, b"", f"~DY size {fields[3]!r} is not a number")
+    if fmt == "B":
+        if len(buf) < header_end + total:
+            return None
+        return header_end + total, ("download", name, bytes(buf[header_end:header_end + total]), "")
+    # ASCII: hex digits (or a :B64:/:Z64: block) up to the next command prefix.
+    stops = [i for i in (buf.find(b"^", header_end), buf.find(b"~", header_end)) if i >= 0]
+    if not stops:
+        return None
+    end = min(stops)
+    text = bytes(buf[header_end:end]).decode("latin-1").replace("\r", "").replace("\n", "").strip()
+    try:
+        if text.upper().startswith((":B64:", ":Z64:")):
+            payload = base64.b64decode(text[5:].split(":")[0])
+            data = zlib.decompress(payload) if text.upper().startswith(":Z64:") else payload
+        else:
+            data = bytes.fromhex(text)
+    except (ValueError, zlib.error) as exc:
+        return end, ("download", name, b"", f"~DY data not understood: {exc}")
+    problem = "" if len(data) == total else f"~DY said {total} bytes, {len(data)} came"
+    return end, ("download", name, data, problem)
+
+
 def _flag(value: bool) -> str:
     return "1" if value else "0"
 
@@ -228,6 +304,8 @@ class PrinterSimulator:
         render: bool = True,
         buffer_size: int = 64,
         keep: int = 2000,
+        flash_bytes: int = 6 * 1024 * 1024,
+        ram_bytes: int = 1024 * 1024,
     ) -> None:
         if ips is not None and ips <= 0:
             raise SimulatorError(f"ips must be positive, got {ips}")
@@ -235,6 +313,7 @@ class PrinterSimulator:
         self.dpmm = dpmm
         self.render = render
         self.buffer_size = buffer_size
+        self.drive_bytes = {"E": flash_bytes, "R": ram_bytes}   # room for downloaded files and stored formats
         self.keep = max(1, keep)   # the most recent labels and formats kept for inspection; the counts go on
         self._received_total = 0
         self._printed_total = 0
@@ -251,6 +330,12 @@ class PrinterSimulator:
         self.received: list[bytes] = []
         self.cancelled: list[bytes] = []
         self.stored_formats: dict[str, bytes] = {}
+        # Files downloaded with ~DY (fonts): E: is flash and survives power_cycle(), R: is RAM and does not.
+        self.files: dict[str, bytes] = {}
+        self.font_aliases: dict[str, str] = {}   # ^CW letters, kept until the printer is switched off
+        self.downloads: list[str] = []            # every ~DY received, by file name, in order
+        self.power_cycles = 0
+        self.lost_at_power_off = 0                # formats in the buffer when the power went
         self.unknown_controls: list[str] = []
         self.controls_seen: list[str] = []
         self._listeners: list[Callable[[PrintedLabel], None]] = []
@@ -425,6 +510,70 @@ class PrinterSimulator:
             self._cond.notify_all()
         return len(dropped)
 
+    def power_cycle(self) -> None:
+        """Switch the printer off and on: connections drop, the formats in its buffer are lost, and so is all it
+        kept in RAM (R: files and stored formats, ^CW font letters); flash (E:) keeps its files."""
+        with self._cond:
+            self.lost_at_power_off += len(self._queue)
+            self._queue.clear()
+            self._generation += 1
+            for store in (self.files, self.stored_formats):
+                for name in [n for n in store if not n.startswith("E:")]:
+                    del store[name]
+            self.font_aliases.clear()
+            self._switches["paused"] = False
+            self.power_cycles += 1
+            self._cond.notify_all()
+        self.disconnect()
+
+    def factory_reset(self) -> None:
+        """A printer reset to its factory settings, or a replacement unit: nothing downloaded survives, not even
+        on E:."""
+        with self._cond:
+            self.files.clear()
+            self.stored_formats.clear()
+        self.power_cycle()
+
+    def _store_file(self, name: str, data: bytes, problem: str) -> None:
+        """~DY: keep the file on its drive (nothing prints, nothing is answered)."""
+        if problem or not name:
+            log.warning("~DY %s: %s; nothing stored", name or "?", problem)
+            with self._cond:
+                self.unknown_controls.append(f"~DY {name} ({problem})")
+            return
+        with self._cond:
+            drive = name.partition(":")[0]
+            used = sum(len(d) for n, d in {**self.files, **self.stored_formats}.items()
+                       if n.startswith(f"{drive}:") and n != name)
+            if used + len(data) > self.drive_bytes.get(drive, 0):
+                # A full drive keeps nothing of the file and says nothing: only ^HW shows it is not there.
+                self.unknown_controls.append(f"~DY {name} refused: drive {drive}: has "
+                                             f"{self.drive_bytes.get(drive, 0) - used} bytes free")
+                return
+            self.files[name] = data
+            self.downloads.append(name)
+
+    def directory(self, pattern: str) -> bytes:
+        """The ^HW reply for `pattern` (``E:*.TTF``, ``*:*.*``): one line per file, as the ZPL guide lays it out."""
+        drive, _, name = pattern.split(",")[0].strip().upper().rpartition(":")
+        drive = drive or "R"
+        name = name or "*.*"
+        if "." not in name:
+            name += ".*"
+        with self._cond:
+            stored = {**{n: len(d) for n, d in self.files.items()},
+                      **{n: len(d) for n, d in self.stored_formats.items()}}
+        lines = [f"DIR {drive}:{name}"]
+        for full, size in sorted(stored.items()):
+            file_drive, _, file_name = full.partition(":")
+            if (drive == "*" or drive == file_drive) and fnmatch.fnmatchcase(file_name, name):
+                base, _, ext = file_name.partition(".")
+                lines.append(f"* {file_drive}:{base}.{ext}  {size:06d}  ")
+        free = self.drive_bytes.get(drive, sum(self.drive_bytes.values())) - sum(
+            size for full, size in stored.items() if drive == "*" or full.startswith(f"{drive}:"))
+        body = "\r\n".join(lines) + f"\r\n\r\n-{max(free, 0):07d} bytes free\r\n"
+        return STX + b"\r\n" + body.encode("ascii") + ETX
+
     def disconnect(self) -> None:
         """Drop every open printer connection now (the listener stays up, so a client can reconnect)."""
         with self._cond:
@@ -454,6 +603,9 @@ class PrinterSimulator:
                 "printed": self._printed_total,
                 "cancelled": len(self.cancelled),
                 "stored_formats": sorted(self.stored_formats),
+                "files": {name: len(data) for name, data in sorted(self.files.items())},
+                "downloads": len(self.downloads),
+                "power_cycles": self.power_cycles,
                 "clients": len(self._clients),
                 "url": self.url,
                 "control": self.control_url,
@@ -568,8 +720,10 @@ class PrinterSimulator:
                 for event in parser.feed(data):
                     if event[0] == "control":
                         self._control(conn, str(event[1]), str(event[2]), parser)
+                    elif event[0] == "download":
+                        self._store_file(str(event[1]), bytes(event[2]), str(event[3]))  # type: ignore[arg-type]
                     else:
-                        self._receive_format(bytes(event[1]))  # type: ignore[arg-type]
+                        self._receive_format(bytes(event[1]), conn)  # type: ignore[arg-type]
         finally:
             with self._cond:
                 self._clients.discard(conn)
@@ -620,7 +774,16 @@ class PrinterSimulator:
         else:
             self.unknown_controls.append(f"~{name}")
 
-    def _receive_format(self, zpl: bytes) -> None:
+    def _receive_format(self, zpl: bytes, conn: socket.socket | None = None) -> None:
+        commands = tokenize(zpl)
+        queries = [c for c in commands if c.prefix == "^" and c.name == "HW"]
+        for query in queries:   # ^HW answers on the connection that asked, as the format is read
+            if conn is not None:
+                self._send(conn, self.directory(query.params.decode("latin-1")))
+        if queries and not any(c.name in _PRINTING_COMMANDS for c in commands):
+            with self._cond:
+                self._keep_received(zpl)
+            return  # a format that only asks (^XA^HWE:*.TTF^XZ) prints nothing
         expanded, warnings = expand_format(zpl, self.stored_formats)
         if expanded is None:
             with self._cond:
@@ -660,8 +823,10 @@ class PrinterSimulator:
                 job = self._queue[0]
                 generation = self._generation
             if self.render and job.rendered is None:
+                with self._cond:
+                    fonts = dict(self.files)
                 try:
-                    job.rendered = render_label(job.zpl, self.dpmm)
+                    job.rendered = render_label(job.zpl, self.dpmm, fonts=fonts, aliases=self.font_aliases)
                 except Exception:  # a renderer bug must not stop the printer: print the label blank
                     log.exception("cannot render format %d", job.seq)
             printed = self._print_one(job, generation)
@@ -768,9 +933,18 @@ class PrinterSimulator:
         if command == "help":
             return "commands: " + ", ".join(
                 [f"{n} on|off" for n in FAULT_NAMES + ("silent", "offline")]
-                + ["pause", "resume", "disconnect", "ips <n>|off", "cancel", "status", "labels", "received",
-                   "cancelled", "label <index>", "subscribe", "quit"]
+                + ["pause", "resume", "disconnect", "power_cycle", "factory_reset", "files", "ips <n>|off",
+                   "cancel", "status", "labels", "received", "cancelled", "label <index>", "subscribe", "quit"]
             )
+        if command == "power_cycle":
+            self.power_cycle()
+            return "ok"
+        if command == "factory_reset":
+            self.factory_reset()
+            return "ok"
+        if command == "files":
+            with self._cond:
+                return json.dumps({name: len(data) for name, data in sorted(self.files.items())})
         if command in FAULT_NAMES or command in ("silent", "offline"):
             if len(args) != 1 or args[0].lower() not in ("on", "off", "1", "0", "true", "false"):
                 raise SimulatorError(f"usage: {command} on|off")

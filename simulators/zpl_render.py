@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +14,10 @@ import segno
 from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
+    "RESIDENT_CHARS",
+    "Face",
+    "downloaded_face",
+    "font_file_name",
     "RenderedField",
     "RenderedLabel",
     "ZplCommand",
@@ -29,6 +33,12 @@ log = logging.getLogger(__name__)
 
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 FONT_MONO_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf")
+
+#: The characters a Zebra's resident fonts print (^A0 CG Triumvirate and the bitmap fonts): printable ASCII and
+#: Latin-1. Anything else, most Vietnamese letters among them (ă đ ơ ư and U+1EA0–U+1EF9: ạ ả ấ … ỹ), comes out
+#: of the printer as a box; the renderer draws the resident fonts with DejaVu's shapes but only these characters,
+#: and draws the same box for the rest. A downloaded TrueType font prints what its own character map holds.
+RESIDENT_CHARS = frozenset(map(chr, range(0x20, 0x7F))) | frozenset(map(chr, range(0xA0, 0x100)))
 
 _PREFIXES = b"^~"
 _PREFIX_RE = re.compile(rb"[\^~]")
@@ -75,6 +85,8 @@ class RenderedField:
     height: int
     data: str
     detail: str = ""
+    font: str = ""       # text: the font that printed it ("0", "A", "E:VNSANS.TTF")
+    missing: str = ""    # text: the characters that font has no glyph for, printed as boxes
 
 
 @dataclass(slots=True)
@@ -111,6 +123,11 @@ class RenderedLabel:
     @property
     def qr_data(self) -> list[str]:
         return [f.data for f in self.fields if f.kind == "qr"]
+
+    @property
+    def missing_glyphs(self) -> list[tuple[str, str, str]]:
+        """(text, font, characters printed as boxes) of every text field that printed a box."""
+        return [(f.data, f.font, f.missing) for f in self.fields if f.kind == "text" and f.missing]
 
     @property
     def ean13(self) -> list[str]:
@@ -280,38 +297,120 @@ def _font(size: int, mono: bool = False) -> ImageFont.FreeTypeFont | ImageFont.I
             return ImageFont.load_default(max(size, 1))
 
 
-@lru_cache(maxsize=4096)
-def _text_width(text: str, height: int, width: int) -> float:
-    return _font(height).getlength(text) * (width / height if height else 1.0)
+class Face:
+    """A font the printer draws text with: its name on the label, its outlines, and the characters it has."""
+
+    def __init__(self, name: str, source: str | bytes, coverage: frozenset[str]) -> None:
+        self.name = name
+        self._source = source
+        self.coverage = coverage
+        self._sizes: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
+        self._masks: dict[tuple[str, int, int], tuple[Image.Image, int]] = {}
+
+    def font(self, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        found = self._sizes.get(size)
+        if found is None:
+            source = io.BytesIO(self._source) if isinstance(self._source, bytes) else self._source
+            try:
+                found = ImageFont.truetype(source, max(size, 1))
+            except OSError:
+                found = _font(size)
+            self._sizes[size] = found
+        return found
+
+    def missing(self, text: str) -> str:
+        """The characters of `text` this font has no glyph for, each once, in order."""
+        return "".join(dict.fromkeys(c for c in text if c not in self.coverage and c != "\n"))
+
+    def _runs(self, text: str) -> list[tuple[bool, str]]:
+        runs: list[tuple[bool, str]] = []
+        for char in text:
+            has = char in self.coverage
+            if runs and runs[-1][0] == has:
+                runs[-1] = (has, runs[-1][1] + char)
+            else:
+                runs.append((has, char))
+        return runs
+
+    @staticmethod
+    def _box_advance(height: int) -> int:
+        return max(2, round(height * 0.55))
+
+    def width(self, text: str, height: int, width: int) -> float:
+        """The width in dots of one line, a box for each missing character."""
+        font = self.font(height)
+        natural = sum(font.getlength(run) if has else len(run) * self._box_advance(height)
+                      for has, run in self._runs(text))
+        return natural * (width / height if height else 1.0)
+
+    def mask(self, text: str, height: int, width: int) -> tuple[Image.Image, int]:
+        """The glyphs of one line as a 1-bit mask, and how far above the cell top the mask starts.
+
+        Kept per font because a batch prints the same product name, producer and dates on every label: only the
+        serial and the QR change, and that keeps a label to a few milliseconds.
+        """
+        key = (text, height, width)
+        found = self._masks.get(key)
+        if found is not None:
+            return found
+        font = self.font(height)
+        natural = max(1, round(self.width(text, height, height)))
+        # Room above the cell for stacked Vietnamese diacritics and below it for descenders.
+        pad = height // 2
+        tmp = Image.new("L", (natural + 2, height + 2 * pad), 0)
+        draw = ImageDraw.Draw(tmp)
+        # The baseline sits where a scalable Zebra font puts it: about four fifths down the character cell.
+        baseline = pad + round(height * 0.8)
+        x = 0.0
+        box = self._box_advance(height)
+        for has, run in self._runs(text):
+            if has:
+                draw.text((x, baseline), run, font=font, fill=255, anchor="ls")
+                x += font.getlength(run)
+                continue
+            for _ in run:   # the box a printer draws for a character its font lacks
+                draw.rectangle((round(x) + 1, baseline - round(height * 0.7), round(x) + box - 2, baseline - 1),
+                               outline=255, width=max(1, height // 14))
+                x += box
+        if width != height:
+            # A scalable font with width != height stretches the glyphs horizontally.
+            tmp = tmp.resize((max(1, round(tmp.width * width / height)), tmp.height), Image.Resampling.NEAREST)
+        found = (tmp.point(lambda v: 255 if v >= 128 else 0, "1"), pad)
+        if len(self._masks) > 1024:
+            self._masks.clear()
+        self._masks[key] = found
+        return found
 
 
-@lru_cache(maxsize=1024)
-def _text_mask(text: str, height: int, width: int) -> tuple[Image.Image, int]:
-    """The glyphs of one line as a 1-bit mask, and how far above the cell top the mask starts.
-
-    Cached because a batch prints the same product name, producer and dates on every label: only the serial
-    and the QR change, and that keeps a label to a few milliseconds.
-    """
-    font = _font(height)
-    natural = max(1, round(font.getlength(text)))
-    # Room above the cell for stacked Vietnamese diacritics and below it for descenders.
-    pad = height // 2
-    tmp = Image.new("L", (natural + 2, height + 2 * pad), 0)
-    # The baseline sits where a scalable Zebra font puts it: about four fifths down the character cell.
-    ImageDraw.Draw(tmp).text((0, pad + round(height * 0.8)), text, font=font, fill=255, anchor="ls")
-    if width != height:
-        # ^A0 with width != height stretches the glyphs horizontally.
-        tmp = tmp.resize((max(1, round(tmp.width * width / height)), tmp.height), Image.Resampling.NEAREST)
-    return tmp.point(lambda v: 255 if v >= 128 else 0, "1"), pad
+_RESIDENT = Face("0", str(FONT_PATH), RESIDENT_CHARS)
 
 
-def _draw_text(img: Image.Image, x: int, top: int, text: str, height: int, width: int) -> int:
+@lru_cache(maxsize=64)
+def _resident(letter: str) -> Face:
+    """A resident font by its letter (0 scalable, A–H and P–V bitmap): drawn with DejaVu, Latin-1 only."""
+    return _RESIDENT if letter == "0" else Face(letter, str(FONT_PATH), RESIDENT_CHARS)
+
+
+@lru_cache(maxsize=32)
+def downloaded_face(name: str, data: bytes) -> Face:
+    """A TrueType font downloaded to the printer (``~DY``), with the characters its cmap holds."""
+    from fontTools.ttLib import TTFont, TTLibError
+
+    try:
+        cmap = TTFont(io.BytesIO(data), lazy=True).getBestCmap() or {}
+    except (TTLibError, AssertionError, OSError, KeyError, ValueError):   # not a font: prints nothing legible
+        cmap = {}
+    return Face(name, data, frozenset(map(chr, cmap)))
+
+
+def _draw_text(img: Image.Image, x: int, top: int, text: str, height: int, width: int,
+               face: Face = _RESIDENT) -> int:
     """Draw one line with its cell's top at `top`; returns the line's width in dots."""
     if not text:
         return 0
-    mask, pad = _text_mask(text, height, width)
+    mask, pad = face.mask(text, height, width)
     img.paste(0, (x, top - pad), mask)
-    return round(_text_width(text, height, width))
+    return round(face.width(text, height, width))
 
 
 def ean13_check_digit(digits12: str) -> str:
@@ -333,6 +432,7 @@ class _Field:
     y: int | None = None
     typeset: bool = False  # ^FT: y is the baseline (text) or the bottom (symbols), not the top
     font: tuple[int, int] | None = None
+    face: Face | None = None
     block: tuple[int, int, int, str] | None = None
     hex_indicator: int | None = None
     data: bytes | None = None
@@ -350,6 +450,8 @@ class _State:
     ratio: float = 3.0
     bar_height: int = 10
     default_font: tuple[int, int] = (9, 5)
+    default_font_name: str = "A"      # ^CF's font; a Zebra's default is the bitmap font A
+    last_named_font: str | None = None   # ^A@ without a name uses the last one named
     ci: int = 0
 
 
@@ -390,22 +492,22 @@ def block_paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
-def _wrap(text: str, max_width: int, height: int, width: int) -> list[str]:
+def _wrap(text: str, max_width: int, height: int, width: int, face: Face = _RESIDENT) -> list[str]:
     """Greedy wrap at spaces, as ^FB does; a word wider than the block is broken where it overflows."""
     lines: list[str] = []
     for paragraph in block_paragraphs(text):
         current = ""
         for word in paragraph.split(" "):
             candidate = word if not current else current + " " + word
-            if _text_width(candidate, height, width) <= max_width:
+            if face.width(candidate, height, width) <= max_width:
                 current = candidate
                 continue
             if current:
                 lines.append(current)
             current = word
-            while current and _text_width(current, height, width) > max_width:
+            while current and face.width(current, height, width) > max_width:
                 cut = len(current)
-                while cut > 1 and _text_width(current[:cut], height, width) > max_width:
+                while cut > 1 and face.width(current[:cut], height, width) > max_width:
                     cut -= 1
                 lines.append(current[:cut])
                 current = current[cut:]
@@ -413,10 +515,23 @@ def _wrap(text: str, max_width: int, height: int, width: int) -> list[str]:
     return lines
 
 
+def font_file_name(text: str, default_extension: str = "TTF") -> str:
+    """`E:VNSANS.TTF` the way the printer files a font: drive R: and the extension given when left out."""
+    name = text.strip().upper()
+    if ":" not in name:
+        name = "R:" + name
+    if "." not in name.split(":", 1)[1]:
+        name += "." + default_extension
+    return name
+
+
 class _Renderer:
-    def __init__(self, zpl: bytes, dpmm: int, qr_auto_mask: bool = False) -> None:
+    def __init__(self, zpl: bytes, dpmm: int, qr_auto_mask: bool = False,
+                 fonts: Mapping[str, bytes] | None = None, aliases: MutableMapping[str, str] | None = None) -> None:
         self.zpl = zpl
         self.qr_auto_mask = qr_auto_mask
+        self.fonts = {font_file_name(k): v for k, v in (fonts or {}).items()}
+        self.aliases = aliases if aliases is not None else {}
         default_w = round(101.6 * dpmm)  # a 4 x 6 inch label when ^PW / ^LL are not given
         self.state = _State(dpmm=dpmm, width=default_w, length=round(152.4 * dpmm))
         self.field = _Field()
@@ -474,17 +589,36 @@ class _Renderer:
             f.typeset = name == "FT"
         elif name == "A":
             params = _clean(cmd.params)
-            font_name = params[:1] or "0"
+            font_name = (params[:1] or "0").upper()
             rest = [a.strip() for a in params[1:].split(",")]
             orientation = (rest[0][:1] or "N").upper() if rest else "N"
             h = _int(rest, 1, st.default_font[0])
             w = _int(rest, 2, h)
-            if font_name != "0":
-                self.warnings.append(f"font {font_name} drawn with the scalable font")
+            f.face = self.face_for_letter(font_name)
             f.font = (max(h, 1), max(w, 1))
             f.orientation = orientation
+        elif name == "A@":
+            # ^A@o,h,w,d:o.x: a font by its file name, as downloaded with ~DY.
+            params = _clean(cmd.params)
+            rest = [a.strip() for a in params.split(",")]
+            orientation = (rest[0][:1] or "N").upper() if rest else "N"
+            h = _int(rest, 1, st.default_font[0])
+            w = _int(rest, 2, h)
+            named = ",".join(rest[3:]).strip()
+            if named:
+                st.last_named_font = font_file_name(named)
+            f.face = self.face_for_file(st.last_named_font) if st.last_named_font else None
+            f.font = (max(h, 1), max(w, 1))
+            f.orientation = orientation
+        elif name == "CW":
+            # ^CWa,d:o.x: the letter a now means that font, until the printer is switched off.
+            letter, _, named = _clean(cmd.params).partition(",")
+            if letter.strip() and named.strip():
+                self.aliases[letter.strip()[:1].upper()] = font_file_name(named)
         elif name == "CF":
             params = _clean(cmd.params)
+            if params[:1] and params[:1] != ",":
+                st.default_font_name = params[:1].upper()
             rest = [a.strip() for a in params[1:].split(",")]
             h = _int(rest, 1, st.default_font[0])
             st.default_font = (max(h, 1), max(_int(rest, 2, h), 1))
@@ -525,6 +659,23 @@ class _Renderer:
         else:
             self.unknown.append(cmd.text[:40])
 
+    # -- fonts
+
+    def face_for_letter(self, letter: str) -> Face:
+        """A one-character font name: a resident font, or a downloaded one that ^CW gave that letter."""
+        aliased = self.aliases.get(letter)
+        if aliased is not None and aliased in self.fonts:
+            return downloaded_face(aliased, self.fonts[aliased])
+        return _resident(letter)
+
+    def face_for_file(self, name: str) -> Face:
+        """A font by its file name; one the printer does not hold prints in the ^CF font, as a Zebra does."""
+        if name in self.fonts:
+            return downloaded_face(name, self.fonts[name])
+        fallback = self.state.default_font_name
+        self.warnings.append(f"font {name} is not on the printer: printed with font {fallback}")
+        return self.face_for_letter(fallback)
+
     # -- fields
 
     def draw_field(self) -> None:
@@ -553,32 +704,42 @@ class _Renderer:
         f, st = self.field, self.state
         assert f.x is not None and f.y is not None
         h, w = f.font or st.default_font
+        face = f.face or self.face_for_letter(st.default_font_name)
         top = f.y - round(h * 0.8) if f.typeset else f.y
         if f.block is None:
-            drawn = _draw_text(self.img, f.x, top, text, h, w)
-            self.result_fields.append(RenderedField("text", f.x, top, drawn, h, text))
+            drawn = _draw_text(self.img, f.x, top, text, h, w, face)
+            self.result_fields.append(RenderedField("text", f.x, top, drawn, h, text, font=face.name,
+                                                    missing=self.note_missing(text, face)))
             return
         block_w, max_lines, spacing, just = f.block
-        lines = _wrap(text, block_w or st.width - f.x, h, w)
+        lines = _wrap(text, block_w or st.width - f.x, h, w, face)
         if len(lines) > max_lines:
             # A Zebra prints the overflow on top of the last line of the block; so does this.
             self.warnings.append(f"^FB text needs {len(lines)} lines, block allows {max_lines}: overprinted")
         step = h + spacing
         for i, line in enumerate(lines):
             row = min(i, max_lines - 1)
-            lw = round(_text_width(line, h, w))
+            lw = round(face.width(line, h, w))
             if just == "C":
                 lx = f.x + (block_w - lw) // 2
             elif just == "R":
                 lx = f.x + block_w - lw
             else:
                 lx = f.x
-            _draw_text(self.img, lx, top + row * step, line, h, w)
+            _draw_text(self.img, lx, top + row * step, line, h, w, face)
         shown = min(len(lines), max_lines)
         printed = "\n".join(block_paragraphs(text))   # the text as the block prints it: its escapes read
         self.result_fields.append(
-            RenderedField("text", f.x, top, block_w, shown * step - spacing, printed, detail=f"lines={lines!r}")
+            RenderedField("text", f.x, top, block_w, shown * step - spacing, printed, detail=f"lines={lines!r}",
+                          font=face.name, missing=self.note_missing(printed, face))
         )
+
+    def note_missing(self, text: str, face: Face) -> str:
+        missing = face.missing(text)
+        if missing:
+            self.warnings.append(f"font {face.name} has no glyph for {' '.join(missing)} in {text[:40]!r}: "
+                                 "printed as boxes")
+        return missing
 
     def draw_box(self, args: list[str]) -> None:
         f = self.field
@@ -702,9 +863,12 @@ class _Renderer:
         )
 
 
-def render_label(zpl: bytes, dpmm: int = 8, qr_auto_mask: bool = False) -> RenderedLabel:
-    """Render one `^XA…^XZ` format (stored formats already expanded)."""
-    return _Renderer(zpl, dpmm, qr_auto_mask).run()
+def render_label(zpl: bytes, dpmm: int = 8, qr_auto_mask: bool = False, *,
+                 fonts: Mapping[str, bytes] | None = None,
+                 aliases: MutableMapping[str, str] | None = None) -> RenderedLabel:
+    """Render one `^XA…^XZ` format (stored formats already expanded). `fonts` are the TrueType files the printer
+    holds by name (`E:VNSANS.TTF`); `aliases` the letters ^CW gave them (updated by ^CW in this format)."""
+    return _Renderer(zpl, dpmm, qr_auto_mask, fonts, aliases).run()
 
 
 def render_labels(
@@ -712,17 +876,20 @@ def render_labels(
     dpmm: int = 8,
     formats: MutableMapping[str, bytes] | None = None,
     qr_auto_mask: bool = False,
+    fonts: Mapping[str, bytes] | None = None,
 ) -> list[RenderedLabel]:
     """Render every format in `zpl`. `formats` holds stored formats across calls (`^DF` stores into it, `^XF`
     recalls from it); a `^DF` format prints nothing and so adds no label to the result. `qr_auto_mask` scores
-    the eight QR masks as ISO 18004 says (slow in pure Python) instead of using a fixed one."""
+    the eight QR masks as ISO 18004 says (slow in pure Python) instead of using a fixed one. `fonts` are the
+    downloaded fonts the printer holds (by file name): without them, text prints in the resident fonts only."""
     store: MutableMapping[str, bytes] = {} if formats is None else formats
+    aliases: dict[str, str] = {}
     labels: list[RenderedLabel] = []
     for fmt in split_formats(zpl):
         expanded, warnings = expand_format(fmt, store)
         if expanded is None:
             continue
-        label = render_label(expanded, dpmm, qr_auto_mask)
+        label = render_label(expanded, dpmm, qr_auto_mask, fonts=fonts, aliases=aliases)
         label.warnings[:0] = warnings
         labels.append(label)
     return labels

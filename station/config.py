@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -80,8 +81,25 @@ class PrinterConfig(_Model):
     status_timeout_s: float = Field(1.0, gt=0, le=30, description="Seconds to wait for a status reply before asking ~HQES.")
     stored_format: bool = Field(True, description="Store the template on the printer (^DF) once and send only the "
                                                   "variable fields per label (^XF), as Zebra advises for throughput.")
+    fonts: dict[str, Path] = Field(
+        default_factory=lambda: {"E:VNSANS.TTF": Path("fonts/VNSANS.TTF")},
+        description="TrueType fonts the template prints with (^A@…,E:NAME.TTF), by their name on the printer, and "
+                    "the file each is downloaded from (relative to the config file). Downloaded once (~DY) and "
+                    "again whenever the printer no longer lists it (^HW). E: is flash: kept at power-off.")
 
     _url = field_validator("url")(lambda v: _check_device_url(v, DEVICE_SCHEMES))
+
+    @field_validator("fonts")
+    @classmethod
+    def _fonts(cls, v: dict[str, Path]) -> dict[str, Path]:
+        checked: dict[str, Path] = {}
+        for name, path in v.items():
+            upper = name.strip().upper()
+            if not re.fullmatch(r"[REBA]:[A-Z0-9_]{1,8}\.TTF", upper):
+                raise ValueError(f"{name!r}: a font's name on the printer is d:NAME.TTF with d one of R E B A and "
+                                 "NAME 1 to 8 letters, digits or _ (e.g. E:VNSANS.TTF)")
+            checked[upper] = path
+        return checked
 
 
 SCANNER_SCHEMES = {"tcp", "serial", "hid"}
@@ -427,6 +445,9 @@ def load_config(path: str | Path | None = None) -> StationConfig:
     template = config.resolve(config.devices.printer.template)
     if not template.exists():
         raise ConfigError(f"{path}: devices.printer.template: file {template} not found")
+    for name, font in config.devices.printer.fonts.items():
+        if not config.resolve(font).is_file():
+            raise ConfigError(f"{path}: devices.printer.fonts.{name}: file {config.resolve(font)} not found")
     return config
 
 

@@ -212,13 +212,16 @@ def test_label_fields() -> dict[str, str | None]:
             "expiry_date": today}
 
 
-def render_preview(template_path: Path, fields: Mapping[str, str | None]) -> tuple[bytes, list[str]]:
-    """The label as the printer simulator would print it: PNG bytes and the renderer's warnings."""
+def render_preview(template_path: Path, fields: Mapping[str, str | None],
+                   fonts: Mapping[str, Path] | None = None) -> tuple[bytes, list[str]]:
+    """The label as the printer prints it once the station has downloaded `fonts` (name on the printer → file):
+    PNG bytes and the renderer's warnings, among them every text that would print a box."""
     from drivers.zebra.zpl import LabelTemplate
     from simulators.zpl_render import render_labels
 
     zpl = LabelTemplate.load(template_path).render(fields)
-    labels = render_labels(zpl)
+    loaded = {name: Path(path).read_bytes() for name, path in (fonts or {}).items() if Path(path).is_file()}
+    labels = render_labels(zpl, fonts=loaded)
     if not labels:
         raise StationError(f"{template_path}: the template prints no label")
     label = labels[0]
@@ -904,7 +907,8 @@ class TechnicianScreen(QWidget):
             serial = "PREVIEW000"
             uri = digital_link(station.identity.resolver, p.gtin, b.lot, serial, b.expiry_date)
             stamp = Stamp(id=None, gtin=p.gtin, serial=serial, batch_id=b.id or 0, state=StampState.ALLOCATED, uri=uri)
-            return render_preview(path, label_fields(p, b, stamp))
+            fonts = {name: config.resolve(font) for name, font in config.devices.printer.fonts.items()}
+            return render_preview(path, label_fields(p, b, stamp), fonts)
 
         def done(result: tuple[bytes, list[str]]) -> None:
             png, notes = result

@@ -13,13 +13,14 @@ from typing import Protocol, Self, TypeVar
 from drivers.errors import DeviceError
 from drivers.transport import Transport, TransportError
 from drivers.zebra.status import (
+    DirectoryAssembler,
     ErrorStatus,
     HostStatus,
     HostStatusAssembler,
     HqesAssembler,
     StatusParseError,
 )
-from drivers.zebra.zpl import CANCEL_ALL, HOST_STATUS, HQES
+from drivers.zebra.zpl import CANCEL_ALL, HOST_STATUS, HQES, directory_query
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,40 @@ class ZebraPrinter:
     def cancel_all(self) -> None:
         """Cancel every format queued in the printer (~JA)."""
         self._send(CANCEL_ALL, "~JA")
+
+    def list_files(self, pattern: str) -> dict[str, int] | None:
+        """The files the printer holds that match `pattern` (``E:VNSANS.TTF``, ``E:*.TTF``), by name with their
+        size (``^HW``); None when it cannot say: no read-back on this transport, or no answer in status_timeout.
+        Raises PrinterError when the printer cannot be reached."""
+        with self._lock:
+            if not self.transport.can_read:
+                return None
+            self._ensure_open()
+            try:
+                self._drain()
+                self.transport.write(directory_query(pattern))
+                listing, problem = self._collect(DirectoryAssembler())
+            except TransportError as exc:
+                self.transport.close()
+                raise PrinterError(f"{self.url}: could not ask for the file list: {exc}") from exc
+            if listing is None and problem:
+                log.warning("%s: unreadable ^HW reply: %s", self.url, problem)
+            return listing
+
+    def send_file(self, data: bytes, what: str, chunk: int = 1024) -> float:
+        """Send a download (``~DY`` with its data) in one hold of the printer, in chunks so that a slow serial line
+        never meets its write timeout; nothing else can be sent in between, for the printer would read it as
+        file data. Returns the seconds it took. Raises PrinterError."""
+        started = time.monotonic()
+        with self._lock:
+            self._ensure_open()
+            try:
+                for offset in range(0, len(data), chunk):
+                    self.transport.write(data[offset:offset + chunk])
+            except TransportError as exc:
+                self.transport.close()
+                raise PrinterError(f"{self.url}: could not send {what}: {exc}") from exc
+        return time.monotonic() - started
 
     def query_status(self) -> PrinterStatus:
         """Ask ~HS; if silent, ask ~HQES; if silent again, UNREACHABLE. Takes up to twice status_timeout."""

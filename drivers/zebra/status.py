@@ -335,3 +335,51 @@ class HqesAssembler:
             return None
         self._buffer.clear()
         return parse_hqes(text)
+
+
+# --- ^HW: the directory listing -------------------------------------------------------------------------------
+
+_MAX_LISTING = 64 * 1024
+# One object line: "* NAME    .EXT  000123  …" as the ZPL guide lays it out, or with its drive, "* E:NAME.EXT  123".
+_LISTING_LINE = re.compile(r"^\*\s*(?:([A-Z]):)?\s*([A-Z0-9_$\-]+)\s*\.\s*([A-Z0-9]{1,3})\s+(\d+)", re.IGNORECASE)
+_LISTING_DRIVE = re.compile(r"DIR\s+([A-Z]):", re.IGNORECASE)
+
+
+def parse_directory(text: str) -> dict[str, int]:
+    """The files a ^HW reply lists, as {"E:NAME.EXT": bytes} (names upper case, with their drive)."""
+    drive_match = _LISTING_DRIVE.search(text)
+    default_drive = drive_match.group(1).upper() if drive_match else "R"
+    files: dict[str, int] = {}
+    for line in text.replace("\r", "\n").split("\n"):
+        match = _LISTING_LINE.match(line.strip())
+        if match:
+            drive = (match.group(1) or default_drive).upper()
+            files[f"{drive}:{match.group(2).upper()}.{match.group(3).upper()}"] = int(match.group(4))
+    return files
+
+
+class DirectoryAssembler:
+    """Collects a ^HW reply (<STX> … <ETX>) from chunks."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> dict[str, int] | None:
+        """Take the next chunk; return the listing once <ETX> has come, None before."""
+        self._buffer += data
+        start = self._buffer.find(bytes([STX]))
+        if start < 0:
+            self._buffer.clear()   # bytes before the listing (a late status reply) are not part of it
+            return None
+        end = self._buffer.find(bytes([ETX]), start)
+        if end < 0:
+            if len(self._buffer) > _MAX_LISTING:
+                self._buffer.clear()
+                raise StatusParseError(f"^HW reply longer than {_MAX_LISTING} bytes")
+            return None
+        text = self._buffer[start + 1:end].decode("latin-1")
+        if "DIR" not in text.upper():
+            del self._buffer[:end + 1]   # some other framed reply: wait for the listing
+            return None
+        self._buffer.clear()
+        return parse_directory(text)

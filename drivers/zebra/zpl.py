@@ -19,6 +19,39 @@ HQES = b"~HQES"
 #: Zebra's limit for the data of one ^FD field, in bytes as sent.
 MAX_FIELD_DATA = 3072
 
+_FONT_FILE = re.compile(r"([REBA]):([A-Z0-9_]{1,8})\.TTF")
+# ^A@o,h,w,d:o.x and ^CWa,d:o.x: the fonts a template names by file.
+_TEMPLATE_FONT = re.compile(r"\^(?:A@[^,^~]*,[^,^~]*,[^,^~]*,|CW[^,^~]*,)\s*([^,^~\s]+)", re.IGNORECASE)
+
+
+def check_font_name(name: str) -> str:
+    """`E:VNSANS.TTF` as the printer files a downloaded TrueType font (drive R:, E:, B: or A:, 1 to 8 letters or
+    digits, .TTF); returns it upper case, raises TemplateError naming the rule."""
+    upper = name.strip().upper()
+    if not _FONT_FILE.fullmatch(upper):
+        raise TemplateError(f"font name {name!r}: expected d:NAME.TTF with d one of R E B A and NAME 1 to 8 "
+                            "letters, digits or _ (e.g. E:VNSANS.TTF)")
+    return upper
+
+
+def download_font(name: str, data: bytes) -> bytes:
+    """``~DY`` storing a TrueType font as `name` (``E:VNSANS.TTF``): binary data, its byte count in the header.
+
+    Nothing is answered; ask ``directory(name)`` to see that it arrived. E: is flash and keeps the font through a
+    power cycle, R: is RAM and does not.
+    """
+    drive, _, file_name = check_font_name(name).partition(":")
+    if not data:
+        raise TemplateError(f"font {name}: no data to download")
+    return f"~DY{drive}:{file_name.removesuffix('.TTF')},B,T,{len(data)},0,".encode("ascii") + data
+
+
+def directory_query(pattern: str) -> bytes:
+    """A format that asks the printer for its directory listing (``^HW``); it prints nothing."""
+    if any(c in pattern for c in "^~,") or not pattern.strip():
+        raise TemplateError(f"not a file pattern: {pattern!r}")
+    return f"^XA^HW{pattern.strip()}^XZ".encode("ascii")
+
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Anything that looks like the start of a placeholder, to catch `${lot` or `${lot number}`.
 _PLACEHOLDER_START = re.compile(r"\$\{")
@@ -125,6 +158,11 @@ class LabelTemplate:
         if not any("^CI28" in line.text for line in lines):
             raise TemplateError(f"{name}: a label template must select UTF-8 with ^CI28")
         return cls(name, tuple(lines))
+
+    @property
+    def fonts(self) -> frozenset[str]:
+        """The downloaded fonts the template prints with (``^A@…,E:VNSANS.TTF``, ``^CWa,E:VNSANS.TTF``)."""
+        return frozenset(font_name(m.group(1)) for line in self._lines for m in _TEMPLATE_FONT.finditer(line.text))
 
     @property
     def placeholders(self) -> frozenset[str]:
@@ -245,6 +283,12 @@ class LabelTemplate:
             position = slot.end
         parts.append(line.text[position:])
         return "".join(parts)
+
+
+def font_name(text: str) -> str:
+    """A font file name as the printer reads it from ^A@ or ^CW: drive R: when left out, upper case."""
+    name = text.strip().upper()
+    return name if ":" in name else f"R:{name}"
 
 
 def _parse_slots(line: str, name: str, number: int, open_field: str = "") -> tuple[_Slot, ...]:

@@ -62,6 +62,8 @@ def write_config(folder: Path, printer_url: str, scanner_url: str, broker_url: s
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     shipped = DEFAULT_CONFIG.parent
     (folder / "labels" / "stamp-60x40.zpl").write_bytes((shipped / "labels" / "stamp-60x40.zpl").read_bytes())
+    (folder / "fonts").mkdir(exist_ok=True)
+    (folder / "fonts" / "VNSANS.TTF").write_bytes((shipped / "fonts" / "VNSANS.TTF").read_bytes())
     (folder / "products.yaml").write_bytes((shipped / "products.yaml").read_bytes())
     data: dict[str, Any] = {
         "version": 1,

@@ -89,6 +89,24 @@ def test_a_few_hundred_items_reach_the_server_exactly_once(line: SimLine, statio
     assert sample["eventTimeZoneOffset"] == "+07:00"
 
 
+def test_every_configured_product_prints_its_vietnamese_text_without_a_box(line: SimLine, station_factory) -> None:
+    # The printer simulator draws only the glyphs the printer holds: a resident font has no ừ ư ơ ạ ố …, the
+    # font the station downloads has them. One batch for each of the five products, the font sent once.
+    station = station_factory(line)
+    assert line.printer.downloads == ["E:VNSANS.TTF"]
+    for product in station.products:
+        batch = station.open_batch(product, "MX2611A")
+        station.engine.start(batch.id, 2)
+        assert station.engine.wait(60), "the run did not finish in time"
+        assert station.engine.refresh_delivery().activated == 2
+    labels = line.printer.labels
+    assert len(labels) == 2 * len(station.products) == 10
+    assert [lbl.missing_glyphs for lbl in labels] == [[] for _ in labels]
+    for product in station.products:
+        assert any(product.name in lbl.texts and product.producer in lbl.texts for lbl in labels), product.name
+    assert line.printer.downloads == ["E:VNSANS.TTF"]
+
+
 @pytest.mark.line(overrides={"line.max_consecutive_failures": 50, "line.verify_timeout_s": 0.5,
                              "line.foreign_stamp": "warn"})
 def test_scanner_faults_void_with_the_right_reason_and_the_line_goes_on(line: SimLine, station_factory) -> None:

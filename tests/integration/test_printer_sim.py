@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -368,3 +369,91 @@ def test_a_long_run_keeps_the_recent_labels_and_counts_them_all(client: socket.s
             assert json.loads(ask(ctl, "label 11"))["texts"] == ["n11"]
             assert json.loads(ask(ctl, "label -1"))["texts"] == ["n11"]
             assert "no longer kept" in ask(ctl, "label 0")
+
+
+# --- downloaded fonts: ~DY, ^HW, what survives a power cycle -------------------------------------------------------
+
+FONT = (Path(__file__).resolve().parents[2] / "config" / "fonts" / "VNSANS.TTF").read_bytes()
+
+
+def listing(sock: socket.socket, pattern: str) -> bytes:
+    sock.sendall(f"^XA^HW{pattern}^XZ".encode())
+    sock.settimeout(2)
+    data = b""
+    while b"\x03" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def vietnamese_label() -> bytes:
+    return ("^XA^CI28^PW400^LL60^FO10,10^A@N,26,26,E:VNSANS.TTF^FH_^FD"
+            + "".join(f"_{b:02X}" for b in "Số/No: Mè xừng".encode()) + "^FS^XZ").encode()
+
+
+def test_a_font_downloaded_in_binary_is_listed_and_prints_vietnamese(printer: PrinterSimulator,
+                                                                     client: socket.socket) -> None:
+    client.sendall(vietnamese_label())
+    assert printer.wait_printed(1)
+    # Not there yet: the printer falls back to a resident font and prints boxes.
+    assert printer.labels[0].missing_glyphs == [("Số/No: Mè xừng", "A", "ốừ")]
+    # Binary data holds ^ and ~ bytes: the printer counts them, it does not run them.
+    assert b"^" in FONT or b"~" in FONT
+    client.sendall(f"~DYE:VNSANS,B,T,{len(FONT)},0,".encode() + FONT)
+    reply = listing(client, "E:*.TTF")
+    assert reply.startswith(b"\x02\r\nDIR E:*.TTF\r\n") and reply.endswith(b"bytes free\r\n\x03")
+    assert f"* E:VNSANS.TTF  {len(FONT):06d}".encode() in reply
+    assert printer.files == {"E:VNSANS.TTF": FONT} and printer.downloads == ["E:VNSANS.TTF"]
+    client.sendall(vietnamese_label())
+    assert printer.wait_printed(2)
+    assert printer.labels[1].missing_glyphs == [] and printer.labels[1].texts == ["Số/No: Mè xừng"]
+    assert printer.printed_count == 2   # the ^HW format printed nothing
+    assert printer.unknown_controls == []
+
+
+def test_a_font_sent_as_hex_or_zb64_is_stored_too(printer: PrinterSimulator, client: socket.socket) -> None:
+    small = FONT[:300]
+    client.sendall(f"~DYR:HEXFONT,A,T,{len(small)},0,{small.hex().upper()}".encode())
+    client.sendall(f"~DYR:B64FONT,A,T,{len(small)},0,:B64:{base64.b64encode(small).decode()}:1234".encode())
+    client.sendall(b"~DYR:BADFONT,A,T,10,0,XYZ^XA^XZ")
+    assert wait_for(lambda: len(printer.downloads) == 2 and printer.unknown_controls)
+    assert printer.files == {"R:HEXFONT.TTF": small, "R:B64FONT.TTF": small}
+    assert "BADFONT" in printer.unknown_controls[0]
+
+
+def test_power_cycle_keeps_flash_and_loses_ram(printer: PrinterSimulator, client: socket.socket,
+                                               control: socket.socket) -> None:
+    client.sendall(f"~DYE:VNSANS,B,T,{len(FONT)},0,".encode() + FONT)
+    client.sendall(f"~DYR:VNRAM,B,T,{len(FONT)},0,".encode() + FONT)
+    client.sendall(b"^XA^DFR:STAMP.ZPL^FS^FO1,1^FN1^FS^XZ^XA^CWV,E:VNSANS.TTF^XZ")
+    assert wait_for(lambda: len(printer.downloads) == 2 and "R:STAMP.ZPL" in printer.stored_formats)
+    assert printer.wait_printed(1)   # the ^CW format
+    printer.pause()
+    client.sendall(label("held"))
+    assert wait_for(lambda: printer.queued == 1)
+    assert json.loads(ask(control, "files")) == {"E:VNSANS.TTF": len(FONT), "R:VNRAM.TTF": len(FONT)}
+    assert ask(control, "power_cycle") == "ok"
+    client.settimeout(2)
+    assert client.recv(10) == b""                  # the connection went with the power
+    assert printer.files.keys() == {"E:VNSANS.TTF"} and printer.stored_formats == {}
+    assert printer.font_aliases == {} and printer.queued == 0 and printer.lost_at_power_off == 1
+    assert not printer.paused
+    assert json.loads(ask(control, "status"))["power_cycles"] == 1
+    assert ask(control, "factory_reset") == "ok"
+    assert json.loads(ask(control, "files")) == {}
+    assert "power_cycle" in ask(control, "help")
+
+
+def test_the_zebra_driver_lists_and_downloads_files(printer: PrinterSimulator) -> None:
+    from drivers.transport import open_transport
+    from drivers.zebra.printer import ZebraPrinter
+    from drivers.zebra.zpl import download_font
+
+    with ZebraPrinter(open_transport(printer.url), status_timeout=2) as zebra:
+        assert zebra.list_files("E:VNSANS.TTF") == {}
+        seconds = zebra.send_file(download_font("E:VNSANS.TTF", FONT), "font", chunk=4096)
+        assert zebra.list_files("E:*.TTF") == {"E:VNSANS.TTF": len(FONT)}
+        assert zebra.query_status().state.value == "ready"   # nothing of the font was left to read as a reply
+    assert seconds >= 0 and printer.downloads == ["E:VNSANS.TTF"]

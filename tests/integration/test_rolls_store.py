@@ -113,6 +113,7 @@ def _config(tmp_path: Path) -> Path:
     data = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     data["database"]["path"] = str(tmp_path / "cli.db")
     data["devices"]["printer"]["template"] = str(DEFAULT_CONFIG.parent / "labels" / "stamp-60x40.zpl")
+    data["devices"]["printer"]["fonts"] = {"E:VNSANS.TTF": str(DEFAULT_CONFIG.parent / "fonts" / "VNSANS.TTF")}
     data["products_file"] = str(DEFAULT_CONFIG.parent / "products.yaml")
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

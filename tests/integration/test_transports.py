@@ -551,3 +551,100 @@ def test_zebra_printer_on_cups_has_no_status(fake_cups: Path) -> None:
     assert status.state is PrinterState.READY
     assert status.faults == () and not status.known
     assert status.detail == "status not available: no read-back on cups://zebra_raw"
+
+
+# --- the printer service keeps the label's font on the printer -------------------------------------------------------
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+FONT_PATH = CONFIG / "fonts" / "VNSANS.TTF"
+STAMP_FIELDS = {"qr": "https://truyxuat.example.vn/01/08938603001013/10/MX1/21/7K3Q9XH2WP", "lot": "MX1",
+                "product_name": "Mè xừng Thông Hương", "producer": "Cơ sở Thông Hương", "serial": "7K3Q9XH2WP",
+                "gtin": "08938603001013", "gtin12": "893860300101", "production_date": "26/11/2026",
+                "expiry_date": "28/05/2027"}
+
+
+def test_the_serial_line_speed_sets_the_download_estimate() -> None:
+    assert open_transport("serial:///dev/ttyUSB0?baud=9600").bytes_per_second == 960
+    assert open_transport("serial:///dev/ttyUSB0?baud=9600&parity=E&stopbits=2").bytes_per_second == 800
+    assert open_transport("tcp://127.0.0.1:9100").bytes_per_second is None
+
+
+def test_the_font_is_downloaded_once_and_again_only_when_the_printer_lost_it(tmp_path: Path) -> None:
+    from app.devices import PrinterService
+    from simulators.printer import PrinterSimulator
+    from station.ports import PrinterCondition
+
+    def service(sim: PrinterSimulator, template: Path, fonts: dict[str, Path]) -> PrinterService:
+        # No poll thread to speak of: the test polls itself, so nothing races the steps below.
+        printer = PrinterService(sim.url, template, status_interval_s=60, status_timeout_s=1, fonts=fonts)
+        printer.start()
+        return printer
+
+    def lose_power(sim: PrinterSimulator, printer: PrinterService, reset: bool = False) -> None:
+        sim.factory_reset() if reset else sim.power_cycle()
+        # The next status poll finds the connection gone; the one after it is a new connection.
+        assert wait_for(lambda: printer.poll().condition is PrinterCondition.UNREACHABLE, timeout=5)
+
+    font = FONT_PATH.read_bytes()
+    with PrinterSimulator(port=0) as sim:
+        first = service(sim, CONFIG / "labels" / "stamp-60x40.zpl", {"E:VNSANS.TTF": FONT_PATH})
+        # Downloaded at start, before the line runs, and measured.
+        assert sim.downloads == ["E:VNSANS.TTF"]
+        assert first.font_downloads[0][:2] == ("E:VNSANS.TTF", len(font))
+        first.print_label(STAMP_FIELDS)
+        assert sim.wait_printed(1) and sim.labels[-1].missing_glyphs == []
+        first.stop()
+        # A new connection (the station restarted): the printer still lists the font, nothing is sent again.
+        second = service(sim, CONFIG / "labels" / "stamp-60x40.zpl", {"E:VNSANS.TTF": FONT_PATH})
+        assert second.font_downloads == []
+        # Switched off and on: E: is flash, the font stays; the stored format (R:) is sent again.
+        lose_power(sim, second)
+        second.print_label(STAMP_FIELDS)
+        assert sim.wait_printed(2) and sim.labels[-1].missing_glyphs == []
+        assert sim.downloads == ["E:VNSANS.TTF"] and len(sim.stored_formats) == 1
+        # A replaced or factory-reset printer has nothing: the font goes again, before the label.
+        lose_power(sim, second, reset=True)
+        second.print_label(STAMP_FIELDS)
+        assert sim.wait_printed(3) and sim.labels[-1].missing_glyphs == []
+        assert sim.downloads == ["E:VNSANS.TTF", "E:VNSANS.TTF"]
+        second.stop()
+
+        # A font kept in RAM (R:) goes with every power cycle, and comes back with the next label.
+        ram_template = tmp_path / "ram.zpl"
+        ram_template.write_text("^XA\n^CI28\n^FO10,10^A@N,26,26,R:VNRAM.TTF^FH_^FD${product_name}^FS\n^XZ\n",
+                                encoding="utf-8")
+        ram = service(sim, ram_template, {"R:VNRAM.TTF": FONT_PATH})
+        assert sim.downloads[-1] == "R:VNRAM.TTF"
+        lose_power(sim, ram)
+        ram.print_label(STAMP_FIELDS)
+        assert sim.wait_printed(4) and sim.labels[-1].missing_glyphs == []
+        assert sim.downloads.count("R:VNRAM.TTF") == 2
+        ram.stop()
+
+
+def test_a_printer_that_does_not_keep_the_font_is_an_error_naming_it(tmp_path: Path) -> None:
+    from app.devices import PrinterService
+    from simulators.printer import PrinterSimulator
+    from station.ports import PrinterPortError
+
+    with PrinterSimulator(port=0, flash_bytes=50_000) as sim:   # too little room left on E: for the font
+        printer = PrinterService(sim.url, CONFIG / "labels" / "stamp-60x40.zpl", status_interval_s=60,
+                                 fonts={"E:VNSANS.TTF": FONT_PATH})
+        try:
+            printer.start()   # logged, not raised: the line has not started
+            with pytest.raises(PrinterPortError, match=r"did not keep font E:VNSANS.TTF .*free space on drive E:"):
+                printer.print_label(STAMP_FIELDS)
+            assert sim.printed_count == 0 and sim.files == {}
+            assert "drive E: has 50000 bytes free" in sim.unknown_controls[-1]
+        finally:
+            printer.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+    """Poll `predicate` until it holds (a wait for an event, with no assertion on how long it took)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False

@@ -18,6 +18,8 @@ def write(tmp_path: Path, text: str, name: str = "station.yaml") -> Path:
     path.write_text(text, encoding="utf-8")
     (tmp_path / "labels").mkdir(exist_ok=True)
     (tmp_path / "labels" / "stamp-60x40.zpl").write_text((CONFIG_DIR / "labels" / "stamp-60x40.zpl").read_text())
+    (tmp_path / "fonts").mkdir(exist_ok=True)
+    (tmp_path / "fonts" / "VNSANS.TTF").write_bytes((CONFIG_DIR / "fonts" / "VNSANS.TTF").read_bytes())
     (tmp_path / "products.yaml").write_text((CONFIG_DIR / "products.yaml").read_text(encoding="utf-8"),
                                             encoding="utf-8")
     return path

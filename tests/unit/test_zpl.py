@@ -31,12 +31,12 @@ EXPECTED_STAMP = (
     b"^LL320\n"
     b"^LH0,0\n"
     b"^FO16,16^BQN,2,4^FH_^FDMA,https://id.gs1.org/01/08938512345673/21/A1B2C3D4?17=250601^FS\n"
-    b"^FO186,14^A0N,26,26^FB286,2,0,L^FH_^FDM_C3_A8 x_E1_BB_ABng Th_C3_B4ng H_C6_B0_C6_A1ng^FS\n"
-    b"^FO186,72^A0N,18,18^FB286,2,0,L^FH_^FDHTX M_C3_A8 x_E1_BB_ABng Hu_E1_BA_BF^FS\n"
-    b"^FO186,118^A0N,22,22^FH_^FDL\xc3\xb4/Lot: L240601^FS\n"
-    b"^FO186,146^A0N,22,22^FH_^FDNSX: 01/06/2024^FS\n"
-    b"^FO186,174^A0N,22,22^FH_^FDHSD: 01/06/2025^FS\n"
-    b"^FO240,214^A0N,22,22^FH_^FDS\xe1\xbb\x91/No: A1B2C3D4^FS\n"
+    b"^FO186,14^A@N,26,26,E:VNSANS.TTF^FB286,2,0,L^FH_^FDM_C3_A8 x_E1_BB_ABng Th_C3_B4ng H_C6_B0_C6_A1ng^FS\n"
+    b"^FO186,72^A@N,18,18,E:VNSANS.TTF^FB286,2,0,L^FH_^FDHTX M_C3_A8 x_E1_BB_ABng Hu_E1_BA_BF^FS\n"
+    b"^FO186,118^A@N,22,22,E:VNSANS.TTF^FH_^FDL\xc3\xb4/Lot: L240601^FS\n"
+    b"^FO186,146^A@N,22,22,E:VNSANS.TTF^FH_^FDNSX: 01/06/2024^FS\n"
+    b"^FO186,174^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n"
+    b"^FO240,214^A@N,22,22,E:VNSANS.TTF^FH_^FDS\xe1\xbb\x91/No: A1B2C3D4^FS\n"
     b"^FO28,200^BY2^BEN,70,Y,N^FH_^FD893851234567^FS\n"
     b"^XZ\n"
 )
@@ -64,7 +64,7 @@ def test_comment_lines_are_not_sent(stamp: LabelTemplate) -> None:
 
 def test_missing_expiry_drops_only_that_line(stamp: LabelTemplate) -> None:
     label = stamp.render({**FIELDS, "expiry_date": None})
-    assert label == EXPECTED_STAMP.replace(b"^FO186,174^A0N,22,22^FH_^FDHSD: 01/06/2025^FS\n", b"")
+    assert label == EXPECTED_STAMP.replace(b"^FO186,174^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n", b"")
     assert b"HSD" not in label
 
 

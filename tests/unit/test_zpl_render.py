@@ -245,3 +245,90 @@ def test_fb_reads_its_escapes_after_the_hex_escapes() -> None:
     label = render_labels(zpl)[0]
     assert label.texts == ["a\nb\\cd"]
     assert eval(label.fields[0].detail.removeprefix("lines=")) == ["a", "b\\cd"]  # noqa: S307 - our own repr
+
+
+# --- fonts: what a real printer has, and the boxes it prints for the rest ------------------------------------------
+
+FONT_FILE = Path(__file__).resolve().parents[2] / "config" / "fonts" / "VNSANS.TTF"
+
+
+def text_label(font: str, text: str) -> bytes:
+    return f"^XA^CI28^PW400^LL60^FO10,10{font}^FH_^FD{escape(text)}^FS^XZ".encode()
+
+
+def test_the_resident_font_prints_a_box_for_each_vietnamese_letter_it_lacks() -> None:
+    label = render_labels(text_label("^A0N,26,26", "Mè xừng Thông Hương"))[0]
+    # è and ô are Latin-1, which the resident fonts have; ừ ư ơ are not.
+    assert label.missing_glyphs == [("Mè xừng Thông Hương", "0", "ừươ")]
+    assert any("no glyph for ừ ư ơ" in w for w in label.warnings)
+    plain = render_labels(text_label("^A0N,26,26", "Me xung Thong Huong"))[0]
+    assert plain.missing_glyphs == []
+    # The box is drawn where the letter would be: the two labels differ in ink, and not only by a dot.
+    diff = sum(a != b for a, b in zip(label.image.tobytes(), plain.image.tobytes()))
+    assert diff > 10
+
+
+def test_a_downloaded_truetype_font_prints_vietnamese() -> None:
+    fonts = {"E:VNSANS.TTF": FONT_FILE.read_bytes()}
+    label = render_labels(text_label("^A@N,26,26,E:VNSANS.TTF", "Mè xừng Thông Hương ₫"), fonts=fonts)[0]
+    assert label.missing_glyphs == [] and label.fields[0].font == "E:VNSANS.TTF"
+    assert label.texts == ["Mè xừng Thông Hương ₫"]
+
+
+def test_a_font_the_printer_does_not_hold_prints_in_the_default_font() -> None:
+    label = render_labels(text_label("^A@N,26,26,E:VNSANS.TTF", "Số/No"))[0]
+    assert any("E:VNSANS.TTF is not on the printer: printed with font A" in w for w in label.warnings)
+    assert label.missing_glyphs == [("Số/No", "A", "ố")]
+    # ^CF sets that default font, as on a Zebra.
+    zpl = text_label("^A@N,26,26,E:NOFONT.TTF", "Số").replace(b"^FO", b"^CF0,20^FO", 1)
+    assert render_labels(zpl)[0].missing_glyphs == [("Số", "0", "ố")]
+
+
+def test_cw_gives_a_letter_to_a_downloaded_font() -> None:
+    fonts = {"E:VNSANS.TTF": FONT_FILE.read_bytes()}
+    zpl = text_label("^AVN,26,26", "Hạt sen").replace(b"^FO", b"^CWV,E:VNSANS.TTF^FO", 1)
+    assert render_labels(zpl, fonts=fonts)[0].missing_glyphs == []
+    assert render_labels(zpl)[0].missing_glyphs == [("Hạt sen", "V", "ạ")]   # the font is not there: a box
+
+
+def test_the_shipped_font_covers_every_vietnamese_letter() -> None:
+    from simulators.zpl_render import downloaded_face
+
+    face = downloaded_face("E:VNSANS.TTF", FONT_FILE.read_bytes())
+    vowels = "aăâeêioôơuưyAĂÂEÊIOÔƠUƯY"
+    tones = ["\u0300", "\u0301", "\u0303", "\u0309", "\u0323", ""]
+    import unicodedata
+    letters = {unicodedata.normalize("NFC", v + t) for v in vowels for t in tones} | set("đĐ₫")
+    assert face.missing("".join(sorted(letters))) == ""
+
+
+def test_every_text_field_of_the_template_prints_each_configured_product_without_a_box() -> None:
+    # The station's own fields for each of the five products, on the real template, with the fonts the
+    # configuration downloads: a field that would print a box on the printer fails here.
+    import datetime as dt
+
+    from drivers.zebra.zpl import LabelTemplate
+    from station.config import DEFAULT_CONFIG, load_config, load_products
+    from station.domain import Batch, Stamp, StampState
+    from station.engine import label_fields
+    from station.gs1 import digital_link
+
+    config = load_config(DEFAULT_CONFIG)
+    fonts = {name: config.resolve(path).read_bytes() for name, path in config.devices.printer.fonts.items()}
+    template = LabelTemplate.load(config.resolve(config.devices.printer.template))
+    assert template.fonts <= fonts.keys()
+    products = load_products(config.resolve(config.products_file))
+    assert len(products) == 5
+    for product in products:
+        batch = Batch(id=1, gtin=product.gtin, lot="MX2611A", production_date=dt.date(2026, 11, 26),
+                      expiry_date=dt.date(2027, 5, 28))
+        uri = digital_link(config.station.resolver, product.gtin, batch.lot, "7K3Q9XH2WP", batch.expiry_date)
+        stamp = Stamp(id=None, gtin=product.gtin, serial="7K3Q9XH2WP", batch_id=1, state=StampState.ALLOCATED, uri=uri)
+        fields = label_fields(product, batch, stamp)
+        formats: dict[str, bytes] = {}
+        render_labels(template.stored_format(), formats=formats, fonts=fonts)
+        for zpl in (template.render(fields), template.recall(fields)):
+            label = render_labels(zpl, formats=formats, fonts=fonts)[0]
+            assert label.missing_glyphs == [], product.name
+            assert product.name in label.texts and product.producer in label.texts
+            assert {f.font for f in label.fields if f.kind == "text"} == {"E:VNSANS.TTF"}
