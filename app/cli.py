@@ -14,7 +14,7 @@ from pathlib import Path
 from drivers.errors import DeviceError
 from station.config import ConfigError, StationConfig, dump_config, load_config, load_products
 from station.domain import CodeState
-from station.errors import StationError
+from station.errors import StampTooLarge, StationError
 
 log = logging.getLogger("station")
 
@@ -434,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"station: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StampTooLarge as exc:   # a lot given at start that the label cannot carry: like a bad setting, 2
+        print(f"station: batch refused:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (StationError, DeviceError) as exc:
         print(f"station: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.devices import MqttPublisher, PrinterService, VerifierService, verifier_for
+from drivers.zebra.zpl import GS1_MIN_MODULE_MM
 from drivers.mqtt import MqttClient, Will
 from drivers.lineio import LineIO, Trigger, open_lineio
 from station.config import DeliveryMode, ForeignStampPolicy, ResumePolicy, StationConfig, TriggerSource, load_products
@@ -23,8 +24,8 @@ from station.engine import (
     StationIdentity,
     TriggerMode,
 )
-from station.errors import ConfigError, StationError
-from station.gs1 import validate_lot
+from station.errors import ConfigError, StampTooLarge, StationError
+from station.gs1 import LOT_MAX_LENGTH, DigitalLinkTemplate, validate_lot
 from station.ports import ItemTrigger
 from station.relay import Relay, RelaySettings, Topics
 from station.config import RefusalPolicy
@@ -63,6 +64,11 @@ class Station:
             raise ConfigError(f"{config.source}: devices.printer.fonts: the template {printer_cfg.template} prints "
                               f"with {', '.join(unknown_fonts)}, which no entry downloads (configured: "
                               f"{', '.join(printer_cfg.fonts) or 'none'})")
+        try:
+            self._check_qr_room()
+        except ConfigError:
+            self.store.close()
+            raise
         line = config.line
         auto = options.auto_resume if options.auto_resume is not None else line.resume is ResumePolicy.AUTO
         self.line_io: LineIO = open_lineio(config.devices.line_io.url, self._on_trigger)
@@ -177,6 +183,83 @@ class Station:
         self.store.close()
         self._started = False
 
+    # -- does a batch's stamp fit the label's QR area? (issue 9, item 4) -----------------------------------------
+
+    #: The default lot (L + yymmdd) is 7 characters: a configuration that leaves less room is refused at start.
+    DEFAULT_LOT_LENGTH = 7
+
+    def longest_link(self, gtin: str, lot: str | None, expiry: dt.date | None) -> str:
+        """The longest Digital Link of a batch: its own lot and expiry query, a serial of line.serial_length
+        (ours are [0-9A-Z], so every serial of the batch is as long and needs no percent-encoding)."""
+        return DigitalLinkTemplate(self.identity.resolver, gtin, lot, expiry).uri("Z" * self.config.line.serial_length)
+
+    def check_batch_label(self, gtin: str, lot: str, expiry: dt.date | None) -> None:
+        """Refuse (StampTooLarge) a batch whose stamps' QR would not fit the template's QR area: the QR would run
+        into the text and the EAN-13, and no scanner could read it."""
+        field = self.printer.template.qr_field
+        if field is None or self.preprinted is not None:
+            return          # a template without a QR, or a line that prints nothing
+        link = self.longest_link(gtin, lot, expiry)
+        fit = field.fit(link)
+        if fit.fits:
+            return
+        needs = f"QR version {fit.version}" if fit.version else "more than any QR code holds"
+        dpmm = self.config.devices.printer.dots_per_mm
+        raise StampTooLarge(
+            f"lot {lot!r} would make an unreadable stamp: its Digital Link is {fit.length} characters "
+            f"(serials of {self.config.line.serial_length}"
+            f"{', the expiry query' if expiry else ''}, percent-encoding included), which needs {needs}; the QR area "
+            f"of {self.printer.template.name} holds version {fit.max_version} at most at magnification "
+            f"{field.magnification} ({field.module_mm(dpmm):.2f} mm modules, 4 quiet modules around), that is "
+            f"{fit.max_length} characters. Choose a shorter lot, or one without characters written %XX in a URL "
+            f"(/ % ? & + # … take 3 characters each).",
+            lot=lot, length=fit.length, version=fit.version, max_version=fit.max_version, max_length=fit.max_length)
+
+    def max_lot_length(self) -> int:
+        """The longest lot (of characters needing no encoding) whose stamps fit the QR area, with an expiry."""
+        field = self.printer.template.qr_field
+        if field is None:
+            return LOT_MAX_LENGTH
+        gtin = self.products[0].gtin
+        expiry = dt.date.today() + dt.timedelta(days=365)
+        for length in range(LOT_MAX_LENGTH, 0, -1):
+            if field.fit(self.longest_link(gtin, "A" * length, expiry)).fits:
+                return length
+        return 0
+
+    def _check_qr_room(self) -> None:
+        """At start: the template's QR is readable, declares its room, and the resolver and serial length leave
+        room in it for a lot."""
+        config, printer_cfg = self.config, self.config.devices.printer
+        template, field = self.printer.template, self.printer.template.qr_field
+        where = f"{config.source}: devices.printer.template ({template.name})"
+        if field is None:
+            return
+        dpmm = printer_cfg.dots_per_mm
+        if not field.readable(dpmm):
+            smallest = -(-GS1_MIN_MODULE_MM * dpmm // 1)
+            raise ConfigError(
+                f"{where}: line {field.line}: ^BQ magnification {field.magnification} at {dpmm} dots/mm "
+                f"(devices.printer.dots_per_mm) makes {field.module_mm(dpmm):.3f} mm modules; a QR code with a "
+                f"Digital Link needs at least {GS1_MIN_MODULE_MM} mm: use magnification {smallest:.0f} or more")
+        if field.area is None:
+            raise ConfigError(
+                f"{where}: declare the room the QR has with a line '^FX QR area x,y,width,height' (in dots, its "
+                "quiet zone of 4 modules included), so that a batch whose QR would not fit is refused")
+        longest = self.max_lot_length()
+        if longest < self.DEFAULT_LOT_LENGTH:
+            probe = self.longest_link(self.products[0].gtin, "A" * self.DEFAULT_LOT_LENGTH, dt.date.today())
+            fit = field.fit(probe)
+            room = f"lots of at most {longest} characters" if longest else "no lot at all"
+            raise ConfigError(
+                f"{config.source}: station.resolver ({self.identity.resolver!r}, {len(self.identity.resolver)} "
+                f"characters) and line.serial_length ({config.line.serial_length}) leave {room} in the QR area of "
+                f"devices.printer.template ({template.name}: version {fit.max_version} at magnification "
+                f"{field.magnification}, {fit.max_length} characters); a Digital Link with the default lot "
+                f"LYYMMDD is {fit.length}. Shorten station.resolver, lower line.serial_length, or give the QR "
+                "more room in the template (^FX QR area)")
+        log.info("label: lots of up to %d characters fit the QR area of %s", longest, template.name)
+
     def product(self, gtin: str | None) -> Product:
         if gtin is None:
             return self.products[0]
@@ -196,10 +279,12 @@ class Station:
         if existing is not None:
             if existing.closed:
                 raise StationError(f"batch {lot} of {product.name} is closed: choose another lot")
+            self.check_batch_label(existing.gtin, existing.lot, existing.expiry_date)
             return existing
         produced = production_date or today
         if expiry_date is None and product.shelf_life_days:
             expiry_date = produced + dt.timedelta(days=product.shelf_life_days)
+        self.check_batch_label(product.gtin, lot, expiry_date)
         return self.store.create_batch(Batch(
             id=None, gtin=product.gtin, lot=lot, production_date=produced, expiry_date=expiry_date,
             origin=origin or product.region,

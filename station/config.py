@@ -81,6 +81,9 @@ class PrinterConfig(_Model):
     status_timeout_s: float = Field(1.0, gt=0, le=30, description="Seconds to wait for a status reply before asking ~HQES.")
     stored_format: bool = Field(True, description="Store the template on the printer (^DF) once and send only the "
                                                   "variable fields per label (^XF), as Zebra advises for throughput.")
+    dots_per_mm: Literal[6, 8, 12, 24] = Field(8, description="Print head resolution: 8 for 203 dpi, 12 for 300 dpi; "
+                                                          "with the template's ^BQ magnification it sets the QR's "
+                                                          "module size.")
     fonts: dict[str, Path] = Field(
         default_factory=lambda: {"E:VNSANS.TTF": Path("fonts/VNSANS.TTF")},
         description="TrueType fonts the template prints with (^A@…,E:NAME.TTF), by their name on the printer, and "

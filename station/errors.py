@@ -23,3 +23,16 @@ class DuplicateSerial(StationError):
 
 class EpcisInvalid(StationError):
     """An EPCIS document that does not validate against the EPCIS 2.0 JSON schema."""
+
+
+class StampTooLarge(InvalidIdentifier):
+    """A batch whose stamps' Digital Link would not fit the label's QR area at a readable module size."""
+
+    def __init__(self, message: str, *, lot: str, length: int, version: int | None, max_version: int,
+                 max_length: int) -> None:
+        super().__init__(message)
+        self.lot = lot
+        self.length = length
+        self.version = version
+        self.max_version = max_version
+        self.max_length = max_length

@@ -15,7 +15,7 @@ import segno
 from station.alarms import Alarm, Severity
 from station.domain import Batch, DeliveryState, Product, RollState, Stage, Stamp, StampState
 from station.engine import LineState
-from station.errors import StationError
+from station.errors import StampTooLarge, StationError
 from station.gs1 import validate_lot
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
 from ui.bridge import (
@@ -627,6 +627,8 @@ class BatchDialog(QDialog):
         self.ok_button.setEnabled(False)
 
         def create(station: Any) -> Batch:
+            # The stamps' QR must fit the label at a readable size: refused here, before any stamp is wasted.
+            station.check_batch_label(draft.gtin, draft.lot, draft.expiry_date)
             batch = station.store.create_batch(draft)
             station.store.audit("operator", "batch_created", f"{batch.gtin} lot {batch.lot} (batch {batch.id})")
             return batch
@@ -637,9 +639,23 @@ class BatchDialog(QDialog):
 
         def failed(exc: BaseException) -> None:
             self.ok_button.setEnabled(True)
+            if isinstance(exc, StampTooLarge):
+                self.error_label.setText(self.stamp_too_large(exc))
+                self.error_label.setToolTip(str(exc))
+                return
             self.error_label.setText(str(exc))
 
         self.bridge.call(create, done=done, failed=failed, owner=self)
+
+    def stamp_too_large(self, exc: StampTooLarge) -> str:
+        """The refusal in the operator's words, with the figures: what the lot makes and what the label holds."""
+        needs = (self.tr("QR version %1").replace("%1", str(exc.version)) if exc.version
+                 else self.tr("more than a QR code holds"))
+        return (self.tr("Lot %1 makes the stamp's QR code too large to read: its link is %2 characters and needs "
+                        "%3, the label holds version %4 (%5 characters) at most. Use a shorter lot, without / % ? & "
+                        "+ # (each takes 3 characters).")
+                .replace("%1", exc.lot).replace("%2", str(exc.length)).replace("%3", needs)
+                .replace("%4", str(exc.max_version)).replace("%5", str(exc.max_length)))
 
 
 # -- the screen ---------------------------------------------------------------------------------------------

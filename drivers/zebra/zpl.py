@@ -62,6 +62,83 @@ class TemplateError(DeviceError):
     """A label template is malformed, or the fields given to it do not fit it."""
 
 
+#: GS1 General Specifications: a QR code carrying a Digital Link needs modules of at least 0.396 mm, and a quiet
+#: zone of 4 modules on every side, free of any other print.
+GS1_MIN_MODULE_MM = 0.396
+QUIET_ZONE_MODULES = 4
+_QR_DEFAULT_MAGNIFICATION = {6: 1, 8: 2, 12: 3, 24: 6}   # ^BQ's default by dots per mm
+# ^FX QR area x,y,width,height: where the template gives the QR room, quiet zone included.
+_QR_AREA = re.compile(r"^\^FX\s+QR area\s+(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class QrFit:
+    """Whether one QR content fits a template's QR area at its magnification."""
+
+    length: int                 # bytes of the content
+    version: int | None         # the QR version it needs (None: more than a QR holds)
+    max_version: int            # the largest version the area holds with its quiet zone
+    max_length: int             # the most bytes that largest version holds at the field's error correction
+
+    @property
+    def fits(self) -> bool:
+        return self.version is not None and self.version <= self.max_version
+
+
+@dataclass(frozen=True)
+class QrField:
+    """The template's QR field: where it stands, its magnification (dots a module) and error correction, and the
+    area declared for it with a ``^FX QR area x,y,width,height`` line (None when the template declares none)."""
+
+    x: int
+    y: int
+    magnification: int
+    error: str
+    area: tuple[int, int, int, int] | None
+    line: int
+
+    def module_mm(self, dpmm: int) -> float:
+        return self.magnification / dpmm
+
+    def readable(self, dpmm: int) -> bool:
+        """Modules at least the 0.396 mm GS1 asks of a QR code with a Digital Link."""
+        return self.module_mm(dpmm) >= GS1_MIN_MODULE_MM - 1e-9
+
+    @property
+    def max_modules(self) -> int:
+        """The widest symbol (in modules) that stands inside the area with 4 quiet modules on each side."""
+        if self.area is None:
+            return 0
+        ax, ay, aw, ah = self.area
+        quiet = QUIET_ZONE_MODULES * self.magnification
+        if self.x - ax < quiet or self.y - ay < quiet:
+            return 0                       # no quiet zone left of or above the symbol
+        room = min(ax + aw - quiet - self.x, ay + ah - quiet - self.y)
+        return max(0, room // self.magnification)
+
+    @property
+    def max_version(self) -> int:
+        return max(0, min(40, (self.max_modules - 17) // 4)) if self.max_modules >= 21 else 0
+
+    def fit(self, data: str) -> QrFit:
+        """The QR version `data` needs (byte mode for a URL, as the printer's automatic mode picks), against the
+        largest the area holds."""
+        import segno
+        from segno import consts
+
+        version: int | None
+        try:
+            version = segno.make_qr(data, error=self.error.lower(), boost_error=False, mask=0).version
+        except segno.DataOverflowError:
+            version = None
+        most = self.max_version
+        max_length = 0
+        if most:
+            bits = consts.SYMBOL_CAPACITY[most][consts.ERROR_MAPPING[self.error]]
+            max_length = (bits - 4 - (8 if most < 10 else 16)) // 8
+        return QrFit(len(data.encode("utf-8")), version if isinstance(version, int) else None, most, max_length)
+
+
 @functools.lru_cache(maxsize=4096)  # product, producer, lot and dates repeat on every label of a batch
 def escape_field(value: str, indicator: str = _DEFAULT_INDICATOR, block: bool = False) -> str:
     """Return `value` as ^FH field data: ASCII only, with every byte that could be a command escaped as _XX.
@@ -123,9 +200,12 @@ class LabelTemplate:
     so a comment that mentions commands would run them on the printer.
     """
 
-    def __init__(self, name: str, lines: tuple[_Line, ...]) -> None:
+    def __init__(self, name: str, lines: tuple[_Line, ...], qr_area: tuple[int, int, int, int] | None = None,
+                 qr_field: QrField | None = None) -> None:
         self.name = name
         self._lines = lines
+        self.qr_area = qr_area
+        self.qr_field = qr_field
 
     @classmethod
     def load(cls, path: str | Path) -> LabelTemplate:
@@ -142,10 +222,17 @@ class LabelTemplate:
         """Check template text; `name` is used in error messages (usually the file path)."""
         lines: list[_Line] = []
         open_field = ""   # commands of a field begun on an earlier line (its ^FO, ^A, ^FB), up to this line
+        qr_area: tuple[int, int, int, int] | None = None
+        qr_field: QrField | None = None
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.rstrip()
+            area = _QR_AREA.match(line.lstrip())
+            if area:
+                qr_area = (int(area[1]), int(area[2]), int(area[3]), int(area[4]))
             if not line or line.lstrip().startswith("^FX"):
                 continue
+            if qr_field is None and "${qr}" in line:
+                qr_field = _qr_field(open_field + line, number)
             if "^FX" in line:
                 raise TemplateError(f"{name}:{number}: ^FX comments must stand on a line of their own")
             lines.append(_Line(line, _parse_slots(line, name, number, open_field)))
@@ -157,7 +244,10 @@ class LabelTemplate:
             raise TemplateError(f"{name}: a label template must end with ^XZ")
         if not any("^CI28" in line.text for line in lines):
             raise TemplateError(f"{name}: a label template must select UTF-8 with ^CI28")
-        return cls(name, tuple(lines))
+        if qr_field is not None:
+            qr_field = QrField(qr_field.x, qr_field.y, qr_field.magnification, qr_field.error, qr_area,
+                               qr_field.line)
+        return cls(name, tuple(lines), qr_area, qr_field)
 
     @property
     def fonts(self) -> frozenset[str]:
@@ -283,6 +373,27 @@ class LabelTemplate:
             position = slot.end
         parts.append(line.text[position:])
         return "".join(parts)
+
+
+_ORIGIN = re.compile(r"\^F[OT](\d+)\s*,\s*(\d+)", re.IGNORECASE)
+_BQ = re.compile(r"\^BQ([^,^~]*)(?:,([^,^~]*))?(?:,([^,^~]*))?", re.IGNORECASE)
+
+
+def _qr_field(text: str, number: int) -> QrField | None:
+    """The ^BQ field holding ${qr} on this line: its origin, magnification and the error correction its data
+    switches name (``^FDMA,`` is M)."""
+    at = text.find("${qr}")
+    bq = None
+    for bq in _BQ.finditer(text, 0, at):
+        pass
+    if bq is None:
+        return None
+    origins = [m for m in _ORIGIN.finditer(text, 0, bq.start())]
+    x, y = (int(origins[-1][1]), int(origins[-1][2])) if origins else (0, 0)
+    magnification = int(bq[3]) if bq[3] and bq[3].strip().isdigit() else _QR_DEFAULT_MAGNIFICATION[8]
+    data = text.rfind("^FD", 0, at)
+    switch = text[data + 3:data + 4].upper() if data >= 0 else ""
+    return QrField(x, y, magnification, switch if switch in ("L", "M", "Q", "H") else "Q", None, number)
 
 
 def font_name(text: str) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from app.runtime import RunOptions, Station
 from station.domain import DeliveryState, StampState
+from station.errors import ConfigError, StampTooLarge
 from station.engine import AlarmRaised, LineEvent, LineState
 from station.gs1 import parse_digital_link
 from station.store import utcnow
@@ -105,6 +106,59 @@ def test_every_configured_product_prints_its_vietnamese_text_without_a_box(line:
     for product in station.products:
         assert any(product.name in lbl.texts and product.producer in lbl.texts for lbl in labels), product.name
     assert line.printer.downloads == ["E:VNSANS.TTF"]
+
+
+ISSUE_LOT = "A%B%C%D%E%F%GHIJKLMN"     # a legal GS1 lot of 20 characters, 6 of them percent-encoded in the link
+UNPRINTABLE_LOT = "%" * 20             # 60 characters in the link: more than the label's QR area holds
+
+
+def test_a_long_encoded_lot_prints_a_readable_stamp_and_one_too_long_is_refused(line: SimLine,
+                                                                               station_factory) -> None:
+    station = station_factory(line)
+    product = station.product(None)
+    # The lot of the acceptance run: its QR (version 7) fits the template's area with its quiet zone, clear of the
+    # text and the EAN-13, and every stamp reads.
+    run_batch(station, 5, lot=ISSUE_LOT, timeout=60)
+    summary = station.engine.refresh_delivery()
+    assert (summary.activated, summary.voided_total, summary.stopped_by) == (5, 0, "")
+    for label in line.printer.labels:
+        qr = next(f for f in label.rendered.fields if f.kind == "qr")
+        quiet = 4 * 4
+        others = [f for f in label.rendered.fields if f.kind != "qr"]
+        assert all(f.x >= qr.x + qr.width + quiet or f.y >= qr.y + qr.height + quiet for f in others)
+        assert parse_digital_link(label.qr_data[0]).lot == ISSUE_LOT
+    # A lot that would need version 8 is refused when the batch is made, with the figures; nothing is printed.
+    printed = line.printer.printed_count
+    with pytest.raises(StampTooLarge, match=r"lot '%{20}' would make an unreadable stamp: its Digital Link is 137 "
+                       r"characters .*needs QR version 8; the QR area of .*stamp-60x40.zpl holds version 7 at most "
+                       r"at magnification 4 \(0.50 mm modules.*that is 122 characters") as refused:
+        station.open_batch(product, UNPRINTABLE_LOT)
+    assert (refused.value.length, refused.value.version, refused.value.max_version) == (137, 8, 7)
+    assert station.store.find_batch(product.gtin, UNPRINTABLE_LOT) is None
+    assert line.printer.printed_count == printed
+
+
+@pytest.mark.line(overrides={"station.resolver": "truyxuat.thuathienhue-traceability-programme.example.vn",
+                             "line.serial_length": 20})
+def test_a_resolver_and_serial_length_that_leave_too_little_room_for_a_lot_are_refused_at_start(line: SimLine) -> None:
+    # 55 characters of resolver and serials of 20 leave 3 characters for a lot: the default lot LYYMMDD has 7.
+    with pytest.raises(ConfigError, match=r"station.resolver \('truyxuat.thuathienhue-traceability-programme.example"
+                       r".vn', 55 characters\) and line.serial_length \(20\) leave lots of at most 3 characters in "
+                       r"the QR area of devices.printer.template .*version 7 at magnification 4, 122 characters\); a "
+                       r"Digital Link with the default lot LYYMMDD is 126"):
+        Station(line.config())
+    done = subprocess.run([sys.executable, "-m", "app.cli", "run", "--headless", "--config", str(line.config_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "station.resolver" in done.stderr and "line.serial_length" in done.stderr
+
+
+def test_the_headless_run_refuses_a_lot_too_long_for_the_qr_with_exit_2(line: SimLine) -> None:
+    done = subprocess.run([sys.executable, "-m", "app.cli", "run", "--headless", "--config", str(line.config_path),
+                           "--lot", UNPRINTABLE_LOT, "--count", "1", "--drain-timeout", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "batch refused" in done.stderr and "needs QR version 8" in done.stderr and "122 characters" in done.stderr
+    assert line.printer.printed_count == 0
 
 
 @pytest.mark.line(overrides={"line.max_consecutive_failures": 50, "line.verify_timeout_s": 0.5,

@@ -83,6 +83,23 @@ def test_a_bad_lot_is_refused_in_the_batch_dialog(qtbot, make_window) -> None:
     dialog.reject()
 
 
+def test_the_batch_dialog_refuses_a_lot_whose_stamp_qr_would_not_fit(qtbot, make_window, line: SimLine) -> None:
+    window = make_window(language="vi")
+    dialog = window.operator.new_batch()
+    dialog.lot_edit.setText("%" * 20)       # a legal GS1 lot: 60 characters once percent-encoded in the link
+    qtbot.mouseClick(dialog.ok_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "phiên bản 8" in dialog.error_label.text(), timeout=10_000)
+    text = dialog.error_label.text()
+    assert "Lô " + "%" * 20 in text and "137 ký tự" in text and "tối đa phiên bản 7 (122 ký tự)" in text
+    assert "needs QR version 8" in dialog.error_label.toolTip()     # the station's own words, in English
+    assert dialog.isVisible() and dialog.ok_button.isEnabled()
+    assert line.query("SELECT count(*) FROM batches WHERE lot = ?", "%" * 20) == [(0,)]
+    dialog.lot_edit.setText("A%B%C%D%E%F%GHIJKLMN")   # fits the QR area: created
+    qtbot.mouseClick(dialog.ok_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: (b := window.operator.current_batch()) is not None and b.lot == "A%B%C%D%E%F%GHIJKLMN",
+                    timeout=10_000)
+
+
 @pytest.mark.parametrize("language, start_text, stopped", [("vi", "Bắt đầu", "ĐÃ DỪNG"), ("en", "Start", "STOPPED")])
 def test_the_screens_speak_the_configured_language(qtbot, make_window, language, start_text, stopped) -> None:
     window = make_window(language=language, start=False)

@@ -31,13 +31,13 @@ EXPECTED_STAMP = (
     b"^LL320\n"
     b"^LH0,0\n"
     b"^FO16,16^BQN,2,4^FH_^FDMA,https://id.gs1.org/01/08938512345673/21/A1B2C3D4?17=250601^FS\n"
-    b"^FO186,14^A@N,26,26,E:VNSANS.TTF^FB286,2,0,L^FH_^FDM_C3_A8 x_E1_BB_ABng Th_C3_B4ng H_C6_B0_C6_A1ng^FS\n"
-    b"^FO186,72^A@N,18,18,E:VNSANS.TTF^FB286,2,0,L^FH_^FDHTX M_C3_A8 x_E1_BB_ABng Hu_E1_BA_BF^FS\n"
-    b"^FO186,118^A@N,22,22,E:VNSANS.TTF^FH_^FDL\xc3\xb4/Lot: L240601^FS\n"
-    b"^FO186,146^A@N,22,22,E:VNSANS.TTF^FH_^FDNSX: 01/06/2024^FS\n"
-    b"^FO186,174^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n"
-    b"^FO240,214^A@N,22,22,E:VNSANS.TTF^FH_^FDS\xe1\xbb\x91/No: A1B2C3D4^FS\n"
-    b"^FO28,200^BY2^BEN,70,Y,N^FH_^FD893851234567^FS\n"
+    b"^FO216,14^A@N,26,26,E:VNSANS.TTF^FB256,2,0,L^FH_^FDM_C3_A8 x_E1_BB_ABng Th_C3_B4ng H_C6_B0_C6_A1ng^FS\n"
+    b"^FO216,72^A@N,18,18,E:VNSANS.TTF^FB256,2,0,L^FH_^FDHTX M_C3_A8 x_E1_BB_ABng Hu_E1_BA_BF^FS\n"
+    b"^FO216,118^A@N,22,22,E:VNSANS.TTF^FH_^FDL\xc3\xb4/Lot: L240601^FS\n"
+    b"^FO216,146^A@N,22,22,E:VNSANS.TTF^FH_^FDNSX: 01/06/2024^FS\n"
+    b"^FO216,174^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n"
+    b"^FO240,222^A@N,22,22,E:VNSANS.TTF^FH_^FDS\xe1\xbb\x91/No: A1B2C3D4^FS\n"
+    b"^FO28,216^BY2^BEN,68,Y,N^FH_^FD893851234567^FS\n"
     b"^XZ\n"
 )
 
@@ -64,7 +64,7 @@ def test_comment_lines_are_not_sent(stamp: LabelTemplate) -> None:
 
 def test_missing_expiry_drops_only_that_line(stamp: LabelTemplate) -> None:
     label = stamp.render({**FIELDS, "expiry_date": None})
-    assert label == EXPECTED_STAMP.replace(b"^FO186,174^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n", b"")
+    assert label == EXPECTED_STAMP.replace(b"^FO216,174^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n", b"")
     assert b"HSD" not in label
 
 
@@ -254,7 +254,7 @@ def test_an_edited_template_gets_a_new_format_name() -> None:
 def test_a_backslash_in_a_block_field_is_doubled_so_it_prints_as_written(stamp: LabelTemplate) -> None:
     label = stamp.render({**FIELDS, "product_name": "Mè \\& Co \\\\ 1", "lot": "L1"})
     # product_name is a ^FB field: each backslash goes as \\, which the block reads as one backslash.
-    assert b"^FB286,2,0,L^FH_^FDM_C3_A8 \\\\& Co \\\\\\\\ 1^FS\n" in label
+    assert b"^FB256,2,0,L^FH_^FDM_C3_A8 \\\\& Co \\\\\\\\ 1^FS\n" in label
     # The same text in a field without ^FB is sent as it is (nothing there reads backslashes).
     plain = LabelTemplate.from_text("^XA\n^CI28\n^FO0,0^A0N,20,20^FH_^FD${x}^FS\n^XZ", "t")
     assert plain.render({"x": "a\\&b"}) == b"^XA\n^CI28\n^FO0,0^A0N,20,20^FH_^FDa\\&b^FS\n^XZ\n"
@@ -274,3 +274,40 @@ def test_a_recalled_block_field_is_escaped_the_same_way(stamp: LabelTemplate) ->
 @pytest.mark.parametrize(("indicator", "escaped"), [("_", "a\\\\b"), ("\\", "a\\5C\\5Cb")])
 def test_escape_field_block_doubles_backslashes(indicator: str, escaped: str) -> None:
     assert escape_field("a\\b", indicator, block=True) == escaped
+
+
+# --- the QR's room: a Digital Link must fit the template's QR area at a readable module size -----------------------
+
+ISSUE_LOT_LINK = ("https://truyxuat.hue.example.vn/01/08938603001013/10/A%25B%25C%25D%25E%25F%25GHIJKLMN"
+                  "/21/7K3Q9XH2WP?17=270528")
+
+
+def test_the_stamp_template_declares_its_qr_area_and_holds_version_7(stamp: LabelTemplate) -> None:
+    from drivers.zebra.zpl import QrField
+
+    field = stamp.qr_field
+    assert field == QrField(x=16, y=16, magnification=4, error="M", area=(0, 0, 212, 212), line=13)
+    # 212 dots less 16 + 16 of quiet zone: 180 dots, 45 modules of 4 dots = version 7 (17 + 4 x 7).
+    assert (field.max_modules, field.max_version) == (45, 7)
+    assert field.readable(8) and field.module_mm(8) == 0.5
+    fit = field.fit(ISSUE_LOT_LINK)       # the 20-character lot with 6 percent-encoded characters of the issue
+    assert (fit.length, fit.version, fit.max_length, fit.fits) == (109, 7, 122, True)
+    too_long = field.fit(ISSUE_LOT_LINK.replace("A%25B%25C%25D%25E%25F%25GHIJKLMN", "%25" * 20))
+    assert (too_long.version, too_long.fits) == (8, False)
+    assert not field.fit("x" * 3000).fits and field.fit("x" * 3000).version is None
+
+
+@pytest.mark.parametrize(("magnification", "dpmm", "readable"), [(4, 8, True), (3, 8, False), (4, 12, False),
+                                                                 (5, 12, True), (2, 6, False)])
+def test_a_readable_module_is_at_least_0_396_mm(magnification: int, dpmm: int, readable: bool) -> None:
+    from drivers.zebra.zpl import QrField
+
+    assert QrField(16, 16, magnification, "M", (0, 0, 200, 200), 1).readable(dpmm) is readable
+
+
+def test_a_qr_without_its_quiet_zone_inside_the_area_has_no_room() -> None:
+    text = "^XA\n^FX QR area 0,0,200,200\n^CI28\n^FO8,16^BQN,2,4^FH_^FDQA,${qr}^FS\n^XZ"
+    field = LabelTemplate.from_text(text, "t").qr_field
+    assert field is not None and field.error == "Q" and field.area == (0, 0, 200, 200)
+    assert field.max_modules == 0 and not field.fit("https://x.example/01/1").fits
+    assert LabelTemplate.from_text("^XA\n^CI28\n^FO1,1^FH_^FD${x}^FS\n^XZ", "t").qr_field is None
