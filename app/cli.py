@@ -10,11 +10,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.errors import DeviceError
 from station.config import ConfigError, StationConfig, dump_config, load_config, load_products
 from station.domain import CodeState
 from station.errors import StationError
+
+if TYPE_CHECKING:
+    from app.runtime import Station
+    from station.domain import Batch, Product
 
 log = logging.getLogger("station")
 
@@ -68,9 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     line.add_listener(on_event)
     try:
+        product, batch = _run_batch(station, args)
         station.start()
-        product = station.product(args.product)
-        batch = station.open_batch(product, args.lot)
         print(f"station {config.station.site}/{config.station.id}: {product.name} ({product.gtin}), lot {batch.lot}, "
               f"printer {config.devices.printer.url}, verifier {config.devices.verifier.url}, "
               f"broker {station.mqtt.url}", flush=True)
@@ -98,6 +102,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         station.stop()
+
+
+def _run_batch(station: Station, args: argparse.Namespace) -> tuple[Product, Batch]:
+    """The product and batch a headless run asked for, chosen before any device is opened. A product or lot the
+    station refuses is an error in what the run was given, as a configuration error is: exit 2, nothing started."""
+    try:
+        product = station.product(args.product)
+        return product, station.open_batch(product, args.lot)
+    except ConfigError:
+        raise
+    except StationError as exc:
+        raise ConfigError(f"the run was not started: {exc}") from None
 
 
 # -- station config / status -----------------------------------------------------------------------------------
