@@ -128,13 +128,27 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _existing_database(config: StationConfig) -> Path:
+    """The station's database file for a command that only reads it: never created here (an empty one would
+    answer with zeros, as if the station had done nothing). StationError naming the file it looked for."""
+    path = config.database.path
+    found = path.resolve()
+    if found.is_file():
+        return found
+    where = f" (database.path in {config.source})" if config.source else ""
+    relative = "" if path.is_absolute() else (f"; {path} is relative to the working directory {Path.cwd()}: run "
+                                              f"the command in the station's folder, or set database.path to an "
+                                              f"absolute path")
+    raise StationError(f"no station database at {found}{where}{relative}")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from station.store import Store
 
     config = _config(args)
-    with Store(config.database.path) as store:
+    with Store(_existing_database(config)) as store:
         counts = store.counts()
-        print(f"database {config.database.path}")
+        print(f"database {store.path}")
         for state, n in sorted(counts.by_state.items(), key=lambda kv: kv[0].value):
             print(f"  stamps {state.value}: {n}")
         for reason, n in sorted(counts.voided_by_reason.items()):
@@ -197,12 +211,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- station rolls … / station batch … (pre-printed stamp rolls and batch locks, issue 5) ---------------------------
 
-def _open_store(config: StationConfig):  # -> (Store, StationIdentity)
+def _open_store(config: StationConfig, *, read_only: bool = False):  # -> (Store, StationIdentity)
+    """The station's store; read_only: an existing database only, as it is (see `_existing_database`)."""
     from station.engine import StationIdentity
     from station.store import Store
 
-    store = Store(config.database.path)
-    store.sync_products(load_products(config.resolve(config.products_file)))
+    if read_only:
+        store = Store(_existing_database(config))
+    else:
+        store = Store(config.database.path)
+        store.sync_products(load_products(config.resolve(config.products_file)))
     ident = config.station
     identity = StationIdentity(site=ident.site, station=ident.id, resolver=ident.resolver,
                                read_point=ident.read_point_id, tz_offset=ident.timezone_offset)
@@ -233,7 +251,7 @@ def cmd_rolls_register(args: argparse.Namespace) -> int:
 
 def cmd_rolls_list(args: argparse.Namespace) -> int:
     config = _config(args)
-    store, _ = _open_store(config)
+    store, _ = _open_store(config, read_only=True)
     with store:
         rolls = store.rolls(gtin=args.product)
         if not rolls:
@@ -250,7 +268,7 @@ def cmd_rolls_report(args: argparse.Namespace) -> int:
     from station.rolls import reconcile, write_report
 
     config = _config(args)
-    store, _ = _open_store(config)
+    store, _ = _open_store(config, read_only=True)
     with store:
         report = reconcile(store, args.roll)
     for line in report.summary_lines():
@@ -293,7 +311,7 @@ def cmd_rolls_void_code(args: argparse.Namespace) -> int:
 
 def cmd_rolls_refusals(args: argparse.Namespace) -> int:
     config = _config(args)
-    store, _ = _open_store(config)
+    store, _ = _open_store(config, read_only=True)
     with store:
         roll_pk = store.roll(args.roll).pk if args.roll else None
         refusals = store.refusals(roll_pk=roll_pk)

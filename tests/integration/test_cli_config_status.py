@@ -58,3 +58,37 @@ def test_a_closed_batch_and_an_unknown_product_exit_2(config: Path) -> None:
     unknown = station("run", "--headless", "--config", str(config), "--product", "08938603009996", "--count", "1")
     assert unknown.returncode == 2, unknown.stderr
     assert "08938603009996 is not in the product list" in unknown.stderr
+
+
+# -- item 17: a read command never creates a database ---------------------------------------------------------------
+
+
+@pytest.fixture
+def relative_config(tmp_path: Path) -> Path:
+    """The shipped layout: database.path relative to the working directory (var/station.db)."""
+    return write_config(tmp_path / "station", f"tcp://127.0.0.1:{free_port()}", "serial:///nonexistent",
+                        "mqtt://127.0.0.1:1883", "cli", {"database.path": "var/station.db"})
+
+
+@pytest.mark.parametrize("command", [["status"], ["rolls", "list"], ["rolls", "refusals"],
+                                     ["rolls", "report", "R1", "--out", "reports"]])
+def test_a_read_command_in_another_folder_creates_no_database_and_names_the_file_it_looked_for(
+        relative_config: Path, tmp_path: Path, command: list[str]) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = station(*command, "--config", str(relative_config), cwd=elsewhere)
+    assert done.returncode == 1, done.stdout + done.stderr
+    looked_for = elsewhere / "var" / "station.db"
+    assert f"no station database at {looked_for}" in done.stderr
+    assert f"relative to the working directory {elsewhere}" in done.stderr and str(relative_config) in done.stderr
+    assert list(elsewhere.iterdir()) == [], "a read command created files"
+    assert "stamps" not in done.stdout
+
+
+def test_status_in_the_station_folder_reads_its_database_and_names_it(relative_config: Path) -> None:
+    folder = relative_config.parent
+    Store(folder / "var" / "station.db").close()
+    done = station("status", "--config", str(relative_config), cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert f"database {folder / 'var' / 'station.db'}" in done.stdout
+    assert "outbox pending: 0" in done.stdout
