@@ -23,6 +23,12 @@ the only confirmation there is: a 0x10 there would otherwise confirm an event th
 A lost connection does not empty the window: paho keeps its unacknowledged QoS 1 messages and sends them again
 (same message id, DUP set) once it has reconnected, so their PUBACKs still come. Publishing the same rows again on
 top would hand paho twice the window and the server twice the duplicates.
+
+Time: what is due when (the ack wait and the back-off, the PUBACK timeout, the look for rows coming due, the status
+interval) is read from two injectable clocks, ``clock`` (monotonic seconds, for what the relay holds in memory) and
+``wall_clock`` (naive UTC, for the schedule kept in the outbox), so tests drive the schedule on a fake clock. The
+relay's own pacing (waiting for broker records, gathering PUBACKs, grouping writes) is about the machine, not the
+schedule, and stays on real time. ``step()`` runs one turn on the caller's thread, as paho's ``loop()`` does.
 """
 
 from __future__ import annotations
@@ -132,6 +138,8 @@ class Relay:
         *,
         status: Callable[[], dict[str, Any]] | None = None,
         sender: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -139,6 +147,8 @@ class Relay:
         self.settings = settings
         self._status = status
         self._sender = sender
+        self._clock = clock
+        self._wall_clock = wall_clock
         self._inflight: dict[int, _InFlight] = {}
         # eventID -> when to stop waiting for the server's ack (monotonic); insertion order is deadline order.
         self._awaiting: dict[str, float] = {}
@@ -147,7 +157,7 @@ class Relay:
         self._hint = threading.Event()
         self._hint.set()
         self._more_due = True
-        self._last_due_query = 0.0
+        self._last_due_query: float | None = None
         self._last_write = 0.0
         self._thread: threading.Thread | None = None
         self._published_acks: list[tuple[_InFlight, bool, str]] = []
@@ -159,15 +169,15 @@ class Relay:
         # meanwhile (the ack of a send from before a restart) leaves the set and is skipped.
         self._queued: deque[OutboxItem] = deque()
         self._queued_events: set[str] = set()
-        self._last_status = 0.0
+        self._last_status: float | None = None
         self._status_dirty = True
         self.stats = RelayStats()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Deliver on the relay's own thread until stop()."""
         self._stop.clear()
-        self.publisher.subscribe(self.topics.acks, qos=1)
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
         self._thread.start()
 
@@ -199,25 +209,41 @@ class Relay:
 
     # -- the relay's thread ---------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        # After a restart every unconfirmed event goes again now, not when its old schedule says.
-        rescheduled = self.store.reschedule_unconfirmed(utcnow())
+    def begin(self) -> None:
+        """What the relay's thread does before its first turn: subscribe to the server's acks, and make every
+        unconfirmed event due now (after a restart nothing waits out a schedule from before). Call it once to drive
+        the relay with step() on your own thread instead of start()."""
+        self.publisher.subscribe(self.topics.acks, qos=1)
+        rescheduled = self.store.reschedule_unconfirmed(self._wall_clock())
         if rescheduled:
             log.info("%d unconfirmed events from before are due again", rescheduled)
+
+    def finish(self) -> None:
+        """What the relay's thread does after its last turn: handle the records already queued and write them."""
+        self._drain_records(timeout=0)
+        self._flush(wait=True)
+
+    def _run(self) -> None:
+        try:
+            self.begin()
+        except Exception as exc:
+            self.stats.last_error = str(exc)
+            log.exception("relay start failed")
         while not self._stop.is_set():
             try:
-                self._step()
+                self.step()
             except Exception as exc:  # keep delivering: a failed step is retried on the next tick
                 self.stats.last_error = str(exc)
                 log.exception("relay step failed")
                 self._stop.wait(0.5)
         try:
-            self._drain_records(timeout=0)
-            self._flush(wait=True)
+            self.finish()
         except Exception:
             log.exception("relay final flush failed")
 
-    def _step(self) -> None:
+    def step(self) -> None:
+        """One turn: take the broker's records (waiting up to flush_interval_s for the first), write what they
+        changed, expire what had no PUBACK in time, hand due rows to the client and publish the status."""
         if self._drained_some and 2 * len(self._inflight) >= self.settings.max_inflight:
             # PUBACKs are streaming in on a well-filled window: gather them for a moment and refill the window
             # in a burst, rather than waking up (and taking the GIL from paho's thread) once for every PUBACK.
@@ -262,7 +288,7 @@ class Relay:
             self.stats.connected = True
             self._status_dirty = True
             # paho sends what it still holds again now: the wait for those PUBACKs starts over.
-            now = time.monotonic()
+            now = self._clock()
             for item in self._inflight.values():
                 item.published_at = now
             log.info("relay connected to the broker (session present: %s, %d messages in flight resent by the "
@@ -312,7 +338,7 @@ class Relay:
         if not self._published_acks and not self._confirmed:
             return
         self._last_write = time.monotonic()
-        now = utcnow()
+        now = self._wall_clock()
         acks, self._published_acks, self._unwritten = self._published_acks, [], 0
         confirmed, self._confirmed = self._confirmed, []
         ok_ids = [i for item, ok, _ in acks if ok for i in item.ids]
@@ -324,7 +350,7 @@ class Relay:
             confirm = ok_events + confirmed
         else:
             sent = ok_ids
-            deadline = time.monotonic() + self.settings.ack_timeout_s
+            deadline = self._clock() + self.settings.ack_timeout_s
             for event_id in ok_events:
                 if event_id in self._early_acks:
                     self._early_acks.discard(event_id)
@@ -389,7 +415,7 @@ class Relay:
     def _expire_inflight(self) -> None:
         if not self.publisher.connected:
             return  # nothing can be acknowledged now; the clock starts again on reconnect
-        limit = time.monotonic() - self.settings.puback_timeout_s
+        limit = self._clock() - self.settings.puback_timeout_s
         expired = [m for m, item in self._inflight.items() if item.published_at < limit]
         if not expired:
             return
@@ -397,13 +423,13 @@ class Relay:
         self.stats.last_error = f"no PUBACK from the broker within {self.settings.puback_timeout_s:g} s"
         log.warning("%d messages had no PUBACK within %g s; they are due again", len(expired),
                     self.settings.puback_timeout_s)
-        self.store.mark_publish_failed(ids, self.stats.last_error, utcnow())
+        self.store.mark_publish_failed(ids, self.stats.last_error, self._wall_clock())
 
     def _unconfirmed_room(self) -> int | None:
         """How many more events may be out before the server acks some (None: no limit)."""
         if self.settings.max_unconfirmed <= 0 or self.settings.broker_ack_confirms:
             return None
-        now = time.monotonic()
+        now = self._clock()
         while self._awaiting:  # the server did not ack these in time: they are due again from the outbox
             event_id, deadline = next(iter(self._awaiting.items()))
             if deadline > now:
@@ -429,7 +455,7 @@ class Relay:
         if len(self._queued) < limit:
             self._read_due(limit)
         step = self.settings.events_per_message
-        created_at = dt.datetime.now(dt.timezone.utc)
+        created_at = self._wall_clock().replace(tzinfo=dt.timezone.utc)
         queued, wanted = self._queued, self._queued_events
         taken = 0
         while queued and taken < limit:
@@ -452,8 +478,9 @@ class Relay:
         """Read due rows into the read-ahead queue: when told of new rows, while the last look found as many as
         it asked for, and otherwise four times a second for retries coming due (not on every 20 ms tick of an
         idle line)."""
-        now = time.monotonic()
-        if not (self._hint.is_set() or self._more_due or now - self._last_due_query >= 0.25):
+        now = self._clock()
+        if not (self._hint.is_set() or self._more_due or self._last_due_query is None
+                or now - self._last_due_query >= 0.25):
             return
         self._hint.clear()
         self._last_due_query = now
@@ -465,7 +492,7 @@ class Relay:
             busy += self._writing.ids
         busy += [item.id for item in self._queued]
         fetch = max(limit, self.settings.read_ahead)
-        due = self.store.due_outbox(utcnow(), limit=fetch, exclude_ids=busy)
+        due = self.store.due_outbox(self._wall_clock(), limit=fetch, exclude_ids=busy)
         self._more_due = len(due) >= fetch
         # Acked by the server but not yet written as confirmed: not due either.
         acked = set(self._confirmed)
@@ -487,16 +514,17 @@ class Relay:
             return False
         self._inflight[mid] = _InFlight(
             ids=[item.id for item in group], event_ids=[item.event_id for item in group],
-            attempts=max(item.attempts for item in group), published_at=time.monotonic(),
+            attempts=max(item.attempts for item in group), published_at=self._clock(),
         )
         self.stats.published += len(group)
         return True
 
     def _publish_status(self) -> None:
-        now = time.monotonic()
-        if not self._status_dirty and now - self._last_status < self.settings.status_interval_s:
+        now = self._clock()
+        last = self._last_status
+        if last is not None and not self._status_dirty and now - last < self.settings.status_interval_s:
             return
-        if now - self._last_status < 0.5:  # at most twice a second, however busy the line is
+        if last is not None and now - last < 0.5:  # at most twice a second, however busy the line is
             return
         payload = self.status_payload()
         try:
@@ -512,5 +540,5 @@ class Relay:
         if self._status is not None:
             payload.update(self._status())
         payload["outbox"] = {state.value: n for state, n in counts.items()}
-        payload["at"] = utcnow().replace(tzinfo=dt.timezone.utc).isoformat(timespec="milliseconds")
+        payload["at"] = self._wall_clock().replace(tzinfo=dt.timezone.utc).isoformat(timespec="milliseconds")
         return payload
