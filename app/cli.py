@@ -20,6 +20,7 @@ from station.errors import StationError
 if TYPE_CHECKING:
     from app.runtime import Station
     from station.domain import Batch, Product
+    from station.store import Store
 
 log = logging.getLogger("station")
 
@@ -91,13 +92,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not interrupted.is_set() and args.drain_timeout > 0:
             station.relay.wait_drained(args.drain_timeout)
         summary = line.refresh_delivery()
+        summary.delivery_problem = "; ".join(station.delivery_problems())
         print("summary:")
         for line in summary.lines():
             print(f"  {line}")
         sys.stdout.flush()
         if interrupted.is_set():
             return EXIT_INTERRUPTED
-        if summary.stopped_by or (args.count is not None and summary.activated < args.count):
+        if summary.stopped_by or summary.delivery_problem or (args.count is not None
+                                                              and summary.activated < args.count):
             return EXIT_FAILED
         return EXIT_OK
     finally:
@@ -155,7 +158,22 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"    voided {reason}: {n}")
         for state, n in store.outbox_counts().items():
             print(f"  outbox {state.value}: {n}")
+        _print_delivery_problems(store)
     return EXIT_OK
+
+
+def _print_delivery_problems(store: Store) -> None:
+    """What the relay recorded of a broker refusing delivery, still open when it last tried (it may be another
+    process, or a run that has ended)."""
+    from station.alarms import CATALOGUE, Alarm
+
+    problems = store.delivery_problems()
+    if not problems:
+        print("  delivery: no refusal by the broker recorded")
+    for p in problems:
+        said = str(Alarm.raise_(p.code, p.detail)) if p.code in CATALOGUE else f"[{p.code}] {p.detail}"
+        print(f"  delivery refused by the broker since {p.started_at:%Y-%m-%d %H:%M:%S} UTC (last seen "
+              f"{p.last_seen_at:%Y-%m-%d %H:%M:%S} UTC), events wait in the outbox: {said}")
 
 
 # -- station camera … ------------------------------------------------------------------------------------------

@@ -20,6 +20,13 @@ crash), so it counts as a failure like 0x87 *Not authorized* and every other cod
 (``retry_initial_s`` doubling up to ``retry_max_s``). This matters most in broker-ack delivery, where a PUBACK is
 the only confirmation there is: a 0x10 there would otherwise confirm an event that went nowhere.
 
+A broker that refuses delivery is a *delivery problem*, not only a log line: a CONNACK refusal (0x86 bad user name or
+password, 0x87 not authorised — Mosquitto's answer to a wrong password too —, 0x85 client id not valid, …) or a PUBACK
+0x87 for the events topic (the broker's ACL) is kept in ``problems``, announced once through ``on_problem`` (the
+station raises its alarm) and recorded in the outbox's database (``Store.record_delivery_problem``), so ``station
+status`` in another process can say why events wait. It ends when the broker accepts again (a CONNACK success, a
+PUBACK that is not 0x87); the events never left the outbox meanwhile.
+
 A lost connection does not empty the window: paho keeps its unacknowledged QoS 1 messages and sends them again
 (same message id, DUP set) once it has reconnected, so their PUBACKs still come. Publishing the same rows again on
 top would hand paho twice the window and the server twice the duplicates.
@@ -47,6 +54,7 @@ from typing import Any
 
 from station import epcis
 from station.ports import (
+    ConnectFailed,
     Connected,
     Disconnected,
     MessageReceived,
@@ -70,6 +78,34 @@ class Topics:
     def for_station(cls, prefix: str, site: str, station: str) -> Topics:
         base = f"{prefix}/{site}/{station}"
         return cls(events=f"{base}/events", acks=f"{base}/acks", status=f"{base}/status")
+
+
+# A CONNACK refusal's reason code -> the alarm that says what to check (any other refusal: mqtt_connection_refused).
+CONNECT_REFUSALS = {
+    0x85: "mqtt_client_id_refused",      # Client identifier not valid
+    0x86: "mqtt_bad_credentials",        # Bad user name or password
+    0x87: "mqtt_not_authorised",         # Not authorized (Mosquitto answers a wrong password with it too)
+    0x8A: "mqtt_not_authorised",         # Banned
+    0x8C: "mqtt_not_authorised",         # Bad authentication method
+}
+CONNECT_PROBLEMS = frozenset(CONNECT_REFUSALS.values()) | {"mqtt_connection_refused"}
+PUBLISH_DENIED = "mqtt_publish_denied"   # PUBACK 0x87 for the events topic: the broker's ACL
+NOT_AUTHORISED = 0x87
+PROBLEM_RECORD_INTERVAL_S = 10.0         # a lasting problem's last_seen_at is written at most this often
+
+
+@dataclass(frozen=True)
+class DeliveryProblem:
+    """The broker refuses delivery: `code` is the alarm (station.alarms), `reason` what the broker said."""
+
+    code: str
+    reason: str
+    since: dt.datetime                   # naive UTC (the relay's wall clock)
+    topic: str = ""
+
+    @property
+    def detail(self) -> str:
+        return f"{self.reason} for {self.topic}" if self.topic else self.reason
 
 
 @dataclass(frozen=True)
@@ -140,6 +176,7 @@ class Relay:
         sender: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], dt.datetime] = utcnow,
+        on_problem: Callable[[DeliveryProblem], None] | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -149,6 +186,11 @@ class Relay:
         self._sender = sender
         self._clock = clock
         self._wall_clock = wall_clock
+        self._on_problem = on_problem
+        # Replaced, never changed in place: other threads read it (the status, the screens).
+        self._problems: dict[str, DeliveryProblem] = {}
+        self._problems_on_disk: set[str] = set()      # open in the database (this run's or an earlier one's)
+        self._problem_written: dict[str, float] = {}
         self._inflight: dict[int, _InFlight] = {}
         # eventID -> when to stop waiting for the server's ack (monotonic); insertion order is deadline order.
         self._awaiting: dict[str, float] = {}
@@ -195,6 +237,11 @@ class Relay:
         """The station's state changed: publish the retained status soon (at most twice a second)."""
         self._status_dirty = True
 
+    @property
+    def problems(self) -> list[DeliveryProblem]:
+        """The delivery problems that last now (empty once the broker accepts again)."""
+        return list(self._problems.values())
+
     def drained(self) -> bool:
         """True when every outbox row is confirmed."""
         return self.store.all_confirmed()
@@ -214,6 +261,7 @@ class Relay:
         unconfirmed event due now (after a restart nothing waits out a schedule from before). Call it once to drive
         the relay with step() on your own thread instead of start()."""
         self.publisher.subscribe(self.topics.acks, qos=1)
+        self._problems_on_disk = {p.code for p in self.store.delivery_problems()}
         rescheduled = self.store.reschedule_unconfirmed(self._wall_clock())
         if rescheduled:
             log.info("%d unconfirmed events from before are due again", rescheduled)
@@ -281,12 +329,27 @@ class Relay:
             if item is not None:
                 self._published_acks.append((item, record.ok, record.reason))
                 self._unwritten += len(item.ids)
+                if record.code == NOT_AUTHORISED:
+                    self._problem(PUBLISH_DENIED, record.reason, topic=self.topics.events)
+                elif PUBLISH_DENIED in self._problems or PUBLISH_DENIED in self._problems_on_disk:
+                    self._clear_problems({PUBLISH_DENIED})
         elif isinstance(record, MessageReceived):
             if record.topic == self.topics.acks:
                 self._on_ack(record.payload)
+        elif isinstance(record, ConnectFailed):
+            self.stats.connected = False
+            if record.refused and record.code is not None:
+                reason = f"{record.reason} (0x{record.code:02X})"
+                self.stats.last_error = f"broker refused the connection: {reason}"
+                code = CONNECT_REFUSALS.get(record.code, "mqtt_connection_refused")
+                self._clear_problems(CONNECT_PROBLEMS - {code})
+                self._problem(code, reason)
+            else:
+                self.stats.last_error = record.reason
         elif isinstance(record, Connected):
             self.stats.connected = True
             self._status_dirty = True
+            self._clear_problems(CONNECT_PROBLEMS)
             # paho sends what it still holds again now: the wait for those PUBACKs starts over.
             now = self._clock()
             for item in self._inflight.values():
@@ -303,6 +366,46 @@ class Relay:
             # Rows read ahead are read again after reconnecting: the outbox may have moved on meanwhile.
             self._queued.clear()
             self._queued_events.clear()
+
+    def _problem(self, code: str, reason: str, topic: str = "") -> None:
+        """The broker refuses delivery: kept, recorded on disk, announced once (not on every retry)."""
+        known = self._problems.get(code)
+        problem = DeliveryProblem(code, reason, known.since if known else self._wall_clock(), topic)
+        now = self._clock()
+        if known is None:
+            self._problems = {**self._problems, code: problem}
+            self._status_dirty = True
+            log.warning("delivery refused by the broker (%s): %s; the events stay in the outbox", code, problem.detail)
+        elif now - self._problem_written.get(code, now) < PROBLEM_RECORD_INTERVAL_S:
+            return
+        self._problem_written[code] = now
+        try:
+            self.store.record_delivery_problem(code, problem.detail, self._wall_clock())
+            self._problems_on_disk.add(code)
+        except Exception:
+            log.exception("recording the delivery problem %s failed", code)
+        if known is None and self._on_problem is not None:
+            try:
+                self._on_problem(problem)
+            except Exception:
+                log.exception("a delivery problem listener failed")
+
+    def _clear_problems(self, codes: set[str] | frozenset[str]) -> None:
+        """The broker accepts again: these problems end (in memory and on disk)."""
+        gone = codes & self._problems.keys()
+        if gone:
+            self._problems = {c: p for c, p in self._problems.items() if c not in gone}
+            self._status_dirty = True
+            log.info("the broker accepts delivery again (%s over)", ", ".join(sorted(gone)))
+        for code in gone:
+            self._problem_written.pop(code, None)
+        on_disk = codes & self._problems_on_disk
+        if on_disk:
+            try:
+                self.store.clear_delivery_problems(sorted(on_disk), self._wall_clock())
+                self._problems_on_disk -= on_disk
+            except Exception:
+                log.exception("recording the end of delivery problems %s failed", ", ".join(sorted(on_disk)))
 
     def _on_ack(self, payload: bytes) -> None:
         try:

@@ -111,6 +111,7 @@ class CheckStep:
     step: str          # url | tls_files | dns | tcp | tls | mqtt
     ok: bool
     detail: str
+    refusal: str = ""  # the broker said no: the alarm code of its reason (station.relay.CONNECT_REFUSALS)
 
 
 CHECK_STEPS = {
@@ -122,12 +123,27 @@ CHECK_STEPS = {
     "mqtt": QT_TRANSLATE_NOOP("TechnicianScreen", "MQTT login"),
 }
 
+# What to check when the broker refused the login, by the alarm code of its reason.
+REFUSAL_HINTS = {
+    "mqtt_bad_credentials": QT_TRANSLATE_NOOP(
+        "TechnicianScreen", "Bad credentials: the broker refused the user name or password. Check User name and "
+                            "Password."),
+    "mqtt_not_authorised": QT_TRANSLATE_NOOP(
+        "TechnicianScreen", "Not authorised: the broker does not let this user in. Check User name and Password "
+                            "(Mosquitto answers a wrong password this way too) and the user's rights on the broker."),
+    "mqtt_client_id_refused": QT_TRANSLATE_NOOP(
+        "TechnicianScreen", "The broker refused the client id: check mqtt.client_id against the broker's rules."),
+    "mqtt_connection_refused": QT_TRANSLATE_NOOP(
+        "TechnicianScreen", "The broker refused the connection: see the broker's log."),
+}
+
 
 def check_broker(url: str, *, username: str | None = None, password: str | None = None, ca: str | None = None,
                  cert: str | None = None, key: str | None = None, client_id: str = "station",
                  timeout: float = 5.0) -> list[CheckStep]:
     """Try the broker step by step and say which step failed and why (stops at the first failure)."""
     from drivers.mqtt import ConnectFailed, Connected, MqttClient, MqttError, parse_broker_url
+    from station.relay import CONNECT_REFUSALS
 
     steps: list[CheckStep] = []
     try:
@@ -187,6 +203,9 @@ def check_broker(url: str, *, username: str | None = None, password: str | None 
             if isinstance(event, Connected):
                 return steps + [CheckStep("mqtt", True, "connected")]
             if isinstance(event, ConnectFailed):
+                if event.refused and event.reason_code is not None:
+                    return steps + [CheckStep("mqtt", False, f"{event.reason} (0x{event.reason_code:02X})",
+                                              CONNECT_REFUSALS.get(event.reason_code, "mqtt_connection_refused"))]
                 return steps + [CheckStep("mqtt", False, event.reason)]
     finally:
         client.stop()
@@ -877,6 +896,9 @@ class TechnicianScreen(QWidget):
                 mark = "<span style='color:#2e7d32'>✔</span>" if step.ok else "<span style='color:#c62828'>✘</span>"
                 name = QCoreApplication.translate("TechnicianScreen", CHECK_STEPS[step.step])
                 lines.append(f"{mark} <b>{name}</b>: {_html(step.detail)}")
+                if step.refusal in REFUSAL_HINTS:
+                    hint = QCoreApplication.translate("TechnicianScreen", REFUSAL_HINTS[step.refusal])
+                    lines.append(f"&nbsp;&nbsp;&nbsp;{_html(hint)}")
             verdict = (self.tr("The broker accepts this station.") if steps and steps[-1].ok and
                        steps[-1].step == "mqtt" else self.tr("The connection failed at the step marked ✘."))
             self.check_result.setText("<br>".join(lines) + f"<br><br><b>{verdict}</b>")

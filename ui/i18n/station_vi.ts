@@ -402,29 +402,29 @@
         <translation>không trả lời</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1421"/>
+        <location filename="../operator.py" line="1432"/>
         <source>connected</source>
         <translation>đã kết nối</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1421"/>
+        <location filename="../operator.py" line="1432"/>
         <source>not connected</source>
         <translation>chưa kết nối</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1424"/>
+        <location filename="../operator.py" line="1435"/>
         <source>all confirmed</source>
         <translation>đã nhận đủ</translation>
     </message>
     <message numerus="yes">
-        <location filename="../operator.py" line="1425"/>
+        <location filename="../operator.py" line="1436"/>
         <source>%n waiting</source>
         <translation>
             <numerusform>%n tem đang chờ</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1429"/>
+        <location filename="../operator.py" line="1440"/>
         <source>%1 not confirmed, oldest %2 min</source>
         <translation>%1 tem chưa được nhận, lâu nhất %2 phút</translation>
     </message>
@@ -483,433 +483,478 @@
         <source>Changing the line: starting the station again…</source>
         <translation>Đang đổi dây chuyền: khởi động lại trạm…</translation>
     </message>
+    <message>
+        <location filename="../operator.py" line="1422"/>
+        <source>refused: wrong user name or password</source>
+        <translation>bị từ chối: sai tên đăng nhập hoặc mật khẩu</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1423"/>
+        <source>refused: not authorised (user name, password or rights)</source>
+        <translation>bị từ chối: không được phép (tên đăng nhập, mật khẩu hoặc quyền)</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1424"/>
+        <source>refused: client id not accepted</source>
+        <translation>bị từ chối: mã client không được chấp nhận</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1425"/>
+        <source>refused the connection</source>
+        <translation>từ chối kết nối</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1426"/>
+        <source>connected, but may not publish events (ACL)</source>
+        <translation>đã kết nối, nhưng không được gửi sự kiện (ACL)</translation>
+    </message>
 </context>
 <context>
     <name>TechnicianScreen</name>
     <message>
-        <location filename="../technician.py" line="556"/>
+        <location filename="../technician.py" line="575"/>
         <source>Broker address</source>
         <translation>Địa chỉ máy chủ MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="118"/>
+        <location filename="../technician.py" line="119"/>
         <source>TLS files</source>
         <translation>Tệp TLS</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="119"/>
+        <location filename="../technician.py" line="120"/>
         <source>Host name (DNS)</source>
         <translation>Tên máy chủ (DNS)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="120"/>
+        <location filename="../technician.py" line="121"/>
         <source>Network connection (TCP)</source>
         <translation>Kết nối mạng (TCP)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="121"/>
+        <location filename="../technician.py" line="122"/>
         <source>TLS handshake</source>
         <translation>Bắt tay TLS</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="122"/>
+        <location filename="../technician.py" line="123"/>
         <source>MQTT login</source>
         <translation>Đăng nhập MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="317"/>
+        <location filename="../technician.py" line="336"/>
         <source>Technician: enter the PIN</source>
         <translation>Kỹ thuật: nhập mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="330"/>
+        <location filename="../technician.py" line="349"/>
         <source>Clear</source>
         <translation>Xóa</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="335"/>
+        <location filename="../technician.py" line="354"/>
         <source>OK</source>
         <translation>Đồng ý</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="464"/>
+        <location filename="../technician.py" line="483"/>
         <source>Back to the line</source>
         <translation>Về màn hình dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="401"/>
+        <location filename="../technician.py" line="420"/>
         <source>Too many wrong PINs: wait %1 s.</source>
         <translation>Nhập sai quá nhiều lần: chờ %1 giây.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="387"/>
+        <location filename="../technician.py" line="406"/>
         <source>Checking…</source>
         <translation>Đang kiểm tra…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="404"/>
+        <location filename="../technician.py" line="423"/>
         <source>Wrong PIN.</source>
         <translation>Sai mã PIN.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="447"/>
+        <location filename="../technician.py" line="466"/>
         <source>Devices</source>
         <translation>Thiết bị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="448"/>
+        <location filename="../technician.py" line="467"/>
         <source>MQTT</source>
         <translation>MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="449"/>
+        <location filename="../technician.py" line="468"/>
         <source>Label</source>
         <translation>Mẫu tem</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="451"/>
+        <location filename="../technician.py" line="470"/>
         <source>PIN</source>
         <translation>Mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="452"/>
+        <location filename="../technician.py" line="471"/>
         <source>Log</source>
         <translation>Nhật ký</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="458"/>
+        <location filename="../technician.py" line="477"/>
         <source>Save the configuration</source>
         <translation>Lưu cấu hình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="461"/>
+        <location filename="../technician.py" line="480"/>
         <source>Apply now (restart the devices)</source>
         <translation>Áp dụng ngay (khởi động lại thiết bị)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="483"/>
+        <location filename="../technician.py" line="502"/>
         <source>Look for ports again</source>
         <translation>Tìm lại cổng</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="485"/>
+        <location filename="../technician.py" line="504"/>
         <source>Use for the scanner</source>
         <translation>Dùng cho máy quét</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="487"/>
+        <location filename="../technician.py" line="506"/>
         <source>Use for the printer</source>
         <translation>Dùng cho máy in</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="491"/>
+        <location filename="../technician.py" line="510"/>
         <source>Test print</source>
         <translation>In thử</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="496"/>
+        <location filename="../technician.py" line="515"/>
         <source>Field</source>
         <translation>Mục</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="496"/>
+        <location filename="../technician.py" line="515"/>
         <source>Value</source>
         <translation>Giá trị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="506"/>
+        <location filename="../technician.py" line="525"/>
         <source>Serial ports on this machine</source>
         <translation>Các cổng nối tiếp trên máy</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="514"/>
+        <location filename="../technician.py" line="533"/>
         <source>Printer address</source>
         <translation>Địa chỉ máy in</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="515"/>
+        <location filename="../technician.py" line="534"/>
         <source>Scanner address</source>
         <translation>Địa chỉ máy quét</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="516"/>
+        <location filename="../technician.py" line="535"/>
         <source>Printer status (decoded)</source>
         <translation>Trạng thái máy in (đã giải mã)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="523"/>
+        <location filename="../technician.py" line="542"/>
         <source>What the scanner sends (live)</source>
         <translation>Dữ liệu máy quét gửi (trực tiếp)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="557"/>
+        <location filename="../technician.py" line="576"/>
         <source>User name</source>
         <translation>Tên đăng nhập</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="558"/>
+        <location filename="../technician.py" line="577"/>
         <source>Password</source>
         <translation>Mật khẩu</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="559"/>
+        <location filename="../technician.py" line="578"/>
         <source>CA certificate</source>
         <translation>Chứng chỉ CA</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="559"/>
+        <location filename="../technician.py" line="578"/>
         <source>Client certificate</source>
         <translation>Chứng chỉ máy trạm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="560"/>
+        <location filename="../technician.py" line="579"/>
         <source>Client key</source>
         <translation>Khóa máy trạm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="564"/>
+        <location filename="../technician.py" line="583"/>
         <source>Choose…</source>
         <translation>Chọn…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="568"/>
+        <location filename="../technician.py" line="587"/>
         <source>Test the connection</source>
         <translation>Kiểm tra kết nối</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="584"/>
+        <location filename="../technician.py" line="603"/>
         <source>Preview</source>
         <translation>Xem trước</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="592"/>
+        <location filename="../technician.py" line="611"/>
         <source>Label template (ZPL)</source>
         <translation>Mẫu tem (ZPL)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="600"/>
+        <location filename="../technician.py" line="619"/>
         <source>As printed (same renderer as the printer simulator), with the current product and batch:</source>
         <translation>Tem như khi in (cùng bộ dựng hình với máy in mô phỏng), với sản phẩm và lô đang chọn:</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="614"/>
+        <location filename="../technician.py" line="633"/>
         <source>Window</source>
         <translation>Cửa sổ</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="615"/>
+        <location filename="../technician.py" line="634"/>
         <source>Full screen (kiosk)</source>
         <translation>Toàn màn hình (kiosk)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="617"/>
+        <location filename="../technician.py" line="636"/>
         <source>The operator presses Resume</source>
         <translation>Người vận hành bấm Tiếp tục</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="618"/>
+        <location filename="../technician.py" line="637"/>
         <source>By itself when the printer is ready</source>
         <translation>Tự động khi máy in sẵn sàng</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="622"/>
+        <location filename="../technician.py" line="641"/>
         <source>Language of the screens</source>
         <translation>Ngôn ngữ màn hình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="623"/>
+        <location filename="../technician.py" line="642"/>
         <source>Display</source>
         <translation>Hiển thị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="624"/>
+        <location filename="../technician.py" line="643"/>
         <source>After a printer fault the line resumes</source>
         <translation>Sau lỗi máy in, dây chuyền chạy lại</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="625"/>
+        <location filename="../technician.py" line="644"/>
         <source>Verification window (seconds)</source>
         <translation>Thời gian chờ kiểm tra (giây)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="626"/>
+        <location filename="../technician.py" line="645"/>
         <source>Failed stamps in a row that stop the line</source>
         <translation>Số tem lỗi liên tiếp thì dừng dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="637"/>
+        <location filename="../technician.py" line="656"/>
         <source>Change the PIN</source>
         <translation>Đổi mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="642"/>
+        <location filename="../technician.py" line="661"/>
         <source>New PIN (4 to 8 digits)</source>
         <translation>Mã PIN mới (4 đến 8 chữ số)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="643"/>
+        <location filename="../technician.py" line="662"/>
         <source>New PIN again</source>
         <translation>Nhập lại mã PIN mới</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="654"/>
+        <location filename="../technician.py" line="673"/>
         <source>Time (UTC)</source>
         <translation>Thời gian (UTC)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="654"/>
+        <location filename="../technician.py" line="673"/>
         <source>Who</source>
         <translation>Ai</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="654"/>
+        <location filename="../technician.py" line="673"/>
         <source>What</source>
         <translation>Việc gì</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="654"/>
+        <location filename="../technician.py" line="673"/>
         <source>Detail</source>
         <translation>Chi tiết</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="729"/>
+        <location filename="../technician.py" line="748"/>
         <source>This configuration was not read from a file: nothing to save.</source>
         <translation>Cấu hình này không đọc từ tệp: không có gì để lưu.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="736"/>
+        <location filename="../technician.py" line="755"/>
         <source>Checking the new configuration…</source>
         <translation>Đang kiểm tra cấu hình mới…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="752"/>
+        <location filename="../technician.py" line="771"/>
         <source>Nothing changed.</source>
         <translation>Không có thay đổi.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="755"/>
+        <location filename="../technician.py" line="774"/>
         <source>Saved: %1. The devices use the new settings after “Apply now” or the next start.</source>
         <translation>Đã lưu: %1. Thiết bị dùng cài đặt mới sau khi bấm “Áp dụng ngay” hoặc lần khởi động sau.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="763"/>
+        <location filename="../technician.py" line="782"/>
         <source>Not saved, the file is unchanged: %1</source>
         <translation>Chưa lưu, tệp cấu hình giữ nguyên: %1</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="775"/>
+        <location filename="../technician.py" line="794"/>
         <source>Stop the line first, then apply.</source>
         <translation>Hãy dừng dây chuyền trước rồi mới áp dụng.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="778"/>
+        <location filename="../technician.py" line="797"/>
         <source>Restarting the devices with the new settings…</source>
         <translation>Đang khởi động lại thiết bị với cài đặt mới…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="779"/>
+        <location filename="../technician.py" line="798"/>
         <source>New settings in use.</source>
         <translation>Đang dùng cài đặt mới.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="790"/>
+        <location filename="../technician.py" line="809"/>
         <source>(no serial port found)</source>
         <translation>(không tìm thấy cổng nối tiếp nào)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="805"/>
+        <location filename="../technician.py" line="824"/>
         <source>Stop the line before a test print.</source>
         <translation>Hãy dừng dây chuyền trước khi in thử.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="808"/>
+        <location filename="../technician.py" line="827"/>
         <source>Printing…</source>
         <translation>Đang in…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="817"/>
+        <location filename="../technician.py" line="836"/>
         <source>Test label sent to %1.</source>
         <translation>Đã gửi tem in thử tới %1.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="821"/>
+        <location filename="../technician.py" line="840"/>
         <source>Test print failed: %1</source>
         <translation>In thử không được: %1</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="839"/>
+        <location filename="../technician.py" line="858"/>
         <source>Lines read: %1 · refused: %2</source>
         <translation>Số dòng đọc: %1 · bị loại: %2</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="849"/>
+        <location filename="../technician.py" line="868"/>
         <source>refused (%1)</source>
         <translation>bị loại (%1)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="853"/>
+        <location filename="../technician.py" line="872"/>
         <source>Choose a file</source>
         <translation>Chọn tệp</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="853"/>
+        <location filename="../technician.py" line="872"/>
         <source>Certificates and keys (*.pem *.crt *.key);;All files (*)</source>
         <translation>Chứng chỉ và khóa (*.pem *.crt *.key);;Mọi tệp (*)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="871"/>
+        <location filename="../technician.py" line="890"/>
         <source>Testing…</source>
         <translation>Đang thử…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="880"/>
+        <location filename="../technician.py" line="902"/>
         <source>The broker accepts this station.</source>
         <translation>Máy chủ MQTT chấp nhận trạm này.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="880"/>
+        <location filename="../technician.py" line="902"/>
         <source>The connection failed at the step marked ✘.</source>
         <translation>Kết nối thất bại ở bước có dấu ✘.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="915"/>
+        <location filename="../technician.py" line="937"/>
         <source>%1 · %2 × %3 dots</source>
         <translation>%1 · %2 × %3 điểm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="929"/>
+        <location filename="../technician.py" line="951"/>
         <source>The two PINs differ.</source>
         <translation>Hai mã PIN không giống nhau.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="937"/>
+        <location filename="../technician.py" line="959"/>
         <source>Saving…</source>
         <translation>Đang lưu…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="946"/>
+        <location filename="../technician.py" line="968"/>
         <source>PIN changed.</source>
         <translation>Đã đổi mã PIN.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="450"/>
+        <location filename="../technician.py" line="469"/>
         <source>Line</source>
         <translation>Dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="466"/>
+        <location filename="../technician.py" line="485"/>
         <source>Quit the program</source>
         <translation>Thoát chương trình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="934"/>
+        <location filename="../technician.py" line="956"/>
         <source>Choose a PIN of 4 to 8 digits, not 0000 and not one digit repeated.</source>
         <translation>Chọn mã PIN 4 đến 8 chữ số, không phải 0000 và không lặp một chữ số.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="536"/>
+        <location filename="../technician.py" line="555"/>
         <source>Camera view (decoded codes outlined)</source>
         <translation>Hình camera (mã đọc được có khung viền)</translation>
+    </message>
+    <message>
+        <location filename="../technician.py" line="128"/>
+        <source>Bad credentials: the broker refused the user name or password. Check User name and Password.</source>
+        <translation>Sai thông tin đăng nhập: máy chủ từ chối tên đăng nhập hoặc mật khẩu. Kiểm tra Tên đăng nhập và Mật khẩu.</translation>
+    </message>
+    <message>
+        <location filename="../technician.py" line="131"/>
+        <source>Not authorised: the broker does not let this user in. Check User name and Password (Mosquitto answers a wrong password this way too) and the user&apos;s rights on the broker.</source>
+        <translation>Không được phép: máy chủ không cho người dùng này đăng nhập. Kiểm tra Tên đăng nhập và Mật khẩu (Mosquitto cũng trả lời như vậy khi sai mật khẩu) và quyền của người dùng trên máy chủ.</translation>
+    </message>
+    <message>
+        <location filename="../technician.py" line="134"/>
+        <source>The broker refused the client id: check mqtt.client_id against the broker&apos;s rules.</source>
+        <translation>Máy chủ từ chối mã client: kiểm tra mqtt.client_id theo quy định của máy chủ.</translation>
+    </message>
+    <message>
+        <location filename="../technician.py" line="136"/>
+        <source>The broker refused the connection: see the broker&apos;s log.</source>
+        <translation>Máy chủ từ chối kết nối: xem nhật ký của máy chủ.</translation>
     </message>
 </context>
 <context>
