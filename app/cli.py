@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drivers.errors import DeviceError
-from station.config import ConfigError, StationConfig, dump_config, load_config, load_products
+from station.config import ConfigError, StationConfig, dump_config, load_config, load_products, redact_url
 from station.domain import CodeState
 from station.errors import StationError
 
@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         product, batch = _run_batch(station, args)
         station.start()
         print(f"station {config.station.site}/{config.station.id}: {product.name} ({product.gtin}), lot {batch.lot}, "
-              f"printer {config.devices.printer.url}, verifier {config.devices.verifier.url}, "
+              f"printer {redact_url(config.devices.printer.url)}, verifier {redact_url(config.devices.verifier.url)}, "
               f"broker {station.mqtt.url}", flush=True)
         line.start(batch.id, args.count)
         last = 0.0
@@ -126,8 +126,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     products = load_products(config.resolve(config.products_file))
     if args.show:
         print(dump_config(config), end="")
-    print(f"{config.source}: valid; {len(products)} products; printer {config.devices.printer.url}; "
-          f"verifier {config.devices.verifier.url}; broker {config.mqtt.url}")
+    print(f"{config.source}: valid; {len(products)} products; printer {redact_url(config.devices.printer.url)}; "
+          f"verifier {redact_url(config.devices.verifier.url)}; broker {redact_url(config.mqtt.url)}")
     return EXIT_OK
 
 
@@ -192,7 +192,7 @@ def cmd_camera_check(args: argparse.Namespace) -> int:
 
     url = _camera_url(args)
     decoder = args.decoder or (_config(args).devices.verifier.decoder.value if not args.url else "zxing")
-    print(f"checking {url} for {args.seconds:g} s with {decoder} …", flush=True)
+    print(f"checking {redact_url(url)} for {args.seconds:g} s with {decoder} …", flush=True)
     report = check_camera(url, args.seconds, decoder=decoder, progress=lambda line: print(line, flush=True))
     print("\n".join(report.lines()))
     return EXIT_OK if report.ok else EXIT_FAILED

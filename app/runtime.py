@@ -13,7 +13,15 @@ from app.devices import MqttPublisher, PrinterService, VerifierService, verifier
 from drivers.mqtt import MqttClient, Will
 from drivers.lineio import LineIO, Trigger, open_lineio
 from station.alarms import Alarm
-from station.config import DeliveryMode, ForeignStampPolicy, ResumePolicy, StationConfig, TriggerSource, load_products
+from station.config import (
+    DeliveryMode,
+    ForeignStampPolicy,
+    ResumePolicy,
+    StationConfig,
+    TriggerSource,
+    load_products,
+    redact_url,
+)
 from station.domain import Batch, Product
 from station.engine import (
     LineEngine,
@@ -73,7 +81,8 @@ class Station:
         mqtt = config.mqtt
         tls = mqtt.tls
         self.mqtt = MqttClient(
-            mqtt.url, config.mqtt_client_id, username=mqtt.username, password=mqtt.password,
+            mqtt.url, config.mqtt_client_id, username=mqtt.username,
+            password=mqtt.password.get_secret_value() if mqtt.password is not None else None,
             ca_file=str(config.resolve(tls.ca)) if tls and tls.ca else None,
             cert_file=str(config.resolve(tls.cert)) if tls and tls.cert else None,
             key_file=str(config.resolve(tls.key)) if tls and tls.key else None,
@@ -150,9 +159,9 @@ class Station:
                 "voided": dict(summary.voided),
             },
             "devices": {
-                "printer": {"url": self.printer.url, "condition": health.condition.value,
+                "printer": {"url": redact_url(self.printer.url), "condition": health.condition.value,
                             "faults": list(health.faults), "detail": health.detail},
-                "verifier": {"url": self.verifier.url},
+                "verifier": {"url": redact_url(self.verifier.url)},
                 "broker": {"url": self.mqtt.url, "connected": self.mqtt.connected,
                            "problems": [{"code": p.code, "detail": p.detail, "since": p.since.isoformat() + "Z"}
                                         for p in self.relay.problems]},

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 
-from station.config import StationConfig, edit_config_text, load_config, load_products
+from pydantic import SecretStr
+
+from station.config import StationConfig, edit_config_text, load_config, load_products, redact_url
 from station.errors import ConfigError, StationError
 from station.pin import PinError, PinGuard, hash_pin, validate_new_pin
 from ui.adaptive import Density, FitScrollArea
@@ -70,6 +72,8 @@ def _get(config: StationConfig, dotted: str) -> Any:
         node = getattr(node, part) if node is not None else None
     if isinstance(node, Path):
         return str(node)
+    if isinstance(node, SecretStr):
+        return node.get_secret_value()
     return node.value if hasattr(node, "value") else node
 
 
@@ -685,6 +689,14 @@ class TechnicianScreen(QWidget):
         def text(edit: QLineEdit) -> Callable[[], str | None]:
             return lambda: edit.text().strip() or None
 
+        def url(edit: QLineEdit, key: str) -> Callable[[], str | None]:
+            # The field shows the URL with its password masked: left as shown, it means the saved URL.
+            def read() -> str | None:
+                value = edit.text().strip() or None
+                saved = _get(self.bridge.config, key)
+                return saved if value is not None and saved and value == redact_url(saved) else value
+            return read
+
         def number(edit: QLineEdit, kind: type) -> Callable[[], Any]:
             def read() -> Any:
                 value = edit.text().strip()
@@ -695,18 +707,26 @@ class TechnicianScreen(QWidget):
             return read
 
         return {
-            "devices.printer.url": text(self.printer_url),
+            "devices.printer.url": url(self.printer_url, "devices.printer.url"),
             "devices.printer.template": text(self.template_path),
-            "devices.verifier.url": text(self.verifier_url),
-            "mqtt.url": text(self.mqtt_url),
+            "devices.verifier.url": url(self.verifier_url, "devices.verifier.url"),
+            "mqtt.url": url(self.mqtt_url, "mqtt.url"),
             "mqtt.username": text(self.mqtt_user),
-            "mqtt.password": lambda: self.mqtt_password.text() or None,
+            "mqtt.password": self._password_value,
             "ui.language": lambda: self.language_combo.currentData(),
             "ui.kiosk": lambda: self.kiosk_combo.currentData(),
             "line.resume": lambda: self.resume_combo.currentData(),
             "line.verify_timeout_s": number(self.verify_timeout, float),
             "line.max_consecutive_failures": number(self.max_failures, int),
         }
+
+    def _password_value(self) -> str | None:
+        """What the password field means: a new password, or (left empty) the saved one; none without a user."""
+        if not self.mqtt_user.text().strip():
+            return None
+        typed = self.mqtt_password.text()
+        saved = self.bridge.config.mqtt.password
+        return typed or (saved.get_secret_value() if saved is not None else None)
 
     def field_values(self) -> dict[str, Any]:
         values = {key: read() for key, read in self._field_map().items()}
@@ -718,12 +738,15 @@ class TechnicianScreen(QWidget):
 
     def load_fields(self) -> None:
         config = self.bridge.config
-        self.printer_url.setText(config.devices.printer.url)
+        self.printer_url.setText(redact_url(config.devices.printer.url))
         self.template_path.setText(str(config.devices.printer.template))
-        self.verifier_url.setText(config.devices.verifier.url)
-        self.mqtt_url.setText(config.mqtt.url)
+        self.verifier_url.setText(redact_url(config.devices.verifier.url))
+        self.mqtt_url.setText(redact_url(config.mqtt.url))
         self.mqtt_user.setText(config.mqtt.username or "")
-        self.mqtt_password.setText(config.mqtt.password or "")
+        # The saved password never comes back into the field (not even as dots): an empty field keeps it.
+        self.mqtt_password.clear()
+        self.mqtt_password.setPlaceholderText(
+            self.tr("saved — type a new one to change it") if config.mqtt.password is not None else "")
         tls = config.mqtt.tls
         for name, edit in self.tls_fields.items():
             value = getattr(tls, name) if tls is not None else None
@@ -760,8 +783,8 @@ class TechnicianScreen(QWidget):
                 shown = [k for k in changed if k not in ("mqtt.password", "technician.pin_hash")]
                 hidden = [k for k in changed if k not in shown]
                 station.store.audit(ACTOR, "config_saved",
-                                    ", ".join(f"{k}={values[k]}" for k in shown) + "".join(f", {k} changed"
-                                                                                       for k in hidden))
+                                    ", ".join(f"{k}={redact_url(str(values[k]))}" for k in shown)
+                                    + "".join(f", {k} changed" for k in hidden))
             return new, changed
 
         def saved(result: tuple[StationConfig, list[str]]) -> None:

@@ -4,6 +4,7 @@ what `config check --show` prints. Devices are addresses nobody answers on: thes
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -92,3 +93,64 @@ def test_status_in_the_station_folder_reads_its_database_and_names_it(relative_c
     assert done.returncode == 0, done.stderr
     assert f"database {folder / 'var' / 'station.db'}" in done.stdout
     assert "outbox pending: 0" in done.stdout
+
+
+# -- item 9: secrets are masked in every output -------------------------------------------------------------------
+
+SECRETS = ("mqtt-s3cret", "cam-s3cret", "env-s3cret", "deadbeef" * 8)
+
+
+@pytest.fixture
+def secret_config(tmp_path: Path) -> Path:
+    """A configuration holding every kind of secret: the broker password, a camera's password in its URL, and
+    the technician PIN's hash."""
+    pin_hash = "scrypt$16384$8$1$" + "ab" * 16 + "$" + "deadbeef" * 8
+    return write_config(tmp_path, f"tcp://127.0.0.1:{free_port()}",
+                        f"http://admin:cam-s3cret@127.0.0.1:{free_port()}/stream.mjpg",
+                        f"mqtt://127.0.0.1:{free_port()}", "cli",
+                        {"mqtt.username": "station", "mqtt.password": "mqtt-s3cret",
+                         "technician.pin_hash": pin_hash})
+
+
+def test_config_check_show_masks_every_secret(secret_config: Path) -> None:
+    import yaml
+
+    done = station("config", "check", "--show", "--config", str(secret_config))
+    assert done.returncode == 0, done.stderr
+    assert not [s for s in SECRETS if s in done.stdout + done.stderr], done.stdout
+    shown = yaml.safe_load(done.stdout[:done.stdout.rindex(f"{secret_config}: valid")])
+    assert shown["mqtt"]["password"] == "**********" and shown["mqtt"]["username"] == "station"
+    assert shown["technician"]["pin_hash"] == "**********"
+    assert shown["devices"]["verifier"]["url"].startswith("http://admin:**********@127.0.0.1:")
+    assert "verifier http://admin:**********@127.0.0.1:" in done.stdout   # the summary line too
+    # An environment override is a secret as well; a configuration without a password shows none.
+    env = station("config", "check", "--show", "--config", str(secret_config),
+                  env={"STATION_MQTT__PASSWORD": "env-s3cret"})
+    assert env.returncode == 0 and "env-s3cret" not in env.stdout and "password: '**********'" in env.stdout
+    plain = station("config", "check", "--show", "--config", str(ROOT / "config" / "station.yaml"))
+    assert "password: null" in plain.stdout and "pin_hash: null" in plain.stdout
+
+
+def test_the_status_the_camera_errors_and_the_logs_mask_the_secrets(
+        secret_config: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from app.runtime import Station
+    from tests.integration.mqtt_fixtures import wait_until
+
+    caplog.set_level(logging.DEBUG)
+    config = load_config(secret_config)
+    assert config.mqtt.password is not None and config.mqtt.password.get_secret_value() == "mqtt-s3cret"
+    assert "mqtt-s3cret" not in repr(config) and "mqtt-s3cret" not in str(config.mqtt)
+    station = Station(config)
+    try:
+        station.start()
+        # Nobody serves the camera: its errors name the URL, without the password.
+        assert wait_until(lambda: bool(station.verifier.last_error), timeout=10)
+        assert "admin:***@127.0.0.1" in station.verifier.last_error
+        status = json.dumps(station.status(), ensure_ascii=False)
+        assert "http://admin:**********@127.0.0.1" in status
+    finally:
+        station.stop()
+    outputs = [status, station.verifier.last_error, caplog.text]
+    assert not [s for s in SECRETS for text in outputs if s in text], outputs

@@ -1,5 +1,6 @@
 """A broker that refuses the station's login, on the screens: the operator's MQTT lamp and alarm banner say so (and
-recover by themselves), and the technician's connection test names the refusal. A Mosquitto of the test's own with a password file; no other device is needed for this."""
+recover by themselves), and the technician's MQTT tab never shows the saved password (nor one in a URL) and names
+the refusal in its connection test. A Mosquitto of the test's own with a password file; no other device is needed."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from PyQt5.QtCore import Qt
 
 from station.config import load_config
+from station.store import Store
 from tests.integration.line_harness import write_config
 from tests.integration.mqtt_fixtures import free_port
 from tests.integration.test_delivery_refused import (  # noqa: F401  (fixture)
@@ -64,12 +67,15 @@ def test_the_mqtt_lamp_and_the_banner_say_the_broker_refused_the_login_and_recov
     assert lamp.detail.text() == "đã kết nối"
 
 
-def test_the_technicians_connection_test_names_the_refusal(
+def test_the_technician_never_sees_the_saved_password_and_the_connection_test_names_the_refusal(
         qtbot, window: Callable[[], MainWindow]) -> None:
     main = window()
     login(qtbot, main, "0000")
     tech = main.technician
-    # The saved password: the broker refuses it, and the screen says why.
+    assert tech.mqtt_password.text() == "", "the saved password is not put back into the field"
+    assert tech.mqtt_password.placeholderText() == "đã lưu — nhập mật khẩu mới để thay đổi"
+
+    # An empty field tests (and keeps) the saved password: the broker refuses it, and the screen says why.
     qtbot.mouseClick(tech.check_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: tech.check_button.isEnabled() and "✘" in tech.check_result.text(), timeout=20_000)
     result = tech.check_result.text()
@@ -81,3 +87,44 @@ def test_the_technicians_connection_test_names_the_refusal(
     qtbot.mouseClick(tech.check_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: tech.check_button.isEnabled() and "Máy chủ MQTT chấp nhận trạm này." in
                     tech.check_result.text(), timeout=20_000)
+
+    # Saving with the field left empty keeps the saved password; a typed one replaces it (and is not logged).
+    tech.mqtt_password.clear()
+    qtbot.mouseClick(tech.save_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: tech.save_message.text() == "Không có thay đổi.", timeout=10_000)
+    path = main.operator.bridge.config.source
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["mqtt"]["password"] == WRONG
+    tech.mqtt_password.setText(STATION_PASSWORD)
+    qtbot.mouseClick(tech.save_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: tech.save_message.text().startswith("Đã lưu"), timeout=10_000)
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["mqtt"]["password"] == STATION_PASSWORD
+    assert STATION_PASSWORD not in tech.save_message.text()
+
+
+def test_the_technician_screen_masks_a_password_in_a_url_and_keeps_it_on_save(
+        qtbot, secured: SecuredBroker, tmp_path: Path) -> None:  # noqa: F811
+    camera = f"http://admin:cam-s3cret@127.0.0.1:{free_port()}/stream.mjpg"
+    config = write_config(tmp_path, f"tcp://127.0.0.1:{free_port()}", camera, secured.url, secured.prefix,
+                          {"mqtt.username": "station", "mqtt.password": STATION_PASSWORD})
+    main = build_window(load_config(config), language="vi", snapshot_ms=200)
+    qtbot.addWidget(main, before_close_func=lambda w: w.shutdown())
+    main.show()
+    qtbot.waitUntil(lambda: main.operator._ready, timeout=20_000)
+    login(qtbot, main, "0000")
+    tech = main.technician
+    assert tech.verifier_url.text() == camera.replace("cam-s3cret", "**********")
+    tech.verify_timeout.setText("2.5")                 # an unrelated change: the camera URL stays as it was
+    qtbot.mouseClick(tech.save_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: tech.save_message.text().startswith("Đã lưu"), timeout=10_000)
+    saved = yaml.safe_load(config.read_text(encoding="utf-8"))
+    assert saved["devices"]["verifier"]["url"] == camera and saved["line"]["verify_timeout_s"] == 2.5
+    tech.verifier_url.setText(camera.replace("cam-s3cret", "new-s3cret"))
+    qtbot.mouseClick(tech.save_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "devices.verifier.url" in tech.save_message.text(), timeout=10_000)
+    assert yaml.safe_load(config.read_text(encoding="utf-8"))["devices"]["verifier"]["url"] == \
+        camera.replace("cam-s3cret", "new-s3cret")
+    with Store(load_config(config).database.path) as store:
+        details = " ".join(entry.detail for entry in store.audit_log())
+    assert "devices.verifier.url=http://admin:**********@" in details
+    assert "s3cret" not in details and "s3cret" not in tech.save_message.text()
+    main.shutdown()

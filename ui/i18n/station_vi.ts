@@ -512,449 +512,454 @@
 <context>
     <name>TechnicianScreen</name>
     <message>
-        <location filename="../technician.py" line="575"/>
+        <location filename="../technician.py" line="579"/>
         <source>Broker address</source>
         <translation>Địa chỉ máy chủ MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="119"/>
+        <location filename="../technician.py" line="123"/>
         <source>TLS files</source>
         <translation>Tệp TLS</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="120"/>
+        <location filename="../technician.py" line="124"/>
         <source>Host name (DNS)</source>
         <translation>Tên máy chủ (DNS)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="121"/>
+        <location filename="../technician.py" line="125"/>
         <source>Network connection (TCP)</source>
         <translation>Kết nối mạng (TCP)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="122"/>
+        <location filename="../technician.py" line="126"/>
         <source>TLS handshake</source>
         <translation>Bắt tay TLS</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="123"/>
+        <location filename="../technician.py" line="127"/>
         <source>MQTT login</source>
         <translation>Đăng nhập MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="336"/>
+        <location filename="../technician.py" line="340"/>
         <source>Technician: enter the PIN</source>
         <translation>Kỹ thuật: nhập mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="349"/>
+        <location filename="../technician.py" line="353"/>
         <source>Clear</source>
         <translation>Xóa</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="354"/>
+        <location filename="../technician.py" line="358"/>
         <source>OK</source>
         <translation>Đồng ý</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="483"/>
+        <location filename="../technician.py" line="487"/>
         <source>Back to the line</source>
         <translation>Về màn hình dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="420"/>
+        <location filename="../technician.py" line="424"/>
         <source>Too many wrong PINs: wait %1 s.</source>
         <translation>Nhập sai quá nhiều lần: chờ %1 giây.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="406"/>
+        <location filename="../technician.py" line="410"/>
         <source>Checking…</source>
         <translation>Đang kiểm tra…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="423"/>
+        <location filename="../technician.py" line="427"/>
         <source>Wrong PIN.</source>
         <translation>Sai mã PIN.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="466"/>
+        <location filename="../technician.py" line="470"/>
         <source>Devices</source>
         <translation>Thiết bị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="467"/>
+        <location filename="../technician.py" line="471"/>
         <source>MQTT</source>
         <translation>MQTT</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="468"/>
+        <location filename="../technician.py" line="472"/>
         <source>Label</source>
         <translation>Mẫu tem</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="470"/>
+        <location filename="../technician.py" line="474"/>
         <source>PIN</source>
         <translation>Mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="471"/>
+        <location filename="../technician.py" line="475"/>
         <source>Log</source>
         <translation>Nhật ký</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="477"/>
+        <location filename="../technician.py" line="481"/>
         <source>Save the configuration</source>
         <translation>Lưu cấu hình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="480"/>
+        <location filename="../technician.py" line="484"/>
         <source>Apply now (restart the devices)</source>
         <translation>Áp dụng ngay (khởi động lại thiết bị)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="502"/>
+        <location filename="../technician.py" line="506"/>
         <source>Look for ports again</source>
         <translation>Tìm lại cổng</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="504"/>
+        <location filename="../technician.py" line="508"/>
         <source>Use for the scanner</source>
         <translation>Dùng cho máy quét</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="506"/>
+        <location filename="../technician.py" line="510"/>
         <source>Use for the printer</source>
         <translation>Dùng cho máy in</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="510"/>
+        <location filename="../technician.py" line="514"/>
         <source>Test print</source>
         <translation>In thử</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="515"/>
+        <location filename="../technician.py" line="519"/>
         <source>Field</source>
         <translation>Mục</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="515"/>
+        <location filename="../technician.py" line="519"/>
         <source>Value</source>
         <translation>Giá trị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="525"/>
+        <location filename="../technician.py" line="529"/>
         <source>Serial ports on this machine</source>
         <translation>Các cổng nối tiếp trên máy</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="533"/>
+        <location filename="../technician.py" line="537"/>
         <source>Printer address</source>
         <translation>Địa chỉ máy in</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="534"/>
+        <location filename="../technician.py" line="538"/>
         <source>Scanner address</source>
         <translation>Địa chỉ máy quét</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="535"/>
+        <location filename="../technician.py" line="539"/>
         <source>Printer status (decoded)</source>
         <translation>Trạng thái máy in (đã giải mã)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="542"/>
+        <location filename="../technician.py" line="546"/>
         <source>What the scanner sends (live)</source>
         <translation>Dữ liệu máy quét gửi (trực tiếp)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="576"/>
+        <location filename="../technician.py" line="580"/>
         <source>User name</source>
         <translation>Tên đăng nhập</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="577"/>
+        <location filename="../technician.py" line="581"/>
         <source>Password</source>
         <translation>Mật khẩu</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="578"/>
+        <location filename="../technician.py" line="582"/>
         <source>CA certificate</source>
         <translation>Chứng chỉ CA</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="578"/>
+        <location filename="../technician.py" line="582"/>
         <source>Client certificate</source>
         <translation>Chứng chỉ máy trạm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="579"/>
+        <location filename="../technician.py" line="583"/>
         <source>Client key</source>
         <translation>Khóa máy trạm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="583"/>
+        <location filename="../technician.py" line="587"/>
         <source>Choose…</source>
         <translation>Chọn…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="587"/>
+        <location filename="../technician.py" line="591"/>
         <source>Test the connection</source>
         <translation>Kiểm tra kết nối</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="603"/>
+        <location filename="../technician.py" line="607"/>
         <source>Preview</source>
         <translation>Xem trước</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="611"/>
+        <location filename="../technician.py" line="615"/>
         <source>Label template (ZPL)</source>
         <translation>Mẫu tem (ZPL)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="619"/>
+        <location filename="../technician.py" line="623"/>
         <source>As printed (same renderer as the printer simulator), with the current product and batch:</source>
         <translation>Tem như khi in (cùng bộ dựng hình với máy in mô phỏng), với sản phẩm và lô đang chọn:</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="633"/>
+        <location filename="../technician.py" line="637"/>
         <source>Window</source>
         <translation>Cửa sổ</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="634"/>
+        <location filename="../technician.py" line="638"/>
         <source>Full screen (kiosk)</source>
         <translation>Toàn màn hình (kiosk)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="636"/>
+        <location filename="../technician.py" line="640"/>
         <source>The operator presses Resume</source>
         <translation>Người vận hành bấm Tiếp tục</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="637"/>
+        <location filename="../technician.py" line="641"/>
         <source>By itself when the printer is ready</source>
         <translation>Tự động khi máy in sẵn sàng</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="641"/>
+        <location filename="../technician.py" line="645"/>
         <source>Language of the screens</source>
         <translation>Ngôn ngữ màn hình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="642"/>
+        <location filename="../technician.py" line="646"/>
         <source>Display</source>
         <translation>Hiển thị</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="643"/>
+        <location filename="../technician.py" line="647"/>
         <source>After a printer fault the line resumes</source>
         <translation>Sau lỗi máy in, dây chuyền chạy lại</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="644"/>
+        <location filename="../technician.py" line="648"/>
         <source>Verification window (seconds)</source>
         <translation>Thời gian chờ kiểm tra (giây)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="645"/>
+        <location filename="../technician.py" line="649"/>
         <source>Failed stamps in a row that stop the line</source>
         <translation>Số tem lỗi liên tiếp thì dừng dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="656"/>
+        <location filename="../technician.py" line="660"/>
         <source>Change the PIN</source>
         <translation>Đổi mã PIN</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="661"/>
+        <location filename="../technician.py" line="665"/>
         <source>New PIN (4 to 8 digits)</source>
         <translation>Mã PIN mới (4 đến 8 chữ số)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="662"/>
+        <location filename="../technician.py" line="666"/>
         <source>New PIN again</source>
         <translation>Nhập lại mã PIN mới</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="673"/>
+        <location filename="../technician.py" line="677"/>
         <source>Time (UTC)</source>
         <translation>Thời gian (UTC)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="673"/>
+        <location filename="../technician.py" line="677"/>
         <source>Who</source>
         <translation>Ai</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="673"/>
+        <location filename="../technician.py" line="677"/>
         <source>What</source>
         <translation>Việc gì</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="673"/>
+        <location filename="../technician.py" line="677"/>
         <source>Detail</source>
         <translation>Chi tiết</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="748"/>
+        <location filename="../technician.py" line="771"/>
         <source>This configuration was not read from a file: nothing to save.</source>
         <translation>Cấu hình này không đọc từ tệp: không có gì để lưu.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="755"/>
+        <location filename="../technician.py" line="778"/>
         <source>Checking the new configuration…</source>
         <translation>Đang kiểm tra cấu hình mới…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="771"/>
+        <location filename="../technician.py" line="794"/>
         <source>Nothing changed.</source>
         <translation>Không có thay đổi.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="774"/>
+        <location filename="../technician.py" line="797"/>
         <source>Saved: %1. The devices use the new settings after “Apply now” or the next start.</source>
         <translation>Đã lưu: %1. Thiết bị dùng cài đặt mới sau khi bấm “Áp dụng ngay” hoặc lần khởi động sau.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="782"/>
+        <location filename="../technician.py" line="805"/>
         <source>Not saved, the file is unchanged: %1</source>
         <translation>Chưa lưu, tệp cấu hình giữ nguyên: %1</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="794"/>
+        <location filename="../technician.py" line="817"/>
         <source>Stop the line first, then apply.</source>
         <translation>Hãy dừng dây chuyền trước rồi mới áp dụng.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="797"/>
+        <location filename="../technician.py" line="820"/>
         <source>Restarting the devices with the new settings…</source>
         <translation>Đang khởi động lại thiết bị với cài đặt mới…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="798"/>
+        <location filename="../technician.py" line="821"/>
         <source>New settings in use.</source>
         <translation>Đang dùng cài đặt mới.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="809"/>
+        <location filename="../technician.py" line="832"/>
         <source>(no serial port found)</source>
         <translation>(không tìm thấy cổng nối tiếp nào)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="824"/>
+        <location filename="../technician.py" line="847"/>
         <source>Stop the line before a test print.</source>
         <translation>Hãy dừng dây chuyền trước khi in thử.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="827"/>
+        <location filename="../technician.py" line="850"/>
         <source>Printing…</source>
         <translation>Đang in…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="836"/>
+        <location filename="../technician.py" line="859"/>
         <source>Test label sent to %1.</source>
         <translation>Đã gửi tem in thử tới %1.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="840"/>
+        <location filename="../technician.py" line="863"/>
         <source>Test print failed: %1</source>
         <translation>In thử không được: %1</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="858"/>
+        <location filename="../technician.py" line="881"/>
         <source>Lines read: %1 · refused: %2</source>
         <translation>Số dòng đọc: %1 · bị loại: %2</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="868"/>
+        <location filename="../technician.py" line="891"/>
         <source>refused (%1)</source>
         <translation>bị loại (%1)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="872"/>
+        <location filename="../technician.py" line="895"/>
         <source>Choose a file</source>
         <translation>Chọn tệp</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="872"/>
+        <location filename="../technician.py" line="895"/>
         <source>Certificates and keys (*.pem *.crt *.key);;All files (*)</source>
         <translation>Chứng chỉ và khóa (*.pem *.crt *.key);;Mọi tệp (*)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="890"/>
+        <location filename="../technician.py" line="913"/>
         <source>Testing…</source>
         <translation>Đang thử…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="902"/>
+        <location filename="../technician.py" line="925"/>
         <source>The broker accepts this station.</source>
         <translation>Máy chủ MQTT chấp nhận trạm này.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="902"/>
+        <location filename="../technician.py" line="925"/>
         <source>The connection failed at the step marked ✘.</source>
         <translation>Kết nối thất bại ở bước có dấu ✘.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="937"/>
+        <location filename="../technician.py" line="960"/>
         <source>%1 · %2 × %3 dots</source>
         <translation>%1 · %2 × %3 điểm</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="951"/>
+        <location filename="../technician.py" line="974"/>
         <source>The two PINs differ.</source>
         <translation>Hai mã PIN không giống nhau.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="959"/>
+        <location filename="../technician.py" line="982"/>
         <source>Saving…</source>
         <translation>Đang lưu…</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="968"/>
+        <location filename="../technician.py" line="991"/>
         <source>PIN changed.</source>
         <translation>Đã đổi mã PIN.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="469"/>
+        <location filename="../technician.py" line="473"/>
         <source>Line</source>
         <translation>Dây chuyền</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="485"/>
+        <location filename="../technician.py" line="489"/>
         <source>Quit the program</source>
         <translation>Thoát chương trình</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="956"/>
+        <location filename="../technician.py" line="979"/>
         <source>Choose a PIN of 4 to 8 digits, not 0000 and not one digit repeated.</source>
         <translation>Chọn mã PIN 4 đến 8 chữ số, không phải 0000 và không lặp một chữ số.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="555"/>
+        <location filename="../technician.py" line="559"/>
         <source>Camera view (decoded codes outlined)</source>
         <translation>Hình camera (mã đọc được có khung viền)</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="128"/>
+        <location filename="../technician.py" line="132"/>
         <source>Bad credentials: the broker refused the user name or password. Check User name and Password.</source>
         <translation>Sai thông tin đăng nhập: máy chủ từ chối tên đăng nhập hoặc mật khẩu. Kiểm tra Tên đăng nhập và Mật khẩu.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="131"/>
+        <location filename="../technician.py" line="135"/>
         <source>Not authorised: the broker does not let this user in. Check User name and Password (Mosquitto answers a wrong password this way too) and the user&apos;s rights on the broker.</source>
         <translation>Không được phép: máy chủ không cho người dùng này đăng nhập. Kiểm tra Tên đăng nhập và Mật khẩu (Mosquitto cũng trả lời như vậy khi sai mật khẩu) và quyền của người dùng trên máy chủ.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="134"/>
+        <location filename="../technician.py" line="138"/>
         <source>The broker refused the client id: check mqtt.client_id against the broker&apos;s rules.</source>
         <translation>Máy chủ từ chối mã client: kiểm tra mqtt.client_id theo quy định của máy chủ.</translation>
     </message>
     <message>
-        <location filename="../technician.py" line="136"/>
+        <location filename="../technician.py" line="140"/>
         <source>The broker refused the connection: see the broker&apos;s log.</source>
         <translation>Máy chủ từ chối kết nối: xem nhật ký của máy chủ.</translation>
+    </message>
+    <message>
+        <location filename="../technician.py" line="748"/>
+        <source>saved — type a new one to change it</source>
+        <translation>đã lưu — nhập mật khẩu mới để thay đổi</translation>
     </message>
 </context>
 <context>
