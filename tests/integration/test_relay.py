@@ -390,14 +390,18 @@ def test_window_never_exceeds_max_inflight_and_the_drain_completes_after_a_hung_
             def in_window() -> set[int]:
                 return {i for item in dict(station.relay._inflight).values() for i in item.ids}
 
-            assert wait_until(lambda: len(station.relay._inflight) == window, timeout=5)
+            seen: dict[str, Any] = {}
+
+            def stalled_with_full_window() -> bool:
+                before = in_window()
+                seen["rows"] = outbox_rows(db)
+                seen["waiting"] = before & in_window()
+                return len(before) == window and len(seen["waiting"]) == window
+
+            assert wait_until(stalled_with_full_window, timeout=5), seen.get("waiting")
             assert station.counts()[DeliveryState.CONFIRMED] < TEMPLATE_ROWS + len(later)
-            before = in_window()
-            rows = outbox_rows(db)
-            waiting = before & in_window()
-            assert waiting, "every PUBACK came: the window never stalled"
             # Handed over but not PUBACKed: still pending on disk (nothing is sent before its PUBACK).
-            assert {r["state"] for r in rows if r["id"] in waiting} == {"pending"}
+            assert {r["state"] for r in seen["rows"] if r["id"] in seen["waiting"]} == {"pending"}
         finally:
             broker.resume()
 
