@@ -24,7 +24,7 @@ from typing import Any
 
 import cv2
 
-from drivers.camera import CameraError, open_camera
+from drivers.camera import CameraError, open_camera, shown_url
 from drivers.camera_reader import CameraReader
 from drivers.decoder import make_decoder
 from station.quality import DISCLAIMER, grade
@@ -92,7 +92,7 @@ def _numbers(figures: object) -> dict[str, float]:
 def check_camera(url: str, seconds: float = 10.0, *, decoder: str = "zxing",
                  progress: Callable[[str], None] | None = None) -> CheckReport:
     """Open `url` as the verifier does, decode for `seconds`, and report what came and what was read."""
-    report = CheckReport(url=url, seconds=seconds)
+    report = CheckReport(url=shown_url(url), seconds=seconds)
     lock = threading.Lock()
 
     def on_read(text: str, raw: bytes, at: float, figures: object, *, repeat: bool = False) -> None:
@@ -179,7 +179,7 @@ def record_camera(url: str, folder: Path, *, seconds: float | None = 10.0, frame
     started = time.monotonic()
     try:
         if not camera.wait_connected(10):
-            raise RecordError(f"{url}: no connection within 10 s ({camera.last_error or 'no answer'})")
+            raise RecordError(f"{shown_url(url)}: no connection within 10 s ({camera.last_error or 'no answer'})")
         seq = 0
         while True:
             if frames is not None and len(written) >= frames:
@@ -205,7 +205,7 @@ def record_camera(url: str, folder: Path, *, seconds: float | None = 10.0, frame
         camera.stop()
         if written:
             (folder / "frames.json").write_text(json.dumps({
-                "camera": url, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "frames": written,
+                "camera": shown_url(url), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "frames": written,
             }, indent=1), encoding="utf-8")
     span = written[-1]["t"] if len(written) > 1 else 0.0
     fps = (len(written) - 1) / span if span > 0 else float(len(written))
@@ -219,6 +219,6 @@ def camera_url_of(config_url: str | None, given: str | None) -> str:
     url = given or config_url or ""
     scheme = url.split(":", 1)[0].lower()
     if scheme not in CAMERA_SCHEMES:
-        raise CameraError(f"{url!r} is not a camera URL ({', '.join(sorted(CAMERA_SCHEMES))}); "
+        raise CameraError(f"{shown_url(url)!r} is not a camera URL ({', '.join(sorted(CAMERA_SCHEMES))}); "
                           "give one with --url, or set devices.verifier.url to the camera")
     return url

@@ -10,11 +10,17 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.errors import DeviceError
-from station.config import ConfigError, StationConfig, dump_config, load_config, load_products
+from station.config import ConfigError, StationConfig, dump_config, load_config, load_products, redact_url
 from station.domain import CodeState
 from station.errors import StampTooLarge, StationError
+
+if TYPE_CHECKING:
+    from app.runtime import Station
+    from station.domain import Batch, Product
+    from station.store import Store
 
 log = logging.getLogger("station")
 
@@ -68,11 +74,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     line.add_listener(on_event)
     try:
+        product, batch = _run_batch(station, args)
         station.start()
-        product = station.product(args.product)
-        batch = station.open_batch(product, args.lot)
         print(f"station {config.station.site}/{config.station.id}: {product.name} ({product.gtin}), lot {batch.lot}, "
-              f"printer {config.devices.printer.url}, verifier {config.devices.verifier.url}, "
+              f"printer {redact_url(config.devices.printer.url)}, verifier {redact_url(config.devices.verifier.url)}, "
               f"broker {station.mqtt.url}", flush=True)
         line.start(batch.id, args.count)
         last = 0.0
@@ -87,17 +92,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not interrupted.is_set() and args.drain_timeout > 0:
             station.relay.wait_drained(args.drain_timeout)
         summary = line.refresh_delivery()
+        summary.delivery_problem = "; ".join(station.delivery_problems())
         print("summary:")
         for line in summary.lines():
             print(f"  {line}")
         sys.stdout.flush()
         if interrupted.is_set():
             return EXIT_INTERRUPTED
-        if summary.stopped_by or (args.count is not None and summary.activated < args.count):
+        if summary.stopped_by or summary.delivery_problem or (args.count is not None
+                                                              and summary.activated < args.count):
             return EXIT_FAILED
         return EXIT_OK
     finally:
         station.stop()
+
+
+def _run_batch(station: Station, args: argparse.Namespace) -> tuple[Product, Batch]:
+    """The product and batch a headless run asked for, chosen before any device is opened. A product or lot the
+    station refuses is an error in what the run was given, as a configuration error is: exit 2, nothing started."""
+    try:
+        product = station.product(args.product)
+        return product, station.open_batch(product, args.lot)
+    except ConfigError:
+        raise
+    except StationError as exc:
+        raise ConfigError(f"the run was not started: {exc}") from None
 
 
 # -- station config / status -----------------------------------------------------------------------------------
@@ -107,25 +126,54 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     products = load_products(config.resolve(config.products_file))
     if args.show:
         print(dump_config(config), end="")
-    print(f"{config.source}: valid; {len(products)} products; printer {config.devices.printer.url}; "
-          f"verifier {config.devices.verifier.url}; broker {config.mqtt.url}")
+    print(f"{config.source}: valid; {len(products)} products; printer {redact_url(config.devices.printer.url)}; "
+          f"verifier {redact_url(config.devices.verifier.url)}; broker {redact_url(config.mqtt.url)}")
     return EXIT_OK
+
+
+def _existing_database(config: StationConfig) -> Path:
+    """The station's database file for a command that only reads it: never created here (an empty one would
+    answer with zeros, as if the station had done nothing). StationError naming the file it looked for."""
+    path = config.database.path
+    found = path.resolve()
+    if found.is_file():
+        return found
+    where = f" (database.path in {config.source})" if config.source else ""
+    relative = "" if path.is_absolute() else (f"; {path} is relative to the working directory {Path.cwd()}: run "
+                                              f"the command in the station's folder, or set database.path to an "
+                                              f"absolute path")
+    raise StationError(f"no station database at {found}{where}{relative}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from station.store import Store
 
     config = _config(args)
-    with Store(config.database.path) as store:
+    with Store(_existing_database(config)) as store:
         counts = store.counts()
-        print(f"database {config.database.path}")
+        print(f"database {store.path}")
         for state, n in sorted(counts.by_state.items(), key=lambda kv: kv[0].value):
             print(f"  stamps {state.value}: {n}")
         for reason, n in sorted(counts.voided_by_reason.items()):
             print(f"    voided {reason}: {n}")
         for state, n in store.outbox_counts().items():
             print(f"  outbox {state.value}: {n}")
+        _print_delivery_problems(store)
     return EXIT_OK
+
+
+def _print_delivery_problems(store: Store) -> None:
+    """What the relay recorded of a broker refusing delivery, still open when it last tried (it may be another
+    process, or a run that has ended)."""
+    from station.alarms import CATALOGUE, Alarm
+
+    problems = store.delivery_problems()
+    if not problems:
+        print("  delivery: no refusal by the broker recorded")
+    for p in problems:
+        said = str(Alarm.raise_(p.code, p.detail)) if p.code in CATALOGUE else f"[{p.code}] {p.detail}"
+        print(f"  delivery refused by the broker since {p.started_at:%Y-%m-%d %H:%M:%S} UTC (last seen "
+              f"{p.last_seen_at:%Y-%m-%d %H:%M:%S} UTC), events wait in the outbox: {said}")
 
 
 # -- station camera … ------------------------------------------------------------------------------------------
@@ -144,7 +192,7 @@ def cmd_camera_check(args: argparse.Namespace) -> int:
 
     url = _camera_url(args)
     decoder = args.decoder or (_config(args).devices.verifier.decoder.value if not args.url else "zxing")
-    print(f"checking {url} for {args.seconds:g} s with {decoder} …", flush=True)
+    print(f"checking {redact_url(url)} for {args.seconds:g} s with {decoder} …", flush=True)
     report = check_camera(url, args.seconds, decoder=decoder, progress=lambda line: print(line, flush=True))
     print("\n".join(report.lines()))
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -181,12 +229,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- station rolls … / station batch … (pre-printed stamp rolls and batch locks, issue 5) ---------------------------
 
-def _open_store(config: StationConfig):  # -> (Store, StationIdentity)
+def _open_store(config: StationConfig, *, read_only: bool = False):  # -> (Store, StationIdentity)
+    """The station's store; read_only: an existing database only, as it is (see `_existing_database`)."""
     from station.engine import StationIdentity
     from station.store import Store
 
-    store = Store(config.database.path)
-    store.sync_products(load_products(config.resolve(config.products_file)))
+    if read_only:
+        store = Store(_existing_database(config))
+    else:
+        store = Store(config.database.path)
+        store.sync_products(load_products(config.resolve(config.products_file)))
     ident = config.station
     identity = StationIdentity(site=ident.site, station=ident.id, resolver=ident.resolver,
                                read_point=ident.read_point_id, tz_offset=ident.timezone_offset)
@@ -217,7 +269,7 @@ def cmd_rolls_register(args: argparse.Namespace) -> int:
 
 def cmd_rolls_list(args: argparse.Namespace) -> int:
     config = _config(args)
-    store, _ = _open_store(config)
+    store, _ = _open_store(config, read_only=True)
     with store:
         rolls = store.rolls(gtin=args.product)
         if not rolls:
@@ -234,7 +286,7 @@ def cmd_rolls_report(args: argparse.Namespace) -> int:
     from station.rolls import reconcile, write_report
 
     config = _config(args)
-    store, _ = _open_store(config)
+    store, _ = _open_store(config, read_only=True)
     with store:
         report = reconcile(store, args.roll)
     for line in report.summary_lines():
@@ -277,7 +329,7 @@ def cmd_rolls_void_code(args: argparse.Namespace) -> int:
 
 def cmd_rolls_refusals(args: argparse.Namespace) -> int:
     config = _config(args)
-    store, _ = _open_store(config)
+    store, _ = _open_store(config, read_only=True)
     with store:
         roll_pk = store.roll(args.roll).pk if args.roll else None
         refusals = store.refusals(roll_pk=roll_pk)

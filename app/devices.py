@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from drivers.errors import DeviceError
+from drivers.mqtt import ConnectFailed as MqttConnectFailed
 from drivers.mqtt import Connected as MqttConnected
 from drivers.mqtt import Disconnected as MqttDisconnected
 from drivers.mqtt import MessageReceived as MqttMessage
@@ -22,6 +23,7 @@ from drivers.zebra.printer import PrinterState, PrinterStatus, ZebraPrinter
 from drivers.zebra.zpl import LabelTemplate, download_font
 from station.config import VerifierConfig
 from station.ports import (
+    ConnectFailed,
     Connected,
     Disconnected,
     MessageReceived,
@@ -354,7 +356,9 @@ class _Records:
     @staticmethod
     def _translate(event: object) -> PublisherRecord | None:
         if isinstance(event, MqttPublishAcked):
-            return PublishAcked(event.mid, event.ok, f"{event.reason} (0x{event.reason_code:02X})")
+            return PublishAcked(event.mid, event.ok, f"{event.reason} (0x{event.reason_code:02X})", event.reason_code)
+        if isinstance(event, MqttConnectFailed):
+            return ConnectFailed(event.reason, event.reason_code, event.refused)
         if isinstance(event, MqttMessage):
             return MessageReceived(event.topic, event.payload, event.properties)
         if isinstance(event, MqttConnected):

@@ -13,7 +13,16 @@ from app.devices import MqttPublisher, PrinterService, VerifierService, verifier
 from drivers.zebra.zpl import GS1_MIN_MODULE_MM
 from drivers.mqtt import MqttClient, Will
 from drivers.lineio import LineIO, Trigger, open_lineio
-from station.config import DeliveryMode, ForeignStampPolicy, ResumePolicy, StationConfig, TriggerSource, load_products
+from station.alarms import Alarm
+from station.config import (
+    DeliveryMode,
+    ForeignStampPolicy,
+    ResumePolicy,
+    StationConfig,
+    TriggerSource,
+    load_products,
+    redact_url,
+)
 from station.domain import Batch, Product
 from station.engine import (
     LineEngine,
@@ -27,7 +36,7 @@ from station.engine import (
 from station.errors import ConfigError, StampTooLarge, StationError
 from station.gs1 import LOT_MAX_LENGTH, DigitalLinkTemplate, validate_lot
 from station.ports import ItemTrigger
-from station.relay import Relay, RelaySettings, Topics
+from station.relay import DeliveryProblem, Relay, RelaySettings, Topics
 from station.config import RefusalPolicy
 from station.preprinted import PreprintedLine, PreprintedSettings, ServerCheck
 from station.rolls import CodeRules
@@ -85,7 +94,8 @@ class Station:
         mqtt = config.mqtt
         tls = mqtt.tls
         self.mqtt = MqttClient(
-            mqtt.url, config.mqtt_client_id, username=mqtt.username, password=mqtt.password,
+            mqtt.url, config.mqtt_client_id, username=mqtt.username,
+            password=mqtt.password.get_secret_value() if mqtt.password is not None else None,
             ca_file=str(config.resolve(tls.ca)) if tls and tls.ca else None,
             cert_file=str(config.resolve(tls.cert)) if tls and tls.cert else None,
             key_file=str(config.resolve(tls.key)) if tls and tls.key else None,
@@ -99,7 +109,7 @@ class Station:
             broker_ack_confirms=mqtt.delivery is DeliveryMode.BROKER_ACK, ack_timeout_s=mqtt.ack_timeout_s,
             retry_initial_s=mqtt.retry_initial_s, retry_max_s=mqtt.retry_max_s,
             status_interval_s=mqtt.status_interval_s,
-        ), status=self.status, sender=self.identity.read_point)
+        ), status=self.status, sender=self.identity.read_point, on_problem=self._on_delivery_problem)
         self.engine.add_listener(self._on_line_event)
         self.preprinted: PreprintedLine | None = None
         # The product's own barcode, checked against the batch's GTIN on either line.
@@ -130,6 +140,23 @@ class Station:
         elif isinstance(event, StateChanged):
             self.relay.status_changed()
 
+    def _on_delivery_problem(self, problem: DeliveryProblem) -> None:
+        # On the relay's thread: the line announces it (screen banner, log, retained status) as its own alarms.
+        self.line.raise_alarm(self.delivery_alarm(problem))
+
+    def delivery_alarm(self, problem: DeliveryProblem) -> Alarm:
+        """The alarm for a delivery problem, its detail naming what to look at: broker, topic, user, file."""
+        mqtt = self.config.mqtt
+        parts = [f"{self.mqtt.url} answered {problem.detail}",
+                 f"user {mqtt.username!r}" if mqtt.username else "no user name (anonymous)"]
+        if self.config.source is not None:
+            parts.append(f"configuration {self.config.source}")
+        return Alarm.raise_(problem.code, "; ".join(parts))
+
+    def delivery_problems(self) -> list[str]:
+        """The delivery problems that last now, as alarm lines (for the run summary)."""
+        return [str(self.delivery_alarm(p)) for p in self.relay.problems]
+
     def status(self) -> dict[str, Any]:
         """The retained status: state, this run's counters and device health."""
         summary = self.line.summary
@@ -145,9 +172,12 @@ class Station:
                 "voided": dict(summary.voided),
             },
             "devices": {
-                "printer": {"url": self.printer.url, "condition": health.condition.value,
+                "printer": {"url": redact_url(self.printer.url), "condition": health.condition.value,
                             "faults": list(health.faults), "detail": health.detail},
-                "verifier": {"url": self.verifier.url},
+                "verifier": {"url": redact_url(self.verifier.url)},
+                "broker": {"url": self.mqtt.url, "connected": self.mqtt.connected,
+                           "problems": [{"code": p.code, "detail": p.detail, "since": p.since.isoformat() + "Z"}
+                                        for p in self.relay.problems]},
             },
             "alarms": [a.code for a in self.line.alarms[-5:]],
         }

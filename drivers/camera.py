@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -93,6 +93,19 @@ class _Url:
     target: str
     options: dict[str, str]
     raw: str
+    shown: str = ""         # for messages and logs: raw with the password of a user:password@ masked
+
+
+def shown_url(url: str) -> str:
+    """A camera URL as messages, logs and screens show it: the password of http://user:password@… masked."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 _ALLOWED = {
@@ -105,10 +118,11 @@ _ALLOWED = {
 
 
 def _parse(url: str) -> _Url:
+    shown = shown_url(url)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in _ALLOWED:
-        raise CameraError(f"{url}: unknown camera scheme {parts.scheme!r} "
+        raise CameraError(f"{shown}: unknown camera scheme {parts.scheme!r} "
                           "(expected camera://0, file:///video.avi, folder:///images or http://host/stream.mjpg)")
     query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     allowed = _ALLOWED[scheme]
@@ -118,22 +132,22 @@ def _parse(url: str) -> _Url:
     else:
         unknown = sorted(set(query) - allowed)
         if unknown:
-            raise CameraError(f"{url}: unknown option(s) {', '.join(unknown)} for {scheme}:// "
+            raise CameraError(f"{shown}: unknown option(s) {', '.join(unknown)} for {scheme}:// "
                               f"(known: {', '.join(sorted(allowed))})")
         options = query
     if scheme == "camera":
         target = parts.netloc or parts.path.lstrip("/")
         if not target.isdigit():
-            raise CameraError(f"{url}: camera:// takes a device index, e.g. camera://0")
+            raise CameraError(f"{shown}: camera:// takes a device index, e.g. camera://0")
     elif scheme in ("file", "folder"):
         target = unquote(parts.path if not parts.netloc else "/" + parts.netloc + parts.path)
         if not target:
-            raise CameraError(f"{url}: no path (expected {scheme}:///absolute/path)")
+            raise CameraError(f"{shown}: no path (expected {scheme}:///absolute/path)")
     else:
         if not parts.hostname:
-            raise CameraError(f"{url}: no host")
+            raise CameraError(f"{shown}: no host")
         target = url
-    return _Url(scheme, target, options, url)
+    return _Url(scheme, target, options, url, shown)
 
 
 def _number(url: _Url, key: str, default: float, low: float = 0.0) -> float:
@@ -142,16 +156,16 @@ def _number(url: _Url, key: str, default: float, low: float = 0.0) -> float:
     try:
         value = float(url.options[key])
     except ValueError:
-        raise CameraError(f"{url.raw}: {key}={url.options[key]!r} is not a number") from None
+        raise CameraError(f"{url.shown}: {key}={url.options[key]!r} is not a number") from None
     if value < low:
-        raise CameraError(f"{url.raw}: {key} must be at least {low:g}, got {value:g}")
+        raise CameraError(f"{url.shown}: {key} must be at least {low:g}, got {value:g}")
     return value
 
 
 def _flag(url: _Url, key: str, default: bool = False) -> bool:
     value = url.options.get(key, "1" if default else "0").lower()
     if value not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
-        raise CameraError(f"{url.raw}: {key}={value!r} is not a yes/no value")
+        raise CameraError(f"{url.shown}: {key}={value!r} is not a yes/no value")
     return value in ("1", "true", "yes", "on", "")
 
 
@@ -176,7 +190,7 @@ class _CaptureSource:
         cap = cv2.VideoCapture(self.target, self.api, params)
         if not cap.isOpened():
             cap.release()
-            raise CameraError(f"{self.url.raw}: cannot open")
+            raise CameraError(f"{self.url.shown}: cannot open")
         if self.live and self.size:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
@@ -191,11 +205,11 @@ class _CaptureSource:
 
     def read(self) -> np.ndarray | None:
         if self._cap is None:
-            raise CameraError(f"{self.url.raw}: not open")
+            raise CameraError(f"{self.url.shown}: not open")
         ok, image = self._cap.read()
         if not ok or image is None:
             if self.live:
-                raise CameraError(f"{self.url.raw}: no frame (camera unplugged or stream closed?)")
+                raise CameraError(f"{self.url.shown}: no frame (camera unplugged or stream closed?)")
             if self.loop:
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, image = self._cap.read()
@@ -228,10 +242,10 @@ class _FolderSource:
     def open(self) -> None:
         folder = Path(self.url.target)
         if not folder.is_dir():
-            raise CameraError(f"{self.url.raw}: {folder} is not a folder")
+            raise CameraError(f"{self.url.shown}: {folder} is not a folder")
         self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
         if not self._files:
-            raise CameraError(f"{self.url.raw}: no images in {folder}")
+            raise CameraError(f"{self.url.shown}: no images in {folder}")
         self._index = 0
 
     def read(self) -> np.ndarray | None:
@@ -245,7 +259,7 @@ class _FolderSource:
             image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if self.gray else cv2.IMREAD_COLOR)
             if image is not None:
                 return image
-            log.warning("%s: %s is not a readable image; skipped", self.url.raw, path.name)
+            log.warning("%s: %s is not a readable image; skipped", self.url.shown, path.name)
 
     def close(self) -> None:
         self._files = []
@@ -280,7 +294,7 @@ class _MjpegSource:
             if https:
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
         except OSError as exc:
-            raise CameraError(f"{self.url.raw}: cannot connect: {exc}") from exc
+            raise CameraError(f"{self.url.shown}: cannot connect: {exc}") from exc
         headers = [f"GET {path} HTTP/1.1", f"Host: {parts.hostname}:{port}", "Accept: multipart/x-mixed-replace",
                    "Connection: close", "User-Agent: packing-station"]
         if parts.username:
@@ -297,12 +311,12 @@ class _MjpegSource:
         status = lines[0].split(" ", 2)
         if len(status) < 2 or status[1] != "200":
             self.close()
-            raise CameraError(f"{self.url.raw}: HTTP answer {lines[0]!r}")
+            raise CameraError(f"{self.url.shown}: HTTP answer {lines[0]!r}")
         fields = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
         content_type = fields.get("content-type", "")
         if "multipart" not in content_type.lower() or "boundary=" not in content_type:
             self.close()
-            raise CameraError(f"{self.url.raw}: not an MJPEG stream (Content-Type {content_type!r})")
+            raise CameraError(f"{self.url.shown}: not an MJPEG stream (Content-Type {content_type!r})")
         boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
         self._boundary = b"--" + boundary.removeprefix("--").encode("latin-1")
 
@@ -311,11 +325,11 @@ class _MjpegSource:
         try:
             chunk = self._sock.recv(262144)
         except TimeoutError:
-            raise CameraError(f"{self.url.raw}: nothing received for {self.timeout:g} s") from None
+            raise CameraError(f"{self.url.shown}: nothing received for {self.timeout:g} s") from None
         except OSError as exc:
-            raise CameraError(f"{self.url.raw}: connection failed: {exc}") from exc
+            raise CameraError(f"{self.url.shown}: connection failed: {exc}") from exc
         if not chunk:
-            raise CameraError(f"{self.url.raw}: the camera closed the stream")
+            raise CameraError(f"{self.url.shown}: the camera closed the stream")
         self._buffer += chunk
 
     def _read_until(self, marker: bytes, limit: int) -> bytes:
@@ -326,7 +340,7 @@ class _MjpegSource:
                 del self._buffer[:end + len(marker)]
                 return data
             if len(self._buffer) > limit:
-                raise CameraError(f"{self.url.raw}: header longer than {limit} bytes")
+                raise CameraError(f"{self.url.shown}: header longer than {limit} bytes")
             self._recv()
 
     def _next_part(self) -> tuple[bytes, float | None] | None:
@@ -368,7 +382,7 @@ class _MjpegSource:
 
     def read(self) -> np.ndarray | None:
         if self._sock is None:
-            raise CameraError(f"{self.url.raw}: not open")
+            raise CameraError(f"{self.url.shown}: not open")
         newest = None
         while newest is None:
             while (part := self._next_part()) is not None:
@@ -379,7 +393,7 @@ class _MjpegSource:
         image = cv2.imdecode(np.frombuffer(jpeg, np.uint8),
                              cv2.IMREAD_GRAYSCALE if self.gray else cv2.IMREAD_COLOR)
         if image is None:
-            raise CameraError(f"{self.url.raw}: a part that is not a JPEG ({len(jpeg)} bytes)")
+            raise CameraError(f"{self.url.shown}: a part that is not a JPEG ({len(jpeg)} bytes)")
         return image
 
     def interrupt(self) -> None:
@@ -412,7 +426,7 @@ def _source(url: _Url, gray_default: bool = False) -> _Source:
         return _CaptureSource(url, int(url.target), live=True, fps=fps, size=size, gray=gray, api=api)
     if url.scheme == "file":
         if not Path(url.target).is_file():
-            raise CameraError(f"{url.raw}: no such file {url.target}")
+            raise CameraError(f"{url.shown}: no such file {url.target}")
         fps = _number(url, "fps", -1.0, -1.0)
         return _CaptureSource(url, url.target, live=False, fps=None if fps < 0 else fps, loop=_flag(url, "loop"),
                               gray=gray, api=cv2.CAP_FFMPEG)
@@ -453,7 +467,8 @@ class Camera:
 
     @property
     def url(self) -> str:
-        return self._url.raw
+        """The URL for logs and screens (a password in it masked)."""
+        return self._url.shown
 
     @property
     def connected(self) -> bool:

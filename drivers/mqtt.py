@@ -108,10 +108,16 @@ class Connected:
 
 @dataclass(frozen=True)
 class ConnectFailed:
-    """A connection attempt failed (broker unreachable, or CONNACK refused); paho retries after its back-off."""
+    """A connection attempt failed (broker unreachable, or CONNACK refused); paho retries after its back-off.
+
+    refused: the broker answered and said no (CONNACK reason code >= 0x80: 0x86 bad user name or password, 0x87 not
+    authorised, 0x85 client id not valid, 0x8A banned, …). paho reports an MQTT 3.1.1 broker's return codes as the
+    MQTT 5 ones (4 as 0x86, 5 as 0x87, 2 as 0x85), so one set of codes covers both.
+    """
 
     reason: str
     reason_code: int | None = None
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -357,7 +363,7 @@ class MqttClient:
     ) -> None:
         if reason.is_failure:
             self._refused = True
-            self.events.put(ConnectFailed(str(reason), reason.value))
+            self.events.put(ConnectFailed(str(reason), reason.value, refused=True))
             return
         self._connection += 1
         self._was_connected = True

@@ -63,6 +63,33 @@ CATALOGUE: dict[str, tuple[Severity, AlarmText]] = {
     "interrupted_stamps_voided": (Severity.INFO, AlarmText(
         "Đã hủy các tem chưa kiểm tra của lần chạy trước (trạm bị tắt giữa chừng)",
         "Voided the unverified stamps of the previous run (the station stopped mid-way)")),
+    # The broker refuses delivery (station.relay): the line goes on, every event stays in the outbox and goes as
+    # soon as the broker accepts; the detail names what the broker said, the user, the topic and the file.
+    "mqtt_bad_credentials": (Severity.WARNING, AlarmText(
+        "Máy chủ MQTT từ chối tên đăng nhập hoặc mật khẩu — kiểm tra mqtt.username / mqtt.password trong "
+        "config/station.yaml; các sự kiện vẫn được giữ và sẽ gửi khi máy chủ chấp nhận",
+        "The MQTT broker refused the user name or password — check mqtt.username / mqtt.password in "
+        "config/station.yaml; events are kept and sent once the broker accepts")),
+    "mqtt_not_authorised": (Severity.WARNING, AlarmText(
+        "Máy chủ MQTT không cho trạm đăng nhập (không được phép) — kiểm tra mqtt.username / mqtt.password trong "
+        "config/station.yaml và quyền của người dùng đó trên máy chủ; các sự kiện vẫn được giữ để gửi sau",
+        "The MQTT broker does not let this station log in (not authorised) — check mqtt.username / mqtt.password "
+        "in config/station.yaml and that user's rights on the broker; events are kept to send later")),
+    "mqtt_client_id_refused": (Severity.WARNING, AlarmText(
+        "Máy chủ MQTT từ chối mã client của trạm — kiểm tra mqtt.client_id trong config/station.yaml (mặc định "
+        "site-station) theo quy định của máy chủ; các sự kiện vẫn được giữ để gửi sau",
+        "The MQTT broker refused this station's client id — check mqtt.client_id in config/station.yaml (default "
+        "site-station) against the broker's rules; events are kept to send later")),
+    "mqtt_connection_refused": (Severity.WARNING, AlarmText(
+        "Máy chủ MQTT từ chối kết nối — xem chi tiết và nhật ký của máy chủ, kiểm tra mqtt.url trong "
+        "config/station.yaml; các sự kiện vẫn được giữ để gửi sau",
+        "The MQTT broker refused the connection — see the detail and the broker's log, check mqtt.url in "
+        "config/station.yaml; events are kept to send later")),
+    "mqtt_publish_denied": (Severity.WARNING, AlarmText(
+        "Máy chủ MQTT không cho trạm gửi sự kiện (ACL) — kiểm tra ACL của máy chủ cho người dùng mqtt.username và "
+        "chủ đề …/events của trạm; các sự kiện vẫn được giữ để gửi sau",
+        "The MQTT broker does not let this station publish its events (ACL) — check the broker's ACL for the user "
+        "in mqtt.username and the station's …/events topic; events are kept to send later")),
 }
 
 

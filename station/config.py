@@ -11,11 +11,20 @@ import os
 import re
 from pathlib import Path
 from collections.abc import Mapping
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from station.domain import Product
@@ -32,6 +41,28 @@ MQTT_SCHEMES = {"mqtt", "mqtts"}
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Secrets are masked wherever the configuration is shown: `config check --show` (a JSON-mode dump), the status, the
+# screens and the logs. The password is a SecretStr (masked in str, repr and dumps; `.get_secret_value()` only
+# where it is used); a URL shows its user but not its password (a camera's http://user:password@…); the PIN hash,
+# which a 4-digit PIN makes easy to reverse, is shown only as set or not.
+SECRET_MASK = "**********"
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of its user:password@ part masked (other URLs unchanged)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{SECRET_MASK}@{host}"))
+
+
+Url = Annotated[str, PlainSerializer(redact_url, return_type=str, when_used="json")]
 
 
 def _check_device_url(url: str, schemes: set[str]) -> str:
@@ -75,7 +106,7 @@ class StationIdentity(_Model):
 
 
 class PrinterConfig(_Model):
-    url: str = Field("tcp://127.0.0.1:9100", description="Printer address: tcp://host:9100, serial:///dev/…, file:///dev/usb/lp0, cups://queue.")
+    url: Url = Field("tcp://127.0.0.1:9100", description="Printer address: tcp://host:9100, serial:///dev/…, file:///dev/usb/lp0, cups://queue.")
     template: Path = Field(Path("labels/stamp-60x40.zpl"), description="ZPL label template, relative to the config file.")
     status_interval_s: float = Field(0.5, gt=0, le=60, description="Seconds between printer status polls.")
     status_timeout_s: float = Field(1.0, gt=0, le=30, description="Seconds to wait for a status reply before asking ~HQES.")
@@ -115,7 +146,7 @@ class DecoderEngine(str, enum.Enum):
 
 
 class VerifierConfig(_Model):
-    url: str = Field("serial:///tmp/packing-station/scanner?baud=115200",
+    url: Url = Field("serial:///tmp/packing-station/scanner?baud=115200",
                      description="Verification device: a scanner (serial:///dev/ttyACM0?baud=115200, tcp://host:port) "
                                  "or a camera (camera://0, http://camera/stream.mjpg, folder:///images, "
                                  "file:///video.avi).")
@@ -140,7 +171,7 @@ class VerifierConfig(_Model):
 
 
 class LineIoConfig(_Model):
-    url: str = Field("none://", description="Photo-eye and reject gate: none://, gpio://?trigger=GPIO17&reject=GPIO27, "
+    url: Url = Field("none://", description="Photo-eye and reject gate: none://, gpio://?trigger=GPIO17&reject=GPIO27, "
                                            "lineio+tcp://host:port (a network I/O module or the conveyor simulator).")
 
     @field_validator("url")
@@ -170,11 +201,12 @@ class TlsConfig(_Model):
 
 
 class MqttConfig(_Model):
-    url: str = Field("mqtt://127.0.0.1:1883", description="Broker: mqtt://host:1883 or mqtts://host:8883.")
+    url: Url = Field("mqtt://127.0.0.1:1883", description="Broker: mqtt://host:1883 or mqtts://host:8883.")
     prefix: str = Field("truyxuat", pattern=r"^[A-Za-z0-9_/-]{1,60}$", description="First topic level.")
     client_id: str | None = Field(None, description="Fixed MQTT client id; default {site}-{station}.")
     username: str | None = None
-    password: str | None = None
+    # SecretStr: masked in every dump, repr and str ("**********"); only the MQTT client reads the value.
+    password: SecretStr | None = Field(None, description="Broker password (masked in every output).")
     tls: TlsConfig | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="Broker keeps the session this long while offline.")
@@ -271,7 +303,7 @@ class UiConfig(_Model):
 
 
 class TechnicianConfig(_Model):
-    pin_hash: str | None = Field(
+    pin_hash: Annotated[str | None, PlainSerializer(lambda v: v and SECRET_MASK, when_used="json")] = Field(
         None, description="Salted hash of the technician PIN (scrypt$…); never the PIN itself. None: PIN 0000 until set.",
         pattern=r"^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[0-9a-f]+\$[0-9a-f]+$",
     )
@@ -316,7 +348,7 @@ class PreprintedConfig(_Model):
                                         "{code} the code, percent-encoded.")
     on_refusal: RefusalPolicy = Field(RefusalPolicy.STOP, description="stop: a refused stamp (other than an "
                                       "unreadable one) stops the line; warn: alarm, reject the item, go on.")
-    product_scanner_url: str | None = Field(
+    product_scanner_url: Url | None = Field(
         None, description="Scanner on the product's own barcode (EAN-13/GTIN), in both modes: a mismatch with the "
                           "batch's GTIN stops the line. None: no product check.")
     commit_interval_ms: float = Field(10.0, ge=0, le=1000,

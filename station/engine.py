@@ -135,6 +135,7 @@ class RunSummary:
     stopped_by: str = ""
     started_at: float = 0.0
     finished_at: float = 0.0
+    delivery_problem: str = ""     # set by the runtime: why the broker refuses delivery (station.relay)
 
     @property
     def voided_total(self) -> int:
@@ -157,6 +158,8 @@ class RunSummary:
         if self.quality:
             grades = " ".join(f"{g} {n}" for g, n in sorted(self.quality.items()))
             lines.append(f"print quality ({DISCLAIMER}): {grades}")
+        if self.delivery_problem:
+            lines.append(f"delivery refused by the broker, events kept in the outbox: {self.delivery_problem}")
         return lines
 
 

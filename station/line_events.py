@@ -55,6 +55,11 @@ class LineEvents:
     def acknowledge_alarms(self) -> None:
         self._alarms.clear()
 
+    def raise_alarm(self, alarm: Alarm) -> None:
+        """An alarm from outside the line (the relay's delivery problems): kept, logged and announced to the
+        listeners as the line's own are, on the caller's thread."""
+        self._raise(alarm)
+
     def pause(self) -> None:
         self._inbox.put(LineCommand.PAUSE)
 

@@ -84,10 +84,20 @@ class Disconnected:
 
 
 @dataclass(frozen=True)
+class ConnectFailed:
+    """A connection attempt failed; refused: the broker answered and said no, with this MQTT 5 reason code."""
+
+    reason: str = ""
+    code: int | None = None
+    refused: bool = False
+
+
+@dataclass(frozen=True)
 class PublishAcked:
     mid: int
     ok: bool
     reason: str = ""
+    code: int | None = None       # the PUBACK's MQTT 5 reason code (0x87: not authorised, the broker's ACL)
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,7 @@ class MessageReceived:
     properties: Mapping[str, object] = field(default_factory=dict)
 
 
-PublisherRecord = Connected | Disconnected | PublishAcked | MessageReceived
+PublisherRecord = Connected | ConnectFailed | Disconnected | PublishAcked | MessageReceived
 
 
 class PublisherError(Exception):

@@ -20,9 +20,22 @@ crash), so it counts as a failure like 0x87 *Not authorized* and every other cod
 (``retry_initial_s`` doubling up to ``retry_max_s``). This matters most in broker-ack delivery, where a PUBACK is
 the only confirmation there is: a 0x10 there would otherwise confirm an event that went nowhere.
 
+A broker that refuses delivery is a *delivery problem*, not only a log line: a CONNACK refusal (0x86 bad user name or
+password, 0x87 not authorised — Mosquitto's answer to a wrong password too —, 0x85 client id not valid, …) or a PUBACK
+0x87 for the events topic (the broker's ACL) is kept in ``problems``, announced once through ``on_problem`` (the
+station raises its alarm) and recorded in the outbox's database (``Store.record_delivery_problem``), so ``station
+status`` in another process can say why events wait. It ends when the broker accepts again (a CONNACK success, a
+PUBACK that is not 0x87); the events never left the outbox meanwhile.
+
 A lost connection does not empty the window: paho keeps its unacknowledged QoS 1 messages and sends them again
 (same message id, DUP set) once it has reconnected, so their PUBACKs still come. Publishing the same rows again on
 top would hand paho twice the window and the server twice the duplicates.
+
+Time: what is due when (the ack wait and the back-off, the PUBACK timeout, the look for rows coming due, the status
+interval) is read from two injectable clocks, ``clock`` (monotonic seconds, for what the relay holds in memory) and
+``wall_clock`` (naive UTC, for the schedule kept in the outbox), so tests drive the schedule on a fake clock. The
+relay's own pacing (waiting for broker records, gathering PUBACKs, grouping writes) is about the machine, not the
+schedule, and stays on real time. ``step()`` runs one turn on the caller's thread, as paho's ``loop()`` does.
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ from typing import Any
 
 from station import epcis
 from station.ports import (
+    ConnectFailed,
     Connected,
     Disconnected,
     MessageReceived,
@@ -64,6 +78,34 @@ class Topics:
     def for_station(cls, prefix: str, site: str, station: str) -> Topics:
         base = f"{prefix}/{site}/{station}"
         return cls(events=f"{base}/events", acks=f"{base}/acks", status=f"{base}/status")
+
+
+# A CONNACK refusal's reason code -> the alarm that says what to check (any other refusal: mqtt_connection_refused).
+CONNECT_REFUSALS = {
+    0x85: "mqtt_client_id_refused",      # Client identifier not valid
+    0x86: "mqtt_bad_credentials",        # Bad user name or password
+    0x87: "mqtt_not_authorised",         # Not authorized (Mosquitto answers a wrong password with it too)
+    0x8A: "mqtt_not_authorised",         # Banned
+    0x8C: "mqtt_not_authorised",         # Bad authentication method
+}
+CONNECT_PROBLEMS = frozenset(CONNECT_REFUSALS.values()) | {"mqtt_connection_refused"}
+PUBLISH_DENIED = "mqtt_publish_denied"   # PUBACK 0x87 for the events topic: the broker's ACL
+NOT_AUTHORISED = 0x87
+PROBLEM_RECORD_INTERVAL_S = 10.0         # a lasting problem's last_seen_at is written at most this often
+
+
+@dataclass(frozen=True)
+class DeliveryProblem:
+    """The broker refuses delivery: `code` is the alarm (station.alarms), `reason` what the broker said."""
+
+    code: str
+    reason: str
+    since: dt.datetime                   # naive UTC (the relay's wall clock)
+    topic: str = ""
+
+    @property
+    def detail(self) -> str:
+        return f"{self.reason} for {self.topic}" if self.topic else self.reason
 
 
 @dataclass(frozen=True)
@@ -132,6 +174,9 @@ class Relay:
         *,
         status: Callable[[], dict[str, Any]] | None = None,
         sender: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = utcnow,
+        on_problem: Callable[[DeliveryProblem], None] | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -139,6 +184,13 @@ class Relay:
         self.settings = settings
         self._status = status
         self._sender = sender
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._on_problem = on_problem
+        # Replaced, never changed in place: other threads read it (the status, the screens).
+        self._problems: dict[str, DeliveryProblem] = {}
+        self._problems_on_disk: set[str] = set()      # open in the database (this run's or an earlier one's)
+        self._problem_written: dict[str, float] = {}
         self._inflight: dict[int, _InFlight] = {}
         # eventID -> when to stop waiting for the server's ack (monotonic); insertion order is deadline order.
         self._awaiting: dict[str, float] = {}
@@ -147,7 +199,7 @@ class Relay:
         self._hint = threading.Event()
         self._hint.set()
         self._more_due = True
-        self._last_due_query = 0.0
+        self._last_due_query: float | None = None
         self._last_write = 0.0
         self._thread: threading.Thread | None = None
         self._published_acks: list[tuple[_InFlight, bool, str]] = []
@@ -159,15 +211,15 @@ class Relay:
         # meanwhile (the ack of a send from before a restart) leaves the set and is skipped.
         self._queued: deque[OutboxItem] = deque()
         self._queued_events: set[str] = set()
-        self._last_status = 0.0
+        self._last_status: float | None = None
         self._status_dirty = True
         self.stats = RelayStats()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Deliver on the relay's own thread until stop()."""
         self._stop.clear()
-        self.publisher.subscribe(self.topics.acks, qos=1)
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
         self._thread.start()
 
@@ -185,6 +237,11 @@ class Relay:
         """The station's state changed: publish the retained status soon (at most twice a second)."""
         self._status_dirty = True
 
+    @property
+    def problems(self) -> list[DeliveryProblem]:
+        """The delivery problems that last now (empty once the broker accepts again)."""
+        return list(self._problems.values())
+
     def drained(self) -> bool:
         """True when every outbox row is confirmed."""
         return self.store.all_confirmed()
@@ -199,25 +256,42 @@ class Relay:
 
     # -- the relay's thread ---------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        # After a restart every unconfirmed event goes again now, not when its old schedule says.
-        rescheduled = self.store.reschedule_unconfirmed(utcnow())
+    def begin(self) -> None:
+        """What the relay's thread does before its first turn: subscribe to the server's acks, and make every
+        unconfirmed event due now (after a restart nothing waits out a schedule from before). Call it once to drive
+        the relay with step() on your own thread instead of start()."""
+        self.publisher.subscribe(self.topics.acks, qos=1)
+        self._problems_on_disk = {p.code for p in self.store.delivery_problems()}
+        rescheduled = self.store.reschedule_unconfirmed(self._wall_clock())
         if rescheduled:
             log.info("%d unconfirmed events from before are due again", rescheduled)
+
+    def finish(self) -> None:
+        """What the relay's thread does after its last turn: handle the records already queued and write them."""
+        self._drain_records(timeout=0)
+        self._flush(wait=True)
+
+    def _run(self) -> None:
+        try:
+            self.begin()
+        except Exception as exc:
+            self.stats.last_error = str(exc)
+            log.exception("relay start failed")
         while not self._stop.is_set():
             try:
-                self._step()
+                self.step()
             except Exception as exc:  # keep delivering: a failed step is retried on the next tick
                 self.stats.last_error = str(exc)
                 log.exception("relay step failed")
                 self._stop.wait(0.5)
         try:
-            self._drain_records(timeout=0)
-            self._flush(wait=True)
+            self.finish()
         except Exception:
             log.exception("relay final flush failed")
 
-    def _step(self) -> None:
+    def step(self) -> None:
+        """One turn: take the broker's records (waiting up to flush_interval_s for the first), write what they
+        changed, expire what had no PUBACK in time, hand due rows to the client and publish the status."""
         if self._drained_some and 2 * len(self._inflight) >= self.settings.max_inflight:
             # PUBACKs are streaming in on a well-filled window: gather them for a moment and refill the window
             # in a burst, rather than waking up (and taking the GIL from paho's thread) once for every PUBACK.
@@ -255,14 +329,29 @@ class Relay:
             if item is not None:
                 self._published_acks.append((item, record.ok, record.reason))
                 self._unwritten += len(item.ids)
+                if record.code == NOT_AUTHORISED:
+                    self._problem(PUBLISH_DENIED, record.reason, topic=self.topics.events)
+                elif PUBLISH_DENIED in self._problems or PUBLISH_DENIED in self._problems_on_disk:
+                    self._clear_problems({PUBLISH_DENIED})
         elif isinstance(record, MessageReceived):
             if record.topic == self.topics.acks:
                 self._on_ack(record.payload)
+        elif isinstance(record, ConnectFailed):
+            self.stats.connected = False
+            if record.refused and record.code is not None:
+                reason = f"{record.reason} (0x{record.code:02X})"
+                self.stats.last_error = f"broker refused the connection: {reason}"
+                code = CONNECT_REFUSALS.get(record.code, "mqtt_connection_refused")
+                self._clear_problems(CONNECT_PROBLEMS - {code})
+                self._problem(code, reason)
+            else:
+                self.stats.last_error = record.reason
         elif isinstance(record, Connected):
             self.stats.connected = True
             self._status_dirty = True
+            self._clear_problems(CONNECT_PROBLEMS)
             # paho sends what it still holds again now: the wait for those PUBACKs starts over.
-            now = time.monotonic()
+            now = self._clock()
             for item in self._inflight.values():
                 item.published_at = now
             log.info("relay connected to the broker (session present: %s, %d messages in flight resent by the "
@@ -277,6 +366,46 @@ class Relay:
             # Rows read ahead are read again after reconnecting: the outbox may have moved on meanwhile.
             self._queued.clear()
             self._queued_events.clear()
+
+    def _problem(self, code: str, reason: str, topic: str = "") -> None:
+        """The broker refuses delivery: kept, recorded on disk, announced once (not on every retry)."""
+        known = self._problems.get(code)
+        problem = DeliveryProblem(code, reason, known.since if known else self._wall_clock(), topic)
+        now = self._clock()
+        if known is None:
+            self._problems = {**self._problems, code: problem}
+            self._status_dirty = True
+            log.warning("delivery refused by the broker (%s): %s; the events stay in the outbox", code, problem.detail)
+        elif now - self._problem_written.get(code, now) < PROBLEM_RECORD_INTERVAL_S:
+            return
+        self._problem_written[code] = now
+        try:
+            self.store.record_delivery_problem(code, problem.detail, self._wall_clock())
+            self._problems_on_disk.add(code)
+        except Exception:
+            log.exception("recording the delivery problem %s failed", code)
+        if known is None and self._on_problem is not None:
+            try:
+                self._on_problem(problem)
+            except Exception:
+                log.exception("a delivery problem listener failed")
+
+    def _clear_problems(self, codes: set[str] | frozenset[str]) -> None:
+        """The broker accepts again: these problems end (in memory and on disk)."""
+        gone = codes & self._problems.keys()
+        if gone:
+            self._problems = {c: p for c, p in self._problems.items() if c not in gone}
+            self._status_dirty = True
+            log.info("the broker accepts delivery again (%s over)", ", ".join(sorted(gone)))
+        for code in gone:
+            self._problem_written.pop(code, None)
+        on_disk = codes & self._problems_on_disk
+        if on_disk:
+            try:
+                self.store.clear_delivery_problems(sorted(on_disk), self._wall_clock())
+                self._problems_on_disk -= on_disk
+            except Exception:
+                log.exception("recording the end of delivery problems %s failed", ", ".join(sorted(on_disk)))
 
     def _on_ack(self, payload: bytes) -> None:
         try:
@@ -312,7 +441,7 @@ class Relay:
         if not self._published_acks and not self._confirmed:
             return
         self._last_write = time.monotonic()
-        now = utcnow()
+        now = self._wall_clock()
         acks, self._published_acks, self._unwritten = self._published_acks, [], 0
         confirmed, self._confirmed = self._confirmed, []
         ok_ids = [i for item, ok, _ in acks if ok for i in item.ids]
@@ -324,7 +453,7 @@ class Relay:
             confirm = ok_events + confirmed
         else:
             sent = ok_ids
-            deadline = time.monotonic() + self.settings.ack_timeout_s
+            deadline = self._clock() + self.settings.ack_timeout_s
             for event_id in ok_events:
                 if event_id in self._early_acks:
                     self._early_acks.discard(event_id)
@@ -389,7 +518,7 @@ class Relay:
     def _expire_inflight(self) -> None:
         if not self.publisher.connected:
             return  # nothing can be acknowledged now; the clock starts again on reconnect
-        limit = time.monotonic() - self.settings.puback_timeout_s
+        limit = self._clock() - self.settings.puback_timeout_s
         expired = [m for m, item in self._inflight.items() if item.published_at < limit]
         if not expired:
             return
@@ -397,13 +526,13 @@ class Relay:
         self.stats.last_error = f"no PUBACK from the broker within {self.settings.puback_timeout_s:g} s"
         log.warning("%d messages had no PUBACK within %g s; they are due again", len(expired),
                     self.settings.puback_timeout_s)
-        self.store.mark_publish_failed(ids, self.stats.last_error, utcnow())
+        self.store.mark_publish_failed(ids, self.stats.last_error, self._wall_clock())
 
     def _unconfirmed_room(self) -> int | None:
         """How many more events may be out before the server acks some (None: no limit)."""
         if self.settings.max_unconfirmed <= 0 or self.settings.broker_ack_confirms:
             return None
-        now = time.monotonic()
+        now = self._clock()
         while self._awaiting:  # the server did not ack these in time: they are due again from the outbox
             event_id, deadline = next(iter(self._awaiting.items()))
             if deadline > now:
@@ -429,7 +558,7 @@ class Relay:
         if len(self._queued) < limit:
             self._read_due(limit)
         step = self.settings.events_per_message
-        created_at = dt.datetime.now(dt.timezone.utc)
+        created_at = self._wall_clock().replace(tzinfo=dt.timezone.utc)
         queued, wanted = self._queued, self._queued_events
         taken = 0
         while queued and taken < limit:
@@ -452,8 +581,9 @@ class Relay:
         """Read due rows into the read-ahead queue: when told of new rows, while the last look found as many as
         it asked for, and otherwise four times a second for retries coming due (not on every 20 ms tick of an
         idle line)."""
-        now = time.monotonic()
-        if not (self._hint.is_set() or self._more_due or now - self._last_due_query >= 0.25):
+        now = self._clock()
+        if not (self._hint.is_set() or self._more_due or self._last_due_query is None
+                or now - self._last_due_query >= 0.25):
             return
         self._hint.clear()
         self._last_due_query = now
@@ -465,7 +595,7 @@ class Relay:
             busy += self._writing.ids
         busy += [item.id for item in self._queued]
         fetch = max(limit, self.settings.read_ahead)
-        due = self.store.due_outbox(utcnow(), limit=fetch, exclude_ids=busy)
+        due = self.store.due_outbox(self._wall_clock(), limit=fetch, exclude_ids=busy)
         self._more_due = len(due) >= fetch
         # Acked by the server but not yet written as confirmed: not due either.
         acked = set(self._confirmed)
@@ -487,16 +617,17 @@ class Relay:
             return False
         self._inflight[mid] = _InFlight(
             ids=[item.id for item in group], event_ids=[item.event_id for item in group],
-            attempts=max(item.attempts for item in group), published_at=time.monotonic(),
+            attempts=max(item.attempts for item in group), published_at=self._clock(),
         )
         self.stats.published += len(group)
         return True
 
     def _publish_status(self) -> None:
-        now = time.monotonic()
-        if not self._status_dirty and now - self._last_status < self.settings.status_interval_s:
+        now = self._clock()
+        last = self._last_status
+        if last is not None and not self._status_dirty and now - last < self.settings.status_interval_s:
             return
-        if now - self._last_status < 0.5:  # at most twice a second, however busy the line is
+        if last is not None and now - last < 0.5:  # at most twice a second, however busy the line is
             return
         payload = self.status_payload()
         try:
@@ -512,5 +643,5 @@ class Relay:
         if self._status is not None:
             payload.update(self._status())
         payload["outbox"] = {state.value: n for state, n in counts.items()}
-        payload["at"] = utcnow().replace(tzinfo=dt.timezone.utc).isoformat(timespec="milliseconds")
+        payload["at"] = self._wall_clock().replace(tzinfo=dt.timezone.utc).isoformat(timespec="milliseconds")
         return payload

@@ -158,6 +158,8 @@ class DeviceHealth:
     scanner_error: str = ""
     broker_connected: bool = False
     broker_error: str = ""
+    broker_problem: str = ""                     # the alarm code of a broker refusing delivery (station.relay)
+    broker_problem_detail: str = ""
     unconfirmed: int = 0
     oldest_unconfirmed_s: float | None = None    # age of the oldest event the central server has not confirmed
     ack_timeout_s: float = 30.0
@@ -259,10 +261,14 @@ def read_snapshot(station: Station, batch_id: int | None, now: float | None = No
     printer = station.printer.health()
     verifier = station.verifier
     stats = station.relay.stats
+    # A refused login first: while it lasts nothing is published, so no ACL can be the cause.
+    problems = sorted(station.relay.problems, key=lambda p: p.topic != "")
+    problem = problems[0] if problems else None
     devices = DeviceHealth(
         printer_condition=printer.condition.value, printer_detail=printer.detail, printer_faults=printer.faults,
         scanner_connected=verifier.connected, scanner_error=verifier.last_error,
         broker_connected=station.mqtt.connected, broker_error=stats.last_error,
+        broker_problem=problem.code if problem else "", broker_problem_detail=problem.detail if problem else "",
         unconfirmed=unconfirmed, oldest_unconfirmed_s=oldest_age, ack_timeout_s=station.config.mqtt.ack_timeout_s,
     )
     return Snapshot(
@@ -340,11 +346,17 @@ class StationBridge(QObject):
             elif isinstance(event, StateChanged):
                 self.stateChanged.emit(event.state.value, event.reason)
             elif isinstance(event, AlarmRaised):
+                announced.add(id(event.alarm))
                 self.alarmRaised.emit(event.alarm)
             elif isinstance(event, RunFinished):
                 self.runFinished.emit(event.summary)
 
+        announced: set[int] = set()
         station.line.add_listener(on_event)     # the printed line's engine, or the pre-printed line
+        # Raised while the station started, before anyone listened (a broker refusing the login answers at once).
+        for alarm in station.line.alarms:
+            if id(alarm) not in announced:
+                self.alarmRaised.emit(alarm)
         self._tap_scanner(station, generation)
 
     def _tap_scanner(self, station: Station, generation: int) -> None:

@@ -1434,8 +1434,19 @@ class OperatorScreen(QWidget):
         self.lamps["scanner"].set_level("ok" if d.scanner_connected else "bad",
                                         self.tr("connected") if d.scanner_connected else
                                         self.tr("not connected") + (f" ({d.scanner_error})" if d.scanner_error else ""))
-        self.lamps["broker"].set_level("ok" if d.broker_connected else "bad",
-                                       self.tr("connected") if d.broker_connected else self.tr("not connected"))
+        refused = {
+            "mqtt_bad_credentials": self.tr("refused: wrong user name or password"),
+            "mqtt_not_authorised": self.tr("refused: not authorised (user name, password or rights)"),
+            "mqtt_client_id_refused": self.tr("refused: client id not accepted"),
+            "mqtt_connection_refused": self.tr("refused the connection"),
+            "mqtt_publish_denied": self.tr("connected, but may not publish events (ACL)"),
+        }.get(d.broker_problem)
+        if refused is not None:
+            self.lamps["broker"].set_level("bad", refused)
+            self.lamps["broker"].setToolTip(f"{refused}: {d.broker_problem_detail}")
+        else:
+            self.lamps["broker"].set_level("ok" if d.broker_connected else "bad",
+                                           self.tr("connected") if d.broker_connected else self.tr("not connected"))
         if d.acks_ok:
             server = self.tr("all confirmed") if d.unconfirmed == 0 else \
                 self.tr("%n waiting", "", d.unconfirmed)

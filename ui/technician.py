@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 
-from station.config import StationConfig, edit_config_text, load_config, load_products
+from pydantic import SecretStr
+
+from station.config import StationConfig, edit_config_text, load_config, load_products, redact_url
 from station.errors import ConfigError, StationError
 from station.pin import PinError, PinGuard, hash_pin, validate_new_pin
 from ui.adaptive import Density, FitScrollArea
@@ -70,6 +72,8 @@ def _get(config: StationConfig, dotted: str) -> Any:
         node = getattr(node, part) if node is not None else None
     if isinstance(node, Path):
         return str(node)
+    if isinstance(node, SecretStr):
+        return node.get_secret_value()
     return node.value if hasattr(node, "value") else node
 
 
@@ -111,6 +115,7 @@ class CheckStep:
     step: str          # url | tls_files | dns | tcp | tls | mqtt
     ok: bool
     detail: str
+    refusal: str = ""  # the broker said no: the alarm code of its reason (station.relay.CONNECT_REFUSALS)
 
 
 CHECK_STEPS = {
@@ -122,12 +127,27 @@ CHECK_STEPS = {
     "mqtt": QT_TRANSLATE_NOOP("TechnicianScreen", "MQTT login"),
 }
 
+# What to check when the broker refused the login, by the alarm code of its reason.
+REFUSAL_HINTS = {
+    "mqtt_bad_credentials": QT_TRANSLATE_NOOP(
+        "TechnicianScreen", "Bad credentials: the broker refused the user name or password. Check User name and "
+                            "Password."),
+    "mqtt_not_authorised": QT_TRANSLATE_NOOP(
+        "TechnicianScreen", "Not authorised: the broker does not let this user in. Check User name and Password "
+                            "(Mosquitto answers a wrong password this way too) and the user's rights on the broker."),
+    "mqtt_client_id_refused": QT_TRANSLATE_NOOP(
+        "TechnicianScreen", "The broker refused the client id: check mqtt.client_id against the broker's rules."),
+    "mqtt_connection_refused": QT_TRANSLATE_NOOP(
+        "TechnicianScreen", "The broker refused the connection: see the broker's log."),
+}
+
 
 def check_broker(url: str, *, username: str | None = None, password: str | None = None, ca: str | None = None,
                  cert: str | None = None, key: str | None = None, client_id: str = "station",
                  timeout: float = 5.0) -> list[CheckStep]:
     """Try the broker step by step and say which step failed and why (stops at the first failure)."""
     from drivers.mqtt import ConnectFailed, Connected, MqttClient, MqttError, parse_broker_url
+    from station.relay import CONNECT_REFUSALS
 
     steps: list[CheckStep] = []
     try:
@@ -187,6 +207,9 @@ def check_broker(url: str, *, username: str | None = None, password: str | None 
             if isinstance(event, Connected):
                 return steps + [CheckStep("mqtt", True, "connected")]
             if isinstance(event, ConnectFailed):
+                if event.refused and event.reason_code is not None:
+                    return steps + [CheckStep("mqtt", False, f"{event.reason} (0x{event.reason_code:02X})",
+                                              CONNECT_REFUSALS.get(event.reason_code, "mqtt_connection_refused"))]
                 return steps + [CheckStep("mqtt", False, event.reason)]
     finally:
         client.stop()
@@ -669,6 +692,14 @@ class TechnicianScreen(QWidget):
         def text(edit: QLineEdit) -> Callable[[], str | None]:
             return lambda: edit.text().strip() or None
 
+        def url(edit: QLineEdit, key: str) -> Callable[[], str | None]:
+            # The field shows the URL with its password masked: left as shown, it means the saved URL.
+            def read() -> str | None:
+                value = edit.text().strip() or None
+                saved = _get(self.bridge.config, key)
+                return saved if value is not None and saved and value == redact_url(saved) else value
+            return read
+
         def number(edit: QLineEdit, kind: type) -> Callable[[], Any]:
             def read() -> Any:
                 value = edit.text().strip()
@@ -679,18 +710,26 @@ class TechnicianScreen(QWidget):
             return read
 
         return {
-            "devices.printer.url": text(self.printer_url),
+            "devices.printer.url": url(self.printer_url, "devices.printer.url"),
             "devices.printer.template": text(self.template_path),
-            "devices.verifier.url": text(self.verifier_url),
-            "mqtt.url": text(self.mqtt_url),
+            "devices.verifier.url": url(self.verifier_url, "devices.verifier.url"),
+            "mqtt.url": url(self.mqtt_url, "mqtt.url"),
             "mqtt.username": text(self.mqtt_user),
-            "mqtt.password": lambda: self.mqtt_password.text() or None,
+            "mqtt.password": self._password_value,
             "ui.language": lambda: self.language_combo.currentData(),
             "ui.kiosk": lambda: self.kiosk_combo.currentData(),
             "line.resume": lambda: self.resume_combo.currentData(),
             "line.verify_timeout_s": number(self.verify_timeout, float),
             "line.max_consecutive_failures": number(self.max_failures, int),
         }
+
+    def _password_value(self) -> str | None:
+        """What the password field means: a new password, or (left empty) the saved one; none without a user."""
+        if not self.mqtt_user.text().strip():
+            return None
+        typed = self.mqtt_password.text()
+        saved = self.bridge.config.mqtt.password
+        return typed or (saved.get_secret_value() if saved is not None else None)
 
     def field_values(self) -> dict[str, Any]:
         values = {key: read() for key, read in self._field_map().items()}
@@ -702,12 +741,15 @@ class TechnicianScreen(QWidget):
 
     def load_fields(self) -> None:
         config = self.bridge.config
-        self.printer_url.setText(config.devices.printer.url)
+        self.printer_url.setText(redact_url(config.devices.printer.url))
         self.template_path.setText(str(config.devices.printer.template))
-        self.verifier_url.setText(config.devices.verifier.url)
-        self.mqtt_url.setText(config.mqtt.url)
+        self.verifier_url.setText(redact_url(config.devices.verifier.url))
+        self.mqtt_url.setText(redact_url(config.mqtt.url))
         self.mqtt_user.setText(config.mqtt.username or "")
-        self.mqtt_password.setText(config.mqtt.password or "")
+        # The saved password never comes back into the field (not even as dots): an empty field keeps it.
+        self.mqtt_password.clear()
+        self.mqtt_password.setPlaceholderText(
+            self.tr("saved — type a new one to change it") if config.mqtt.password is not None else "")
         tls = config.mqtt.tls
         for name, edit in self.tls_fields.items():
             value = getattr(tls, name) if tls is not None else None
@@ -744,8 +786,8 @@ class TechnicianScreen(QWidget):
                 shown = [k for k in changed if k not in ("mqtt.password", "technician.pin_hash")]
                 hidden = [k for k in changed if k not in shown]
                 station.store.audit(ACTOR, "config_saved",
-                                    ", ".join(f"{k}={values[k]}" for k in shown) + "".join(f", {k} changed"
-                                                                                       for k in hidden))
+                                    ", ".join(f"{k}={redact_url(str(values[k]))}" for k in shown)
+                                    + "".join(f", {k} changed" for k in hidden))
             return new, changed
 
         def saved(result: tuple[StationConfig, list[str]]) -> None:
@@ -880,6 +922,9 @@ class TechnicianScreen(QWidget):
                 mark = "<span style='color:#2e7d32'>✔</span>" if step.ok else "<span style='color:#c62828'>✘</span>"
                 name = QCoreApplication.translate("TechnicianScreen", CHECK_STEPS[step.step])
                 lines.append(f"{mark} <b>{name}</b>: {_html(step.detail)}")
+                if step.refusal in REFUSAL_HINTS:
+                    hint = QCoreApplication.translate("TechnicianScreen", REFUSAL_HINTS[step.refusal])
+                    lines.append(f"&nbsp;&nbsp;&nbsp;{_html(hint)}")
             verdict = (self.tr("The broker accepts this station.") if steps and steps[-1].ok and
                        steps[-1].step == "mqtt" else self.tr("The connection failed at the step marked ✘."))
             self.check_result.setText("<br>".join(lines) + f"<br><br><b>{verdict}</b>")

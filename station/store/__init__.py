@@ -37,6 +37,7 @@ from station.store.models import (
     AuditRow,
     BatchRow,
     CodeActivationRow,
+    DeliveryProblemRow,
     OutboxRow,
     ProductRow,
     RefusalRow,
@@ -47,7 +48,7 @@ from station.store.models import (
 )
 
 __all__ = ["Store", "StoreError", "BatchLocked", "DuplicateEvent", "OutboxItem", "ScanRecord", "Counts",
-           "AuditEntry", "Activation", "Voiding", "utcnow"]
+           "AuditEntry", "Activation", "Voiding", "DeliveryProblemRecord", "utcnow"]
 
 T = TypeVar("T")
 
@@ -129,6 +130,17 @@ class AuditEntry:
     actor: str
     action: str
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryProblemRecord:
+    """A delivery problem as the relay recorded it (times naive UTC; cleared_at None while it lasts)."""
+
+    code: str
+    detail: str
+    started_at: dt.datetime
+    last_seen_at: dt.datetime
+    cleared_at: dt.datetime | None = None
 
 
 @dataclass
@@ -935,6 +947,38 @@ class Store:
     def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         return self._read(lambda s: [AuditEntry(r.at, r.actor, r.action, r.detail) for r in s.scalars(q)])
+
+    # -- delivery problems (the broker refuses the login, its ACL denies a publish) ----------------------------
+
+    def record_delivery_problem(self, code: str, detail: str, at: dt.datetime) -> None:
+        """The problem `code` is seen at `at`: a new row when it is not open already, else its detail and time."""
+
+        def job(s: Session) -> None:
+            row = s.scalars(select(DeliveryProblemRow).where(
+                DeliveryProblemRow.code == code, DeliveryProblemRow.cleared_at.is_(None)).limit(1)).first()
+            if row is None:
+                s.add(DeliveryProblemRow(code=code, detail=detail, started_at=at, last_seen_at=at))
+            else:
+                row.detail, row.last_seen_at = detail, at
+
+        self._write(job)
+
+    def clear_delivery_problems(self, codes: Iterable[str], at: dt.datetime) -> int:
+        """The broker accepts again: the open problems among `codes` end at `at`. Returns how many were open."""
+        wanted = list(codes)
+        if not wanted:
+            return 0
+        row = DeliveryProblemRow
+        return self._write(lambda s: s.execute(
+            update(row).where(row.code.in_(wanted), row.cleared_at.is_(None)).values(cleared_at=at)).rowcount)
+
+    def delivery_problems(self, *, open_only: bool = True, limit: int = 20) -> list[DeliveryProblemRecord]:
+        """The open delivery problems (or the latest ones, cleared too), newest first."""
+        q = select(DeliveryProblemRow).order_by(DeliveryProblemRow.id.desc()).limit(limit)
+        if open_only:
+            q = q.where(DeliveryProblemRow.cleared_at.is_(None))
+        return self._read(lambda s: [DeliveryProblemRecord(r.code, r.detail, r.started_at, r.last_seen_at,
+                                                           r.cleared_at) for r in s.scalars(q)])
 
     # -- pre-printed rolls, refusals and batch locks (issue 5) -----------------------------------------------
 

@@ -212,3 +212,21 @@ class RefusalRow(Base):
     source: Mapped[str] = mapped_column(String(40), default="")
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
     roll_pk: Mapped[int | None] = mapped_column(ForeignKey("rolls.id"), nullable=True)
+
+
+# -- delivery problems (migration 0004) ---------------------------------------------------------------------------
+
+class DeliveryProblemRow(Base):
+    """The broker refused delivery (a login refused, a publish denied by its ACL), as the relay saw it: kept so a
+    `station status` in another process, or after the station stopped, can say why events are waiting. One row per
+    problem from when it started; cleared_at is set once the broker accepts again."""
+
+    __tablename__ = "delivery_problems"
+    __table_args__ = (Index("ix_delivery_problems_open", "cleared_at", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))          # the alarm code (station.alarms)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

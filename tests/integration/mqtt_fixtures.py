@@ -77,13 +77,15 @@ class Broker:
     sessions the broker held, as a power cut would before an autosave.
     """
 
-    def __init__(self, directory: Path, port: int | None = None, extra_config: str = "") -> None:
+    def __init__(self, directory: Path, port: int | None = None, extra_config: str = "", *,
+                 anonymous: bool = True) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.config = self.directory / "mosquitto.conf"
         self.log = self.directory / "mosquitto.log"
         self._extra_config = extra_config
+        self._anonymous = anonymous
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,7 +99,7 @@ class Broker:
     def _write_config(self) -> None:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if self._anonymous else 'false'}",
             "persistence true",
             f"persistence_location {self.directory}/",
             "autosave_interval 3600",
@@ -161,6 +163,12 @@ class Broker:
     def restart(self) -> Broker:
         self.stop()
         return self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password and ACL files again (connected clients stay connected)."""
+        if self.running:
+            assert self._process is not None
+            self._process.send_signal(signal.SIGHUP)
 
     def pause(self) -> None:
         """SIGSTOP: the broker keeps its sockets open but answers nothing (a hung broker)."""

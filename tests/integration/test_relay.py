@@ -4,6 +4,9 @@ Rows reach the outbox the way the line engine writes them (product, batch, alloc
 with its EPCIS event); a Relay with the MQTT driver behind the MqttPublisher adapter delivers them. Each test uses
 its own topic prefix and client ids, because the machine's broker at 127.0.0.1:1883 is shared.
 
+What is due when (the ack wait doubling up to retry_max_s, the back-off after a refused publish) is asserted on a
+FakeClock the test moves, with the relay turned by the test (`Relay.step`), never on real seconds.
+
 The drain-rate benchmark (5,000 events) runs only with RELAY_BENCH=1 and prints its figures (`pytest -s`).
 """
 
@@ -22,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,7 @@ from station.domain import Batch, DeliveryState, Product
 from station.gs1 import digital_link
 from station.relay import Relay, RelaySettings, Topics
 from station.serials import SerialGenerator
-from station.store import Store
+from station.store import Store, utcnow
 from tests.integration.mqtt_fixtures import (  # noqa: F401  (fixtures)
     MOSQUITTO,
     Broker,
@@ -172,11 +175,49 @@ class CountingPublisher(MqttPublisher):
             return sum(1 for m in paho._out_messages.values() if m.topic == self.events_topic)
 
 
+class FakeClock:
+    """The relay's two clocks, moved only by the test: monotonic seconds from 0, and the naive UTC time of the
+    outbox schedule, `start` + those seconds (start defaults to now, so rows written before are due)."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self.start = start or utcnow()
+        self.seconds = 0.0
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def utcnow(self) -> dt.datetime:
+        return self.at(self.seconds)
+
+    def at(self, seconds: float) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=seconds)
+
+    def set(self, seconds: float) -> None:
+        assert seconds >= self.seconds, "a monotonic clock does not go back"
+        self.seconds = seconds
+
+
+def step_until(relay: Relay, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Turn the relay on the test's thread until predicate holds. A wait for events (PUBACKs and acks come on
+    paho's thread, writes on the store's): nothing is asserted on how long it takes."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        relay.step()
+    return True
+
+
+def stored_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+
+
 class Station:
     """Store + MqttClient + MqttPublisher + Relay on one SQLite file, wired as app.runtime wires them."""
 
     def __init__(self, url: str, db: Path, topics: Topics, settings: RelaySettings, *,
-                 client_id: str | None = None, session_expiry: int = 0, keepalive: int = 30) -> None:
+                 client_id: str | None = None, session_expiry: int = 0, keepalive: int = 30,
+                 clock: FakeClock | None = None) -> None:
         self.db = db
         self.topics = topics
         self.store = Store(db)
@@ -186,16 +227,21 @@ class Station:
             reconnect_max_delay=0.5, max_inflight=settings.max_inflight, max_queued=settings.max_inflight * 2 + 10,
         )
         self.publisher = CountingPublisher(self.client, topics.events)
-        self.relay = Relay(self.store, self.publisher, topics, settings, sender=READ_POINT)
+        clocks = {} if clock is None else {"clock": clock.monotonic, "wall_clock": clock.utcnow}
+        self.relay = Relay(self.store, self.publisher, topics, settings, sender=READ_POINT, **clocks)
         self.publisher.relay = self.relay
         self._running = False
 
-    def start(self, wait: bool = True) -> Station:
+    def start(self, wait: bool = True, *, thread: bool = True) -> Station:
+        """Connect and deliver; thread=False: the test turns the relay itself (begin() is done here)."""
         self.client.start()
-        self.relay.start()
+        if thread:
+            self.relay.start()
         self._running = True
         if wait:
             assert self.client.wait_connected(5), "station client did not connect"
+        if not thread:
+            self.relay.begin()
         return self
 
     def stop(self) -> None:
@@ -337,18 +383,25 @@ def test_window_never_exceeds_max_inflight_and_the_drain_completes_after_a_hung_
             later = fill_outbox(station.store, 3 * window, lot="MX2611B")
             station.relay.notify()
 
-            # PUBACKs the broker wrote before it stopped may still trickle in; then the relay must stall with
-            # exactly a full window handed over, however much of the backlog is left.
-            def stalled_with_full_window() -> bool:
-                handed = station.publisher.events_published
-                time.sleep(0.3)
-                return station.publisher.events_published == handed and len(station.relay._inflight) == window
+            # The relay fills the window and no more (publisher.max_window, checked at every publish, says it
+            # never went beyond), however much of the backlog is left. PUBACKs the broker wrote before it stopped
+            # may still trickle in and move the window on: only a row still in the window after the outbox was
+            # read cannot have had its PUBACK when it was read.
+            def in_window() -> set[int]:
+                return {i for item in dict(station.relay._inflight).values() for i in item.ids}
 
-            assert wait_until(stalled_with_full_window, timeout=5)
+            seen: dict[str, Any] = {}
+
+            def stalled_with_full_window() -> bool:
+                before = in_window()
+                seen["rows"] = outbox_rows(db)
+                seen["waiting"] = before & in_window()
+                return len(before) == window and len(seen["waiting"]) == window
+
+            assert wait_until(stalled_with_full_window, timeout=5), seen.get("waiting")
             assert station.counts()[DeliveryState.CONFIRMED] < TEMPLATE_ROWS + len(later)
             # Handed over but not PUBACKed: still pending on disk (nothing is sent before its PUBACK).
-            waiting = {i for item in list(station.relay._inflight.values()) for i in item.ids}
-            assert {r["state"] for r in outbox_rows(db) if r["id"] in waiting} == {"pending"}
+            assert {r["state"] for r in seen["rows"] if r["id"] in seen["waiting"]} == {"pending"}
         finally:
             broker.resume()
 
@@ -463,22 +516,57 @@ def test_unacked_events_are_resent_with_the_same_event_ids_until_the_server_acks
         assert all(e == sent[0] for e in sent), f"{event_id} changed between resends"
 
 
-def test_resends_to_a_server_that_does_not_ack_back_off(
+def test_resends_to_a_server_that_does_not_ack_wait_ack_timeout_then_twice_that_up_to_retry_max(
     broker_url: str, prefix: str, topics: Topics, tmp_path: Path, stations: list[Station],
 ) -> None:
-    # ack_timeout 0.3 s: sends at 0, 0.3, 0.9, 2.1 s (the wait doubles up to retry_max_s), not every 0.3 s.
+    """ack_timeout_s 0.3, retry_max_s 1.0: sends at 0, 0.3, 0.9, 1.9, 2.9 on the relay's clock (waits 0.3, 0.6, then
+    1.0 capped), not every 0.3 s; and not a moment before each is due."""
     db = tmp_path / "station.db"
     make_outbox(db, 5)
+    clock = FakeClock()
     with central_on(broker_url, prefix, tmp_path, session_expiry=0, ack=False) as central:
-        station = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=0.3, retry_max_s=30.0))
+        station = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=0.3, retry_max_s=1.0), clock=clock)
         stations.append(station)
-        station.start()
-        assert wait_until(lambda: all(r["attempts"] >= 3 for r in outbox_rows(db)), timeout=10, interval=0.02)
-        time.sleep(3.2 - 0.9)
-        attempts = [r["attempts"] for r in outbox_rows(db)]
-        # Without the back-off: 10 sends in 3 s; with it: 4, or 5 if the clock is generous.
-        assert all(3 <= n <= 5 for n in attempts), attempts
+        relay = station.start(thread=False).relay
+        sends = [0.0, 0.3, 0.9, 1.9, 2.9]
+        for n, at in enumerate(sends, start=1):
+            if n > 1:
+                clock.set(round(at - 0.001, 3))  # a millisecond early: the outbox says not yet
+                relay.notify()
+                relay.step()
+                relay.step()
+                assert {r["attempts"] for r in outbox_rows(db)} == {n - 1}
+                assert station.publisher.events_published == 5 * (n - 1)
+            clock.set(at)
+            relay.notify()
+            assert step_until(relay, lambda: {r["attempts"] for r in outbox_rows(db)} == {n}), outbox_rows(db)
+            rows = outbox_rows(db)
+            assert {r["state"] for r in rows} == {"sent"}
+            wait = min(0.3 * 2 ** (n - 1), 1.0)
+            assert {stored_time(r["next_attempt_at"]) for r in rows} == {clock.at(round(at + wait, 3))}, rows
+        assert station.publisher.events_published == 5 * len(sends)
+        assert wait_until(lambda: central.duplicates() == 5 * (len(sends) - 1), timeout=5), central.duplicates()
         assert central.count() == 5 and station.counts()[DeliveryState.CONFIRMED] == 0
+
+
+def refused_attempts(db: Path, clock: FakeClock, relay: Relay, sends: list[float], error: str) -> None:
+    """Each refused send is tried again after the back-off (retry_initial_s 0.1 doubling, retry_max_s 0.4) on the
+    relay's clock, and not a moment before; the rows stay pending and say why."""
+    for n, at in enumerate(sends, start=1):
+        if n > 1:
+            clock.set(round(at - 0.001, 3))
+            relay.notify()
+            relay.step()
+            relay.step()
+            assert {r["attempts"] for r in outbox_rows(db)} == {n - 1}
+        clock.set(at)
+        relay.notify()
+        assert step_until(relay, lambda: {r["attempts"] for r in outbox_rows(db)} == {n}), outbox_rows(db)
+        rows = outbox_rows(db)
+        assert {r["state"] for r in rows} == {"pending"}, "a refused message is not sent"
+        assert all(error in r["last_error"] for r in rows), rows
+        backoff = min(0.1 * 2 ** (n - 1), 0.4)
+        assert {stored_time(r["next_attempt_at"]) for r in rows} == {clock.at(round(at + backoff, 3))}, rows
 
 
 # -- 5. relay restart ----------------------------------------------------------------------------------------------
@@ -522,26 +610,20 @@ def test_broker_ack_delivery_confirms_on_puback_but_not_when_nobody_subscribes(
     is not delivered; the row stays pending, backs off, and says why. Once somebody subscribes, PUBACK confirms."""
     db = tmp_path / "station.db"
     expected = make_outbox(db, 10)
+    clock = FakeClock()
     station = Station(broker.url, db, topics, RelaySettings(broker_ack_confirms=True, retry_initial_s=0.1,
-                                                            retry_max_s=0.4))
+                                                            retry_max_s=0.4), clock=clock)
     stations.append(station)
-    station.start()
-    assert wait_until(lambda: all(r["attempts"] >= 3 for r in outbox_rows(db)), timeout=10)
-    rows = outbox_rows(db)
-    assert {r["state"] for r in rows} == {"pending"}
-    assert all("No matching subscribers" in r["last_error"] and "0x10" in r["last_error"] for r in rows), rows
-    assert "No matching subscribers" in station.relay.stats.last_error
-    assert station.relay.stats.confirmed == 0
-    started = time.monotonic()
-    attempts_then = max(r["attempts"] for r in rows)
-    time.sleep(1.0)
-    # Backed off (0.1, 0.2, 0.4, 0.4 … s): a few attempts a second, not a tight loop.
-    assert max(r["attempts"] for r in outbox_rows(db)) - attempts_then <= 1.0 / 0.4 + 2
-    assert time.monotonic() - started < 5
+    relay = station.start(thread=False).relay
+    # Backed off: 0.1, 0.2, 0.4, 0.4 … s after each refusal, not a tight loop.
+    refused_attempts(db, clock, relay, [0.0, 0.1, 0.3, 0.7, 1.1], "No matching subscribers (0x10)")
+    assert "No matching subscribers" in relay.stats.last_error
+    assert relay.stats.confirmed == 0
 
     subscriber = Observer(broker.url, topics.events)  # the central server's ingest comes up
     try:
-        assert station.relay.wait_drained(10), f"not drained: {station.counts()}"
+        clock.set(1.5)
+        assert step_until(relay, relay.drained), f"not drained: {station.counts()}"
         assert wait_until(lambda: {i for m in subscriber.collect() for i in event_ids_of(m)} == set(expected))
     finally:
         subscriber.stop()
@@ -561,21 +643,14 @@ def test_publish_denied_by_acl_is_not_sent_and_backs_off(
     acl.write_text(f"topic read {prefix}/+/+/acks\ntopic readwrite {prefix}/+/+/status\n")
     db = tmp_path / "station.db"
     make_outbox(db, 5)
+    clock = FakeClock()
     with Broker(tmp_path / "broker", extra_config=f"acl_file {acl}\n") as broker:
-        station = Station(broker.url, db, topics, RelaySettings(retry_initial_s=0.1, retry_max_s=0.4))
+        station = Station(broker.url, db, topics, RelaySettings(retry_initial_s=0.1, retry_max_s=0.4), clock=clock)
         stations.append(station)
-        station.start()
-        assert wait_until(lambda: all(r["attempts"] >= 3 for r in outbox_rows(db)), timeout=10)
-        rows = outbox_rows(db)
-        assert {r["state"] for r in rows} == {"pending"}, "a refused message is not sent"
-        assert all("Not authorized" in r["last_error"] and "0x87" in r["last_error"] for r in rows), rows
-        assert "Not authorized" in station.relay.stats.last_error
-        attempts_then = max(r["attempts"] for r in rows)
-        published_then = station.publisher.events_published
-        time.sleep(1.0)
-        assert max(r["attempts"] for r in outbox_rows(db)) - attempts_then <= 1.0 / 0.4 + 2
-        assert station.publisher.events_published - published_then <= 5 * (1.0 / 0.4 + 2)
-        assert station.relay._thread is not None and station.relay._thread.is_alive()
+        relay = station.start(thread=False).relay
+        refused_attempts(db, clock, relay, [0.0, 0.1, 0.3, 0.7, 1.1], "Not authorized (0x87)")
+        assert "Not authorized" in relay.stats.last_error
+        assert station.publisher.events_published == 5 * 5
         station.stop()
         stations.remove(station)
 

@@ -12,6 +12,8 @@ pylupdate="$venv_bin/pylupdate5"
 [ -x "$pylupdate" ] || pylupdate="$(command -v pylupdate5)"
 lrelease="$(command -v lrelease || command -v lrelease-qt5 || echo /usr/lib/qt5/bin/lrelease)"
 "$pylupdate" -noobsolete ui/*.py -ts ui/i18n/station_vi.ts
+# Source locations (file and line) change with every edit of ui/*.py and only make merges conflict: drop them.
+sed -i '/<location filename=/d' ui/i18n/station_vi.ts
 if [ "${1:-}" = "--check" ] && grep -q 'type="unfinished"' ui/i18n/station_vi.ts; then
   echo "i18n: untranslated strings in ui/i18n/station_vi.ts:" >&2
   grep -B2 'type="unfinished"' ui/i18n/station_vi.ts | grep '<source>' >&2
