@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -23,6 +24,8 @@ from station.config import StationConfig, load_config
 log = logging.getLogger(__name__)
 
 DEFAULT_LINK = "/tmp/packing-station/scanner"
+# The simulators' control ports (fault injection, status), as `station sim send DEVICE …` reaches them by default.
+CONTROL_PORTS = {"printer": 9101, "scanner": 9102, "camera": 9103, "conveyor": 9105}
 
 
 def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
@@ -31,13 +34,13 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
 
     def printer_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--printer-port", type=int, default=9100, help="raw ZPL port (default 9100)")
-        p.add_argument("--printer-control-port", type=int, default=9101,
-                       help="fault-injection port: `echo 'paper_out on' | nc 127.0.0.1 9101` (default 9101)")
+        p.add_argument("--printer-control-port", type=int, default=CONTROL_PORTS["printer"],
+                       help="fault-injection port: `station sim send printer paper_out on` (default 9101)")
         p.add_argument("--ips", type=float, default=None, help="print speed in inches per second (default: instant)")
 
     def scanner_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scanner-link", default=DEFAULT_LINK, help=f"stable path of the scanner's pty ({DEFAULT_LINK})")
-        p.add_argument("--scanner-control-port", type=int, default=9102,
+        p.add_argument("--scanner-control-port", type=int, default=CONTROL_PORTS["scanner"],
                        help="scanner fault-injection port: no_read 0.1, misread 0.05, garbage 0.02, inject TEXT")
         p.add_argument("--read-delay", type=float, default=0.05, help="seconds from print to read (the conveyor)")
         p.add_argument("--no-read-rate", type=float, default=0.0)
@@ -57,7 +60,7 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
 
     def camera_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--camera-port", type=int, default=8081, help="MJPEG stream port (default 8081)")
-        p.add_argument("--camera-control-port", type=int, default=9103,
+        p.add_argument("--camera-control-port", type=int, default=CONTROL_PORTS["camera"],
                        help="camera fault-injection port: smudge 0.1, cut 0.05, foreign 0.01, no_label 0.1")
         p.add_argument("--camera-fps", type=float, default=30.0)
         p.add_argument("--camera-width", type=int, default=1280, help="frame width in pixels (default 1280)")
@@ -72,7 +75,8 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
 
     def conveyor_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--conveyor-port", type=int, default=9104, help="line I/O port (lineio+tcp://, default 9104)")
-        p.add_argument("--conveyor-control-port", type=int, default=9105, help="conveyor control: rate 20, pause…")
+        p.add_argument("--conveyor-control-port", type=int, default=CONTROL_PORTS["conveyor"],
+                       help="conveyor control: rate 20, pause…")
         p.add_argument("--rate", type=float, default=5.0, help="items per second on the conveyor (default 5)")
         p.add_argument("--conveyor-paused", action="store_true",
                        help="start with the belt stopped (send 'resume' to the control port)")
@@ -120,6 +124,20 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
     central_opts(central)
     central.set_defaults(func=run)
 
+    send = simsub.add_parser(
+        "send", help="send one command to a running simulator's control port and print its reply, "
+                     "e.g. `station sim send printer paper_out on`",
+        description="Send one command to a simulator's control port (the fault injection and status that the "
+                    "demo prints) and print the reply. `station sim send DEVICE help` lists the commands.")
+    send.add_argument("device", choices=sorted(CONTROL_PORTS), help="which simulator")
+    send.add_argument("words", nargs="+", metavar="WORD", help="the command and its arguments, e.g. paper_out on")
+    send.add_argument("--host", default="127.0.0.1", help="where the simulator runs (default 127.0.0.1)")
+    send.add_argument("--port", type=int, default=None,
+                      help="its control port (default: " + ", ".join(f"{d} {p}" for d, p in CONTROL_PORTS.items())
+                           + ")")
+    send.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reply (default 5)")
+    send.set_defaults(func=send_command)
+
     for parser in (camera, conveyor):
         parser.add_argument("--seed", type=int, default=None, help="random seed for repeatable sequences")
     for parser in (line, printer, scanner, camera, conveyor, central):
@@ -159,6 +177,62 @@ def _scanner_control(scanner: Any) -> dict[str, Callable[[list[str]], str]]:
         "status": lambda _a: json.dumps({"port": scanner.port, "link": scanner.link, "rates": scanner.rates,
                                          "counts": scanner.counts}),
     }
+
+
+def send_command(args: argparse.Namespace) -> int:
+    """`station sim send DEVICE WORD…`: one command to a simulator's control port, its reply on stdout."""
+    port = args.port if args.port is not None else CONTROL_PORTS[args.device]
+    where = f"{args.host}:{port}"
+    command = " ".join(args.words)
+    if args.words[0].lower() in ("subscribe", "quit"):
+        print(f"station sim send: {args.words[0]!r} is for simulators following the printer, not a command to send",
+              file=sys.stderr)
+        return 2
+    try:
+        with socket.create_connection((args.host, port), timeout=args.timeout) as conn:
+            conn.sendall(command.encode("utf-8") + b"\n")
+            reply = b""
+            while b"\n" not in reply:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                reply += data
+    except ConnectionRefusedError:
+        print(f"station sim send: nothing listens on {where}, the {args.device} simulator's control port: start the "
+              f"demo, `station sim line` or `station sim {args.device}` first, or give its port with --port",
+              file=sys.stderr)
+        return 1
+    except socket.timeout:
+        print(f"station sim send: no reply from {where} within {args.timeout:g} s", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"station sim send: cannot reach {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    text = reply.decode("utf-8", "replace").split("\n", 1)[0].strip()
+    if not text:
+        print(f"station sim send: {where} closed the connection without a reply (is it a simulator's control "
+              "port?)", file=sys.stderr)
+        return 1
+    print(text)
+    return 1 if text.startswith("error") else 0
+
+
+def _station_command() -> str:
+    """This command as the user's shell can call it again (`make run` runs .venv/bin/station)."""
+    argv0 = sys.argv[0]
+    if Path(argv0).name == "station":
+        found = shutil.which("station")
+        return "station" if found and Path(found).resolve() == Path(argv0).resolve() else argv0
+    return f"{shlex.quote(sys.executable)} -m app.cli"
+
+
+def send_hint(device: str, control_url: str, command: str) -> str:
+    """The `station sim send` line that gives `command` to the simulator at control_url (tcp://host:port)."""
+    host, _, port = control_url.removeprefix("tcp://").rpartition(":")
+    where = "" if host in ("127.0.0.1", "") else f" --host {host}"
+    if int(port) != CONTROL_PORTS[device]:
+        where += f" --port {port}"
+    return f"{_station_command()} sim send {device}{where} {command}"
 
 
 def _follow_printer(address: str, on_label: Callable[[Any], None], stop: threading.Event) -> threading.Thread:
@@ -441,27 +515,22 @@ def demo(args: argparse.Namespace) -> int:
         headless = args.headless
         if headless is None:
             headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if args.camera:
+            hint = f"  smudge some stamps:    {send_hint('camera', addresses['camera_control'], 'smudge 0.2')}"
+        else:
+            hint = f"  make the scanner miss: {send_hint('scanner', addresses['scanner_control'], 'no_read 0.2')}"
+        print(f"demo: printer {addresses['printer_url']}, verifier {verifier}, central stand-in on "
+              f"{config.mqtt.url}; {'Ctrl-C stops' if headless else 'opening the operator screen'}.\n"
+              f"  pull the paper:        {send_hint('printer', addresses['printer_control'], 'paper_out on')}"
+              "   (and paper_out off)\n" + hint, flush=True)
         if not headless:
             from ui.app import main as ui_main
 
-            print(f"demo: simulators ready (printer {addresses['printer_url']}, verifier {verifier}); "
-                  "opening the operator screen", flush=True)
             return ui_main(args.config)
         run_args = argparse.Namespace(
             config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
             drain_timeout=30.0, progress_every=2.0, auto_resume=True,
         )
-        control = addresses["printer_control"].removeprefix("tcp://").replace(":", " ")
-        if args.camera:
-            fault = addresses["camera_control"].removeprefix("tcp://").replace(":", " ")
-            hint = f"  smudge some stamps:   echo 'smudge 0.2' | nc {fault}"
-        else:
-            fault = addresses["scanner_control"].removeprefix("tcp://").replace(":", " ")
-            hint = f"  make the scanner miss: echo 'no_read 0.2' | nc {fault}"
-        print(f"demo: printer {addresses['printer_url']}, verifier {verifier}, central stand-in on "
-              f"{config.mqtt.url}; Ctrl-C stops.\n"
-              f"  pull the paper:      echo 'paper_out on' | nc {control}   (and 'paper_out off')\n"
-              + hint, flush=True)
         return cmd_run(run_args)
     finally:
         stop_process(sims)
