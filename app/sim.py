@@ -514,7 +514,12 @@ def demo(args: argparse.Namespace) -> int:
             os.environ.setdefault("STATION_LINE__VERIFY_TIMEOUT_S", "3")
         headless = args.headless
         if headless is None:
-            headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+            from ui.display import display_problem
+
+            problem = display_problem()
+            headless = problem is not None
+            if problem is not None:
+                print(f"demo: no display for the operator screen ({problem}): running headless", flush=True)
         if args.camera:
             hint = f"  smudge some stamps:    {send_hint('camera', addresses['camera_control'], 'smudge 0.2')}"
         else:

@@ -18,6 +18,7 @@ from station.errors import ConfigError
 from station.engine import LineState
 from ui.adaptive import SMALLEST, Density, density_for
 from ui.bridge import StationBridge, Worker
+from ui.display import display_problem, no_display_message
 from ui.operator import OperatorScreen
 from ui.qt import (
     QApplication,
@@ -255,7 +256,8 @@ def build_window(config: StationConfig, *, kiosk: bool | None = None, language: 
 
 def main(config_path: str | Path | None = None, *, kiosk: bool | None = None, language: str | None = None,
          argv: list[str] | None = None) -> int:
-    """Run the station with its screens until the window closes; 0 on a normal exit, 2 on a configuration error.
+    """Run the station with its screens until the window closes; 0 on a normal exit, 2 on a configuration error
+    or when there is no display to open the screen on (said, with how to run headless, instead of Qt's abort).
 
     ``kiosk`` and ``language`` override ``ui.kiosk`` / ``ui.language`` of the configuration when given.
     """
@@ -271,6 +273,10 @@ def main(config_path: str | Path | None = None, *, kiosk: bool | None = None, la
         # A kiosk without a desktop draws straight on the screen unless someone chose a platform.
         os.environ.setdefault("QT_QPA_PLATFORM", "eglfs" if not os.environ.get("DISPLAY")
                               and not os.environ.get("WAYLAND_DISPLAY") else "xcb")
+    problem = display_problem() if QApplication.instance() is None else None
+    if problem is not None:                      # Qt would abort the process (a core dump) creating the app
+        print(no_display_message(problem), file=sys.stderr)
+        return 2
     QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
     app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
     app.setApplicationName("packing-station")
