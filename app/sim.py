@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.busy import Endpoint, busy, describe
+from app.children import die_with_parent
 from station.config import StationConfig, load_config
 
 log = logging.getLogger(__name__)
@@ -154,6 +157,22 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
                         help="verify with the camera simulator over a conveyor with a photo-eye and a reject gate "
                              "(instead of the scanner)")
     demo_p.add_argument("--rate", type=float, default=5.0, help="conveyor items/s with --camera (default 5)")
+    where = demo_p.add_argument_group(
+        "ports and paths", "what the simulators take (each is checked free before anything starts; a second demo "
+                           "beside the first needs other ones)")
+    where.add_argument("--printer-port", type=int, default=9100, help="printer's raw ZPL port (default 9100)")
+    where.add_argument("--printer-control-port", type=int, default=CONTROL_PORTS["printer"],
+                       help="printer's control port (default 9101)")
+    where.add_argument("--scanner-link", default=DEFAULT_LINK, help=f"scanner's pty link (default {DEFAULT_LINK})")
+    where.add_argument("--scanner-control-port", type=int, default=CONTROL_PORTS["scanner"],
+                       help="scanner's control port (default 9102)")
+    where.add_argument("--camera-port", type=int, default=8081, help="with --camera: MJPEG stream (default 8081)")
+    where.add_argument("--camera-control-port", type=int, default=CONTROL_PORTS["camera"],
+                       help="with --camera: camera's control port (default 9103)")
+    where.add_argument("--conveyor-port", type=int, default=9104,
+                       help="with --camera: conveyor's line I/O port (default 9104)")
+    where.add_argument("--conveyor-control-port", type=int, default=CONTROL_PORTS["conveyor"],
+                       help="with --camera: conveyor's control port (default 9105)")
     demo_p.set_defaults(func=demo)
 
 
@@ -271,40 +290,34 @@ def _follow_printer(address: str, on_label: Callable[[Any], None], stop: threadi
     return thread
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)   # Ctrl-C; systemd, timeout, kill; a closed terminal
+
+
 def _wait_forever(stop: threading.Event) -> None:
     def on_signal(_signum: int, _frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
     while not stop.wait(0.5):
-        pass
-
-
-def _die_with_parent() -> None:
-    """In a child, before exec: get SIGTERM when the parent dies, even by SIGKILL (Linux; elsewhere a no-op)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
         pass
 
 
 def _start_child(sim_args: list[str], what: str, timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """`station sim <sim_args>` in a process of its own; returns it and the addresses it wrote once ready."""
+    from simulators.errors import SimulatorError
+
     ready = Path(tempfile.mkdtemp(prefix="station-sim-")) / "ready.json"
     command = [sys.executable, "-m", "app.cli", "sim", *sim_args, "--ready-file", str(ready)]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent())
     deadline = time.monotonic() + timeout
     try:
         while not ready.exists():
             if child.poll() is not None:
-                raise RuntimeError(f"the {what} simulator exited with code {child.returncode} before it was ready "
-                                   "(its messages are above)")
+                raise SimulatorError(f"the {what} simulator exited with code {child.returncode} before it was "
+                                     "ready (its messages are above)")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the {what} simulator was not ready within {timeout:g} s")
+                raise SimulatorError(f"the {what} simulator was not ready within {timeout:g} s")
             time.sleep(0.05)
         addresses: dict[str, Any] = json.loads(ready.read_text(encoding="utf-8"))
     except BaseException:
@@ -327,8 +340,58 @@ def stop_process(child: subprocess.Popen[Any], timeout: float = 10.0) -> None:
             child.wait(5)
 
 
+def line_endpoints(args: argparse.Namespace, kind: str) -> list[Endpoint]:
+    """Every port and path `station sim <kind>` (and so the demo) will take, each with its option."""
+    endpoints: list[Endpoint] = []
+    if kind in ("line", "printer"):
+        endpoints += [
+            Endpoint("the printer simulator's ZPL port", "--printer-port", port=args.printer_port),
+            Endpoint("the printer simulator's control port", "--printer-control-port", port=args.printer_control_port),
+        ]
+    if kind == "scanner" or (kind == "line" and not args.camera):
+        endpoints += [
+            Endpoint("the scanner simulator's serial port link", "--scanner-link", path=args.scanner_link or None),
+            Endpoint("the scanner simulator's control port", "--scanner-control-port", port=args.scanner_control_port),
+        ]
+    if kind == "camera" or (kind == "line" and args.camera):
+        endpoints += [
+            Endpoint("the camera simulator's MJPEG stream", "--camera-port", port=args.camera_port),
+            Endpoint("the camera simulator's control port", "--camera-control-port", port=args.camera_control_port),
+        ]
+    if kind == "conveyor" or (kind == "line" and args.conveyor):
+        endpoints += [
+            Endpoint("the conveyor simulator's line I/O port", "--conveyor-port", port=args.conveyor_port),
+            Endpoint("the conveyor simulator's control port", "--conveyor-control-port",
+                     port=args.conveyor_control_port),
+        ]
+    return endpoints
+
+
 def run(args: argparse.Namespace) -> int:
-    """`station sim line|printer|scanner|central`: start, print the addresses, run until Ctrl-C."""
+    """`station sim line|printer|scanner|camera|conveyor|central`: check that every port and path it takes is free,
+    start, print the addresses, run until Ctrl-C (or SIGTERM, SIGHUP)."""
+    from app.broker import BrokerError
+    from simulators.errors import SimulatorError
+
+    command = f"station sim {args.sim_command}"
+    taken = busy(line_endpoints(args, args.sim_command))
+    if taken:
+        print(describe(taken, command), file=sys.stderr)
+        return 2
+    try:
+        return _run(args)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"{command}: {exc.strerror} while the simulators started (taken since the check?): run it again, or "
+              "choose other ports (--help lists the options)", file=sys.stderr)
+        return 2
+    except (SimulatorError, BrokerError) as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from simulators.control import CommandServer
 
     kind = args.sim_command
@@ -480,25 +543,53 @@ def run(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Simulators in a child process (as separate devices would be), then the station headless in this one."""
-    from app.cli import cmd_run
+    """Simulators in a child process (as separate devices would be), then the station in this one: the operator
+    screen where there is a display, headless otherwise.
+
+    Exit codes: 0 when the demo ends as demos do (its count reached, or stopped with Ctrl-C, SIGTERM or SIGHUP: the
+    line stops cleanly and the summary is printed), 1 when the line stopped on an alarm or the simulators did not
+    start, 2 on a configuration error or a port or path already taken.
+    """
+    from app.cli import EXIT_INTERRUPTED, EXIT_OK, cmd_run
 
     config = load_config(args.config)
+    sim_args = argparse.Namespace(camera=args.camera, conveyor=args.camera, **{
+        name: getattr(args, name) for name in (
+            "printer_port", "printer_control_port", "scanner_link", "scanner_control_port", "camera_port",
+            "camera_control_port", "conveyor_port", "conveyor_control_port")})
+    taken = busy(line_endpoints(sim_args, "line"))
+    if taken:
+        print(describe(taken, "station demo"), file=sys.stderr)
+        return 2
+    headless = args.headless
+    if headless is None:
+        from ui.display import display_problem
+
+        problem = display_problem()
+        headless = problem is not None
+        if problem is not None:
+            print(f"demo: no display for the operator screen ({problem}): running headless", flush=True)
     ready = Path(tempfile.mkdtemp(prefix="station-demo-")) / "ready.json"
-    command = [sys.executable, "-m", "app.cli", "sim", "line", "--ready-file", str(ready)]
+    command = [sys.executable, "-m", "app.cli", "sim", "line", "--ready-file", str(ready),
+               "--printer-port", str(args.printer_port), "--printer-control-port", str(args.printer_control_port),
+               "--scanner-link", args.scanner_link, "--scanner-control-port", str(args.scanner_control_port),
+               "--camera-port", str(args.camera_port), "--camera-control-port", str(args.camera_control_port),
+               "--conveyor-port", str(args.conveyor_port), "--conveyor-control-port", str(args.conveyor_control_port)]
     if args.config:
         command += ["--config", str(args.config)]
     if args.camera:
         # A belt 3,000 px/s under a 1280x720 camera: at 5 items/s a label shows in about twenty frames.
         command += ["--camera", "--conveyor", "--rate", str(args.rate), "--camera-fps", "30", "--camera-scale", "0.9",
                     "--camera-delay", "0.3", "--camera-speed", str(max(3000.0, 500.0 * args.rate))]
-    sims = subprocess.Popen(command, start_new_session=True)
+    # Its own session: the terminal's Ctrl-C reaches the station only, which stops the line while the simulators
+    # still verify the stamps in flight, and stops them after. They die with this process whatever ends it.
+    sims = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent())
     try:
         deadline = time.monotonic() + 30
         while not ready.exists():
             if sims.poll() is not None:
                 print("station demo: the simulators did not start (see the messages above)", file=sys.stderr)
-                return 1
+                return 2 if sims.returncode == 2 else 1
             if time.monotonic() > deadline:
                 print("station demo: the simulators were not ready within 30 s", file=sys.stderr)
                 return 1
@@ -512,14 +603,6 @@ def demo(args: argparse.Namespace) -> int:
             os.environ.setdefault("STATION_LINE__TRIGGER", "photo_eye")
             os.environ.setdefault("STATION_LINE__PRINT_AHEAD", "16")
             os.environ.setdefault("STATION_LINE__VERIFY_TIMEOUT_S", "3")
-        headless = args.headless
-        if headless is None:
-            from ui.display import display_problem
-
-            problem = display_problem()
-            headless = problem is not None
-            if problem is not None:
-                print(f"demo: no display for the operator screen ({problem}): running headless", flush=True)
         if args.camera:
             hint = f"  smudge some stamps:    {send_hint('camera', addresses['camera_control'], 'smudge 0.2')}"
         else:
@@ -536,6 +619,9 @@ def demo(args: argparse.Namespace) -> int:
             config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
             drain_timeout=30.0, progress_every=2.0, auto_resume=True,
         )
-        return cmd_run(run_args)
+        code = cmd_run(run_args)
+        # Ctrl-C is how a demo is ended (and `make run` would report "Error 130" for it): a normal end.
+        return EXIT_OK if code == EXIT_INTERRUPTED else code
     finally:
         stop_process(sims)
+        shutil.rmtree(ready.parent, ignore_errors=True)
