@@ -157,6 +157,8 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
                         help="verify with the camera simulator over a conveyor with a photo-eye and a reject gate "
                              "(instead of the scanner)")
     demo_p.add_argument("--rate", type=float, default=5.0, help="conveyor items/s with --camera (default 5)")
+    demo_p.add_argument("--start", action="store_true",
+                        help="with the screen: press Start once the station is ready (a demo that runs by itself)")
     where = demo_p.add_argument_group(
         "ports and paths", "what the simulators take (each is checked free before anything starts; a second demo "
                            "beside the first needs other ones)")
@@ -614,7 +616,9 @@ def demo(args: argparse.Namespace) -> int:
         if not headless:
             from ui.app import main as ui_main
 
-            return ui_main(args.config)
+            # Ready to press Start: the demo's batch (today's, as headless) chosen, or started with --start.
+            return ui_main(args.config, demo_batch=(args.product, args.lot), count=args.count,
+                           start_line=args.start)
         run_args = argparse.Namespace(
             config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
             drain_timeout=30.0, progress_every=2.0, auto_resume=True,

@@ -312,13 +312,16 @@ class StopOnSignals(QObject):
 
 
 def main(config_path: str | Path | None = None, *, kiosk: bool | None = None, language: str | None = None,
-         argv: list[str] | None = None) -> int:
+         argv: list[str] | None = None, demo_batch: tuple[str | None, str | None] | None = None,
+         count: int | None = None, start_line: bool = False) -> int:
     """Run the station with its screens until the window closes or a signal stops it (SIGTERM, SIGINT, SIGHUP: the
     line is stopped cleanly first); prints the run's summary on the way out. 0 on a normal exit or a stop by signal,
     2 on a configuration error or when there is no display to open the screen on (said, with how to run headless,
     instead of Qt's abort).
 
     ``kiosk`` and ``language`` override ``ui.kiosk`` / ``ui.language`` of the configuration when given.
+    ``demo_batch`` (product GTIN, lot; None for the first product, today's lot) opens that batch and chooses it, so
+    Start can be pressed at once; ``count`` fills in the items to pack; ``start_line`` presses Start once it can.
     """
     try:
         config = load_config(config_path)
@@ -339,7 +342,10 @@ def main(config_path: str | Path | None = None, *, kiosk: bool | None = None, la
     QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
     app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
     app.setApplicationName("packing-station")
-    window = build_window(config, kiosk=kiosk, language=language)
+    window = build_window(config, kiosk=kiosk, language=language, start=False)
+    if demo_batch is not None:
+        window.operator.open_batch_when_ready(*demo_batch, count=count, start=start_line)
+    window.start()
     if window.kiosk:
         window.showFullScreen()
     else:

@@ -198,6 +198,13 @@ def test_the_headless_demo_stopped_by_a_signal_stops_cleanly_and_leaves_nothing_
     stop_and_check(demo, signum, to_group=to_group)
 
 
+def test_the_screen_demo_stopped_by_sigterm_stops_the_line_cleanly_and_leaves_nothing_behind(demo: Demo) -> None:
+    # The operator screen (offscreen Qt), started by itself: SIGTERM reaches Python although Qt's loop is waiting.
+    demo.start("--start", QT_QPA_PLATFORM="offscreen")
+    stop_and_check(demo, signal.SIGTERM, to_group=False)
+    assert "opening the operator screen" in demo.output
+
+
 def test_a_killed_demo_takes_its_simulators_with_it(demo: Demo) -> None:
     process = demo.start("--headless")
     assert wait_until(lambda: demo.activated() >= 3 or process.poll() is not None, 90), demo.output

@@ -137,17 +137,17 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../app.py" line="171"/>
+        <location filename="../app.py" line="177"/>
         <source>Packing station %1 / %2</source>
         <translation>Trạm đóng gói %1 / %2</translation>
     </message>
     <message>
-        <location filename="../app.py" line="229"/>
+        <location filename="../app.py" line="235"/>
         <source>Close</source>
         <translation>Đóng</translation>
     </message>
     <message>
-        <location filename="../app.py" line="229"/>
+        <location filename="../app.py" line="235"/>
         <source>The line is running. Stop it and close the program?</source>
         <translation>Dây chuyền đang chạy. Dừng dây chuyền và đóng chương trình?</translation>
     </message>
@@ -185,246 +185,246 @@
         <translation>Máy chủ đã nhận</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="696"/>
+        <location filename="../operator.py" line="700"/>
         <source>New batch</source>
         <translation>Tạo lô mới</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1159"/>
+        <location filename="../operator.py" line="1190"/>
         <source>Close batch</source>
         <translation>Đóng lô</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="700"/>
+        <location filename="../operator.py" line="704"/>
         <source>Technician</source>
         <translation>Kỹ thuật</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="702"/>
+        <location filename="../operator.py" line="706"/>
         <source>Product</source>
         <translation>Sản phẩm</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="703"/>
+        <location filename="../operator.py" line="707"/>
         <source>Batch</source>
         <translation>Lô</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="725"/>
+        <location filename="../operator.py" line="729"/>
         <source>Acknowledge</source>
         <translation>Đã biết</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="744"/>
+        <location filename="../operator.py" line="748"/>
         <source>Start</source>
         <translation>Bắt đầu</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1242"/>
+        <location filename="../operator.py" line="1303"/>
         <source>Pause</source>
         <translation>Tạm dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="748"/>
+        <location filename="../operator.py" line="752"/>
         <source>Stop</source>
         <translation>Dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="757"/>
+        <location filename="../operator.py" line="761"/>
         <source>until stopped</source>
         <translation>đến khi dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="763"/>
+        <location filename="../operator.py" line="767"/>
         <source>Items to pack</source>
         <translation>Số sản phẩm cần đóng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="769"/>
+        <location filename="../operator.py" line="773"/>
         <source>Rate (items per minute)</source>
         <translation>Tốc độ (sản phẩm/phút)</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="786"/>
+        <location filename="../operator.py" line="790"/>
         <source>This batch</source>
         <translation>Lô này</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="787"/>
+        <location filename="../operator.py" line="791"/>
         <source>This shift</source>
         <translation>Ca này</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="809"/>
+        <location filename="../operator.py" line="813"/>
         <source>Serial</source>
         <translation>Số sê-ri</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="809"/>
+        <location filename="../operator.py" line="813"/>
         <source>Result</source>
         <translation>Kết quả</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="809"/>
+        <location filename="../operator.py" line="813"/>
         <source>Delivery</source>
         <translation>Gửi về máy chủ</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="821"/>
+        <location filename="../operator.py" line="825"/>
         <source>Recent stamps</source>
         <translation>Tem gần đây</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="865"/>
+        <location filename="../operator.py" line="869"/>
         <source>Printer</source>
         <translation>Máy in</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="866"/>
+        <location filename="../operator.py" line="870"/>
         <source>Scanner</source>
         <translation>Máy quét</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="867"/>
+        <location filename="../operator.py" line="871"/>
         <source>MQTT broker</source>
         <translation>Máy chủ MQTT</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="868"/>
+        <location filename="../operator.py" line="872"/>
         <source>Central server</source>
         <translation>Máy chủ trung tâm</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="859"/>
+        <location filename="../operator.py" line="863"/>
         <source>Last stamp</source>
         <translation>Tem vừa in</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="932"/>
+        <location filename="../operator.py" line="936"/>
         <source>Starting the station: opening the database and the devices…</source>
         <translation>Đang khởi động trạm: mở cơ sở dữ liệu và các thiết bị…</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1065"/>
+        <location filename="../operator.py" line="1069"/>
         <source>Station ready.</source>
         <translation>Trạm đã sẵn sàng.</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1084"/>
+        <location filename="../operator.py" line="1113"/>
         <source>The station could not start: %1</source>
         <translation>Trạm không khởi động được: %1</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1159"/>
+        <location filename="../operator.py" line="1190"/>
         <source>Close batch %1? No more stamps can be printed for it.</source>
         <translation>Đóng lô %1? Sau khi đóng sẽ không in thêm tem cho lô này.</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1162"/>
+        <location filename="../operator.py" line="1193"/>
         <source>Close the batch</source>
         <translation>Đóng lô</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1163"/>
+        <location filename="../operator.py" line="1194"/>
         <source>Cancel</source>
         <translation>Hủy bỏ</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1182"/>
+        <location filename="../operator.py" line="1213"/>
         <source>Choose or create a batch first.</source>
         <translation>Hãy chọn hoặc tạo lô trước.</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1221"/>
+        <location filename="../operator.py" line="1252"/>
         <source>Paused by the operator</source>
         <translation>Người vận hành tạm dừng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1242"/>
+        <location filename="../operator.py" line="1303"/>
         <source>Resume</source>
         <translation>Tiếp tục</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1269"/>
+        <location filename="../operator.py" line="1330"/>
         <source>Serial %1</source>
         <translation>Sê-ri %1</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1353"/>
+        <location filename="../operator.py" line="1415"/>
         <source>voided: %1</source>
         <translation>đã hủy: %1</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1278"/>
+        <location filename="../operator.py" line="1339"/>
         <source>Lot %1</source>
         <translation>Lô %1</translation>
     </message>
     <message numerus="yes">
-        <location filename="../operator.py" line="1300"/>
+        <location filename="../operator.py" line="1361"/>
         <source>(+%n more)</source>
         <translation>
             <numerusform>(thêm %n cảnh báo)</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1312"/>
+        <location filename="../operator.py" line="1373"/>
         <source>Run finished: %1 activated, %2 voided.</source>
         <translation>Đã chạy xong: %1 tem kích hoạt, %2 tem hủy.</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1324"/>
+        <location filename="../operator.py" line="1385"/>
         <source>This shift (since %1)</source>
         <translation>Ca này (từ %1)</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1350"/>
+        <location filename="../operator.py" line="1412"/>
         <source>activated</source>
         <translation>đã kích hoạt</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1412"/>
+        <location filename="../operator.py" line="1473"/>
         <source>ready</source>
         <translation>sẵn sàng</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1412"/>
+        <location filename="../operator.py" line="1473"/>
         <source>status not known yet</source>
         <translation>chưa biết trạng thái</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1413"/>
+        <location filename="../operator.py" line="1474"/>
         <source>fault: %1</source>
         <translation>lỗi: %1</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1415"/>
+        <location filename="../operator.py" line="1476"/>
         <source>not answering</source>
         <translation>không trả lời</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1421"/>
+        <location filename="../operator.py" line="1485"/>
         <source>connected</source>
         <translation>đã kết nối</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1421"/>
+        <location filename="../operator.py" line="1485"/>
         <source>not connected</source>
         <translation>chưa kết nối</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1424"/>
+        <location filename="../operator.py" line="1488"/>
         <source>all confirmed</source>
         <translation>đã nhận đủ</translation>
     </message>
     <message numerus="yes">
-        <location filename="../operator.py" line="1425"/>
+        <location filename="../operator.py" line="1489"/>
         <source>%n waiting</source>
         <translation>
             <numerusform>%n tem đang chờ</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1429"/>
+        <location filename="../operator.py" line="1493"/>
         <source>%1 not confirmed, oldest %2 min</source>
         <translation>%1 tem chưa được nhận, lâu nhất %2 phút</translation>
     </message>
@@ -449,39 +449,69 @@
         <translation>Bị từ chối</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="843"/>
+        <location filename="../operator.py" line="847"/>
         <source>Stamp rolls</source>
         <translation>Cuộn tem</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1374"/>
+        <location filename="../operator.py" line="1436"/>
         <source>%1 (%2): activated %3, unused %4, voided %5, refused %6</source>
         <translation>%1 (%2): đã kích hoạt %3, chưa dùng %4, đã hủy %5, bị từ chối %6</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1380"/>
+        <location filename="../operator.py" line="1442"/>
         <source>Rolls %1: activated %2, unused %3, voided %4, refused %5</source>
         <translation>Cuộn tem %1: kích hoạt %2, chưa dùng %3, hủy %4, từ chối %5</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="773"/>
+        <location filename="../operator.py" line="777"/>
         <source>Print stamps here</source>
         <translation>In tem tại đây</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="774"/>
+        <location filename="../operator.py" line="778"/>
         <source>Pre-printed rolls</source>
         <translation>Cuộn tem in sẵn</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="778"/>
+        <location filename="../operator.py" line="782"/>
         <source>Which line Start runs</source>
         <translation>Nút Bắt đầu chạy dây chuyền nào</translation>
     </message>
     <message>
-        <location filename="../operator.py" line="1126"/>
+        <location filename="../operator.py" line="1157"/>
         <source>Changing the line: starting the station again…</source>
         <translation>Đang đổi dây chuyền: khởi động lại trạm…</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1274"/>
+        <source>The station could not start: see the message below</source>
+        <translation>Trạm không khởi động được: xem thông báo bên dưới</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1276"/>
+        <source>Starting the station…</source>
+        <translation>Đang khởi động trạm…</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1278"/>
+        <source>No product: add one to the product list</source>
+        <translation>Chưa có sản phẩm: hãy thêm vào danh sách sản phẩm</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1281"/>
+        <source>Choose or create a batch (%1)</source>
+        <translation>Chọn hoặc tạo lô (%1)</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1283"/>
+        <source>Batch %1 is locked: %2</source>
+        <translation>Lô %1 đang bị khóa: %2</translation>
+    </message>
+    <message>
+        <location filename="../operator.py" line="1287"/>
+        <source>Printer not ready: %1</source>
+        <translation>Máy in chưa sẵn sàng: %1</translation>
     </message>
 </context>
 <context>
