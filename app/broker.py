@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.children import die_with_parent
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -45,8 +47,9 @@ def start_mosquitto(port: int, data_dir: Path, host: str = "127.0.0.1") -> subpr
         "max_queued_messages 100000\n",
         encoding="utf-8",
     )
+    # It ends with this process, even one killed with SIGKILL (call from a long-lived thread: see die_with_parent).
     proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=die_with_parent())
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -62,8 +62,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if interrupted.is_set():
             raise KeyboardInterrupt
         interrupted.set()
-        print("\nstopping: stamps in flight get their verification window (Ctrl-C again to abort)",
-              file=sys.stderr)
+        try:
+            print("\nstopping: stamps in flight get their verification window (Ctrl-C again to abort)",
+                  file=sys.stderr)
+        except OSError:          # the terminal that hung up (SIGHUP) takes no more output: stop all the same
+            pass
         line.stop()
 
     def on_event(event: LineEvent) -> None:
@@ -72,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)      # a closed terminal or a logout: stop as cleanly
     line.add_listener(on_event)
     try:
         product, batch = _run_batch(station, args)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -18,11 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.busy import Endpoint, busy, describe
+from app.children import die_with_parent
 from station.config import StationConfig, load_config
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LINK = "/tmp/packing-station/scanner"
+# The simulators' control ports (fault injection, status), as `station sim send DEVICE …` reaches them by default.
+CONTROL_PORTS = {"printer": 9101, "scanner": 9102, "camera": 9103, "conveyor": 9105}
 
 
 def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
@@ -31,13 +37,13 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
 
     def printer_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--printer-port", type=int, default=9100, help="raw ZPL port (default 9100)")
-        p.add_argument("--printer-control-port", type=int, default=9101,
-                       help="fault-injection port: `echo 'paper_out on' | nc 127.0.0.1 9101` (default 9101)")
+        p.add_argument("--printer-control-port", type=int, default=CONTROL_PORTS["printer"],
+                       help="fault-injection port: `station sim send printer paper_out on` (default 9101)")
         p.add_argument("--ips", type=float, default=None, help="print speed in inches per second (default: instant)")
 
     def scanner_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scanner-link", default=DEFAULT_LINK, help=f"stable path of the scanner's pty ({DEFAULT_LINK})")
-        p.add_argument("--scanner-control-port", type=int, default=9102,
+        p.add_argument("--scanner-control-port", type=int, default=CONTROL_PORTS["scanner"],
                        help="scanner fault-injection port: no_read 0.1, misread 0.05, garbage 0.02, inject TEXT")
         p.add_argument("--read-delay", type=float, default=0.05, help="seconds from print to read (the conveyor)")
         p.add_argument("--no-read-rate", type=float, default=0.0)
@@ -57,7 +63,7 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
 
     def camera_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--camera-port", type=int, default=8081, help="MJPEG stream port (default 8081)")
-        p.add_argument("--camera-control-port", type=int, default=9103,
+        p.add_argument("--camera-control-port", type=int, default=CONTROL_PORTS["camera"],
                        help="camera fault-injection port: smudge 0.1, cut 0.05, foreign 0.01, no_label 0.1")
         p.add_argument("--camera-fps", type=float, default=30.0)
         p.add_argument("--camera-width", type=int, default=1280, help="frame width in pixels (default 1280)")
@@ -72,7 +78,8 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
 
     def conveyor_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--conveyor-port", type=int, default=9104, help="line I/O port (lineio+tcp://, default 9104)")
-        p.add_argument("--conveyor-control-port", type=int, default=9105, help="conveyor control: rate 20, pause…")
+        p.add_argument("--conveyor-control-port", type=int, default=CONTROL_PORTS["conveyor"],
+                       help="conveyor control: rate 20, pause…")
         p.add_argument("--rate", type=float, default=5.0, help="items per second on the conveyor (default 5)")
         p.add_argument("--conveyor-paused", action="store_true",
                        help="start with the belt stopped (send 'resume' to the control port)")
@@ -120,6 +127,20 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
     central_opts(central)
     central.set_defaults(func=run)
 
+    send = simsub.add_parser(
+        "send", help="send one command to a running simulator's control port and print its reply, "
+                     "e.g. `station sim send printer paper_out on`",
+        description="Send one command to a simulator's control port (the fault injection and status that the "
+                    "demo prints) and print the reply. `station sim send DEVICE help` lists the commands.")
+    send.add_argument("device", choices=sorted(CONTROL_PORTS), help="which simulator")
+    send.add_argument("words", nargs="+", metavar="WORD", help="the command and its arguments, e.g. paper_out on")
+    send.add_argument("--host", default="127.0.0.1", help="where the simulator runs (default 127.0.0.1)")
+    send.add_argument("--port", type=int, default=None,
+                      help="its control port (default: " + ", ".join(f"{d} {p}" for d, p in CONTROL_PORTS.items())
+                           + ")")
+    send.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reply (default 5)")
+    send.set_defaults(func=send_command)
+
     for parser in (camera, conveyor):
         parser.add_argument("--seed", type=int, default=None, help="random seed for repeatable sequences")
     for parser in (line, printer, scanner, camera, conveyor, central):
@@ -136,6 +157,24 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
                         help="verify with the camera simulator over a conveyor with a photo-eye and a reject gate "
                              "(instead of the scanner)")
     demo_p.add_argument("--rate", type=float, default=5.0, help="conveyor items/s with --camera (default 5)")
+    demo_p.add_argument("--start", action="store_true",
+                        help="with the screen: press Start once the station is ready (a demo that runs by itself)")
+    where = demo_p.add_argument_group(
+        "ports and paths", "what the simulators take (each is checked free before anything starts; a second demo "
+                           "beside the first needs other ones)")
+    where.add_argument("--printer-port", type=int, default=9100, help="printer's raw ZPL port (default 9100)")
+    where.add_argument("--printer-control-port", type=int, default=CONTROL_PORTS["printer"],
+                       help="printer's control port (default 9101)")
+    where.add_argument("--scanner-link", default=DEFAULT_LINK, help=f"scanner's pty link (default {DEFAULT_LINK})")
+    where.add_argument("--scanner-control-port", type=int, default=CONTROL_PORTS["scanner"],
+                       help="scanner's control port (default 9102)")
+    where.add_argument("--camera-port", type=int, default=8081, help="with --camera: MJPEG stream (default 8081)")
+    where.add_argument("--camera-control-port", type=int, default=CONTROL_PORTS["camera"],
+                       help="with --camera: camera's control port (default 9103)")
+    where.add_argument("--conveyor-port", type=int, default=9104,
+                       help="with --camera: conveyor's line I/O port (default 9104)")
+    where.add_argument("--conveyor-control-port", type=int, default=CONTROL_PORTS["conveyor"],
+                       help="with --camera: conveyor's control port (default 9105)")
     demo_p.set_defaults(func=demo)
 
 
@@ -159,6 +198,62 @@ def _scanner_control(scanner: Any) -> dict[str, Callable[[list[str]], str]]:
         "status": lambda _a: json.dumps({"port": scanner.port, "link": scanner.link, "rates": scanner.rates,
                                          "counts": scanner.counts}),
     }
+
+
+def send_command(args: argparse.Namespace) -> int:
+    """`station sim send DEVICE WORD…`: one command to a simulator's control port, its reply on stdout."""
+    port = args.port if args.port is not None else CONTROL_PORTS[args.device]
+    where = f"{args.host}:{port}"
+    command = " ".join(args.words)
+    if args.words[0].lower() in ("subscribe", "quit"):
+        print(f"station sim send: {args.words[0]!r} is for simulators following the printer, not a command to send",
+              file=sys.stderr)
+        return 2
+    try:
+        with socket.create_connection((args.host, port), timeout=args.timeout) as conn:
+            conn.sendall(command.encode("utf-8") + b"\n")
+            reply = b""
+            while b"\n" not in reply:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                reply += data
+    except ConnectionRefusedError:
+        print(f"station sim send: nothing listens on {where}, the {args.device} simulator's control port: start the "
+              f"demo, `station sim line` or `station sim {args.device}` first, or give its port with --port",
+              file=sys.stderr)
+        return 1
+    except socket.timeout:
+        print(f"station sim send: no reply from {where} within {args.timeout:g} s", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"station sim send: cannot reach {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    text = reply.decode("utf-8", "replace").split("\n", 1)[0].strip()
+    if not text:
+        print(f"station sim send: {where} closed the connection without a reply (is it a simulator's control "
+              "port?)", file=sys.stderr)
+        return 1
+    print(text)
+    return 1 if text.startswith("error") else 0
+
+
+def _station_command() -> str:
+    """This command as the user's shell can call it again (`make run` runs .venv/bin/station)."""
+    argv0 = sys.argv[0]
+    if Path(argv0).name == "station":
+        found = shutil.which("station")
+        return "station" if found and Path(found).resolve() == Path(argv0).resolve() else argv0
+    return f"{shlex.quote(sys.executable)} -m app.cli"
+
+
+def send_hint(device: str, control_url: str, command: str) -> str:
+    """The `station sim send` line that gives `command` to the simulator at control_url (tcp://host:port)."""
+    host, _, port = control_url.removeprefix("tcp://").rpartition(":")
+    where = "" if host in ("127.0.0.1", "") else f" --host {host}"
+    if int(port) != CONTROL_PORTS[device]:
+        where += f" --port {port}"
+    return f"{_station_command()} sim send {device}{where} {command}"
 
 
 def _follow_printer(address: str, on_label: Callable[[Any], None], stop: threading.Event) -> threading.Thread:
@@ -197,40 +292,34 @@ def _follow_printer(address: str, on_label: Callable[[Any], None], stop: threadi
     return thread
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)   # Ctrl-C; systemd, timeout, kill; a closed terminal
+
+
 def _wait_forever(stop: threading.Event) -> None:
     def on_signal(_signum: int, _frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
     while not stop.wait(0.5):
-        pass
-
-
-def _die_with_parent() -> None:
-    """In a child, before exec: get SIGTERM when the parent dies, even by SIGKILL (Linux; elsewhere a no-op)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
         pass
 
 
 def _start_child(sim_args: list[str], what: str, timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """`station sim <sim_args>` in a process of its own; returns it and the addresses it wrote once ready."""
+    from simulators.errors import SimulatorError
+
     ready = Path(tempfile.mkdtemp(prefix="station-sim-")) / "ready.json"
     command = [sys.executable, "-m", "app.cli", "sim", *sim_args, "--ready-file", str(ready)]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent())
     deadline = time.monotonic() + timeout
     try:
         while not ready.exists():
             if child.poll() is not None:
-                raise RuntimeError(f"the {what} simulator exited with code {child.returncode} before it was ready "
-                                   "(its messages are above)")
+                raise SimulatorError(f"the {what} simulator exited with code {child.returncode} before it was "
+                                     "ready (its messages are above)")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the {what} simulator was not ready within {timeout:g} s")
+                raise SimulatorError(f"the {what} simulator was not ready within {timeout:g} s")
             time.sleep(0.05)
         addresses: dict[str, Any] = json.loads(ready.read_text(encoding="utf-8"))
     except BaseException:
@@ -253,8 +342,58 @@ def stop_process(child: subprocess.Popen[Any], timeout: float = 10.0) -> None:
             child.wait(5)
 
 
+def line_endpoints(args: argparse.Namespace, kind: str) -> list[Endpoint]:
+    """Every port and path `station sim <kind>` (and so the demo) will take, each with its option."""
+    endpoints: list[Endpoint] = []
+    if kind in ("line", "printer"):
+        endpoints += [
+            Endpoint("the printer simulator's ZPL port", "--printer-port", port=args.printer_port),
+            Endpoint("the printer simulator's control port", "--printer-control-port", port=args.printer_control_port),
+        ]
+    if kind == "scanner" or (kind == "line" and not args.camera):
+        endpoints += [
+            Endpoint("the scanner simulator's serial port link", "--scanner-link", path=args.scanner_link or None),
+            Endpoint("the scanner simulator's control port", "--scanner-control-port", port=args.scanner_control_port),
+        ]
+    if kind == "camera" or (kind == "line" and args.camera):
+        endpoints += [
+            Endpoint("the camera simulator's MJPEG stream", "--camera-port", port=args.camera_port),
+            Endpoint("the camera simulator's control port", "--camera-control-port", port=args.camera_control_port),
+        ]
+    if kind == "conveyor" or (kind == "line" and args.conveyor):
+        endpoints += [
+            Endpoint("the conveyor simulator's line I/O port", "--conveyor-port", port=args.conveyor_port),
+            Endpoint("the conveyor simulator's control port", "--conveyor-control-port",
+                     port=args.conveyor_control_port),
+        ]
+    return endpoints
+
+
 def run(args: argparse.Namespace) -> int:
-    """`station sim line|printer|scanner|central`: start, print the addresses, run until Ctrl-C."""
+    """`station sim line|printer|scanner|camera|conveyor|central`: check that every port and path it takes is free,
+    start, print the addresses, run until Ctrl-C (or SIGTERM, SIGHUP)."""
+    from app.broker import BrokerError
+    from simulators.errors import SimulatorError
+
+    command = f"station sim {args.sim_command}"
+    taken = busy(line_endpoints(args, args.sim_command))
+    if taken:
+        print(describe(taken, command), file=sys.stderr)
+        return 2
+    try:
+        return _run(args)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"{command}: {exc.strerror} while the simulators started (taken since the check?): run it again, or "
+              "choose other ports (--help lists the options)", file=sys.stderr)
+        return 2
+    except (SimulatorError, BrokerError) as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from simulators.control import CommandServer
 
     kind = args.sim_command
@@ -406,25 +545,53 @@ def run(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Simulators in a child process (as separate devices would be), then the station headless in this one."""
-    from app.cli import cmd_run
+    """Simulators in a child process (as separate devices would be), then the station in this one: the operator
+    screen where there is a display, headless otherwise.
+
+    Exit codes: 0 when the demo ends as demos do (its count reached, or stopped with Ctrl-C, SIGTERM or SIGHUP: the
+    line stops cleanly and the summary is printed), 1 when the line stopped on an alarm or the simulators did not
+    start, 2 on a configuration error or a port or path already taken.
+    """
+    from app.cli import EXIT_INTERRUPTED, EXIT_OK, cmd_run
 
     config = load_config(args.config)
+    sim_args = argparse.Namespace(camera=args.camera, conveyor=args.camera, **{
+        name: getattr(args, name) for name in (
+            "printer_port", "printer_control_port", "scanner_link", "scanner_control_port", "camera_port",
+            "camera_control_port", "conveyor_port", "conveyor_control_port")})
+    taken = busy(line_endpoints(sim_args, "line"))
+    if taken:
+        print(describe(taken, "station demo"), file=sys.stderr)
+        return 2
+    headless = args.headless
+    if headless is None:
+        from ui.display import display_problem
+
+        problem = display_problem()
+        headless = problem is not None
+        if problem is not None:
+            print(f"demo: no display for the operator screen ({problem}): running headless", flush=True)
     ready = Path(tempfile.mkdtemp(prefix="station-demo-")) / "ready.json"
-    command = [sys.executable, "-m", "app.cli", "sim", "line", "--ready-file", str(ready)]
+    command = [sys.executable, "-m", "app.cli", "sim", "line", "--ready-file", str(ready),
+               "--printer-port", str(args.printer_port), "--printer-control-port", str(args.printer_control_port),
+               "--scanner-link", args.scanner_link, "--scanner-control-port", str(args.scanner_control_port),
+               "--camera-port", str(args.camera_port), "--camera-control-port", str(args.camera_control_port),
+               "--conveyor-port", str(args.conveyor_port), "--conveyor-control-port", str(args.conveyor_control_port)]
     if args.config:
         command += ["--config", str(args.config)]
     if args.camera:
         # A belt 3,000 px/s under a 1280x720 camera: at 5 items/s a label shows in about twenty frames.
         command += ["--camera", "--conveyor", "--rate", str(args.rate), "--camera-fps", "30", "--camera-scale", "0.9",
                     "--camera-delay", "0.3", "--camera-speed", str(max(3000.0, 500.0 * args.rate))]
-    sims = subprocess.Popen(command, start_new_session=True)
+    # Its own session: the terminal's Ctrl-C reaches the station only, which stops the line while the simulators
+    # still verify the stamps in flight, and stops them after. They die with this process whatever ends it.
+    sims = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent())
     try:
         deadline = time.monotonic() + 30
         while not ready.exists():
             if sims.poll() is not None:
                 print("station demo: the simulators did not start (see the messages above)", file=sys.stderr)
-                return 1
+                return 2 if sims.returncode == 2 else 1
             if time.monotonic() > deadline:
                 print("station demo: the simulators were not ready within 30 s", file=sys.stderr)
                 return 1
@@ -438,30 +605,27 @@ def demo(args: argparse.Namespace) -> int:
             os.environ.setdefault("STATION_LINE__TRIGGER", "photo_eye")
             os.environ.setdefault("STATION_LINE__PRINT_AHEAD", "16")
             os.environ.setdefault("STATION_LINE__VERIFY_TIMEOUT_S", "3")
-        headless = args.headless
-        if headless is None:
-            headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if args.camera:
+            hint = f"  smudge some stamps:    {send_hint('camera', addresses['camera_control'], 'smudge 0.2')}"
+        else:
+            hint = f"  make the scanner miss: {send_hint('scanner', addresses['scanner_control'], 'no_read 0.2')}"
+        print(f"demo: printer {addresses['printer_url']}, verifier {verifier}, central stand-in on "
+              f"{config.mqtt.url}; {'Ctrl-C stops' if headless else 'opening the operator screen'}.\n"
+              f"  pull the paper:        {send_hint('printer', addresses['printer_control'], 'paper_out on')}"
+              "   (and paper_out off)\n" + hint, flush=True)
         if not headless:
             from ui.app import main as ui_main
 
-            print(f"demo: simulators ready (printer {addresses['printer_url']}, verifier {verifier}); "
-                  "opening the operator screen", flush=True)
-            return ui_main(args.config)
+            # Ready to press Start: the demo's batch (today's, as headless) chosen, or started with --start.
+            return ui_main(args.config, demo_batch=(args.product, args.lot), count=args.count,
+                           start_line=args.start)
         run_args = argparse.Namespace(
             config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
             drain_timeout=30.0, progress_every=2.0, auto_resume=True,
         )
-        control = addresses["printer_control"].removeprefix("tcp://").replace(":", " ")
-        if args.camera:
-            fault = addresses["camera_control"].removeprefix("tcp://").replace(":", " ")
-            hint = f"  smudge some stamps:   echo 'smudge 0.2' | nc {fault}"
-        else:
-            fault = addresses["scanner_control"].removeprefix("tcp://").replace(":", " ")
-            hint = f"  make the scanner miss: echo 'no_read 0.2' | nc {fault}"
-        print(f"demo: printer {addresses['printer_url']}, verifier {verifier}, central stand-in on "
-              f"{config.mqtt.url}; Ctrl-C stops.\n"
-              f"  pull the paper:      echo 'paper_out on' | nc {control}   (and 'paper_out off')\n"
-              + hint, flush=True)
-        return cmd_run(run_args)
+        code = cmd_run(run_args)
+        # Ctrl-C is how a demo is ended (and `make run` would report "Error 130" for it): a normal end.
+        return EXIT_OK if code == EXIT_INTERRUPTED else code
     finally:
         stop_process(sims)
+        shutil.rmtree(ready.parent, ignore_errors=True)

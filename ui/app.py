@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
 import string
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ from station.errors import ConfigError
 from station.engine import LineState
 from ui.adaptive import SMALLEST, Density, density_for
 from ui.bridge import StationBridge, Worker
+from ui.display import display_problem, no_display_message
 from ui.operator import OperatorScreen
 from ui.qt import (
     QApplication,
@@ -29,11 +32,14 @@ from ui.qt import (
     QLocale,
     QMainWindow,
     QMessageBox,
+    QObject,
     QResizeEvent,
     QShortcut,
     QSize,
+    QSocketNotifier,
     QStackedWidget,
     Qt,
+    QTimer,
     QTranslator,
     QWidget,
 )
@@ -253,11 +259,69 @@ def build_window(config: StationConfig, *, kiosk: bool | None = None, language: 
     return window
 
 
+class StopOnSignals(QObject):
+    """SIGTERM (systemd, ``timeout``, ``kill``), SIGINT (Ctrl-C) and SIGHUP (a closed terminal, a logout) stop the
+    line and close the program as closing the window does, without the question; a second one aborts at once.
+
+    Qt's event loop runs no Python code while it waits, so a Python signal handler would wait for the next event,
+    however long: Python's C-level handler writes the signal's number to a socket (``signal.set_wakeup_fd``), a
+    QSocketNotifier on it wakes the loop, and the handler runs then.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, app: QApplication, window: MainWindow) -> None:
+        super().__init__(app)
+        self.app, self.window = app, window
+        self.received: int | None = None
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        self._previous_fd = signal.set_wakeup_fd(self._write.fileno())
+        self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Read, self)
+        self._notifier.activated.connect(self._drain)
+        self._previous = {signum: signal.signal(signum, self._on_signal) for signum in self.SIGNALS}
+
+    def _drain(self, _fd: int) -> None:
+        try:
+            self._read.recv(512)       # the Python handler has run by the time this slot's code does
+        except OSError:
+            pass
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            log.error("%s again: aborting without waiting for the line", name)
+            os._exit(128 + signum)
+        self.received = signum
+        log.warning("%s: stopping the line (stamps in flight get their verification window) and closing", name)
+        QTimer.singleShot(0, self._stop)           # out of the handler first
+
+    def _stop(self) -> None:
+        self.window.shutdown()
+        self.app.quit()
+
+    def close(self) -> None:
+        """Give the signals back to whoever had them (the program is leaving Qt's loop)."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._notifier.setEnabled(False)
+        self._read.close()
+        self._write.close()
+
+
 def main(config_path: str | Path | None = None, *, kiosk: bool | None = None, language: str | None = None,
-         argv: list[str] | None = None) -> int:
-    """Run the station with its screens until the window closes; 0 on a normal exit, 2 on a configuration error.
+         argv: list[str] | None = None, demo_batch: tuple[str | None, str | None] | None = None,
+         count: int | None = None, start_line: bool = False) -> int:
+    """Run the station with its screens until the window closes or a signal stops it (SIGTERM, SIGINT, SIGHUP: the
+    line is stopped cleanly first); prints the run's summary on the way out. 0 on a normal exit or a stop by signal,
+    2 on a configuration error or when there is no display to open the screen on (said, with how to run headless,
+    instead of Qt's abort).
 
     ``kiosk`` and ``language`` override ``ui.kiosk`` / ``ui.language`` of the configuration when given.
+    ``demo_batch`` (product GTIN, lot; None for the first product, today's lot) opens that batch and chooses it, so
+    Start can be pressed at once; ``count`` fills in the items to pack; ``start_line`` presses Start once it can.
     """
     try:
         config = load_config(config_path)
@@ -271,10 +335,17 @@ def main(config_path: str | Path | None = None, *, kiosk: bool | None = None, la
         # A kiosk without a desktop draws straight on the screen unless someone chose a platform.
         os.environ.setdefault("QT_QPA_PLATFORM", "eglfs" if not os.environ.get("DISPLAY")
                               and not os.environ.get("WAYLAND_DISPLAY") else "xcb")
+    problem = display_problem() if QApplication.instance() is None else None
+    if problem is not None:                      # Qt would abort the process (a core dump) creating the app
+        print(no_display_message(problem), file=sys.stderr)
+        return 2
     QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
     app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
     app.setApplicationName("packing-station")
-    window = build_window(config, kiosk=kiosk, language=language)
+    window = build_window(config, kiosk=kiosk, language=language, start=False)
+    if demo_batch is not None:
+        window.operator.open_batch_when_ready(*demo_batch, count=count, start=start_line)
+    window.start()
     if window.kiosk:
         window.showFullScreen()
     else:
@@ -285,7 +356,19 @@ def main(config_path: str | Path | None = None, *, kiosk: bool | None = None, la
         window.resize(size)
         window.show()
     app.aboutToQuit.connect(window.shutdown)
-    return int(app.exec_())
+    stopper = StopOnSignals(app, window)
+    try:
+        code = int(app.exec_())
+    finally:
+        stopper.close()
+    window.shutdown()
+    summary = window.bridge.last_summary
+    if summary is not None:
+        print("summary:")
+        for line in summary.lines():
+            print(f"  {line}")
+        sys.stdout.flush()
+    return code
 
 
 __all__ = ["main", "build_window", "MainWindow", "install_translations", "STYLE", "style_sheet"]

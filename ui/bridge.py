@@ -278,6 +278,22 @@ def read_snapshot(station: Station, batch_id: int | None, now: float | None = No
     )
 
 
+def stop_station(station: Station) -> RunSummary | None:
+    """Stop the line (the stamps in flight get their verification window), read its summary with the delivery
+    counts, then stop the station (on the worker's db lane)."""
+    line = station.line
+    summary = None
+    try:
+        if line.state is not LineState.STOPPED:
+            line.stop()
+            line.wait(station.config.line.verify_timeout_s + 5)
+        if line.summary.started_at:
+            summary = line.refresh_delivery()
+    finally:
+        station.stop()
+    return summary
+
+
 class StationBridge(QObject):
     """Owns the running station for the screens; every signal arrives on the GUI thread."""
 
@@ -307,6 +323,7 @@ class StationBridge(QObject):
         self._timer.timeout.connect(self.refresh)
         self._closing = False
         self.mode = PRINTED
+        self.last_summary: RunSummary | None = None
 
     # -- life -------------------------------------------------------------------------------------------
 
@@ -424,13 +441,14 @@ class StationBridge(QObject):
         return call
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop the line and the station, waiting for it (called once, when the program closes)."""
+        """Stop the line and the station, waiting for it (called once, when the program closes); the run's summary
+        is kept in ``last_summary`` (None if the line never ran)."""
         self._closing = True
         self._timer.stop()
         station, self.station = self.station, None
         if station is not None:
             try:
-                self.worker.call_and_wait(station.stop, timeout=timeout)
+                self.last_summary = self.worker.call_and_wait(lambda: stop_station(station), timeout=timeout)
             except Exception:
                 log.exception("stopping the station failed")
         self.worker.shutdown()

@@ -700,6 +700,10 @@ class OperatorScreen(QWidget):
         self._ready = False
         self.rolls: tuple[RollSummary, ...] = ()
         self._start_failed = False
+        self._open_request: tuple[str | None, str | None] | None = None    # (GTIN, lot) to open once ready
+        self._open_count: int | None = None
+        self._start_requested = False
+        self._autostart_batch: int | None = None
 
         # top bar: product, batch, batch actions, clock, technician
         self.product_combo = ElidedComboBox()
@@ -1093,6 +1097,31 @@ class OperatorScreen(QWidget):
         self.product_combo.setCurrentIndex(index)
         self._product_chosen(index)
         self._show_state(station.line.state, "")
+        request, self._open_request = self._open_request, None
+        if request is not None:
+            self._open_batch(*request)
+
+    def open_batch_when_ready(self, gtin: str | None = None, lot: str | None = None, *, count: int | None = None,
+                              start: bool = False) -> None:
+        """Once the station is ready, open this batch (created if new, as `station run --headless` does: the first
+        product and today's lot by default) and choose it, so Start can be pressed at once (what the demo does);
+        ``count`` fills in the items to pack, ``start`` presses Start as soon as it can be."""
+        self._open_request, self._open_count, self._start_requested = (gtin, lot), count, start
+
+    def _open_batch(self, gtin: str | None, lot: str | None) -> None:
+        def opened(batch: Batch) -> None:
+            index = next((i for i, p in enumerate(self.products) if p.gtin == batch.gtin), -1)
+            if index < 0:
+                return
+            self.product_combo.blockSignals(True)
+            self.product_combo.setCurrentIndex(index)
+            self.product_combo.blockSignals(False)
+            if self._start_requested:
+                self._autostart_batch = batch.id
+            self.reload_batches(self.products[index], batch.id, count=self._open_count)
+
+        self.bridge.call(lambda st: st.open_batch(st.product(gtin), lot), done=opened, failed=self._report,
+                         owner=self)
 
     def _on_start_failed(self, message: str) -> None:
         self._start_failed = True
@@ -1112,7 +1141,7 @@ class OperatorScreen(QWidget):
             return
         self.reload_batches(product)
 
-    def reload_batches(self, product: Product, select_id: int | None = None) -> None:
+    def reload_batches(self, product: Product, select_id: int | None = None, count: int | None = None) -> None:
         def done(batches: list[Batch]) -> None:
             if self.current_product() != product:
                 return
@@ -1127,6 +1156,8 @@ class OperatorScreen(QWidget):
             index = next((i for i, b in enumerate(batches) if b.id == keep), 0 if batches else -1)
             self.batch_combo.setCurrentIndex(index)
             self._batch_chosen(index)
+            if count is not None:             # after the batch's planned quantity: the caller's count wins
+                self.count_spin.setValue(count)
 
         self.bridge.call(lambda st: st.store.batches(gtin=product.gtin, open_only=True), done=done, owner=self)
 
@@ -1250,10 +1281,40 @@ class OperatorScreen(QWidget):
         in_banner = bool(text) and not self.alarm_banner.isHidden() and self.alarm_text.text().startswith(text)
         self.state_reason.setVisible(self.density is Density.LARGE or (bool(text) and not in_banner))
 
+    def start_blocker(self) -> str:
+        """What keeps Start from being pressed, said where Start is ('' when nothing does, and while the line runs:
+        the state says so)."""
+        if self.state is not LineState.STOPPED:
+            return ""
+        if self._start_failed:
+            return self.tr("The station could not start: see the message below")
+        if not self._ready:
+            return self.tr("Starting the station…")
+        if self.current_product() is None:
+            return self.tr("No product: add one to the product list")
+        batch = self.bridge.batch
+        if batch is None:
+            return self.tr("Choose or create a batch (%1)").replace("%1", self.new_batch_button.text())
+        if batch.locked:
+            return self.tr("Batch %1 is locked: %2").replace("%1", batch.lot).replace("%2", batch.lock_reason or "")
+        devices = self._snapshot.devices if self._snapshot is not None else None
+        if (self.bridge.mode == PRINTED and devices is not None
+                and devices.printer_condition in ("faulted", "unreachable")):
+            return self.tr("Printer not ready: %1").replace("%1", self._printer_text(devices))
+        return ""
+
     def _update_buttons(self) -> None:
         state = self.state
         has_batch = self.bridge.batch is not None
-        self.start_button.setEnabled(self._ready and has_batch and state is LineState.STOPPED)
+        blocker = self.start_blocker()
+        can_start = self._ready and has_batch and state is LineState.STOPPED and not blocker
+        self.start_button.setEnabled(can_start)
+        self.start_button.setToolTip(blocker)
+        if state is LineState.STOPPED and not self._start_failed:
+            self._set_reason(blocker)        # under the state, beside Start: what is missing
+        if can_start and self._autostart_batch is not None and self._autostart_batch == self.bridge.batch.id:
+            self._autostart_batch = None
+            QTimer.singleShot(0, self.start_line)
         self.pause_button.setEnabled(state in (LineState.RUNNING, LineState.PAUSED, LineState.FAULT))
         self.pause_button.setText(self.tr("Resume") if state in (LineState.PAUSED, LineState.FAULT)
                                   else self.tr("Pause"))
@@ -1347,6 +1408,7 @@ class OperatorScreen(QWidget):
         self._show_recent(snap.recent)
         self._show_rolls(snap.rolls)
         self._show_devices(snap.devices)
+        self._update_buttons()          # the printer's condition may hold Start back
 
     def _show_counters(self, scope: str, counters: Counters | None) -> None:
         for key, _ in COUNTER_ROWS:
@@ -1422,15 +1484,17 @@ class OperatorScreen(QWidget):
         if self.rolls_box.isHidden() == bool(rolls):
             self.rolls_box.setVisible(bool(rolls))
 
-    def _show_devices(self, d: DeviceHealth) -> None:
-        printer = {"ready": "ok", "unknown": "unknown", "faulted": "bad", "unreachable": "bad"}[d.printer_condition]
-        printer_text = {
+    def _printer_text(self, d: DeviceHealth) -> str:
+        return {
             "ready": self.tr("ready"), "unknown": self.tr("status not known yet"),
             "faulted": self.tr("fault: %1").replace(
                 "%1", ", ".join(word(FAULT_WORDS.get(f, f)) for f in d.printer_faults) or d.printer_detail),
             "unreachable": self.tr("not answering"),
         }[d.printer_condition]
-        self.lamps["printer"].set_level(printer, printer_text)
+
+    def _show_devices(self, d: DeviceHealth) -> None:
+        printer = {"ready": "ok", "unknown": "unknown", "faulted": "bad", "unreachable": "bad"}[d.printer_condition]
+        self.lamps["printer"].set_level(printer, self._printer_text(d))
         self.lamps["scanner"].set_level("ok" if d.scanner_connected else "bad",
                                         self.tr("connected") if d.scanner_connected else
                                         self.tr("not connected") + (f" ({d.scanner_error})" if d.scanner_error else ""))

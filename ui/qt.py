@@ -23,6 +23,7 @@ from PyQt5.QtCore import (
     QRect,
     QRectF,
     QSize,
+    QSocketNotifier,
     Qt,
     QTimer,
     QTranslator,

@@ -422,6 +422,30 @@
         <source>connected, but may not publish events (ACL)</source>
         <translation>đã kết nối, nhưng không được gửi sự kiện (ACL)</translation>
     </message>
+    <message>
+        <source>The station could not start: see the message below</source>
+        <translation>Trạm không khởi động được: xem thông báo bên dưới</translation>
+    </message>
+    <message>
+        <source>Starting the station…</source>
+        <translation>Đang khởi động trạm…</translation>
+    </message>
+    <message>
+        <source>No product: add one to the product list</source>
+        <translation>Chưa có sản phẩm: hãy thêm vào danh sách sản phẩm</translation>
+    </message>
+    <message>
+        <source>Choose or create a batch (%1)</source>
+        <translation>Chọn hoặc tạo lô (%1)</translation>
+    </message>
+    <message>
+        <source>Batch %1 is locked: %2</source>
+        <translation>Lô %1 đang bị khóa: %2</translation>
+    </message>
+    <message>
+        <source>Printer not ready: %1</source>
+        <translation>Máy in chưa sẵn sàng: %1</translation>
+    </message>
 </context>
 <context>
     <name>TechnicianScreen</name>
