@@ -26,6 +26,7 @@ from conditions import cpu_model  # noqa: E402 (bench/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from app.children import die_with_parent  # noqa: E402
 from app.sim import stop_process  # noqa: E402
 
 TARGET_RATE = 100.0  # items/s sustained over 5,000 items (issue 3)
@@ -129,7 +130,7 @@ def main() -> int:
     if args.verifier == "camera":
         sims.append("--camera")
     child = subprocess.Popen(sims, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=die_with_parent())
     try:
         deadline = time.monotonic() + 60
         while not ready.exists():

@@ -43,6 +43,8 @@ def sims_process(folder: Path, broker_url: str, overrides: dict):
     """`station sim line` in a child process on free ports; yields (config path, stamp-state reader)."""
     import json
     import sqlite3
+
+    from app.children import die_with_parent
     import subprocess
 
     from tests.integration.line_harness import write_config
@@ -54,7 +56,8 @@ def sims_process(folder: Path, broker_url: str, overrides: dict):
            "--scanner-link", str(folder / "scanner"), "--scanner-control-port", str(free_port()),
            "--read-delay", "0.005", "--broker", broker_url, "--prefix", prefix, "--no-broker",
            "--central-db", f"sqlite:///{folder / 'central.db'}", "--ready-file", str(ready)]
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             preexec_fn=die_with_parent())
     try:
         deadline = time.monotonic() + 30
         while not ready.exists():

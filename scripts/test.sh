@@ -19,7 +19,7 @@ fi
 # The central simulator's PostgreSQL tests use 127.0.0.1:5432; they skip themselves when nothing listens there.
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && command -v pg_ctlcluster >/dev/null; then
   echo "test: no PostgreSQL on 127.0.0.1:5432, starting the cluster"
-  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)  # no cluster: nothing to start
   if [ -n "$version" ] && pg_ctlcluster --skip-systemctl-redirect "$version" main start >/dev/null 2>&1; then
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 0.1; done
   else

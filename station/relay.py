@@ -247,10 +247,14 @@ class Relay:
         return self.store.all_confirmed()
 
     def wait_drained(self, timeout: float) -> bool:
+        """Until every outbox row is confirmed (True), the timeout passed, or the broker refuses delivery (False):
+        a refused login or an ACL denial lasts until someone changes the configuration, so waiting on is useless."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.drained():
                 return True
+            if self._problems:
+                return False
             time.sleep(0.05)
         return self.drained()
 

@@ -266,8 +266,9 @@ def test_headless_run_with_a_wrong_password_says_so_in_the_log_the_summary_the_e
                                  "station.id": "line-1"}
     config = write_config(tmp_path, printer_url, scanner_url, secured.url, secured.prefix, overrides)
 
+    # A refused login ends the wait for the server at once (a 600 s drain would outlast the test's timeout).
     run = station_command("run", "--headless", "--config", str(config), "--count", "3", "--lot", "MX2611A",
-                          "--drain-timeout", "1")
+                          "--drain-timeout", "600")
     assert run.returncode == 1, run.stdout + run.stderr
     assert "activated 3" in run.stdout
     # The log names the cause and what to check, in Vietnamese and in English.
