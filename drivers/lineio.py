@@ -59,7 +59,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -68,6 +67,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
 from drivers.scanner import LineFramer, ScanRead
 from drivers.transport import TcpTransport, TransportError
@@ -90,7 +90,8 @@ class BadLineIOUrl(LineIOError):
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """The photo-eye saw an item. `at` is `time.monotonic()` at the item's leading edge."""
+    """The photo-eye saw an item. `at` is the line I/O's clock (time.monotonic() unless a test gave another) at
+    the item's leading edge."""
 
     seq: int
     at: float
@@ -118,9 +119,10 @@ TriggerCallback = Callable[[Trigger], None]
 class LineIO(ABC):
     """Photo-eye in, reject gate out. Created stopped; `start()` (or `with`) runs its I/O thread."""
 
-    def __init__(self, url: str, on_trigger: TriggerCallback | None = None) -> None:
+    def __init__(self, url: str, on_trigger: TriggerCallback | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.url = url
         self.on_trigger = on_trigger
+        self.clock = clock
         self.triggers = 0
         self.rejects = 0
         self.rejects_failed = 0
@@ -187,9 +189,11 @@ class LineIO(ABC):
         return f"<{type(self).__name__} {self.url} {'healthy' if self.healthy else 'not healthy'}>"
 
 
-def open_lineio(url: str, on_trigger: TriggerCallback | None = None, *, pin_factory: Any = None) -> LineIO:
+def open_lineio(url: str, on_trigger: TriggerCallback | None = None, *, pin_factory: Any = None,
+                clock: Clock = SYSTEM_CLOCK) -> LineIO:
     """Return the line I/O for `url`, checked but not started. `pin_factory` is for gpio:// only (tests pass
-    a gpiozero MockFactory; None lets gpiozero pick lgpio / RPi.GPIO on a Raspberry Pi)."""
+    a gpiozero MockFactory; None lets gpiozero pick lgpio / RPi.GPIO on a Raspberry Pi). `clock` times the
+    debounce, the reject pulse and the reconnect back-off, and stamps each Trigger (tests pass one they move)."""
     scheme, sep, _ = url.partition("://")
     if not sep:
         raise BadLineIOUrl(f"{url}: not a line I/O URL (expected gpio://, lineio+tcp:// or none://)")
@@ -197,9 +201,9 @@ def open_lineio(url: str, on_trigger: TriggerCallback | None = None, *, pin_fact
     if pin_factory is not None and scheme != "gpio":
         raise BadLineIOUrl(f"{url}: pin_factory is only for gpio:// URLs")
     if scheme == "gpio":
-        return GpioLineIO(url, on_trigger, pin_factory=pin_factory)
+        return GpioLineIO(url, on_trigger, pin_factory=pin_factory, clock=clock)
     if scheme == "lineio+tcp":
-        return TcpLineIO(url, on_trigger)
+        return TcpLineIO(url, on_trigger, clock=clock)
     if scheme == "none":
         return NoLineIO(url, on_trigger)
     raise BadLineIOUrl(f"{url}: unknown scheme {scheme!r} (expected gpio, lineio+tcp or none)")
@@ -279,7 +283,7 @@ class EdgeFilter:
 
     def settle(self, now: float) -> list[float]:
         """Return the trigger times that became certain by `now` (zero or one)."""
-        if now - self._raw_since < self.debounce:
+        if now < self._raw_since + self.debounce:   # the sum deadline() gives: settle(deadline()) settles
             return []
         if self._raw == self.stable:
             if not self._raw:
@@ -346,8 +350,9 @@ def _pin(url: str, options: dict[str, str], key: str) -> str | int | None:
 class GpioLineIO(LineIO):
     """A photo-eye and a reject gate on this computer's GPIO pins, through gpiozero."""
 
-    def __init__(self, url: str, on_trigger: TriggerCallback | None = None, *, pin_factory: Any = None) -> None:
-        super().__init__(url, on_trigger)
+    def __init__(self, url: str, on_trigger: TriggerCallback | None = None, *, pin_factory: Any = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(url, on_trigger, clock=clock)
         parts = urlsplit(url)
         if parts.netloc or parts.path not in ("", "/") or parts.fragment:
             raise BadLineIOUrl(f"{url}: gpio:// takes no host or path, only options "
@@ -398,7 +403,7 @@ class GpioLineIO(LineIO):
             raise LineIOError(self.last_error) from exc
         self._stopping = False
         if self._eye is not None:
-            self._filter.reset(bool(self._eye.value), time.monotonic())
+            self._filter.reset(bool(self._eye.value), self.clock.monotonic())
             self._eye.when_activated = lambda: self._on_edge(True)
             self._eye.when_deactivated = lambda: self._on_edge(False)
         self._thread = threading.Thread(target=self._run, name=f"lineio {self.url}", daemon=True)
@@ -451,26 +456,26 @@ class GpioLineIO(LineIO):
                 log.error("%s (item %s)", self.last_error, seq)
                 return False
             # A reject during a pulse extends it: two voided items close together keep the gate open.
-            self._release_at = time.monotonic() + self.pulse
+            self._release_at = self.clock.monotonic() + self.pulse
             self._cond.notify_all()
             return True
 
     def _on_edge(self, level: bool) -> None:
         # Called on gpiozero's callback thread (on a MockPin: the thread driving it); only queue the edge.
         with self._cond:
-            self._edges.append((level, time.monotonic()))
+            self._edges.append((level, self.clock.monotonic()))
             self._cond.notify_all()
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and not self._edges and not self._due(time.monotonic()):
-                    self._cond.wait(self._wait_time(time.monotonic()))
+                while not self._stopping and not self._edges and not self._due(self.clock.monotonic()):
+                    self.clock.wait(self._cond, self._wait_time(self.clock.monotonic()))
                 if self._stopping:
                     return
                 edges = list(self._edges)
                 self._edges.clear()
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 if self._release_at is not None and now >= self._release_at:
                     self._release_at = None
                     self._release()
@@ -478,7 +483,7 @@ class GpioLineIO(LineIO):
             for level, at in edges:
                 times += self._filter.settle(at)
                 self._filter.edge(level, at)
-            times += self._filter.settle(time.monotonic())
+            times += self._filter.settle(self.clock.monotonic())
             self.suppressed = self._filter.suppressed
             for at in times:
                 self._emit(at)
@@ -549,8 +554,8 @@ class TcpLineIO(LineIO):
     """A line I/O module on the network; see the module docstring for the protocol."""
 
     def __init__(self, url: str, on_trigger: TriggerCallback | None = None, *, max_backoff: float = 5.0,
-                 read_timeout: float = 0.05) -> None:
-        super().__init__(url, on_trigger)
+                 read_timeout: float = 0.05, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(url, on_trigger, clock=clock)
         parts = urlsplit(url)
         try:
             port = parts.port
@@ -623,7 +628,7 @@ class TcpLineIO(LineIO):
             except TransportError as exc:
                 return self._failed(seq, str(exc))  # the I/O thread notices the broken connection
             if module_seq:
-                self._unconfirmed[module_seq] = time.monotonic()
+                self._unconfirmed[module_seq] = self.clock.monotonic()
             return True
 
     def _failed(self, seq: int | None, why: str) -> bool:
@@ -641,7 +646,7 @@ class TcpLineIO(LineIO):
                     self._connect()
                 except (TransportError, LineIOError) as exc:
                     self._lost(str(exc))
-                    self._stop.wait(backoff)
+                    self.clock.wait_event(self._stop, backoff)
                     backoff = min(backoff * 2, self._max_backoff)
                     continue
                 backoff = min(0.1, self._max_backoff)
@@ -649,19 +654,19 @@ class TcpLineIO(LineIO):
                     self._serve()
                 except (TransportError, LineIOError) as exc:
                     self._lost(str(exc))
-                    self._stop.wait(backoff)
+                    self.clock.wait_event(self._stop, backoff)
         finally:
             self._lost(None)
 
     def _connect(self) -> None:
         self.transport.open()
         self._framer.reset()
-        deadline = time.monotonic() + self.timeout
+        deadline = self.clock.monotonic() + self.timeout
         pending: list[str] = []
         while not pending:
             if self._stop.is_set():
                 return
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
                 raise LineIOError(f"{self.url}: connected, but no HELLO within {self.timeout:g}s "
                                   "(is this a line I/O module?)")
@@ -677,7 +682,7 @@ class TcpLineIO(LineIO):
             self._session = first.session
             self._unconfirmed.clear()
             self.module_name = first.text
-            self._last_rx = self._last_ping = time.monotonic()
+            self._last_rx = self._last_ping = self.clock.monotonic()
             self._healthy.set()
         if self.last_error is not None:
             log.info("%s: line I/O module %s connected again", self.url, self.module_name)
@@ -688,7 +693,7 @@ class TcpLineIO(LineIO):
     def _serve(self) -> None:
         while not self._stop.is_set():
             data = self.transport.read(self._read_timeout)
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if data:
                 self._last_rx = now
                 for line in self._lines(data):
@@ -752,7 +757,7 @@ class TcpLineIO(LineIO):
         self._last_module_seq = last
 
     def _item(self, module_seq: int) -> None:
-        at = time.monotonic()
+        at = self.clock.monotonic()
         last = self._last_module_seq
         if last is not None and module_seq > last + 1:
             self.missed += module_seq - last - 1

@@ -12,11 +12,13 @@ from gpiozero.pins.mock import MockFactory
 from drivers.errors import DeviceError
 from drivers.lineio import (BadLineIOUrl, EdgeFilter, GpioLineIO, LineIO, LineIOError, NoLineIO, Trigger,
                             open_lineio)
+from tests.clock import ManualClock
 
 EYE, GATE = "GPIO17", "GPIO27"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Wait for something to happen on the machine's clock (for the test that runs on it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -32,40 +34,68 @@ def factory() -> Iterator[MockFactory]:
     factory.close()
 
 
-class Line:
-    """A started gpio:// line I/O with its mock pins and the triggers it reported."""
+@pytest.fixture
+def clock() -> ManualClock:
+    """The line I/O's clock: time passes only when a test advances it, and its I/O thread has caught up when
+    `advance` returns, so the debounce and the pulse are asserted in exact milliseconds, whatever the load."""
+    return ManualClock(threads=1)
 
-    def __init__(self, factory: MockFactory, query: str) -> None:
+
+class Line:
+    """A started gpio:// line I/O on a manual clock, with its mock pins and the triggers it reported."""
+
+    def __init__(self, factory: MockFactory, clock: ManualClock, query: str) -> None:
+        self.clock = clock
         self.triggers: list[Trigger] = []
         self.threads: list[str] = []
-        self.io = open_lineio(f"gpio://?{query}", self._on_trigger, pin_factory=factory)
+        self.io = open_lineio(f"gpio://?{query}", self._on_trigger, pin_factory=factory, clock=clock)
         self.eye = factory.pin(EYE)
         self.gate = factory.pin(GATE)
+        self.gate_changes: list[tuple[float, bool]] = []   # (clock time, state) of every gate switch
 
     def _on_trigger(self, trigger: Trigger) -> None:
         self.threads.append(threading.current_thread().name)
         self.triggers.append(trigger)
 
-    def item(self, hold: float = 0.03, gap: float = 0.03) -> None:
-        """One item passes an active-high photo-eye."""
+    def start(self) -> Line:
+        self.io.start()
+        self.clock.settle()   # the I/O thread is up and waiting
+        original = self.gate._change_state
+
+        def change(value: bool) -> bool:   # note when, on the line's clock, the gate switched
+            changed = original(value)
+            if changed:
+                self.gate_changes.append((self.clock.now(), bool(value)))
+            return changed
+
+        self.gate._change_state = change  # type: ignore[method-assign]
+        return self
+
+    def item(self, hold: float = 0.03, gap: float = 0.03) -> float:
+        """One item passes an active-high photo-eye; returns the time of its leading edge."""
+        at = self.clock.now()
         self.eye.drive_high()
-        time.sleep(hold)
+        self.clock.advance(hold)
         self.eye.drive_low()
-        time.sleep(gap)
+        self.clock.advance(gap)
+        return at
+
+    def at(self) -> list[float]:
+        return [t.at for t in self.triggers]
 
 
 DEFAULT = f"trigger={EYE}&reject={GATE}&pulse_ms=60&debounce_ms=5"
+EPS = 1e-9   # a boundary is asserted a nanosecond past it: 1000.099 + 0.001 need not equal 1000.0 + 0.1 in floats
 
 
 @pytest.fixture
-def start_line(factory: MockFactory) -> Iterator[Callable[[str], Line]]:
+def start_line(factory: MockFactory, clock: ManualClock) -> Iterator[Callable[[str], Line]]:
     """Start a gpio:// line I/O with the given options; it is stopped, and its thread checked, afterwards."""
     before = threading.active_count()
     started: list[Line] = []
 
     def start(query: str = DEFAULT) -> Line:
-        line = Line(factory, query)
-        line.io.start()
+        line = Line(factory, clock, query).start()
         started.append(line)
         return line
 
@@ -82,94 +112,97 @@ def line(start_line: Callable[[str], Line]) -> Line:
 
 def test_an_edge_gives_one_trigger_each_with_increasing_seq_on_the_io_thread(line: Line) -> None:
     assert line.io.healthy
-    started = time.monotonic()
-    for _ in range(3):
-        line.item()
-    assert wait_until(lambda: len(line.triggers) == 3)
-    time.sleep(0.05)
+    edges = [line.item() for _ in range(3)]
     assert [t.seq for t in line.triggers] == [1, 2, 3]
-    assert all(started <= t.at <= time.monotonic() for t in line.triggers)
-    assert line.triggers[0].at < line.triggers[1].at < line.triggers[2].at
+    assert line.at() == edges == pytest.approx([1000.0, 1000.06, 1000.12])
     assert line.threads == [f"lineio gpio://?{DEFAULT}"] * 3
     assert line.io.status().triggers == 3
 
 
-def test_the_trigger_is_timed_at_the_leading_edge_not_after_the_debounce(factory: MockFactory) -> None:
-    line = Line(factory, f"trigger={EYE}&debounce_ms=100")
-    with line.io:
-        edge = time.monotonic()
-        line.eye.drive_high()
-        assert wait_until(lambda: len(line.triggers) == 1)
-        assert line.triggers[0].at - edge < 0.02  # the edge's time, although it was confirmed 100 ms later
+def test_the_trigger_is_timed_at_the_leading_edge_not_after_the_debounce(start_line: Callable[[str], Line]) -> None:
+    line = start_line(f"trigger={EYE}&debounce_ms=100")
+    edge = line.clock.now()
+    line.eye.drive_high()
+    line.clock.advance(0.099)
+    assert line.triggers == []                     # not confirmed before the debounce has passed
+    line.clock.advance(0.001 + EPS)
+    assert line.at() == [edge]                     # the edge's time, although it was confirmed 100 ms later
 
 
 def test_bounce_within_debounce_gives_one_trigger(start_line: Callable[[str], Line]) -> None:
     line = start_line(f"trigger={EYE}&debounce_ms=30")
+    first = line.clock.now()
     for _ in range(5):  # contact bounce: five short flips, then the item holds the beam
         line.eye.drive_high()
-        time.sleep(0.002)
+        line.clock.advance(0.002)
         line.eye.drive_low()
-        time.sleep(0.002)
+        line.clock.advance(0.002)
     line.eye.drive_high()
-    assert wait_until(lambda: len(line.triggers) == 1)
+    line.clock.advance(0.029)
+    assert line.triggers == []                     # 29 ms of steady beam: not yet
+    line.clock.advance(0.001 + EPS)
+    assert line.at() == [first]                    # one item, timed at the first flip
     for _ in range(3):  # bounce as the item leaves, then a gap
         line.eye.drive_low()
-        time.sleep(0.002)
+        line.clock.advance(0.002)
         line.eye.drive_high()
-        time.sleep(0.002)
+        line.clock.advance(0.002)
     line.eye.drive_low()
-    time.sleep(0.1)
-    assert len(line.triggers) == 1
+    line.clock.advance(0.1)
+    assert line.at() == [first]
 
 
 def test_a_spike_shorter_than_debounce_is_no_item(start_line: Callable[[str], Line]) -> None:
     line = start_line(f"trigger={EYE}&debounce_ms=30")
     line.eye.drive_high()
-    time.sleep(0.003)
+    line.clock.advance(0.029)
     line.eye.drive_low()
-    time.sleep(0.1)
+    line.clock.advance(0.1)
     assert line.triggers == []
-    line.item(hold=0.06)
-    assert wait_until(lambda: len(line.triggers) == 1)
+    edge = line.item(hold=0.06)
+    assert line.at() == [edge]
 
 
 def test_an_item_that_breaks_the_beam_twice_counts_once_within_min_gap(start_line: Callable[[str], Line]) -> None:
     line = start_line(f"trigger={EYE}&debounce_ms=2&min_gap_ms=150")
-    line.item(hold=0.02, gap=0.02)  # one item with a gap in it (two bottles in one shrink pack)
-    line.item(hold=0.02, gap=0.2)
-    line.item(hold=0.02, gap=0.02)  # the next item, after the gap
-    assert wait_until(lambda: len(line.triggers) == 2)
-    time.sleep(0.05)
+    first = line.item(hold=0.02, gap=0.02)  # one item with a gap in it (two bottles in one shrink pack)
+    line.item(hold=0.02, gap=0.2)           # 40 ms after the first: within min_gap
+    third = line.item(hold=0.02, gap=0.02)  # the next item, after the gap
     assert [t.seq for t in line.triggers] == [1, 2]
+    assert line.at() == [first, third]
     assert line.io.status().suppressed == 1
 
 
-def test_reject_pulses_the_gate_without_blocking(line: Line) -> None:
+def test_reject_pulses_the_gate_for_pulse_ms_without_blocking(line: Line) -> None:
     assert line.gate.state is False
-    begun = time.monotonic()
-    assert line.io.reject(1) is True
-    assert time.monotonic() - begun < 0.02  # the pulse is 60 ms: reject() did not wait for it
+    begun = line.clock.now()
+    assert line.io.reject(1) is True            # returned with the clock standing still: it did not wait
     assert line.gate.state is True
-    assert wait_until(lambda: line.gate.state is False, timeout=1)
-    width = time.monotonic() - begun
-    assert 0.05 <= width < 0.5
+    line.clock.advance(0.059)
+    assert line.gate.state is True
+    line.clock.advance(0.001 + EPS)
+    assert line.gate.state is False
+    assert line.gate_changes == [(begun, True), (pytest.approx(begun + 0.06), False)]
     line.gate.assert_states([False, True, False])
     assert line.io.status().rejects == 1
 
 
 def test_a_second_reject_during_the_pulse_keeps_the_gate_open(line: Line) -> None:
-    begun = time.monotonic()
+    begun = line.clock.now()
     line.io.reject(1)
-    time.sleep(0.04)
+    line.clock.advance(0.04)
     line.io.reject(2)
-    assert wait_until(lambda: line.gate.state is False, timeout=1)
-    assert time.monotonic() - begun >= 0.095  # 40 ms + a fresh 60 ms pulse
-    line.gate.assert_states([False, True, False])
+    line.clock.advance(0.059)                   # 99 ms after the first: the second pulse still runs
+    assert line.gate.state is True
+    line.clock.advance(0.001 + EPS)
+    assert line.gate.state is False
+    assert line.gate_changes == [(begun, True), (pytest.approx(begun + 0.1), False)]   # 40 ms + a fresh 60 ms
     assert len(line.gate.states) == 3
     assert line.io.rejects == 2
 
 
-def test_the_trigger_callback_may_reject_at_once(factory: MockFactory) -> None:
+def test_the_trigger_callback_may_reject_at_once_on_the_machine_clock(factory: MockFactory) -> None:
+    # The default clock, as on the line: nothing here depends on how long anything takes.
     io = open_lineio(f"gpio://?trigger={EYE}&reject={GATE}&pulse_ms=20", lambda t: io.reject(t.seq),
                      pin_factory=factory)
     gate = factory.pin(GATE)
@@ -177,6 +210,18 @@ def test_the_trigger_callback_may_reject_at_once(factory: MockFactory) -> None:
         factory.pin(EYE).drive_high()
         assert wait_until(lambda: io.rejects == 1)
         assert wait_until(lambda: len(gate.states) == 3)
+    gate.assert_states([False, True, False])
+
+
+def test_the_trigger_callback_may_reject_at_once(start_line: Callable[[str], Line]) -> None:
+    line = start_line(f"trigger={EYE}&reject={GATE}&pulse_ms=20&debounce_ms=5")
+    line.io.on_trigger = lambda t: line.io.reject(t.seq)
+    edge = line.clock.now()
+    line.eye.drive_high()
+    line.clock.advance(0.005 + EPS)            # the trigger is confirmed: the gate opens from its callback
+    assert line.io.rejects == 1 and line.gate.state is True
+    line.clock.advance(0.02)
+    assert line.gate_changes == [(pytest.approx(edge + 0.005), True), (pytest.approx(edge + 0.025), False)]
 
 
 def test_active_low_inverts_the_photo_eye_and_the_gate(start_line: Callable[[str], Line]) -> None:
@@ -184,36 +229,44 @@ def test_active_low_inverts_the_photo_eye_and_the_gate(start_line: Callable[[str
     assert line.eye.pull == "up"  # an NPN photo-eye pulls the line low when it sees an item
     assert line.eye.state is True
     assert line.gate.state is True  # a low-active relay board: high is off
+    edge = line.clock.now()
     line.eye.drive_low()
-    assert wait_until(lambda: len(line.triggers) == 1)
-    line.eye.drive_high()
-    time.sleep(0.05)
-    assert len(line.triggers) == 1
+    line.clock.advance(0.005 + EPS)
+    assert line.at() == [edge]
+    line.eye.drive_high()                      # the item leaves: no second trigger
+    line.clock.advance(0.05)
+    assert line.at() == [edge]
     line.io.reject()
     assert line.gate.state is False
-    assert wait_until(lambda: line.gate.state is True)
+    line.clock.advance(0.04 + EPS)
+    assert line.gate.state is True
 
 
 def test_pull_off_leaves_the_input_floating(start_line: Callable[[str], Line]) -> None:
     line = start_line(f"trigger={EYE}&trigger_active=low&pull=off")
     assert line.eye.pull == "floating"
     line.eye.drive_high()
-    time.sleep(0.02)
+    line.clock.advance(0.02)
+    edge = line.clock.now()
     line.eye.drive_low()
-    assert wait_until(lambda: len(line.triggers) == 1)
+    line.clock.advance(0.005 + EPS)
+    assert line.at() == [edge]
 
 
-def test_an_item_in_front_of_the_eye_at_start_is_not_counted(factory: MockFactory) -> None:
-    triggers: list[Trigger] = []
-    io = open_lineio(f"gpio://?trigger={EYE}&pull=off", triggers.append, pin_factory=factory)
+def test_an_item_in_front_of_the_eye_at_start_is_not_counted(factory: MockFactory, clock: ManualClock) -> None:
     factory.pin(EYE).drive_high()
-    with io:
-        time.sleep(0.05)
-        assert triggers == []
+    line = Line(factory, clock, f"trigger={EYE}&pull=off").start()
+    try:
+        clock.advance(0.05)
+        assert line.triggers == []
         factory.pin(EYE).drive_low()
-        time.sleep(0.02)
+        clock.advance(0.02)
+        edge = clock.now()
         factory.pin(EYE).drive_high()
-        assert wait_until(lambda: len(triggers) == 1)
+        clock.advance(0.005 + EPS)
+        assert line.at() == [edge]
+    finally:
+        line.io.stop()
 
 
 def test_stop_switches_the_gate_off_and_releases_the_pins(factory: MockFactory) -> None:
@@ -230,22 +283,18 @@ def test_stop_switches_the_gate_off_and_releases_the_pins(factory: MockFactory) 
         assert again.healthy
 
 
-def test_a_callback_that_raises_does_not_stop_the_line(factory: MockFactory) -> None:
+def test_a_callback_that_raises_does_not_stop_the_line(start_line: Callable[[str], Line]) -> None:
+    line = start_line(f"trigger={EYE}&debounce_ms=5")
     seen: list[int] = []
 
     def flaky(trigger: Trigger) -> None:
         seen.append(trigger.seq)
         raise RuntimeError("consumer bug")
 
-    io = open_lineio(f"gpio://?trigger={EYE}", flaky, pin_factory=factory)
-    eye = factory.pin(EYE)
-    with io:
-        for _ in range(2):
-            eye.drive_high()
-            time.sleep(0.03)
-            eye.drive_low()
-            time.sleep(0.03)
-        assert wait_until(lambda: seen == [1, 2])
+    line.io.on_trigger = flaky
+    for _ in range(2):
+        line.item()
+    assert seen == [1, 2]
 
 
 def test_a_pin_in_use_is_a_lineio_error_naming_the_url(factory: MockFactory) -> None:
@@ -332,6 +381,15 @@ class TestEdgeFilter:
         assert flt.deadline() == pytest.approx(1.01)
         assert flt.settle(1.01) == [1.0]
         assert flt.deadline() is None
+
+    def test_settling_at_the_deadline_settles(self) -> None:
+        # deadline() and settle() agree to the last bit: 1000.029 + 0.03 - 1000.029 < 0.03 in floats, and a
+        # filter that said "due" and then "not yet" kept the I/O thread spinning until time moved on.
+        flt = EdgeFilter(0.03, 0)
+        flt.edge(True, 1000.029)
+        deadline = flt.deadline()
+        assert deadline is not None
+        assert flt.settle(deadline) == [1000.029]
 
     def test_bounce_counts_once_at_the_first_edge(self) -> None:
         edges = [(True, 1.0), (False, 1.001), (True, 1.002), (False, 1.003), (True, 1.004)]
