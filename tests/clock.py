@@ -25,25 +25,29 @@ class ManualClock:
         self.start = start
         self.threads = threads
         self.settle_timeout = settle_timeout
-        self._now = start
+        self._ns = round(start * 1e9)   # whole nanoseconds: steps of 0.05 s add up to 0.1 s exactly
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a thread parked or left; event waiters look again
         self._parked: dict[threading.Thread, tuple[int, threading.Condition | None]] = {}
         self._known: set[threading.Thread] = set()
-        self._seen: dict[threading.Thread, float] = {}   # the time as each thread last read it
+        self._seen: dict[threading.Thread, int] = {}   # the time as each thread last read it
         self._epoch = 0
 
     # -- what the code under test calls -------------------------------------------------------------------
 
+    @property
+    def _now(self) -> float:
+        return self._ns / 1e9
+
     def monotonic(self) -> float:
         with self._lock:
-            self._seen[threading.current_thread()] = self._now
+            self._seen[threading.current_thread()] = self._ns
             return self._now
 
     def wait(self, cond: threading.Condition, timeout: float | None = None) -> bool:
         me = threading.current_thread()
         with self._lock:
-            if timeout is not None and self._seen.get(me, self._now) != self._now:
+            if timeout is not None and self._seen.get(me, self._ns) != self._ns:
                 return True   # time moved since the caller worked out its timeout: it looks again
             if timeout is not None and timeout <= 0:
                 return False
@@ -60,13 +64,13 @@ class ManualClock:
     def wait_event(self, event: threading.Event, timeout: float | None = None) -> bool:
         me = threading.current_thread()
         with self._lock:
-            deadline = None if timeout is None else self._now + timeout
+            deadline = None if timeout is None else self._ns + round(timeout * 1e9)
             self._known.add(me)
             try:
                 while True:
                     if event.is_set():
                         return True
-                    if deadline is not None and self._now >= deadline:
+                    if deadline is not None and self._ns >= deadline:
                         return False
                     self._parked[me] = (self._epoch, None)
                     self._changed.notify_all()
@@ -86,7 +90,7 @@ class ManualClock:
             raise ValueError(f"time does not go back ({seconds})")
         self.settle()
         with self._lock:
-            self._now += seconds
+            self._ns += round(seconds * 1e9)
             now = self._now
         self.settle()
         return now
