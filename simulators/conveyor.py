@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from drivers.clock import SYSTEM_CLOCK, Clock
 from simulators.control import CommandServer
 from simulators.errors import SimulatorError
 
@@ -52,7 +53,7 @@ _MAX_RATE = 10_000.0
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One item that passed the photo-eye; `at` is time.monotonic()."""
+    """One item that passed the photo-eye; `at` is the simulator's clock (time.monotonic() unless given)."""
 
     seq: int
     at: float
@@ -84,6 +85,7 @@ class ConveyorSimulator:
         max_items: int | None = None,
         paused: bool = False,
         name: str = "conveyor-sim",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if not 0 <= jitter < 1:
             raise SimulatorError(f"jitter must be from 0 to below 1 (a fraction of the item interval), "
@@ -96,6 +98,7 @@ class ConveyorSimulator:
         self.jitter = jitter
         self.max_items = max_items
         self.name = name
+        self.clock = clock   # paces the items (tests pass one they move by hand)
         self._rate = self._check_rate(rate)
         # One power-up of the module: a stop()/start() of the same simulator is a network outage, not a reboot.
         self.session = uuid.uuid4().hex[:8]
@@ -269,29 +272,31 @@ class ConveyorSimulator:
             _shutdown(client)
 
     def _run_conveyor(self) -> None:
-        next_due = time.monotonic()
+        next_due = self.clock.monotonic()
         while True:
             with self._cond:
                 while True:
                     if self._stopping:
                         return
-                    now = time.monotonic()
+                    now = self.clock.monotonic()
                     if self.finished:
-                        self._cond.wait()
+                        self.clock.wait(self._cond)
                         continue
                     if self._bursts:
                         self._bursts -= 1
                         next_due = now + self._interval()  # the belt carries on after the bunch
                         break
                     if self._paused:
-                        self._cond.wait()
-                        next_due = time.monotonic()
+                        self.clock.wait(self._cond)
+                        next_due = self.clock.monotonic()
                         continue
                     if now >= next_due:
-                        # Keep to the rate on average, without a catch-up flood after a stall.
-                        next_due = max(next_due + self._interval(), now)
+                        # Keep to the rate on average; after a stall of a whole interval or more, go on from now
+                        # (no catch-up flood, and no second item at once).
+                        interval = self._interval()
+                        next_due = next_due + interval if next_due + interval > now else now + interval
                         break
-                    self._cond.wait(next_due - now)
+                    self.clock.wait(self._cond, next_due - now)
             self._pass_item()
 
     def _interval(self) -> float:
@@ -305,7 +310,7 @@ class ConveyorSimulator:
         with self._cond:
             seq = len(self.items) + 1
             delivered = self._send(f"T {seq}\n".encode("ascii"))
-            self.items.append(Item(seq, time.monotonic(), delivered))
+            self.items.append(Item(seq, self.clock.monotonic(), delivered))
             self._cond.notify_all()
 
     # ------------------------------------------------------------------------------------------ the module
@@ -395,7 +400,7 @@ class ConveyorSimulator:
             else:
                 outcome = "rejected"
                 self._rejected.add(seq)
-            self.rejects.append(RejectRecord(seq, pulse_ms, time.monotonic(), outcome))
+            self.rejects.append(RejectRecord(seq, pulse_ms, self.clock.monotonic(), outcome))
             self._cond.notify_all()
         if outcome in ("unknown", "duplicate"):
             log.warning("conveyor: reject of item %d is %s", seq, outcome)

@@ -14,11 +14,13 @@ import pytest
 from drivers.lineio import LineIO, LineIOError, TcpLineIO, Trigger, open_lineio, parse_module_line
 from simulators.conveyor import ConveyorSimulator
 from simulators.errors import SimulatorError
+from tests.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Wait for something to happen (over the sockets, on the machine's clock); never a measure of time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -48,8 +50,15 @@ def no_leaks() -> Iterator[None]:
 
 
 @pytest.fixture
-def conveyor(no_leaks: None) -> Iterator[ConveyorSimulator]:
-    with ConveyorSimulator(port=0, rate=50.0, seed=1, control_port=0, paused=True) as sim:
+def clock() -> ManualClock:
+    """The conveyor's clock: items pass only as the test moves it (the station's side keeps the real clock)."""
+    return ManualClock(threads=1)
+
+
+@pytest.fixture
+def conveyor(no_leaks: None, clock: ManualClock) -> Iterator[ConveyorSimulator]:
+    with ConveyorSimulator(port=0, rate=50.0, seed=1, control_port=0, paused=True, clock=clock) as sim:
+        clock.settle()   # its item thread is up and waiting
         yield sim
 
 
@@ -68,12 +77,17 @@ def ask(port: int, line: str) -> str:
         return sock.makefile("r").readline().strip()
 
 
-def test_triggers_arrive_at_about_the_rate(conveyor: ConveyorSimulator, station: Station) -> None:
+def test_triggers_arrive_at_the_rate(conveyor: ConveyorSimulator, station: Station, clock: ManualClock) -> None:
+    started = clock.now()
     conveyor.resume()
-    time.sleep(1.0)
+    clock.settle()
+    for _ in range(250):             # a second in 4 ms steps: an item early or late by one step would show
+        clock.advance(0.004)
     conveyor.pause()
+    clock.advance(1.0)   # paused: nothing more
     passed = len(conveyor.items)
-    assert 25 <= passed <= 75  # 50 items/s for a second, with generous bounds for a loaded machine
+    assert passed == 51  # 50 items/s for a second, one at each end of it
+    assert [item.at for item in conveyor.items] == pytest.approx([started + n * 0.02 for n in range(51)])
     assert wait_until(lambda: len(station.triggers) == passed)
     assert [t.seq for t in station.triggers] == list(range(1, passed + 1))
     assert station.module_seqs() == list(range(1, passed + 1))
@@ -82,21 +96,44 @@ def test_triggers_arrive_at_about_the_rate(conveyor: ConveyorSimulator, station:
     assert station.io.healthy and station.io.module_name == "conveyor-sim"  # type: ignore[attr-defined]
 
 
-def test_rate_and_bursts_change_while_running(conveyor: ConveyorSimulator, station: Station) -> None:
+def test_rate_and_bursts_change_while_running(conveyor: ConveyorSimulator, station: Station,
+                                              clock: ManualClock) -> None:
     conveyor.rate = 200
     conveyor.resume()
-    assert conveyor.wait_items(40, 5)
+    clock.settle()
+    for _ in range(39):
+        clock.advance(0.005)
+    assert len(conveyor.items) == 40
     conveyor.rate = 4
-    slow_from = len(conveyor.items)
-    time.sleep(0.5)
-    assert len(conveyor.items) - slow_from <= 10  # about 2 at 4 items/s (not 100 at the old rate)
+    clock.advance(0.005)             # the item already due at the old rate
+    clock.advance(0.25)
+    clock.advance(0.25)
+    at = [item.at for item in conveyor.items[39:]]
+    assert [b - a for a, b in zip(at, at[1:])] == pytest.approx([0.005, 0.25, 0.25])   # then 4 items/s
+    clock.advance(0.249)
+    assert len(conveyor.items) == 43
     conveyor.pause()
     before = len(conveyor.items)
     conveyor.burst(10)
-    assert conveyor.wait_items(before + 10, 2)
+    assert conveyor.wait_items(before + 10, 5)
+    assert {item.at for item in conveyor.items[before:]} == {clock.now()}   # back to back, now
     assert wait_until(lambda: len(station.triggers) == before + 10)
-    time.sleep(0.1)
+    clock.advance(1.0)
     assert len(conveyor.items) == before + 10  # paused: only the burst passed
+
+
+def test_a_stall_does_not_flood_the_line_with_the_items_it_missed(conveyor: ConveyorSimulator,
+                                                                 clock: ManualClock) -> None:
+    conveyor.resume()
+    clock.settle()
+    assert len(conveyor.items) == 1
+    clock.advance(1.0)               # the simulator was held up for 50 item intervals
+    assert len(conveyor.items) == 2  # one item now, not 50 (nor two back to back)
+    clock.advance(0.019)
+    assert len(conveyor.items) == 2
+    clock.advance(0.001)
+    assert len(conveyor.items) == 3  # and the rate goes on from there
+    assert [item.at - clock.start for item in conveyor.items] == pytest.approx([0.0, 1.0, 1.02])
 
 
 def test_rejects_are_recorded_by_seq(conveyor: ConveyorSimulator, station: Station) -> None:
@@ -119,8 +156,12 @@ def test_a_reject_for_an_item_the_station_never_saw_is_not_sent(conveyor: Convey
                                                                  station: Station) -> None:
     assert station.io.reject(99) is False
     assert station.io.status().rejects_failed == 1
-    time.sleep(0.1)
-    assert conveyor.rejects == []
+    conveyor.burst(1)
+    assert wait_until(lambda: len(station.triggers) == 1)
+    assert station.io.reject(station.triggers[0].seq) is True
+    # One connection, in order: had R 99 gone out, the module would have recorded it before this one.
+    assert wait_until(lambda: len(conveyor.rejects) == 1)
+    assert [(r.seq, r.outcome) for r in conveyor.rejects] == [(1, "rejected")]
 
 
 def test_the_simulator_records_unknown_rejects(conveyor: ConveyorSimulator) -> None:
@@ -248,6 +289,42 @@ def test_nothing_listening_is_reported_and_retried(no_leaks: None) -> None:
             assert wait_until(lambda: sim.connected, 3)   # the simulator notes its client just after answering
 
 
+def test_reconnect_backs_off_doubling_from_a_tenth_of_a_second_to_max_backoff(no_leaks: None) -> None:
+    """A port that accepts and hangs up at once (a module rebooting, a wrong device): the station tries again
+    after 0.1 s, then 0.2, 0.4 … up to `max_backoff`, on its clock, never in a tight loop."""
+    clock = ManualClock(threads=1)
+    attempts: list[float] = []
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            attempts.append(clock.now())
+            conn.close()
+
+    thread = threading.Thread(target=hang_up, name="hangs-up", daemon=True)
+    thread.start()
+    io = TcpLineIO(f"lineio+tcp://127.0.0.1:{server.getsockname()[1]}", max_backoff=1.0, clock=clock)
+    started = clock.now()
+    try:
+        with io:
+            clock.settle()
+            assert attempts == [started]
+            for _ in range(80):        # 4 s in 50 ms steps
+                clock.advance(0.05)
+            assert "connection closed by peer" in str(io.last_error)
+            assert not io.healthy
+    finally:
+        server.shutdown(socket.SHUT_RDWR)   # wakes the accept
+        server.close()
+        thread.join(2)
+    waits = [round(b - a, 6) for a, b in zip(attempts, attempts[1:])]
+    assert waits == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+
+
 def test_control_port(conveyor: ConveyorSimulator, station: Station) -> None:
     port = int(conveyor.control_url.rsplit(":", 1)[1])  # type: ignore[union-attr]
     assert ask(port, "rate 400") == "ok" and conveyor.rate == 400
@@ -269,13 +346,15 @@ def test_control_port(conveyor: ConveyorSimulator, station: Station) -> None:
     assert ask(port, "silent maybe").startswith("error: usage: silent on|off")
 
 
-def test_max_items_stops_the_conveyor(no_leaks: None) -> None:
-    with ConveyorSimulator(rate=500, max_items=20) as sim:
+def test_max_items_stops_the_conveyor(no_leaks: None, clock: ManualClock) -> None:
+    with ConveyorSimulator(rate=500, max_items=20, clock=clock) as sim:
         station = Station(sim.url)
         with station.io:
-            assert sim.wait_items(20, 5)
-            time.sleep(0.1)
+            assert station.io.wait_healthy(5)
+            for _ in range(30):
+                clock.advance(0.002)
             assert len(sim.items) == 20 and sim.finished
+            assert wait_until(lambda: len(station.triggers) == sim.delivered)
 
 
 def test_jitter_with_a_seed_is_repeatable() -> None:
