@@ -5,8 +5,9 @@ What it speaks, as a Zebra does:
 - Formats `^XA…^XZ`, however the bytes are split across TCP reads, several per read. Each goes into a bounded
   receive buffer (`buffer_size` formats; when it is full the simulator stops reading the socket, like a printer
   pushing back) and a print thread prints them in order, each `^PQ` copy as its own label. With `ips` set a
-  label takes `label length / ips` seconds (the length from `^LL`); a fault or a pause during a label restarts
-  that label once cleared, as a printer reprints the label it was on.
+  label takes `label length / ips` seconds (the length from `^LL`) on the simulator's `clock` (the machine's
+  unless a test passes one it moves); a fault or a pause during a label restarts that label once cleared, as a
+  printer reprints the label it was on. The label under the head counts among the formats `~HS` reports.
 - `^DFR:NAME.ZPL^FS…^XZ` stores a format (nothing prints); `^XFR:NAME.ZPL` with `^FNn^FD…^FS` recalls it.
 - `~DYd:f,b,x,t,w,data` stores a file (a TrueType font: x = T, b = B binary or A hex/ZB64) on drive E: (flash,
   kept across `power_cycle`) or R: (RAM, lost); `^A@o,h,w,E:NAME.TTF` and `^CWa,E:NAME.TTF` print with it, and a
@@ -65,6 +66,7 @@ from typing import Any
 
 from PIL import Image
 
+from drivers.clock import SYSTEM_CLOCK, Clock
 from simulators.errors import SimulatorError
 from simulators.zpl_render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
 
@@ -306,10 +308,12 @@ class PrinterSimulator:
         keep: int = 2000,
         flash_bytes: int = 6 * 1024 * 1024,
         ram_bytes: int = 1024 * 1024,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if ips is not None and ips <= 0:
             raise SimulatorError(f"ips must be positive, got {ips}")
         self.host = host
+        self.clock = clock   # times a label at `ips`
         self.dpmm = dpmm
         self.render = render
         self.buffer_size = buffer_size
@@ -817,7 +821,7 @@ class PrinterSimulator:
         while True:
             with self._cond:
                 while not self._stopping and (not self._queue or not self._can_print()):
-                    self._cond.wait()
+                    self.clock.wait(self._cond)
                 if self._stopping:
                     return
                 job = self._queue[0]
@@ -846,13 +850,13 @@ class PrinterSimulator:
                 if self._stopping or generation != self._generation:
                     return None
                 if not self._can_print():
-                    self._cond.wait()
+                    self.clock.wait(self._cond)
                     continue
                 duration = job.length_dots / self.dpmm / 25.4 / self._ips if self._ips else 0.0
-                deadline = time.monotonic() + duration
+                deadline = self.clock.monotonic() + duration
                 interrupted = False
-                while (remaining := deadline - time.monotonic()) > 0:
-                    self._cond.wait(remaining)
+                while (remaining := deadline - self.clock.monotonic()) > 0:
+                    self.clock.wait(self._cond, remaining)
                     if self._stopping or generation != self._generation:
                         return None
                     if not self._can_print():
