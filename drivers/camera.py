@@ -19,6 +19,11 @@ never silently does nothing.
 back-off (0.1 s doubling to `max_backoff`), logging the loss once and the recovery once. A file or folder that
 ends without `loop` ends the camera (`ended`), which is not a fault. `latest()` is the newest frame,
 `wait_next(after_seq, timeout)` waits for a newer one; `fps` and `resolution` are what really arrived.
+A consumer slower than the camera gets the newest frame and skips the others; `Frame.seq` says which frame it
+got (for a file or folder played once: its place among the recording's frames, from 1).
+
+`clock` (drivers.clock) times the replay of a file or folder, the reconnect back-off, `Frame.at` and `fps`;
+the machine's monotonic clock unless a test passes one it moves by hand.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 import cv2
 import numpy as np
 
+from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
 
 __all__ = ["Camera", "CameraError", "Frame", "open_camera"]
@@ -55,8 +61,9 @@ class CameraError(DeviceError):
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One grabbed frame: `image` is BGR (h x w x 3) or gray (h x w) uint8, `seq` counts from 1, `at` is
-    time.monotonic() when it was taken: when it arrived, or earlier for a camera that stamps its frames
-    (`X-Timestamp` on an MJPEG part), mapped to our clock; a moving belt is tracked by these times."""
+    the camera's clock (time.monotonic() unless a test gave another) when it was taken: when it arrived, or
+    earlier for a camera that stamps its frames (`X-Timestamp` on an MJPEG part), mapped to our clock; a moving
+    belt is tracked by these times."""
 
     image: np.ndarray
     seq: int
@@ -446,8 +453,10 @@ class Camera:
     """A camera on its grabber thread. Only the newest frame is kept; a consumer that is slower than the
     camera skips frames (it always works on the most recent view), which `dropped` counts."""
 
-    def __init__(self, url: str, *, max_backoff: float = 2.0, gray: bool = False) -> None:
+    def __init__(self, url: str, *, max_backoff: float = 2.0, gray: bool = False,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._url = _parse(url)
+        self.clock = clock
         self._make_source = lambda: _source(self._url, gray)
         _source(self._url, gray)  # validate options and paths now: a bad URL fails at start-up, not in a thread
         self._max_backoff = max_backoff
@@ -490,7 +499,7 @@ class Camera:
             arrivals = list(self._arrivals)
         if len(arrivals) < 2:
             return 0.0
-        now = time.monotonic()
+        now = self.clock.monotonic()
         recent = [t for t in arrivals if now - t <= 3.0]
         if len(recent) < 2 or recent[-1] <= recent[0]:
             return 0.0
@@ -567,17 +576,17 @@ class Camera:
                         source.close()
                         source = None
                         self._lost(str(exc))
-                        self._stop.wait(backoff)
+                        self.clock.wait_event(self._stop, backoff)
                         backoff = min(backoff * 2, self._max_backoff)
                         continue
                     except Exception as exc:  # OpenCV raises its own errors on odd devices
                         source.close()
                         source = None
                         self._lost(f"{self.url}: {exc}")
-                        self._stop.wait(backoff)
+                        self.clock.wait_event(self._stop, backoff)
                         backoff = min(backoff * 2, self._max_backoff)
                         continue
-                    next_due = time.monotonic()
+                    next_due = self.clock.monotonic()
                     self._source = source
                 try:
                     image = source.read()
@@ -597,12 +606,12 @@ class Camera:
                 if source.nominal_fps > 0:
                     # Replay at the file's (or asked) rate; a slow disk or decoder never speeds it up later.
                     next_due += 1.0 / source.nominal_fps
-                    delay = next_due - time.monotonic()
+                    delay = next_due - self.clock.monotonic()
                     if delay > 0:
-                        if self._stop.wait(delay):
+                        if self.clock.wait_event(self._stop, delay):
                             return
                     else:
-                        next_due = time.monotonic()
+                        next_due = self.clock.monotonic()
                 self._publish(image, source.stamp)
         finally:
             self._source = None
@@ -613,7 +622,7 @@ class Camera:
                 self._cond.notify_all()
 
     def _publish(self, image: np.ndarray, stamp: float | None = None) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         at = now
         if stamp is not None:
             # The camera's clock is not ours: the offset is the smallest delay seen (a frame that came at once),
@@ -653,9 +662,9 @@ class Camera:
         self.last_error = None
 
 
-def open_camera(url: str, *, max_backoff: float = 2.0, gray: bool = False) -> Camera:
+def open_camera(url: str, *, max_backoff: float = 2.0, gray: bool = False, clock: Clock = SYSTEM_CLOCK) -> Camera:
     """A Camera for `url` (see the module docstring for the forms), not started: call `start()` or use it as a
     context manager. `gray` is the default when the URL has no `gray=` (a code reader wants gray frames: a
     JPEG decodes a third faster without its colour). Raises CameraError at once for a malformed URL, an unknown
-    option or a missing file."""
-    return Camera(url, max_backoff=max_backoff, gray=gray)
+    option or a missing file. `clock`: see the module docstring."""
+    return Camera(url, max_backoff=max_backoff, gray=gray, clock=clock)

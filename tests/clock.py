@@ -84,15 +84,19 @@ class ManualClock:
         with self._lock:
             return self._now
 
-    def advance(self, seconds: float) -> float:
-        """Let `seconds` pass; returns the new time once every thread on the clock has caught up with it."""
+    def advance(self, seconds: float, *, settle: bool = True) -> float:
+        """Let `seconds` pass; returns the new time once every thread on the clock has caught up with it.
+        `settle=False` returns at once, for a thread that will go on to wait on something else (a socket)."""
         if seconds < 0:
             raise ValueError(f"time does not go back ({seconds})")
         self.settle()
         with self._lock:
             self._ns += round(seconds * 1e9)
             now = self._now
-        self.settle()
+        if settle:
+            self.settle()
+        else:
+            self._wake()
         return now
 
     def advance_to(self, when: float) -> float:
@@ -102,14 +106,7 @@ class ManualClock:
         """Return once every thread on the clock (at least `threads` of them) is waiting again, having looked at
         the current time and whatever it was told since."""
         me = threading.current_thread()
-        with self._lock:
-            self._epoch += 1
-            epoch = self._epoch
-            conds = {id(c): c for _, c in self._parked.values() if c is not None}
-            self._changed.notify_all()
-        for cond in conds.values():
-            with cond:
-                cond.notify_all()
+        epoch = self._wake()
         deadline = time.monotonic() + self.settle_timeout
         with self._lock:
             while True:
@@ -123,3 +120,15 @@ class ManualClock:
                                          f"{self.settle_timeout:g} s: {behind or 'none waited on it yet'}")
                 # A parked thread notifies; a thread that ends does not: look again now and then.
                 self._changed.wait(min(remaining, 0.02))
+
+    def _wake(self) -> int:
+        """Wake every thread waiting on the clock, so it looks at the time again; returns the new epoch."""
+        with self._lock:
+            self._epoch += 1
+            epoch = self._epoch
+            conds = {id(c): c for _, c in self._parked.values() if c is not None}
+            self._changed.notify_all()
+        for cond in conds.values():
+            with cond:
+                cond.notify_all()
+        return epoch

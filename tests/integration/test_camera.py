@@ -20,6 +20,7 @@ from drivers.decoder import TrackingDecoder, ZxingDecoder
 from drivers.errors import DeviceError
 from simulators.camera import CameraSimulator, make_stamp_label
 from simulators.printer import PrinterSimulator
+from tests.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -93,47 +94,82 @@ def test_folder_plays_images_in_name_order_then_ends(tmp_path: Path, no_leaks: N
 def test_folder_loops_and_gives_gray(tmp_path: Path, no_leaks: None) -> None:
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 30, 3), 40 * (i + 1), np.uint8))
-    with open_camera(f"folder://{tmp_path}?fps=100&loop=1&gray=1") as camera:
-        frame = None
-        for _ in range(8):
-            frame = camera.wait_next(frame.seq if frame else 0, timeout=2)
-            assert frame is not None
+    clock = ManualClock(threads=1)
+    with open_camera(f"folder://{tmp_path}?fps=100&loop=1&gray=1", clock=clock) as camera:
+        levels = []
+        for seq in range(1, 9):
+            clock.advance(0.01)
+            frame = camera.wait_next(seq - 1, timeout=5)
+            assert frame is not None and frame.seq == seq
+            levels.append(int(frame.image[0, 0]))
+            if seq == 1:
+                assert camera.fps == 0.0         # measured: nothing to measure from one frame
         assert frame.image.ndim == 2
+        assert levels == [40, 80, 120] * 2 + [40, 80]   # round and round
         assert not camera.ended
-        time.sleep(0.3)
-        assert 50 < camera.fps < 150        # measured, not the requested
+        assert camera.fps == pytest.approx(100)  # what arrived on the camera's clock
 
 
-def test_video_file_at_its_rate_or_as_fast_as_asked(tmp_path: Path, no_leaks: None) -> None:
+@pytest.fixture
+def video(tmp_path: Path) -> Path:
+    """Twelve frames at 40 fps; the label is on every second one, the first, third, … (seq 1, 3, … 11)."""
     path = tmp_path / "line.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 40.0, (640, 480))
     assert writer.isOpened()
     for i in range(12):
         writer.write(label_frame(URI if i % 2 == 0 else None))
     writer.release()
-    with open_camera(f"file://{path}") as camera:
-        started = time.monotonic()
-        seen = 0
-        seq = 0
-        while (frame := camera.wait_next(seq, timeout=2)) is not None:
-            seq = frame.seq
-            seen += 1
-        elapsed = time.monotonic() - started
-        assert camera.ended and camera.frames == 12
+    return path
+
+
+def holds_label(seq: int) -> bool:
+    return seq % 2 == 1
+
+
+def test_video_file_at_its_rate_or_as_fast_as_asked(video: Path, no_leaks: None) -> None:
+    # On the camera's clock: a frame comes when its time comes, and not a moment before, so each one is read
+    # in turn, however loaded the machine is.
+    clock = ManualClock(threads=1)
+    with open_camera(f"file://{video}", clock=clock) as camera:
+        started = clock.now()
+        frames = []
+        for seq in range(1, 13):
+            clock.advance(0.024)
+            assert (camera.latest().seq if camera.latest() else 0) == seq - 1   # 24 ms after the last: not yet
+            clock.advance(0.001)
+            frame = camera.wait_next(seq - 1, timeout=5)
+            assert frame is not None and frame.seq == seq
+            frames.append(frame)
+        assert [f.at - started for f in frames] == pytest.approx([n / 40 for n in range(1, 13)])   # 40 fps
+        assert camera.fps == pytest.approx(40)
+        assert camera.wait_next(12, timeout=5) is None and camera.ended and camera.frames == 12
         assert camera.resolution == (640, 480)
-        assert elapsed >= 12 / 40 * 0.8                 # paced at the file's 40 fps
-    with open_camera(f"file://{path}?fps=0&loop=1") as camera:
-        first = camera.wait_next(0, timeout=2)
-        assert first is not None
-        deadline = time.monotonic() + 3
-        while camera.frames < 30 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert camera.frames >= 30 and not camera.ended   # looped past the end
     # Read by the decoder: every second frame holds the label.
-    with open_camera(f"file://{path}?fps=200") as camera:
-        frame = camera.wait_next(0, timeout=2)
-        assert frame is not None
-        assert [d.text for d in ZxingDecoder().decode(frame.image)] == [URI]
+    decoder = ZxingDecoder()
+    assert [[d.text for d in decoder.decode(f.image)] for f in frames] == [[URI], []] * 6
+    # fps=0: as fast as it decodes, never waiting on the clock; loop=1 goes round past the end.
+    with open_camera(f"file://{video}?fps=0&loop=1", clock=clock) as camera:
+        frame = camera.wait_next(0, timeout=5)
+        while frame is not None and frame.seq < 30:
+            frame = camera.wait_next(frame.seq, timeout=5)
+        assert frame is not None and not camera.ended        # looped past the end
+        assert frame.at == clock.now()                       # with the clock standing still: unpaced
+
+
+def test_a_reader_slower_than_the_video_gets_frames_it_can_tell_apart(video: Path, no_leaks: None) -> None:
+    # On the machine's clock at 200 fps the reader skips frames, as much as the machine makes it; whichever it
+    # gets, its seq says which frame of the file it is (wait_next(0) is the newest, not the first).
+    decoder = ZxingDecoder()
+    got = []
+    with open_camera(f"file://{video}?fps=200") as camera:
+        seq = 0
+        while (frame := camera.wait_next(seq, timeout=5)) is not None:
+            got.append(frame.seq)
+            texts = [d.text for d in decoder.decode(frame.image)]
+            assert texts == ([URI] if holds_label(frame.seq) else []), (frame.seq, texts)
+            seq = frame.seq
+        assert camera.ended and camera.frames == 12
+    assert got and got == sorted(set(got)) and got[-1] == 12
 
 
 # -------------------------------------------------------------------------------------------------------- MJPEG
@@ -144,11 +180,10 @@ def test_mjpeg_stream_from_the_simulator(no_leaks: None) -> None:
         assert camera.wait_connected(3)
         first = camera.wait_next(0, timeout=3)
         assert first is not None and first.image.shape == (600, 800, 3)
-        time.sleep(0.6)
-        assert 15 < camera.fps < 35
+        later = camera.wait_next(first.seq + 2, timeout=5)
+        assert later is not None and later.seq > first.seq + 2 and later.at > first.at
+        assert camera.fps > 0     # measured from the arrivals (the measure itself: test_folder_loops_and_gives_gray)
         assert camera.resolution == (800, 600)
-        later = camera.wait_next(first.seq, timeout=2)
-        assert later is not None and later.seq > first.seq and later.at > first.at
 
 
 def test_mjpeg_through_ffmpeg_backend(no_leaks: None) -> None:
@@ -161,7 +196,9 @@ def test_reconnects_when_the_stream_drops_and_comes_back(no_leaks: None, caplog:
     caplog.set_level(logging.INFO, logger="drivers.camera")
     port = free_port()
     sim = small_sim(port=port).start()
-    camera = open_camera(f"http://127.0.0.1:{port}/stream.mjpg?timeout=1", max_backoff=0.2).start()
+    # The back-off on a clock the test moves: while the stream is gone, each step past it is one more attempt.
+    clock = ManualClock(threads=1)
+    camera = open_camera(f"http://127.0.0.1:{port}/stream.mjpg?timeout=1", max_backoff=0.2, clock=clock).start()
     try:
         assert camera.wait_connected(3)
         assert camera.wait_next(0, timeout=3) is not None
@@ -172,8 +209,12 @@ def test_reconnects_when_the_stream_drops_and_comes_back(no_leaks: None, caplog:
         assert not camera.connected
         lost_at = camera.latest()
         assert lost_at is not None
-        time.sleep(0.8)   # several failed attempts: logged once
+        clock.settle()                # the first attempt failed; it waits 0.1 s
+        for _ in range(6):            # six more attempts, each refused: the loss is logged once
+            clock.advance(0.2)
+        assert "cannot connect" in str(camera.last_error)
         sim = small_sim(port=port).start()
+        clock.advance(0.2, settle=False)   # the next attempt finds the camera back (and then reads its stream)
         assert camera.wait_connected(5)
         newer = camera.wait_next(lost_at.seq, timeout=3)
         assert newer is not None
@@ -274,7 +315,13 @@ def test_reader_reports_a_label_seen_in_many_frames_once(no_leaks: None) -> None
             while sim.status()["in_view"] + sim.status()["pending"] > 0 or not reads:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-            time.sleep(0.2)
+            # The label has left the view. Frames come in order and the driver keeps only the newest, so once the
+            # reader has done three more, it has done every frame that showed the label.
+            done = reader.stats().frames
+            deadline = time.monotonic() + 5
+            while reader.stats().frames < done + 3:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
             stats = reader.stats()
             assert reads == [(URI, False)]
             assert stats.codes >= 3            # seen in several frames, reported once
@@ -292,16 +339,25 @@ def test_reader_flags_the_same_content_again_after_dedupe_time(tmp_path: Path, n
     for i, uri in enumerate(frames):
         cv2.imwrite(str(tmp_path / f"f{i:03d}.png"), label_frame(uri))
     reads: list[tuple[str, bool]] = []
-    camera = open_camera(f"folder://{tmp_path}?fps=50")
+    clock = ManualClock(threads=1)   # the recording's time: each frame is read before the next one comes
+    camera = open_camera(f"folder://{tmp_path}?fps=50", clock=clock)
     reader = CameraReader(camera, ZxingDecoder(), lambda text, raw, at, fig, *, repeat: reads.append((text, repeat)),
                           dedupe_s=0.1)
     with reader:
+        for n in range(1, len(frames) + 1):
+            clock.advance(0.02)
+            deadline = time.monotonic() + 5
+            while reader.stats().frames < n:
+                assert time.monotonic() < deadline, f"the reader did not take frame {n}"
+                time.sleep(0.005)
+        clock.advance(0.02)          # the end of the folder: the camera ends, and the reader with it
         deadline = time.monotonic() + 5
-        while not camera.ended and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.1)
-    assert reads == [(URI, False), (URI, True)]
-    assert reader.stats().misses >= 5
+        while reader.running:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    assert reads == [(URI, False), (URI, True)]   # 0.22 s apart on the recording's clock: seen again
+    stats = reader.stats()
+    assert (stats.frames, stats.skipped, stats.hits, stats.misses) == (17, 0, 7, 10)
 
 
 def test_printed_labels_reach_the_reader_through_the_camera(no_leaks: None) -> None:
@@ -345,10 +401,14 @@ def test_stop_does_not_wait_for_a_stalled_stream(no_leaks: None) -> None:
     camera = open_camera(f"http://127.0.0.1:{server.getsockname()[1]}/stream.mjpg?timeout=30").start()
     try:
         thread.join(3)
-        time.sleep(0.2)
-        started = time.monotonic()
-        camera.stop()
-        assert time.monotonic() - started < 1.0
+        deadline = time.monotonic() + 5
+        while camera._source is None:    # connected, headers read: next, a read that would block for 30 s
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        grabber = camera._thread
+        assert grabber is not None
+        camera.stop(timeout=10)          # gives up waiting for the thread after 10 s, a third of the read timeout
+        assert not grabber.is_alive()    # so it ended because stop() woke its read
         assert not camera.running
     finally:
         for conn in accepted:
