@@ -8,6 +8,7 @@ import threading
 import pytest
 from PyQt5.QtCore import Qt
 
+from simulators.printer import PrintedLabel
 from station.engine import LineState
 from tests.integration.line_harness import SimLine
 from tests.ui.conftest import counter, create_batch, wait_state
@@ -40,33 +41,99 @@ def test_a_batch_runs_from_the_screen_and_the_counters_move(qtbot, make_window, 
     assert rows and rows[0][1] == 25 and json.loads(rows[0][2])[0]["name"] == "Thu hoạch mè"
 
 
-def test_paper_out_shows_the_alarm_and_the_fault_state(qtbot, make_window, line: SimLine) -> None:
+class Belt:
+    """Between the printer and the verification scanner: the test decides which printed labels reach the scanner
+    and when, and can hold the printer's print thread after a label, so the labels sent after it wait in the
+    printer's buffer. Which stamps are printed, read or still in the printer when the paper runs out is then set
+    by the test, not by how fast the machine is."""
+
+    def __init__(self, line: SimLine, hold: set[int], stop_after: int) -> None:
+        self.line = line
+        self.hold = hold                 # printer label indexes kept from the scanner until deliver()
+        self.stop_after = stop_after     # the print thread waits after printing this label until release()
+        self.held: dict[int, PrintedLabel] = {}
+        self.stopped = threading.Event()
+        self.released = threading.Event()
+        line.printer.remove_listener(line.scanner.on_label)
+        line.printer.add_listener(self.on_label)
+
+    def on_label(self, label: PrintedLabel) -> None:   # on the printer's print thread
+        if label.index in self.hold:
+            self.held[label.index] = label
+        else:
+            self.line.scanner.on_label(label)
+        if label.index == self.stop_after:
+            self.stopped.set()
+            self.released.wait(60)
+
+    def deliver(self, index: int) -> None:
+        self.line.scanner.on_label(self.held.pop(index))
+
+    def release(self) -> None:
+        self.released.set()
+
+
+def hs_polls(line: SimLine) -> int:
+    return sum(1 for c in list(line.printer.controls_seen) if c == "~HS")
+
+
+@pytest.mark.line(overrides={"line.print_ahead": 3, "line.verify_timeout_s": 30})
+def test_paper_out_shows_the_alarm_and_voids_only_the_stamps_still_in_the_printer(
+        qtbot, make_window, line: SimLine) -> None:
+    # Labels 0-2 are read at once. Label 3 is printed and not yet read; label 4 is printed and then the printer
+    # holds (its print thread waits), so label 5 stays in its buffer; the window of 3 is full, nothing more is
+    # sent. Then the paper runs out. The README's rule: the formats the printer held at its last ~HS answer
+    # (label 5), every label sent since (none) and the one under the head (label 4) are voided with reason
+    # printer_fault and cancelled (~JA); the older stamp in flight (label 3) was printed and goes on to
+    # verification.
+    belt = Belt(line, hold={3, 4}, stop_after=4)
     window = make_window()
     screen = window.operator
-    create_batch(qtbot, window, "MX2611PAPER")
-    screen.count_spin.setValue(0)                    # until stopped
-    qtbot.mouseClick(screen.start_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: counter(window, "batch", "activated") >= 3, timeout=20_000)
-    line.printer.paper_out = True
-    wait_state(qtbot, window, LineState.FAULT)
-    qtbot.waitUntil(screen.alarm_banner.isVisible)
-    assert "Hết giấy in — thay cuộn tem rồi bấm Tiếp tục" in screen.alarm_text.text()
-    assert "Out of labels" in screen.alarm_second.text()
-    assert screen.state_tile.text() == "LỖI"
-    assert screen.pause_button.text() == "Tiếp tục"
-    qtbot.waitUntil(lambda: screen.lamps["printer"].level == "bad")
-    qtbot.mouseClick(screen.ack_button, Qt.LeftButton)
-    assert not screen.alarm_banner.isVisible()
-    line.printer.paper_out = False
-    qtbot.waitUntil(lambda: screen.lamps["printer"].level == "ok", timeout=10_000)
-    qtbot.mouseClick(screen.pause_button, Qt.LeftButton)       # Resume
-    wait_state(qtbot, window, LineState.RUNNING)
-    before = counter(window, "batch", "activated")
-    qtbot.waitUntil(lambda: counter(window, "batch", "activated") > before + 2, timeout=20_000)
-    qtbot.mouseClick(screen.stop_button, Qt.LeftButton)
-    wait_state(qtbot, window, LineState.STOPPED)
-    voided = line.query("SELECT count(*) FROM stamps WHERE void_reason = 'printer_fault'")[0][0]
-    assert voided >= 0    # stamps in flight at the fault are voided, never reused
+    try:
+        create_batch(qtbot, window, "MX2611PAPER")
+        screen.count_spin.setValue(0)                    # until stopped
+        qtbot.mouseClick(screen.start_button, Qt.LeftButton)
+        qtbot.waitUntil(belt.stopped.is_set, timeout=20_000)
+        qtbot.waitUntil(lambda: counter(window, "batch", "activated") == 3 and line.printer.queued == 1,
+                        timeout=20_000)
+        polls = hs_polls(line)
+        qtbot.waitUntil(lambda: hs_polls(line) >= polls + 2, timeout=10_000)  # one ~HS answered with label 5 held
+        line.printer.paper_out = True
+        belt.release()                                   # the print thread now waits for paper
+        wait_state(qtbot, window, LineState.FAULT)
+        qtbot.waitUntil(screen.alarm_banner.isVisible)
+        assert "Hết giấy in — thay cuộn tem rồi bấm Tiếp tục" in screen.alarm_text.text()
+        assert "Out of labels" in screen.alarm_second.text()
+        assert screen.state_tile.text() == "LỖI"
+        assert screen.pause_button.text() == "Tiếp tục"
+        qtbot.waitUntil(lambda: screen.lamps["printer"].level == "bad")
+        qtbot.waitUntil(lambda: line.printer.cancelled_count == 1, timeout=10_000)   # ~JA: label 5
+        qtbot.waitUntil(lambda: counter(window, "batch", "voided") == 2, timeout=10_000)
+        belt.deliver(3)                                  # label 3 reaches the scanner while the line is stopped
+        qtbot.waitUntil(lambda: counter(window, "batch", "activated") == 4, timeout=20_000)
+        qtbot.mouseClick(screen.ack_button, Qt.LeftButton)
+        assert not screen.alarm_banner.isVisible()
+        line.printer.paper_out = False
+        qtbot.waitUntil(lambda: screen.lamps["printer"].level == "ok", timeout=10_000)
+        qtbot.mouseClick(screen.pause_button, Qt.LeftButton)       # Resume
+        wait_state(qtbot, window, LineState.RUNNING)
+        qtbot.waitUntil(lambda: counter(window, "batch", "activated") >= 7, timeout=20_000)
+        qtbot.mouseClick(screen.stop_button, Qt.LeftButton)
+        wait_state(qtbot, window, LineState.STOPPED)
+    finally:
+        belt.release()
+    printed = [label.qr_data[0] for label in line.printer.labels]
+    stamps = {uri: (state, reason) for uri, state, reason in
+              line.query("SELECT uri, state, void_reason FROM stamps WHERE state IN ('activated', 'voided')")}
+    faulted = {uri for uri, (state, reason) in stamps.items() if reason == "printer_fault"}
+    (cancelled,) = line.printer.cancelled
+    in_buffer = [uri for uri in stamps if uri.rsplit("/21/", 1)[1].split("?")[0].encode() in cancelled]
+    assert len(in_buffer) == 1 and in_buffer[0] not in printed        # label 5: cancelled, never printed
+    assert faulted == {printed[4], in_buffer[0]}                       # voided: under the head, and in the buffer
+    assert stamps[printed[3]] == ("activated", None)                   # printed before: verified after the fault
+    assert all(stamps[uri] == ("activated", None) for uri in printed[:4] + printed[5:])
+    assert len(set(printed)) == len(printed)                           # no serial printed twice: none reused
+    assert counter(window, "batch", "voided") == 2
 
 
 def test_a_bad_lot_is_refused_in_the_batch_dialog(qtbot, make_window) -> None:
