@@ -21,6 +21,7 @@ from typing import Any
 import zxingcpp
 from PIL import Image
 
+from drivers.clock import SYSTEM_CLOCK, Clock
 from simulators.errors import SimulatorError
 
 __all__ = ["ScanOutput", "ScannerSimulator"]
@@ -69,6 +70,7 @@ class ScannerSimulator:
         seed: int | None = None,
         symbologies: tuple[str, ...] = ("QRCode",),
         no_read_message: bytes | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         unknown = [s for s in symbologies if s not in _FORMATS]
         if unknown:
@@ -76,6 +78,7 @@ class ScannerSimulator:
         self.link = link
         self.terminator = terminator
         self.read_delay = read_delay
+        self.clock = clock   # times the conveyor's read_delay (tests pass one they move)
         self.symbologies = symbologies
         self.no_read_message = no_read_message
         self._rng = random.Random(seed)
@@ -213,7 +216,7 @@ class ScannerSimulator:
     def on_label(self, label: Any) -> None:
         """Queue a label for reading: a PrintedLabel, a RenderedLabel (anything with `.image`) or a PIL image.
         Safe to call from any thread (the printer calls it from its print thread)."""
-        self._queue.put((time.monotonic() + self.read_delay, label))
+        self._queue.put((self.clock.monotonic() + self.read_delay, label))
 
     def inject(self, line: str | bytes, terminate: bool = True) -> None:
         """Send a line as if a person scanned it by hand (text is UTF-8 encoded; the terminator is added)."""
@@ -260,7 +263,7 @@ class ScannerSimulator:
                     return
                 due, label = item
                 # The label travels down the conveyor before it passes the scanner.
-                if self._stopping.wait(max(0.0, due - time.monotonic())):
+                if self.clock.wait_event(self._stopping, max(0.0, due - self.clock.monotonic())):
                     return
                 self._scan(label)
             except Exception:

@@ -117,7 +117,8 @@ class ManualClock:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(f"threads on the manual clock did not settle within "
-                                         f"{self.settle_timeout:g} s: {behind or 'none waited on it yet'}")
+                                         f"{self.settle_timeout:g} s: {behind or 'none waited on it yet'} "
+                                         "(still busy, or waiting on something other than the clock)")
                 # A parked thread notifies; a thread that ends does not: look again now and then.
                 self._changed.wait(min(remaining, 0.02))
 

@@ -17,6 +17,7 @@ from simulators.errors import SimulatorError
 from simulators.printer import PrinterSimulator
 from simulators.scanner import ScannerSimulator
 from simulators.zpl_render import RenderedLabel, render_labels
+from tests.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -69,17 +70,21 @@ def port(scanner: ScannerSimulator) -> Iterator[serial.Serial]:
 
 def test_printed_stamp_is_decoded_from_its_image_and_sent_over_the_pty(tmp_path: Path, baseline_threads: None) -> None:
     link = tmp_path / "ttyScanner"
-    with PrinterSimulator(port=0) as printer, ScannerSimulator(link=str(link), read_delay=0.05) as scanner:
+    clock = ManualClock(threads=1)   # the conveyor's travel time (read_delay) passes only as the test says
+    with PrinterSimulator(port=0) as printer, \
+            ScannerSimulator(link=str(link), read_delay=0.05, clock=clock) as scanner:
         printer.add_listener(scanner.on_label)
         assert link.is_symlink() and os.readlink(link) == scanner.port
         assert scanner.describe() == {"port": scanner.port, "link": str(link), "url": f"serial://{link}"}
         with serial.Serial(str(link), 115200, timeout=3) as ser:
             with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as sock:
-                start = time.monotonic()
                 sock.sendall(stamp())
+                assert printer.wait_printed(1)
+                clock.advance(0.049)          # the label is still on its way to the scanner
+                assert ser.in_waiting == 0 and scanner.counts["sent"] == 0
+                clock.advance(0.001, settle=False)
                 line = ser.read_until(b"\r\n")
             assert line == URI.encode() + b"\r\n"
-            assert time.monotonic() - start >= 0.05  # the conveyor's travel time
         assert scanner.counts["sent"] == 1
         assert scanner.history[0].truth == URI and scanner.history[0].label_index == 0
     assert not link.exists()
