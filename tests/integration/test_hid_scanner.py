@@ -6,8 +6,10 @@ framer and verifier service as for serial scanners run on it."""
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
-import time
+import termios
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,13 @@ from drivers.hid import HidTransport, KeyDecoder, input_event
 from drivers.transport import TransportError, UnsupportedUrl, open_transport
 from station.ports import VerificationRead
 from tests.integration.mqtt_fixtures import wait_until
+
+
+def unread(fd: int) -> int:
+    """Bytes written to a FIFO and not yet read from it (FIONREAD)."""
+    count = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, count)
+    return count[0]
 
 URI = "https://truyxuat.hue.example.vn/01/08938603001013/10/MX2611A/21/7K3Q9XH2WP?17=270528"
 SHIFTED = {'~': '`', '!': '1', '@': '2', '#': '3', '$': '4', '%': '5', '^': '6', '&': '7', '*': '8', '(': '9',
@@ -107,7 +116,9 @@ def test_a_keyboard_wedge_scanner_feeds_the_verifier_like_a_serial_one(tmp_path:
         data = typed(URI) + typed("GARBAGE", enter=False) + input_event(28, 1) + typed(URI.replace("WP", "WQ"))
         for start in range(0, len(data), 1000):
             os.write(writer, data[start:start + 1000])
-            time.sleep(0.01)
+            # The next chunk only once the reader has taken this one from the FIFO: each read ends where the
+            # chunk does (1000 bytes is no whole number of input events), however the machine schedules us.
+            assert wait_until(lambda: unread(writer) == 0, 5)
         assert wait_until(lambda: len(reads) == 3, 5), reads
         assert [r.text for r in reads] == [URI, "GARBAGE", URI.replace("WP", "WQ")]
         assert service.read_count == 3 and service.refused_count == 0
