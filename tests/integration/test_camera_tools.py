@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,21 +18,21 @@ from simulators.camera import CameraSimulator
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-URIS = [f"https://truyxuat.example.vn/01/08938603001013/10/MX2611A/21/7K3Q9XH2W{n}" for n in range(6)]
+URIS = [f"https://truyxuat.example.vn/01/08938603001013/10/MX2611A/21/7K3Q9XH{n:03d}" for n in range(100)]
 
 
 @pytest.fixture
 def belt() -> Iterator[CameraSimulator]:
-    """A camera over a slow belt, a label entering every 0.4 s until the test ends."""
+    """A camera over a slow belt, a label entering every 0.4 s until the test ends, each with its own serial (a
+    content seen twice would be two reads of one code, however long the check happened to run)."""
     sim = CameraSimulator(width=800, height=600, fps=25, seed=3, delay=0.0, scale=1.0, speed=1500.0).start()
     stop = threading.Event()
 
     def feed() -> None:
-        n = 0
-        while not stop.is_set():
-            sim.inject("good", URIS[n % len(URIS)])
-            n += 1
-            stop.wait(0.4)
+        for uri in URIS:
+            sim.inject("good", uri)
+            if stop.wait(0.4):
+                return
 
     thread = threading.Thread(target=feed, daemon=True)
     thread.start()
@@ -88,8 +87,8 @@ def test_the_cli_checks_a_camera_and_refuses_a_scanner_url(belt: CameraSimulator
     refused = subprocess.run([sys.executable, "-m", "app.cli", "camera", "check", "--url", "serial:///dev/ttyACM0"],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "is not a camera URL" in refused.stderr
-    started = time.monotonic()
+    # A dead camera: the check says so and ends (a hang would end the test by the timeout; no time is measured).
     dead = subprocess.run([sys.executable, "-m", "app.cli", "camera", "check", "--url",
                            "http://127.0.0.1:9/stream.mjpg?timeout=0.5", "--seconds", "1"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert dead.returncode == 1 and "no frames arrived" in dead.stdout and time.monotonic() - started < 30
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert dead.returncode == 1 and "no frames arrived" in dead.stdout
