@@ -14,7 +14,8 @@ What it does, as a camera over a packing conveyor would show it:
   partly outside the field of view, the code cut by the frame edge), `foreign` (a label from another batch
   passes instead of the printed one).
 - `url` is `http://HOST:PORT/stream.mjpg` (multipart/x-mixed-replace, one JPEG per part, each with its exposure
-  time as `X-Timestamp: <epoch seconds>`, as mjpg-streamer and many IP cameras send it); `/frame.jpg` gives
+  time as `X-Timestamp: <epoch seconds>`, as mjpg-streamer and many IP cameras send it, from the camera's own
+  clock, set at start-up and free-running); `/frame.jpg` gives
   the current frame alone. The station reads it through `drivers.camera.open_camera(url)`, the real path.
 - `write_frames(folder, n)` writes a FIXED, seeded set of good and bad frames and `manifest.json` with the
   ground truth of each frame (for the decode benchmark and tests).
@@ -51,6 +52,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from drivers.clock import SYSTEM_CLOCK, Clock
 from simulators.control import CommandServer
 from simulators.errors import SimulatorError
 from simulators.zpl_render import render_labels
@@ -170,12 +172,16 @@ class CameraSimulator:
         smudge_rate: float = 0.0,
         cut_rate: float = 0.0,
         foreign_rate: float = 0.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if width < 320 or height < 240:
             raise SimulatorError(f"frame {width}x{height} too small (at least 320x240)")
         if fps <= 0:
             raise SimulatorError(f"fps must be positive, got {fps}")
         self.width, self.height, self.fps = width, height, fps
+        self.clock = clock   # the frame clock and the belt's time (tests pass one they move by hand)
+        # The camera's own clock for X-Timestamp: epoch seconds, free-running from start-up like a camera's.
+        self._epoch_offset = time.time() - clock.monotonic()
         self.host = host
         self.delay = delay
         self.speed = speed
@@ -303,7 +309,7 @@ class CameraSimulator:
         Safe from any thread (the printer calls it on its print thread); costs no rendering here."""
         with self._lock:
             self.counts.labels += 1
-            self._pending.append((time.monotonic() + self.delay, label, None))
+            self._pending.append((self.clock.monotonic() + self.delay, label, None))
 
     def inject(self, kind: LabelKind = "good", text: str | None = None) -> None:
         """One extra label of `kind` enters now (a made-up stamp unless `text` is given)."""
@@ -311,7 +317,7 @@ class CameraSimulator:
             raise SimulatorError(f"unknown label kind {kind!r}; known: {', '.join(_KINDS)}")
         uri = text or _stamp_uri(self._rng, "MX2611A")[0]
         with self._lock:
-            self._pending.append((time.monotonic(), make_stamp_label(uri), kind))
+            self._pending.append((self.clock.monotonic(), make_stamp_label(uri), kind))
 
     def disconnect(self) -> None:
         """Drop every open stream connection (the camera's cable pulled and put back)."""
@@ -544,15 +550,15 @@ class CameraSimulator:
         late, not a bigger step of the belt (a real sensor exposes on time whatever the CPU does). Running more
         than `_MAX_LAG_S` behind, the camera drops the frames it missed, as a camera whose buffer is full."""
         period = 1.0 / self.fps
-        next_at = time.monotonic()
+        next_at = self.clock.monotonic()
         while True:
             with self._lock:
                 if not self._running:
                     return
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if now < next_at:
                 with self._lock:
-                    self._lock.wait(next_at - now)
+                    self.clock.wait(self._lock, next_at - now)
                 continue
             if now - next_at > _MAX_LAG_S:
                 missed = int((now - next_at) / period)
@@ -585,7 +591,7 @@ class CameraSimulator:
         ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not ok:
             return
-        exposed = time.time() - (time.monotonic() - now)   # the exposure time on the wall clock, as cameras stamp
+        exposed = self._epoch_offset + now   # the exposure time, in epoch seconds, as cameras stamp it
         with self._lock:
             self._jpeg = jpeg.tobytes()
             self._jpeg_stamp = b"%.6f" % exposed
