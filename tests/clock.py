@@ -5,8 +5,11 @@
     eye.drive_high()
     clock.advance(0.029)          # returns once the line I/O's thread has done all that was due by then
     assert triggers == []
-    clock.advance(0.001)
+    clock.advance(0.002)
     assert [t.at for t in triggers] == [clock.start]
+
+Times are kept in whole nanoseconds, but the code under test adds floats: a test that asserts right at a boundary
+steps a nanosecond past it.
 
 `advance(seconds)` and `settle()` return only when every thread that waits on this clock is back in one of its
 waits (has done everything due at the new time), so a test can assert that something did *not* happen yet. A
@@ -21,6 +24,10 @@ import time
 
 
 class ManualClock:
+    """See the module docstring. A `wait(condition, timeout)` parks until the code's own notify or the next
+    advance/settle, and returns at once if the clock moved since the caller last read it (the caller worked out
+    its timeout from an old time: it looks again); `wait_event` keeps to its deadline on this clock."""
+
     def __init__(self, start: float = 1000.0, *, threads: int = 1, settle_timeout: float = 10.0) -> None:
         self.start = start
         self.threads = threads
