@@ -117,7 +117,7 @@ def _run_batch(station: Station, args: argparse.Namespace) -> tuple[Product, Bat
     try:
         product = station.product(args.product)
         return product, station.open_batch(product, args.lot)
-    except ConfigError:
+    except (ConfigError, StampTooLarge):   # StampTooLarge has its own heading in main(): "batch refused"
         raise
     except StationError as exc:
         raise ConfigError(f"the run was not started: {exc}") from None
