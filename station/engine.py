@@ -27,7 +27,7 @@ from station import epcis
 from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
-from station.gs1 import DigitalLinkTemplate, parse_digital_link
+from station.gs1 import DigitalLinkTemplate, link_key, parse_digital_link
 from station.line_events import LineCommand, LineEvents
 from station.product_check import ProductGuard
 from station.ports import (
@@ -228,7 +228,7 @@ class LineEngine(LineEvents):
         super().__init__(LineState.STOPPED)
         self._thread: threading.Thread | None = None
         self._inflight: deque[_InFlight] = deque()
-        self._by_uri: dict[str, _InFlight] = {}
+        self._by_uri: dict[str, _InFlight] = {}   # by gs1.link_key of the stamp's URI
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
         self._recent: dict[str, Stamp] = {}   # uri -> the stamp as decided (before and after its commit)
         self._recent_order: deque[str] = deque()
@@ -611,7 +611,7 @@ class LineEngine(LineEvents):
         self._summary.printed += 1
         entry = _InFlight(stamp, start + self.settings.verify_timeout_s, item, self._clock())
         self._inflight.append(entry)
-        self._by_uri[stamp.uri] = entry
+        self._by_uri[link_key(stamp.uri)] = entry
         self._by_serial[(stamp.gtin, stamp.serial)] = entry
         return True
 
@@ -622,7 +622,7 @@ class LineEngine(LineEvents):
         return self._forget(self._inflight.pop())
 
     def _forget(self, item: _InFlight) -> _InFlight:
-        self._by_uri.pop(item.stamp.uri, None)
+        self._by_uri.pop(link_key(item.stamp.uri), None)
         self._by_serial.pop((item.stamp.gtin, item.stamp.serial), None)
         return item
 
@@ -648,7 +648,7 @@ class LineEngine(LineEvents):
                                               read.refused or "", scan_at))
             return
         text = read.text
-        entry = self._by_uri.get(text)
+        entry = self._by_uri.get(link_key(text))   # a link's host in any case is the same link
         if entry is not None:
             # Older stamps still in flight are not voided at once: a camera decodes the labels of one frame in
             # no particular order. Each keeps its window of time, and its window of items: one printed
@@ -658,7 +658,7 @@ class LineEngine(LineEvents):
                            read.figures)
             self._passed_unread(entry)
             return
-        known = self._recent.get(text)
+        known = self._recent.get(link_key(text))
         if known is not None:
             # A second read of a stamp already decided (read twice, or read late after a timeout): never twice.
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
@@ -799,8 +799,9 @@ class LineEngine(LineEvents):
         self._mark_pending()
 
     def _remember(self, stamp: Stamp, decided: StampState) -> None:
-        self._recent[stamp.uri] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
-        self._recent_order.append(stamp.uri)
+        key = link_key(stamp.uri)
+        self._recent[key] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
+        self._recent_order.append(key)
         if len(self._recent_order) > RECENT_DECIDED:
             self._recent.pop(self._recent_order.popleft(), None)
 
@@ -847,12 +848,12 @@ class LineEngine(LineEvents):
         self.commits += 1
         for activation, stamp in activations:
             done = replace(stamp, state=StampState.ACTIVATED)
-            self._recent[done.uri] = done
+            self._recent[link_key(done.uri)] = done
             self._last_stamp = done
             self._emit(StampDecided(done, activation.read_text))
         for voiding, stamp, announce in voids:
             done = replace(stamp, state=StampState.VOIDED, void_reason=voiding.reason, void_detail=voiding.detail)
-            self._recent[done.uri] = done
+            self._recent[link_key(done.uri)] = done
             if announce:
                 self._last_stamp = done
                 self._emit(StampDecided(done, voiding.read_text))

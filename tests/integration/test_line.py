@@ -233,6 +233,25 @@ def test_serials_reserved_and_not_printed_are_kept_unused_and_never_published(li
     assert (counts.unused, counts.printed, counts.voided_by_reason) == (summary.unused, summary.printed, {})
 
 
+@pytest.mark.line(overrides={"station.resolver": "TruyXuat.Hue.Example.VN"})
+def test_a_stamp_read_back_with_its_host_in_other_letter_case_is_the_stamp_printed(line: SimLine,
+                                                                                    station_factory) -> None:
+    # Host names are case-insensitive (the path is not): a verifier that hands the host over in capitals, for a
+    # resolver configured in mixed case, reads the very stamp that was printed, not a foreign one.
+    line.printer.remove_listener(line.scanner.on_label)
+    shout = lambda uri: uri.replace("https://TruyXuat.Hue.Example.VN/", "HTTPS://TRUYXUAT.HUE.EXAMPLE.VN/")  # noqa: E731
+    line.printer.add_listener(lambda label: line.scanner.inject(shout(label.qr_data[0])))
+    station = station_factory(line)
+    alarms: list[str] = []
+    station.engine.add_listener(lambda e: isinstance(e, AlarmRaised) and alarms.append(e.alarm.code))
+    run_batch(station, 5, lot="MX2611K", timeout=60)
+    summary = station.engine.refresh_delivery()
+    assert (summary.activated, summary.voided_total, summary.stopped_by) == (5, 0, "")
+    assert alarms == []
+    read = [text for (text,) in line.query("SELECT read_text FROM stamps WHERE state = 'activated'")]
+    assert len(read) == 5 and all(text.startswith("HTTPS://TRUYXUAT.HUE.EXAMPLE.VN/01/") for text in read)
+
+
 def test_a_stamp_read_again_after_its_commit_is_recorded_and_the_line_goes_on(line: SimLine,
                                                                                station_factory) -> None:
     station = station_factory(line)
