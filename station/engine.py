@@ -102,6 +102,9 @@ class StationIdentity:
 class StateChanged:
     state: LineState
     reason: str = ""
+    # A FAULT the line leaves by itself (a printer fault with auto_resume, once the printer is ready): every other
+    # one waits for a person to resume, which a headless run cannot do (it stops instead).
+    clears_by_itself: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class RunSummary:
     started_at: float = 0.0
     finished_at: float = 0.0
     delivery_problem: str = ""     # set by the runtime: why the broker refuses delivery (station.relay)
+    stop_alarm: str = ""           # set by the runtime: the alarm the run ended on, in full (stopped_by is its code)
 
     @property
     def voided_total(self) -> int:
@@ -165,9 +169,16 @@ class RunSummary:
         if self.quality:
             grades = " ".join(f"{g} {n}" for g, n in sorted(self.quality.items()))
             lines.append(f"print quality ({DISCLAIMER}): {grades}")
+        return lines + self.notes()
+
+    def notes(self) -> list[str]:
+        """The lines every summary ends with: the alarm the run ended on, a broker refusing delivery."""
+        notes = []
+        if self.stop_alarm:
+            notes.append(f"the run ended on the alarm {self.stop_alarm}")
         if self.delivery_problem:
-            lines.append(f"delivery refused by the broker, events kept in the outbox: {self.delivery_problem}")
-        return lines
+            notes.append(f"delivery refused by the broker, events kept in the outbox: {self.delivery_problem}")
+        return notes
 
 
 @dataclass
@@ -305,6 +316,7 @@ class LineEngine(LineEvents):
         product = self.store.product(batch.gtin)
         self.recover()
         self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
+        self._stop_reason = None
         self._batch_id = batch.id
         self._locked_reason = None
         self._guard = ProductGuard(batch)
@@ -478,8 +490,8 @@ class LineEngine(LineEvents):
                 self._raise(printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE,
                                           health.detail))
         elif cmd is _Command.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
-            self._summary.stopped_by = self._summary.stopped_by or "operator"
-            self._set_state(LineState.STOPPING, "operator")
+            self._summary.stopped_by = self._summary.stopped_by or self._stopped_by()
+            self._set_state(LineState.STOPPING, self._stopped_by())
 
     def _check_printer(self) -> None:
         health = self.printer.health()
@@ -518,7 +530,7 @@ class LineEngine(LineEvents):
         alarm = printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE, health.detail)
         self._fault_is_printer = True
         self._raise(alarm)  # the alarm first: a screen shows why before it shows the new state
-        self._set_state(LineState.FAULT, alarm.code)
+        self._set_state(LineState.FAULT, alarm.code, clears_by_itself=self.settings.auto_resume)
         # Labels still in the printer's buffer would come out after the fault is cleared: cancel them and void
         # their stamps. The printer's last ~HS said how many formats it held; those, the labels sent since and the
         # one under the head are voided, and the older stamps in flight, printed and on their items, go on to

@@ -226,7 +226,7 @@ class PreprintedSummary(RunSummary):
             f"product barcodes checked {self.product_checked}",
             f"delivery: sent {self.sent}, confirmed by the server {self.confirmed}, waiting {self.pending}",
             f"rate {self.rate_per_min:.0f} items/min" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""),
-        ]
+        ] + self.notes()
 
 
 _Command = LineCommand  # the commands both lines take
@@ -287,6 +287,7 @@ class PreprintedLine(LineEvents):
         self._batch, self._batch_read_at = batch, self._clock()
         self._guard = ProductGuard(batch)
         self._summary = PreprintedSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
+        self._stop_reason = None
         self._done.clear()
         self._thread = threading.Thread(target=self._run, args=(count,), name="preprinted-line", daemon=True)
         self._set_state(LineState.RUNNING)
@@ -375,8 +376,8 @@ class PreprintedLine(LineEvents):
             else:
                 self._set_state(LineState.RUNNING, "operator")
         elif cmd is _Command.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
-            self._summary.stopped_by = self._summary.stopped_by or "operator"
-            self._set_state(LineState.STOPPING, "operator")
+            self._summary.stopped_by = self._summary.stopped_by or self._stopped_by()
+            self._set_state(LineState.STOPPING, self._stopped_by())
 
     def _current_batch(self, force: bool = False) -> Batch:
         assert self._batch is not None
