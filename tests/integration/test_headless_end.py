@@ -113,3 +113,30 @@ def test_a_printer_fault_that_clears_by_itself_does_not_end_the_headless_run(lin
     assert code == 0, out
     assert "ALARM [printer_paper_out]" in out and "cannot be resumed" not in out, out
     assert "activated 20" in out[out.index("summary:"):], out
+
+
+def summary_of(out: str) -> list[str]:
+    return [line.strip() for line in out[out.index("summary:"):].splitlines()[1:] if line.startswith("  ")]
+
+
+@pytest.mark.line(overrides={"line.verify_timeout_s": 0.5, "line.max_consecutive_failures": 50})
+def test_a_second_run_sums_up_its_own_events_and_without_a_gate_says_what_to_take_off_by_hand(
+        line: SimLine) -> None:
+    code, first = Headless(line.config_path, "--count", "6", "--lot", "MX2611S").end()
+    assert code == 0, first
+    assert "events of this run: sent 6, confirmed by the server 6, waiting 0" in summary_of(first), first
+    # The second run, on the same database and batch, with a scanner that misses some stamps.
+    line.scanner.set_rates(no_read_rate=0.4)
+    code, second = Headless(line.config_path, "--count", "4", "--lot", "MX2611S").end()
+    assert code == 0, second
+    lines = summary_of(second)
+    assert lines[0] == "run of batch MX2611S (figures of this run only): requested 4"
+    voided = line.scanner.counts["no_reads"]
+    assert voided > 0 and lines[1] == f"printed {4 + voided}, verified 4, activated 4"
+    # The line has no reject gate (devices.line_io none://): each voided stamp's item is taken off by hand.
+    item = "item" if voided == 1 else "items"
+    assert lines[2] == f"voided {voided} (no_read {voided}); {voided} {item} to take off the line by hand " \
+                       "(no reject gate)", lines
+    # Confirmed counts this run's events only, as printed does: not the 6 of the first run.
+    assert lines[3] == f"events of this run: sent {4 + voided}, confirmed by the server {4 + voided}, waiting 0"
+    assert line.query("SELECT count(*) FROM outbox WHERE state = 'confirmed'") == [(6 + 4 + voided,)]
