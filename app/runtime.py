@@ -34,7 +34,7 @@ from station.engine import (
     StationIdentity,
     TriggerMode,
 )
-from station.errors import ConfigError, LabelTextTooLong, StampTooLarge, StationError
+from station.errors import ConfigError, LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError
 from station.gs1 import LOT_MAX_LENGTH, SERIAL_ALPHABET, DigitalLinkTemplate, validate_lot
 from station.ports import ItemTrigger
 from station.relay import DeliveryProblem, Relay, RelaySettings, Topics
@@ -235,9 +235,27 @@ class Station:
             return          # a line that prints nothing
         if field is not None:
             self._check_qr(field, gtin, lot, expiry)
-        overflow = self.text_overflows(self.product(gtin), lot, expiry)
+        product = self.product(gtin)
+        unprintable = self.unprintable_text(product)
+        if unprintable is not None:
+            raise unprintable
+        overflow = self.text_overflows(product, lot, expiry)
         if overflow:
             raise self._text_too_long(overflow[0])
+
+    def unprintable_text(self, product: Product) -> LabelTextUnprintable | None:
+        """The first of the product's texts holding a letter the font of its field has no glyph for."""
+        for field in self.printer.template.text_fields:
+            for name in field.names:
+                text = {"product_name": product.name, "producer": product.producer}.get(name)
+                missing = self._measure.missing(text, field.font) if text else None
+                if missing:
+                    return LabelTextUnprintable(
+                        f"{name} {text!r} holds {' '.join(missing)}, which the label's font {field.font} has no glyph "
+                        f"for (line {field.line} of {self.printer.template.name}): they would print as boxes. Write "
+                        "it with Vietnamese and Latin letters, or download a font that has them "
+                        "(devices.printer.fonts).", field=name, text=text, missing=missing)
+        return None
 
     def _check_qr(self, field: Any, gtin: str, lot: str, expiry: dt.date | None) -> None:
         link = self.longest_link(gtin, lot, expiry)
@@ -300,6 +318,9 @@ class Station:
         """At start: the widest serial of line.serial_length prints whole with the default lot; a product whose
         name or producer would not is named in the log (its batches are refused with the reason)."""
         for product in self.products:
+            unprintable = self.unprintable_text(product)
+            if unprintable is not None:
+                log.warning("product %s: %s", product.gtin, unprintable)
             for overflow in self.text_overflows(product, "L000000", None):
                 error = self._text_too_long(overflow)
                 if error.field == "serial":

@@ -53,3 +53,14 @@ class LabelTextTooLong(LabelDoesNotFit):
         self.needs = needs
         self.room = room
         self.unit = unit            # "dots" or "lines"
+
+
+class LabelTextUnprintable(LabelDoesNotFit):
+    """A batch whose product name or producer holds letters the label's font has no glyph for: they would print as
+    boxes."""
+
+    def __init__(self, message: str, *, field: str, text: str, missing: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.text = text
+        self.missing = missing      # the characters the font lacks, each once

@@ -15,7 +15,7 @@ import segno
 from station.alarms import Alarm, Severity
 from station.domain import Batch, DeliveryState, Product, RollState, Stage, Stamp, StampState
 from station.engine import LineState
-from station.errors import LabelTextTooLong, StampTooLarge, StationError
+from station.errors import LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError
 from station.gs1 import validate_lot
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
 from ui.bridge import (
@@ -643,7 +643,7 @@ class BatchDialog(QDialog):
                 self.error_label.setText(self.stamp_too_large(exc))
                 self.error_label.setToolTip(str(exc))
                 return
-            if isinstance(exc, LabelTextTooLong):
+            if isinstance(exc, (LabelTextTooLong, LabelTextUnprintable)):
                 self.error_label.setText(self.text_too_long(exc))
                 self.error_label.setToolTip(str(exc))
                 return
@@ -662,7 +662,7 @@ class BatchDialog(QDialog):
                 .replace("%4", str(exc.max_version)).replace("%5", str(exc.max_length)))
 
 
-    def text_too_long(self, exc: LabelTextTooLong) -> str:
+    def text_too_long(self, exc: LabelTextTooLong | LabelTextUnprintable) -> str:
         """The refusal in the operator's words: which text would not print whole, and by how much."""
         what = {
             "product_name": self.tr("The product name"),
@@ -670,7 +670,10 @@ class BatchDialog(QDialog):
             "lot": self.tr("The lot"),
             "serial": self.tr("The serial number"),
         }.get(exc.field, exc.field)
-        if exc.unit == "lines":
+        if isinstance(exc, LabelTextUnprintable):
+            why = (self.tr("%1 has letters the label's font cannot print (%2): they would print as boxes.")
+                   .replace("%2", " ".join(exc.missing)))
+        elif exc.unit == "lines":
             why = (self.tr("%1 needs %2 lines on the label and its place holds %3: the rest would print on top of "
                            "the last line.")
                    .replace("%2", f"{exc.needs:.0f}").replace("%3", f"{exc.room:.0f}"))

@@ -23,6 +23,15 @@ class TrueTypeMeasure:
     def __init__(self, fonts: Mapping[str, str | Path]) -> None:
         self._paths = {font_name(name): str(path) for name, path in fonts.items()}
 
+    def missing(self, text: str, font: str | None) -> str | None:
+        """The characters of `text` the font has no glyph for, each once in order ("" when it has them all); None
+        for a font the station has no file of."""
+        path = self._paths.get(font_name(font)) if font else None
+        if path is None:
+            return None
+        have = _coverage(path)
+        return "".join(dict.fromkeys(c for c in text if ord(c) not in have and not c.isspace()))
+
     def __call__(self, text: str, font: str | None, height: int, width: int) -> float | None:
         path = self._paths.get(font_name(font)) if font else None
         if path is None or height <= 0:
@@ -34,3 +43,11 @@ class TrueTypeMeasure:
 @lru_cache(maxsize=32)
 def _face(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
+
+
+@lru_cache(maxsize=8)
+def _coverage(path: str) -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    with TTFont(path, lazy=True) as font:
+        return frozenset(font.getBestCmap())

@@ -13,7 +13,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from app.runtime import RunOptions, Station
-from station.errors import ConfigError, LabelDoesNotFit, LabelTextTooLong
+from station.errors import ConfigError, LabelDoesNotFit, LabelTextTooLong, LabelTextUnprintable
 from tests.integration.line_harness import SimLine, sim_line
 from tests.integration.mqtt_fixtures import broker_url  # noqa: F401  (fixture)
 
@@ -78,6 +78,24 @@ def test_a_product_name_that_needs_more_lines_than_its_block_is_refused_with_the
     finally:
         station.store.close()
     assert line.printer.printed_count == 0
+
+
+def test_a_producer_with_letters_the_label_font_lacks_is_refused_naming_them(line: SimLine, tmp_path: Path) -> None:
+    products = tmp_path / "products.yaml"
+    yaml = YAML()
+    data = yaml.load(products.read_text(encoding="utf-8"))
+    data["products"][0]["producer"] = "Trà Huế 順化 ☕"
+    yaml.dump(data, products)
+    station = Station(line.config(), RunOptions(auto_resume=True))
+    try:
+        product = station.product(None)
+        with pytest.raises(LabelTextUnprintable, match=r"producer 'Trà Huế 順化 ☕' holds 順 化 ☕, which the label's "
+                           r"font E:VNSANS.TTF has no glyph for \(line 18 of .*\): they would print as boxes") as refused:
+            station.open_batch(product, "L261203")
+        assert refused.value.missing == "順化☕"
+        assert station.store.find_batch(product.gtin, "L261203") is None
+    finally:
+        station.store.close()
 
 
 @pytest.mark.line(overrides={"line.serial_length": 16})

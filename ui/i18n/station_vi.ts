@@ -145,6 +145,10 @@
         <source>Ask the technician to shorten it in the product list or give it more room on the label.</source>
         <translation>Hãy nhờ kỹ thuật viên rút ngắn trong danh sách sản phẩm hoặc dành thêm chỗ trên mẫu nhãn.</translation>
     </message>
+    <message>
+        <source>%1 has letters the label&apos;s font cannot print (%2): they would print as boxes.</source>
+        <translation>%1 có chữ mà phông chữ của nhãn không in được (%2): chúng sẽ in thành ô vuông.</translation>
+    </message>
 </context>
 <context>
     <name>CameraView</name>
