@@ -173,7 +173,13 @@ _MIGRATION_LOCK = 0x63656E747261  # "centra"
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for a `postgresql+psycopg://` URL (or `sqlite:///file` for a demo)."""
+    """An engine for a `postgresql+psycopg://` URL (or `sqlite:///file` for a demo).
+
+    `postgresql://` and `postgres://` (libpq's spelling) mean psycopg 3 too: psycopg2 is not a dependency.
+    """
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            url = "postgresql+psycopg://" + url[len(plain):]
     try:
         if url.startswith("sqlite"):
             if url in ("sqlite://", "sqlite:///:memory:"):
