@@ -157,7 +157,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts = store.counts()
         print(f"database {store.path}")
         for state, n in sorted(counts.by_state.items(), key=lambda kv: kv[0].value):
-            print(f"  stamps {state.value}: {n}")
+            note = " (reserved, never printed: kept, not published, never reused)" if state.value == "unused" else ""
+            print(f"  stamps {state.value}: {n}{note}")
         for reason, n in sorted(counts.voided_by_reason.items()):
             print(f"    voided {reason}: {n}")
         for state, n in store.outbox_counts().items():

@@ -1426,8 +1426,11 @@ class OperatorScreen(QWidget):
         self._show_counters("batch", snap.batch)
         self._show_counters("shift", snap.shift)
         self.shift_heading.setText(self.tr("This shift (since %1)").replace("%1", snap.shift_start.strftime("%H:%M")))
-        voids = (snap.batch or snap.shift).voided
-        self.void_detail.setText(", ".join(f"{word(VOID_WORDS.get(k, k))} {v}" for k, v in sorted(voids.items())))
+        shown = snap.batch or snap.shift
+        details = [f"{word(VOID_WORDS.get(k, k))} {v}" for k, v in sorted(shown.voided.items())]
+        if shown.unused:   # not voided: serials given back unprinted, kept and never published
+            details.append(f"{word(VOID_WORDS['unused'])} {shown.unused}")
+        self.void_detail.setText(", ".join(details))
         if snap.batch is not None:
             rate = self.rate.add(snap.at, snap.batch.activated)
             self.rate_label.setText(f"{rate:.0f}")
