@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import Future
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -220,6 +220,7 @@ class LineEngine(LineEvents):
         self._serials = SerialGenerator(settings.serial_length)
         super().__init__(LineState.STOPPED)
         self._thread: threading.Thread | None = None
+        self._stepper: Iterator[None] | None = None   # a run begun with begin(), turned by step()
         self._inflight: deque[_InFlight] = deque()
         self._by_uri: dict[str, _InFlight] = {}
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
@@ -281,8 +282,47 @@ class LineEngine(LineEvents):
         return len(stale)
 
     def start(self, batch_id: int, count: int | None = None) -> None:
-        """Run the line for ``count`` items (None: until stopped)."""
-        if self._thread is not None and self._thread.is_alive():
+        """Run the line for ``count`` items (None: until stopped), on the engine's own thread."""
+        product, batch = self._prepare(batch_id, count)
+        self._thread = threading.Thread(
+            target=self._run, args=(product, batch, count), name="line-engine", daemon=True
+        )
+        self._set_state(LineState.RUNNING)
+        self._thread.start()
+
+    def begin(self, batch_id: int, count: int | None = None) -> None:
+        """As start(), but no thread: each step() runs one turn of the loop on the caller's thread (tests, tools).
+
+        The turn is the one the engine's thread runs, except that it never waits for the inbox, and a step waits
+        for the commit it started, so what was decided in it is written and announced when step() returns.
+        """
+        product, batch = self._prepare(batch_id, count)
+        self._stepper = self._running(product, batch, count, wait=False)
+        self._set_state(LineState.RUNNING)
+
+    def step(self) -> bool:
+        """One turn of a run begun with begin(): True while the run goes on, False once it has finished."""
+        if self._stepper is None:
+            raise RuntimeError("no run begun: call begin() first")
+        try:
+            next(self._stepper)
+        except StopIteration:
+            self._stepper = None
+            return False
+        self._collect_commit(block=True)
+        return True
+
+    def finish(self, max_steps: int = 1000) -> None:
+        """End a run begun with begin(): stop, and step until it has finished. Stamps still in flight keep their
+        windows (move the clock past them, or read them, first): RuntimeError if the run cannot end without it."""
+        self.stop()
+        for _ in range(max_steps):
+            if not self.step():
+                return
+        raise RuntimeError(f"the run did not finish in {max_steps} steps: {len(self._inflight)} stamps in flight")
+
+    def _prepare(self, batch_id: int, count: int | None) -> tuple[Product, Batch]:
+        if (self._thread is not None and self._thread.is_alive()) or self._stepper is not None:
             raise RuntimeError("the line is already running")
         batch = self.store.batch(batch_id)
         if batch.closed:
@@ -299,11 +339,7 @@ class LineEngine(LineEvents):
         self._trend = QualityTrend()
         self._triggers.clear()
         self._done.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(product, batch, count), name="line-engine", daemon=True
-        )
-        self._set_state(LineState.RUNNING)
-        self._thread.start()
+        return product, batch
 
     def submit_read(self, read: VerificationRead) -> None:
         """A read from the verification device (called on its reader thread)."""
@@ -321,8 +357,13 @@ class LineEngine(LineEvents):
     # -- the engine's thread ----------------------------------------------------------------------------------
 
     def _run(self, product: Product, batch: Batch, count: int | None) -> None:
+        for _ in self._running(product, batch, count, wait=True):
+            pass
+
+    def _running(self, product: Product, batch: Batch, count: int | None, *, wait: bool) -> Iterator[None]:
+        """The whole run, one turn of the loop per step: the engine's thread runs it through, step() one turn."""
         try:
-            self._loop(product, batch, count)
+            yield from self._loop(product, batch, count, wait=wait)
             self._release_pool()
             self._flush(wait=True)
         except Exception as exc:  # a bug or a dead database must not leave the line looking "running"
@@ -349,10 +390,10 @@ class LineEngine(LineEvents):
                 self._voids.clear()
         self._forget_all()
 
-    def _loop(self, product: Product, batch: Batch, count: int | None) -> None:
+    def _loop(self, product: Product, batch: Batch, count: int | None, *, wait: bool = True) -> Iterator[None]:
         self._run_args = (product, batch, count)
         while True:
-            self._drain_inbox(timeout=self._wait_time(count))
+            self._drain_inbox(timeout=self._wait_time(count) if wait else 0.0)
             now = self._clock()
             while self._inflight and self._inflight[0].deadline <= now:
                 item = self._pop_oldest()
@@ -368,6 +409,7 @@ class LineEngine(LineEvents):
             self._collect_commit(block=False)
             if self._due_flush(self._clock()):
                 self._flush(wait=False)
+            yield
 
     def _print_ready(self) -> None:
         """Print every stamp the line is ready for now (free run: fill the window; photo-eye: one per trigger)."""

@@ -23,6 +23,8 @@ class PrinterHealth:
     detail: str = ""
     unprinted: int | None = None   # formats the printer held unprinted at its last ~HS reply; None: never said
     at: float = 0.0                # time.monotonic() of that reply
+    checked_at: float = 0.0        # time.monotonic() when this condition was learnt (the poll's answer, or its
+                                   # failure); 0: never asked. Newer than a stamp's deadline: it says that moment
 
     @property
     def can_print(self) -> bool:
