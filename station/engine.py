@@ -75,6 +75,9 @@ class LineSettings:
     commit_interval_s: float = 0.01      # decisions wait at most this long to share one commit
     serial_block: int = 32               # serials reserved per database write
     match_window_items: int | None = 10  # an unread stamp this many items before a read one has passed unread
+    repeat_read_s: float = 1.0           # a stamp already decided, read again within this of its last read and
+                                         # within the item window, is the same label seen again (the verifier's
+                                         # dedupe time); any other read of it is a duplicate_stamp
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,9 @@ class LineEngine(LineEvents):
         self._by_uri: dict[str, _InFlight] = {}
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
         self._recent: dict[str, Stamp] = {}   # uri -> the stamp as decided (before and after its commit)
+        self._seen: dict[str, tuple[int | None, float]] = {}   # uri -> (its item, when last read or decided)
+        self._last_item = 0                   # the item of the newest stamp printed
+        self._last_verified: str | None = None
         self._recent_order: deque[str] = deque()
         self._pool: deque[Stamp] = deque()
         self._refill: Future[list[Stamp]] | None = None
@@ -625,6 +631,7 @@ class LineEngine(LineEvents):
         stamp = self._next_stamp(batch, count)
         self._items += 1
         item = trigger.seq if trigger is not None else self._items
+        self._last_item = item
         try:
             self.printer.print_label(label_fields(product, batch, stamp))
         except PrinterPortError as exc:
@@ -682,15 +689,46 @@ class LineEngine(LineEvents):
             self._remove(entry)
             self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
                            read.figures)
+            self._seen[text] = (entry.item, read.at)
+            self._last_verified = text
             self._passed_unread(entry)
             return
         known = self._recent.get(text)
         if known is not None:
-            # A second read of a stamp already decided (read twice, or read late after a timeout): never twice.
+            self._read_again(read, text, known, scan_at)
+            return
+        self._unmatched(read, text, scan_at)
+
+    def _read_again(self, read: VerificationRead, text: str, known: Stamp, scan_at: dt.datetime) -> None:
+        """A read of a stamp this run already decided: never decided twice. It is the same label seen again only
+        on evidence; otherwise it is a copy of the label on another item, as it would be after a restart."""
+        item, seen_at = self._seen.get(text, (None, self._clock()))
+        not_same = self._not_the_same_label(read, text, item, seen_at)
+        if not_same is None:
+            self._seen[text] = (item, max(seen_at, read.at))
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
                                           f"stamp {known.serial} already {known.state.value}", scan_at))
             return
-        self._unmatched(read, text, scan_at)
+        detail = f"stamp {known.serial} is already {known.state.value} on item {item}: read again {not_same}"
+        self._record_stray(ScanRecord(read.source, text, read.raw, "duplicate_stamp", detail, scan_at))
+        self._serious("duplicate_stamp", f"{known.serial} ({known.state.value}), read again {not_same}")
+
+    def _not_the_same_label(self, read: VerificationRead, text: str, item: int | None,
+                            seen_at: float) -> str | None:
+        """None when the evidence says a read of a decided stamp is its own label seen again: the read carries the
+        stamp's item (the trigger), or it is the stamp just verified or one of the item window, read within the
+        verifier's dedupe time of its last read. Otherwise why not (said in the record and the alarm)."""
+        if read.item is not None and item is not None:
+            return None if read.item == item else f"for item {read.item}"
+        window = self.settings.match_window_items or 1
+        if text != self._last_verified and (item is None or self._last_item - item >= window):
+            later = "" if item is None else f"{self._last_item - item} items later, "
+            return f"{later}outside the window of {window} items"
+        age = read.at - seen_at
+        if age > self.settings.repeat_read_s:
+            return f"{age:.2f} s after its last read (the same label is seen again within " \
+                   f"{self.settings.repeat_read_s:g} s)"
+        return None
 
     def _passed_unread(self, matched: _InFlight) -> None:
         """Void the stamps printed `match_window_items` or more items before the one just matched."""
@@ -798,6 +836,7 @@ class LineEngine(LineEvents):
         if announce:
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
+        self._seen[stamp.uri] = (item, self._clock())
 
     def _reject(self, item: int | None) -> None:
         """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
@@ -828,7 +867,9 @@ class LineEngine(LineEvents):
         self._recent[stamp.uri] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
         self._recent_order.append(stamp.uri)
         if len(self._recent_order) > RECENT_DECIDED:
-            self._recent.pop(self._recent_order.popleft(), None)
+            uri = self._recent_order.popleft()
+            self._recent.pop(uri, None)
+            self._seen.pop(uri, None)
 
     def _mark_pending(self) -> None:
         if self._pending_since is None:

@@ -58,6 +58,7 @@ class VerificationRead:
     figures: Mapping[str, float] | None = None   # print-quality figures of a camera read (contrast, module px…)
     one_per_item: bool = True      # a scanner reads each item once, in line order; a camera reads whatever is in
                                    # view, so a read that matches nothing is not taken for the next item's
+    item: int | None = None        # the item (photo-eye seq) the read was taken for, when the verifier knows it
 
 
 @dataclass(frozen=True)

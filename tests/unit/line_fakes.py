@@ -107,10 +107,10 @@ class Line:
     events: list[LineEvent] = field(default_factory=list)
 
     def read(self, text: str | None, *, at: float | None = None, one_per_item: bool = True,
-             refused: str | None = None, source: str = "verifier") -> None:
+             refused: str | None = None, source: str = "verifier", item: int | None = None) -> None:
         raw = (text or "").encode()
         self.engine.submit_read(VerificationRead(text, raw, self.clock() if at is None else at, refused=refused,
-                                                 source=source, one_per_item=one_per_item))
+                                                 source=source, one_per_item=one_per_item, item=item))
 
     def trigger(self, seq: int) -> None:
         self.engine.submit_trigger(ItemTrigger(seq, self.clock()))

@@ -302,3 +302,122 @@ def test_finish_stops_a_stepped_run(line: Line) -> None:
     line.engine.finish()
     assert line.engine.state is LineState.STOPPED
     assert line.decided() == {line.serial(0): "activated", line.serial(1): "activated"}
+
+
+# -- a stamp read again: the same label, or a copy (issue 9 #1) --------------------------------------------
+
+def verify_first(line: Line) -> float:
+    """Print and verify the first stamp; returns the time of its read."""
+    line.step()
+    at = line.clock()
+    line.read(line.printer.uris[0])
+    line.step()
+    commit(line)
+    assert line.decided() == {line.serial(0): "activated"}
+    return at
+
+
+@pytest.mark.line(repeat_read_s=1.0)
+def test_the_label_just_verified_read_again_within_the_dedupe_time_is_a_harmless_repeat(line: Line) -> None:
+    read_at = verify_first(line)
+    line.read(line.printer.uris[0], at=read_at + 1.0)        # at the end of the verifier's dedupe time
+    line.step()
+    commit(line)
+    assert line.scans()[-1] == (line.printer.uris[0], "repeat_read")
+    assert "duplicate_stamp" not in line.alarms() and line.engine.state is LineState.RUNNING
+
+
+@pytest.mark.line(repeat_read_s=1.0)
+def test_the_label_just_verified_read_again_after_the_dedupe_time_is_a_duplicate(line: Line) -> None:
+    read_at = verify_first(line)
+    line.read(line.printer.uris[0], at=read_at + 1.001)
+    line.step()
+    commit(line)
+    assert line.scans()[-1] == (line.printer.uris[0], "duplicate_stamp")
+    assert line.engine.state is LineState.FAULT
+    assert "1.00 s after its last read" in line.alarm("duplicate_stamp").alarm.detail
+
+
+@pytest.mark.line(repeat_read_s=1.0)
+def test_repeats_within_the_dedupe_time_of_each_other_stay_one_label(line: Line) -> None:
+    # A label in view that the verifier reports again each 0.9 s is the same label for as long as it stays.
+    read_at = verify_first(line)
+    for n in (1, 2, 3):
+        line.read(line.printer.uris[0], at=read_at + 0.9 * n)
+        line.step()
+    commit(line)
+    assert [outcome for _, outcome in line.scans()[-3:]] == ["repeat_read"] * 3
+    assert "duplicate_stamp" not in line.alarms()
+
+
+@pytest.mark.line(match_window_items=10, repeat_read_s=1.0)
+def test_a_stamp_read_again_fifteen_items_later_is_a_duplicate_even_within_the_dedupe_time(line: Line) -> None:
+    line.step()
+    for i in range(15):                          # 15 items verified in no time at all
+        line.read(line.printer.uris[i])
+        line.step()
+    assert line.engine.in_flight == 1 and len(line.printer.labels) == 16
+    line.read(line.printer.uris[0])              # the first item's stamp again: a copy on a later item
+    line.step()
+    commit(line)
+    assert line.scans()[-1] == (line.printer.uris[0], "duplicate_stamp")
+    assert line.engine.state is LineState.FAULT
+    assert "15 items later" in line.alarm("duplicate_stamp").alarm.detail
+    assert line.store.find_stamp(GTIN, line.serial(0)).state is StampState.ACTIVATED  # type: ignore[union-attr]
+
+
+@pytest.mark.line(match_window_items=10, repeat_read_s=1.0)
+def test_a_stamp_of_the_item_window_read_again_is_a_repeat(line: Line) -> None:
+    line.step()
+    for i in range(10):
+        line.read(line.printer.uris[i])
+        line.step()
+    line.read(line.printer.uris[1])              # 9 items before the newest printed (item 11)
+    line.step()
+    commit(line)
+    assert line.scans()[-1] == (line.printer.uris[1], "repeat_read")
+    assert "duplicate_stamp" not in line.alarms()
+
+
+@pytest.mark.line(trigger=TriggerMode.PHOTO_EYE, repeat_read_s=1.0)
+def test_a_read_for_another_photo_eye_item_is_a_duplicate_and_one_for_the_same_item_is_not(line: Line) -> None:
+    line.trigger(7)
+    line.step()
+    line.read(line.printer.uris[0], item=7)
+    line.step()
+    line.clock.advance(5.0)
+    line.read(line.printer.uris[0], item=7)      # the same trigger: the same label, however late
+    line.step()
+    commit(line)
+    assert line.scans()[-1] == (line.printer.uris[0], "repeat_read")
+    line.read(line.printer.uris[0], item=8)      # the next item carries it too: a copy, even at once
+    line.step()
+    commit(line)
+    assert line.scans()[-1] == (line.printer.uris[0], "duplicate_stamp")
+    assert line.engine.state is LineState.FAULT
+    assert "for item 8" in line.alarm("duplicate_stamp").alarm.detail
+
+
+@pytest.mark.line(stop_on_foreign_stamp=False, repeat_read_s=1.0)
+def test_a_duplicate_follows_the_foreign_stamp_policy(line: Line) -> None:
+    read_at = verify_first(line)
+    line.read(line.printer.uris[0], at=read_at + 2.0)
+    line.step()
+    assert line.engine.state is LineState.RUNNING
+    assert line.alarm("duplicate_stamp").alarm.severity.value == "warning"
+
+
+@pytest.mark.line(verify_timeout_s=1.0, repeat_read_s=1.0)
+def test_a_late_read_of_a_stamp_just_voided_is_a_repeat_and_a_later_one_a_duplicate(line: Line) -> None:
+    line.step()
+    line.advance(1.0)                            # voided no_read at its deadline
+    line.read(line.printer.uris[0])              # read just after: late, the same label
+    line.step()
+    commit(line)
+    assert line.decided() == {line.serial(0): "no_read"}
+    assert line.scans()[-1] == (line.printer.uris[0], "repeat_read")
+    line.clock.advance(1.5)
+    line.read(line.printer.uris[0])
+    line.step()
+    commit(line)
+    assert line.scans()[-1] == (line.printer.uris[0], "duplicate_stamp")
