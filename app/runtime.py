@@ -91,6 +91,7 @@ class Station:
             trigger=TriggerMode.PHOTO_EYE if line.trigger is TriggerSource.PHOTO_EYE else TriggerMode.FREE_RUN,
             stop_on_foreign_stamp=line.foreign_stamp is ForeignStampPolicy.STOP,
             commit_interval_s=line.commit_interval_ms / 1000.0, match_window_items=line.match_window_items,
+            repeat_read_s=config.devices.verifier.dedupe_s,
         ), reject_gate=self.line_io)
         self.verifier = verifier_for(config.devices.verifier, self.engine.submit_read)
         self.topics = Topics.for_station(config.mqtt.prefix, ident.site, ident.id)

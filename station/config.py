@@ -154,7 +154,11 @@ class VerifierConfig(_Model):
     terminator: Literal["\r\n", "\r", "\n"] = Field("\r\n", description="End of one read as the scanner sends it.")
     max_line_length: int = Field(512, ge=16, le=8192, description="Longest line accepted, in bytes.")
     decoder: DecoderEngine = Field(DecoderEngine.ZXING, description="Camera decoder engine.")
-    dedupe_s: float = Field(1.0, gt=0, le=60, description="Camera: the same code seen again within this is one read.")
+    dedupe_s: float = Field(1.0, gt=0, le=60, description="Camera: the same code seen again within this is one read. "
+                                                         "A stamp already decided, read again within this of its "
+                                                         "last read and within line.match_window_items, is the same "
+                                                         "label seen again (repeat_read); any other read of it is a "
+                                                         "duplicate_stamp.")
 
     @field_validator("url")
     @classmethod
