@@ -697,7 +697,8 @@ class LineEngine(LineEvents):
                                               read.refused or "", scan_at))
             return
         text = read.text
-        entry = self._by_uri.get(link_key(text))   # a link's host in any case is the same link
+        key = link_key(text)   # a link's host in any case is the same link
+        entry = self._by_uri.get(key)
         if entry is not None:
             # Older stamps still in flight are not voided at once: a camera decodes the labels of one frame in
             # no particular order. Each keeps its window of time, and its window of items: one printed
@@ -705,11 +706,11 @@ class LineEngine(LineEvents):
             self._remove(entry)
             self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
                            read.figures)
-            self._seen[text] = (entry.item, read.at)
-            self._last_verified = text
+            self._seen[key] = (entry.item, read.at)
+            self._last_verified = key
             self._passed_unread(entry)
             return
-        known = self._recent.get(link_key(text))
+        known = self._recent.get(key)
         if known is not None:
             self._read_again(read, text, known, scan_at)
             return
@@ -718,10 +719,11 @@ class LineEngine(LineEvents):
     def _read_again(self, read: VerificationRead, text: str, known: Stamp, scan_at: dt.datetime) -> None:
         """A read of a stamp this run already decided: never decided twice. It is the same label seen again only
         on evidence; otherwise it is a copy of the label on another item, as it would be after a restart."""
-        item, seen_at = self._seen.get(text, (None, self._clock()))
-        not_same = self._not_the_same_label(read, text, item, seen_at)
+        key = link_key(text)
+        item, seen_at = self._seen.get(key, (None, self._clock()))
+        not_same = self._not_the_same_label(read, key, item, seen_at)
         if not_same is None:
-            self._seen[text] = (item, max(seen_at, read.at))
+            self._seen[key] = (item, max(seen_at, read.at))
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
                                           f"stamp {known.serial} already {known.state.value}", scan_at))
             return
@@ -729,7 +731,7 @@ class LineEngine(LineEvents):
         self._record_stray(ScanRecord(read.source, text, read.raw, "duplicate_stamp", detail, scan_at))
         self._serious("duplicate_stamp", f"{known.serial} ({known.state.value}), read again {not_same}")
 
-    def _not_the_same_label(self, read: VerificationRead, text: str, item: int | None,
+    def _not_the_same_label(self, read: VerificationRead, key: str, item: int | None,
                             seen_at: float) -> str | None:
         """None when the evidence says a read of a decided stamp is its own label seen again: the read carries the
         stamp's item (the trigger), or it is the stamp just verified or one of the item window, read within the
@@ -737,7 +739,7 @@ class LineEngine(LineEvents):
         if read.item is not None and item is not None:
             return None if read.item == item else f"for item {read.item}"
         window = self.settings.match_window_items or 1
-        if text != self._last_verified and (item is None or self._last_item - item >= window):
+        if key != self._last_verified and (item is None or self._last_item - item >= window):
             later = "" if item is None else f"{self._last_item - item} items later, "
             return f"{later}outside the window of {window} items"
         age = read.at - seen_at
@@ -852,7 +854,7 @@ class LineEngine(LineEvents):
         if announce:
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
-        self._seen[stamp.uri] = (item, self._clock())
+        self._seen[link_key(stamp.uri)] = (item, self._clock())
 
     def _reject(self, item: int | None) -> None:
         """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
