@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from biip import ParseError
+from biip.checksums import gs1_standard_check_digit
 from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 
 from contracts.errors import InvalidLink
@@ -25,6 +26,9 @@ EPC_DOMAIN = "id.gs1.org"
 # the resolver's own (linkType, GS1 Digital Link 1.2 section 8; lang, our page's language switch).
 DATA_ATTRIBUTES = frozenset({"17", "11"})
 _SAFE_SERIAL = re.compile(r"[0-9A-Z]{1,20}")
+# The EPC as the station writes it for its own [0-9A-Z] serials: ingest reads one per event, so this form skips
+# biip's full parse (the check digit is still checked); any other spelling goes through biip.
+_PLAIN_EPC = re.compile(r"https://id\.gs1\.org/01/(\d{14})/21/([0-9A-Z]{1,20})")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,12 @@ def parse(uri: str, *, allowed_query: frozenset[str] = DATA_ATTRIBUTES) -> Stamp
 
 def parse_epc(epc: str) -> StampLink:
     """The constrained EPC of an event: `https://id.gs1.org/01/{GTIN-14}/21/{serial}`, no lot, no query."""
+    plain = _PLAIN_EPC.fullmatch(epc)
+    if plain is not None:
+        gtin, serial = plain.groups()
+        if str(gs1_standard_check_digit(gtin[:-1])) != gtin[-1]:
+            raise InvalidLink(f"GTIN {gtin}: the check digit should be {gs1_standard_check_digit(gtin[:-1])}")
+        return StampLink(gtin=gtin, serial=serial)
     parts = urlsplit(epc.strip())
     if parts.netloc.lower() != EPC_DOMAIN:
         raise InvalidLink(f"an EPC must be on {EPC_DOMAIN}: {epc[:200]!r}")

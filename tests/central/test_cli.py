@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from sqlalchemy import text
+
 from app.devices import MqttPublisher
+from central import db
+from central.ingest import IngestSettings, IngestWorker
 from drivers.mqtt import MqttClient
 from station import epcis as station_epcis
 from station.domain import Batch, DeliveryState, Product
@@ -23,6 +27,7 @@ from station.relay import Relay, RelaySettings, Topics
 from station.serials import SerialGenerator
 from station.store import Store
 from tests.central.conftest import GTIN, READ_POINT, query
+from tests.central.private_postgres import PrivatePostgres
 from tests.integration.mqtt_fixtures import unique, wait_until
 
 pytestmark = pytest.mark.integration
@@ -144,3 +149,95 @@ def test_the_station_relay_delivers_its_outbox_to_two_ingest_workers_end_to_end(
     assert query(pg_url, "SELECT count(*) FROM stamps WHERE lot = %s AND activated_at IS NOT NULL", LOT) == [(120,)]
     assert query(pg_url, "SELECT count(*) FROM quarantine") == [(0,)]
     assert ingest.stop() == 0
+
+
+class RelayStation:
+    """The station's delivery side on one SQLite outbox: Store, MQTT driver, the relay's thread."""
+
+    def __init__(self, url: str, db: Path, topics: Topics, settings: RelaySettings) -> None:
+        self.store = Store(db)
+        self.client = MqttClient(url, unique("station"), session_expiry=0, reconnect_min_delay=0.1,
+                                 reconnect_max_delay=0.5, max_inflight=settings.max_inflight,
+                                 max_queued=settings.max_inflight * 2 + 10)
+        self.relay = Relay(self.store, MqttPublisher(self.client), topics, settings, sender=READ_POINT)
+        self.client.start()
+        self.relay.start()
+
+    def confirmed(self) -> int:
+        return self.store.outbox_counts().get(DeliveryState.CONFIRMED, 0)
+
+    def stop(self) -> None:
+        self.relay.stop()
+        self.client.stop()
+        self.store.close()
+
+
+def test_an_ingest_worker_killed_mid_stream_loses_nothing_and_stores_nothing_twice(
+    broker_url: str, pg_url: str, prefix: str, tmp_path: Path, ingests: list[Ingest]
+) -> None:
+    event_ids = fill_outbox(tmp_path / "station.db", 600)
+    group, client_id = unique("ingest"), unique("central")
+    args = ("--db", pg_url, "--broker", broker_url, "--prefix", prefix, "--group", group, "--client-id", client_id,
+            "--session-expiry", "60", "--batch-size", "20")
+    first = Ingest(*args)
+    ingests.append(first)
+    first.wait_for("subscribed to $share/")
+    # A short ack wait: what the killed worker took and never acked comes again from the outbox soon.
+    settings = RelaySettings(events_per_message=2, ack_timeout_s=2.0, retry_initial_s=0.2, retry_max_s=2.0,
+                             status_interval_s=1.0, max_unconfirmed=200)
+    station = RelayStation(broker_url, tmp_path / "station.db", Topics.for_station(prefix, "hue-01", "line-1"),
+                           settings)
+    try:
+        assert wait_until(lambda: query(pg_url, "SELECT count(*) FROM events")[0][0] >= 100, timeout=30)
+        os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.wait(10)
+        stored_at_kill = query(pg_url, "SELECT count(*) FROM events")[0][0]
+        assert stored_at_kill < len(event_ids), "the stream was over before the kill: nothing was tested"
+        second = Ingest(*args)
+        ingests.append(second)
+        second.wait_for("subscribed to $share/")
+        assert wait_until(lambda: station.confirmed() == len(event_ids), timeout=60), station.store.outbox_counts()
+    finally:
+        station.stop()
+    assert query(pg_url, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(600, 600)]
+    assert sorted(r[0] for r in query(pg_url, "SELECT event_id FROM events")) == sorted(event_ids)
+    assert query(pg_url, "SELECT count(*) FROM stamps WHERE activated_at IS NOT NULL") == [(600,)]
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres().start()
+    yield server
+    server.close()
+
+
+def test_postgresql_restarted_mid_stream_loses_nothing_and_stores_nothing_twice(
+    broker_url: str, prefix: str, tmp_path: Path, private_postgres: PrivatePostgres
+) -> None:
+    event_ids = fill_outbox(tmp_path / "station.db", 400)
+    settings = IngestSettings(db=private_postgres.url, broker=broker_url, prefix=prefix, group=unique("ingest"),
+                              client_id=unique("central"), session_expiry_s=0, batch_size=20,
+                              retry_initial_s=0.05, retry_max_s=0.5)
+    engine = db.make_engine(private_postgres.url)
+    db.upgrade(engine)
+    relay_settings = RelaySettings(events_per_message=2, ack_timeout_s=2.0, retry_initial_s=0.2, retry_max_s=2.0,
+                                   status_interval_s=1.0, max_unconfirmed=100)
+    with IngestWorker(settings, engine=engine) as worker:
+        station = RelayStation(broker_url, tmp_path / "station.db", Topics.for_station(prefix, "hue-01", "line-1"),
+                               relay_settings)
+        try:
+            assert wait_until(lambda: station.confirmed() >= 60, timeout=30)
+            private_postgres.stop()
+            assert wait_until(lambda: worker.stats.database_retries > 0, timeout=10)
+            confirmed_while_down = station.confirmed()
+            assert confirmed_while_down < len(event_ids), "the stream was over before the restart"
+            private_postgres.start()
+            assert wait_until(lambda: station.confirmed() == len(event_ids), timeout=60), station.store.outbox_counts()
+        finally:
+            station.stop()
+    with engine.connect() as conn:
+        counts = conn.execute(text("SELECT count(*), count(DISTINCT event_id) FROM events")).one()
+        stored = sorted(conn.execute(text("SELECT event_id FROM events")).scalars())
+    engine.dispose()
+    assert tuple(counts) == (400, 400)
+    assert stored == sorted(event_ids)
