@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from drivers.errors import DeviceError
 from station.config import ConfigError, StationConfig, dump_config, load_config, load_products, redact_url
 from station.domain import CodeState
-from station.errors import StampTooLarge, StationError
+from station.errors import LabelDoesNotFit, StationError
 
 if TYPE_CHECKING:
     from app.runtime import Station
@@ -128,7 +128,7 @@ def _run_batch(station: Station, args: argparse.Namespace) -> tuple[Product, Bat
     try:
         product = station.product(args.product)
         return product, station.open_batch(product, args.lot)
-    except (ConfigError, StampTooLarge):   # StampTooLarge has its own heading in main(): "batch refused"
+    except (ConfigError, LabelDoesNotFit):   # LabelDoesNotFit has its own heading in main(): "batch refused"
         raise
     except StationError as exc:
         raise ConfigError(f"the run was not started: {exc}") from None
@@ -503,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"station: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except StampTooLarge as exc:   # a lot given at start that the label cannot carry: like a bad setting, 2
+    except LabelDoesNotFit as exc:   # a batch given at start that the label cannot carry: like a bad setting, 2
         print(f"station: batch refused:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (StationError, DeviceError) as exc:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import Future
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,6 +79,9 @@ class LineSettings:
     commit_interval_s: float = 0.01      # decisions wait at most this long to share one commit
     serial_block: int = 32               # serials reserved per database write
     match_window_items: int | None = 10  # an unread stamp this many items before a read one has passed unread
+    repeat_read_s: float = 1.0           # a stamp already decided, read again within this of its last read and
+                                         # within the item window, is the same label seen again (the verifier's
+                                         # dedupe time); any other read of it is a duplicate_stamp
 
 
 @dataclass(frozen=True)
@@ -264,10 +267,14 @@ class LineEngine(LineEvents):
         self._serials = SerialGenerator(settings.serial_length)
         super().__init__(LineState.STOPPED)
         self._thread: threading.Thread | None = None
+        self._stepper: Iterator[None] | None = None   # a run begun with begin(), turned by step()
         self._inflight: deque[_InFlight] = deque()
         self._by_uri: dict[str, _InFlight] = {}   # by gs1.link_key of the stamp's URI
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
         self._recent: dict[str, Stamp] = {}   # uri -> the stamp as decided (before and after its commit)
+        self._seen: dict[str, tuple[int | None, float]] = {}   # uri -> (its item, when last read or decided)
+        self._last_item = 0                   # the item of the newest stamp printed
+        self._last_verified: str | None = None
         self._recent_order: deque[str] = deque()
         self._pool: deque[Stamp] = deque()
         self._refill: Future[list[Stamp]] | None = None
@@ -331,8 +338,47 @@ class LineEngine(LineEvents):
         return len(stale)
 
     def start(self, batch_id: int, count: int | None = None) -> None:
-        """Run the line for ``count`` items (None: until stopped)."""
-        if self._thread is not None and self._thread.is_alive():
+        """Run the line for ``count`` items (None: until stopped), on the engine's own thread."""
+        product, batch = self._prepare(batch_id, count)
+        self._thread = threading.Thread(
+            target=self._run, args=(product, batch, count), name="line-engine", daemon=True
+        )
+        self._set_state(LineState.RUNNING)
+        self._thread.start()
+
+    def begin(self, batch_id: int, count: int | None = None) -> None:
+        """As start(), but no thread: each step() runs one turn of the loop on the caller's thread (tests, tools).
+
+        The turn is the one the engine's thread runs, except that it never waits for the inbox, and a step waits
+        for the commit it started, so what was decided in it is written and announced when step() returns.
+        """
+        product, batch = self._prepare(batch_id, count)
+        self._stepper = self._running(product, batch, count, wait=False)
+        self._set_state(LineState.RUNNING)
+
+    def step(self) -> bool:
+        """One turn of a run begun with begin(): True while the run goes on, False once it has finished."""
+        if self._stepper is None:
+            raise RuntimeError("no run begun: call begin() first")
+        try:
+            next(self._stepper)
+        except StopIteration:
+            self._stepper = None
+            return False
+        self._collect_commit(block=True)
+        return True
+
+    def finish(self, max_steps: int = 1000) -> None:
+        """End a run begun with begin(): stop, and step until it has finished. Stamps still in flight keep their
+        windows (move the clock past them, or read them, first): RuntimeError if the run cannot end without it."""
+        self.stop()
+        for _ in range(max_steps):
+            if not self.step():
+                return
+        raise RuntimeError(f"the run did not finish in {max_steps} steps: {len(self._inflight)} stamps in flight")
+
+    def _prepare(self, batch_id: int, count: int | None) -> tuple[Product, Batch]:
+        if (self._thread is not None and self._thread.is_alive()) or self._stepper is not None:
             raise RuntimeError("the line is already running")
         batch = self.store.batch(batch_id)
         if batch.closed:
@@ -351,11 +397,7 @@ class LineEngine(LineEvents):
         self._trend = QualityTrend()
         self._triggers.clear()
         self._done.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(product, batch, count), name="line-engine", daemon=True
-        )
-        self._set_state(LineState.RUNNING)
-        self._thread.start()
+        return product, batch
 
     def submit_read(self, read: VerificationRead) -> None:
         """A read from the verification device (called on its reader thread)."""
@@ -373,8 +415,13 @@ class LineEngine(LineEvents):
     # -- the engine's thread ----------------------------------------------------------------------------------
 
     def _run(self, product: Product, batch: Batch, count: int | None) -> None:
+        for _ in self._running(product, batch, count, wait=True):
+            pass
+
+    def _running(self, product: Product, batch: Batch, count: int | None, *, wait: bool) -> Iterator[None]:
+        """The whole run, one turn of the loop per step: the engine's thread runs it through, step() one turn."""
         try:
-            self._loop(product, batch, count)
+            yield from self._loop(product, batch, count, wait=wait)
             self._release_pool()
             self._flush(wait=True)
         except Exception as exc:  # a bug or a dead database must not leave the line looking "running"
@@ -401,10 +448,10 @@ class LineEngine(LineEvents):
                 self._voids.clear()
         self._forget_all()
 
-    def _loop(self, product: Product, batch: Batch, count: int | None) -> None:
+    def _loop(self, product: Product, batch: Batch, count: int | None, *, wait: bool = True) -> Iterator[None]:
         self._run_args = (product, batch, count)
         while True:
-            self._drain_inbox(timeout=self._wait_time(count))
+            self._drain_inbox(timeout=self._wait_time(count) if wait else 0.0)
             now = self._clock()
             while self._inflight and self._inflight[0].deadline <= now:
                 item = self._pop_oldest()
@@ -420,6 +467,7 @@ class LineEngine(LineEvents):
             self._collect_commit(block=False)
             if self._due_flush(self._clock()):
                 self._flush(wait=False)
+            yield
 
     def _print_ready(self) -> None:
         """Print every stamp the line is ready for now (free run: fill the window; photo-eye: one per trigger)."""
@@ -638,6 +686,7 @@ class LineEngine(LineEvents):
         stamp = self._next_stamp(batch, count)
         self._items += 1
         item = trigger.seq if trigger is not None else self._items
+        self._last_item = item
         try:
             self.printer.print_label(label_fields(product, batch, stamp))
         except PrinterPortError as exc:
@@ -687,7 +736,8 @@ class LineEngine(LineEvents):
                                               read.refused or "", scan_at))
             return
         text = read.text
-        entry = self._by_uri.get(link_key(text))   # a link's host in any case is the same link
+        key = link_key(text)   # a link's host in any case is the same link
+        entry = self._by_uri.get(key)
         if entry is not None:
             # Older stamps still in flight are not voided at once: a camera decodes the labels of one frame in
             # no particular order. Each keeps its window of time, and its window of items: one printed
@@ -695,15 +745,47 @@ class LineEngine(LineEvents):
             self._remove(entry)
             self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
                            read.figures)
+            self._seen[key] = (entry.item, read.at)
+            self._last_verified = key
             self._passed_unread(entry)
             return
-        known = self._recent.get(link_key(text))
+        known = self._recent.get(key)
         if known is not None:
-            # A second read of a stamp already decided (read twice, or read late after a timeout): never twice.
+            self._read_again(read, text, known, scan_at)
+            return
+        self._unmatched(read, text, scan_at)
+
+    def _read_again(self, read: VerificationRead, text: str, known: Stamp, scan_at: dt.datetime) -> None:
+        """A read of a stamp this run already decided: never decided twice. It is the same label seen again only
+        on evidence; otherwise it is a copy of the label on another item, as it would be after a restart."""
+        key = link_key(text)
+        item, seen_at = self._seen.get(key, (None, self._clock()))
+        not_same = self._not_the_same_label(read, key, item, seen_at)
+        if not_same is None:
+            self._seen[key] = (item, max(seen_at, read.at))
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
                                           f"stamp {known.serial} already {known.state.value}", scan_at))
             return
-        self._unmatched(read, text, scan_at)
+        detail = f"stamp {known.serial} is already {known.state.value} on item {item}: read again {not_same}"
+        self._record_stray(ScanRecord(read.source, text, read.raw, "duplicate_stamp", detail, scan_at))
+        self._serious("duplicate_stamp", f"{known.serial} ({known.state.value}), read again {not_same}")
+
+    def _not_the_same_label(self, read: VerificationRead, key: str, item: int | None,
+                            seen_at: float) -> str | None:
+        """None when the evidence says a read of a decided stamp is its own label seen again: the read carries the
+        stamp's item (the trigger), or it is the stamp just verified or one of the item window, read within the
+        verifier's dedupe time of its last read. Otherwise why not (said in the record and the alarm)."""
+        if read.item is not None and item is not None:
+            return None if read.item == item else f"for item {read.item}"
+        window = self.settings.match_window_items or 1
+        if key != self._last_verified and (item is None or self._last_item - item >= window):
+            later = "" if item is None else f"{self._last_item - item} items later, "
+            return f"{later}outside the window of {window} items"
+        age = read.at - seen_at
+        if age > self.settings.repeat_read_s:
+            return f"{age:.2f} s after its last read (the same label is seen again within " \
+                   f"{self.settings.repeat_read_s:g} s)"
+        return None
 
     def _passed_unread(self, matched: _InFlight) -> None:
         """Void the stamps printed `match_window_items` or more items before the one just matched."""
@@ -811,6 +893,7 @@ class LineEngine(LineEvents):
         if announce:
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
+        self._seen[link_key(stamp.uri)] = (item, self._clock())
 
     def _reject(self, item: int | None) -> None:
         """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
@@ -844,7 +927,9 @@ class LineEngine(LineEvents):
         self._recent[key] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
         self._recent_order.append(key)
         if len(self._recent_order) > RECENT_DECIDED:
-            self._recent.pop(self._recent_order.popleft(), None)
+            uri = self._recent_order.popleft()
+            self._recent.pop(uri, None)
+            self._seen.pop(uri, None)
 
     def _mark_pending(self) -> None:
         if self._pending_since is None:

@@ -252,18 +252,24 @@ def test_a_stamp_read_back_with_its_host_in_other_letter_case_is_the_stamp_print
     assert len(read) == 5 and all(text.startswith("HTTPS://TRUYXUAT.HUE.EXAMPLE.VN/01/") for text in read)
 
 
-def test_a_stamp_read_again_after_its_commit_is_recorded_and_the_line_goes_on(line: SimLine,
-                                                                               station_factory) -> None:
+def test_a_stamp_read_again_items_later_is_a_duplicate_and_stops_the_line(line: SimLine, station_factory) -> None:
+    # A copy of a label on a later item, within the same run (issue 9 #1): it is the same read as after a restart.
     station = station_factory(line)
+    alarms: list[str] = []
+    station.engine.add_listener(lambda e: isinstance(e, AlarmRaised) and alarms.append(e.alarm.code))
     batch = station.open_batch(station.product(None), "MX2611R")
     station.engine.start(batch.id, 30)
-    assert wait_until(lambda: station.engine.summary.activated >= 5, 30)
+    assert wait_until(lambda: station.engine.summary.activated >= 15, 30)
     (first,) = line.query("SELECT uri FROM stamps WHERE state = 'activated' ORDER BY id LIMIT 1")
-    line.scanner.inject(first[0])      # the same label read again (a double read, a label held up to the scanner)
-    assert station.engine.wait(60) and station.engine.summary.activated == 30
-    repeats = line.query("SELECT outcome, detail FROM scans WHERE outcome = 'repeat_read'")
-    assert repeats and "already activated" in repeats[0][1], repeats
-    assert station.engine.summary.voided_total == 0
+    line.scanner.inject(first[0])      # more than match_window_items (10) items after it was verified
+    assert wait_until(lambda: station.engine.state is LineState.FAULT, 10)
+    assert "duplicate_stamp" in alarms
+    station.engine.stop()
+    assert station.engine.wait(60)
+    (dup,) = line.query("SELECT text, detail FROM scans WHERE outcome = 'duplicate_stamp'")
+    assert dup[0] == first[0] and "already activated" in dup[1] and "items later" in dup[1], dup
+    assert not line.query("SELECT 1 FROM scans WHERE outcome = 'repeat_read'")
+    assert station.engine.summary.voided.get("no_read", 0) == 0
 
 
 @pytest.mark.line(overrides={"line.max_consecutive_failures": 3, "line.verify_timeout_s": 0.5})

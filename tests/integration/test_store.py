@@ -128,18 +128,21 @@ def test_outbox_lifecycle(store: Store, batch: Batch) -> None:
         s = store.allocate_stamp(batch.id, serials(f"SERIAL{n:04d}"), uri)
         store.mark_sent_to_printer(s.id)
         store.activate(s.id, s.uri, event(n))
-    due = store.due_outbox(utcnow(), 10)
+    # Every time below is `now` and steps from it, so the schedule is asserted at its boundary, whatever the wall
+    # clock does meanwhile (rows are due from their activation, which came before `now`).
+    now = utcnow()
+    due = store.due_outbox(now, 10)
     ids = [i.id for i in due]
     assert len(due) == 3 and [i.attempts for i in due] == [0, 0, 0]
-    assert len(store.due_outbox(utcnow(), 10, exclude_ids=ids[:2])) == 1
-    later = utcnow() + dt.timedelta(seconds=30)
-    store.mark_published(ids, utcnow(), later)
-    assert store.due_outbox(utcnow(), 10) == []                     # waiting for the server's ack
+    assert len(store.due_outbox(now, 10, exclude_ids=ids[:2])) == 1
+    later = now + dt.timedelta(seconds=30)
+    store.mark_published(ids, now, later)
+    assert store.due_outbox(later - dt.timedelta(milliseconds=1), 10) == []   # waiting for the server's ack
     assert len(store.due_outbox(later, 10)) == 3                    # not acked in time: due again
-    assert store.mark_confirmed([event(0)["eventID"], event(1)["eventID"]], utcnow()) == 2
-    assert store.mark_confirmed([event(0)["eventID"]], utcnow()) == 0   # a repeated ack changes nothing
+    assert store.mark_confirmed([event(0)["eventID"], event(1)["eventID"]], now) == 2
+    assert store.mark_confirmed([event(0)["eventID"]], now) == 0   # a repeated ack changes nothing
     assert [i.event_id for i in store.due_outbox(later, 10)] == [event(2)["eventID"]]
-    store.mark_publish_failed([ids[2]], "broker refused", utcnow())
+    store.mark_publish_failed([ids[2]], "broker refused", now)
     counts = store.outbox_counts()
     assert counts[DeliveryState.CONFIRMED] == 2 and counts[DeliveryState.SENT] == 1
 
