@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from drivers.errors import DeviceError
 from station.config import ConfigError, StationConfig, dump_config, load_config, load_products, redact_url
-from station.domain import CodeState
+from station.domain import CodeState, StampState
 from station.errors import LabelDoesNotFit, StationError
 
 if TYPE_CHECKING:
@@ -175,7 +175,32 @@ def cmd_status(args: argparse.Namespace) -> int:
         for state, n in store.outbox_counts().items():
             print(f"  outbox {state.value}: {n}")
         _print_delivery_problems(store)
+        if args.lot is not None:
+            _print_batch(store, args.product, args.lot)
     return EXIT_OK
+
+
+def _print_batch(store: Store, product: str | None, lot: str) -> None:
+    """One batch's figures (``station status --lot``): what was printed of it, what became of it, its events."""
+    from station.domain import DeliveryState
+    from station.gs1 import normalize_gtin
+
+    gtins = [normalize_gtin(product)] if product else [p.gtin for p in store.products()]
+    found = [b for b in (store.find_batch(g, lot) for g in gtins) if b is not None]
+    if not found:
+        raise StationError(f"no batch with lot {lot!r}" + (f" for product {product}" if product else ""))
+    for batch in found:
+        counts = store.counts(batch.id)
+        voids = ", ".join(f"{k} {v}" for k, v in sorted(counts.voided_by_reason.items())) or "none"
+        allocated = counts.state(StampState.ALLOCATED)
+        print(f"batch {batch.id} ({batch.gtin} lot {batch.lot}"
+              + (", closed" if batch.closed else "") + (f", locked: {batch.lock_reason}" if batch.locked else "") + ")")
+        in_flight = counts.state(StampState.SENT_TO_PRINTER) + counts.state(StampState.VERIFIED)
+        print(f"  printed {counts.printed}: activated {counts.state(StampState.ACTIVATED)}, voided "
+              f"{counts.state(StampState.VOIDED)} ({voids})" + (f", in flight {in_flight}" if in_flight else ""))
+        print(f"  unused {counts.unused} (reserved, never printed: kept, not published, never reused)"
+              + (f"; reserved now {allocated}" if allocated else ""))
+        print("  events " + ", ".join(f"{state.value} {counts.delivery.get(state, 0)}" for state in DeliveryState))
 
 
 def _print_delivery_problems(store: Store) -> None:
@@ -467,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_config_check)
 
     status = with_config(sub.add_parser("status", help="stamp and outbox counts from the local database"))
+    status.add_argument("--lot", default=None, help="and the figures of this batch (printed, activated, voided by "
+                                                    "reason, unused, its events)")
+    status.add_argument("--product", default=None, help="GTIN of the batch's product (with --lot; default any)")
     status.set_defaults(func=cmd_status)
 
     add_roll_parsers(sub, with_config)

@@ -154,3 +154,32 @@ def test_the_status_the_camera_errors_and_the_logs_mask_the_secrets(
         station.stop()
     outputs = [status, station.verifier.last_error, caplog.text]
     assert not [s for s in SECRETS for text in outputs if s in text], outputs
+
+
+# -- issue 9 #5: serials reserved and never printed, in the batch's figures ------------------------------------------
+
+def test_status_of_a_batch_counts_its_unused_serials_apart_from_printed_and_voided(config: Path) -> None:
+    from station.domain import VoidReason
+
+    cfg = load_config(config)
+    with Store(cfg.database.path) as store:
+        store.sync_products(load_products(cfg.resolve(cfg.products_file)))
+        batch = store.create_batch(Batch(None, "08938603001013", "MX2611U"))
+        names = iter(f"U{n:09d}" for n in range(100))
+        stamps = store.allocate_stamps(batch.id, 6, lambda: next(names), lambda s: f"https://x.vn/21/{s}")
+        store.commit_line(printed=[s.id for s in stamps[:3]])
+        store.activate(stamps[0].id, stamps[0].uri, {"eventID": "urn:uuid:1", "type": "ObjectEvent"})
+        store.void(stamps[1].id, VoidReason.NO_READ, "no read", {"eventID": "urn:uuid:2", "type": "ObjectEvent"})
+        store.release_unused([s.id for s in stamps[3:]])
+    done = station("status", "--config", str(config), "--lot", "MX2611U")
+    assert done.returncode == 0, done.stderr
+    assert "  stamps unused: 3 (reserved, never printed: kept, not published, never reused)" in done.stdout
+    assert "voided unused" not in done.stdout
+    batch_lines = done.stdout[done.stdout.index(f"batch {batch.id} (08938603001013 lot MX2611U)"):].splitlines()
+    assert batch_lines[1:4] == [
+        "  printed 3: activated 1, voided 1 (no_read 1), in flight 1",
+        "  unused 3 (reserved, never printed: kept, not published, never reused)",
+        "  events pending 2, sent 0, confirmed 0",
+    ]
+    missing = station("status", "--config", str(config), "--lot", "NOPE")
+    assert missing.returncode == 1 and "no batch with lot 'NOPE'" in missing.stderr
