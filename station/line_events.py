@@ -41,6 +41,7 @@ class LineEvents:
         self._state = initial_state
         self._state_lock = threading.Lock()
         self._stop_reason: str | None = None   # what stop() was asked for, read by the line with its STOP
+        self._state_reason = ""
 
     def add_listener(self, listener: Callable[[Any], None]) -> None:
         self._listeners.append(listener)
@@ -87,9 +88,11 @@ class LineEvents:
         from station.engine import StateChanged  # the event type both lines announce
 
         with self._state_lock:
-            if self._state is state:
+            # A fault for another reason is announced again: a printer fault (which clears by itself) that becomes
+            # a batch lock (which does not) must reach whoever waits for the fault to clear.
+            if self._state is state and not (state.value == "fault" and reason != self._state_reason):
                 return
-            self._state = state
+            self._state, self._state_reason = state, reason
         log.info("%s %s%s", self._line_name, state.value, f" ({reason})" if reason else "")
         self._emit(StateChanged(state, reason, clears_by_itself))
 

@@ -140,3 +140,19 @@ def test_a_second_run_sums_up_its_own_events_and_without_a_gate_says_what_to_tak
     # Confirmed counts this run's events only, as printed does: not the 6 of the first run.
     assert lines[3] == f"events of this run: sent {4 + voided}, confirmed by the server {4 + voided}, waiting 0"
     assert line.query("SELECT count(*) FROM outbox WHERE state = 'confirmed'") == [(6 + 4 + voided,)]
+
+
+@pytest.mark.line(overrides={"devices.printer.status_interval_s": 0.1})
+def test_a_batch_locked_during_a_printer_fault_ends_the_headless_run(line: SimLine) -> None:
+    # The printer fault would clear by itself; the lock (a recall, from another terminal) will not.
+    run = Headless(line.config_path, "--count", "500", "--lot", "MX2611L")
+    assert wait_until(lambda: activated(line) >= 3, 60), "\n".join(run.lines)
+    line.printer.paper_out = True
+    assert wait_until(lambda: run.said("[fault] "), 30), "\n".join(run.lines)
+    lock = subprocess.run([sys.executable, "-m", "app.cli", "batch", "lock", "--config", str(line.config_path),
+                           "--product", MX, "--lot", "MX2611L", "--reason", "recall: wrong sesame"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert lock.returncode == 0, lock.stdout + lock.stderr
+    code, out = run.end()
+    assert code == 1, out
+    assert_ended_on(out, "batch_locked")
