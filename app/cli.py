@@ -100,9 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 last = time.monotonic()
                 s = line.summary
                 counts = station.store.outbox_counts()
-                print(f"[{line.state.value}] printed {s.printed}, activated {s.activated}, "
-                      f"voided {s.voided_total}, outbox {', '.join(f'{k.value} {v}' for k, v in counts.items())}",
-                      flush=True)
+                # The run's own figures, then the station's whole outbox (earlier runs' events too), said as such.
+                print(f"[{line.state.value}] this run: printed {s.printed}, activated {s.activated}, "
+                      f"voided {s.voided_total}; station outbox (all runs): "
+                      f"{', '.join(f'{k.value} {v}' for k, v in counts.items())}", flush=True)
         if not interrupted.is_set() and args.drain_timeout > 0:
             station.relay.wait_drained(args.drain_timeout)
         summary = line.refresh_delivery()

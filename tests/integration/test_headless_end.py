@@ -133,6 +133,9 @@ def test_a_second_run_sums_up_its_own_events_and_without_a_gate_says_what_to_tak
     assert lines[0] == "run of batch MX2611S (figures of this run only): requested 4"
     voided = line.scanner.counts["no_reads"]
     assert voided > 0 and lines[1] == f"printed {4 + voided}, verified 4, activated 4"
+    # The run lasted past a verify timeout, so it printed progress: which figures are the run's and which the
+    # station's (its outbox holds every run's events).
+    assert "] this run: printed " in second and "; station outbox (all runs): pending " in second, second
     # The line has no reject gate (devices.line_io none://): each voided stamp's item is taken off by hand.
     item = "item" if voided == 1 else "items"
     assert lines[2] == f"voided {voided} (no_read {voided}); {voided} {item} to take off the line by hand " \
