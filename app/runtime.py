@@ -173,7 +173,7 @@ class Station:
             "batch": summary.batch_lot,
             "counters": {
                 "printed": summary.printed, "activated": summary.activated,
-                "voided": dict(summary.voided),
+                "voided": dict(summary.voided), "unused": summary.unused,   # unused: reserved, never printed
             },
             "devices": {
                 "printer": {"url": redact_url(self.printer.url), "condition": health.condition.value,

@@ -218,6 +218,8 @@ def test_serials_reserved_and_not_printed_are_kept_unused_and_never_published(li
     assert station.engine.wait(30)
     summary = station.engine.refresh_delivery()
     assert summary.unused > 0
+    assert station.status()["counters"] == {"printed": summary.printed, "activated": summary.activated,
+                                            "voided": {}, "unused": summary.unused}
     assert dict(line.query("SELECT state, count(*) FROM stamps GROUP BY state")) == {
         "activated": summary.activated, "unused": summary.unused}
     # One event for each stamp printed, none for the serials given back: "waiting" can only count those.
