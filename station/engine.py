@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import Future
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,7 +27,7 @@ from station import epcis
 from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
-from station.gs1 import DigitalLinkTemplate, parse_digital_link
+from station.gs1 import DigitalLinkTemplate, link_key, parse_digital_link
 from station.line_events import LineCommand, LineEvents
 from station.product_check import ProductGuard
 from station.ports import (
@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 # Voids that say something about verification; printer faults and stops are counted but break no streak.
 FAILURE_REASONS = frozenset({VoidReason.NO_READ, VoidReason.WRONG_CONTENT, VoidReason.UNREADABLE})
 RECENT_DECIDED = 4096
+# Printed stamps whose print is not written yet, at most: the line waits for its commit before printing more. After a
+# crash this many allocated serials past the last print written may be on labels (Store.interrupted_stamps): they
+# are voided, the rest given back as unused. 16 is 145 ms of commit latency at 110 items/s.
+UNRECORDED_PRINTS = 16
 
 
 class LineState(str, enum.Enum):
@@ -75,6 +79,9 @@ class LineSettings:
     commit_interval_s: float = 0.01      # decisions wait at most this long to share one commit
     serial_block: int = 32               # serials reserved per database write
     match_window_items: int | None = 10  # an unread stamp this many items before a read one has passed unread
+    repeat_read_s: float = 1.0           # a stamp already decided, read again within this of its last read and
+                                         # within the item window, is the same label seen again (the verifier's
+                                         # dedupe time); any other read of it is a duplicate_stamp
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,7 @@ class RunSummary:
     verified: int = 0
     activated: int = 0
     voided: Counter[str] = field(default_factory=Counter)
+    unused: int = 0                # serials reserved and never printed, given back at the end (never published)
     rejected: int = 0
     sent: int = 0
     confirmed: int = 0
@@ -150,7 +158,9 @@ class RunSummary:
         voids = ", ".join(f"{k} {v}" for k, v in sorted(self.voided.items())) or "none"
         lines = [
             f"batch {self.batch_lot}: requested {self.requested if self.requested is not None else 'until stopped'}",
-            f"printed {self.printed}, verified {self.verified}, activated {self.activated}",
+            f"printed {self.printed}, verified {self.verified}, activated {self.activated}"
+            + (f"; {self.unused} serials reserved and not printed, kept as unused (not published)"
+               if self.unused else ""),
             f"voided {self.voided_total} ({voids}); reject gate fired {self.rejected}",
             f"delivery: sent {self.sent}, confirmed by the server {self.confirmed}, waiting {self.pending}",
             f"rate {self.rate_per_min:.0f} items/min" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""),
@@ -220,10 +230,14 @@ class LineEngine(LineEvents):
         self._serials = SerialGenerator(settings.serial_length)
         super().__init__(LineState.STOPPED)
         self._thread: threading.Thread | None = None
+        self._stepper: Iterator[None] | None = None   # a run begun with begin(), turned by step()
         self._inflight: deque[_InFlight] = deque()
-        self._by_uri: dict[str, _InFlight] = {}
+        self._by_uri: dict[str, _InFlight] = {}   # by gs1.link_key of the stamp's URI
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
         self._recent: dict[str, Stamp] = {}   # uri -> the stamp as decided (before and after its commit)
+        self._seen: dict[str, tuple[int | None, float]] = {}   # uri -> (its item, when last read or decided)
+        self._last_item = 0                   # the item of the newest stamp printed
+        self._last_verified: str | None = None
         self._recent_order: deque[str] = deque()
         self._pool: deque[Stamp] = deque()
         self._refill: Future[list[Stamp]] | None = None
@@ -271,18 +285,63 @@ class LineEngine(LineEvents):
         return len(self._inflight)
 
     def recover(self) -> int:
-        """Void the stamps a previous run left undecided (a crash or a kill): they were never verified."""
-        stale = self.store.in_flight_stamps()
+        """Settle the stamps a previous run left undecided (a crash or a kill). Those that may be on a label were
+        never verified: voided (line_stopped). Serials reserved and never sent to the printer are given back as
+        unused, publishing nothing. Returns how many were voided."""
+        stale, unprinted = self.store.interrupted_stamps(UNRECORDED_PRINTS)
         for stamp in stale:
             self._void(stamp, VoidReason.LINE_STOPPED, "station stopped before this stamp was verified", reject=False)
         self._flush(wait=True)
+        if unprinted:
+            released = self.store.release_unused([s.id for s in unprinted if s.id is not None],
+                                                 "reserved, never printed (the station stopped first)")
+            log.info("%d serials reserved by the interrupted run and never printed are kept as unused", released)
         if stale:
             self._raise(Alarm.raise_("interrupted_stamps_voided", f"{len(stale)} stamps"))
         return len(stale)
 
     def start(self, batch_id: int, count: int | None = None) -> None:
-        """Run the line for ``count`` items (None: until stopped)."""
-        if self._thread is not None and self._thread.is_alive():
+        """Run the line for ``count`` items (None: until stopped), on the engine's own thread."""
+        product, batch = self._prepare(batch_id, count)
+        self._thread = threading.Thread(
+            target=self._run, args=(product, batch, count), name="line-engine", daemon=True
+        )
+        self._set_state(LineState.RUNNING)
+        self._thread.start()
+
+    def begin(self, batch_id: int, count: int | None = None) -> None:
+        """As start(), but no thread: each step() runs one turn of the loop on the caller's thread (tests, tools).
+
+        The turn is the one the engine's thread runs, except that it never waits for the inbox, and a step waits
+        for the commit it started, so what was decided in it is written and announced when step() returns.
+        """
+        product, batch = self._prepare(batch_id, count)
+        self._stepper = self._running(product, batch, count, wait=False)
+        self._set_state(LineState.RUNNING)
+
+    def step(self) -> bool:
+        """One turn of a run begun with begin(): True while the run goes on, False once it has finished."""
+        if self._stepper is None:
+            raise RuntimeError("no run begun: call begin() first")
+        try:
+            next(self._stepper)
+        except StopIteration:
+            self._stepper = None
+            return False
+        self._collect_commit(block=True)
+        return True
+
+    def finish(self, max_steps: int = 1000) -> None:
+        """End a run begun with begin(): stop, and step until it has finished. Stamps still in flight keep their
+        windows (move the clock past them, or read them, first): RuntimeError if the run cannot end without it."""
+        self.stop()
+        for _ in range(max_steps):
+            if not self.step():
+                return
+        raise RuntimeError(f"the run did not finish in {max_steps} steps: {len(self._inflight)} stamps in flight")
+
+    def _prepare(self, batch_id: int, count: int | None) -> tuple[Product, Batch]:
+        if (self._thread is not None and self._thread.is_alive()) or self._stepper is not None:
             raise RuntimeError("the line is already running")
         batch = self.store.batch(batch_id)
         if batch.closed:
@@ -299,11 +358,7 @@ class LineEngine(LineEvents):
         self._trend = QualityTrend()
         self._triggers.clear()
         self._done.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(product, batch, count), name="line-engine", daemon=True
-        )
-        self._set_state(LineState.RUNNING)
-        self._thread.start()
+        return product, batch
 
     def submit_read(self, read: VerificationRead) -> None:
         """A read from the verification device (called on its reader thread)."""
@@ -321,8 +376,13 @@ class LineEngine(LineEvents):
     # -- the engine's thread ----------------------------------------------------------------------------------
 
     def _run(self, product: Product, batch: Batch, count: int | None) -> None:
+        for _ in self._running(product, batch, count, wait=True):
+            pass
+
+    def _running(self, product: Product, batch: Batch, count: int | None, *, wait: bool) -> Iterator[None]:
+        """The whole run, one turn of the loop per step: the engine's thread runs it through, step() one turn."""
         try:
-            self._loop(product, batch, count)
+            yield from self._loop(product, batch, count, wait=wait)
             self._release_pool()
             self._flush(wait=True)
         except Exception as exc:  # a bug or a dead database must not leave the line looking "running"
@@ -334,7 +394,7 @@ class LineEngine(LineEvents):
 
     def _abandon(self) -> None:
         """After an error: whatever can still be written is voided; the rest is voided at the next start."""
-        self._pool.clear()  # still "allocated" in the database: the next start voids them
+        self._pool.clear()  # still "allocated" in the database: the next start settles them (recover)
         self._refill = None
         self._printed.clear()
         self._activations.clear()
@@ -349,10 +409,10 @@ class LineEngine(LineEvents):
                 self._voids.clear()
         self._forget_all()
 
-    def _loop(self, product: Product, batch: Batch, count: int | None) -> None:
+    def _loop(self, product: Product, batch: Batch, count: int | None, *, wait: bool = True) -> Iterator[None]:
         self._run_args = (product, batch, count)
         while True:
-            self._drain_inbox(timeout=self._wait_time(count))
+            self._drain_inbox(timeout=self._wait_time(count) if wait else 0.0)
             now = self._clock()
             while self._inflight and self._inflight[0].deadline <= now:
                 item = self._pop_oldest()
@@ -368,6 +428,7 @@ class LineEngine(LineEvents):
             self._collect_commit(block=False)
             if self._due_flush(self._clock()):
                 self._flush(wait=False)
+            yield
 
     def _print_ready(self) -> None:
         """Print every stamp the line is ready for now (free run: fill the window; photo-eye: one per trigger)."""
@@ -385,6 +446,8 @@ class LineEngine(LineEvents):
         """
         if self._state is not LineState.RUNNING or len(self._inflight) >= self.settings.print_ahead:
             return False
+        if len(self._printed) + len(self._committing[0]) >= UNRECORDED_PRINTS:
+            return False  # see UNRECORDED_PRINTS: what a crash can leave unsaid stays bounded
         if self.settings.trigger is TriggerMode.PHOTO_EYE and not self._triggers:
             return False
         return count is None or self._summary.activated + len(self._inflight) < count
@@ -571,18 +634,20 @@ class LineEngine(LineEvents):
         self._refill = self.store.allocate_stamps_async(batch.id, block, self._serials.next, template.uri)
 
     def _release_pool(self) -> None:
-        """Serials reserved and never printed are voided: a serial is never reused, even one nobody saw."""
+        """Serials reserved and never printed become unused: kept, counted, never reused, and never published (a
+        serial that was never commissioned has nothing to decommission)."""
         if self._refill is not None:
             self._pool.extend(self._refill.result())
             self._refill = None
-        while self._pool:
-            self._void(self._pool.popleft(), VoidReason.UNUSED, "reserved, never printed", reject=False,
-                       announce=False)
+        ids = [stamp.id for stamp in self._pool if stamp.id is not None]
+        self._pool.clear()
+        self._summary.unused += self.store.release_unused(ids)
 
     def _print_one(self, product: Product, batch: Batch, trigger: ItemTrigger | None, count: int | None) -> bool:
         stamp = self._next_stamp(batch, count)
         self._items += 1
         item = trigger.seq if trigger is not None else self._items
+        self._last_item = item
         try:
             self.printer.print_label(label_fields(product, batch, stamp))
         except PrinterPortError as exc:
@@ -595,7 +660,7 @@ class LineEngine(LineEvents):
         self._summary.printed += 1
         entry = _InFlight(stamp, start + self.settings.verify_timeout_s, item, self._clock())
         self._inflight.append(entry)
-        self._by_uri[stamp.uri] = entry
+        self._by_uri[link_key(stamp.uri)] = entry
         self._by_serial[(stamp.gtin, stamp.serial)] = entry
         return True
 
@@ -606,7 +671,7 @@ class LineEngine(LineEvents):
         return self._forget(self._inflight.pop())
 
     def _forget(self, item: _InFlight) -> _InFlight:
-        self._by_uri.pop(item.stamp.uri, None)
+        self._by_uri.pop(link_key(item.stamp.uri), None)
         self._by_serial.pop((item.stamp.gtin, item.stamp.serial), None)
         return item
 
@@ -632,7 +697,8 @@ class LineEngine(LineEvents):
                                               read.refused or "", scan_at))
             return
         text = read.text
-        entry = self._by_uri.get(text)
+        key = link_key(text)   # a link's host in any case is the same link
+        entry = self._by_uri.get(key)
         if entry is not None:
             # Older stamps still in flight are not voided at once: a camera decodes the labels of one frame in
             # no particular order. Each keeps its window of time, and its window of items: one printed
@@ -640,15 +706,47 @@ class LineEngine(LineEvents):
             self._remove(entry)
             self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
                            read.figures)
+            self._seen[key] = (entry.item, read.at)
+            self._last_verified = key
             self._passed_unread(entry)
             return
-        known = self._recent.get(text)
+        known = self._recent.get(key)
         if known is not None:
-            # A second read of a stamp already decided (read twice, or read late after a timeout): never twice.
+            self._read_again(read, text, known, scan_at)
+            return
+        self._unmatched(read, text, scan_at)
+
+    def _read_again(self, read: VerificationRead, text: str, known: Stamp, scan_at: dt.datetime) -> None:
+        """A read of a stamp this run already decided: never decided twice. It is the same label seen again only
+        on evidence; otherwise it is a copy of the label on another item, as it would be after a restart."""
+        key = link_key(text)
+        item, seen_at = self._seen.get(key, (None, self._clock()))
+        not_same = self._not_the_same_label(read, key, item, seen_at)
+        if not_same is None:
+            self._seen[key] = (item, max(seen_at, read.at))
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
                                           f"stamp {known.serial} already {known.state.value}", scan_at))
             return
-        self._unmatched(read, text, scan_at)
+        detail = f"stamp {known.serial} is already {known.state.value} on item {item}: read again {not_same}"
+        self._record_stray(ScanRecord(read.source, text, read.raw, "duplicate_stamp", detail, scan_at))
+        self._serious("duplicate_stamp", f"{known.serial} ({known.state.value}), read again {not_same}")
+
+    def _not_the_same_label(self, read: VerificationRead, key: str, item: int | None,
+                            seen_at: float) -> str | None:
+        """None when the evidence says a read of a decided stamp is its own label seen again: the read carries the
+        stamp's item (the trigger), or it is the stamp just verified or one of the item window, read within the
+        verifier's dedupe time of its last read. Otherwise why not (said in the record and the alarm)."""
+        if read.item is not None and item is not None:
+            return None if read.item == item else f"for item {read.item}"
+        window = self.settings.match_window_items or 1
+        if key != self._last_verified and (item is None or self._last_item - item >= window):
+            later = "" if item is None else f"{self._last_item - item} items later, "
+            return f"{later}outside the window of {window} items"
+        age = read.at - seen_at
+        if age > self.settings.repeat_read_s:
+            return f"{age:.2f} s after its last read (the same label is seen again within " \
+                   f"{self.settings.repeat_read_s:g} s)"
+        return None
 
     def _passed_unread(self, matched: _InFlight) -> None:
         """Void the stamps printed `match_window_items` or more items before the one just matched."""
@@ -756,6 +854,7 @@ class LineEngine(LineEvents):
         if announce:
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
+        self._seen[link_key(stamp.uri)] = (item, self._clock())
 
     def _reject(self, item: int | None) -> None:
         """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
@@ -783,10 +882,13 @@ class LineEngine(LineEvents):
         self._mark_pending()
 
     def _remember(self, stamp: Stamp, decided: StampState) -> None:
-        self._recent[stamp.uri] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
-        self._recent_order.append(stamp.uri)
+        key = link_key(stamp.uri)
+        self._recent[key] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
+        self._recent_order.append(key)
         if len(self._recent_order) > RECENT_DECIDED:
-            self._recent.pop(self._recent_order.popleft(), None)
+            uri = self._recent_order.popleft()
+            self._recent.pop(uri, None)
+            self._seen.pop(uri, None)
 
     def _mark_pending(self) -> None:
         if self._pending_since is None:
@@ -831,12 +933,12 @@ class LineEngine(LineEvents):
         self.commits += 1
         for activation, stamp in activations:
             done = replace(stamp, state=StampState.ACTIVATED)
-            self._recent[done.uri] = done
+            self._recent[link_key(done.uri)] = done
             self._last_stamp = done
             self._emit(StampDecided(done, activation.read_text))
         for voiding, stamp, announce in voids:
             done = replace(stamp, state=StampState.VOIDED, void_reason=voiding.reason, void_detail=voiding.detail)
-            self._recent[done.uri] = done
+            self._recent[link_key(done.uri)] = done
             if announce:
                 self._last_stamp = done
                 self._emit(StampDecided(done, voiding.read_text))

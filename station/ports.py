@@ -23,6 +23,8 @@ class PrinterHealth:
     detail: str = ""
     unprinted: int | None = None   # formats the printer held unprinted at its last ~HS reply; None: never said
     at: float = 0.0                # time.monotonic() of that reply
+    checked_at: float = 0.0        # time.monotonic() when this condition was learnt (the poll's answer, or its
+                                   # failure); 0: never asked. Newer than a stamp's deadline: it says that moment
 
     @property
     def can_print(self) -> bool:
@@ -56,6 +58,7 @@ class VerificationRead:
     figures: Mapping[str, float] | None = None   # print-quality figures of a camera read (contrast, module px…)
     one_per_item: bool = True      # a scanner reads each item once, in line order; a camera reads whatever is in
                                    # view, so a read that matches nothing is not taken for the next item's
+    item: int | None = None        # the item (photo-eye seq) the read was taken for, when the verifier knows it
 
 
 @dataclass(frozen=True)
