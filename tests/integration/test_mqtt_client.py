@@ -155,7 +155,7 @@ def test_will_is_published_retained_when_the_client_dies(broker_url: str, client
         while not ((event := client.events.get(timeout=5)) and isinstance(event, PublishAcked) and event.mid == mid):
             pass   # the broker holds the retained "running" once it acknowledged it
         print("ready", flush=True)
-        time.sleep(60)
+        time.sleep(60)   # alive until the test kills it
         """
     )
     process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
