@@ -181,19 +181,15 @@ def test_clean_stop_sends_no_will_unless_asked(broker_url: str, clients: list[Mq
     status = f"{unique('test-stop')}/hue/st1/status"
     observer = started(clients, broker_url, "observer")
     subscribed(observer, status)
-    will = Will(status, b"offline", qos=1, retain=False)
 
-    quiet = started(clients, broker_url, "quiet", will=will)
+    quiet = started(clients, broker_url, "quiet", will=Will(status, b"offline: quiet", qos=1, retain=False))
     quiet.stop()
     assert not quiet.connected
-    with pytest.raises(queue.Empty):
-        while True:
-            event = observer.events.get(timeout=0.3)
-            assert not isinstance(event, MessageReceived), f"clean stop published {event}"
-
-    loud = started(clients, broker_url, "loud", will=will)
+    # The broker would publish quiet's will as it handles quiet's disconnect, long before loud has connected and
+    # gone: the first message the observer gets being loud's shows quiet's never came (no silence watched).
+    loud = started(clients, broker_url, "loud", will=Will(status, b"offline: loud", qos=1, retain=False))
     loud.stop(send_will=True)
-    assert next_event(observer.events, MessageReceived).payload == b"offline"
+    assert next_event(observer.events, MessageReceived).payload == b"offline: loud"
 
 
 def test_session_present_on_reconnect_with_clean_start_false(broker_url: str, clients: list[MqttClient]) -> None:
