@@ -269,6 +269,7 @@ class LineEngine(LineEvents):
         self._committing: tuple[list[int], list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]],
                                 list[ScanRecord]] = ([], [], [], [])
         self.commits = 0
+        self.turns = 0   # turns of the loop taken (a test waits on it to know the engine has looked again)
 
     # -- public, any thread -----------------------------------------------------------------------------------
 
@@ -425,6 +426,7 @@ class LineEngine(LineEvents):
             self._collect_commit(block=False)
             if self._due_flush(self._clock()):
                 self._flush(wait=False)
+            self.turns += 1
             yield
 
     def _timeouts(self, now: float) -> None:
