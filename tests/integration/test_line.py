@@ -227,6 +227,32 @@ def test_a_stamp_read_again_items_later_is_a_duplicate_and_stops_the_line(line: 
     assert station.engine.summary.voided.get("no_read", 0) == 0
 
 
+def test_a_babbling_scanner_is_alarmed_and_the_line_keeps_printing_verifying_and_committing(
+        line: SimLine, station_factory) -> None:
+    # 100,000 lines of noise through the scanner's pty in chunks of 1000, while a run of 60 goes on (issue 9 #10).
+    station = station_factory(line)
+    alarms: list[str] = []
+    station.engine.add_listener(lambda e: isinstance(e, AlarmRaised) and alarms.append(e.alarm.code))
+    batch = station.open_batch(station.product(None), "MX2611F")
+    station.engine.start(batch.id, 60)
+    assert wait_until(lambda: station.engine.summary.activated >= 5, 30)
+    for chunk in range(100):
+        line.scanner.inject(b"".join(b"NOISE-%d\r\n" % (chunk * 1000 + i) for i in range(1000)), terminate=False)
+    assert wait_until(lambda: "scanner_flood" in alarms, 10)
+    assert station.engine.wait(120), "the run did not finish under the flood"
+    summary = station.engine.refresh_delivery()
+    assert summary.activated == 60 and station.engine.state is LineState.STOPPED
+    # Every noise line is on record: as a stray row, in the count of a 'dropped' row, or (before the flood was
+    # known) as the wrong content of a stamp; the stamps' own reads among the noise still activated them.
+    strays = line.query("SELECT count(*) FROM scans WHERE outcome = 'stray' AND text LIKE 'NOISE-%'")[0][0]
+    dropped = sum(int(d.split()[0]) for (d,) in line.query("SELECT detail FROM scans WHERE outcome = 'dropped'"))
+    blamed = line.query("SELECT count(*) FROM scans WHERE outcome = 'wrong_content' AND text LIKE 'NOISE-%'")[0][0]
+    assert strays + dropped + blamed >= 100_000, (strays, dropped, blamed)
+    assert blamed < 5 and "too_many_failures" not in alarms, (strays, dropped, blamed, dict(summary.voided))
+    assert alarms.count("scanner_flood") >= 1 and alarms.count("stray_read") < 20
+    assert_delivered_exactly_once(line, station)
+
+
 @pytest.mark.line(overrides={"line.max_consecutive_failures": 3, "line.verify_timeout_s": 0.5})
 def test_consecutive_failures_stop_the_line_with_an_alarm(line: SimLine, station_factory) -> None:
     line.scanner.set_rates(no_read_rate=1.0)
