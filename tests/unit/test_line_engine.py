@@ -14,6 +14,7 @@ import pytest
 
 from station.domain import StampState
 from station.engine import LineSettings, LineState, RunFinished, TriggerMode
+from station.line_events import FloodMeter
 from station.ports import PrinterCondition
 from tests.unit.line_fakes import GTIN, Line, lines
 
@@ -576,3 +577,39 @@ def test_a_burst_beyond_the_inbox_bound_is_counted_and_recorded_not_queued(line:
     assert committed(line, "stray") == 1000
     assert line.decided() == {line.serial(0): "no_read"}
     assert len(line.printer.labels) == 2
+
+
+def test_the_flood_meter_at_both_sides_of_its_thresholds() -> None:
+    meter = FloodMeter(window_s=0.1, min_reads=20, reads_per_item=10)
+    meter.reads(0.0, 19)
+    assert not meter.flooding                    # 19 reads in a window: a busy camera, not a flood
+    meter.reads(0.05)
+    assert meter.flooding and meter.take_started(0.05) is None   # described once its window closes
+    assert meter.take_started(0.1) == "200 reads/s against 0 items/s"
+    meter.reads(0.15, 50)                        # still flooding: not said again
+    assert meter.take_started(0.25) is None and meter.flooding
+    meter.item(0.35)                             # a quiet window ends it
+    assert not meter.flooding
+    meter.item(0.45, 10)                         # (windows start at 0.3, 0.4, …: times clear of their edges)
+    meter.reads(0.45, 99)                        # 99 reads for 10 items: under ten an item
+    assert not meter.flooding
+    meter.reads(0.45)
+    assert meter.flooding                        # a new flood, said again
+    assert meter.take_started(0.55) == "1000 reads/s against 100 items/s"
+
+
+def test_a_batch_locked_mid_run_stops_the_line_and_voids_the_stamps_in_flight(line: Line) -> None:
+    line.step()
+    line.store.lock_batch(line.batch.id, "recall: label misprint", actor="qa")  # type: ignore[arg-type]
+    line.advance(0.5)                            # the engine looks at the lock twice a second
+    assert line.engine.state is LineState.FAULT and "batch_locked" in line.alarms()
+    commit(line)
+    assert line.decided() == {line.serial(0): "batch_locked"}
+    assert line.printer.cancels == 1 and line.gate.rejected == [1]
+    line.engine.resume()                         # refused while locked
+    line.step()
+    assert line.engine.state is LineState.FAULT and line.alarms().count("batch_locked") == 2
+    line.store.unlock_batch(line.batch.id, "reprinted", actor="qa")  # type: ignore[arg-type]
+    line.engine.resume()
+    line.step()
+    assert line.engine.state is LineState.RUNNING and len(line.printer.labels) == 2
