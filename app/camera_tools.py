@@ -26,10 +26,11 @@ import cv2
 
 from drivers.camera import CameraError, open_camera, shown_url
 from drivers.camera_reader import CameraReader
+from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.decoder import make_decoder
 from station.quality import DISCLAIMER, grade
 
-__all__ = ["CheckReport", "RecordReport", "check_camera", "record_camera"]
+__all__ = ["CameraCheck", "CheckReport", "RecordReport", "check_camera", "record_camera"]
 
 
 @dataclass
@@ -89,15 +90,64 @@ def _numbers(figures: object) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def check_camera(url: str, seconds: float = 10.0, *, decoder: str = "zxing",
-                 progress: Callable[[str], None] | None = None) -> CheckReport:
-    """Open `url` as the verifier does, decode for `seconds`, and report what came and what was read."""
-    report = CheckReport(url=shown_url(url), seconds=seconds)
-    lock = threading.Lock()
+class CameraCheck:
+    """`check_camera` in steps, for a caller that keeps the time itself: `start()`, let the camera deliver (a test
+    moves `clock`, shared with its camera simulator, one frame at a time), then `finish()` for the report.
+    `caught_up` says when the reader has finished with every frame the camera delivered."""
 
-    def on_read(text: str, raw: bytes, at: float, figures: object, *, repeat: bool = False) -> None:
+    def __init__(self, url: str, *, decoder: str = "zxing", progress: Callable[[str], None] | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        self.report = CheckReport(url=shown_url(url), seconds=0.0)
+        self.clock = clock
+        self._progress = progress
+        self._lock = threading.Lock()
+        self.camera = open_camera(url, gray=True, clock=clock)
+        self.tracking = make_decoder(decoder)
+        self.reader = CameraReader(self.camera, self.tracking, self._on_read, dedupe_s=1.0, name="check")
+        self.started = clock.monotonic()
+
+    def start(self) -> CameraCheck:
+        self.started = self.clock.monotonic()
+        self.reader.start()
+        return self
+
+    @property
+    def caught_up(self) -> bool:
+        """The reader has finished with the newest frame the camera delivered, or has ended with the camera."""
+        latest = self.camera.latest()
+        return latest is None or self.reader.last_seq >= latest.seq or not self.reader.running
+
+    def finish(self, timeout: float = 10.0) -> CheckReport:
+        """Let the reader finish with the frame the camera has now (a file or folder's last one), stop, report.
+        `timeout` only bounds a decoder that hangs."""
+        report, camera, reader = self.report, self.camera, self.reader
+        try:
+            latest = camera.latest()
+            target = latest.seq if latest is not None else 0
+            deadline = time.monotonic() + timeout
+            while reader.running and reader.last_seq < target and time.monotonic() < deadline:
+                time.sleep(0.01)   # a look now and then at the reader's progress, on the machine's clock
+            stats = reader.stats()
+            report.fps, report.resolution = camera.fps, camera.resolution
+            report.frames = camera.frames
+            report.error = "" if camera.frames else (camera.last_error or "")
+        finally:
+            reader.stop()
+        report.seconds = self.clock.monotonic() - self.started
+        report.decoded, report.skipped, report.with_code = stats.frames, stats.skipped, stats.hits
+        report.decode_ms_median, report.decode_ms_p95 = stats.decode_ms_median, stats.decode_ms_p95
+        counts = getattr(self.tracking, "counts", None)
+        if counts is not None:
+            report.paths = {name: hits for name, hits in (("tracked region", counts.roi_hits),
+                                                          ("entry strip", counts.entry_hits),
+                                                          ("full frame", counts.full_hits),
+                                                          ("full frame, native size", counts.native_hits)) if hits}
+        return report
+
+    def _on_read(self, text: str, raw: bytes, at: float, figures: object, *, repeat: bool = False) -> None:
+        report = self.report
         numbers = _numbers(figures)
-        with lock:
+        with self._lock:
             if text not in report.reads:
                 report.reads.append(text)
             if numbers.get("module_px"):
@@ -105,36 +155,22 @@ def check_camera(url: str, seconds: float = 10.0, *, decoder: str = "zxing",
             letter = grade(numbers) if numbers else None
             if letter:
                 report.grades[letter] += 1
-        if progress is not None:
-            progress(f"  read {text[:100]}" + (f" (grade {letter})" if letter else ""))
+        if self._progress is not None:
+            self._progress(f"  read {text[:100]}" + (f" (grade {letter})" if letter else ""))
 
-    camera = open_camera(url, gray=True)
-    tracking = make_decoder(decoder)
-    reader = CameraReader(camera, tracking, on_read, dedupe_s=1.0, name="check")
-    started = time.monotonic()
-    reader.start()
-    try:
-        deadline = started + seconds
-        while time.monotonic() < deadline and not camera.ended:
-            time.sleep(0.05)
-        # A file or folder that ended: let the reader finish its last frame.
-        time.sleep(0.2)
-        stats = reader.stats()
-        report.fps, report.resolution = camera.fps, camera.resolution
-        report.frames = camera.frames
-        report.error = "" if camera.frames else (camera.last_error or "")
-    finally:
-        reader.stop()
-    report.seconds = time.monotonic() - started
-    report.decoded, report.skipped, report.with_code = stats.frames, stats.skipped, stats.hits
-    report.decode_ms_median, report.decode_ms_p95 = stats.decode_ms_median, stats.decode_ms_p95
-    counts = getattr(tracking, "counts", None)
-    if counts is not None:
-        report.paths = {name: hits for name, hits in (("tracked region", counts.roi_hits),
-                                                      ("entry strip", counts.entry_hits),
-                                                      ("full frame", counts.full_hits),
-                                                      ("full frame, native size", counts.native_hits)) if hits}
-    return report
+
+def check_camera(url: str, seconds: float = 10.0, *, decoder: str = "zxing",
+                 progress: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK) -> CheckReport:
+    """Open `url` as the verifier does, decode for `seconds` of `clock` (or until a file or folder ends), and
+    report what came and what was read."""
+    check = CameraCheck(url, decoder=decoder, progress=progress, clock=clock)
+    check.report.seconds = seconds
+    check.start()
+    deadline = check.started + seconds
+    never = threading.Event()
+    while (remaining := deadline - clock.monotonic()) > 0 and not check.camera.ended:
+        clock.wait_event(never, min(remaining, 0.05))   # `ended` is looked at now and then
+    return check.finish()
 
 
 @dataclass
@@ -160,8 +196,10 @@ class RecordError(Exception):
 
 
 def record_camera(url: str, folder: Path, *, seconds: float | None = 10.0, frames: int | None = None,
-                  quality: int = 92, progress: Callable[[str], None] | None = None) -> RecordReport:
-    """Write the camera's frames to `folder` as JPEG with `frames.json`; stops after `seconds` or `frames`."""
+                  quality: int = 92, progress: Callable[[str], None] | None = None,
+                  clock: Clock = SYSTEM_CLOCK) -> RecordReport:
+    """Write the camera's frames to `folder` as JPEG with `frames.json`; stops after `seconds` (of `clock`, which
+    also stamps the frames) or `frames`."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise RecordError(f"{folder} is a file, not a folder")
@@ -171,12 +209,12 @@ def record_camera(url: str, folder: Path, *, seconds: float | None = 10.0, frame
     if seconds is None and frames is None:
         raise RecordError("give --seconds or --frames")
     folder.mkdir(parents=True, exist_ok=True)
-    camera = open_camera(url, gray=False)
+    camera = open_camera(url, gray=False, clock=clock)
     camera.start()
     written: list[dict[str, Any]] = []
     skipped = 0
     first_at: float | None = None
-    started = time.monotonic()
+    started = clock.monotonic()
     try:
         if not camera.wait_connected(10):
             raise RecordError(f"{shown_url(url)}: no connection within 10 s ({camera.last_error or 'no answer'})")
@@ -184,7 +222,7 @@ def record_camera(url: str, folder: Path, *, seconds: float | None = 10.0, frame
         while True:
             if frames is not None and len(written) >= frames:
                 break
-            if seconds is not None and time.monotonic() - started >= seconds:
+            if seconds is not None and clock.monotonic() - started >= seconds:
                 break
             frame = camera.wait_next(seq, timeout=1.0)
             if frame is None:
@@ -209,7 +247,7 @@ def record_camera(url: str, folder: Path, *, seconds: float | None = 10.0, frame
             }, indent=1), encoding="utf-8")
     span = written[-1]["t"] if len(written) > 1 else 0.0
     fps = (len(written) - 1) / span if span > 0 else float(len(written))
-    return RecordReport(folder, len(written), skipped, time.monotonic() - started, fps)
+    return RecordReport(folder, len(written), skipped, clock.monotonic() - started, fps)
 
 
 def camera_url_of(config_url: str | None, given: str | None) -> str:

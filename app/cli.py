@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from drivers.errors import DeviceError
 from station.config import ConfigError, StationConfig, dump_config, load_config, load_products, redact_url
 from station.domain import CodeState
-from station.errors import StampTooLarge, StationError
+from station.errors import LabelDoesNotFit, StationError
 
 if TYPE_CHECKING:
     from app.runtime import Station
@@ -117,7 +117,7 @@ def _run_batch(station: Station, args: argparse.Namespace) -> tuple[Product, Bat
     try:
         product = station.product(args.product)
         return product, station.open_batch(product, args.lot)
-    except (ConfigError, StampTooLarge):   # StampTooLarge has its own heading in main(): "batch refused"
+    except (ConfigError, LabelDoesNotFit):   # LabelDoesNotFit has its own heading in main(): "batch refused"
         raise
     except StationError as exc:
         raise ConfigError(f"the run was not started: {exc}") from None
@@ -157,7 +157,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts = store.counts()
         print(f"database {store.path}")
         for state, n in sorted(counts.by_state.items(), key=lambda kv: kv[0].value):
-            print(f"  stamps {state.value}: {n}")
+            note = " (reserved, never printed: kept, not published, never reused)" if state.value == "unused" else ""
+            print(f"  stamps {state.value}: {n}{note}")
         for reason, n in sorted(counts.voided_by_reason.items()):
             print(f"    voided {reason}: {n}")
         for state, n in store.outbox_counts().items():
@@ -491,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"station: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except StampTooLarge as exc:   # a lot given at start that the label cannot carry: like a bad setting, 2
+    except LabelDoesNotFit as exc:   # a batch given at start that the label cannot carry: like a bad setting, 2
         print(f"station: batch refused:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (StationError, DeviceError) as exc:

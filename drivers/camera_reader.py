@@ -85,6 +85,7 @@ class CameraReader:
         self._tracking = hasattr(decoder, "tracker")
         self._last_error: str | None = None
         self.frames = self.skipped = self.hits = self.misses = self.codes = self.reads = self.repeats = 0
+        self.last_seq = 0   # the camera's seq of the last frame the reader has finished with
         self._last_ms = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -158,6 +159,7 @@ class CameraReader:
                 self.skipped += frame.seq - seq - 1
             seq = frame.seq
             self._process(frame)
+            self.last_seq = seq
 
     def _process(self, frame: Frame) -> None:
         started = time.perf_counter()

@@ -3,7 +3,7 @@
 # the system packages that are missing (and only those), then a virtual environment in .venv with the project and
 # its extras.
 #
-# Usage: scripts/setup.sh [extras]           e.g. scripts/setup.sh test,ui
+# Usage: scripts/setup.sh [extras]           e.g. scripts/setup.sh test,ui   (central: the central service)
 #        scripts/setup.sh --check [extras]   say which system packages are missing; install nothing (exit 1 if any)
 #
 # Environment: PYTHON (default python3) makes the venv; VENV (default .venv) is where.
@@ -65,6 +65,13 @@ has_lib() {
   return 1
 }
 
+# has_postgresql: a PostgreSQL server is installed (Debian's postgresql, which scripts/test.sh starts).
+has_postgresql() {
+  local bin
+  for bin in /usr/lib/postgresql/*/bin/postgres; do [ -x "$bin" ] && return 0; done
+  command -v postgres >/dev/null 2>&1
+}
+
 _add() { local p; for p in "${need[@]}"; do [ "$p" = "$1" ] && return 0; done; need+=("$1"); }
 
 # missing_packages EXTRAS: sets the array `need` to the Debian packages missing for these extras (e.g. test,ui).
@@ -78,6 +85,12 @@ missing_packages() {
   # python3 -m venv needs ensurepip, which Debian and Ubuntu ship apart (python3.X-venv).
   if ! "$py" -m ensurepip --version >/dev/null 2>&1; then
     _add "python$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
+  fi
+  # The central service's tests (part of the test suite) run on PostgreSQL and render the trace page in
+  # Debian's headless Chromium (Playwright drives it; it downloads no browser of its own).
+  if [[ ",$extras," == *,central,* || ",$extras," == *,test,* ]]; then
+    has_postgresql || _add postgresql
+    command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || _add chromium
   fi
   if [[ ",$extras," == *,ui,* ]]; then
     case "$(uname -m)" in

@@ -160,6 +160,7 @@ class CentralSimulator:
         self._acks_sent = 0
         self._acks_failed = 0
         self._db_errors = 0
+        self._held = 0
 
     # life cycle
 
@@ -228,6 +229,11 @@ class CentralSimulator:
     def acks_sent(self) -> int:
         return self._acks_sent
 
+    @property
+    def held(self) -> int:
+        """Messages taken from the broker and held by pause(): neither stored nor acknowledged (0 or 1)."""
+        return self._held
+
     def event_ids(self) -> list[str]:
         with self.engine.connect() as conn:
             # Sorted here, not by ORDER BY: a PostgreSQL database's collation need not sort as Python does.
@@ -274,6 +280,7 @@ class CentralSimulator:
             "paused": not self._consuming.is_set(),
             "connected": self.connected,
             "acks_sent": self._acks_sent,
+            "held": self._held,
             "acks_failed": self._acks_failed,
             "database_errors": self._db_errors,
         }
@@ -290,9 +297,14 @@ class CentralSimulator:
                 continue
             if isinstance(event, MessageReceived):
                 # Checked after taking the message, so a pause() that came while we waited still holds it.
-                while not self._consuming.wait(0.05):
-                    if self._stopping.is_set():
-                        return
+                if not self._consuming.is_set():
+                    self._held = 1
+                    try:
+                        while not self._consuming.wait(0.05):
+                            if self._stopping.is_set():
+                                return
+                    finally:
+                        self._held = 0
                 self._handle(client, event)
             elif isinstance(event, Subscribed):
                 if event.ok:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+import unicodedata
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -496,6 +497,17 @@ class ProductEntry(_Model):
     producer: str = Field(min_length=1, max_length=200)
     region: str = ""
     shelf_life_days: int | None = Field(None, ge=1, le=36500)
+
+    @field_validator("name", "producer", "region")
+    @classmethod
+    def _printable_text(cls, v: str) -> str:
+        """One spelling of each Vietnamese letter: an editor may save ế as e + two combining marks (NFD), which
+        prints (and compares) differently from the precomposed letter; a control character would print nothing."""
+        v = unicodedata.normalize("NFC", v).strip()
+        controls = sorted({f"U+{ord(c):04X}" for c in v if unicodedata.category(c) == "Cc"})
+        if controls:
+            raise ValueError(f"holds control characters ({', '.join(controls)}): a label cannot print them")
+        return v
 
 
 class ProductFile(_Model):

@@ -10,13 +10,16 @@ from station.errors import InvalidTransition
 
 
 class StampState(str, enum.Enum):
-    """Life of one traceability stamp. A voided stamp is never reused."""
+    """Life of one traceability stamp. A voided or unused stamp is never reused."""
 
     ALLOCATED = "allocated"          # serial reserved in the database, nothing sent yet
     SENT_TO_PRINTER = "sent_to_printer"
     VERIFIED = "verified"            # read back downstream and matched what was sent
     ACTIVATED = "activated"          # linked stamp -> item -> batch, outbox row written
     VOIDED = "voided"
+    # Reserved and never printed (the run ended first): kept here, never published (it was never commissioned, so
+    # there is nothing to decommission) and never reused.
+    UNUSED = "unused"
 
 
 class VoidReason(str, enum.Enum):
@@ -27,20 +30,20 @@ class VoidReason(str, enum.Enum):
     UNREADABLE = "unreadable"            # the scanner sent a line it could not use (garbage, too long)
     PRINTER_FAULT = "printer_fault"      # printer faulted with the stamp in its buffer
     LINE_STOPPED = "line_stopped"        # the line stopped with the stamp still in flight
-    UNUSED = "unused"                    # reserved for printing, never printed (the run ended first)
     BATCH_LOCKED = "batch_locked"        # the batch was locked (recall, quality hold) with the stamp in flight
     OPERATOR = "operator"                # voided by hand
 
 
 ALLOWED_TRANSITIONS: dict[StampState, frozenset[StampState]] = {
-    StampState.ALLOCATED: frozenset({StampState.SENT_TO_PRINTER, StampState.VOIDED}),
+    StampState.ALLOCATED: frozenset({StampState.SENT_TO_PRINTER, StampState.VOIDED, StampState.UNUSED}),
     StampState.SENT_TO_PRINTER: frozenset({StampState.VERIFIED, StampState.VOIDED}),
     StampState.VERIFIED: frozenset({StampState.ACTIVATED, StampState.VOIDED}),
     StampState.ACTIVATED: frozenset(),
     StampState.VOIDED: frozenset(),
+    StampState.UNUSED: frozenset(),
 }
 
-FINAL_STATES = frozenset({StampState.ACTIVATED, StampState.VOIDED})
+FINAL_STATES = frozenset({StampState.ACTIVATED, StampState.VOIDED, StampState.UNUSED})
 
 
 def check_transition(current: StampState, target: StampState) -> None:

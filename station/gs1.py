@@ -25,6 +25,7 @@ __all__ = [
     "ParsedLink",
     "digital_link",
     "epc_uri",
+    "link_key",
     "normalize_gtin",
     "parse_digital_link",
     "DigitalLinkTemplate",
@@ -295,6 +296,33 @@ def epc_uri(gtin: str, serial: str) -> str:
     _validate_ai21(serial)
     elements = GS1ElementStrings([_element("01", gtin14), _element("21", serial)])
     return GS1DigitalLinkURI.from_element_strings(elements).as_uri(domain=EPC_DOMAIN)
+
+
+_PERCENT_RE = re.compile(r"%[0-9a-f]{2}|%[0-9A-F][0-9a-f]|%[0-9a-f][0-9A-F]")
+
+
+def link_key(text: str) -> str:
+    """The form in which two texts of one link compare equal (RFC 3986, 6.2.2): the scheme and the host in lower
+    case, percent-encodings in upper case; the path and the query stay as they are (they are case-sensitive: a lot
+    ``mx2611a`` is not ``MX2611A``). A text that is not an http(s) link comes back unchanged.
+
+    A resolver host printed as ``truyxuat.hue.vn`` and read back (or registered in a roll) as ``TRUYXUAT.HUE.VN`` —
+    QR codes in alphanumeric mode are all capitals, and some decoders hand the host over as printed — is the same
+    stamp, never a foreign one.
+    """
+    head = text[:8].lower()
+    if head.startswith("https://"):
+        cut = 8
+    elif head.startswith("http://"):
+        cut = 7
+    else:
+        return text
+    rest = text[cut:]
+    end = next((i for i, char in enumerate(rest) if char in "/?#"), len(rest))
+    tail = rest[end:]
+    if "%" in tail:
+        tail = _PERCENT_RE.sub(lambda m: m.group(0).upper(), tail)
+    return head[:cut] + rest[:end].lower() + tail
 
 
 def parse_digital_link(uri: str) -> ParsedLink:

@@ -41,7 +41,7 @@ from station.engine import (
     StationIdentity,
 )
 from station.errors import InvalidIdentifier
-from station.gs1 import epc_uri, normalize_gtin, parse_digital_link, validate_lot
+from station.gs1 import epc_uri, link_key, normalize_gtin, parse_digital_link, validate_lot
 from station.line_events import MAX_INBOX_PER_TURN, FloodMeter, LineCommand, LineEvents
 from station.product_check import ProductGuard, ProductVerdict, parse_product_barcode  # noqa: F401
 from station.ports import RejectGate, VerificationRead
@@ -448,6 +448,8 @@ class PreprintedLine(LineEvents):
             refuse(RefusalReason.BATCH_CLOSED, f"batch {batch.lot} is closed")
             return
         code = self.store.find_code(text)
+        if code is None and link_key(text) != text:   # a link's host in other letter case is the same code
+            code = self.store.find_code(link_key(text))
         link_gtin: str | None = None
         if looks_like_link(text):
             try:

@@ -25,7 +25,7 @@ import yaml
 
 from station.domain import Batch, CodeState
 from station.errors import InvalidIdentifier, StationError
-from station.gs1 import normalize_gtin, parse_digital_link
+from station.gs1 import link_key, normalize_gtin, parse_digital_link
 from station.store import NewRoll, NewRollCode, Refusal, RollCode, RollInfo, Store
 
 __all__ = [
@@ -416,6 +416,9 @@ def parse_manifest(path: str | Path, rules: CodeRules, *, products: Iterable[str
                                     f"{seen_key[key]} (duplicate in the manifest)")
                 continue
             seen_key[key] = line
+        # A Digital Link is registered with its scheme and host in lower case (gs1.link_key), as the line looks it
+        # up: a host is case-insensitive, so a read in capitals is the same code (its serial is the same anyway).
+        code = link_key(code)
         codes.append(NewRollCode(seq=seq, code=code, gtin=classified.gtin, serial=classified.serial, line=line))
     if draft.problems:
         raise ManifestError(draft.problems)

@@ -120,6 +120,7 @@ class Counters:
     voided: dict[str, int] = field(default_factory=dict)
     waiting: int = 0          # events not yet confirmed by the central server (pending + sent)
     confirmed: int = 0
+    unused: int = 0           # serials reserved and never printed (kept, not published)
 
     @property
     def voided_total(self) -> int:
@@ -136,6 +137,7 @@ class Counters:
             voided=dict(counts.voided_by_reason),
             waiting=delivery.get(DeliveryState.PENDING, 0) + delivery.get(DeliveryState.SENT, 0),
             confirmed=delivery.get(DeliveryState.CONFIRMED, 0),
+            unused=counts.unused,
         )
 
 

@@ -15,7 +15,7 @@ import segno
 from station.alarms import Alarm, Severity
 from station.domain import Batch, DeliveryState, Product, RollState, Stage, Stamp, StampState
 from station.engine import LineState
-from station.errors import StampTooLarge, StationError
+from station.errors import LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError
 from station.gs1 import validate_lot
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
 from ui.bridge import (
@@ -643,6 +643,10 @@ class BatchDialog(QDialog):
                 self.error_label.setText(self.stamp_too_large(exc))
                 self.error_label.setToolTip(str(exc))
                 return
+            if isinstance(exc, (LabelTextTooLong, LabelTextUnprintable)):
+                self.error_label.setText(self.text_too_long(exc))
+                self.error_label.setToolTip(str(exc))
+                return
             self.error_label.setText(str(exc))
 
         self.bridge.call(create, done=done, failed=failed, owner=self)
@@ -656,6 +660,29 @@ class BatchDialog(QDialog):
                         "+ # (each takes 3 characters).")
                 .replace("%1", exc.lot).replace("%2", str(exc.length)).replace("%3", needs)
                 .replace("%4", str(exc.max_version)).replace("%5", str(exc.max_length)))
+
+
+    def text_too_long(self, exc: LabelTextTooLong | LabelTextUnprintable) -> str:
+        """The refusal in the operator's words: which text would not print whole, and by how much."""
+        what = {
+            "product_name": self.tr("The product name"),
+            "producer": self.tr("The producer's name"),
+            "lot": self.tr("The lot"),
+            "serial": self.tr("The serial number"),
+        }.get(exc.field, exc.field)
+        if isinstance(exc, LabelTextUnprintable):
+            why = (self.tr("%1 has letters the label's font cannot print (%2): they would print as boxes.")
+                   .replace("%2", " ".join(exc.missing)))
+        elif exc.unit == "lines":
+            why = (self.tr("%1 needs %2 lines on the label and its place holds %3: the rest would print on top of "
+                           "the last line.")
+                   .replace("%2", f"{exc.needs:.0f}").replace("%3", f"{exc.room:.0f}"))
+        else:
+            why = (self.tr("%1 is %2 dots wide and the label has %3 left: its end would not be printed.")
+                   .replace("%2", f"{exc.needs:.0f}").replace("%3", f"{exc.room:.0f}"))
+        fix = (self.tr("Use a shorter lot.") if exc.field == "lot"
+               else self.tr("Ask the technician to shorten it in the product list or give it more room on the label."))
+        return why.replace("%1", what) + " " + fix
 
 
 # -- the screen ---------------------------------------------------------------------------------------------
@@ -1399,8 +1426,11 @@ class OperatorScreen(QWidget):
         self._show_counters("batch", snap.batch)
         self._show_counters("shift", snap.shift)
         self.shift_heading.setText(self.tr("This shift (since %1)").replace("%1", snap.shift_start.strftime("%H:%M")))
-        voids = (snap.batch or snap.shift).voided
-        self.void_detail.setText(", ".join(f"{word(VOID_WORDS.get(k, k))} {v}" for k, v in sorted(voids.items())))
+        shown = snap.batch or snap.shift
+        details = [f"{word(VOID_WORDS.get(k, k))} {v}" for k, v in sorted(shown.voided.items())]
+        if shown.unused:   # not voided: serials given back unprinted, kept and never published
+            details.append(f"{word(VOID_WORDS['unused'])} {shown.unused}")
+        self.void_detail.setText(", ".join(details))
         if snap.batch is not None:
             rate = self.rate.add(snap.at, snap.batch.activated)
             self.rate_label.setText(f"{rate:.0f}")

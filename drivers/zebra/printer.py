@@ -5,11 +5,11 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
+from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
 from drivers.transport import Transport, TransportError
 from drivers.zebra.status import (
@@ -145,11 +145,12 @@ class ZebraPrinter:
     is available: the station can only find problems there through the scanner's verification.
     """
 
-    def __init__(self, transport: Transport, status_timeout: float = 1.0) -> None:
+    def __init__(self, transport: Transport, status_timeout: float = 1.0, *, clock: Clock = SYSTEM_CLOCK) -> None:
         if status_timeout <= 0:
             raise ValueError(f"status_timeout must be positive, got {status_timeout}")
         self.transport = transport
         self.status_timeout = status_timeout
+        self.clock = clock   # times status_timeout and a download (drivers.clock)
         self._lock = threading.Lock()
 
     @property
@@ -210,7 +211,7 @@ class ZebraPrinter:
         """Send a download (``~DY`` with its data) in one hold of the printer, in chunks so that a slow serial line
         never meets its write timeout; nothing else can be sent in between, for the printer would read it as
         file data. Returns the seconds it took. Raises PrinterError."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
         with self._lock:
             self._ensure_open()
             try:
@@ -219,7 +220,7 @@ class ZebraPrinter:
             except TransportError as exc:
                 self.transport.close()
                 raise PrinterError(f"{self.url}: could not send {what}: {exc}") from exc
-        return time.monotonic() - started
+        return self.clock.monotonic() - started
 
     def query_status(self) -> PrinterStatus:
         """Ask ~HS; if silent, ask ~HQES; if silent again, UNREACHABLE. Takes up to twice status_timeout."""
@@ -278,9 +279,9 @@ class ZebraPrinter:
 
     def _collect(self, assembler: _Assembler[_Reply]) -> tuple[_Reply | None, str | None]:
         """Read until the assembler completes a reply or status_timeout passes; return it and any parse problem."""
-        deadline = time.monotonic() + self.status_timeout
+        deadline = self.clock.monotonic() + self.status_timeout
         problem: str | None = None
-        while (remaining := deadline - time.monotonic()) > 0:
+        while (remaining := deadline - self.clock.monotonic()) > 0:
             chunk = self.transport.read(remaining)
             if not chunk:
                 continue

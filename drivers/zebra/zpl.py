@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +173,87 @@ def _check_indicator(indicator: str) -> None:
 
 
 @dataclass(frozen=True)
+class TextField:
+    """A text field of the template holding placeholders: where it starts, the font it prints with and the room
+    it has. ``parts`` is its data with the literal text decoded and each placeholder as ``("name",)``."""
+
+    line: int
+    x: int
+    y: int
+    height: int
+    width: int
+    font: str | None                          # E:VNSANS.TTF for ^A@…; None for a resident font (^A0 …)
+    block: tuple[int, int] | None             # ^FB width (0: to the label's edge) and its most lines
+    parts: tuple[str | tuple[str], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p[0] for p in self.parts if isinstance(p, tuple))
+
+    def text(self, fields: Mapping[str, str | None]) -> str | None:
+        """The text the field prints for these values (None: its line is left out)."""
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, tuple):
+                value = fields.get(part[0])
+                if value is None:
+                    return None
+                out.append(value)
+            else:
+                out.append(part)
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class TextOverflow:
+    """A text field whose text does not fit its room: a line wider than the label (or its ^FB block), or a block
+    needing more lines than it has (a Zebra prints the rest on top of its last line)."""
+
+    field: TextField
+    text: str
+    needs: float          # dots wide for a line; lines for a block
+    room: float           # dots to the label's edge or the block's width; the block's lines
+    unit: str             # "dots" or "lines"
+
+    @property
+    def names(self) -> str:
+        return ", ".join(self.field.names)
+
+    def __str__(self) -> str:
+        what = f"line {self.field.line} ({self.names})"
+        if self.unit == "lines":
+            return (f"{what}: {self.text!r} wraps to {self.needs:.0f} lines in its {self.field.block[0] if self.field.block else 0}"
+                    f"-dot block, which has {self.room:.0f}")
+        return f"{what}: {self.text!r} is {self.needs:.0f} dots wide, {self.room:.0f} dots are left to the edge"
+
+
+#: Measures one line of text: (text, font file name or None, height, width) → dots; None when it cannot.
+Measure = Callable[[str, "str | None", int, int], "float | None"]
+
+
+def wrap_block(text: str, block_width: int, measure: Callable[[str], float]) -> list[str]:
+    """Greedy wrap at spaces, as ^FB does; a word wider than the block is broken where it overflows."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = word if not current else current + " " + word
+        if measure(candidate) <= block_width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word
+        while current and measure(current) > block_width:
+            cut = len(current)
+            while cut > 1 and measure(current[:cut]) > block_width:
+                cut -= 1
+            lines.append(current[:cut])
+            current = current[cut:]
+    lines.append(current)
+    return lines
+
+
+@dataclass(frozen=True)
 class _Slot:
     """One placeholder occurrence in a line, with the ^FH indicator of its field."""
 
@@ -201,11 +282,14 @@ class LabelTemplate:
     """
 
     def __init__(self, name: str, lines: tuple[_Line, ...], qr_area: tuple[int, int, int, int] | None = None,
-                 qr_field: QrField | None = None) -> None:
+                 qr_field: QrField | None = None, text_fields: tuple[TextField, ...] = (),
+                 label_width: int | None = None) -> None:
         self.name = name
         self._lines = lines
         self.qr_area = qr_area
         self.qr_field = qr_field
+        self.text_fields = text_fields      # every text field holding a placeholder, in template order
+        self.label_width = label_width      # ^PW, in dots (None: the template does not say)
 
     @classmethod
     def load(cls, path: str | Path) -> LabelTemplate:
@@ -224,6 +308,8 @@ class LabelTemplate:
         open_field = ""   # commands of a field begun on an earlier line (its ^FO, ^A, ^FB), up to this line
         qr_area: tuple[int, int, int, int] | None = None
         qr_field: QrField | None = None
+        text_fields: list[TextField] = []
+        label_width: int | None = None
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.rstrip()
             area = _QR_AREA.match(line.lstrip())
@@ -235,7 +321,12 @@ class LabelTemplate:
                 qr_field = _qr_field(open_field + line, number)
             if "^FX" in line:
                 raise TemplateError(f"{name}:{number}: ^FX comments must stand on a line of their own")
-            lines.append(_Line(line, _parse_slots(line, name, number, open_field)))
+            slots = _parse_slots(line, name, number, open_field)
+            lines.append(_Line(line, slots))
+            text_fields += _text_fields(line, slots, open_field, number)
+            width = _PRINT_WIDTH.search(line)
+            if width:
+                label_width = int(width[1])
             closed = line.upper().rfind("^FS")
             open_field = line[closed + 3:] if closed >= 0 else open_field + line
         if not lines or not lines[0].text.lstrip().startswith("^XA"):
@@ -247,7 +338,37 @@ class LabelTemplate:
         if qr_field is not None:
             qr_field = QrField(qr_field.x, qr_field.y, qr_field.magnification, qr_field.error, qr_area,
                                qr_field.line)
-        return cls(name, tuple(lines), qr_area, qr_field)
+        return cls(name, tuple(lines), qr_area, qr_field, tuple(text_fields), label_width)
+
+    def text_overflows(self, fields: Mapping[str, str | None], measure: Measure) -> list[TextOverflow]:
+        """The text fields that would not print whole with these values: a line running past the label's edge
+        (``^PW``), or a ``^FB`` block needing more lines than it has. Fields the measure cannot size (a font it
+        does not have) are not judged."""
+        found: list[TextOverflow] = []
+        for field in self.text_fields:
+            text = field.text(fields)
+            if not text:
+                continue
+
+            def width(line: str, field: TextField = field) -> float:
+                dots = measure(line, field.font, field.height, field.width)
+                return -1.0 if dots is None else dots
+
+            if width(text) < 0:
+                continue
+            if field.block is not None:
+                block_width = field.block[0] or (self.label_width or 0) - field.x
+                if block_width > 0 and self.label_width is not None:
+                    block_width = min(block_width, self.label_width - field.x)
+                if block_width <= 0:
+                    continue
+                wrapped = wrap_block(text, block_width, width)
+                if len(wrapped) > field.block[1]:
+                    found.append(TextOverflow(field, text, len(wrapped), field.block[1], "lines"))
+                continue
+            if self.label_width is not None and width(text) > self.label_width - field.x:
+                found.append(TextOverflow(field, text, width(text), self.label_width - field.x, "dots"))
+        return found
 
     @property
     def fonts(self) -> frozenset[str]:
@@ -394,6 +515,66 @@ def _qr_field(text: str, number: int) -> QrField | None:
     data = text.rfind("^FD", 0, at)
     switch = text[data + 3:data + 4].upper() if data >= 0 else ""
     return QrField(x, y, magnification, switch if switch in ("L", "M", "Q", "H") else "Q", None, number)
+
+
+_PRINT_WIDTH = re.compile(r"\^PW(\d+)", re.IGNORECASE)
+_FONT_COMMAND = re.compile(r"\^A([0-9A-Z@])([NRIB])?(?:,(\d*))?(?:,(\d*))?(?:,([^,^~]+))?", re.IGNORECASE)
+_BLOCK = re.compile(r"\^FB(\d*)(?:,(\d*))?", re.IGNORECASE)
+_BARCODE = re.compile(r"\^B[0-9A-Z]", re.IGNORECASE)
+
+
+def _decode_literal(text: str, indicator: str) -> str:
+    """Template text between placeholders as the printer reads it: ``^FH`` escapes (``_C3_B4``) decoded."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == indicator and i + 2 < len(text) and all(c in "0123456789abcdefABCDEF" for c in text[i + 1:i + 3]):
+            out.append(int(text[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out += text[i].encode("utf-8")
+            i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _text_fields(line: str, slots: tuple[_Slot, ...], open_field: str, number: int) -> list[TextField]:
+    """The text fields (a font, no barcode) among the fields of one line that hold placeholders."""
+    fields: list[TextField] = []
+    for field_start in dict.fromkeys(slot.field_start for slot in slots):
+        own = [slot for slot in slots if slot.field_start == field_start]
+        data_start, data_end = own[0].data_start, own[0].data_end
+        previous = line.upper().rfind("^FS", 0, field_start)
+        begin = 0 if previous < 0 else previous + 3
+        head = (open_field if begin == 0 else "") + line[begin:data_start - 3]
+        if _BARCODE.search(head.replace("^BY", "")):
+            continue
+        fonts = list(_FONT_COMMAND.finditer(head))
+        origins = list(_ORIGIN.finditer(head))
+        if not fonts or not origins:
+            continue
+        font = fonts[-1]
+        height = int(font[3]) if font[3] else 0
+        width = int(font[4]) if font[4] else height
+        if not height:
+            continue
+        file_name = font_name(font[5]) if font[1] == "@" and font[5] else None
+        block_match = list(_BLOCK.finditer(head))
+        block = None
+        if block_match:
+            b = block_match[-1]
+            block = (int(b[1]) if b[1] else 0, int(b[2]) if b[2] else 1)
+        parts: list[str | tuple[str]] = []
+        position = data_start
+        for slot in own:
+            if slot.start > position:
+                parts.append(_decode_literal(line[position:slot.start], slot.indicator))
+            parts.append((slot.name,))
+            position = slot.end
+        if data_end > position:
+            parts.append(_decode_literal(line[position:data_end], own[-1].indicator))
+        fields.append(TextField(number, int(origins[-1][1]), int(origins[-1][2]), height, width, file_name, block,
+                                tuple(parts)))
+    return fields
 
 
 def font_name(text: str) -> str:

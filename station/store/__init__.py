@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -156,8 +156,14 @@ class Counts:
 
     @property
     def printed(self) -> int:
-        """Stamps that went to the printer: everything past allocation except those voided before printing."""
-        return sum(self.by_state.values()) - self.state(StampState.ALLOCATED)
+        """Stamps that went to the printer: everything but the serials reserved ahead (allocated) and those given
+        back unprinted (unused)."""
+        return sum(self.by_state.values()) - self.state(StampState.ALLOCATED) - self.state(StampState.UNUSED)
+
+    @property
+    def unused(self) -> int:
+        """Serials reserved and never printed (the run ended first): kept, never published, never reused."""
+        return self.state(StampState.UNUSED)
 
 
 def _stamp(row: StampRow) -> Stamp:
@@ -330,9 +336,25 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self._writer_engine.connect() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-            conn.commit()
+            # A migration that changes a table copies it, drops it and renames the copy (SQLite's procedure), which
+            # needs foreign keys off; PRAGMA foreign_keys does nothing inside a transaction, so it is set before
+            # Alembic begins one, the keys are checked before the commit, and they are on again after it.
+            raw = conn.connection.driver_connection
+            raw.execute("PRAGMA foreign_keys=OFF")
+            done = False
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(f"migrating {self.path} broke foreign keys: {broken[:5]}")
+                conn.commit()
+                done = True
+            finally:
+                if done:
+                    raw.execute("PRAGMA foreign_keys=ON")
+                else:
+                    conn.invalidate()  # never back to the pool with foreign keys off
 
     def _submit(self, fn: Callable[[], T]) -> Future[T]:
         """Queue a write on the worker thread: it runs after every write queued before it, under the write lock."""
@@ -703,6 +725,25 @@ class Store:
         voiding = Voiding(stamp_id, reason, detail, event, scan, read_text)
         return self._commit_line(self._line_job((), (), [voiding], (), read_back=[stamp_id]))[0]
 
+    def release_unused(self, stamp_ids: Sequence[int], detail: str = "reserved, never printed") -> int:
+        """Serials reserved and never printed become ``unused``: no event (a serial never commissioned has nothing
+        to decommission), never reused. Only allocated stamps change; returns how many did."""
+        ids = list(stamp_ids)
+        if not ids:
+            return 0
+
+        def job(s: Session) -> int:
+            changed = 0
+            for start in range(0, len(ids), 500):
+                changed += s.execute(
+                    update(StampRow).where(StampRow.id.in_(ids[start:start + 500]),
+                                           StampRow.state == StampState.ALLOCATED.value)
+                    .values(state=StampState.UNUSED.value, void_detail=detail[:300])
+                ).rowcount
+            return changed
+
+        return self._write(job)
+
     def record_scan(self, scan: ScanRecord, stamp_id: int | None = None) -> None:
         self._write(lambda s: self._add_scan(s, scan, stamp_id))
 
@@ -733,15 +774,15 @@ class Store:
 
     def stamps(self, *, batch_id: int | None = None, state: StampState | None = None, limit: int = 100,
                newest_first: bool = True, printed_only: bool = False) -> list[Stamp]:
-        """Stamps, newest first; `printed_only` leaves out serials voided as never printed (`unused`: reserved
-        ahead and given back when the line stopped)."""
+        """Stamps, newest first; `printed_only` leaves out serials never printed (`unused`: reserved ahead and given
+        back when the line stopped)."""
         q = select(StampRow)
         if batch_id is not None:
             q = q.where(StampRow.batch_id == batch_id)
         if state is not None:
             q = q.where(StampRow.state == state.value)
         if printed_only:
-            q = q.where(or_(StampRow.void_reason.is_(None), StampRow.void_reason != VoidReason.UNUSED.value))
+            q = q.where(StampRow.state != StampState.UNUSED.value)
         q = q.order_by(StampRow.id.desc() if newest_first else StampRow.id).limit(limit)
         return self._read(lambda s: [_stamp(r) for r in s.scalars(q)])
 
@@ -752,6 +793,43 @@ class Store:
                                 StampState.VERIFIED.value])
         ).order_by(StampRow.id)
         return self._read(lambda s: [_stamp(r) for r in s.scalars(q)])
+
+    def interrupted_stamps(self, unrecorded_prints: int) -> tuple[list[Stamp], list[Stamp]]:
+        """The stamps a run left undecided (a crash or a kill), split into those that may have been printed and
+        those that certainly were not.
+
+        A label goes to the printer before its print is written (in the line's next group commit), and the line
+        never has more than ``unrecorded_prints`` printed stamps unwritten. It prints a batch's reserved serials in
+        the order they were reserved (by id), so after its last stamp written as printed, the next
+        ``unrecorded_prints`` allocated ones may be on labels; the allocated stamps before it and after those were
+        never sent. Stamps sent to the printer (or verified) may be printed, of course.
+        """
+
+        def job(s: Session) -> tuple[list[Stamp], list[Stamp]]:
+            maybe: list[Stamp] = []
+            never: list[Stamp] = []
+            rows = s.scalars(select(StampRow).where(StampRow.state.in_([
+                StampState.ALLOCATED.value, StampState.SENT_TO_PRINTER.value, StampState.VERIFIED.value,
+            ])).order_by(StampRow.id)).all()
+            after: dict[int, int] = {}   # batch -> allocated stamps seen after its last one written as printed
+            last_printed: dict[int, int] = {}
+            for row in rows:
+                if row.state != StampState.ALLOCATED.value:
+                    maybe.append(_stamp(row))
+                    continue
+                if row.batch_id not in last_printed:
+                    last_printed[row.batch_id] = s.scalar(
+                        select(func.max(StampRow.id)).where(StampRow.batch_id == row.batch_id,
+                                                            StampRow.printed_at.is_not(None))) or 0
+                if row.id < last_printed[row.batch_id]:
+                    never.append(_stamp(row))
+                    continue
+                seen = after.get(row.batch_id, 0)
+                after[row.batch_id] = seen + 1
+                (maybe if seen < unrecorded_prints else never).append(_stamp(row))
+            return maybe, never
+
+        return self._read(job)
 
     def counts(self, batch_id: int | None = None, since: dt.datetime | None = None) -> Counts:
         def job(s: Session) -> Counts:

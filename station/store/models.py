@@ -57,8 +57,8 @@ class StampRow(Base):
     # Serials are unique per GTIN for ever: the database, not the generator, is what guarantees it.
     __table_args__ = (
         UniqueConstraint("gtin", "serial", name="uq_stamps_gtin_serial"),
-        CheckConstraint(
-            "state IN ('allocated','sent_to_printer','verified','activated','voided')", name="ck_stamps_state"
+        CheckConstraint(  # 'unused' since migration 0005
+            "state IN ('allocated','sent_to_printer','verified','activated','voided','unused')", name="ck_stamps_state"
         ),
         Index("ix_stamps_batch_state", "batch_id", "state"),
         Index("ix_stamps_state", "state"),

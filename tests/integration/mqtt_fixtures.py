@@ -12,11 +12,13 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from tests.waiting import wait_until  # noqa: F401  (the tests that wait import it from here too)
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MACHINE_BROKER = ("127.0.0.1", 1883)
@@ -42,17 +44,6 @@ def listening(host: str, port: int, timeout: float = 0.2) -> bool:
 def unique(name: str) -> str:
     """A name no other test (or earlier run) on the shared broker uses: for client ids and topic prefixes."""
     return f"{name}-{uuid.uuid4().hex[:10]}"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
-    """Poll predicate until it is true or timeout passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 def next_event(events: queue.Queue[Any], kind: type[T], timeout: float = 5.0) -> T:

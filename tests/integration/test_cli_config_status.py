@@ -136,7 +136,7 @@ def test_the_status_the_camera_errors_and_the_logs_mask_the_secrets(
     import logging
 
     from app.runtime import Station
-    from tests.integration.mqtt_fixtures import wait_until
+    from tests.waiting import wait_until
 
     caplog.set_level(logging.DEBUG)
     config = load_config(secret_config)

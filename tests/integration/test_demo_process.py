@@ -17,8 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,20 +25,11 @@ import pytest
 
 from app.busy import Endpoint, busy
 from tests.integration.mqtt_fixtures import broker_url, unique  # noqa: F401  (fixture)
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT_OPTIONS = ("--printer-port", "--printer-control-port", "--scanner-control-port", "--camera-port",
                 "--camera-control-port", "--conveyor-port", "--conveyor-control-port")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    """Wait for an event by polling it (the timeout is generous; nothing is asserted about how long it took)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def free_ports(count: int) -> list[int]:

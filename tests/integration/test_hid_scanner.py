@@ -6,10 +6,7 @@ framer and verifier service as for serial scanners run on it."""
 
 from __future__ import annotations
 
-import array
-import fcntl
 import os
-import termios
 from pathlib import Path
 
 import pytest
@@ -18,14 +15,8 @@ from app.devices import VerifierService
 from drivers.hid import HidTransport, KeyDecoder, input_event
 from drivers.transport import TransportError, UnsupportedUrl, open_transport
 from station.ports import VerificationRead
-from tests.integration.mqtt_fixtures import wait_until
+from tests.waiting import unread, wait_until
 
-
-def unread(fd: int) -> int:
-    """Bytes written to a FIFO and not yet read from it (FIONREAD)."""
-    count = array.array("i", [0])
-    fcntl.ioctl(fd, termios.FIONREAD, count)
-    return count[0]
 
 URI = "https://truyxuat.hue.example.vn/01/08938603001013/10/MX2611A/21/7K3Q9XH2WP?17=270528"
 SHIFTED = {'~': '`', '!': '1', '@': '2', '#': '3', '$': '4', '%': '5', '^': '6', '&': '7', '*': '8', '(': '9',

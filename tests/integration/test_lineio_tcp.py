@@ -6,8 +6,7 @@ import json
 import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,18 +14,9 @@ from drivers.lineio import LineIO, LineIOError, TcpLineIO, Trigger, open_lineio,
 from simulators.conveyor import ConveyorSimulator
 from simulators.errors import SimulatorError
 from tests.clock import ManualClock
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Wait for something to happen (over the sockets, on the machine's clock); never a measure of time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 class Station:

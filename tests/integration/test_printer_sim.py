@@ -8,8 +8,7 @@ import json
 import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from PIL import Image
 from simulators.errors import SimulatorError
 from simulators.printer import PrintedLabel, PrinterSimulator, ZplStreamParser
 from tests.clock import ManualClock
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -105,16 +105,6 @@ def assert_next_reply_is_hqes(sock: socket.socket) -> bytes:
     return reply
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Wait for something to happen (over the sockets); never a measure of how long it took."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_url_and_describe(printer: PrinterSimulator) -> None:
     assert printer.url == f"tcp://127.0.0.1:{printer.port}"
     assert printer.describe() == {"printer": printer.url, "control": f"tcp://127.0.0.1:{printer.control_port}"}
@@ -164,7 +154,7 @@ def test_paper_out_silences_hs_answers_hqes_and_prints_nothing(
 ) -> None:
     printer.paper_out = True
     client.sendall(label("held"))
-    assert wait_for(lambda: printer.received_count == 1)
+    assert wait_until(lambda: printer.received_count == 1)
     client.sendall(b"~HS")
     reply = assert_next_reply_is_hqes(client).decode()
     assert "PRINTER STATUS" in reply
@@ -191,7 +181,7 @@ def test_ribbon_and_head_show_in_hs_frame_two_when_answering(printer: PrinterSim
 def test_paused_answers_hs_with_the_flag_and_holds_labels(printer: PrinterSimulator, client: socket.socket,
                                                           clock: ManualClock) -> None:
     client.sendall(b"~PP" + label("a") + label("b"))
-    assert wait_for(lambda: printer.received_count == 2)
+    assert wait_until(lambda: printer.received_count == 2)
     client.sendall(b"~HS")
     frames = read_frames(client, 3)
     assert frames.startswith(b"\x02030,0,1,0080,002,0,0,0,")  # paused, 2 formats waiting
@@ -206,9 +196,9 @@ def test_cancel_all_drops_every_queued_label(printer: PrinterSimulator, client: 
                                              clock: ManualClock) -> None:
     printer.pause()
     client.sendall(label("x") + label("y") + label("z"))
-    assert wait_for(lambda: printer.queued == 3)
+    assert wait_until(lambda: printer.queued == 3)
     client.sendall(b"~JA")
-    assert wait_for(lambda: printer.cancelled_count == 3)
+    assert wait_until(lambda: printer.cancelled_count == 3)
     assert printer.queued == 0
     printer.resume()
     client.sendall(label("after"))
@@ -222,15 +212,15 @@ def test_cancel_stops_the_label_being_printed(printer: PrinterSimulator, client:
                                              clock: ManualClock) -> None:
     printer.ips = 0.5  # 80 dots = 0.39 in: 0.79 s per label
     client.sendall(label("slow"))
-    assert wait_for(lambda: printer.queued == 1)
+    assert wait_until(lambda: printer.queued == 1)
     clock.advance(0.5)                       # half way through the label
     assert printer.printed_count == 0
     client.sendall(b"~JA")
-    assert wait_for(lambda: printer.cancelled_count == 1)
+    assert wait_until(lambda: printer.cancelled_count == 1)
     clock.advance(1.0)                       # long past the time it would have taken
     assert printer.printed_count == 0 and printer.queued == 0
     client.sendall(label("next"))            # and the printer goes on with the next label, in its own time
-    assert wait_for(lambda: printer.queued == 1)
+    assert wait_until(lambda: printer.queued == 1)
     clock.advance(0.78)
     assert printer.printed_count == 0
     clock.advance(0.01)
@@ -271,7 +261,7 @@ def test_slow_printing_keeps_order_and_takes_its_time(client: socket.socket, pri
                                                       clock: ManualClock) -> None:
     printer.ips = 4.0  # 80 dots = 10 mm = 0.394 in -> 98.4 ms a label
     client.sendall(b"".join(label(f"n{i}") for i in range(4)))
-    assert wait_for(lambda: printer.received_count == 4)
+    assert wait_until(lambda: printer.received_count == 4)
     clock.settle()
     client.sendall(b"~HS")
     assert read_frames(client, 3).startswith(b"\x02030,0,0,0080,004,")   # the one under the head counts
@@ -315,7 +305,7 @@ def test_listener_gets_each_printed_label_on_the_print_thread(
     printer.add_listener(lambda lbl: 1 / 0)  # a broken listener must not stop the printer
     client.sendall(label("a") + label("b"))
     assert printer.wait_printed(2)
-    assert wait_for(lambda: len(seen) == 2)
+    assert wait_until(lambda: len(seen) == 2)
     assert seen == [(0, "printer-print"), (1, "printer-print")]
 
 
@@ -463,7 +453,7 @@ def test_a_font_sent_as_hex_or_zb64_is_stored_too(printer: PrinterSimulator, cli
     client.sendall(f"~DYR:HEXFONT,A,T,{len(small)},0,{small.hex().upper()}".encode())
     client.sendall(f"~DYR:B64FONT,A,T,{len(small)},0,:B64:{base64.b64encode(small).decode()}:1234".encode())
     client.sendall(b"~DYR:BADFONT,A,T,10,0,XYZ^XA^XZ")
-    assert wait_for(lambda: len(printer.downloads) == 2 and printer.unknown_controls)
+    assert wait_until(lambda: len(printer.downloads) == 2 and printer.unknown_controls)
     assert printer.files == {"R:HEXFONT.TTF": small, "R:B64FONT.TTF": small}
     assert "BADFONT" in printer.unknown_controls[0]
 
@@ -473,11 +463,11 @@ def test_power_cycle_keeps_flash_and_loses_ram(printer: PrinterSimulator, client
     client.sendall(f"~DYE:VNSANS,B,T,{len(FONT)},0,".encode() + FONT)
     client.sendall(f"~DYR:VNRAM,B,T,{len(FONT)},0,".encode() + FONT)
     client.sendall(b"^XA^DFR:STAMP.ZPL^FS^FO1,1^FN1^FS^XZ^XA^CWV,E:VNSANS.TTF^XZ")
-    assert wait_for(lambda: len(printer.downloads) == 2 and "R:STAMP.ZPL" in printer.stored_formats)
+    assert wait_until(lambda: len(printer.downloads) == 2 and "R:STAMP.ZPL" in printer.stored_formats)
     assert printer.wait_printed(1)   # the ^CW format
     printer.pause()
     client.sendall(label("held"))
-    assert wait_for(lambda: printer.queued == 1)
+    assert wait_until(lambda: printer.queued == 1)
     assert json.loads(ask(control, "files")) == {"E:VNSANS.TTF": len(FONT), "R:VNRAM.TTF": len(FONT)}
     assert ask(control, "power_cycle") == "ok"
     client.settimeout(2)

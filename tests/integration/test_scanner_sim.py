@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from simulators.printer import PrinterSimulator
 from simulators.scanner import ScannerSimulator
 from simulators.zpl_render import RenderedLabel, render_labels
 from tests.clock import ManualClock
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -174,9 +174,7 @@ def test_inject_types_a_line_by_hand(scanner: ScannerSimulator, port: serial.Ser
 def test_what_the_station_writes_is_drained(scanner: ScannerSimulator, port: serial.Serial) -> None:
     port.write(b"TRIGGER\r\n" * 2000)  # more than a pty buffer holds: must not block
     port.flush()
-    deadline = time.monotonic() + 2
-    while len(scanner.from_host) < 18000 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(scanner.from_host) >= 18000)
     assert bytes(scanner.from_host[:9]) == b"TRIGGER\r\n" and len(scanner.from_host) == 18000
 
 

@@ -22,6 +22,7 @@ from drivers.transport import (
     FileTransport,
     SerialTransport,
     TcpTransport,
+    Transport,
     TransportClosed,
     TransportError,
     UnsupportedUrl,
@@ -29,6 +30,8 @@ from drivers.transport import (
 )
 from drivers.zebra.printer import PrinterError, PrinterFault, PrinterState, ZebraPrinter
 from drivers.zebra.status import parse_host_status
+from tests.clock import ManualClock
+from tests.waiting import unread, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -48,18 +51,21 @@ STATUS_TIMEOUT = 0.2
 def no_thread_left_behind() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
-    deadline = time.monotonic() + 2
-    while (left := set(threading.enumerate()) - before) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not set(threading.enumerate()) - before, 2)
+    left = set(threading.enumerate()) - before
     assert not left, f"threads still running: {left}"
 
 
 class FakePrinter:
-    """A TCP server on port 0 that answers ~HS and ~HQES as told, and records every byte it receives."""
+    """A TCP server on port 0 that answers ~HS and ~HQES as told, and records every byte it receives.
+
+    `between_pieces`, when set, splits the ~HS reply mid-frame as a real printer's can arrive: the first piece is
+    sent, then `between_pieces()` is called (it returns once the client has read that piece), then the rest."""
 
     def __init__(self, answer_hs: bool = True, answer_hqes: bool = True) -> None:
         self.answer_hs = answer_hs
         self.answer_hqes = answer_hqes
+        self.between_pieces: Callable[[], object] | None = None
         self.received = bytearray()
         self.connections = 0
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -75,9 +81,7 @@ class FakePrinter:
     def drop_connection(self) -> None:
         """Close the current client connection, as a printer does when switched off."""
         self._drop.set()
-        deadline = time.monotonic() + 2
-        while self._drop.is_set() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_until(lambda: not self._drop.is_set(), 2), "the fake printer did not drop its connection"
 
     def stop(self) -> None:
         self._stop.set()
@@ -85,9 +89,7 @@ class FakePrinter:
         self._server.close()
 
     def wait_received(self, size: int, timeout: float = 2.0) -> bytes:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < size and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(self.received) >= size, timeout)
         with self._lock:
             return bytes(self.received)
 
@@ -124,11 +126,12 @@ class FakePrinter:
                         conn.sendall(HQES_MEDIA_AND_HEAD)
                 elif hs >= 0:
                     pending = pending[hs + 3:]
-                    if self.answer_hs:
-                        # A real printer's reply can arrive in pieces; split it mid-frame.
+                    if self.answer_hs and self.between_pieces is not None:
                         conn.sendall(IDLE[:37])
-                        time.sleep(0.02)
+                        self.between_pieces()
                         conn.sendall(IDLE[37:])
+                    elif self.answer_hs:
+                        conn.sendall(IDLE)
                 else:
                     pending = pending[-4:]
                     break
@@ -245,8 +248,24 @@ def test_tcp_use_before_open_is_an_error() -> None:
 
 def test_query_status_idle_reply_in_two_pieces(make_printer: Callable[..., FakePrinter]) -> None:
     server = make_printer()
-    with ZebraPrinter(open_transport(server.url), status_timeout=1.0) as printer:
+    transport = open_transport(server.url)
+    # The printer sends the rest of its reply only once ZebraPrinter has read the first piece: two reads, always.
+    pieces: list[bytes] = []
+    first_read = threading.Event()
+    read = transport.read
+
+    def reading(timeout: float) -> bytes:
+        chunk = read(timeout)
+        if chunk:
+            pieces.append(chunk)
+            first_read.set()
+        return chunk
+
+    transport.read = reading  # type: ignore[method-assign]
+    server.between_pieces = lambda: first_read.wait(5)
+    with ZebraPrinter(transport, status_timeout=5.0) as printer:
         status = printer.query_status()
+    assert pieces == [IDLE[:37], IDLE[37:]]
     assert status.state is PrinterState.READY
     assert status.faults == ()
     assert status.host_status == parse_host_status(IDLE)
@@ -266,12 +285,78 @@ def test_query_status_silent_hs_falls_back_to_hqes(make_printer: Callable[..., F
 def test_query_status_silent_printer_is_unreachable(make_printer: Callable[..., FakePrinter]) -> None:
     server = make_printer(answer_hs=False, answer_hqes=False)
     with ZebraPrinter(open_transport(server.url), status_timeout=STATUS_TIMEOUT) as printer:
-        started = time.monotonic()
         status = printer.query_status()
-        elapsed = time.monotonic() - started
     assert status.state is PrinterState.UNREACHABLE
     assert status.detail == f"{server.url}: printer did not answer ~HS nor ~HQES within 0.2s"
-    assert 2 * STATUS_TIMEOUT <= elapsed < 2 * STATUS_TIMEOUT + 0.5
+    assert server.wait_received(8) == b"~HS~HQES"   # how long each question waited: on the clock, below
+
+
+class DeviceOnTheClock(Transport):
+    """A printer's line whose time is a ManualClock: what the printer writes is logged with the clock's time,
+    and a read passes its whole timeout on that clock unless the device's answer is due sooner (`answers`: the
+    reply to a command and how long after it the reply comes). ZebraPrinter's deadlines are asserted exactly."""
+
+    def __init__(self, clock: ManualClock, answers: dict[bytes, tuple[float, bytes]]) -> None:
+        super().__init__("tcp://printer-on-the-clock:9100")
+        self.clock = clock
+        self.answers = answers
+        self.written: list[tuple[float, bytes]] = []   # (seconds since the clock's start, bytes)
+        self._due: list[tuple[float, bytes]] = []
+        self._open = False
+
+    @property
+    def can_read(self) -> bool:
+        return True
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def open(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def write(self, data: bytes) -> None:
+        now = self.clock.now()
+        self.written.append((round(now - self.clock.start, 9), data))
+        if data in self.answers:
+            after, reply = self.answers[data]
+            self._due.append((now + after, reply))
+
+    def read(self, timeout: float) -> bytes:
+        now = self.clock.now()
+        due = sorted(d for d in self._due if d[0] <= now + timeout)
+        if due:
+            self._due.remove(due[0])
+            self.clock.advance(max(0.0, due[0][0] - now))
+            return due[0][1]
+        if timeout > 0:
+            self.clock.advance(max(timeout, 1e-9))   # at least a nanosecond: a float remainder must not spin
+        return b""
+
+
+def test_each_status_question_waits_status_timeout_on_the_printers_clock() -> None:
+    # Silent on both: ~HS at 0, ~HQES once ~HS waited its 0.2 s, UNREACHABLE once ~HQES waited its own.
+    clock = ManualClock(threads=0)
+    silent = DeviceOnTheClock(clock, {})
+    with ZebraPrinter(silent, status_timeout=STATUS_TIMEOUT, clock=clock) as printer:
+        assert printer.query_status().state is PrinterState.UNREACHABLE
+    assert silent.written == [(0.0, b"~HS"), (pytest.approx(0.2, abs=1e-6), b"~HQES")]
+    assert clock.now() - clock.start == pytest.approx(0.4, abs=1e-6)
+    # An answer just inside the timeout is taken; no ~HQES is asked.
+    clock = ManualClock(threads=0)
+    late = DeviceOnTheClock(clock, {b"~HS": (0.199, IDLE)})
+    with ZebraPrinter(late, status_timeout=STATUS_TIMEOUT, clock=clock) as printer:
+        assert printer.query_status().state is PrinterState.READY
+    assert late.written == [(0.0, b"~HS")] and clock.now() - clock.start == pytest.approx(0.199, abs=1e-6)
+    # One just past it is not waited for: the printer asks ~HQES at 0.2 s.
+    clock = ManualClock(threads=0)
+    too_late = DeviceOnTheClock(clock, {b"~HS": (0.201, IDLE), b"~HQES": (0.0, HQES_MEDIA_AND_HEAD)})
+    with ZebraPrinter(too_late, status_timeout=STATUS_TIMEOUT, clock=clock) as printer:
+        assert printer.query_status().state is PrinterState.FAULTED
+    assert too_late.written == [(0.0, b"~HS"), (pytest.approx(0.2, abs=1e-6), b"~HQES")]
 
 
 def test_printer_switched_off_and_on(make_printer: Callable[..., FakePrinter]) -> None:
@@ -358,7 +443,7 @@ def test_serial_scanner_on_a_pty() -> None:
             assert scanner.wait_connected(2)
             url = b"https://id.gs1.org/01/08938512345673/21/A1B2C3D4"
             os.write(master, url[:20])
-            time.sleep(0.05)  # the line arrives in two reads
+            assert wait_until(lambda: unread(slave) == 0)   # the scanner took the first piece: two reads, always
             os.write(master, url[20:] + b"\r\n")
             os.write(master, b"\x00\x1b\xff\xfe\r\n")  # line noise
             os.write(master, b"X" * 500 + b"\r\n")  # an over-long line
@@ -394,10 +479,8 @@ def test_serial_scanner_reconnects_when_the_port_comes_back(tmp_path: Path) -> N
             # Unplug: the pty goes away, then a new one appears behind the same stable name.
             os.close(master)
             os.close(slave)
-            deadline = time.monotonic() + 2
-            while scanner.connected and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert not scanner.connected and scanner.last_error is not None
+            assert wait_until(lambda: not scanner.connected, 2)
+            assert scanner.last_error is not None
             second = make_pty()
             link.unlink()
             link.symlink_to(second[2])
@@ -583,7 +666,7 @@ def test_the_font_is_downloaded_once_and_again_only_when_the_printer_lost_it(tmp
     def lose_power(sim: PrinterSimulator, printer: PrinterService, reset: bool = False) -> None:
         sim.factory_reset() if reset else sim.power_cycle()
         # The next status poll finds the connection gone; the one after it is a new connection.
-        assert wait_for(lambda: printer.poll().condition is PrinterCondition.UNREACHABLE, timeout=5)
+        assert wait_until(lambda: printer.poll().condition is PrinterCondition.UNREACHABLE, timeout=5)
 
     font = FONT_PATH.read_bytes()
     with PrinterSimulator(port=0) as sim:
@@ -638,13 +721,3 @@ def test_a_printer_that_does_not_keep_the_font_is_an_error_naming_it(tmp_path: P
             assert "drive E: has 50000 bytes free" in sim.unknown_controls[-1]
         finally:
             printer.stop()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
-    """Poll `predicate` until it holds (a wait for an event, with no assertion on how long it took)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False

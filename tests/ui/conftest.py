@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from PyQt5.QtWidgets import QApplication  # noqa: E402
 
 from station.engine import LineState  # noqa: E402
 from tests.integration.line_harness import SimLine, sim_line  # noqa: E402
@@ -65,3 +66,25 @@ def create_batch(qtbot, window: MainWindow, lot: str, planned: int = 0) -> None:
 
 def wait_state(qtbot, window: MainWindow, state: LineState, timeout: int = 20_000) -> None:
     qtbot.waitUntil(lambda: window.operator.state is state, timeout=timeout)
+
+
+def layout_settled(qtbot, timeout: int = 10_000) -> None:
+    """Deliver everything Qt has queued (resizes, layout requests, the shows of moved widgets) and what that queues
+    in turn, until nothing is left: the layout is done. A wait on that, not on a number of milliseconds, so a
+    loaded machine only takes longer; the timeout bounds a screen that never stops laying itself out."""
+    app = QApplication.instance()
+
+    def idle() -> bool:
+        app.sendPostedEvents()
+        app.processEvents()
+        return not app.hasPendingEvents()
+
+    qtbot.waitUntil(idle, timeout=timeout)
+
+
+def next_snapshots(qtbot, window: MainWindow, count: int = 1, timeout: int = 10_000) -> None:
+    """Return once the screen has shown `count` more snapshots of the line (the bridge's periodic read of it)."""
+    for _ in range(count):
+        with qtbot.waitSignal(window.bridge.snapshotReady, timeout=timeout):
+            pass
+    layout_settled(qtbot)

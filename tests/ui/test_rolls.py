@@ -15,7 +15,7 @@ from station.rolls import CodeRules, parse_manifest
 from station.store import Refusal
 from tests.integration.line_harness import SimLine
 from tests.integration.test_preprinted_line import MX, NM, code, write_roll
-from tests.ui.conftest import counter, create_batch, wait_state
+from tests.ui.conftest import counter, create_batch, layout_settled, next_snapshots, wait_state
 from station.engine import LineState
 from tests.ui.test_screen_sizes import EDGES, SIZES, assert_fits, assert_on_screen, essentials, longest_stop_alarm, \
     show_at
@@ -55,7 +55,7 @@ def test_the_rolls_of_the_selected_product_are_listed_with_their_counts(qtbot, m
     window = make_window(language="vi")
     op = window.operator
     assert op.current_product() is not None and op.current_product().gtin == MX
-    qtbot.wait(300)
+    next_snapshots(qtbot, window)
     assert op.rolls_box.isHidden()                       # no rolls registered: no panel
     register(window, write_roll(tmp_path, "R-UI-1", MX, 1, 20))
     register(window, write_roll(tmp_path, "R-UI-NM", NM, 901, 905, pattern="HUE{n:07d}"))
@@ -94,7 +94,7 @@ def test_the_screen_with_rolls_fits_each_panel(qtbot, make_window, tmp_path: Pat
         register(window, write_roll(tmp_path, f"R-FIT-{n}", MX, 100 * n, 100 * n + 49))
     show_at(qtbot, window, size, density)
     qtbot.waitUntil(lambda: op.rolls_box.isVisible() and len(op.rolls) == 5, timeout=10_000)
-    qtbot.wait(100)
+    layout_settled(qtbot)
     assert_fits(window, size)
     shown: dict[str, QWidget] = dict(essentials(window))
     if density is not Density.LARGE:
@@ -128,7 +128,7 @@ def test_a_stop_alarm_with_rolls_keeps_the_essentials_in_sight(qtbot, make_windo
     window.bridge.alarmRaised.emit(alarm)
     window.bridge.stateChanged.emit(LineState.FAULT.value, alarm.code)
     qtbot.waitUntil(op.alarm_banner.isVisible)
-    qtbot.wait(100)
+    layout_settled(qtbot)
     assert_fits(window, size)
     rolls = op.rolls_summary if density is not Density.LARGE else op.rolls_table
     assert_on_screen(window, essentials(window) | {"alarm": op.alarm_text, "ack": op.ack_button, "rolls": rolls})
@@ -153,10 +153,9 @@ def test_start_runs_the_pre_printed_line_when_the_mode_says_so(qtbot, make_windo
     qtbot.mouseClick(op.start_button, Qt.LeftButton)
     wait_state(qtbot, window, LineState.RUNNING, 10_000)
     assert not op.mode_combo.isEnabled()                   # no switching while the line runs
-    for n in range(1, 6):
+    for n in range(1, 6):   # one stamp after the other past the scanner, each activated before the next comes
         line.scanner.inject(code(n))
-        qtbot.wait(20)
-    qtbot.waitUntil(lambda: counter(window, "batch", "activated") == 5, timeout=20_000)
+        qtbot.waitUntil(lambda: counter(window, "batch", "activated") == n, timeout=20_000)
     wait_state(qtbot, window, LineState.STOPPED)
     qtbot.waitUntil(lambda: row(window)[:4] == ["R-UI-RUN", "đang dùng", "5", "15"], timeout=10_000)
     rows = line.query("SELECT state FROM roll_codes WHERE code = 'HUE0000001'")

@@ -14,6 +14,7 @@ from PyQt5.QtWidgets import QLabel, QPushButton, QWidget
 from station.alarms import CATALOGUE, Alarm, Severity
 from station.engine import LineState
 from ui.adaptive import LARGE_FROM, MEDIUM_FROM, Density, ElidedLabel, density_for, text_fits
+from tests.ui.conftest import layout_settled
 from ui.app import MainWindow
 
 SIZES = [
@@ -39,7 +40,7 @@ def longest_stop_alarm() -> Alarm:
 def show_at(qtbot, window: MainWindow, size: tuple[int, int], density: Density) -> None:
     """Resize the window as a kiosk's full screen would, and check it took that size and the density for it."""
     window.resize(*size)
-    qtbot.wait(100)     # queued shows of moved widgets, layout requests
+    layout_settled(qtbot)
     assert window.size() == QSize(*size), f"asked for {size}, the window is {window.width()}×{window.height()}"
     assert window.density is density
 
@@ -146,7 +147,7 @@ def test_a_stop_alarm_keeps_the_essentials_in_sight(qtbot, make_window, size, de
     window.bridge.alarmRaised.emit(Alarm.raise_("verification_failed"))
     window.bridge.stateChanged.emit(LineState.FAULT.value, alarm.code)
     qtbot.waitUntil(op.alarm_banner.isVisible)
-    qtbot.wait(100)
+    layout_settled(qtbot)
     assert op.state_tile.text() == "LỖI" and op.pause_button.text() == "Tiếp tục"
     assert_fits(window, size)
     shown = essentials(window) | {"alarm": op.alarm_text, "alarm (English)": op.alarm_second, "ack": op.ack_button}
@@ -164,7 +165,7 @@ def test_a_stop_alarm_keeps_the_essentials_in_sight(qtbot, make_window, size, de
     assert op.state_reason.isVisible() == (density is Density.LARGE)
     qtbot.mouseClick(op.ack_button, Qt.LeftButton)
     assert not op.alarm_banner.isVisible()
-    qtbot.wait(50)
+    layout_settled(qtbot)
     assert op.state_reason.isVisible() and op.state_reason.text() == alarm.text.vi   # still in fault: it says why
     assert_whole_or_tooltip(op.state_reason, "state reason")
     assert_on_screen(window, essentials(window) | {"state reason": op.state_reason})
@@ -176,7 +177,7 @@ def test_the_technician_screen_fits_each_panel(qtbot, make_window, size, density
     show_at(qtbot, window, size, density)
     window.show_technician()
     tech = window.technician
-    qtbot.wait(50)
+    layout_settled(qtbot)
     assert_fits(window, size)
     keys = {b.text(): b for b in tech.findChildren(QPushButton) if b.objectName() in ("padKey", "padOk")}
     assert len(keys) == 12
@@ -184,14 +185,14 @@ def test_the_technician_screen_fits_each_panel(qtbot, make_window, size, density
     assert all(b.height() >= TOUCH for b in keys.values())
     tech.submit_pin("0000")
     qtbot.waitUntil(lambda: tech.logged_in, timeout=10_000)
-    qtbot.wait(50)
+    layout_settled(qtbot)
     assert_fits(window, size)
     assert_on_screen(window, {"tabs": tech.tabs.tabBar(), "save": tech.save_button, "back": tech.back_button})
     assert tech.tabs.tabBar().height() >= TOUCH
     assert all(b.height() >= TOUCH for b in (tech.save_button, tech.back_button))
     for index in range(tech.tabs.count()):     # every tab fits: a tab larger than the screen scrolls
         tech.tabs.setCurrentIndex(index)
-        qtbot.wait(20)
+        layout_settled(qtbot)
         assert_fits(window, size)
     tech.leave()
 
@@ -203,7 +204,7 @@ def test_the_batch_dialog_fits_each_panel(qtbot, make_window, size, density) -> 
     dialog = window.operator.new_batch()
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible)
-    qtbot.wait(50)
+    layout_settled(qtbot)
     try:
         assert dialog.width() <= size[0] and dialog.height() <= size[1], dialog.size()
         hint = dialog.minimumSizeHint()

@@ -8,7 +8,7 @@ from PyQt5.QtCore import Qt
 from station.config import load_config
 from station.pin import hash_pin, verify_pin
 from tests.integration.line_harness import SimLine
-from tests.integration.mqtt_fixtures import wait_until
+from tests.waiting import wait_until
 
 
 def audit_actions(line: SimLine) -> list[tuple[str, str]]:

@@ -132,6 +132,20 @@ def test_product_with_wrong_check_digit_is_refused(tmp_path: Path) -> None:
         load_products(path)
 
 
+def test_product_texts_are_read_in_one_spelling_and_control_characters_are_refused(tmp_path: Path) -> None:
+    import unicodedata
+
+    path = tmp_path / "products.yaml"
+    decomposed = unicodedata.normalize("NFD", "Mè xừng Thông Hương")     # as some editors save it
+    assert len(decomposed) > len("Mè xừng Thông Hương")
+    path.write_text(f'products:\n  - {{gtin: "08938603001013", name: "{decomposed} ", producer: "Cơ sở Huế"}}\n',
+                    encoding="utf-8")
+    assert load_products(path)[0].name == "Mè xừng Thông Hương"
+    path.write_text('products:\n  - {gtin: "08938603001013", name: "Mè\\txừng", producer: P}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"products\.0\.name: .*control characters \(U\+0009\)"):
+        load_products(path)
+
+
 def test_duplicate_product_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "products.yaml"
     path.write_text('products:\n  - {gtin: "08938603001013", name: A, producer: P}\n'

@@ -337,3 +337,31 @@ def test_epc_uri_fast_path_matches_biip() -> None:
         parsed = parse_digital_link(uri)
         assert (parsed.gtin, parsed.serial, parsed.lot) == ("08938603001013", serial, None)
     assert epc_uri("08938603001013", "a/b") == "https://id.gs1.org/01/08938603001013/21/a%2Fb"
+
+
+# -- a link's host is case-insensitive, its path is not (issue 9 #11) ------------------------------------------------
+
+def test_link_key_ignores_the_case_of_scheme_host_and_percent_encodings_only() -> None:
+    from station.gs1 import link_key
+
+    printed = digital_link("truyxuat.hue.example.vn", "08938603001013", "A%b", "ABC123", None)
+    assert printed == "https://truyxuat.hue.example.vn/01/08938603001013/10/A%25b/21/ABC123"
+    for read in ("https://TRUYXUAT.HUE.EXAMPLE.VN/01/08938603001013/10/A%25b/21/ABC123",
+                 "HTTPS://TruyXuat.Hue.Example.VN/01/08938603001013/10/A%25b/21/ABC123",
+                 "https://truyxuat.hue.example.vn/01/08938603001013/10/A%25b/21/ABC123"):
+        assert link_key(read) == link_key(printed) == printed
+    # The path is case-sensitive: another lot, another serial.
+    assert link_key(printed.replace("/10/A%25b/", "/10/A%25B/")) != link_key(printed)
+    assert link_key(printed.replace("ABC123", "abc123")) != link_key(printed)
+    # %2f and %2F are one character; a port and a query keep their text.
+    assert link_key("https://H.vn:8443/tem/x%2fy?17=270528") == "https://h.vn:8443/tem/x%2Fy?17=270528"
+    assert link_key("http://H.VN") == "http://h.vn"
+    # Not a link: unchanged, whatever its case.
+    assert link_key("HUE0001234") == "HUE0001234"
+    assert link_key("urn:epc:id:sgtin:X") == "urn:epc:id:sgtin:X"
+
+
+def test_a_link_read_with_its_host_in_capitals_parses_to_the_same_stamp() -> None:
+    printed = digital_link("truyxuat.hue.example.vn", "08938603001013", "MX2611A", "ABC123", dt.date(2027, 5, 28))
+    shouted = printed.replace("https://truyxuat.hue.example.vn", "HTTPS://TRUYXUAT.HUE.EXAMPLE.VN")
+    assert parse_digital_link(shouted) == parse_digital_link(printed)

@@ -55,3 +55,16 @@ def test_no_simulator_branches_in_production_code() -> None:
                 if code.lstrip().startswith(("if ", "elif ")) and "simulat" in code:
                     hits.append(f"{path.relative_to(ROOT)}:{number}")
     assert hits == []
+
+
+def test_central_stands_alone() -> None:
+    # The second deployable shares only contracts/ with the station: no station code runs in it, and back.
+    assert offenders("central", ("station", "drivers", "simulators", "app", "ui", "PyQt5")) == []
+    for package in PACKAGES:
+        assert offenders(package, ("central",)) == [], package
+
+
+def test_contracts_are_pure() -> None:
+    # Both deployables import contracts/: it may not pull in either of them, nor any I/O.
+    assert offenders("contracts", ("central", "station", "drivers", "simulators", "app", "ui", "paho", "sqlalchemy",
+                                   "socket", "serial", "fastapi")) == []

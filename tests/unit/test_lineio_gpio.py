@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -13,18 +12,9 @@ from drivers.errors import DeviceError
 from drivers.lineio import (BadLineIOUrl, EdgeFilter, GpioLineIO, LineIO, LineIOError, NoLineIO, Trigger,
                             open_lineio)
 from tests.clock import ManualClock
+from tests.waiting import wait_until
 
 EYE, GATE = "GPIO17", "GPIO27"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Wait for something to happen on the machine's clock (for the test that runs on it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.002)
-    return predicate()
 
 
 @pytest.fixture

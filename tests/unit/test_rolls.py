@@ -135,3 +135,18 @@ def test_code_shapes_come_from_configuration() -> None:
         CodeRules(digital_link=False).classify(f"https://a.example/01/{MX}/21/X")
     with pytest.raises(CodeShapeError, match="matches none"):
         RULES.classify("HUE000000")        # one digit short: the regex must match the whole code
+
+
+
+def test_a_digital_link_is_registered_with_its_host_in_lower_case_and_once_whatever_its_case(tmp_path: Path) -> None:
+    # A host is case-insensitive (the path is not): a roll printed in capitals (QR alphanumeric mode) registers the
+    # codes the line looks up, and the same stamp in two letter cases is a duplicate.
+    path = write(tmp_path, "r.yaml", f'roll: R1\nproduct: "{MX}"\ncodes:\n'
+                                     f'  - HTTPS://TRUYXUAT.HUE.EXAMPLE.VN/01/{MX}/10/Lx/21/AB1\n')
+    assert [c.code for c in parse_manifest(path, RULES).codes] == [
+        f"https://truyxuat.hue.example.vn/01/{MX}/10/Lx/21/AB1"]
+    twice = write(tmp_path, "twice.yaml", f'roll: R2\nproduct: "{MX}"\ncodes:\n'
+                                          f'  - https://truyxuat.hue.example.vn/01/{MX}/21/AB2\n'
+                                          f'  - https://TRUYXUAT.hue.example.vn/01/{MX}/21/AB2\n')
+    assert refused(twice) == [f"{twice}: line 5: code 'https://TRUYXUAT.hue.example.vn/01/{MX}/21/AB2': serial "
+                              "'AB2' is also on line 4 (duplicate in the manifest)"]

@@ -33,10 +33,10 @@ EXPECTED_STAMP = (
     b"^FO16,16^BQN,2,4^FH_^FDMA,https://id.gs1.org/01/08938512345673/21/A1B2C3D4?17=250601^FS\n"
     b"^FO216,14^A@N,26,26,E:VNSANS.TTF^FB256,2,0,L^FH_^FDM_C3_A8 x_E1_BB_ABng Th_C3_B4ng H_C6_B0_C6_A1ng^FS\n"
     b"^FO216,72^A@N,18,18,E:VNSANS.TTF^FB256,2,0,L^FH_^FDHTX M_C3_A8 x_E1_BB_ABng Hu_E1_BA_BF^FS\n"
-    b"^FO216,118^A@N,22,22,E:VNSANS.TTF^FH_^FDL\xc3\xb4/Lot: L240601^FS\n"
-    b"^FO216,146^A@N,22,22,E:VNSANS.TTF^FH_^FDNSX: 01/06/2024^FS\n"
-    b"^FO216,174^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n"
-    b"^FO240,222^A@N,22,22,E:VNSANS.TTF^FH_^FDS\xe1\xbb\x91/No: A1B2C3D4^FS\n"
+    b"^FO216,116^A@N,22,22,E:VNSANS.TTF^FB264,2,0,L^FH_^FDL\xc3\xb4/Lot:_C2_A0L240601^FS\n"
+    b"^FO216,164^A@N,22,22,E:VNSANS.TTF^FH_^FDNSX: 01/06/2024^FS\n"
+    b"^FO216,190^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n"
+    b"^FO224,222^A@N,22,18,E:VNSANS.TTF^FH_^FDS\xe1\xbb\x91/No: A1B2C3D4^FS\n"
     b"^FO28,216^BY2^BEN,68,Y,N^FH_^FD893851234567^FS\n"
     b"^XZ\n"
 )
@@ -64,7 +64,7 @@ def test_comment_lines_are_not_sent(stamp: LabelTemplate) -> None:
 
 def test_missing_expiry_drops_only_that_line(stamp: LabelTemplate) -> None:
     label = stamp.render({**FIELDS, "expiry_date": None})
-    assert label == EXPECTED_STAMP.replace(b"^FO216,174^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n", b"")
+    assert label == EXPECTED_STAMP.replace(b"^FO216,190^A@N,22,22,E:VNSANS.TTF^FH_^FDHSD: 01/06/2025^FS\n", b"")
     assert b"HSD" not in label
 
 
@@ -286,7 +286,7 @@ def test_the_stamp_template_declares_its_qr_area_and_holds_version_7(stamp: Labe
     from drivers.zebra.zpl import QrField
 
     field = stamp.qr_field
-    assert field == QrField(x=16, y=16, magnification=4, error="M", area=(0, 0, 212, 212), line=13)
+    assert field == QrField(x=16, y=16, magnification=4, error="M", area=(0, 0, 212, 212), line=16)
     # 212 dots less 16 + 16 of quiet zone: 180 dots, 45 modules of 4 dots = version 7 (17 + 4 x 7).
     assert (field.max_modules, field.max_version) == (45, 7)
     assert field.readable(8) and field.module_mm(8) == 0.5

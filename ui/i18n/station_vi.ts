@@ -113,6 +113,42 @@
         <source>Lot %1 makes the stamp&apos;s QR code too large to read: its link is %2 characters and needs %3, the label holds version %4 (%5 characters) at most. Use a shorter lot, without / % ? &amp; + # (each takes 3 characters).</source>
         <translation>Lô %1 làm mã QR trên tem quá lớn, không đọc được: đường dẫn dài %2 ký tự và cần %3, nhãn chỉ chứa tối đa phiên bản %4 (%5 ký tự). Hãy dùng mã lô ngắn hơn, không có / % ? &amp; + # (mỗi ký tự này chiếm 3 ký tự).</translation>
     </message>
+    <message>
+        <source>The product name</source>
+        <translation>Tên sản phẩm</translation>
+    </message>
+    <message>
+        <source>The producer&apos;s name</source>
+        <translation>Tên cơ sở sản xuất</translation>
+    </message>
+    <message>
+        <source>The lot</source>
+        <translation>Mã lô</translation>
+    </message>
+    <message>
+        <source>The serial number</source>
+        <translation>Số sê-ri</translation>
+    </message>
+    <message>
+        <source>%1 needs %2 lines on the label and its place holds %3: the rest would print on top of the last line.</source>
+        <translation>%1 cần %2 dòng trên nhãn nhưng chỗ dành cho nó chỉ có %3 dòng: phần còn lại sẽ in đè lên dòng cuối.</translation>
+    </message>
+    <message>
+        <source>%1 is %2 dots wide and the label has %3 left: its end would not be printed.</source>
+        <translation>%1 rộng %2 điểm in nhưng nhãn chỉ còn %3: phần cuối sẽ không được in.</translation>
+    </message>
+    <message>
+        <source>Use a shorter lot.</source>
+        <translation>Hãy dùng mã lô ngắn hơn.</translation>
+    </message>
+    <message>
+        <source>Ask the technician to shorten it in the product list or give it more room on the label.</source>
+        <translation>Hãy nhờ kỹ thuật viên rút ngắn trong danh sách sản phẩm hoặc dành thêm chỗ trên mẫu nhãn.</translation>
+    </message>
+    <message>
+        <source>%1 has letters the label&apos;s font cannot print (%2): they would print as boxes.</source>
+        <translation>%1 có chữ mà phông chữ của nhãn không in được (%2): chúng sẽ in thành ô vuông.</translation>
+    </message>
 </context>
 <context>
     <name>CameraView</name>

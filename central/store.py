@@ -1,0 +1,232 @@
+"""What ingest writes: a message turned into event rows, stamp changes and acks, and a batch stored in one transaction.
+
+Every write is idempotent and commutative, so workers sharing a subscription never read before they write:
+events go in with `INSERT … ON CONFLICT (event_id) DO NOTHING`, and only the events that were new change a stamp,
+through `INSERT … ON CONFLICT (epc) DO UPDATE` that keeps the first value of each field (a void that overtook its
+activation still ends voided). Rows are written in key order, so two transactions never wait on each other's locks
+in opposite orders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func
+from sqlalchemy.dialects import postgresql, sqlite
+
+from central.db import events, quarantine, stamps
+from contracts import digital_link, epcis
+from contracts.errors import ContractError, InvalidDocument
+from contracts.topics import StationTopic, parse_station_topic
+
+EXT = epcis.EXTENSION_PREFIX
+_LIMITS = {"biz_step": 200, "disposition": 200, "lot": 20, "batch_id": 100, "site": 100, "station": 100}
+
+
+@dataclass
+class Prepared:
+    """One message, ready to store: its events (or the reason it is refused) and the acks owed after the commit."""
+
+    topic: str
+    acks_topic: str | None
+    event_rows: list[dict[str, Any]] = field(default_factory=list)
+    stamp_changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # event_id -> stamp rows
+    rejection: dict[str, Any] | None = None  # the quarantine row
+    acks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        return self.rejection is not None
+
+
+def ack_payloads(prepared: Prepared) -> list[bytes]:
+    """The acks to publish on `prepared.acks_topic` once the batch holding it is committed."""
+    return [json.dumps(ack, ensure_ascii=False).encode() for ack in prepared.acks]
+
+
+def reject(prepared: Prepared, reason: str, event_ids: Sequence[str], payload: bytes, now: dt.datetime,
+           where: StationTopic | None) -> Prepared:
+    """Turn a message into a refusal: a quarantine row, and `rejected` answered for each eventID it named."""
+    prepared.event_rows, prepared.stamp_changes = [], {}
+    prepared.rejection = {
+        "received_at": now,
+        "topic": _clean(prepared.topic),
+        "site": where.site if where else None,
+        "station": where.station if where else None,
+        "reason": _clean(reason),
+        "event_ids": [_clean(i) for i in event_ids],
+        "document": _clean(payload.decode("utf-8", errors="replace")),
+    }
+    ids: Iterable[str | None] = event_ids or [None]
+    prepared.acks = [{"eventID": i, "status": "rejected", "reason": reason} for i in ids]
+    return prepared
+
+
+def prepare(topic: str, payload: bytes, prefix: str, now: dt.datetime) -> Prepared:
+    """Parse and validate one message from an events topic; never raises for bad input (it becomes a rejection)."""
+    try:
+        where: StationTopic | None = parse_station_topic(topic, prefix)
+    except ContractError as exc:
+        where = None
+        prepared = Prepared(topic, None)
+        return reject(prepared, str(exc), [], payload, now, None)
+    assert where is not None
+    prepared = Prepared(topic, where.sibling("acks").topic)
+    try:
+        document = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return reject(prepared, f"the payload is not JSON: {exc}", [], payload, now, where)
+    ids = epcis.event_ids_of(document)
+    try:
+        for name in ("site", "station"):
+            _check_limit(name, getattr(where, name))
+        for event in epcis.validate_document(document):
+            row, changes = _event_row(event, where, now)
+            prepared.event_rows.append(row)
+            if changes:
+                prepared.stamp_changes[row["event_id"]] = changes
+    except ContractError as exc:
+        return reject(prepared, str(exc), ids, payload, now, where)
+    prepared.acks = [{"eventID": row["event_id"], "status": "stored"} for row in prepared.event_rows]
+    return prepared
+
+
+def _check_limit(name: str, value: object) -> None:
+    if isinstance(value, str):
+        limit = _LIMITS.get(name)
+        if limit is not None and len(value) > limit:
+            raise InvalidDocument(f"{name} {value[:40]!r}… is longer than {limit} characters")
+
+
+def _clean(text: str) -> str:
+    """Text PostgreSQL can store: it refuses NUL characters."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _event_row(event: Mapping[str, Any], where: StationTopic, now: dt.datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    event_id = event["eventID"]
+    body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    if "\\u0000" in body:
+        raise InvalidDocument(f"event {event_id}: a NUL character (\\u0000), which the database cannot keep")
+    epcs = event.get("epcList") or event.get("childEPCs") or []
+    first_epc = event.get("parentID") or (epcs[0] if epcs else None)
+    row = {
+        "event_id": event_id,
+        "site": where.site,
+        "station": where.station,
+        "event_type": event["type"],
+        "action": event.get("action"),
+        "biz_step": event.get("bizStep"),
+        "disposition": event.get("disposition"),
+        "epc": first_epc,
+        "event_time": epcis.parse_time(event["eventTime"]),
+        "event_time_zone_offset": event["eventTimeZoneOffset"],
+        "payload": dict(event),
+        "received_at": now,
+    }
+    for name in ("biz_step", "disposition"):
+        _check_limit(name, row[name])
+    return row, _stamp_changes(event, row, where, now)
+
+
+def _stamp_changes(event: Mapping[str, Any], row: Mapping[str, Any], where: StationTopic,
+                   now: dt.datetime) -> list[dict[str, Any]]:
+    """The stamp rows an activation or a void sets (one per EPC of ours); nothing for any other event."""
+    if event["type"] != "ObjectEvent":
+        return []
+    step = (event.get("action"), event.get("bizStep"))
+    if step not in (epcis.ACTIVATION[:2], epcis.VOID[:2]):
+        return []
+    changes = []
+    for epc in event.get("epcList") or []:
+        try:
+            link = digital_link.parse_epc(epc)
+        except ContractError:
+            continue  # an opaque pre-printed code: stored as an event, no stamp state of ours
+        base = {"epc": epc, "gtin": link.gtin, "serial": link.serial, "updated_at": now}
+        if step == epcis.ACTIVATION[:2]:
+            ilmd = event.get("ilmd") if isinstance(event.get("ilmd"), Mapping) else {}
+            lot, expiry, batch_id = ilmd.get("cbvmda:lotNumber"), ilmd.get("cbvmda:itemExpirationDate"), event.get(f"{EXT}:batchId")
+            _check_limit("lot", lot)
+            _check_limit("batch_id", batch_id)
+            try:
+                expiry_date = dt.date.fromisoformat(expiry) if isinstance(expiry, str) else None
+            except ValueError:
+                raise InvalidDocument(f"event {row['event_id']}: ilmd.cbvmda:itemExpirationDate {expiry!r} is not a date") from None
+            base.update(
+                lot=lot if isinstance(lot, str) else None,
+                expiry=expiry_date,
+                batch_id=str(batch_id) if batch_id is not None else None,
+                activated_at=row["event_time"],
+                activated_offset=row["event_time_zone_offset"],
+                activation_event_id=row["event_id"],
+                activated_site=where.site,
+                activated_station=where.station,
+                read_point=(event.get("readPoint") or {}).get("id"),
+            )
+        else:
+            reason = event.get(f"{EXT}:voidReason")
+            base.update(
+                voided_at=row["event_time"],
+                voided_offset=row["event_time_zone_offset"],
+                void_event_id=row["event_id"],
+                void_reason=str(reason) if reason is not None else None,
+                voided_site=where.site,
+                voided_station=where.station,
+            )
+        changes.append(base)
+    return changes
+
+
+STAMP_FIELDS = [c.name for c in stamps.columns if c.name not in ("epc", "gtin", "serial", "updated_at")]
+
+
+def _merge(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per EPC (one statement may not change a row twice), the first value of each field kept."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        into = merged.setdefault(row["epc"], {"epc": row["epc"], "gtin": row["gtin"], "serial": row["serial"],
+                                              "updated_at": row["updated_at"], **{f: None for f in STAMP_FIELDS}})
+        for name in STAMP_FIELDS:
+            if into[name] is None and row.get(name) is not None:
+                into[name] = row[name]
+    return [merged[epc] for epc in sorted(merged)]
+
+
+def _insert(conn: Connection):  # type: ignore[no-untyped-def]
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def store(engine: Engine, batch: Sequence[Prepared]) -> None:
+    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows."""
+    with engine.begin() as conn:
+        store_in(conn, batch)
+
+
+def store_in(conn: Connection, batch: Sequence[Prepared]) -> set[str]:
+    """store() on a connection inside a transaction; returns the eventIDs that were new."""
+    insert = _insert(conn)
+    rows = {row["event_id"]: row for p in batch for row in p.event_rows}
+    new: set[str] = set()
+    if rows:
+        statement = insert(events).on_conflict_do_nothing(index_elements=["event_id"]).returning(events.c.event_id)
+        # RETURNING, not rowcount, tells which were new (executemany's rowcount is not reliable across drivers).
+        new = set(conn.execute(statement, [rows[k] for k in sorted(rows)]).scalars())
+    changes = [c for p in batch for event_id, cs in p.stamp_changes.items() if event_id in new for c in cs]
+    if changes:
+        statement = insert(stamps)
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=["epc"],
+            set_={name: func.coalesce(stamps.c[name], excluded[name]) for name in STAMP_FIELDS}
+            | {"updated_at": excluded.updated_at},
+        )
+        conn.execute(statement, _merge(changes))
+    rejections = [p.rejection for p in batch if p.rejection is not None]
+    if rejections:
+        conn.execute(quarantine.insert(), rejections)
+    return new

@@ -1,0 +1,242 @@
+"""`central serve`: the stamps' Digital Links answered for people (the trace page) and machines (linksets, EPCIS).
+
+- `GET /01/{GTIN}[/10/{lot}]/21/{serial}[?17=…&11=…]` (any host: the resolver's, or id.gs1.org by path):
+  the trace page, Vietnamese first (`?lang=en` for English); 200 genuine, recalled or on hold, 410 voided,
+  404 unknown (or printed details that do not match the stamp); each such check is counted.
+- the same with `Accept: application/linkset+json` (or `?linkType=linkset`): the RFC 9264 linkset
+  (`gs1:pip` the page, `gs1:epcis` the events); `?linkType=gs1:epcis` redirects to the events.
+- `GET /events?epc=…`: the stamp's events as an EPCISDocument.
+- A malformed Digital Link or an unknown query parameter: 400 with the reason, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import Engine, text as sql_text
+from sqlalchemy.exc import SQLAlchemyError
+
+from central import db, trace as tracing
+from central.texts import TEXTS, text
+from contracts import digital_link, epcis
+from contracts.errors import InvalidLink
+
+log = logging.getLogger(__name__)
+
+LINKSET = "application/linkset+json"
+EPCIS_JSON = "application/ld+json"
+PROBLEM = "application/problem+json"
+GS1_VOC = "https://gs1.org/voc/"
+PAGE_QUERY = frozenset({"17", "11", "lang", "linkType"})
+LINK_TYPES = {"gs1:pip", "gs1:epcis", "linkset", "all"}
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    public_url: str = "http://127.0.0.1:8080"   # where the links of a linkset point
+    copy_threshold: int = 50                     # checks after which the page warns of a copied stamp
+    copy_places: int = 10                        # or distinct client networks
+    scan_secret: bytes = b"central-scan-key"     # keys the hash of a client's network (set CENTRAL_SCAN_SECRET)
+    display_offset: str = "+07:00"               # the zone of times the stations did not stamp (scans)
+
+
+class BadRequest(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _zone(offset: str) -> dt.timezone:
+    sign = 1 if offset[0] == "+" else -1
+    return dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+
+
+def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
+               clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> FastAPI:
+    app = FastAPI(title="Truy xuất nguồn gốc — central", docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Environment(loader=PackageLoader("central", "templates"),
+                            autoescape=select_autoescape(["html"]), trim_blocks=False)
+    display_zone = _zone(settings.display_offset)
+    public = settings.public_url.rstrip("/")
+
+    def stamp_path(link: digital_link.StampLink) -> str:
+        return f"/01/{link.gtin}/21/{digital_link.epc_uri(link.gtin, link.serial).rsplit('/21/', 1)[1]}"
+
+    def render(name: str, lang: str, status: int, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+        def t(key: str, **values: object) -> str:
+            return text(key, lang, **values)
+
+        def fmt_time(moment: dt.datetime) -> str:
+            # Times the stations stamped keep their own offset; what the database hands back in UTC (scans)
+            # is shown in the programme's zone.
+            local = moment.astimezone(display_zone) if moment.utcoffset() in (None, dt.timedelta(0)) else moment
+            return local.strftime("%H:%M %d/%m/%Y") if lang == "vi" else local.strftime("%d %b %Y, %H:%M")
+
+        def fmt_date(day: dt.date | None) -> str | None:
+            if day is None:
+                return None
+            return day.strftime("%d/%m/%Y") if lang == "vi" else day.strftime("%d %b %Y")
+
+        def stage_name(stage: str) -> str:
+            key = f"stage.{stage}"
+            return text(key, lang) if key in TEXTS else stage
+
+        body = templates.get_template(name).render(t=t, fmt_time=fmt_time, fmt_date=fmt_date, stage_name=stage_name,
+                                                   lang=lang, **context)
+        response = HTMLResponse(body, status_code=status, headers=headers)
+        response.headers["Content-Language"] = lang
+        response.headers["Cache-Control"] = "no-store"  # every check is counted, and a void must show at once
+        return response
+
+    def query_of(request: Request, allowed: frozenset[str]) -> dict[str, str]:
+        pairs = parse_qsl(request.url.query, keep_blank_values=True)
+        keys = [k for k, _ in pairs]
+        unknown = sorted({k for k in keys if k not in allowed})
+        if unknown:
+            raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise BadRequest(f"query parameter(s) given twice: {', '.join(repeated)}")
+        return dict(pairs)
+
+    def language(query: dict[str, str]) -> str:
+        lang = query.get("lang", "vi")
+        if lang not in ("vi", "en"):
+            raise BadRequest(f"lang={lang!r}: the page is in vi or en")
+        return lang
+
+    def wants(request: Request, media_type: str) -> bool:
+        return any(part.split(";")[0].strip().lower() == media_type
+                   for part in request.headers.get("accept", "").split(","))
+
+    def problem(status: int, title: str, detail: str) -> JSONResponse:
+        return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
+                            status_code=status, media_type=PROBLEM)
+
+    def linkset(link: digital_link.StampLink) -> dict[str, Any]:
+        page = public + stamp_path(link)
+        return {"linkset": [{
+            "anchor": link.epc,
+            f"{GS1_VOC}pip": [
+                {"href": page, "type": "text/html", "hreflang": ["vi"], "title": "Truy xuất nguồn gốc"},
+                {"href": f"{page}?lang=en", "type": "text/html", "hreflang": ["en"], "title": "Traceability"},
+            ],
+            f"{GS1_VOC}epcis": [{"href": f"{public}/events?{urlencode({'epc': link.epc})}", "type": EPCIS_JSON,
+                                 "title": "EPCIS events"}],
+            f"{GS1_VOC}defaultLink": [{"href": page, "type": "text/html"}],
+        }]}
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(request: Request, exc: BadRequest) -> Response:
+        if wants(request, LINKSET) or wants(request, "application/json") or request.url.path == "/events":
+            return problem(400, "Bad request", exc.reason)
+        lang = "en" if "lang=en" in request.url.query else "vi"
+        return render("error.html", lang, 400, reason=exc.reason)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database_down(request: Request, exc: SQLAlchemyError) -> Response:
+        log.error("database error on %s: %s", request.url.path, " ".join(str(exc).split())[:300])
+        return problem(503, "Service unavailable", "the database is not answering; try again shortly")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        with engine.connect() as conn:
+            conn.execute(sql_text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/events")
+    def events_endpoint(request: Request) -> Response:
+        query = query_of(request, frozenset({"epc"}))
+        epc = query.get("epc")
+        if not epc:
+            raise BadRequest("epc is required: /events?epc=https://id.gs1.org/01/{GTIN}/21/{serial}")
+        try:
+            link = digital_link.parse(epc)
+        except InvalidLink as exc:
+            raise BadRequest(f"epc: {exc}") from None
+        found = tracing.events_of(engine, link.epc)
+        if not found:
+            return problem(404, "Not found", f"no events for {link.epc}")
+        return JSONResponse(epcis.document(found, clock()), media_type=EPCIS_JSON)
+
+    @app.api_route("/01/{rest:path}", methods=["GET", "HEAD"])
+    def resolve(request: Request, rest: str) -> Response:
+        query = query_of(request, PAGE_QUERY)
+        lang = language(query)
+        link_type = query.get("linkType")
+        if link_type is not None and link_type not in LINK_TYPES:
+            raise BadRequest(f"linkType={link_type!r}: this resolver has {', '.join(sorted(LINK_TYPES))}")
+        data = urlencode({k: v for k, v in query.items() if k in digital_link.DATA_ATTRIBUTES})
+        uri = f"https://resolver{request.url.path}" + (f"?{data}" if data else "")
+        try:
+            link = digital_link.parse(uri)
+        except InvalidLink as exc:
+            raise BadRequest(str(exc)) from None
+        if link_type == "gs1:epcis":
+            return RedirectResponse(f"/events?{urlencode({'epc': link.epc})}", status_code=307)
+        if link_type in ("linkset", "all") or wants(request, LINKSET):
+            with engine.connect() as conn:
+                found = tracing.lookup(conn, link)
+            if found.verdict == "unknown":
+                return problem(404, "Not found", f"{link.epc} was not issued by this programme")
+            return JSONResponse(linkset(link), status_code=found.status_code, media_type=LINKSET)
+        client = tracing.client_key(request.client.host if request.client else None, settings.scan_secret)
+        found = tracing.check(engine, link, client=client, now=clock(), record=request.method == "GET")
+        scans = found.scans
+        page_path = request.url.path
+        other = "en" if lang == "vi" else "vi"
+        switch_query = {k: v for k, v in query.items() if k != "lang"}
+        if other == "en":
+            switch_query["lang"] = "en"
+        switch = page_path + (f"?{urlencode(switch_query)}" if switch_query else "")
+        headers = {}
+        if found.verdict != "unknown":
+            headers["Link"] = f'<{public}{stamp_path(link)}?linkType=linkset>; rel="linkset"; type="{LINKSET}"'
+        return render(
+            "trace.html", lang, found.status_code, headers,
+            verdict=found.verdict, mismatch=found.mismatch, stamp=found.stamp, product=found.product,
+            producer=found.producer, batch=found.batch, stages=found.stages, scans=scans, epc=link.epc,
+            expiry=found.expiry, standards=found.standards, activated=tracing.activated_local(found),
+            voided=tracing.voided_local(found),
+            copied=scans is not None and scans.suspicious(settings.copy_threshold, settings.copy_places),
+            switch_href=switch, other_lang=other,
+            linkset_href=f"{stamp_path(link)}?linkType=linkset" if found.verdict != "unknown" else None,
+        )
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app uvicorn's workers build (`central serve --workers N`): settings come through the environment."""
+    engine = db.make_engine(os.environ["CENTRAL_DB"])
+    settings = WebSettings(
+        public_url=os.environ.get("CENTRAL_PUBLIC_URL", WebSettings.public_url),
+        copy_threshold=int(os.environ.get("CENTRAL_COPY_THRESHOLD", WebSettings.copy_threshold)),
+        scan_secret=os.environ.get("CENTRAL_SCAN_SECRET", "").encode() or WebSettings.scan_secret,
+    )
+    return create_app(engine, settings)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    engine = db.make_engine(args.db)
+    if not args.no_migrate:
+        db.upgrade(engine)
+    engine.dispose()
+    os.environ["CENTRAL_DB"] = args.db
+    os.environ["CENTRAL_PUBLIC_URL"] = args.public_url or f"http://{args.host}:{args.port}"
+    os.environ["CENTRAL_COPY_THRESHOLD"] = str(args.copy_threshold)
+    uvicorn.run("central.web:app_from_environment", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="info", access_log=False, proxy_headers=True)
+    return 0
