@@ -48,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return ui_main(args.config, kiosk=args.kiosk, language=args.language)
     from app.runtime import RunOptions, Station
-    from station.engine import AlarmRaised, LineEvent
+    from station.engine import AlarmRaised, LineEvent, LineState, StateChanged
 
     config = _config(args)
     # With nobody at the screen, a headless line resumes by itself once the printer is ready again.
@@ -69,9 +69,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass
         line.stop()
 
+    stop_alarms: dict[str, str] = {}
+
     def on_event(event: LineEvent) -> None:
         if isinstance(event, AlarmRaised) and event.alarm.severity.value == "stop":
+            stop_alarms[event.alarm.code] = str(event.alarm)
             print(f"ALARM {event.alarm}", file=sys.stderr, flush=True)
+        elif isinstance(event, StateChanged) and event.state is LineState.FAULT and not event.clears_by_itself:
+            # Only a person resumes from this fault (a foreign or duplicated stamp, a product mix-up, a refusal, a
+            # batch locked, a printer fault without auto-resume), and a headless line has nobody: it stops, the
+            # stamps in flight get their window, and the run ends on the alarm (exit 1).
+            print(f"the line stopped on {event.reason}: a headless line cannot be resumed, ending the run",
+                  file=sys.stderr, flush=True)
+            line.stop(event.reason)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -97,9 +107,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             station.relay.wait_drained(args.drain_timeout)
         summary = line.refresh_delivery()
         summary.delivery_problem = "; ".join(station.delivery_problems())
+        summary.stop_alarm = stop_alarms.get(summary.stopped_by, "")
         print("summary:")
-        for line in summary.lines():
-            print(f"  {line}")
+        for text in summary.lines():
+            print(f"  {text}")
         sys.stdout.flush()
         if interrupted.is_set():
             return EXIT_INTERRUPTED

@@ -94,7 +94,7 @@ class Station:
             repeat_read_s=config.devices.verifier.dedupe_s,
             # a poll, and both its ~HS and ~HQES timing out: the printer's word on a stamp that timed out
             printer_status_wait_s=printer_cfg.status_interval_s + 2 * printer_cfg.status_timeout_s,
-        ), reject_gate=self.line_io)
+        ), reject_gate=self.line_io if self.line_io.has_gate else None)   # no gate: items are taken off by hand
         self.verifier = verifier_for(config.devices.verifier, self.engine.submit_read)
         self.topics = Topics.for_station(config.mqtt.prefix, ident.site, ident.id)
         mqtt = config.mqtt
@@ -419,7 +419,7 @@ class Station:
             self.store, self.identity, CodeRules.from_config(pre),
             PreprintedSettings(stop_on_refusal=pre.on_refusal is RefusalPolicy.STOP,
                                commit_interval_s=pre.commit_interval_ms / 1000.0, opaque_epc=pre.opaque_epc),
-            reject_gate=self.line_io, server_check=server_check,
+            reject_gate=self.line_io if self.line_io.has_gate else None, server_check=server_check,
         )
         verifier_cfg = self.config.devices.verifier
         self.verifier = verifier_for(verifier_cfg, line.submit_read)   # scanner or camera, as for printed stamps

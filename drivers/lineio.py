@@ -134,6 +134,11 @@ class LineIO(ABC):
         self._healthy = threading.Event()
 
     @property
+    def has_gate(self) -> bool:
+        """A reject gate is configured (none:// has none, nor gpio:// without a reject pin)."""
+        return True
+
+    @property
     def healthy(self) -> bool:
         """Started, and the pins are claimed / the module is connected."""
         return self._healthy.is_set()
@@ -319,6 +324,10 @@ class NoLineIO(LineIO):
         if parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:
             raise BadLineIOUrl(f"{url}: none:// takes no host, path or options")
 
+    @property
+    def has_gate(self) -> bool:
+        return False
+
     def start(self) -> None:
         self._healthy.set()
 
@@ -437,6 +446,10 @@ class GpioLineIO(LineIO):
             except Exception:
                 log.exception("%s: closing %r failed", self.url, device)
         self._eye = self._gate = None
+
+    @property
+    def has_gate(self) -> bool:
+        return self.reject_pin is not None
 
     def reject(self, seq: int | None = None) -> bool:
         with self._cond:

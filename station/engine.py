@@ -111,6 +111,9 @@ class StationIdentity:
 class StateChanged:
     state: LineState
     reason: str = ""
+    # A FAULT the line leaves by itself (a printer fault with auto_resume, once the printer is ready): every other
+    # one waits for a person to resume, which a headless run cannot do (it stops instead).
+    clears_by_itself: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,9 @@ class RunSummary:
     activated: int = 0
     voided: Counter[str] = field(default_factory=Counter)
     unused: int = 0                # serials reserved and never printed, given back at the end (never published)
-    rejected: int = 0
+    rejected: int = 0              # items that had to leave the line (a voided stamp's, or one that got no stamp)
+    reject_gate: bool = False      # the line has a reject gate; without one those items are taken off by hand
+    reject_failed: int = 0         # of them, those the gate could not push off
     sent: int = 0
     confirmed: int = 0
     pending: int = 0
@@ -150,6 +155,7 @@ class RunSummary:
     started_at: float = 0.0
     finished_at: float = 0.0
     delivery_problem: str = ""     # set by the runtime: why the broker refuses delivery (station.relay)
+    stop_alarm: str = ""           # set by the runtime: the alarm the run ended on, in full (stopped_by is its code)
 
     @property
     def voided_total(self) -> int:
@@ -160,23 +166,54 @@ class RunSummary:
         elapsed = (self.finished_at or time.time()) - self.started_at
         return 60.0 * self.activated / elapsed if elapsed > 0 else 0.0
 
+    def heading(self, kind: str = "") -> str:
+        requested = self.requested if self.requested is not None else "until stopped"
+        return f"run of batch {self.batch_lot}{kind} (figures of this run only): requested {requested}"
+
+    def rejects(self) -> str:
+        """What became of the items that had to leave the line, or "" when there were none."""
+        if not self.rejected:
+            return ""
+        if not self.reject_gate:
+            return f"{_items(self.rejected)} to take off the line by hand (no reject gate)"
+        fired = f"reject gate fired {self.rejected - self.reject_failed}"
+        if self.reject_failed:
+            fired += f", could not fire for {_items(self.reject_failed)}: take them off by hand"
+        return fired
+
+    def delivery(self) -> str:
+        return (f"events of this run: sent {self.sent}, confirmed by the server {self.confirmed}, "
+                f"waiting {self.pending}")
+
     def lines(self) -> list[str]:
         voids = ", ".join(f"{k} {v}" for k, v in sorted(self.voided.items())) or "none"
+        rejects = self.rejects()
         lines = [
-            f"batch {self.batch_lot}: requested {self.requested if self.requested is not None else 'until stopped'}",
+            self.heading(),
             f"printed {self.printed}, verified {self.verified}, activated {self.activated}"
             + (f"; {self.unused} serials reserved and not printed, kept as unused (not published)"
                if self.unused else ""),
-            f"voided {self.voided_total} ({voids}); reject gate fired {self.rejected}",
-            f"delivery: sent {self.sent}, confirmed by the server {self.confirmed}, waiting {self.pending}",
+            f"voided {self.voided_total} ({voids})" + (f"; {rejects}" if rejects else ""),
+            self.delivery(),
             f"rate {self.rate_per_min:.0f} items/min" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""),
         ]
         if self.quality:
             grades = " ".join(f"{g} {n}" for g, n in sorted(self.quality.items()))
             lines.append(f"print quality ({DISCLAIMER}): {grades}")
+        return lines + self.notes()
+
+    def notes(self) -> list[str]:
+        """The lines every summary ends with: the alarm the run ended on, a broker refusing delivery."""
+        notes = []
+        if self.stop_alarm:
+            notes.append(f"the run ended on the alarm {self.stop_alarm}")
         if self.delivery_problem:
-            lines.append(f"delivery refused by the broker, events kept in the outbox: {self.delivery_problem}")
-        return lines
+            notes.append(f"delivery refused by the broker, events kept in the outbox: {self.delivery_problem}")
+        return notes
+
+
+def _items(n: int) -> str:
+    return f"{n} item" + ("" if n == 1 else "s")
 
 
 @dataclass
@@ -362,7 +399,9 @@ class LineEngine(LineEvents):
             raise ValueError(f"batch {batch.lot} is locked ({batch.lock_reason}): unlock it or choose another batch")
         product = self.store.product(batch.gtin)
         self.recover()
-        self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
+        self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time(),
+                                   reject_gate=self.reject_gate is not None)
+        self._stop_reason = None
         self._batch_id = batch.id
         self._locked_reason = None
         self._guard = ProductGuard(batch)
@@ -603,8 +642,8 @@ class LineEngine(LineEvents):
                 self._raise(printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE,
                                           health.detail))
         elif cmd is _Command.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
-            self._summary.stopped_by = self._summary.stopped_by or "operator"
-            self._set_state(LineState.STOPPING, "operator")
+            self._summary.stopped_by = self._summary.stopped_by or self._stopped_by()
+            self._set_state(LineState.STOPPING, self._stopped_by())
 
     def _check_printer(self) -> None:
         health = self.printer.health()
@@ -643,7 +682,7 @@ class LineEngine(LineEvents):
         alarm = printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE, health.detail)
         self._fault_is_printer = True
         self._raise(alarm)  # the alarm first: a screen shows why before it shows the new state
-        self._set_state(LineState.FAULT, alarm.code)
+        self._set_state(LineState.FAULT, alarm.code, clears_by_itself=self.settings.auto_resume)
         # Labels still in the printer's buffer would come out after the fault is cleared: cancel them and void
         # their stamps. The printer's last ~HS said how many formats it held; those, the labels sent since and the
         # one under the head are voided, and the older stamps in flight, printed and on their items, go on to
@@ -948,9 +987,11 @@ class LineEngine(LineEvents):
         self._summary.rejected += 1
         if self.reject_gate is not None:
             try:
-                self.reject_gate.reject(item)
+                if self.reject_gate.reject(item) is False:
+                    self._summary.reject_failed += 1
             except Exception:
                 log.exception("reject gate failed for item %s", item)
+                self._summary.reject_failed += 1
 
     def _fail(self, entry: _InFlight, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
               read_text: str | None = None) -> None:

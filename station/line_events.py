@@ -110,6 +110,7 @@ class LineEvents:
         self._alarms: list[Alarm] = []
         self._state = initial_state
         self._state_lock = threading.Lock()
+        self._stop_reason: str | None = None   # what stop() was asked for, read by the line with its STOP
 
     def _queue_read(self, item: Any, clock: Callable[[], float], flood: FloodMeter) -> bool:
         """Put a read on the inbox unless max_queued_reads are already waiting: then it is only counted (the line
@@ -169,15 +170,22 @@ class LineEvents:
         """Back to running after a pause or a fault (refused while the printer is faulted or the batch locked)."""
         self._inbox.put(LineCommand.RESUME)
 
-    def stop(self) -> None:
-        """No new stamps; those already on the line still get their window."""
+    def stop(self, reason: str | None = None) -> None:
+        """No new stamps; those already on the line still get their window. ``reason`` is what the run's summary
+        says stopped it (default: the operator), e.g. the alarm a headless line cannot be resumed from."""
+        if reason is not None:
+            self._stop_reason = reason   # set before the command is queued: the line reads it when it takes STOP
         self._inbox.put(LineCommand.STOP)
+
+    def _stopped_by(self) -> str:
+        """Who stopped the line, for the summary of a STOP taken from the inbox."""
+        return self._stop_reason or "operator"
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until the current run has finished (True), or the timeout passed (False)."""
         return self._done.wait(timeout)
 
-    def _set_state(self, state: Any, reason: str = "") -> None:
+    def _set_state(self, state: Any, reason: str = "", *, clears_by_itself: bool = False) -> None:
         from station.engine import StateChanged  # the event type both lines announce
 
         with self._state_lock:
@@ -185,7 +193,7 @@ class LineEvents:
                 return
             self._state = state
         log.info("%s %s%s", self._line_name, state.value, f" ({reason})" if reason else "")
-        self._emit(StateChanged(state, reason))
+        self._emit(StateChanged(state, reason, clears_by_itself))
 
     def _raise(self, alarm: Alarm) -> None:
         from station.engine import AlarmRaised

@@ -73,8 +73,9 @@ class ItemTrigger:
 
 
 class RejectGate(Protocol):
-    def reject(self, seq: int | None = None) -> None:
-        """Pulse the reject gate for item ``seq`` (must not block the caller for the pulse)."""
+    def reject(self, seq: int | None = None) -> bool | None:
+        """Pulse the reject gate for item ``seq`` (must not block the caller for the pulse); False when the gate
+        could not fire (the item has to be taken off by hand)."""
 
 
 # Records the relay consumes from its publisher. The composition root translates the MQTT driver's own records.

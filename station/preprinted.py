@@ -224,14 +224,15 @@ class PreprintedSummary(RunSummary):
 
     def lines(self) -> list[str]:
         refused = ", ".join(f"{k} {v}" for k, v in sorted(self.refused.items())) or "none"
+        rejects = self.rejects()
         return [
-            f"batch {self.batch_lot} (pre-printed stamps): requested "
-            f"{self.requested if self.requested is not None else 'until stopped'}",
-            f"activated {self.activated}; refused {self.refused_total} ({refused}); reject gate fired {self.rejected}",
+            self.heading(", pre-printed stamps"),
+            f"activated {self.activated}; refused {self.refused_total} ({refused})"
+            + (f"; {rejects}" if rejects else ""),
             f"product barcodes checked {self.product_checked}",
-            f"delivery: sent {self.sent}, confirmed by the server {self.confirmed}, waiting {self.pending}",
+            self.delivery(),
             f"rate {self.rate_per_min:.0f} items/min" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""),
-        ]
+        ] + self.notes()
 
 
 _Command = LineCommand  # the commands both lines take
@@ -294,7 +295,9 @@ class PreprintedLine(LineEvents):
         self.store.product(batch.gtin)
         self._batch, self._batch_read_at = batch, self._clock()
         self._guard = ProductGuard(batch)
-        self._summary = PreprintedSummary(batch_lot=batch.lot, requested=count, started_at=time.time())
+        self._summary = PreprintedSummary(batch_lot=batch.lot, requested=count, started_at=time.time(),
+                                          reject_gate=self.reject_gate is not None)
+        self._stop_reason = None
         self._done.clear()
         self._thread = threading.Thread(target=self._run, args=(count,), name="preprinted-line", daemon=True)
         self._set_state(LineState.RUNNING)
@@ -405,8 +408,8 @@ class PreprintedLine(LineEvents):
             else:
                 self._set_state(LineState.RUNNING, "operator")
         elif cmd is _Command.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
-            self._summary.stopped_by = self._summary.stopped_by or "operator"
-            self._set_state(LineState.STOPPING, "operator")
+            self._summary.stopped_by = self._summary.stopped_by or self._stopped_by()
+            self._set_state(LineState.STOPPING, self._stopped_by())
 
     def _current_batch(self, force: bool = False) -> Batch:
         assert self._batch is not None
@@ -558,9 +561,11 @@ class PreprintedLine(LineEvents):
         self._summary.rejected += 1
         if self.reject_gate is not None:
             try:
-                self.reject_gate.reject(None)
+                if self.reject_gate.reject(None) is False:
+                    self._summary.reject_failed += 1
             except Exception:
                 log.exception("reject gate failed")
+                self._summary.reject_failed += 1
 
     def _mark_pending(self) -> None:
         if self._pending_since is None:

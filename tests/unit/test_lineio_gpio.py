@@ -394,3 +394,11 @@ class TestEdgeFilter:
         edges = [(True, 1.0), (False, 1.01), (True, 1.05), (False, 1.06), (True, 1.2)]
         assert self.run(flt, edges, end=1.3) == [1.0, 1.2]
         assert flt.suppressed == 1
+
+
+def test_a_line_io_says_whether_it_has_a_reject_gate() -> None:
+    # Without one the station hands the line no gate, and the run's summary counts the items to take off by hand.
+    assert open_lineio("none://").has_gate is False
+    assert GpioLineIO("gpio://?trigger=GPIO17", pin_factory=MockFactory()).has_gate is False
+    assert GpioLineIO("gpio://?trigger=GPIO17&reject=GPIO27", pin_factory=MockFactory()).has_gate is True
+    assert open_lineio("lineio+tcp://127.0.0.1:9104").has_gate is True
