@@ -83,6 +83,7 @@ class PrinterService:
         self._health = PrinterHealth(PrinterCondition.UNKNOWN, (), "not polled yet")
         self._last_count: tuple[int, float] | None = None   # formats in buffer at the last ~HS reply, and when
         self._stop = threading.Event()
+        self._poll_now = threading.Event()
         self._thread: threading.Thread | None = None
         self._open = False
         self._lock = threading.Lock()
@@ -105,6 +106,7 @@ class PrinterService:
 
     def stop(self) -> None:
         self._stop.set()
+        self._poll_now.set()
         if self._thread is not None:
             self._thread.join(5)
         with self._lock:
@@ -147,8 +149,17 @@ class PrinterService:
             self._reset()  # a fresh connection next time: the old one may be half-dead
         return self._health
 
+    def request_status(self) -> None:
+        """Poll now instead of at the next interval (the engine asks when a stamp times out that may still be in
+        the printer); the answer is in health() with its checked_at."""
+        self._poll_now.set()
+
     def _poll_loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        while True:
+            self._poll_now.wait(self._interval)
+            self._poll_now.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.poll()
             except Exception:
@@ -161,6 +172,8 @@ class PrinterService:
             self._last_count = (health.unprinted, health.at)
         elif self._last_count is not None:
             health = dataclasses.replace(health, unprinted=self._last_count[0], at=self._last_count[1])
+        if not health.checked_at:
+            health = dataclasses.replace(health, checked_at=time.monotonic())
         before = self._health
         self._health = health
         if before.condition != health.condition or before.faults != health.faults:

@@ -92,6 +92,8 @@ class Station:
             stop_on_foreign_stamp=line.foreign_stamp is ForeignStampPolicy.STOP,
             commit_interval_s=line.commit_interval_ms / 1000.0, match_window_items=line.match_window_items,
             repeat_read_s=config.devices.verifier.dedupe_s,
+            # a poll, and both its ~HS and ~HQES timing out: the printer's word on a stamp that timed out
+            printer_status_wait_s=printer_cfg.status_interval_s + 2 * printer_cfg.status_timeout_s,
         ), reject_gate=self.line_io if self.line_io.has_gate else None)   # no gate: items are taken off by hand
         self.verifier = verifier_for(config.devices.verifier, self.engine.submit_read)
         self.topics = Topics.for_station(config.mqtt.prefix, ident.site, ident.id)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from central.errors import CentralError
 from contracts.errors import ContractError
 
 DB_HELP = "SQLAlchemy URL: postgresql+psycopg://user@host/db (sqlite:///file.db for a demo only)"
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--copy-threshold", type=int, default=50,
                        help="checks of one stamp after which the page warns of a copied stamp")
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
+
+    report = commands.add_parser("report", help="the programme's periodic figures: text, CSV and an EPCIS document")
+    _add_db(report)
+    report.add_argument("--from", dest="start", required=True, type=_date, help="first day, YYYY-MM-DD")
+    report.add_argument("--to", dest="end", required=True, type=_date, help="last day (included), YYYY-MM-DD")
+    report.add_argument("--offset", default="+07:00", help="the days' UTC offset (default %(default)s)")
+    report.add_argument("--csv", type=Path, default=None, help="write the rows as CSV here")
+    report.add_argument("--epcis", type=Path, default=None, help="write the period's events as an EPCIS document here")
+    report.add_argument("--plan-per-year", type=int, default=100_000, help="stamps a year in the plan")
+    report.add_argument("--plan-producers", type=int, default=5, help="producers in the plan")
+    report.add_argument("--copy-threshold", type=int, default=50, help="checks that make a stamp a suspected copy")
 
     load = commands.add_parser("load", help="load master data (producers, products, batches, diaries) from JSON/YAML")
     _add_db(load)
@@ -92,6 +113,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         from central.web import serve
 
         return serve(args)
+    if args.command == "report":
+        from central import report
+
+        if not re.fullmatch(r"[+-]\d{2}:\d{2}", args.offset):
+            raise CentralError(f"--offset {args.offset!r}: expected ±HH:MM")
+        engine = db.make_engine(args.db)
+        built = report.build(engine, args.start, args.end, offset=args.offset, copy_threshold=args.copy_threshold,
+                             plan_per_year=args.plan_per_year, plan_producers=args.plan_producers)
+        print(report.text(built), end="")
+        if args.csv is not None:
+            with args.csv.open("w", encoding="utf-8", newline="") as out:
+                report.write_csv(built, out)
+            print(f"CSV: {args.csv}")
+        if args.epcis is not None:
+            count = report.write_epcis(engine, built, args.epcis)
+            print(f"EPCIS: {args.epcis} ({count:,} events)")
+        return 0
     if args.command == "load":
         from central.masterdata import load_file
 

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func
 from sqlalchemy.dialects import postgresql, sqlite
 
-from central.db import events, quarantine, stamps
-from contracts import digital_link, epcis
+from central.db import batches, diary_stages, events, producers, products, quarantine, stamps
+from contracts import digital_link, epcis, masterdata
 from contracts.errors import ContractError, InvalidDocument
 from contracts.topics import StationTopic, parse_station_topic
 
@@ -36,6 +36,7 @@ class Prepared:
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     stamp_changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # event_id -> stamp rows
     rejection: dict[str, Any] | None = None  # the quarantine row
+    master: masterdata.MasterData | None = None  # products, producers, batches, diary stages, batch statuses
     acks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -51,7 +52,7 @@ def ack_payloads(prepared: Prepared) -> list[bytes]:
 def reject(prepared: Prepared, reason: str, event_ids: Sequence[str], payload: bytes, now: dt.datetime,
            where: StationTopic | None) -> Prepared:
     """Turn a message into a refusal: a quarantine row, and `rejected` answered for each eventID it named."""
-    prepared.event_rows, prepared.stamp_changes = [], {}
+    prepared.event_rows, prepared.stamp_changes, prepared.master = [], {}, None
     prepared.rejection = {
         "received_at": now,
         "topic": _clean(prepared.topic),
@@ -84,11 +85,13 @@ def prepare(topic: str, payload: bytes, prefix: str, now: dt.datetime) -> Prepar
     try:
         for name in ("site", "station"):
             _check_limit(name, getattr(where, name))
-        for event in epcis.validate_document(document):
+        valid = epcis.validate_document(document)
+        for event in valid:
             row, changes = _event_row(event, where, now)
             prepared.event_rows.append(row)
             if changes:
                 prepared.stamp_changes[row["event_id"]] = changes
+        prepared.master = masterdata.read(document, valid) or None
     except ContractError as exc:
         return reject(prepared, str(exc), ids, payload, now, where)
     prepared.acks = [{"eventID": row["event_id"], "status": "stored"} for row in prepared.event_rows]
@@ -226,7 +229,58 @@ def store_in(conn: Connection, batch: Sequence[Prepared]) -> set[str]:
             | {"updated_at": excluded.updated_at},
         )
         conn.execute(statement, _merge(changes))
+    for item in batch:
+        if item.master is not None:
+            _store_master(conn, item.master.only(new), now=item.event_rows[0]["received_at"] if item.event_rows else None)
     rejections = [p.rejection for p in batch if p.rejection is not None]
     if rejections:
         conn.execute(quarantine.insert(), rejections)
     return new
+
+
+def _upsert(conn: Connection, table: Any, rows: Iterable[dict[str, Any]], keys: list[str],
+            where: Any = None) -> None:
+    """INSERT … ON CONFLICT DO UPDATE, one row per key (the last one given), in key order."""
+    unique = {tuple(row[k] for k in keys): row for row in rows}
+    if not unique:
+        return
+    statement = _insert(conn)(table)
+    first = next(iter(unique.values()))
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={c: statement.excluded[c] for c in first if c not in keys}, where=where)
+    conn.execute(statement, [unique[k] for k in sorted(unique)])
+
+
+def _store_master(conn: Connection, data: masterdata.MasterData, now: dt.datetime | None) -> None:
+    """The master data of events stored for the first time (and of the header), newest status kept."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    _upsert(conn, producers, ({"producer_id": p.id, "name": p.name, "address": p.address, "phone": p.phone,
+                               "updated_at": now} for p in data.producers), ["producer_id"])
+    _upsert(conn, products, ({"gtin": p.gtin, "name": p.name, "producer_id": p.producer_id, "image_url": p.image_url,
+                              "shelf_life_days": p.shelf_life_days, "standards": p.standards, "updated_at": now}
+                             for p in data.products), ["gtin"])
+    _upsert(conn, batches, ({"gtin": b.gtin, "lot": b.lot, "batch_id": b.batch_id, "production_date": b.production_date,
+                             "expiry": b.expiry, "standards": b.standards, "updated_at": now}
+                            for b in data.batches), ["gtin", "lot"])
+    _upsert(conn, diary_stages, ({"gtin": s.gtin, "lot": s.lot, "position": s.position, "stage": s.stage,
+                                  "biz_step": s.biz_step, "place": s.place, "occurred_at": s.at,
+                                  "occurred_offset": s.offset, "detail": s.detail} for s in data.stages),
+            ["gtin", "lot", "position"])
+    if data.statuses:
+        latest: dict[tuple[str, str], masterdata.BatchStatus] = {}
+        for status in data.statuses:
+            key = (status.gtin, status.lot)
+            if key not in latest or latest[key].at < status.at:
+                latest[key] = status
+        statement = _insert(conn)(batches)
+        excluded = statement.excluded
+        # Commutative: whatever order the workers store them in, the status with the latest event time stays.
+        statement = statement.on_conflict_do_update(
+            index_elements=["gtin", "lot"],
+            set_={"status": excluded.status, "status_reason": excluded.status_reason,
+                  "status_changed_at": excluded.status_changed_at, "updated_at": excluded.updated_at},
+            where=(batches.c.status_changed_at.is_(None)) | (batches.c.status_changed_at < excluded.status_changed_at),
+        )
+        conn.execute(statement, [{"gtin": s.gtin, "lot": s.lot, "status": s.status, "status_reason": s.reason,
+                                  "status_changed_at": s.at, "updated_at": now}
+                                 for _, s in sorted(latest.items())])

@@ -148,6 +148,11 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
         log.error("database error on %s: %s", request.url.path, " ".join(str(exc).split())[:300])
         return problem(503, "Service unavailable", "the database is not answering; try again shortly")
 
+    @app.get("/robots.txt")
+    def robots() -> Response:
+        # Trace pages are per stamp and counted per check: no crawler should walk them.
+        return Response("User-agent: *\nDisallow: /\n", media_type="text/plain")
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         with engine.connect() as conn:

@@ -54,6 +54,11 @@ CATALOGUE: dict[str, tuple[Severity, AlarmText]] = {
     "duplicate_stamp": (Severity.STOP, AlarmText(
         "Phát hiện tem trùng (tem đã dùng trước đó) — lấy sản phẩm đó ra và báo quản lý",
         "A duplicated stamp is on the line (one already used) — take that item off and tell the supervisor")),
+    "scanner_flood": (Severity.WARNING, AlarmText(
+        "Máy quét gửi quá nhiều mã (nhiều hơn hẳn số sản phẩm) — kiểm tra máy quét (chế độ quét liên tục, mã dán "
+        "trước đầu đọc, dây cáp); dây chuyền vẫn chạy, các lần đọc thừa được ghi lại",
+        "The scanner sends far more reads than there are items — check it (continuous scan mode, a code held in "
+        "front of it, its cable); the line goes on and the extra reads are recorded")),
     "print_quality_drift": (Severity.WARNING, AlarmText(
         "Chất lượng in đang giảm — lau đầu in và kiểm tra ruy băng",
         "Print quality is dropping — clean the print head and check the ribbon")),

@@ -28,7 +28,7 @@ from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
 from station.gs1 import DigitalLinkTemplate, link_key, parse_digital_link
-from station.line_events import LineCommand, LineEvents
+from station.line_events import MAX_INBOX_PER_TURN, FloodMeter, LineCommand, LineEvents
 from station.product_check import ProductGuard
 from station.ports import (
     ItemTrigger,
@@ -79,6 +79,12 @@ class LineSettings:
     commit_interval_s: float = 0.01      # decisions wait at most this long to share one commit
     serial_block: int = 32               # serials reserved per database write
     match_window_items: int | None = 10  # an unread stamp this many items before a read one has passed unread
+    printer_status_wait_s: float = 1.0   # a stamp timing out that may still be in the printer waits at most this
+                                         # for the printer's status before it is voided no_read
+    max_inbox_per_turn: int = MAX_INBOX_PER_TURN   # reads, triggers, commands handled per turn, at most
+    flood_min_reads_per_s: int = 200     # a verifier sending more reads than this a second, and
+    flood_reads_per_item: float = 10.0   # this many times the items printed, floods: scanner_flood, and its reads
+                                         # blame no stamp (each stamp is decided by its own read or windows)
     repeat_read_s: float = 1.0           # a stamp already decided, read again within this of its last read and
                                          # within the item window, is the same label seen again (the verifier's
                                          # dedupe time); any other read of it is a duplicate_stamp
@@ -216,6 +222,7 @@ class _InFlight:
     deadline: float
     item: int | None           # the item it was printed for (photo-eye seq, or print order in free run)
     sent_at: float = 0.0       # when its label went to the printer (the engine's clock)
+    status_asked: float | None = None   # timed out while it may still be in the printer: when its status was asked
 
 
 _Command = LineCommand  # the commands both lines take
@@ -264,6 +271,8 @@ class LineEngine(LineEvents):
         self.settings = settings
         self.reject_gate = reject_gate
         self._clock = clock
+        self._flood = FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1)),
+                                 reads_per_item=settings.flood_reads_per_item)
         self._serials = SerialGenerator(settings.serial_length)
         super().__init__(LineState.STOPPED)
         self._thread: threading.Thread | None = None
@@ -275,6 +284,8 @@ class LineEngine(LineEvents):
         self._seen: dict[str, tuple[int | None, float]] = {}   # uri -> (its item, when last read or decided)
         self._last_item = 0                   # the item of the newest stamp printed
         self._last_verified: str | None = None
+        self._flood_alarmed: set[str] = set()   # serious alarms already raised during this flood
+        self._in_flood = False                  # the read being handled is one of a flood
         self._recent_order: deque[str] = deque()
         self._pool: deque[Stamp] = deque()
         self._refill: Future[list[Stamp]] | None = None
@@ -302,6 +313,7 @@ class LineEngine(LineEvents):
         self._committing: tuple[list[int], list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]],
                                 list[ScanRecord]] = ([], [], [], [])
         self.commits = 0
+        self.turns = 0   # turns of the loop taken (a test waits on it to know the engine has looked again)
 
     # -- public, any thread -----------------------------------------------------------------------------------
 
@@ -400,12 +412,13 @@ class LineEngine(LineEvents):
         return product, batch
 
     def submit_read(self, read: VerificationRead) -> None:
-        """A read from the verification device (called on its reader thread)."""
-        self._inbox.put(read)
+        """A read from the verification device (called on its reader thread). At most max_queued_reads wait:
+        beyond that a read is counted and recorded as dropped, never queued (a babbling scanner)."""
+        self._queue_read(read, self._clock, self._flood)
 
     def submit_product_read(self, read: VerificationRead) -> None:
         """A read of the product's own barcode (EAN-13/GTIN) from the product scanner, if the line has one."""
-        self._inbox.put(_ProductRead(read))
+        self._queue_read(_ProductRead(read), self._clock, self._flood)
 
     def submit_trigger(self, trigger: ItemTrigger) -> None:
         """The photo-eye saw an item (called on the line I/O thread)."""
@@ -453,9 +466,7 @@ class LineEngine(LineEvents):
         while True:
             self._drain_inbox(timeout=self._wait_time(count) if wait else 0.0)
             now = self._clock()
-            while self._inflight and self._inflight[0].deadline <= now:
-                item = self._pop_oldest()
-                self._fail(item, VoidReason.NO_READ, f"no verification read within {self.settings.verify_timeout_s:g}s")
+            self._timeouts(now)
             self._check_printer()
             self._check_lock(batch, now)
             if self._state is LineState.STOPPING and not self._inflight:
@@ -467,7 +478,47 @@ class LineEngine(LineEvents):
             self._collect_commit(block=False)
             if self._due_flush(self._clock()):
                 self._flush(wait=False)
+            self.turns += 1
             yield
+
+    def _timeouts(self, now: float) -> None:
+        """Void the stamps whose verify window has passed (no_read), oldest first: each once the printer has had its
+        say. A stamp the printer may not have printed yet (still in its buffer, or under the head, as far as the
+        engine knows) is not a verification failure if the printer has faulted meanwhile: its status is asked
+        for, and the stamp waits (at most printer_status_wait_s) for one newer than its deadline. A fault in that
+        status voids it printer_fault with the rest of the buffer (_check_printer, in the same turn)."""
+        while self._inflight and self._inflight[0].deadline <= now:
+            entry = self._inflight[0]
+            health = self._printer_word(entry, now)
+            if health is None:
+                return   # still waiting for the printer
+            if not health.can_print and self._state is LineState.RUNNING:
+                return   # the printer's fault decides it, with the buffer
+            self._pop_oldest()
+            detail = f"no verification read within {self.settings.verify_timeout_s:g}s"
+            if entry.status_asked is not None and health.checked_at < entry.deadline:
+                detail += f" (the printer gave no status within {self.settings.printer_status_wait_s:g}s)"
+            self._fail(entry, VoidReason.NO_READ, detail)
+
+    def _printer_word(self, entry: _InFlight, now: float) -> PrinterHealth | None:
+        """The printer's health to decide a timed-out stamp by, or None while a fresh status is still to come."""
+        health = self.printer.health()
+        if (health.checked_at >= entry.deadline or health.condition is PrinterCondition.UNKNOWN
+                or self._state is not LineState.RUNNING or not health.can_print
+                or len(self._inflight) - self._inflight.index(entry) > self._unprinted(health)):
+            return health   # a status since the deadline, none to be had, a fault known, or printed for sure
+        if entry.status_asked is None:
+            entry.status_asked = now
+            try:
+                self.printer.request_status()
+            except Exception:
+                log.exception("asking the printer for its status failed")
+            health = self.printer.health()
+            if health.checked_at >= entry.deadline:
+                return health
+        if now - entry.status_asked >= self.settings.printer_status_wait_s:
+            return health
+        return None
 
     def _print_ready(self) -> None:
         """Print every stamp the line is ready for now (free run: fill the window; photo-eye: one per trigger)."""
@@ -496,7 +547,11 @@ class LineEngine(LineEvents):
             return 0.0
         wait = 0.05
         if self._inflight:
-            wait = min(wait, self._inflight[0].deadline - self._clock())
+            oldest = self._inflight[0]
+            if oldest.status_asked is None:
+                wait = min(wait, oldest.deadline - self._clock())
+            else:  # waiting for the printer's status: look again soon
+                wait = min(wait, 0.005, oldest.status_asked + self.settings.printer_status_wait_s - self._clock())
         if self._pending_since is not None:
             wait = min(wait, self._pending_since + self.settings.commit_interval_s - self._clock())
         if self._commit is not None:
@@ -504,23 +559,45 @@ class LineEngine(LineEvents):
         return max(0.0, wait)
 
     def _drain_inbox(self, timeout: float) -> None:
+        """Handle what arrived, at most max_inbox_per_turn items: the rest waits for the next turn, so printing,
+        timeouts and commits keep their pace whatever a device sends."""
         try:
             item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
         except queue.Empty:
-            return
-        while True:
+            item = None
+        handled = 0
+        while item is not None:
             if isinstance(item, VerificationRead):
+                # A read queued during a flood is one of it, even if the flood is over by the time it is handled.
+                self._in_flood = self._read_taken() or self._flood.flooding
                 self._on_read(item)
             elif isinstance(item, ItemTrigger):
                 self._on_trigger(item)
             elif isinstance(item, _ProductRead):
+                self._read_taken()
                 self._on_product_read(item.read)
             else:
                 self._on_command(item)
+            handled += 1
+            if handled >= self.settings.max_inbox_per_turn:
+                break
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
-                return
+                break
+        dropped = self._take_dropped()
+        if dropped:
+            self._record_stray(ScanRecord("verifier", None, b"", "dropped",
+                                          f"{dropped} reads not queued: {self.max_queued_reads} were waiting "
+                                          f"(a flooding verifier)", utcnow()))
+        self._flood_said()
+
+    def _flood_said(self) -> None:
+        flood = self._flood.take_started(self._clock())
+        if flood is not None:
+            self._raise(Alarm.raise_("scanner_flood", flood))
+        if not self._flood.flooding and self._flood_alarmed:
+            self._flood_alarmed.clear()
 
     def _on_product_read(self, read: VerificationRead) -> None:
         """Two products mixed on one line (the classic mix-up): a product barcode of another GTIN stops it."""
@@ -636,6 +713,10 @@ class LineEngine(LineEvents):
 
     def _serious(self, code: str, detail: str) -> None:
         """A foreign or duplicated stamp: the line stops for a person to look (unless configured to go on)."""
+        if self._in_flood:   # once per flood: a babbling verifier must not raise thousands
+            if code in self._flood_alarmed:
+                return
+            self._flood_alarmed.add(code)
         alarm = Alarm.raise_(code, detail)
         if not self.settings.stop_on_foreign_stamp:
             alarm = Alarm(code=alarm.code, severity=Severity.WARNING, text=alarm.text, detail=detail)
@@ -694,6 +775,7 @@ class LineEngine(LineEvents):
             self._printer_fault(PrinterHealth(PrinterCondition.UNREACHABLE, (), str(exc)))
             return False
         start = trigger.at if trigger is not None else self._clock()
+        self._flood.item(self._clock())
         self._printed.append(stamp.id)  # type: ignore[arg-type]
         self._mark_pending()
         self._summary.printed += 1
@@ -727,7 +809,10 @@ class LineEngine(LineEvents):
         scan_at = utcnow()
         if read.refused is not None or read.text is None:
             detail = f"read refused: {read.refused or 'no text'}"
-            if self._inflight:
+            if self._in_flood:   # a babbling verifier's refusals are not the next item's
+                self._record_stray(ScanRecord(read.source, None, read.raw, "stray", f"{detail}, during a flood",
+                                              scan_at))
+            elif self._inflight:
                 item = self._pop_oldest()
                 self._fail(item, VoidReason.UNREADABLE, detail,
                            scan=ScanRecord(read.source, None, read.raw, "unreadable", read.refused or "", scan_at))
@@ -818,7 +903,7 @@ class LineEngine(LineEvents):
                                               f"stamp {existing.serial} is already {existing.state.value}", scan_at))
                 self._serious("duplicate_stamp", f"{existing.serial} ({existing.state.value})")
                 return
-        if self._inflight and read.one_per_item:
+        if self._inflight and read.one_per_item and not self._in_flood:
             # A scanner's read is the next item's: that stamp does not hold what was printed.
             item = self._pop_oldest()
             self._fail(item, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
@@ -827,8 +912,10 @@ class LineEngine(LineEvents):
             # Nothing waiting, or a camera's read (it sees whatever is in view): on record and alarmed, but no
             # stamp in flight is blamed for it; each is voided only by its own windows.
             detail = "no stamp was waiting" if not self._inflight else "matches no stamp in flight"
+            if self._in_flood:
+                detail += ", during a flood"
             self._record_stray(ScanRecord(read.source, text, read.raw, "stray", detail, scan_at))
-            if parsed is None:
+            if parsed is None and not self._in_flood:   # a flood has its own alarm
                 self._raise(Alarm.raise_("stray_read", text[:120]))
         if parsed is not None:
             self._serious("foreign_stamp", text[:120])
@@ -938,7 +1025,7 @@ class LineEngine(LineEvents):
     def _due_flush(self, now: float) -> bool:
         return self._pending_since is not None and (
             now - self._pending_since >= self.settings.commit_interval_s
-            or len(self._activations) + len(self._voids) >= 256
+            or len(self._activations) + len(self._voids) >= 256 or len(self._stray) >= 1024
         )
 
     def _flush(self, *, wait: bool) -> None:

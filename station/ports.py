@@ -45,6 +45,9 @@ class LabelPrinter(Protocol):
     def cancel_queued(self) -> None:
         """Drop every label still in the printer's buffer (~JA), so voided stamps never come out later."""
 
+    def request_status(self) -> None:
+        """Ask for a fresh status now (must not block): health() has it, with a newer checked_at, once it is in."""
+
 
 @dataclass(frozen=True)
 class VerificationRead:

@@ -42,7 +42,7 @@ from station.engine import (
 )
 from station.errors import InvalidIdentifier
 from station.gs1 import epc_uri, link_key, normalize_gtin, parse_digital_link, validate_lot
-from station.line_events import LineCommand, LineEvents
+from station.line_events import MAX_INBOX_PER_TURN, FloodMeter, LineCommand, LineEvents
 from station.product_check import ProductGuard, ProductVerdict, parse_product_barcode  # noqa: F401
 from station.ports import RejectGate, VerificationRead
 from station.rolls import CodeRules, looks_like_link
@@ -64,6 +64,9 @@ STOPPING_REASONS = frozenset({
     RefusalReason.WRONG_PRODUCT, RefusalReason.ROLL_VOIDED, RefusalReason.ROLL_LOCKED, RefusalReason.CODE_VOIDED,
 }) | ALWAYS_STOP
 BATCH_REFRESH_S = 0.2   # a lock set by another process (the CLI) is seen within this, and always at commit
+# Refusals of reads that carry nothing to act on: during a scanner flood they are recorded and counted, but neither
+# reject an item nor raise an alarm each (the flood has its own). A real code refused in a flood still does both.
+NOISE_REASONS = frozenset({RefusalReason.UNREADABLE, RefusalReason.LINE_NOT_RUNNING, RefusalReason.NOT_IN_ROLL})
 
 
 # -- the server's word on a code ----------------------------------------------------------------------------------
@@ -195,6 +198,8 @@ def batch_hold_event(batch: Batch, reason: str, identity: StationIdentity, *, lo
 class PreprintedSettings:
     stop_on_refusal: bool = True          # preprinted.on_refusal: stop
     commit_interval_s: float = 0.01
+    max_inbox_per_turn: int = MAX_INBOX_PER_TURN   # reads and commands handled before the commit is looked at
+    flood_min_reads_per_s: int = 200      # more reads a second than this, and 10 per stamp activated: a flood
     opaque_epc: str = "https://{resolver}/tem/{code}"
 
 
@@ -253,6 +258,9 @@ class PreprintedLine(LineEvents):
         self.reject_gate = reject_gate
         self.server_check = server_check
         self._clock = clock
+        self._flood = FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1)))
+        self._in_flood = False                # the read being handled is one of a flood
+        self._flood_alarmed: set[str] = set()
         super().__init__(LineState.STOPPED)
         self._thread: threading.Thread | None = None
         self._summary = PreprintedSummary()
@@ -298,12 +306,13 @@ class PreprintedLine(LineEvents):
         self._thread.start()
 
     def submit_read(self, read: VerificationRead) -> None:
-        """A stamp read by the scanner or camera (called on its reader thread)."""
-        self._inbox.put(read)
+        """A stamp read by the scanner or camera (called on its reader thread); at most max_queued_reads wait,
+        more are counted and recorded as dropped."""
+        self._queue_read(read, self._clock, self._flood)
 
     def submit_product_read(self, read: VerificationRead) -> None:
         """A read of the product's own barcode (EAN-13/GTIN) from the product scanner."""
-        self._inbox.put(_ProductRead(read))
+        self._queue_read(_ProductRead(read), self._clock, self._flood)
 
 
     def drain(self, timeout: float = 5.0) -> bool:
@@ -347,24 +356,45 @@ class PreprintedLine(LineEvents):
         return max(0.0, self._pending_since + self.settings.commit_interval_s - self._clock())
 
     def _drain_inbox(self, timeout: float) -> None:
+        """Handle what arrived, at most max_inbox_per_turn items, so the group commit keeps its pace whatever a
+        scanner sends."""
         try:
             item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
         except queue.Empty:
-            return
-        while True:
+            item = None
+        handled = 0
+        while item is not None:
             try:
                 if isinstance(item, VerificationRead):
+                    self._in_flood = self._read_taken() or self._flood.flooding
                     self._on_read(item)
                 elif isinstance(item, _ProductRead):
+                    self._read_taken()
                     self._on_product_read(item.read)
                 else:
                     self._on_command(item)
             finally:
                 self._inbox.task_done()
+            handled += 1
+            if handled >= self.settings.max_inbox_per_turn:
+                break
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
-                return
+                break
+        self._in_flood = False
+        dropped = self._take_dropped()
+        if dropped and self._batch is not None:
+            self._in_flood = True
+            self._refuse(Refusal(reason=RefusalReason.UNREADABLE, code=None,
+                                 detail=f"{dropped} reads not queued: {self.max_queued_reads} were waiting "
+                                        "(a flooding scanner)", source="verifier", batch_id=self._batch.id))
+            self._in_flood = False
+        flood = self._flood.take_started(self._clock())
+        if flood is not None:
+            self._raise(Alarm.raise_("scanner_flood", flood))
+        if not self._flood.flooding:
+            self._flood_alarmed.clear()
 
     def _on_command(self, cmd: _Command) -> None:
         if cmd is _Command.PAUSE and self._state is LineState.RUNNING:
@@ -499,7 +529,15 @@ class PreprintedLine(LineEvents):
             self._refusals.append(refusal)
             self._mark_pending()
         self._summary.refused[refusal.reason.value] += 1
-        self._reject()
+        if self._in_flood and refusal.reason in NOISE_REASONS and not (refusal.code and looks_like_link(refusal.code)):
+            return   # on record and counted; the flood's alarm says the rest
+        if self._in_flood:   # a real code refused in a flood: its item is rejected, its alarm raised once
+            self._reject()
+            if refusal.reason.value in self._flood_alarmed:
+                return
+            self._flood_alarmed.add(refusal.reason.value)
+        else:
+            self._reject()
         detail = f"{refusal.code[:80]!r}: {refusal.detail}" if refusal.code else refusal.detail
         alarm = Alarm.raise_(REFUSAL_ALARMS[refusal.reason.value], detail[:300])
         must_stop = refusal.reason in ALWAYS_STOP or (
@@ -535,7 +573,8 @@ class PreprintedLine(LineEvents):
 
     def _due_flush(self) -> bool:
         return self._pending_since is not None and (
-            self._clock() - self._pending_since >= self.settings.commit_interval_s or len(self._activations) >= 256)
+            self._clock() - self._pending_since >= self.settings.commit_interval_s or len(self._activations) >= 256
+            or len(self._refusals) >= 1024)
 
     def _flush(self) -> None:
         if self._pending_since is None:
@@ -551,6 +590,7 @@ class PreprintedLine(LineEvents):
         self.commits += 1
         for outcome in outcomes:
             if outcome.stamp is not None:
+                self._flood.item(self._clock())
                 self._summary.verified += 1
                 self._summary.activated += 1
                 self._last_stamp = outcome.stamp

@@ -19,7 +19,7 @@ from collections.abc import Callable
 __all__ = ["unread", "wait_until"]
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.005) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.005) -> bool:
     """True as soon as `predicate()` is true; False if it still is not after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -20,6 +20,7 @@ from tests.central.conftest import (
     void,
 )
 from tests.integration.mqtt_fixtures import unique
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,10 @@ def test_an_activation_is_stored_and_acked_only_after_its_commit(
     with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database) as blocker:
         blocker.execute("LOCK TABLE stamps IN ACCESS EXCLUSIVE MODE")
         station.publish(payload(event))
+        # The worker has the message and waits for the lock inside its transaction: only now does watching for an
+        # ack that must not come mean anything (one sent before the commit would already be on its way).
+        assert wait_until(lambda: query(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                                "current_database() AND wait_event_type = 'Lock'") == [(1,)])
         station.no_ack()
         assert query(pg_url, "SELECT count(*) FROM events") == [(0,)]
         blocker.rollback()

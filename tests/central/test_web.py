@@ -261,3 +261,9 @@ def test_the_pages_are_small_enough_for_3g(client: TestClient) -> None:
     assert len(response.content) < 12_000  # one round trip's worth, no scripts, no web fonts, CSS inline
     assert "<script" not in response.text
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in response.text
+
+
+def test_crawlers_are_kept_off_the_counted_pages(client: TestClient) -> None:
+    response = client.get("/robots.txt")
+    assert response.status_code == 200 and response.text == "User-agent: *\nDisallow: /\n"
+    assert client.get("/healthz").json() == {"status": "ok"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from drivers.errors import DeviceError
 from simulators.camera import CameraSimulator, make_stamp_label
 from simulators.printer import PrinterSimulator
 from tests.clock import ManualClock
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +32,7 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "config" / "labels" / "stamp-60
 def no_leaks() -> Iterator[None]:
     before = threading.active_count()
     yield
-    deadline = time.monotonic() + 3
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: threading.active_count() <= before, 3)
     assert threading.active_count() <= before, [t.name for t in threading.enumerate()]
 
 
@@ -209,10 +207,7 @@ def test_reconnects_when_the_stream_drops_and_comes_back(no_leaks: None, caplog:
         assert camera.wait_connected(3)
         assert camera.wait_next(0, timeout=3) is not None
         sim.stop()
-        deadline = time.monotonic() + 4
-        while camera.connected and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not camera.connected
+        assert wait_until(lambda: not camera.connected, 4)
         lost_at = camera.latest()
         assert lost_at is not None
         clock.settle()                # the first attempt failed; it waits 0.1 s
@@ -266,10 +261,8 @@ def test_stamped_frames_are_timed_by_their_exposure_not_their_arrival(no_leaks: 
         for n in range(sim.counts.frames, sim.counts.frames + 40):
             published = camera.frames
             clock.advance_to(start + n * 0.025 + lateness[n % len(lateness)])
-            deadline = time.monotonic() + 5
-            while camera.frames <= published:          # one frame was exposed, sent and published
-                assert time.monotonic() < deadline, f"frame {n} did not come"
-                time.sleep(0.002)
+            # one frame was exposed, sent and published
+            assert wait_until(lambda: camera.frames > published, 5), f"frame {n} did not come"
             assert camera.frames == published + 1
             arrivals.append(clock.now())
             if n % 3 != 1:                             # a busy consumer: some frames are skipped
@@ -286,9 +279,7 @@ def test_labels_printed_in_a_burst_do_not_overlap_on_the_belt(no_leaks: None) ->
     with small_sim(fps=30, speed=2000.0) as sim:
         for n in range(4):
             sim.on_label(make_stamp_label(URI.replace("7K3Q9XH2WP", f"7K3Q9XH2W{n}")))
-        deadline = time.monotonic() + 3
-        while sim.status()["in_view"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: sim.status()["in_view"] >= 2, 3)
         passes = sorted(sim._passes, key=lambda p: p.t_enter)
         assert len(passes) >= 2
         for a, b in zip(passes, passes[1:]):
@@ -327,17 +318,11 @@ def test_reader_reports_a_label_seen_in_many_frames_once(no_leaks: None) -> None
         try:
             assert camera.wait_connected(3)
             sim.inject("good", URI)
-            deadline = time.monotonic() + 4
-            while sim.status()["in_view"] + sim.status()["pending"] > 0 or not reads:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            assert wait_until(lambda: reads and sim.status()["in_view"] + sim.status()["pending"] == 0, 4)
             # The label has left the view. Frames come in order and the driver keeps only the newest, so once the
             # reader has done three more, it has done every frame that showed the label.
             done = reader.stats().frames
-            deadline = time.monotonic() + 5
-            while reader.stats().frames < done + 3:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            assert wait_until(lambda: reader.stats().frames >= done + 3, 5)
             stats = reader.stats()
             assert reads == [(URI, False)]
             assert stats.codes >= 3            # seen in several frames, reported once
@@ -362,15 +347,9 @@ def test_reader_flags_the_same_content_again_after_dedupe_time(tmp_path: Path, n
     with reader:
         for n in range(1, len(frames) + 1):
             clock.advance(0.02)
-            deadline = time.monotonic() + 5
-            while reader.stats().frames < n:
-                assert time.monotonic() < deadline, f"the reader did not take frame {n}"
-                time.sleep(0.005)
+            assert wait_until(lambda: reader.stats().frames >= n, 5), f"the reader did not take frame {n}"
         clock.advance(0.02)          # the end of the folder: the camera ends, and the reader with it
-        deadline = time.monotonic() + 5
-        while reader.running:
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
+        assert wait_until(lambda: not reader.running, 5)
     assert reads == [(URI, False), (URI, True)]   # 0.22 s apart on the recording's clock: seen again
     stats = reader.stats()
     assert (stats.frames, stats.skipped, stats.hits, stats.misses) == (17, 0, 7, 10)
@@ -393,9 +372,7 @@ def test_printed_labels_reach_the_reader_through_the_camera(no_leaks: None) -> N
             with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as conn:
                 conn.sendall(zpl.encode("utf-8"))
             assert printer.wait_printed(1, timeout=5)
-            deadline = time.monotonic() + 5
-            while not reads and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: reads, 5)
         finally:
             reader.stop()
     assert reads == [URI]
@@ -417,10 +394,8 @@ def test_stop_does_not_wait_for_a_stalled_stream(no_leaks: None) -> None:
     camera = open_camera(f"http://127.0.0.1:{server.getsockname()[1]}/stream.mjpg?timeout=30").start()
     try:
         thread.join(3)
-        deadline = time.monotonic() + 5
-        while camera._source is None:    # connected, headers read: next, a read that would block for 30 s
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        # connected, headers read: next, a read that would block for 30 s
+        assert wait_until(lambda: camera._source is not None, 5)
         grabber = camera._thread
         assert grabber is not None
         camera.stop(timeout=10)          # gives up waiting for the thread after 10 s, a third of the read timeout

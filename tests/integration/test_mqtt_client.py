@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -146,21 +146,22 @@ def test_will_is_published_retained_when_the_client_dies(broker_url: str, client
     script = textwrap.dedent(
         f"""
         import sys, time
-        from drivers.mqtt import MqttClient, Will
+        from drivers.mqtt import MqttClient, PublishAcked, Will
         client = MqttClient({broker_url!r}, {unique('dying')!r}, session_expiry=0,
                             will=Will({status!r}, b'{{"state": "offline"}}', qos=1, retain=True))
         client.start()
         assert client.wait_connected(5)
-        client.publish({status!r}, b'{{"state": "running"}}', retain=True)
+        mid = client.publish({status!r}, b'{{"state": "running"}}', retain=True)
+        while not ((event := client.events.get(timeout=5)) and isinstance(event, PublishAcked) and event.mid == mid):
+            pass   # the broker holds the retained "running" once it acknowledged it
         print("ready", flush=True)
-        time.sleep(60)
+        time.sleep(60)   # alive until the test kills it
         """
     )
     process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
-        time.sleep(0.1)  # the retained "running" is queued before "ready"; let it reach the broker
+        assert process.stdout.readline().strip() == "ready"   # the retained "running" is at the broker
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -180,19 +181,15 @@ def test_clean_stop_sends_no_will_unless_asked(broker_url: str, clients: list[Mq
     status = f"{unique('test-stop')}/hue/st1/status"
     observer = started(clients, broker_url, "observer")
     subscribed(observer, status)
-    will = Will(status, b"offline", qos=1, retain=False)
 
-    quiet = started(clients, broker_url, "quiet", will=will)
+    quiet = started(clients, broker_url, "quiet", will=Will(status, b"offline: quiet", qos=1, retain=False))
     quiet.stop()
     assert not quiet.connected
-    with pytest.raises(queue.Empty):
-        while True:
-            event = observer.events.get(timeout=0.3)
-            assert not isinstance(event, MessageReceived), f"clean stop published {event}"
-
-    loud = started(clients, broker_url, "loud", will=will)
+    # The broker would publish quiet's will as it handles quiet's disconnect, long before loud has connected and
+    # gone: the first message the observer gets being loud's shows quiet's never came (no silence watched).
+    loud = started(clients, broker_url, "loud", will=Will(status, b"offline: loud", qos=1, retain=False))
     loud.stop(send_will=True)
-    assert next_event(observer.events, MessageReceived).payload == b"offline"
+    assert next_event(observer.events, MessageReceived).payload == b"offline: loud"
 
 
 def test_session_present_on_reconnect_with_clean_start_false(broker_url: str, clients: list[MqttClient]) -> None:
@@ -257,9 +254,12 @@ def test_stop_returns_while_the_broker_hangs_with_messages_unacknowledged(
     mids = [client.publish("truyxuat/hue/st1/events", b"x") for _ in range(5)]
     assert len(set(mids)) == 5
 
-    began = time.monotonic()
-    client.stop()
-    assert time.monotonic() - began < 2.0
+    # stop() returns although the broker, still hung, acknowledges nothing: it does not wait for the broker. (The
+    # join's timeout only ends the test if it did.)
+    stopping = threading.Thread(target=client.stop)
+    stopping.start()
+    stopping.join(10)
+    assert not stopping.is_alive(), "stop() waited for a hung broker"
     assert not client.connected
 
 

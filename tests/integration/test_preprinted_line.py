@@ -4,7 +4,6 @@ central stand-in; each fault refused with its reason, nothing else disturbed, th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -68,12 +67,12 @@ class Run:
     def decided(self) -> int:
         return self.pre.summary.activated + self.pre.summary.refused_total
 
-    def feed(self, codes: Sequence[str], *, gap: float = 0.005) -> None:
-        """The roll feeder: each item passes the scanner with its stamp, in roll order, as the line would."""
+    def feed(self, codes: Sequence[str]) -> None:
+        """The roll feeder: each item passes the scanner with its stamp, in roll order, as the line would; returns
+        once every one is decided and committed."""
         before = self.decided()
         for text in codes:
             self.line.scanner.inject(text)
-            time.sleep(gap)
         assert wait_until(lambda: self.decided() >= before + len(codes), 10), (self.decided(), before, codes)
         assert self.pre.drain(5)
 
@@ -199,13 +198,15 @@ def test_a_locked_batch_refuses_every_stamp_until_unlocked(run: Run, tmp_path: P
     store.lock_batch(batch_id, "quality hold: seal test failed",
                      event=batch_hold_event(batch, "quality hold: seal test failed", identity, locked=True))
     assert store.batch(batch_id).locked and store.batch_lock_reason(batch_id) == "quality hold: seal test failed"
-    time.sleep(0.3)
-    run.feed([code(3), code(4)])
-    # The first stamp into the locked batch stops the line; the next item passes a stopped line.
+    # The first stamp into the locked batch stops the line (refused when read, or at its commit if the line had
+    # not looked at the batch again yet: the store checks the lock in the transaction); the next item passes a
+    # stopped line.
+    run.feed([code(3)])
+    run.feed([code(4)])
     assert run.refused == [RefusalReason.BATCH_LOCKED, RefusalReason.LINE_NOT_RUNNING]
     assert run.pre.state is LineState.FAULT and "batch_locked" in run.alarms
-    run.pre.resume()                                           # refused: still locked
-    time.sleep(0.2)
+    run.pre.resume()                                           # refused: still locked, and said again
+    assert wait_until(lambda: run.alarms.count("batch_locked") >= 2, 5)
     assert run.pre.state is LineState.FAULT
     store.unlock_batch(batch_id, "re-tested, seal fine",
                        event=batch_hold_event(store.batch(batch_id), "re-tested", identity, locked=False))

@@ -488,7 +488,7 @@ def test_the_zebra_driver_lists_and_downloads_files(printer: PrinterSimulator) -
 
     with ZebraPrinter(open_transport(printer.url), status_timeout=2) as zebra:
         assert zebra.list_files("E:VNSANS.TTF") == {}
-        seconds = zebra.send_file(download_font("E:VNSANS.TTF", FONT), "font", chunk=4096)
+        zebra.send_file(download_font("E:VNSANS.TTF", FONT), "font", chunk=4096)
         assert zebra.list_files("E:*.TTF") == {"E:VNSANS.TTF": len(FONT)}
         assert zebra.query_status().state.value == "ready"   # nothing of the font was left to read as a reply
-    assert seconds >= 0 and printer.downloads == ["E:VNSANS.TTF"]
+    assert printer.downloads == ["E:VNSANS.TTF"]   # (the time it took, on the printer's clock: test_transports)

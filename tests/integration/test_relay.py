@@ -766,7 +766,7 @@ def test_publishing_goes_on_while_a_delivery_write_is_committed_and_nothing_is_s
             def slow(session: Any) -> Any:
                 writing.set()
                 try:
-                    time.sleep(0.2)
+                    time.sleep(0.2)   # the stimulus, a slow fsync: nothing below is asserted on time
                     changed = job(session)
                     writes.append(changed)
                     return changed

@@ -296,10 +296,12 @@ class DeviceOnTheClock(Transport):
     and a read passes its whole timeout on that clock unless the device's answer is due sooner (`answers`: the
     reply to a command and how long after it the reply comes). ZebraPrinter's deadlines are asserted exactly."""
 
-    def __init__(self, clock: ManualClock, answers: dict[bytes, tuple[float, bytes]]) -> None:
+    def __init__(self, clock: ManualClock, answers: dict[bytes, tuple[float, bytes]], *,
+                 bytes_per_second: float | None = None) -> None:
         super().__init__("tcp://printer-on-the-clock:9100")
         self.clock = clock
         self.answers = answers
+        self.line_speed = bytes_per_second   # a write takes its bytes' time on the line (a serial port)
         self.written: list[tuple[float, bytes]] = []   # (seconds since the clock's start, bytes)
         self._due: list[tuple[float, bytes]] = []
         self._open = False
@@ -321,6 +323,8 @@ class DeviceOnTheClock(Transport):
     def write(self, data: bytes) -> None:
         now = self.clock.now()
         self.written.append((round(now - self.clock.start, 9), data))
+        if self.line_speed:
+            self.clock.advance(len(data) / self.line_speed)
         if data in self.answers:
             after, reply = self.answers[data]
             self._due.append((now + after, reply))
@@ -357,6 +361,17 @@ def test_each_status_question_waits_status_timeout_on_the_printers_clock() -> No
     with ZebraPrinter(too_late, status_timeout=STATUS_TIMEOUT, clock=clock) as printer:
         assert printer.query_status().state is PrinterState.FAULTED
     assert too_late.written == [(0.0, b"~HS"), (pytest.approx(0.2, abs=1e-6), b"~HQES")]
+
+
+def test_a_download_goes_in_chunks_and_its_time_is_measured_on_the_printers_clock() -> None:
+    clock = ManualClock(threads=0)
+    line = DeviceOnTheClock(clock, {}, bytes_per_second=960)   # 9600 baud, 8N1
+    data = bytes(range(256)) * 10
+    with ZebraPrinter(line, clock=clock) as printer:
+        seconds = printer.send_file(data, "font", chunk=1024)
+    assert [len(chunk) for _, chunk in line.written] == [1024, 1024, 512]
+    assert b"".join(chunk for _, chunk in line.written) == data
+    assert seconds == pytest.approx(2560 / 960, abs=1e-6)
 
 
 def test_printer_switched_off_and_on(make_printer: Callable[..., FakePrinter]) -> None:

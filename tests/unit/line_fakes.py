@@ -38,8 +38,9 @@ class FakeClock:
 class FakePrinter:
     """A LabelPrinter: keeps every label's fields; its health is whatever the test sets (READY by default).
 
-    ``fail_sends`` makes the next sends raise PrinterPortError. ``on_status_request`` is called when the engine
-    asks for a fresh status (request_status), so a test can answer it later, as a poll thread would.
+    ``fail_sends`` makes the next sends raise PrinterPortError. When the engine asks for a fresh status
+    (request_status) the printer answers at once with its condition as set, unless ``answers_status`` is False:
+    then the test answers later with set_health(), as a poll thread would.
     """
 
     clock: FakeClock
@@ -48,6 +49,7 @@ class FakePrinter:
     cancels: int = 0
     status_requests: list[float] = field(default_factory=list)
     fail_sends: int = 0
+    answers_status: bool = True
     _health: PrinterHealth = field(default_factory=lambda: PrinterHealth(PrinterCondition.READY, (), "ready"))
 
     def print_label(self, fields: Mapping[str, str | None]) -> None:
@@ -70,6 +72,8 @@ class FakePrinter:
 
     def request_status(self) -> None:
         self.status_requests.append(self.clock())
+        if self.answers_status:
+            self._health = replace(self._health, checked_at=self.clock())
 
     def cancel_queued(self) -> None:
         self.cancels += 1

@@ -5,6 +5,8 @@ before step() returns."""
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from station.domain import StampState
 from station.engine import LineSettings, LineState, RunFinished, TriggerMode
+from station.line_events import FloodMeter
 from station.ports import PrinterCondition
 from tests.unit.line_fakes import GTIN, Line, lines
 
@@ -421,3 +424,192 @@ def test_a_late_read_of_a_stamp_just_voided_is_a_repeat_and_a_later_one_a_duplic
     line.step()
     commit(line)
     assert line.scans()[-1] == (line.printer.uris[0], "duplicate_stamp")
+
+
+# -- a timeout the printer's fault explains (issue 9 #6) ---------------------------------------------------
+
+@pytest.mark.line(verify_timeout_s=1.0, printer_status_wait_s=1.0)
+def test_a_stamp_timing_out_in_the_printer_waits_for_its_status_and_is_a_printer_fault(line: Line) -> None:
+    line.printer.answers_status = False
+    line.step()
+    deadline = line.clock() + 1.0
+    line.advance(1.0)                                    # the deadline: the label may still be in the printer
+    assert line.printer.status_requests == [deadline]
+    assert line.engine.in_flight == 1 and line.gate.rejected == []
+    commit(line)
+    assert line.decided() == {}
+    # ~HQES confirms paper out a few ms after the deadline: ~JA cancelled the label, it was never printed.
+    line.clock.advance(0.003)
+    line.printer.set_health(PrinterCondition.FAULTED, ("paper_out",), "paper out")
+    line.step()
+    commit(line)
+    assert line.decided() == {line.serial(0): "printer_fault"}
+    assert line.engine.state is LineState.FAULT and line.printer.cancels == 1
+    assert "verification_failed" not in line.alarms() and "printer_paper_out" in line.alarms()
+    assert line.engine.summary.voided == {"printer_fault": 1}
+
+
+@pytest.mark.line(verify_timeout_s=1.0, printer_status_wait_s=1.0)
+def test_a_stamp_timing_out_in_the_printer_is_no_read_once_the_printer_says_it_is_ready(line: Line) -> None:
+    line.printer.answers_status = False
+    line.step()
+    line.advance(1.0)
+    line.clock.advance(0.003)
+    line.step()
+    assert line.engine.in_flight == 1                    # no news yet
+    line.printer.set_health(PrinterCondition.READY)
+    line.step()
+    commit(line)
+    assert line.decided() == {line.serial(0): "no_read"}
+    assert line.engine.state is LineState.RUNNING and line.gate.rejected == [1]
+
+
+@pytest.mark.line(verify_timeout_s=1.0, printer_status_wait_s=0.5)
+def test_a_printer_that_gives_no_status_delays_a_no_read_by_the_status_wait_at_most(line: Line) -> None:
+    line.printer.answers_status = False
+    line.step()
+    line.advance(1.0)
+    line.advance(0.499)
+    assert line.engine.in_flight == 1
+    line.advance(0.001 + TICK)
+    commit(line)
+    assert line.decided() == {line.serial(0): "no_read"}
+    (detail,) = [d for (d,) in [(s.void_detail,) for s in line.store.stamps(state=StampState.VOIDED)]]
+    assert "gave no status within 0.5s" in detail
+
+
+@pytest.mark.line(verify_timeout_s=1.0, print_ahead=3)
+def test_a_stamp_the_printer_has_printed_for_sure_is_no_read_at_its_deadline_without_asking(line: Line) -> None:
+    line.printer.answers_status = False
+    line.step()
+    assert len(line.printer.labels) == 3
+    # After all three were sent, the printer said it held no format: only the newest may be under the head.
+    line.clock.advance(0.1)
+    line.printer.set_health(PrinterCondition.READY, unprinted=0)
+    line.clock.advance(0.9)
+    line.step()
+    commit(line)
+    assert line.decided() == {line.serial(0): "no_read", line.serial(1): "no_read"}
+    # The third waits for the printer's word; two new stamps fill the window.
+    assert line.engine.in_flight == 3 and len(line.printer.labels) == 5
+    assert line.printer.status_requests == [line.clock() - COMMIT - TICK]
+
+
+# -- a babbling scanner (issue 9 #10) ----------------------------------------------------------------------
+
+def committed(line: Line, outcome: str) -> int:
+    with sqlite3.connect(line.store.path) as conn:   # what is on disk, not what the engine holds
+        return conn.execute("SELECT count(*) FROM scans WHERE outcome = ?", (outcome,)).fetchone()[0]
+
+
+@pytest.mark.line(print_ahead=4, verify_timeout_s=0.5, match_window_items=None)
+def test_a_scanner_sending_100000_lines_in_8_s_does_not_stall_the_line(line: Line) -> None:
+    # 12.5 lines a millisecond of garbage and refusals, between the real reads of the labels (each read 40 ms after
+    # it was printed; every twentieth label never read). The engine takes one turn every 2 ms of the fake clock.
+    step_s, noise_per_step, travel_s = 0.002, 25, 0.040
+    to_read: list[tuple[float, str]] = []
+    printed = 0
+    sent = 0
+    unread: set[str] = set()
+    history: list[tuple[int, int, int, int]] = []   # (noise sent, stray rows on disk, labels, decided), per 100 ms
+    for turn in range(4000):
+        for _ in range(noise_per_step):
+            if sent % 7 == 0:
+                line.read(None, refused="not_text")
+            else:
+                line.read(f"NOISE-{sent}")
+            sent += 1
+        now = line.clock()
+        while to_read and to_read[0][0] <= now:
+            line.read(to_read.pop(0)[1])
+        line.advance(step_s)
+        assert line.engine.reads_queued <= line.engine.max_queued_reads
+        for label in line.printer.labels[printed:]:
+            printed += 1
+            if printed % 20 == 0:
+                unread.add(str(label["serial"]))
+            else:
+                to_read.append((line.clock() + travel_s, str(label["qr"])))
+        if turn % 50 == 49:
+            history.append((sent, committed(line, "stray"), len(line.printer.labels), len(line.decided())))
+    assert sent == 100_000
+    # Four in flight, each decided 40 ms after it was printed, or 0.5 s for one in twenty: about 63 a second.
+    assert len(line.printer.labels) >= 400
+    # The flood is said once, with its rate.
+    assert line.alarms().count("scanner_flood") == 1
+    rate = line.alarm("scanner_flood").alarm.detail
+    assert re.fullmatch(r"\d+ reads/s against \d+ items/s", rate) and 12_000 <= int(rate.split()[0]) <= 13_500, rate
+    # Printing, verification, timeouts and commits kept their pace in every 100 ms of the flood, and every stray
+    # line was on disk within a commit interval or two of its arrival.
+    for (s0, rows0, labels0, decided0), (s1, rows1, labels1, decided1) in zip(history, history[1:]):
+        assert labels1 - labels0 >= 2, history
+        assert decided1 - decided0 >= 2, history
+        assert rows1 >= s1 - 2 * noise_per_step * (COMMIT / step_s + 1), (s1, rows1)
+    decided = line.decided()
+    voided = {serial: reason for serial, reason in decided.items() if reason != "activated"}
+    assert set(voided.values()) == {"no_read"}                     # noise never blamed a stamp
+    assert set(voided) <= unread and len(voided) >= len(unread) - 4   # the last ones may still be in flight
+    assert "too_many_failures" not in line.alarms() and line.engine.state is LineState.RUNNING
+    assert line.alarms().count("stray_read") == 0                  # the flood has one alarm, not 100,000
+
+
+@pytest.mark.line(verify_timeout_s=0.5)
+def test_a_burst_beyond_the_inbox_bound_is_counted_and_recorded_not_queued(line: Line) -> None:
+    line.step()
+    for i in range(100_000):
+        line.read(f"NOISE-{i}")
+    assert line.engine.reads_queued == line.engine.max_queued_reads == 1000
+    line.read(line.printer.uris[0])            # the stamp's own read is behind the noise, and dropped with it
+    line.step()
+    assert line.engine.reads_queued == 900     # one turn handles max_inbox_per_turn (100), then prints and commits
+    assert len(line.printer.labels) == 1 and line.engine.in_flight == 1   # the noise blamed no stamp
+    line.advance(0.1)                          # the flood's first window closes: the alarm names its rate
+    assert "scanner_flood" in line.alarms()
+    commit(line)
+    dropped = [s for s in line.store.scans(2000) if s.outcome == "dropped"]
+    assert len(dropped) == 1 and dropped[0].detail.startswith("99001 reads not queued")
+    # The queued noise is handled max_inbox_per_turn at a time; the stamp, whose read was lost, times out.
+    line.clock.advance(0.4)
+    for _ in range(20):
+        line.step()
+    commit(line)
+    assert line.engine.reads_queued == 0
+    assert committed(line, "stray") == 1000
+    assert line.decided() == {line.serial(0): "no_read"}
+    assert len(line.printer.labels) == 2
+
+
+def test_the_flood_meter_at_both_sides_of_its_thresholds() -> None:
+    meter = FloodMeter(window_s=0.1, min_reads=20, reads_per_item=10)
+    meter.reads(0.0, 19)
+    assert not meter.flooding                    # 19 reads in a window: a busy camera, not a flood
+    meter.reads(0.05)
+    assert meter.flooding and meter.take_started(0.05) is None   # described once its window closes
+    assert meter.take_started(0.1) == "200 reads/s against 0 items/s"
+    meter.reads(0.15, 50)                        # still flooding: not said again
+    assert meter.take_started(0.25) is None and meter.flooding
+    meter.item(0.35)                             # a quiet window ends it
+    assert not meter.flooding
+    meter.item(0.45, 10)                         # (windows start at 0.3, 0.4, …: times clear of their edges)
+    meter.reads(0.45, 99)                        # 99 reads for 10 items: under ten an item
+    assert not meter.flooding
+    meter.reads(0.45)
+    assert meter.flooding                        # a new flood, said again
+    assert meter.take_started(0.55) == "1000 reads/s against 100 items/s"
+
+
+def test_a_batch_locked_mid_run_stops_the_line_and_voids_the_stamps_in_flight(line: Line) -> None:
+    line.step()
+    line.store.lock_batch(line.batch.id, "recall: label misprint", actor="qa")  # type: ignore[arg-type]
+    line.advance(0.5)                            # the engine looks at the lock twice a second
+    assert line.engine.state is LineState.FAULT and "batch_locked" in line.alarms()
+    commit(line)
+    assert line.decided() == {line.serial(0): "batch_locked"}
+    assert line.printer.cancels == 1 and line.gate.rejected == [1]
+    line.engine.resume()                         # refused while locked
+    line.step()
+    assert line.engine.state is LineState.FAULT and line.alarms().count("batch_locked") == 2
+    line.store.unlock_batch(line.batch.id, "reprinted", actor="qa")  # type: ignore[arg-type]
+    line.engine.resume()
+    line.step()
+    assert line.engine.state is LineState.RUNNING and len(line.printer.labels) == 2
