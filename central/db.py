@@ -5,7 +5,8 @@ PostgreSQL in production; SQLite for the demo only (the same statements, its own
 
 from __future__ import annotations
 
-from importlib import resources
+import datetime as dt
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -30,10 +31,32 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.types import TypeDecorator
 
 from central.errors import CentralError
 
 metadata = MetaData()
+
+
+class Instant(TypeDecorator[dt.datetime]):
+    """A moment in time: `timestamptz` on PostgreSQL; on SQLite (the demo), UTC text read back as UTC, never as
+    a wall clock of whatever zone the machine is in."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError(f"{value.isoformat()} has no time zone")
+        return value.astimezone(dt.timezone.utc) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value
+
 Json = JSON().with_variant(JSONB(), "postgresql")
 # BIGINT identities on PostgreSQL; SQLite makes only INTEGER PRIMARY KEY an alias of its rowid.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -50,10 +73,10 @@ events = Table(
     Column("biz_step", String(200)),
     Column("disposition", String(200)),
     Column("epc", Text),  # the first EPC (or the parentID): what /events?epc= finds the event by
-    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("event_time", Instant(), nullable=False),
     Column("event_time_zone_offset", String(6), nullable=False),
     Column("payload", Json, nullable=False),  # the event as the station sent it
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", Instant(), nullable=False),
 )
 Index("events_epc", events.c.epc)
 Index("events_received_at", events.c.received_at)
@@ -68,19 +91,19 @@ stamps = Table(
     Column("lot", String(20)),
     Column("expiry", Date),
     Column("batch_id", String(100)),
-    Column("activated_at", DateTime(timezone=True)),
+    Column("activated_at", Instant()),
     Column("activated_offset", String(6)),
     Column("activation_event_id", String(100)),
     Column("activated_site", String(100)),
     Column("activated_station", String(100)),
     Column("read_point", Text),
-    Column("voided_at", DateTime(timezone=True)),
+    Column("voided_at", Instant()),
     Column("voided_offset", String(6)),
     Column("void_event_id", String(100)),
     Column("void_reason", Text),
     Column("voided_site", String(100)),
     Column("voided_station", String(100)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", Instant(), nullable=False),
 )
 Index("stamps_gtin_lot", stamps.c.gtin, stamps.c.lot)
 Index("stamps_activated_at", stamps.c.activated_at)
@@ -90,7 +113,7 @@ quarantine = Table(
     "quarantine",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", Instant(), nullable=False),
     Column("topic", Text, nullable=False),
     Column("site", String(100)),
     Column("station", String(100)),
@@ -109,7 +132,7 @@ producers = Table(
     Column("address", Text),
     Column("phone", String(40)),
     Column("gln", String(13)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", Instant(), nullable=False),
 )
 
 products = Table(
@@ -121,7 +144,7 @@ products = Table(
     Column("image_url", Text),
     Column("shelf_life_days", Integer),
     Column("standards", Text),  # applied standards, e.g. "TCVN 5107:2018; OCOP 4 sao"
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", Instant(), nullable=False),
 )
 
 batches = Table(
@@ -135,8 +158,8 @@ batches = Table(
     Column("standards", Text),
     Column("status", String(20), nullable=False, server_default="released"),  # released | on_hold | recalled
     Column("status_reason", Text),
-    Column("status_changed_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("status_changed_at", Instant()),
+    Column("updated_at", Instant(), nullable=False),
 )
 
 diary_stages = Table(
@@ -149,7 +172,7 @@ diary_stages = Table(
     Column("stage", String(40), nullable=False),  # raw_material | harvest | processing | packing | …
     Column("biz_step", String(200)),  # the CBV step where CBV has one
     Column("place", Text),
-    Column("occurred_at", DateTime(timezone=True)),
+    Column("occurred_at", Instant()),
     Column("occurred_offset", String(6)),
     Column("detail", Text),
     UniqueConstraint("gtin", "lot", "position", name="diary_stages_batch_position"),
@@ -161,7 +184,7 @@ scans = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("epc", Text, nullable=False),
-    Column("scanned_at", DateTime(timezone=True), nullable=False),
+    Column("scanned_at", Instant(), nullable=False),
     Column("client", String(16)),  # a keyed hash of the client's network, never the address itself
     Column("verdict", String(20), nullable=False),
 )

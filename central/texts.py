@@ -30,6 +30,10 @@ TEXTS: dict[str, tuple[str, str]] = {
                      "gắn trên một sản phẩm: nếu bạn không phải người mua đầu tiên, rất có thể đây là tem bị sao chép.",
                      "Warning: this stamp has been checked {count} times in {places} different places. A real stamp "
                      "is on one product only: unless you bought it first, this is very likely a copied stamp."),
+    "copy.warning.count": ("Cảnh báo: tem này đã được kiểm tra {count} lần. Mỗi tem thật chỉ gắn trên một sản phẩm: "
+                           "nếu bạn không phải người mua đầu tiên, rất có thể đây là tem bị sao chép.",
+                           "Warning: this stamp has been checked {count} times. A real stamp is on one product only: "
+                           "unless you bought it first, this is very likely a copied stamp."),
     "scans": ("Kiểm tra lần đầu lúc {first}, đã kiểm tra {count} lần", "First checked on {first}, checked {count} times"),
     "section.product": ("Sản phẩm", "Product"),
     "section.batch": ("Lô hàng", "Batch"),

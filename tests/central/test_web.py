@@ -163,7 +163,8 @@ def test_each_check_is_counted_and_a_stamp_checked_too_often_is_called_a_copy(cl
         client.get(path)
     third = visible(client.get(path + "?lang=en").text)
     assert "First checked on 03 Dec 2026, 09:00, checked 4 times" in third
-    assert "this is very likely a copied stamp" in third  # copy_threshold=4
+    assert "Warning: this stamp has been checked 4 times. A real stamp is on one product only" in third
+    assert "this is very likely a copied stamp" in third  # copy_threshold=4, all from one network
     other = visible(client.get("/01/08938603001013/21/A7K2Q9").text)
     assert "đã kiểm tra 1 lần" in other  # counted per stamp
     assert client.head(path).status_code == 200
@@ -267,3 +268,29 @@ def test_crawlers_are_kept_off_the_counted_pages(client: TestClient) -> None:
     response = client.get("/robots.txt")
     assert response.status_code == 200 and response.text == "User-agent: *\nDisallow: /\n"
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_checks_from_many_places_make_a_copy_warning_before_the_count_does(seeded: Engine, client: TestClient) -> None:
+    from central.db import scans
+
+    epc = "https://id.gs1.org/01/08938603001013/21/A7K2Q9"
+    with seeded.begin() as conn:
+        conn.execute(scans.insert(), [{"epc": epc, "scanned_at": NOW, "client": f"net{i}", "verdict": "genuine"}
+                                      for i in range(2)])
+    page = visible(client.get("/01/08938603001013/21/A7K2Q9?lang=en").text)
+    # three checks (two stored, this one from the test client, whose address is no IP: no network counted)
+    assert "this stamp has been checked 3 times in 2 different places" not in page  # copy_places=3: not yet
+    with seeded.begin() as conn:
+        conn.execute(scans.insert().values(epc=epc, scanned_at=NOW, client="net2", verdict="genuine"))
+    page = visible(client.get("/01/08938603001013/21/A7K2Q9?lang=en").text)
+    assert "Warning: this stamp has been checked 5 times in 3 different places." in page
+
+
+def test_a_client_network_is_hashed_never_kept() -> None:
+    from central.trace import client_key
+
+    key = client_key("203.0.113.7", b"secret")
+    assert key == client_key("203.0.113.200", b"secret") != client_key("203.0.114.7", b"secret")  # one /24
+    assert key is not None and "203" not in key and len(key) == 16
+    assert client_key("2001:db8:1:2::5", b"secret") == client_key("2001:db8:1:ffff::1", b"secret")  # one /48
+    assert client_key("testclient", b"secret") is None and client_key(None, b"secret") is None
