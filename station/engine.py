@@ -50,8 +50,12 @@ FAILURE_REASONS = frozenset({VoidReason.NO_READ, VoidReason.WRONG_CONTENT, VoidR
 RECENT_DECIDED = 4096
 # Printed stamps whose print is not written yet, at most: the line waits for its commit before printing more. After a
 # crash this many allocated serials past the last print written may be on labels (Store.interrupted_stamps): they
-# are voided, the rest given back as unused. 16 is 145 ms of commit latency at 110 items/s.
-UNRECORDED_PRINTS = 16
+# are voided, the rest given back as unused. Prints pile up for two commits (one being written, the next one
+# gathering), so 64 is 290 ms of commit latency at 110 items/s: a loaded machine's or an SD card's slow fsync must
+# not hold a trigger back (with 16 the trigger benchmark's p99 at 100 items/s went from 2.5 to 58 ms on a busy
+# machine, and items went unlabelled). The pool holds two blocks of line.serial_block (32) at most, so with the
+# default block a kill voids every serial reserved past the last print written.
+UNRECORDED_PRINTS = 64
 
 
 class LineState(str, enum.Enum):
