@@ -279,21 +279,19 @@ class IngestWorker:
         delay = self.settings.retry_initial_s
         while True:
             try:
-                store(self.engine, prepared)
-                return True
-            except (OperationalError, DBAPIError) as exc:
-                if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                    self.stats.database_retries += 1
-                    log.warning("%s: the database is unavailable (%s); retrying in %.1f s", self.client_id,
-                                " ".join(str(exc.orig).split())[:200], delay)
-                else:
+                try:
+                    store(self.engine, prepared)
+                except SQLAlchemyError as exc:
+                    if _database_away(exc):
+                        raise
                     # The database refused a row for its content: find which message it was and quarantine it,
                     # rather than retry for ever a batch that can never commit.
                     self._store_one_by_one(prepared, exc)
-                    return True
-            except SQLAlchemyError as exc:
-                self._store_one_by_one(prepared, exc)
                 return True
+            except SQLAlchemyError as exc:
+                self.stats.database_retries += 1
+                log.warning("%s: the database is unavailable (%s); retrying in %.1f s", self.client_id,
+                            " ".join(str(getattr(exc, "orig", exc)).split())[:200], delay)
             if self._stopping.wait(delay):
                 return False
             delay = min(delay * 2, self.settings.retry_max_s)
@@ -305,13 +303,11 @@ class IngestWorker:
             try:
                 store(self.engine, [item])
             except SQLAlchemyError as exc:
+                if _database_away(exc):
+                    raise  # retried whole: what was stored meanwhile is a duplicate, dropped by its eventID
                 reason = f"the database refused it: {' '.join(str(getattr(exc, 'orig', exc)).split())[:300]}"
-                ids = [row["event_id"] for row in item.event_rows]
-                payload = item.rejection["document"].encode() if item.rejection else b""
-                if not payload:
-                    payload = str([row["payload"] for row in item.event_rows]).encode()
-                reject(item, reason, ids, payload, self._clock(), None)
-                store(self.engine, [item])
+                reject(item, reason, [row["event_id"] for row in item.event_rows], self._clock())
+                store(self.engine, [item])  # the quarantine row alone
 
     def _answer(self, prepared: Prepared) -> None:
         if prepared.rejected:
@@ -329,6 +325,11 @@ class IngestWorker:
                 # paho queues while disconnected; anything else is lost here, and the station resends.
                 log.warning("%s: an ack to %s was not sent (%s)", self.client_id, prepared.acks_topic,
                             mqtt.error_string(info.rc))
+
+
+def _database_away(exc: SQLAlchemyError) -> bool:
+    """The database is not answering (restarting, the network), as opposed to refusing what was sent."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def _install_stop(stop: Callable[[], None]) -> None:

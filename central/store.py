@@ -33,6 +33,8 @@ class Prepared:
 
     topic: str
     acks_topic: str | None
+    payload: bytes = b""  # as received: kept in quarantine if the database refuses it later
+    where: StationTopic | None = None
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     stamp_changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # event_id -> stamp rows
     payload_json: dict[str, str] = field(default_factory=dict)  # event_id -> the event as JSON text
@@ -50,9 +52,9 @@ def ack_payloads(prepared: Prepared) -> list[bytes]:
     return [json.dumps(ack, ensure_ascii=False).encode() for ack in prepared.acks]
 
 
-def reject(prepared: Prepared, reason: str, event_ids: Sequence[str], payload: bytes, now: dt.datetime,
-           where: StationTopic | None) -> Prepared:
+def reject(prepared: Prepared, reason: str, event_ids: Sequence[str], now: dt.datetime) -> Prepared:
     """Turn a message into a refusal: a quarantine row, and `rejected` answered for each eventID it named."""
+    where, payload = prepared.where, prepared.payload
     prepared.event_rows, prepared.stamp_changes, prepared.master, prepared.payload_json = [], {}, None, {}
     prepared.rejection = {
         "received_at": now,
@@ -73,15 +75,13 @@ def prepare(topic: str, payload: bytes, prefix: str, now: dt.datetime) -> Prepar
     try:
         where: StationTopic | None = parse_station_topic(topic, prefix)
     except ContractError as exc:
-        where = None
-        prepared = Prepared(topic, None)
-        return reject(prepared, str(exc), [], payload, now, None)
+        return reject(Prepared(topic, None, payload), str(exc), [], now)
     assert where is not None
-    prepared = Prepared(topic, where.sibling("acks").topic)
+    prepared = Prepared(topic, where.sibling("acks").topic, payload, where)
     try:
         document = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
-        return reject(prepared, f"the payload is not JSON: {exc}", [], payload, now, where)
+        return reject(prepared, f"the payload is not JSON: {exc}", [], now)
     ids = epcis.event_ids_of(document)
     try:
         for name in ("site", "station"):
@@ -95,7 +95,7 @@ def prepare(topic: str, payload: bytes, prefix: str, now: dt.datetime) -> Prepar
                 prepared.stamp_changes[row["event_id"]] = changes
         prepared.master = masterdata.read(document, valid) or None
     except ContractError as exc:
-        return reject(prepared, str(exc), ids, payload, now, where)
+        return reject(prepared, str(exc), ids, now)
     prepared.acks = [{"eventID": row["event_id"], "status": "stored"} for row in prepared.event_rows]
     return prepared
 
