@@ -43,6 +43,7 @@ from contracts.topics import DEFAULT_PREFIX, DEFAULT_SHARE_GROUP, check_prefix, 
 log = logging.getLogger(__name__)
 
 ACKS_IN_FLIGHT = 100
+STATS_INTERVAL_S = 60.0  # how often a worker logs its counters
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,13 @@ class IngestWorker:
         self._refused: str | None = None
         self._thread: threading.Thread | None = None
         self.stats = IngestStats()
+        # Fault switches for the station's tests (what simulators/central.py offered): acks off, a slow commit,
+        # consuming paused.
+        self._send_acks = settings.send_acks
+        self._hold_s = 0.0
+        self._consuming = threading.Event()
+        self._consuming.set()
+        self._logged_at = time.monotonic()
         self._client = self._make_client()
 
     # the MQTT side
@@ -231,6 +239,23 @@ class IngestWorker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # fault switches
+
+    def set_ack(self, enabled: bool) -> None:
+        """Store events but send no acks (a server that lost its ack path), or send them again."""
+        self._send_acks = enabled
+
+    def set_delay(self, seconds: float) -> None:
+        """Hold every batch's transaction open this long before its commit (a slow database)."""
+        self._hold_s = max(0.0, seconds)
+
+    def pause(self) -> None:
+        """Stop storing: what arrives waits, unacknowledged to the broker."""
+        self._consuming.clear()
+
+    def resume(self) -> None:
+        self._consuming.set()
+
     def wait(self) -> None:
         """Run until stop() is called (from a signal handler)."""
         while not self._stopping.wait(1.0):
@@ -240,9 +265,18 @@ class IngestWorker:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            if not self._consuming.wait(0.05):
+                continue
             batch = self._gather()
+            # Checked again once the batch is taken: a pause() that came while it was gathered still holds it.
+            while batch and not self._consuming.wait(0.05):
+                if self._stopping.is_set():
+                    return  # unacknowledged: the broker hands it out again
             if batch:
                 self._handle(batch)
+            if time.monotonic() - self._logged_at >= STATS_INTERVAL_S:
+                self._logged_at = time.monotonic()
+                log.info("%s: %s", self.client_id, self.stats)
 
     def _gather(self) -> list[_Message]:
         try:
@@ -280,7 +314,7 @@ class IngestWorker:
         while True:
             try:
                 try:
-                    store(self.engine, prepared)
+                    store(self.engine, prepared, hold_s=self._hold_s)
                 except SQLAlchemyError as exc:
                     if _database_away(exc):
                         raise
@@ -317,7 +351,7 @@ class IngestWorker:
                         prepared.rejection["reason"])
         else:
             self.stats.events_stored += len(prepared.acks)
-        if not self.settings.send_acks or prepared.acks_topic is None:
+        if not self._send_acks or prepared.acks_topic is None:
             return
         for body in ack_payloads(prepared):
             info = self._client.publish(prepared.acks_topic, body, qos=1)

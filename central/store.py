@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,10 +208,13 @@ def _insert(conn: Connection):  # type: ignore[no-untyped-def]
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-def store(engine: Engine, batch: Sequence[Prepared]) -> None:
-    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows."""
+def store(engine: Engine, batch: Sequence[Prepared], *, hold_s: float = 0.0) -> None:
+    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows.
+    `hold_s` keeps the transaction open that long before its commit (a slow database, for tests)."""
     with engine.begin() as conn:
         store_in(conn, batch)
+        if hold_s:
+            time.sleep(hold_s)
 
 
 # PostgreSQL: each batch is one statement per table, its rows as arrays (unnest): one fixed SQL text the server

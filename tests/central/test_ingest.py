@@ -19,7 +19,7 @@ from tests.central.conftest import (
     query,
     void,
 )
-from tests.integration.mqtt_fixtures import unique
+from tests.integration.mqtt_fixtures import unique, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +177,20 @@ def test_a_document_the_database_refuses_is_quarantined_and_the_rest_of_its_batc
     assert "foreign key" in acks[refused_id]["reason"]
     assert query(pg_url, "SELECT event_id FROM events") == [(good["eventID"],)]
     assert query(pg_url, "SELECT event_ids, site FROM quarantine") == [([refused_id], "hue-01")]
+
+
+def test_the_fault_switches_the_stations_tests_use(worker: IngestWorker, station: FakeStation, pg_url: str) -> None:
+    worker.set_ack(False)
+    silent = activation("A7K2Q9")
+    station.publish(payload(silent))
+    assert wait_until(lambda: query(pg_url, "SELECT count(*) FROM events") == [(1,)])
+    station.no_ack()  # stored, never answered
+    worker.set_ack(True)
+    worker.pause()
+    held = activation("Z3M8P1")
+    station.publish(payload(held))
+    station.no_ack()
+    assert query(pg_url, "SELECT count(*) FROM events") == [(1,)]  # paused: not stored either
+    worker.set_delay(0.3)
+    worker.resume()
+    assert station.take_acks(1) == [{"eventID": held["eventID"], "status": "stored"}]
