@@ -138,8 +138,10 @@ def test_the_station_relay_delivers_its_outbox_to_two_ingest_workers_end_to_end(
     relay.start()
     try:
         confirmed = wait_until(lambda: store.outbox_counts().get(DeliveryState.CONFIRMED, 0) == len(event_ids),
-                               timeout=30)
-        assert confirmed, store.outbox_counts()
+                               timeout=60)
+        # Seen once under heavy load on the shared machine and not since: say everything if it comes back.
+        assert confirmed, (store.outbox_counts(), query(pg_url, "SELECT count(*) FROM events"),
+                           relay.stats, "".join(ingest.output)[-3000:])
     finally:
         relay.stop()
         client.stop()
