@@ -17,7 +17,7 @@ from central.db import batches
 from central.store import prepare, store
 from central.web import WebSettings, create_app
 from contracts import epcis
-from tests.central.conftest import GTIN, ICT, activation, payload, void
+from tests.central.conftest import GTIN, activation, payload, void
 
 pytestmark = pytest.mark.integration
 
