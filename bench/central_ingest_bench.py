@@ -27,12 +27,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import io
 import json
 import multiprocessing as mp
 import os
 import pwd
-import queue
 import shutil
 import signal
 import socket

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ class Prepared:
 
     topic: str
     acks_topic: str | None
+    payload: bytes = b""  # as received: kept in quarantine if the database refuses it later
+    where: StationTopic | None = None
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     stamp_changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # event_id -> stamp rows
     payload_json: dict[str, str] = field(default_factory=dict)  # event_id -> the event as JSON text
@@ -50,9 +53,9 @@ def ack_payloads(prepared: Prepared) -> list[bytes]:
     return [json.dumps(ack, ensure_ascii=False).encode() for ack in prepared.acks]
 
 
-def reject(prepared: Prepared, reason: str, event_ids: Sequence[str], payload: bytes, now: dt.datetime,
-           where: StationTopic | None) -> Prepared:
+def reject(prepared: Prepared, reason: str, event_ids: Sequence[str], now: dt.datetime) -> Prepared:
     """Turn a message into a refusal: a quarantine row, and `rejected` answered for each eventID it named."""
+    where, payload = prepared.where, prepared.payload
     prepared.event_rows, prepared.stamp_changes, prepared.master, prepared.payload_json = [], {}, None, {}
     prepared.rejection = {
         "received_at": now,
@@ -73,15 +76,13 @@ def prepare(topic: str, payload: bytes, prefix: str, now: dt.datetime) -> Prepar
     try:
         where: StationTopic | None = parse_station_topic(topic, prefix)
     except ContractError as exc:
-        where = None
-        prepared = Prepared(topic, None)
-        return reject(prepared, str(exc), [], payload, now, None)
+        return reject(Prepared(topic, None, payload), str(exc), [], now)
     assert where is not None
-    prepared = Prepared(topic, where.sibling("acks").topic)
+    prepared = Prepared(topic, where.sibling("acks").topic, payload, where)
     try:
         document = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
-        return reject(prepared, f"the payload is not JSON: {exc}", [], payload, now, where)
+        return reject(prepared, f"the payload is not JSON: {exc}", [], now)
     ids = epcis.event_ids_of(document)
     try:
         for name in ("site", "station"):
@@ -95,7 +96,7 @@ def prepare(topic: str, payload: bytes, prefix: str, now: dt.datetime) -> Prepar
                 prepared.stamp_changes[row["event_id"]] = changes
         prepared.master = masterdata.read(document, valid) or None
     except ContractError as exc:
-        return reject(prepared, str(exc), ids, payload, now, where)
+        return reject(prepared, str(exc), ids, now)
     prepared.acks = [{"eventID": row["event_id"], "status": "stored"} for row in prepared.event_rows]
     return prepared
 
@@ -207,10 +208,13 @@ def _insert(conn: Connection):  # type: ignore[no-untyped-def]
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-def store(engine: Engine, batch: Sequence[Prepared]) -> None:
-    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows."""
+def store(engine: Engine, batch: Sequence[Prepared], *, hold_s: float = 0.0) -> None:
+    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows.
+    `hold_s` keeps the transaction open that long before its commit (a slow database, for tests)."""
     with engine.begin() as conn:
         store_in(conn, batch)
+        if hold_s:
+            time.sleep(hold_s)
 
 
 # PostgreSQL: each batch is one statement per table, its rows as arrays (unnest): one fixed SQL text the server

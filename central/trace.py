@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -87,38 +89,78 @@ def _row(conn: Connection, statement: Any) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-_PARTS = (("stamp", stamps), ("product", products), ("producer", producers), ("batch", batches))
-_JOINED = (
-    stamps.outerjoin(products, products.c.gtin == stamps.c.gtin)
-    .outerjoin(producers, producers.c.producer_id == products.c.producer_id)
-    .outerjoin(batches, (batches.c.gtin == stamps.c.gtin) & (batches.c.lot == stamps.c.lot))
-)
-# One round trip for the stamp and everything beside it: each column labelled by its table.
-_LOOKUP = select(*[c.label(f"{name}__{c.name}") for name, table in _PARTS for c in table.columns]).select_from(_JOINED)
+_CONTEXT_PARTS = (("product", products), ("producer", producers), ("batch", batches))
+_CONTEXT_JOINED = products.outerjoin(producers, producers.c.producer_id == products.c.producer_id)
 _KEYS = {"product": "gtin", "producer": "producer_id", "batch": "lot"}
 
 
-def lookup(conn: Connection, link: StampLink) -> Trace:
-    """The stamp, its product, producer, batch and diary, and the verdict (no scan recorded)."""
-    row = conn.execute(_LOOKUP.where(stamps.c.epc == link.epc)).mappings().first()
-    if row is None or (row["stamp__activated_at"] is None and row["stamp__voided_at"] is None):
-        return Trace(link, "unknown")
-    parts: dict[str, dict[str, Any]] = {name: {} for name, _ in _PARTS}
-    for key, value in row.items():
+@dataclass(frozen=True)
+class Context:
+    """What a stamp shares with every other stamp of its batch: product, producer, batch, diary."""
+
+    product: dict[str, Any] | None
+    producer: dict[str, Any] | None
+    batch: dict[str, Any] | None
+    stages: list[Stage]
+
+
+class ContextCache:
+    """Batch contexts kept `ttl_s` seconds per process: a page then reads one row (the stamp) and writes one (the
+    check) instead of four reads. A stamp's own state (a void) is never cached; a recall shows within `ttl_s`."""
+
+    def __init__(self, ttl_s: float = 5.0, size: int = 10_000, clock: Any = time.monotonic) -> None:
+        self.ttl_s, self.size, self._clock = ttl_s, size, clock
+        self._items: dict[tuple[str, str | None], tuple[float, Context]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str | None]) -> Context | None:
+        with self._lock:
+            found = self._items.get(key)
+        if found is None or found[0] < self._clock():
+            return None
+        return found[1]
+
+    def put(self, key: tuple[str, str | None], context: Context) -> None:
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.clear()  # a whole province's batches fit many times over; this is only a guard
+            self._items[key] = (self._clock() + self.ttl_s, context)
+
+
+def _context(conn: Connection, gtin: str, lot: str | None) -> Context:
+    columns = [c.label(f"{name}__{c.name}") for name, table in _CONTEXT_PARTS[:2] for c in table.columns]
+    row = conn.execute(select(*columns).select_from(_CONTEXT_JOINED).where(products.c.gtin == gtin)).mappings().first()
+    parts: dict[str, dict[str, Any]] = {"product": {}, "producer": {}}
+    for key, value in (row or {}).items():
         name, _, column = key.partition("__")
         parts[name][column] = value
-    stamp = parts["stamp"]
-    trace = Trace(link, "genuine", stamp=stamp)
-    # A LEFT JOIN that found nothing gives a row of NULLs: no such product, producer or batch.
-    trace.product, trace.producer, trace.batch = (
-        parts[name] if parts[name][_KEYS[name]] is not None else None for name in ("product", "producer", "batch"))
-    if stamp["lot"] is not None:
+    product = parts["product"] if parts["product"].get("gtin") is not None else None
+    producer = parts["producer"] if parts["producer"].get("producer_id") is not None else None
+    batch, stages = None, []
+    if lot is not None:
+        batch = _row(conn, select(batches).where(batches.c.gtin == gtin, batches.c.lot == lot))
         rows = conn.execute(
-            select(diary_stages).where(diary_stages.c.gtin == stamp["gtin"], diary_stages.c.lot == stamp["lot"])
+            select(diary_stages).where(diary_stages.c.gtin == gtin, diary_stages.c.lot == lot)
             .order_by(diary_stages.c.position)
         ).mappings()
-        trace.stages = [Stage(r["stage"], r["biz_step"], r["place"], _local(r["occurred_at"], r["occurred_offset"]),
-                              r["detail"]) for r in rows]
+        stages = [Stage(r["stage"], r["biz_step"], r["place"], _local(r["occurred_at"], r["occurred_offset"]),
+                        r["detail"]) for r in rows]
+    return Context(product, producer, batch, stages)
+
+
+def lookup(conn: Connection, link: StampLink, cache: ContextCache | None = None) -> Trace:
+    """The stamp, its product, producer, batch and diary, and the verdict (no scan recorded)."""
+    stamp = _row(conn, select(stamps).where(stamps.c.epc == link.epc))
+    if stamp is None or (stamp["activated_at"] is None and stamp["voided_at"] is None):
+        return Trace(link, "unknown")
+    key = (stamp["gtin"], stamp["lot"])
+    context = cache.get(key) if cache is not None else None
+    if context is None:
+        context = _context(conn, *key)
+        if cache is not None:
+            cache.put(key, context)
+    trace = Trace(link, "genuine", stamp=stamp, product=context.product, producer=context.producer,
+                  batch=context.batch, stages=list(context.stages))
     if link.lot is not None and stamp["lot"] is not None and link.lot != stamp["lot"]:
         trace.verdict, trace.mismatch = "mismatch", "lot"
     elif link.expiry is not None and stamp["expiry"] is not None and link.expiry != stamp["expiry"]:
@@ -151,14 +193,31 @@ def voided_local(trace: Trace) -> dt.datetime | None:
     return _local(stamp.get("voided_at"), stamp.get("voided_offset"))
 
 
-def check(engine: Engine, link: StampLink, *, client: str | None, now: dt.datetime, record: bool = True) -> Trace:
+# One statement for the check and its count on PostgreSQL; the new row is not in the SELECT's snapshot, so it is
+# added to it by the UNION.
+_CHECK_AND_COUNT = text(
+    "WITH new AS (INSERT INTO scans (epc, scanned_at, client, verdict) VALUES (:epc, :at, :client, :verdict) "
+    "RETURNING scanned_at, client) "
+    "SELECT count(*), min(scanned_at), count(DISTINCT client) FROM ("
+    "SELECT scanned_at, client FROM scans WHERE epc = :epc UNION ALL SELECT scanned_at, client FROM new) AS s"
+)
+
+
+def check(engine: Engine, link: StampLink, *, client: str | None, now: dt.datetime, record: bool = True,
+          cache: ContextCache | None = None) -> Trace:
     """lookup() and, for a consumer's check, the scan recorded and counted in the same transaction."""
     with engine.begin() as conn:
-        if record and conn.dialect.name == "postgresql":
+        postgres = conn.dialect.name == "postgresql"
+        if record and postgres:
             # A consumer's check is a count, not a record anyone relies on: its commit need not wait for the
             # disk (a crash loses at most the last few checks, never corrupts; PostgreSQL's own guarantee).
             conn.execute(text("SET LOCAL synchronous_commit = off"))
-        trace = lookup(conn, link)
+        trace = lookup(conn, link, cache)
+        values = {"epc": link.epc, "at": now, "client": client, "verdict": trace.verdict}
+        if record and postgres and trace.verdict != "unknown":
+            count, first, places = conn.execute(_CHECK_AND_COUNT, values).one()
+            trace.scans = Scans(int(count), first, int(places))
+            return trace
         if record:
             conn.execute(scans.insert().values(epc=link.epc, scanned_at=now, client=client, verdict=trace.verdict))
         if trace.verdict != "unknown":

@@ -48,6 +48,7 @@ class WebSettings:
     copy_places: int = 10                        # or distinct client networks
     scan_secret: bytes = b"central-scan-key"     # keys the hash of a client's network (set CENTRAL_SCAN_SECRET)
     display_offset: str = "+07:00"               # the zone of times the stations did not stamp (scans)
+    context_ttl_s: float = 5.0                   # a batch's product, producer, status and diary kept this long
 
 
 class BadRequest(Exception):
@@ -67,6 +68,7 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
     templates = Environment(loader=PackageLoader("central", "templates"),
                             autoescape=select_autoescape(["html"]), trim_blocks=False)
     display_zone = _zone(settings.display_offset)
+    cache = tracing.ContextCache(settings.context_ttl_s)
     public = settings.public_url.rstrip("/")
 
     def stamp_path(link: digital_link.StampLink) -> str:
@@ -191,12 +193,12 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
             return RedirectResponse(f"/events?{urlencode({'epc': link.epc})}", status_code=307)
         if link_type in ("linkset", "all") or wants(request, LINKSET):
             with engine.connect() as conn:
-                found = tracing.lookup(conn, link)
+                found = tracing.lookup(conn, link, cache)
             if found.verdict == "unknown":
                 return problem(404, "Not found", f"{link.epc} was not issued by this programme")
             return JSONResponse(linkset(link), status_code=found.status_code, media_type=LINKSET)
         client = tracing.client_key(request.client.host if request.client else None, settings.scan_secret)
-        found = tracing.check(engine, link, client=client, now=clock(), record=request.method == "GET")
+        found = tracing.check(engine, link, client=client, now=clock(), record=request.method == "GET", cache=cache)
         scans = found.scans
         page_path = request.url.path
         other = "en" if lang == "vi" else "vi"

@@ -17,7 +17,7 @@ from central.db import batches
 from central.store import prepare, store
 from central.web import WebSettings, create_app
 from contracts import epcis
-from tests.central.conftest import GTIN, ICT, activation, payload, void
+from tests.central.conftest import GTIN, activation, payload, void
 
 pytestmark = pytest.mark.integration
 
@@ -294,3 +294,24 @@ def test_a_client_network_is_hashed_never_kept() -> None:
     assert key is not None and "203" not in key and len(key) == 16
     assert client_key("2001:db8:1:2::5", b"secret") == client_key("2001:db8:1:ffff::1", b"secret")  # one /48
     assert client_key("testclient", b"secret") is None and client_key(None, b"secret") is None
+
+
+def test_a_batch_context_is_kept_a_few_seconds_and_a_stamp_never(seeded: Engine) -> None:
+    from central.db import stamps
+    from central.trace import ContextCache, lookup
+    from contracts.digital_link import parse
+
+    now = [0.0]
+    cache = ContextCache(ttl_s=5.0, clock=lambda: now[0])
+    link = parse("https://x/01/08938603001013/21/A7K2Q9")
+    with seeded.connect() as conn:
+        assert lookup(conn, link, cache).verdict == "genuine"
+    with seeded.begin() as conn:
+        conn.execute(update(batches).values(status="recalled"))
+        conn.execute(update(stamps).where(stamps.c.epc == link.epc).values(voided_at=NOW))
+    with seeded.connect() as conn:
+        assert lookup(conn, link, cache).verdict == "voided"  # the stamp's own state: at once
+        conn.execute(update(stamps).values(voided_at=None))
+        assert lookup(conn, link, cache).verdict == "genuine"  # the recall: cached still
+        now[0] = 5.1
+        assert lookup(conn, link, cache).verdict == "recalled"  # after ttl_s
