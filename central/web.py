@@ -12,21 +12,24 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import io
 import logging
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine, text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 
-from central import db, trace as tracing
+from central import db, report as reporting, trace as tracing
 from central.texts import TEXTS, text
 from contracts import digital_link, epcis
 from contracts.errors import InvalidLink
@@ -49,6 +52,7 @@ class WebSettings:
     scan_secret: bytes = b"central-scan-key"     # keys the hash of a client's network (set CENTRAL_SCAN_SECRET)
     display_offset: str = "+07:00"               # the zone of times the stations did not stamp (scans)
     context_ttl_s: float = 5.0                   # a batch's product, producer, status and diary kept this long
+    report_token: str | None = None              # the report page's password (user "report"); None: no page
 
 
 class BadRequest(Exception):
@@ -150,6 +154,46 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
         log.error("database error on %s: %s", request.url.path, " ".join(str(exc).split())[:300])
         return problem(503, "Service unavailable", "the database is not answering; try again shortly")
 
+    def report_of(request: Request) -> tuple[Any, str, dict[str, str]]:
+        if not settings.report_token:
+            raise HTTPException(404)
+        given = request.headers.get("authorization", "")
+        expected = "Basic " + base64.b64encode(f"report:{settings.report_token}".encode()).decode()
+        if not secrets.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(401, headers={"WWW-Authenticate": 'Basic realm="central report", charset="UTF-8"'})
+        query = query_of(request, frozenset({"from", "to", "lang"}))
+        lang = language(query)
+        today = clock().astimezone(display_zone).date()
+        try:
+            start = dt.date.fromisoformat(query.get("from") or f"{today.year}-01-01")
+            end = dt.date.fromisoformat(query.get("to") or today.isoformat())
+        except ValueError as exc:
+            raise BadRequest(f"from/to: {exc} (YYYY-MM-DD)") from None
+        if end < start:
+            raise BadRequest(f"the period ends ({end}) before it starts ({start})")
+        built = reporting.build(engine, start, end, offset=settings.display_offset,
+                                copy_threshold=settings.copy_threshold, copy_places=settings.copy_places)
+        return built, lang, {"from": start.isoformat(), "to": end.isoformat()}
+
+    @app.get("/report")
+    def report_page(request: Request) -> Response:
+        built, lang, period = report_of(request)
+        other = {**period, **({"lang": "en"} if lang == "vi" else {})}
+        voided = built.voided
+        return render("report.html", lang, 200, r=built, voided=voided.most_common(), voided_total=sum(voided.values()),
+                      producers_active=len({row.producer or row.gtin for row in built.rows if row.activated}),
+                      groups=[("report.by_producer", built.by(0)), ("report.by_product", built.by(1)),
+                              ("report.by_batch", built.by(2)), ("report.by_station", built.by(3))],
+                      switch_href=f"/report?{urlencode(other)}", csv_href=f"/report.csv?{urlencode(period)}")
+
+    @app.get("/report.csv")
+    def report_csv(request: Request) -> Response:
+        built, _, period = report_of(request)
+        out = io.StringIO()
+        reporting.write_csv(built, out)
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="truyxuat-{period["from"]}-{period["to"]}.csv"'})
+
     @app.get("/robots.txt")
     def robots() -> Response:
         # Trace pages are per stamp and counted per check: no crawler should walk them.
@@ -230,6 +274,7 @@ def app_from_environment() -> FastAPI:
         public_url=os.environ.get("CENTRAL_PUBLIC_URL", WebSettings.public_url),
         copy_threshold=int(os.environ.get("CENTRAL_COPY_THRESHOLD", WebSettings.copy_threshold)),
         scan_secret=os.environ.get("CENTRAL_SCAN_SECRET", "").encode() or WebSettings.scan_secret,
+        report_token=os.environ.get("CENTRAL_REPORT_TOKEN") or None,
     )
     return create_app(engine, settings)
 
