@@ -55,7 +55,7 @@ def test_every_connection_is_wal_full_with_busy_timeout(store: Store) -> None:
 
 
 def test_migrations_match_the_models(store: Store) -> None:
-    with store._reader_engine.connect() as conn:
+    with store.database.reader_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
 
@@ -210,7 +210,7 @@ def plain_rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def test_the_line_connection_is_wal_full_with_busy_timeout_and_foreign_keys(store: Store) -> None:
-    conn = store._line_conn
+    conn = store.database.plain_connection
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
     assert conn.execute("PRAGMA busy_timeout").fetchone() == (10_000,)
@@ -470,7 +470,7 @@ def test_migration_0005_keeps_serials_voided_unused_as_unused_and_drops_their_un
             raw.execute("INSERT INTO stamps (gtin, serial, batch_id, state, uri, void_detail, allocated_at) "
                         "VALUES (?, 'M000000001', 1, 'allocated', 'x', '', '2026-01-01')", (GTIN,))
     with Store(path) as store:   # and the line's own connection has its foreign keys on
-        assert store._line_conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        assert store.database.plain_connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
 
 
 def test_recovery_voids_what_may_be_on_labels_and_gives_back_what_was_never_sent(store: Store, batch: Batch) -> None:
