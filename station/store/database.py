@@ -147,16 +147,18 @@ class Database:
 
     def write(self, fn: Callable[[Session], T]) -> T:
         """``fn`` in one ORM transaction on the writer, waited for."""
-        return self.write_async(fn).result()
+        return self.run(self._in_session(fn))
 
     def write_async(self, fn: Callable[[Session], T]) -> Future[T]:
         """``fn`` in one ORM transaction, queued on the writer: the caller collects the result later."""
+        return self.submit(self._in_session(fn))
 
+    def _in_session(self, fn: Callable[[Session], T]) -> Callable[[], T]:
         def job() -> T:
             with Session(self.writer_engine, expire_on_commit=False) as session, session.begin():
                 return fn(session)
 
-        return self.submit(job)
+        return job
 
     def read(self, fn: Callable[[Session], T]) -> T:
         """``fn`` in one read transaction, on the caller's thread."""
