@@ -154,7 +154,7 @@ def line_job(printed: Sequence[int], activations: Sequence[Activation], voids: S
         try:
             write_events(cur.executemany, events, at)
         except sqlite3.IntegrityError as exc:
-            if "outbox.event_id" not in str(exc):
+            if f"{_O.table}.{_O.event_id}" not in str(exc):
                 raise
             raise _duplicate_events(cur, [event["eventID"] for _, _, event in events]) from exc
         read = [(a.scan, a.stamp_id) for a in activations if a.scan is not None]
