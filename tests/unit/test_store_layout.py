@@ -81,3 +81,15 @@ def test_no_store_module_is_over_400_lines_without_saying_why() -> None:
         text = path.read_text(encoding="utf-8")
         if len(text.splitlines()) > 400:
             assert "over 400 lines" in text.split('"""')[1], f"{path.name}: {len(text.splitlines())} lines"
+
+
+def test_outbox_rows_and_scans_are_written_by_one_path_each() -> None:
+    """outbox.write_events and line_commit.write_scans, on the line's cursor or in an ORM session alike."""
+    for path in STORE.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if path.name != "models.py":
+            assert "OutboxRow(" not in text and "ScanRow(" not in text, path.name
+        if path.name != "outbox.py":
+            assert "INSERT INTO outbox" not in text and "INSERT INTO {_O.table}" not in text, path.name
+        if path.name != "line_commit.py":
+            assert "INSERT INTO scans" not in text and "INSERT INTO {_SC.table}" not in text, path.name
