@@ -14,13 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-import queue
-import threading
 import time
-from collections import Counter, deque
+from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from station import epcis
@@ -28,7 +26,17 @@ from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
 from station.gs1 import DigitalLinkTemplate, link_key, parse_digital_link
-from station.line_events import MAX_INBOX_PER_TURN, FloodMeter, LineCommand, LineEvents
+from station.line.events import (
+    AlarmRaised,
+    LineEvent,
+    LineState,
+    RunFinished,
+    RunSummary,
+    StampDecided,
+    StateChanged,
+    StationIdentity,
+)
+from station.line.loop import COMMIT_MAX_STAMPS, IDLE_WAIT_S, MAX_INBOX_PER_TURN, FloodMeter, GroupCommit, LineLoop
 from station.product_check import ProductGuard
 from station.ports import (
     ItemTrigger,
@@ -54,14 +62,6 @@ RECENT_DECIDED = 4096
 UNRECORDED_PRINTS = 16
 
 
-class LineState(str, enum.Enum):
-    STOPPED = "stopped"
-    RUNNING = "running"
-    PAUSED = "paused"          # by the operator
-    FAULT = "fault"            # by a device fault or a serious alarm; resumes on the operator's word (or by itself)
-    STOPPING = "stopping"      # no new stamps; waiting for those in flight
-
-
 class TriggerMode(str, enum.Enum):
     FREE_RUN = "free_run"      # print whenever fewer than print_ahead stamps are in flight (no photo-eye)
     PHOTO_EYE = "photo_eye"    # print one stamp for each item the photo-eye reports
@@ -82,138 +82,13 @@ class LineSettings:
     printer_status_wait_s: float = 1.0   # a stamp timing out that may still be in the printer waits at most this
                                          # for the printer's status before it is voided no_read
     max_inbox_per_turn: int = MAX_INBOX_PER_TURN   # reads, triggers, commands handled per turn, at most
+    commit_max_stamps: int = COMMIT_MAX_STAMPS     # stamps decided that make a commit due before its interval
     flood_min_reads_per_s: int = 200     # a verifier sending more reads than this a second, and
     flood_reads_per_item: float = 10.0   # this many times the items printed, floods: scanner_flood, and its reads
                                          # blame no stamp (each stamp is decided by its own read or windows)
     repeat_read_s: float = 1.0           # a stamp already decided, read again within this of its last read and
                                          # within the item window, is the same label seen again (the verifier's
                                          # dedupe time); any other read of it is a duplicate_stamp
-
-
-@dataclass(frozen=True)
-class StationIdentity:
-    site: str
-    station: str
-    resolver: str
-    read_point: str
-    tz_offset: str = "+07:00"
-
-    @property
-    def tzinfo(self) -> dt.timezone:
-        sign = -1 if self.tz_offset.startswith("-") else 1
-        hours, minutes = (int(x) for x in self.tz_offset[1:].split(":"))
-        return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-
-
-# Events the engine tells its listeners about (the UI bridge turns them into Qt signals; the CLI prints them).
-
-@dataclass(frozen=True)
-class StateChanged:
-    state: LineState
-    reason: str = ""
-    # A FAULT the line leaves by itself (a printer fault with auto_resume, once the printer is ready): every other
-    # one waits for a person to resume, which a headless run cannot do (it stops instead).
-    clears_by_itself: bool = False
-
-
-@dataclass(frozen=True)
-class StampDecided:
-    stamp: Stamp
-    read_text: str | None = None
-
-
-@dataclass(frozen=True)
-class AlarmRaised:
-    alarm: Alarm
-
-
-@dataclass(frozen=True)
-class RunFinished:
-    summary: RunSummary
-
-
-LineEvent = StateChanged | StampDecided | AlarmRaised | RunFinished
-
-
-@dataclass
-class RunSummary:
-    batch_lot: str = ""
-    requested: int | None = None
-    printed: int = 0
-    verified: int = 0
-    activated: int = 0
-    voided: Counter[str] = field(default_factory=Counter)
-    unused: int = 0                # serials reserved and never printed, given back at the end (never published)
-    rejected: int = 0              # items that had to leave the line (a voided stamp's, or one that got no stamp)
-    reject_gate: bool = False      # the line has a reject gate; without one those items are taken off by hand
-    reject_failed: int = 0         # of them, those the gate could not push off
-    sent: int = 0
-    confirmed: int = 0
-    pending: int = 0
-    quality: Counter[str] = field(default_factory=Counter)
-    stopped_by: str = ""
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    delivery_problem: str = ""     # set by the runtime: why the broker refuses delivery (station.relay)
-    stop_alarm: str = ""           # set by the runtime: the alarm the run ended on, in full (stopped_by is its code)
-
-    @property
-    def voided_total(self) -> int:
-        return sum(self.voided.values())
-
-    @property
-    def rate_per_min(self) -> float:
-        elapsed = (self.finished_at or time.time()) - self.started_at
-        return 60.0 * self.activated / elapsed if elapsed > 0 else 0.0
-
-    def heading(self, kind: str = "") -> str:
-        requested = self.requested if self.requested is not None else "until stopped"
-        return f"run of batch {self.batch_lot}{kind} (figures of this run only): requested {requested}"
-
-    def rejects(self) -> str:
-        """What became of the items that had to leave the line, or "" when there were none."""
-        if not self.rejected:
-            return ""
-        if not self.reject_gate:
-            return f"{_items(self.rejected)} to take off the line by hand (no reject gate)"
-        fired = f"reject gate fired {self.rejected - self.reject_failed}"
-        if self.reject_failed:
-            fired += f", could not fire for {_items(self.reject_failed)}: take them off by hand"
-        return fired
-
-    def delivery(self) -> str:
-        return (f"events of this run: sent {self.sent}, confirmed by the server {self.confirmed}, "
-                f"waiting {self.pending}")
-
-    def lines(self) -> list[str]:
-        voids = ", ".join(f"{k} {v}" for k, v in sorted(self.voided.items())) or "none"
-        rejects = self.rejects()
-        lines = [
-            self.heading(),
-            f"printed {self.printed}, verified {self.verified}, activated {self.activated}"
-            + (f"; {self.unused} serials reserved and not printed, kept as unused (not published)"
-               if self.unused else ""),
-            f"voided {self.voided_total} ({voids})" + (f"; {rejects}" if rejects else ""),
-            self.delivery(),
-            f"rate {self.rate_per_min:.0f} items/min" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""),
-        ]
-        if self.quality:
-            grades = " ".join(f"{g} {n}" for g, n in sorted(self.quality.items()))
-            lines.append(f"print quality ({DISCLAIMER}): {grades}")
-        return lines + self.notes()
-
-    def notes(self) -> list[str]:
-        """The lines every summary ends with: the alarm the run ended on, a broker refusing delivery."""
-        notes = []
-        if self.stop_alarm:
-            notes.append(f"the run ended on the alarm {self.stop_alarm}")
-        if self.delivery_problem:
-            notes.append(f"delivery refused by the broker, events kept in the outbox: {self.delivery_problem}")
-        return notes
-
-
-def _items(n: int) -> str:
-    return f"{n} item" + ("" if n == 1 else "s")
 
 
 @dataclass
@@ -223,14 +98,6 @@ class _InFlight:
     item: int | None           # the item it was printed for (photo-eye seq, or print order in free run)
     sent_at: float = 0.0       # when its label went to the printer (the engine's clock)
     status_asked: float | None = None   # timed out while it may still be in the printer: when its status was asked
-
-
-_Command = LineCommand  # the commands both lines take
-
-
-@dataclass(frozen=True)
-class _ProductRead:
-    read: VerificationRead
 
 
 def label_fields(product: Product, batch: Batch, stamp: Stamp) -> dict[str, str | None]:
@@ -252,8 +119,10 @@ def label_fields(product: Product, batch: Batch, stamp: Stamp) -> dict[str, str 
     }
 
 
-class LineEngine(LineEvents):
+class LineEngine(LineLoop):
     """Runs one batch at a time on the configured printer and verifier."""
+
+    _thread_name = "line-engine"
 
     def __init__(
         self,
@@ -270,13 +139,9 @@ class LineEngine(LineEvents):
         self.identity = identity
         self.settings = settings
         self.reject_gate = reject_gate
-        self._clock = clock
-        self._flood = FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1)),
-                                 reads_per_item=settings.flood_reads_per_item)
+        super().__init__(clock=clock, flood=FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1)),
+                                                      reads_per_item=settings.flood_reads_per_item))
         self._serials = SerialGenerator(settings.serial_length)
-        super().__init__(LineState.STOPPED)
-        self._thread: threading.Thread | None = None
-        self._stepper: Iterator[None] | None = None   # a run begun with begin(), turned by step()
         self._inflight: deque[_InFlight] = deque()
         self._by_uri: dict[str, _InFlight] = {}   # by gs1.link_key of the stamp's URI
         self._by_serial: dict[tuple[str, str], _InFlight] = {}
@@ -284,8 +149,6 @@ class LineEngine(LineEvents):
         self._seen: dict[str, tuple[int | None, float]] = {}   # uri -> (its item, when last read or decided)
         self._last_item = 0                   # the item of the newest stamp printed
         self._last_verified: str | None = None
-        self._flood_alarmed: set[str] = set()   # serious alarms already raised during this flood
-        self._in_flood = False                  # the read being handled is one of a flood
         self._recent_order: deque[str] = deque()
         self._pool: deque[Stamp] = deque()
         self._refill: Future[list[Stamp]] | None = None
@@ -308,12 +171,11 @@ class LineEngine(LineEvents):
         self._activations: list[tuple[Activation, Stamp]] = []
         self._voids: list[tuple[Voiding, Stamp, bool]] = []
         self._stray: list[ScanRecord] = []
-        self._pending_since: float | None = None
+        self._group = GroupCommit(clock, settings.commit_interval_s, settings.commit_max_stamps)
         self._commit: Future[None] | None = None
         self._committing: tuple[list[int], list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]],
                                 list[ScanRecord]] = ([], [], [], [])
         self.commits = 0
-        self.turns = 0   # turns of the loop taken (a test waits on it to know the engine has looked again)
 
     # -- public, any thread -----------------------------------------------------------------------------------
 
@@ -349,49 +211,7 @@ class LineEngine(LineEvents):
             self._raise(Alarm.raise_("interrupted_stamps_voided", f"{len(stale)} stamps"))
         return len(stale)
 
-    def start(self, batch_id: int, count: int | None = None) -> None:
-        """Run the line for ``count`` items (None: until stopped), on the engine's own thread."""
-        product, batch = self._prepare(batch_id, count)
-        self._thread = threading.Thread(
-            target=self._run, args=(product, batch, count), name="line-engine", daemon=True
-        )
-        self._set_state(LineState.RUNNING)
-        self._thread.start()
-
-    def begin(self, batch_id: int, count: int | None = None) -> None:
-        """As start(), but no thread: each step() runs one turn of the loop on the caller's thread (tests, tools).
-
-        The turn is the one the engine's thread runs, except that it never waits for the inbox, and a step waits
-        for the commit it started, so what was decided in it is written and announced when step() returns.
-        """
-        product, batch = self._prepare(batch_id, count)
-        self._stepper = self._running(product, batch, count, wait=False)
-        self._set_state(LineState.RUNNING)
-
-    def step(self) -> bool:
-        """One turn of a run begun with begin(): True while the run goes on, False once it has finished."""
-        if self._stepper is None:
-            raise RuntimeError("no run begun: call begin() first")
-        try:
-            next(self._stepper)
-        except StopIteration:
-            self._stepper = None
-            return False
-        self._collect_commit(block=True)
-        return True
-
-    def finish(self, max_steps: int = 1000) -> None:
-        """End a run begun with begin(): stop, and step until it has finished. Stamps still in flight keep their
-        windows (move the clock past them, or read them, first): RuntimeError if the run cannot end without it."""
-        self.stop()
-        for _ in range(max_steps):
-            if not self.step():
-                return
-        raise RuntimeError(f"the run did not finish in {max_steps} steps: {len(self._inflight)} stamps in flight")
-
-    def _prepare(self, batch_id: int, count: int | None) -> tuple[Product, Batch]:
-        if (self._thread is not None and self._thread.is_alive()) or self._stepper is not None:
-            raise RuntimeError("the line is already running")
+    def _prepare(self, batch_id: int, count: int | None) -> None:
         batch = self.store.batch(batch_id)
         if batch.closed:
             raise ValueError(f"batch {batch.lot} is closed: open a new batch")
@@ -401,24 +221,13 @@ class LineEngine(LineEvents):
         self.recover()
         self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time(),
                                    reject_gate=self.reject_gate is not None)
-        self._stop_reason = None
         self._batch_id = batch.id
         self._locked_reason = None
         self._guard = ProductGuard(batch)
         self._consecutive_failures = 0
         self._trend = QualityTrend()
         self._triggers.clear()
-        self._done.clear()
-        return product, batch
-
-    def submit_read(self, read: VerificationRead) -> None:
-        """A read from the verification device (called on its reader thread). At most max_queued_reads wait:
-        beyond that a read is counted and recorded as dropped, never queued (a babbling scanner)."""
-        self._queue_read(read, self._clock, self._flood)
-
-    def submit_product_read(self, read: VerificationRead) -> None:
-        """A read of the product's own barcode (EAN-13/GTIN) from the product scanner, if the line has one."""
-        self._queue_read(_ProductRead(read), self._clock, self._flood)
+        self._run_args = (product, batch, count)
 
     def submit_trigger(self, trigger: ItemTrigger) -> None:
         """The photo-eye saw an item (called on the line I/O thread)."""
@@ -427,22 +236,15 @@ class LineEngine(LineEvents):
 
     # -- the engine's thread ----------------------------------------------------------------------------------
 
-    def _run(self, product: Product, batch: Batch, count: int | None) -> None:
-        for _ in self._running(product, batch, count, wait=True):
-            pass
+    def _wind_up(self) -> None:
+        self._release_pool()
+        self._flush(wait=True)
 
-    def _running(self, product: Product, batch: Batch, count: int | None, *, wait: bool) -> Iterator[None]:
-        """The whole run, one turn of the loop per step: the engine's thread runs it through, step() one turn."""
-        try:
-            yield from self._loop(product, batch, count, wait=wait)
-            self._release_pool()
-            self._flush(wait=True)
-        except Exception as exc:  # a bug or a dead database must not leave the line looking "running"
-            log.exception("line engine failed")
-            self._summary.stopped_by = f"internal error: {exc}"
-            self._abandon()
-        finally:
-            self._finish()
+    def _settle(self) -> None:
+        self._collect_commit(block=True)
+
+    def _unfinished(self) -> str:
+        return f": {len(self._inflight)} stamps in flight"
 
     def _abandon(self) -> None:
         """After an error: whatever can still be written is voided; the rest is voided at the next start."""
@@ -461,25 +263,21 @@ class LineEngine(LineEvents):
                 self._voids.clear()
         self._forget_all()
 
-    def _loop(self, product: Product, batch: Batch, count: int | None, *, wait: bool = True) -> Iterator[None]:
-        self._run_args = (product, batch, count)
-        while True:
-            self._drain_inbox(timeout=self._wait_time(count) if wait else 0.0)
-            now = self._clock()
-            self._timeouts(now)
-            self._check_printer()
-            self._check_lock(batch, now)
-            if self._state is LineState.STOPPING and not self._inflight:
-                return
-            if count is not None and self._summary.activated >= count and not self._inflight:
-                return
-            # Print first: a trigger never waits for a commit.
-            self._print_ready()
-            self._collect_commit(block=False)
-            if self._due_flush(self._clock()):
-                self._flush(wait=False)
-            self.turns += 1
-            yield
+    def _turn(self, count: int | None) -> bool:
+        now = self._clock()
+        self._timeouts(now)
+        self._check_printer()
+        self._check_lock(self._run_args[1], now)
+        if self._state is LineState.STOPPING and not self._inflight:
+            return True
+        if count is not None and self._summary.activated >= count and not self._inflight:
+            return True
+        # Print first: a trigger never waits for a commit.
+        self._print_ready()
+        self._collect_commit(block=False)
+        if self._group.due(self._clock(), len(self._activations) + len(self._voids), len(self._stray)):
+            self._flush(wait=False)
+        return False
 
     def _timeouts(self, now: float) -> None:
         """Void the stamps whose verify window has passed (no_read), oldest first: each once the printer has had its
@@ -545,59 +343,24 @@ class LineEngine(LineEvents):
     def _wait_time(self, count: int | None) -> float:
         if self._wants_print(count):
             return 0.0
-        wait = 0.05
+        wait = IDLE_WAIT_S
         if self._inflight:
             oldest = self._inflight[0]
             if oldest.status_asked is None:
                 wait = min(wait, oldest.deadline - self._clock())
             else:  # waiting for the printer's status: look again soon
                 wait = min(wait, 0.005, oldest.status_asked + self.settings.printer_status_wait_s - self._clock())
-        if self._pending_since is not None:
-            wait = min(wait, self._pending_since + self.settings.commit_interval_s - self._clock())
+        left = self._group.time_left(self._clock())
+        if left is not None:
+            wait = min(wait, left)
         if self._commit is not None:
             wait = min(wait, 0.005)  # announce a finished commit soon
         return max(0.0, wait)
 
-    def _drain_inbox(self, timeout: float) -> None:
-        """Handle what arrived, at most max_inbox_per_turn items: the rest waits for the next turn, so printing,
-        timeouts and commits keep their pace whatever a device sends."""
-        try:
-            item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
-        except queue.Empty:
-            item = None
-        handled = 0
-        while item is not None:
-            if isinstance(item, VerificationRead):
-                # A read queued during a flood is one of it, even if the flood is over by the time it is handled.
-                self._in_flood = self._read_taken() or self._flood.flooding
-                self._on_read(item)
-            elif isinstance(item, ItemTrigger):
-                self._on_trigger(item)
-            elif isinstance(item, _ProductRead):
-                self._read_taken()
-                self._on_product_read(item.read)
-            else:
-                self._on_command(item)
-            handled += 1
-            if handled >= self.settings.max_inbox_per_turn:
-                break
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-        dropped = self._take_dropped()
-        if dropped:
-            self._record_stray(ScanRecord("verifier", None, b"", "dropped",
-                                          f"{dropped} reads not queued: {self.max_queued_reads} were waiting "
-                                          f"(a flooding verifier)", utcnow()))
-        self._flood_said()
-
-    def _flood_said(self) -> None:
-        flood = self._flood.take_started(self._clock())
-        if flood is not None:
-            self._raise(Alarm.raise_("scanner_flood", flood))
-        if not self._flood.flooding and self._flood_alarmed:
-            self._flood_alarmed.clear()
+    def _on_dropped(self, dropped: int) -> None:
+        self._record_stray(ScanRecord("verifier", None, b"", "dropped",
+                                      f"{dropped} reads not queued: {self.max_queued_reads} were waiting "
+                                      f"(a flooding verifier)", utcnow()))
 
     def _on_product_read(self, read: VerificationRead) -> None:
         """Two products mixed on one line (the classic mix-up): a product barcode of another GTIN stops it."""
@@ -627,23 +390,19 @@ class LineEngine(LineEvents):
         # The item is at the printer now: its label goes out before the rest of the inbox is looked at.
         self._print_ready()
 
-    def _on_command(self, cmd: _Command) -> None:
-        if cmd is _Command.PAUSE and self._state is LineState.RUNNING:
-            self._set_state(LineState.PAUSED, "operator")
-        elif cmd is _Command.RESUME and self._state in (LineState.PAUSED, LineState.FAULT):
-            health = self.printer.health()
-            if self._batch_id is not None:  # asked afresh: the operator may have just unlocked it
-                self._locked_reason = self.store.batch_lock_reason(self._batch_id)
-            if self._locked_reason is not None:
-                self._raise(Alarm.raise_("batch_locked", self._locked_reason))
-            elif health.can_print:
-                self._set_state(LineState.RUNNING, "operator")
-            else:
-                self._raise(printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE,
-                                          health.detail))
-        elif cmd is _Command.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
-            self._summary.stopped_by = self._summary.stopped_by or self._stopped_by()
-            self._set_state(LineState.STOPPING, self._stopped_by())
+    def _may_resume(self) -> bool:
+        """Refused while the batch is locked (asked afresh: the operator may have just unlocked it) or the printer
+        cannot print."""
+        health = self.printer.health()
+        if self._batch_id is not None:
+            self._locked_reason = self.store.batch_lock_reason(self._batch_id)
+        if self._locked_reason is not None:
+            self._raise(Alarm.raise_("batch_locked", self._locked_reason))
+            return False
+        if health.can_print:
+            return True
+        self._raise(printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE, health.detail))
+        return False
 
     def _check_printer(self) -> None:
         health = self.printer.health()
@@ -777,7 +536,7 @@ class LineEngine(LineEvents):
         start = trigger.at if trigger is not None else self._clock()
         self._flood.item(self._clock())
         self._printed.append(stamp.id)  # type: ignore[arg-type]
-        self._mark_pending()
+        self._group.mark()
         self._summary.printed += 1
         entry = _InFlight(stamp, start + self.settings.verify_timeout_s, item, self._clock())
         self._inflight.append(entry)
@@ -953,7 +712,7 @@ class LineEngine(LineEvents):
         quality = dict(figures) if figures else None
         self._activations.append((Activation(stamp.id, read_text, event, scan, grade_letter, quality),  # type: ignore[arg-type]
                                   stamp))
-        self._mark_pending()
+        self._group.mark()
         self._summary.verified += 1
         self._summary.activated += 1
         self._consecutive_failures = 0
@@ -976,7 +735,7 @@ class LineEngine(LineEvents):
             self._reject(item)
         self._voids.append((Voiding(stamp.id, reason, detail, event, scan, read_text),  # type: ignore[arg-type]
                             stamp, announce))
-        self._mark_pending()
+        self._group.mark()
         if announce:
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
@@ -1007,7 +766,7 @@ class LineEngine(LineEvents):
 
     def _record_stray(self, scan: ScanRecord) -> None:
         self._stray.append(scan)
-        self._mark_pending()
+        self._group.mark()
 
     def _remember(self, stamp: Stamp, decided: StampState) -> None:
         key = link_key(stamp.uri)
@@ -1018,27 +777,17 @@ class LineEngine(LineEvents):
             self._recent.pop(uri, None)
             self._seen.pop(uri, None)
 
-    def _mark_pending(self) -> None:
-        if self._pending_since is None:
-            self._pending_since = self._clock()
-
-    def _due_flush(self, now: float) -> bool:
-        return self._pending_since is not None and (
-            now - self._pending_since >= self.settings.commit_interval_s
-            or len(self._activations) + len(self._voids) >= 256 or len(self._stray) >= 1024
-        )
-
     def _flush(self, *, wait: bool) -> None:
         """Queue everything decided since the last commit as one transaction; announce it once written.
 
         One commit is in the writer's hands at a time: the line keeps printing and matching while it is written,
         and its stamps are announced (StampDecided) only after the commit, on this thread.
         """
-        if self._pending_since is not None:
+        if self._group.pending:
             self._collect_commit(block=True)
             printed, activations, voids, stray = self._printed, self._activations, self._voids, self._stray
             self._printed, self._activations, self._voids, self._stray = [], [], [], []
-            self._pending_since = None
+            self._group.taken()
             self._commit = self.store.commit_line_async(
                 printed=printed, activations=[a for a, _ in activations], voids=[v for v, _, _ in voids],
                 scans=stray)
@@ -1078,7 +827,7 @@ class LineEngine(LineEvents):
         self._printed[:0] = printed
         self._voids[:0] = voids
         self._stray[:0] = stray
-        self._mark_pending()
+        self._group.mark()
         for activation, stamp in activations:
             self._summary.activated -= 1
             self._summary.verified -= 1
@@ -1093,12 +842,8 @@ class LineEngine(LineEvents):
 
     # -- state and events ------------------------------------------------------------------------------------
 
-    def _finish(self) -> None:
-        self._summary.finished_at = time.time()
+    def _final_counts(self) -> None:
         self.refresh_delivery()
-        self._set_state(LineState.STOPPED, self._summary.stopped_by or "done")
-        self._emit(RunFinished(self._summary))
-        self._done.set()
 
     def refresh_delivery(self, since: dt.datetime | None = None) -> RunSummary:
         """Fill the summary's delivery counters from the outbox (events created since the run started)."""
