@@ -25,7 +25,7 @@ from station import epcis
 from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
-from station.gs1 import DigitalLinkTemplate, link_key, parse_digital_link
+from station.gs1 import parse_digital_link
 from station.line.events import (
     AlarmRaised,
     LineEvent,
@@ -37,10 +37,13 @@ from station.line.events import (
     StationIdentity,
 )
 from station.line.loop import COMMIT_MAX_STAMPS, IDLE_WAIT_S, MAX_INBOX_PER_TURN, FloodMeter, GroupCommit, LineLoop
+from station.line.serial_pool import SerialPool
+from station.line.window import InFlight, InFlightWindow
 from station.product_check import ProductGuard
 from station.ports import (
     ItemTrigger,
     LabelPrinter,
+    PrintedLineStore,
     PrinterCondition,
     PrinterHealth,
     PrinterPortError,
@@ -48,14 +51,12 @@ from station.ports import (
     VerificationRead,
 )
 from station.quality import DISCLAIMER, QualityTrend, grade
-from station.serials import SerialGenerator
-from station.store import Activation, BatchLocked, ScanRecord, Store, Voiding, utcnow
+from station.store import Activation, BatchLocked, ScanRecord, Voiding, utcnow
 
 log = logging.getLogger(__name__)
 
 # Voids that say something about verification; printer faults and stops are counted but break no streak.
 FAILURE_REASONS = frozenset({VoidReason.NO_READ, VoidReason.WRONG_CONTENT, VoidReason.UNREADABLE})
-RECENT_DECIDED = 4096
 # Printed stamps whose print is not written yet, at most: the line waits for its commit before printing more. After a
 # crash this many allocated serials past the last print written may be on labels (Store.interrupted_stamps): they
 # are voided, the rest given back as unused. 16 is 145 ms of commit latency at 110 items/s.
@@ -91,15 +92,6 @@ class LineSettings:
                                          # dedupe time); any other read of it is a duplicate_stamp
 
 
-@dataclass
-class _InFlight:
-    stamp: Stamp
-    deadline: float
-    item: int | None           # the item it was printed for (photo-eye seq, or print order in free run)
-    sent_at: float = 0.0       # when its label went to the printer (the engine's clock)
-    status_asked: float | None = None   # timed out while it may still be in the printer: when its status was asked
-
-
 def label_fields(product: Product, batch: Batch, stamp: Stamp) -> dict[str, str | None]:
     """What the label template shows for one stamp (None leaves the template's line out)."""
 
@@ -126,7 +118,7 @@ class LineEngine(LineLoop):
 
     def __init__(
         self,
-        store: Store,
+        store: PrintedLineStore,
         printer: LabelPrinter,
         identity: StationIdentity,
         settings: LineSettings = LineSettings(),
@@ -141,24 +133,14 @@ class LineEngine(LineLoop):
         self.reject_gate = reject_gate
         super().__init__(clock=clock, flood=FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1)),
                                                       reads_per_item=settings.flood_reads_per_item))
-        self._serials = SerialGenerator(settings.serial_length)
-        self._inflight: deque[_InFlight] = deque()
-        self._by_uri: dict[str, _InFlight] = {}   # by gs1.link_key of the stamp's URI
-        self._by_serial: dict[tuple[str, str], _InFlight] = {}
-        self._recent: dict[str, Stamp] = {}   # uri -> the stamp as decided (before and after its commit)
-        self._seen: dict[str, tuple[int | None, float]] = {}   # uri -> (its item, when last read or decided)
-        self._last_item = 0                   # the item of the newest stamp printed
-        self._last_verified: str | None = None
-        self._recent_order: deque[str] = deque()
-        self._pool: deque[Stamp] = deque()
-        self._refill: Future[list[Stamp]] | None = None
+        self._inflight = InFlightWindow(settings.match_window_items, settings.repeat_read_s)
+        self._pool = SerialPool(store, identity.resolver, settings.serial_block, settings.serial_length)
         self._triggers: deque[ItemTrigger] = deque()
         self._items = 0
         self._summary = RunSummary()
         self._consecutive_failures = 0
         self._last_stamp: Stamp | None = None
         self._batch_cache: dict[int, Batch] = {}
-        self._templates: dict[int, DigitalLinkTemplate] = {}
         self._trend = QualityTrend()
         self._fault_is_printer = True  # FAULT from the printer clears by itself; from a foreign stamp it does not
         self._lock_checked = 0.0
@@ -248,8 +230,7 @@ class LineEngine(LineLoop):
 
     def _abandon(self) -> None:
         """After an error: whatever can still be written is voided; the rest is voided at the next start."""
-        self._pool.clear()  # still "allocated" in the database: the next start settles them (recover)
-        self._refill = None
+        self._pool.abandon()
         self._printed.clear()
         self._activations.clear()
         self._voids.clear()
@@ -261,7 +242,7 @@ class LineEngine(LineLoop):
             except Exception:
                 log.exception("could not void stamp %s", item.stamp.serial)
                 self._voids.clear()
-        self._forget_all()
+        self._inflight.clear()
 
     def _turn(self, count: int | None) -> bool:
         now = self._clock()
@@ -285,25 +266,24 @@ class LineEngine(LineLoop):
         engine knows) is not a verification failure if the printer has faulted meanwhile: its status is asked
         for, and the stamp waits (at most printer_status_wait_s) for one newer than its deadline. A fault in that
         status voids it printer_fault with the rest of the buffer (_check_printer, in the same turn)."""
-        while self._inflight and self._inflight[0].deadline <= now:
-            entry = self._inflight[0]
+        while (entry := self._inflight.expired(now)) is not None:
             health = self._printer_word(entry, now)
             if health is None:
                 return   # still waiting for the printer
             if not health.can_print and self._state is LineState.RUNNING:
                 return   # the printer's fault decides it, with the buffer
-            self._pop_oldest()
+            self._inflight.pop_oldest()
             detail = f"no verification read within {self.settings.verify_timeout_s:g}s"
             if entry.status_asked is not None and health.checked_at < entry.deadline:
                 detail += f" (the printer gave no status within {self.settings.printer_status_wait_s:g}s)"
             self._fail(entry, VoidReason.NO_READ, detail)
 
-    def _printer_word(self, entry: _InFlight, now: float) -> PrinterHealth | None:
+    def _printer_word(self, entry: InFlight, now: float) -> PrinterHealth | None:
         """The printer's health to decide a timed-out stamp by, or None while a fresh status is still to come."""
         health = self.printer.health()
         if (health.checked_at >= entry.deadline or health.condition is PrinterCondition.UNKNOWN
                 or self._state is not LineState.RUNNING or not health.can_print
-                or len(self._inflight) - self._inflight.index(entry) > self._unprinted(health)):
+                or self._inflight.sent_since(entry) > self._unprinted(health)):
             return health   # a status since the deadline, none to be had, a fault known, or printed for sure
         if entry.status_asked is None:
             entry.status_asked = now
@@ -344,8 +324,8 @@ class LineEngine(LineLoop):
         if self._wants_print(count):
             return 0.0
         wait = IDLE_WAIT_S
-        if self._inflight:
-            oldest = self._inflight[0]
+        oldest = self._inflight.oldest
+        if oldest is not None:
             if oldest.status_asked is None:
                 wait = min(wait, oldest.deadline - self._clock())
             else:  # waiting for the printer's status: look again soon
@@ -421,7 +401,7 @@ class LineEngine(LineLoop):
         self._locked_reason = reason
         if reason is None or self._state in (LineState.STOPPING, LineState.STOPPED):
             return
-        if self._state is LineState.FAULT and not self._fault_is_printer and self._inflight == deque():
+        if self._state is LineState.FAULT and not self._fault_is_printer and not self._inflight:
             return
         self._fault_is_printer = False
         self._raise(Alarm.raise_("batch_locked", f"{batch.lot}: {reason}"))
@@ -431,7 +411,7 @@ class LineEngine(LineLoop):
         except PrinterPortError as exc:
             log.warning("could not cancel the printer's queued labels: %s", exc)
         while self._inflight:
-            item = self._pop_oldest()
+            item = self._inflight.pop_oldest()
             self._void(item.stamp, VoidReason.BATCH_LOCKED, f"batch locked: {reason}", item=item.item)
         while self._triggers:
             self._reject(self._triggers.popleft().seq)
@@ -453,7 +433,7 @@ class LineEngine(LineLoop):
         unprinted = self._unprinted(health)
         detail = health.detail or alarm.code
         for _ in range(unprinted):
-            entry = self._pop_newest()
+            entry = self._inflight.pop_newest()
             self._void(entry.stamp, VoidReason.PRINTER_FAULT, f"{detail} (still in the printer)", item=entry.item)
         if self._inflight:
             log.info("printer fault: %d stamp(s) in the printer voided, %d already printed left to verification",
@@ -463,12 +443,8 @@ class LineEngine(LineLoop):
         self._flush(wait=False)
 
     def _unprinted(self, health: PrinterHealth) -> int:
-        """How many of the newest stamps in flight may not be printed (an upper bound): those sent after the
-        printer's last ~HS reply, the formats it held then, and the label under the head. All when it never said."""
-        if health.unprinted is None or not health.at:
-            return len(self._inflight)
-        after = sum(1 for entry in self._inflight if entry.sent_at > health.at)
-        return min(len(self._inflight), after + health.unprinted + 1)
+        """How many of the newest stamps in flight may not be printed (from the printer's last ~HS reply)."""
+        return self._inflight.unprinted(health.unprinted, health.at)
 
     def _serious(self, code: str, detail: str) -> None:
         """A foreign or duplicated stamp: the line stops for a person to look (unless configured to go on)."""
@@ -484,49 +460,15 @@ class LineEngine(LineLoop):
             self._fault_is_printer = False
             self._set_state(LineState.FAULT, code)
 
-    def _next_stamp(self, batch: Batch, count: int | None) -> Stamp:
-        if not self._pool and self._refill is None:
-            self._request_block(batch, count)
-        if not self._pool:
-            assert self._refill is not None
-            self._pool.extend(self._refill.result())  # only at the start, or when the line outran the writer
-            self._refill = None
-        stamp = self._pool.popleft()
-        # Reserve the next block while this one is printed: a trigger never waits for that write.
-        if len(self._pool) <= self.settings.serial_block // 2 and self._refill is None:
-            remaining = None if count is None else count - self._summary.activated - len(self._inflight) - 1 \
-                - len(self._pool)
-            if remaining is None or remaining > 0:
-                self._request_block(batch, count, remaining)
-        return stamp
-
-    def _request_block(self, batch: Batch, count: int | None, remaining: int | None = None) -> None:
-        template = self._templates.get(batch.id)
-        if template is None:
-            template = self._templates[batch.id] = DigitalLinkTemplate(
-                self.identity.resolver, batch.gtin, batch.lot, batch.expiry_date)
-        block = self.settings.serial_block
-        if remaining is None and count is not None:
-            remaining = count - self._summary.activated - len(self._inflight)
-        if remaining is not None:  # a short run reserves no more than it can use
-            block = max(1, min(block, remaining))
-        self._refill = self.store.allocate_stamps_async(batch.id, block, self._serials.next, template.uri)
-
     def _release_pool(self) -> None:
-        """Serials reserved and never printed become unused: kept, counted, never reused, and never published (a
-        serial that was never commissioned has nothing to decommission)."""
-        if self._refill is not None:
-            self._pool.extend(self._refill.result())
-            self._refill = None
-        ids = [stamp.id for stamp in self._pool if stamp.id is not None]
-        self._pool.clear()
-        self._summary.unused += self.store.release_unused(ids)
+        self._summary.unused += self._pool.release_unused()
 
     def _print_one(self, product: Product, batch: Batch, trigger: ItemTrigger | None, count: int | None) -> bool:
-        stamp = self._next_stamp(batch, count)
+        needed = None if count is None else count - self._summary.activated - len(self._inflight)
+        stamp = self._pool.take(batch, needed)
         self._items += 1
         item = trigger.seq if trigger is not None else self._items
-        self._last_item = item
+        self._inflight.last_item = item
         try:
             self.printer.print_label(label_fields(product, batch, stamp))
         except PrinterPortError as exc:
@@ -538,31 +480,8 @@ class LineEngine(LineLoop):
         self._printed.append(stamp.id)  # type: ignore[arg-type]
         self._group.mark()
         self._summary.printed += 1
-        entry = _InFlight(stamp, start + self.settings.verify_timeout_s, item, self._clock())
-        self._inflight.append(entry)
-        self._by_uri[link_key(stamp.uri)] = entry
-        self._by_serial[(stamp.gtin, stamp.serial)] = entry
+        self._inflight.add(stamp, start + self.settings.verify_timeout_s, item, self._clock())
         return True
-
-    def _pop_oldest(self) -> _InFlight:
-        return self._forget(self._inflight.popleft())
-
-    def _pop_newest(self) -> _InFlight:
-        return self._forget(self._inflight.pop())
-
-    def _forget(self, item: _InFlight) -> _InFlight:
-        self._by_uri.pop(link_key(item.stamp.uri), None)
-        self._by_serial.pop((item.stamp.gtin, item.stamp.serial), None)
-        return item
-
-    def _remove(self, entry: _InFlight) -> None:
-        self._inflight.remove(entry)
-        self._forget(entry)
-
-    def _forget_all(self) -> None:
-        self._inflight.clear()
-        self._by_uri.clear()
-        self._by_serial.clear()
 
     def _on_read(self, read: VerificationRead) -> None:
         scan_at = utcnow()
@@ -572,7 +491,7 @@ class LineEngine(LineLoop):
                 self._record_stray(ScanRecord(read.source, None, read.raw, "stray", f"{detail}, during a flood",
                                               scan_at))
             elif self._inflight:
-                item = self._pop_oldest()
+                item = self._inflight.pop_oldest()
                 self._fail(item, VoidReason.UNREADABLE, detail,
                            scan=ScanRecord(read.source, None, read.raw, "unreadable", read.refused or "", scan_at))
             else:
@@ -580,20 +499,18 @@ class LineEngine(LineLoop):
                                               read.refused or "", scan_at))
             return
         text = read.text
-        key = link_key(text)   # a link's host in any case is the same link
-        entry = self._by_uri.get(key)
+        entry = self._inflight.by_link(text)
         if entry is not None:
             # Older stamps still in flight are not voided at once: a camera decodes the labels of one frame in
             # no particular order. Each keeps its window of time, and its window of items: one printed
             # `match_window_items` items before the stamp just read has passed the verifier unread.
-            self._remove(entry)
+            self._inflight.remove(entry)
             self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
                            read.figures)
-            self._seen[key] = (entry.item, read.at)
-            self._last_verified = key
+            self._inflight.verified(entry, read.at)
             self._passed_unread(entry)
             return
-        known = self._recent.get(key)
+        known = self._inflight.known(text)
         if known is not None:
             self._read_again(read, text, known, scan_at)
             return
@@ -602,11 +519,8 @@ class LineEngine(LineLoop):
     def _read_again(self, read: VerificationRead, text: str, known: Stamp, scan_at: dt.datetime) -> None:
         """A read of a stamp this run already decided: never decided twice. It is the same label seen again only
         on evidence; otherwise it is a copy of the label on another item, as it would be after a restart."""
-        key = link_key(text)
-        item, seen_at = self._seen.get(key, (None, self._clock()))
-        not_same = self._not_the_same_label(read, key, item, seen_at)
+        item, not_same = self._inflight.read_again(text, read.item, read.at, self._clock())
         if not_same is None:
-            self._seen[key] = (item, max(seen_at, read.at))
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
                                           f"stamp {known.serial} already {known.state.value}", scan_at))
             return
@@ -614,31 +528,9 @@ class LineEngine(LineLoop):
         self._record_stray(ScanRecord(read.source, text, read.raw, "duplicate_stamp", detail, scan_at))
         self._serious("duplicate_stamp", f"{known.serial} ({known.state.value}), read again {not_same}")
 
-    def _not_the_same_label(self, read: VerificationRead, key: str, item: int | None,
-                            seen_at: float) -> str | None:
-        """None when the evidence says a read of a decided stamp is its own label seen again: the read carries the
-        stamp's item (the trigger), or it is the stamp just verified or one of the item window, read within the
-        verifier's dedupe time of its last read. Otherwise why not (said in the record and the alarm)."""
-        if read.item is not None and item is not None:
-            return None if read.item == item else f"for item {read.item}"
-        window = self.settings.match_window_items or 1
-        if key != self._last_verified and (item is None or self._last_item - item >= window):
-            later = "" if item is None else f"{self._last_item - item} items later, "
-            return f"{later}outside the window of {window} items"
-        age = read.at - seen_at
-        if age > self.settings.repeat_read_s:
-            return f"{age:.2f} s after its last read (the same label is seen again within " \
-                   f"{self.settings.repeat_read_s:g} s)"
-        return None
-
-    def _passed_unread(self, matched: _InFlight) -> None:
+    def _passed_unread(self, matched: InFlight) -> None:
         """Void the stamps printed `match_window_items` or more items before the one just matched."""
-        window = self.settings.match_window_items
-        if window is None or matched.item is None:
-            return
-        while self._inflight and self._inflight[0].item is not None \
-                and self._inflight[0].item <= matched.item - window:
-            item = self._pop_oldest()
+        for item in self._inflight.passed_unread(matched):
             self._fail(item, VoidReason.NO_READ, f"passed the verifier unread (item {item.item}; the stamp of item "
                                                  f"{matched.item}, {matched.item - item.item} items later, was read)")
 
@@ -649,10 +541,10 @@ class LineEngine(LineLoop):
         except InvalidIdentifier:
             parsed = None
         if parsed is not None:
-            entry = self._by_serial.get((parsed.gtin, parsed.serial))
+            entry = self._inflight.by_serial(parsed.gtin, parsed.serial)
             if entry is not None:
                 # Our serial, other content: the printed stamp does not say what was sent.
-                self._remove(entry)
+                self._inflight.remove(entry)
                 self._fail(entry, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
                            scan=ScanRecord(read.source, text, read.raw, "wrong_content", "", scan_at), read_text=text)
                 return
@@ -664,7 +556,7 @@ class LineEngine(LineLoop):
                 return
         if self._inflight and read.one_per_item and not self._in_flood:
             # A scanner's read is the next item's: that stamp does not hold what was printed.
-            item = self._pop_oldest()
+            item = self._inflight.pop_oldest()
             self._fail(item, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
                        scan=ScanRecord(read.source, text, read.raw, "wrong_content", "", scan_at), read_text=text)
         else:
@@ -696,7 +588,7 @@ class LineEngine(LineLoop):
         epcis.validate(epcis.document([event], created_at=self._now()))
         return event
 
-    def _activate(self, entry: _InFlight, read_text: str, scan: ScanRecord,
+    def _activate(self, entry: InFlight, read_text: str, scan: ScanRecord,
                   figures: Mapping[str, float] | None) -> None:
         stamp = entry.stamp
         batch = self._batch_of(stamp)
@@ -739,7 +631,7 @@ class LineEngine(LineLoop):
         if announce:
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
-        self._seen[link_key(stamp.uri)] = (item, self._clock())
+        self._inflight.seen(stamp.uri, item, self._clock())
 
     def _reject(self, item: int | None) -> None:
         """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
@@ -752,7 +644,7 @@ class LineEngine(LineLoop):
                 log.exception("reject gate failed for item %s", item)
                 self._summary.reject_failed += 1
 
-    def _fail(self, entry: _InFlight, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
+    def _fail(self, entry: InFlight, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
               read_text: str | None = None) -> None:
         self._void(entry.stamp, reason, detail, scan=scan, read_text=read_text, item=entry.item)
         self._raise(Alarm.raise_("verification_failed", f"{entry.stamp.serial}: {detail}"))
@@ -769,13 +661,7 @@ class LineEngine(LineLoop):
         self._group.mark()
 
     def _remember(self, stamp: Stamp, decided: StampState) -> None:
-        key = link_key(stamp.uri)
-        self._recent[key] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
-        self._recent_order.append(key)
-        if len(self._recent_order) > RECENT_DECIDED:
-            uri = self._recent_order.popleft()
-            self._recent.pop(uri, None)
-            self._seen.pop(uri, None)
+        self._inflight.decided(replace(stamp, state=decided))   # the commit replaces it with the stamp as written
 
     def _flush(self, *, wait: bool) -> None:
         """Queue everything decided since the last commit as one transaction; announce it once written.
@@ -810,12 +696,12 @@ class LineEngine(LineLoop):
         self.commits += 1
         for activation, stamp in activations:
             done = replace(stamp, state=StampState.ACTIVATED)
-            self._recent[link_key(done.uri)] = done
+            self._inflight.written(done)
             self._last_stamp = done
             self._emit(StampDecided(done, activation.read_text))
         for voiding, stamp, announce in voids:
             done = replace(stamp, state=StampState.VOIDED, void_reason=voiding.reason, void_detail=voiding.detail)
-            self._recent[link_key(done.uri)] = done
+            self._inflight.written(done)
             if announce:
                 self._last_stamp = done
                 self._emit(StampDecided(done, voiding.read_text))
