@@ -19,11 +19,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Any
 
-from station import epcis
 from station.alarms import Alarm, Severity, printer_alarm
-from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
+from station.domain import Batch, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
 from station.gs1 import parse_digital_link
 from station.line.events import (
@@ -36,8 +34,10 @@ from station.line.events import (
     StateChanged,
     StationIdentity,
 )
-from station.line.loop import COMMIT_MAX_STAMPS, IDLE_WAIT_S, MAX_INBOX_PER_TURN, FloodMeter, GroupCommit, LineLoop
+from station.line.flood import FloodMeter
+from station.line.loop import COMMIT_MAX_STAMPS, IDLE_WAIT_S, MAX_INBOX_PER_TURN, GroupCommit, LineLoop
 from station.line.serial_pool import SerialPool
+from station.line.stamp_events import label_fields, stamp_activation_event, stamp_void_event
 from station.line.window import InFlight, InFlightWindow
 from station.product_check import ProductGuard
 from station.ports import (
@@ -92,25 +92,6 @@ class LineSettings:
                                          # dedupe time); any other read of it is a duplicate_stamp
 
 
-def label_fields(product: Product, batch: Batch, stamp: Stamp) -> dict[str, str | None]:
-    """What the label template shows for one stamp (None leaves the template's line out)."""
-
-    def day(d: dt.date | None) -> str | None:
-        return d.strftime("%d/%m/%Y") if d else None
-
-    return {
-        "qr": stamp.uri,
-        "product_name": product.name,
-        "producer": product.producer,
-        "lot": batch.lot,
-        "serial": stamp.serial,
-        "gtin": product.gtin,
-        "gtin12": product.gtin13[:12] if product.gtin13 else None,
-        "production_date": day(batch.production_date),
-        "expiry_date": day(batch.expiry_date),
-    }
-
-
 class LineEngine(LineLoop):
     """Runs one batch at a time on the configured printer and verifier."""
 
@@ -131,8 +112,8 @@ class LineEngine(LineLoop):
         self.identity = identity
         self.settings = settings
         self.reject_gate = reject_gate
-        super().__init__(clock=clock, flood=FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1)),
-                                                      reads_per_item=settings.flood_reads_per_item))
+        super().__init__(clock=clock, flood=FloodMeter.per_second(settings.flood_min_reads_per_s,
+                                                                 settings.flood_reads_per_item))
         self._inflight = InFlightWindow(settings.match_window_items, settings.repeat_read_s)
         self._pool = SerialPool(store, identity.resolver, settings.serial_block, settings.serial_length)
         self._triggers: deque[ItemTrigger] = deque()
@@ -160,14 +141,6 @@ class LineEngine(LineLoop):
         self.commits = 0
 
     # -- public, any thread -----------------------------------------------------------------------------------
-
-    @property
-    def last_stamp(self) -> Stamp | None:
-        return self._last_stamp
-
-    @property
-    def summary(self) -> RunSummary:
-        return self._summary
 
     @property
     def quality_trend(self) -> QualityTrend:
@@ -573,34 +546,12 @@ class LineEngine(LineLoop):
 
     # -- decisions -------------------------------------------------------------------------------------------
 
-    def _now(self) -> dt.datetime:
-        return dt.datetime.now(self.identity.tzinfo)
-
-    def _extensions(self, stamp: Stamp) -> dict[str, Any]:
-        return {
-            f"{epcis.EXT_PREFIX}:site": self.identity.site,
-            f"{epcis.EXT_PREFIX}:station": self.identity.station,
-            f"{epcis.EXT_PREFIX}:batchId": stamp.batch_id,
-        }
-
-    def _event_checked(self, event: dict[str, Any]) -> dict[str, Any]:
-        # Every event is checked against the EPCIS schema before it is written (jsonschema-rs: microseconds).
-        epcis.validate(epcis.document([event], created_at=self._now()))
-        return event
-
     def _activate(self, entry: InFlight, read_text: str, scan: ScanRecord,
                   figures: Mapping[str, float] | None) -> None:
         stamp = entry.stamp
         batch = self._batch_of(stamp)
         grade_letter = grade(figures) if figures else None
-        verification: dict[str, Any] = {"result": "matched", "source": scan.source}
-        if grade_letter:
-            verification["indicativeGrade"] = grade_letter
-        event = self._event_checked(epcis.activation_event(
-            gtin=stamp.gtin, serial=stamp.serial, lot=batch.lot, expiry=batch.expiry_date,
-            event_time=self._now(), tz_offset=self.identity.tz_offset, read_point=self.identity.read_point,
-            extensions={**self._extensions(stamp), f"{epcis.EXT_PREFIX}:verification": verification},
-        ))
+        event = stamp_activation_event(stamp, batch, self.identity, source=scan.source, grade=grade_letter)
         quality = dict(figures) if figures else None
         self._activations.append((Activation(stamp.id, read_text, event, scan, grade_letter, quality),  # type: ignore[arg-type]
                                   stamp))
@@ -618,11 +569,7 @@ class LineEngine(LineLoop):
     def _void(self, stamp: Stamp, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
               read_text: str | None = None, *, item: int | None = None, reject: bool = True,
               announce: bool = True) -> None:
-        event = self._event_checked(epcis.void_event(
-            gtin=stamp.gtin, serial=stamp.serial, reason=reason.value, event_time=self._now(),
-            tz_offset=self.identity.tz_offset, read_point=self.identity.read_point,
-            extensions={**self._extensions(stamp), f"{epcis.EXT_PREFIX}:voidDetail": detail[:300]},
-        ))
+        event = stamp_void_event(stamp, reason, detail, self.identity)
         if reject:
             self._reject(item)
         self._voids.append((Voiding(stamp.id, reason, detail, event, scan, read_text),  # type: ignore[arg-type]
@@ -632,17 +579,6 @@ class LineEngine(LineLoop):
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
         self._inflight.seen(stamp.uri, item, self._clock())
-
-    def _reject(self, item: int | None) -> None:
-        """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
-        self._summary.rejected += 1
-        if self.reject_gate is not None:
-            try:
-                if self.reject_gate.reject(item) is False:
-                    self._summary.reject_failed += 1
-            except Exception:
-                log.exception("reject gate failed for item %s", item)
-                self._summary.reject_failed += 1
 
     def _fail(self, entry: InFlight, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
               read_text: str | None = None) -> None:
@@ -730,15 +666,6 @@ class LineEngine(LineLoop):
 
     def _final_counts(self) -> None:
         self.refresh_delivery()
-
-    def refresh_delivery(self, since: dt.datetime | None = None) -> RunSummary:
-        """Fill the summary's delivery counters from the outbox (events created since the run started)."""
-        started = since or dt.datetime.fromtimestamp(self._summary.started_at, dt.timezone.utc).replace(tzinfo=None)
-        delivery: Mapping[DeliveryState, int] = self.store.counts(since=started).delivery
-        self._summary.confirmed = delivery.get(DeliveryState.CONFIRMED, 0)
-        self._summary.sent = self._summary.confirmed + delivery.get(DeliveryState.SENT, 0)
-        self._summary.pending = delivery.get(DeliveryState.PENDING, 0) + delivery.get(DeliveryState.SENT, 0)
-        return self._summary
 
 
 __all__ = [

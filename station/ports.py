@@ -144,6 +144,32 @@ class PreprintedLineStore(BatchReader, Protocol):
         """Activate codes and record refusals in one transaction, each activation checked again inside it."""
 
 
+# The central server's word on a pre-printed code, asked by the pre-printed line before it activates one.
+
+class ServerVerdict(str, enum.Enum):
+    UNKNOWN = "unknown"                      # no answer (offline, timeout): the local checks decide
+    FREE = "free"                            # the server knows the code and it is not active anywhere
+    ACTIVATED_ELSEWHERE = "activated_elsewhere"
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    verdict: ServerVerdict
+    detail: str = ""                         # e.g. "active at hue-02/line-1 since 2026-11-30"
+
+
+class ServerCheck(Protocol):
+    """Asks the central server whether a code is already active elsewhere (another station, another site).
+
+    Called on the line's thread for each code that passed every local check, just before activation, so it must
+    answer fast (a local cache fed by the server, or a request with a short timeout). An exception or UNKNOWN lets
+    the local checks decide: the database still refuses a second activation here, and the server drops a
+    duplicate commissioning it already holds. Returning ACTIVATED_ELSEWHERE refuses the stamp with that reason.
+    """
+
+    def check(self, code: str, gtin: str | None, serial: str | None) -> ServerAnswer: ...
+
+
 # Records the relay consumes from its publisher. The composition root translates the MQTT driver's own records.
 
 @dataclass(frozen=True)

@@ -14,28 +14,38 @@ Digital Link's GTIN) for another product → already activated → code voided �
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-from urllib.parse import quote
 
-from station import epcis
 from station.alarms import REFUSAL_ALARMS, Alarm, Severity
-from station.domain import Batch, CodeState, DeliveryState, RefusalReason, RollState
+from station.domain import Batch, CodeState, RefusalReason, RollState
 from station.errors import InvalidIdentifier
-from station.gs1 import epc_uri, link_key, normalize_gtin, parse_digital_link, validate_lot
+from station.gs1 import link_key, parse_digital_link
 from station.line.events import LineEvent, LineState, RunSummary, StampDecided, StationIdentity
-from station.line.loop import COMMIT_MAX_STAMPS, IDLE_WAIT_S, MAX_INBOX_PER_TURN, FloodMeter, GroupCommit, LineLoop
+from station.line.flood import FloodMeter
+from station.line.loop import COMMIT_MAX_STAMPS, IDLE_WAIT_S, MAX_INBOX_PER_TURN, GroupCommit, LineLoop
+# The events and the server check are re-exported: app/ takes them from here.
+from station.line.stamp_events import (  # noqa: F401
+    HoldKind,
+    batch_hold_event,
+    code_activation_event,
+    code_epc,
+    code_void_event,
+)
+from station.ports import (  # noqa: F401
+    PreprintedLineStore,
+    RejectGate,
+    ServerAnswer,
+    ServerCheck,
+    ServerVerdict,
+    VerificationRead,
+)
 from station.product_check import ProductGuard, ProductVerdict, parse_product_barcode  # noqa: F401
-from station.ports import RejectGate, VerificationRead
 from station.rolls import CodeRules, looks_like_link
-from station.store import CodeActivation, Refusal, RollCode, ScanRecord, Store, utcnow
+from station.store import CodeActivation, Refusal, RollCode, ScanRecord, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,129 +66,6 @@ BATCH_REFRESH_S = 0.2   # a lock set by another process (the CLI) is seen within
 # Refusals of reads that carry nothing to act on: during a scanner flood they are recorded and counted, but neither
 # reject an item nor raise an alarm each (the flood has its own). A real code refused in a flood still does both.
 NOISE_REASONS = frozenset({RefusalReason.UNREADABLE, RefusalReason.LINE_NOT_RUNNING, RefusalReason.NOT_IN_ROLL})
-
-
-# -- the server's word on a code ----------------------------------------------------------------------------------
-
-class ServerVerdict(str, enum.Enum):
-    UNKNOWN = "unknown"                      # no answer (offline, timeout): the local checks decide
-    FREE = "free"                            # the server knows the code and it is not active anywhere
-    ACTIVATED_ELSEWHERE = "activated_elsewhere"
-
-
-@dataclass(frozen=True)
-class ServerAnswer:
-    verdict: ServerVerdict
-    detail: str = ""                         # e.g. "active at hue-02/line-1 since 2026-11-30"
-
-
-class ServerCheck(Protocol):
-    """Asks the central server whether a code is already active elsewhere (another station, another site).
-
-    Called on the line's thread for each code that passed every local check, just before activation, so it must
-    answer fast (a local cache fed by the server, or a request with a short timeout). An exception or UNKNOWN lets
-    the local checks decide: the database still refuses a second activation here, and the server drops a
-    duplicate commissioning it already holds. Returning ACTIVATED_ELSEWHERE refuses the stamp with that reason.
-    """
-
-    def check(self, code: str, gtin: str | None, serial: str | None) -> ServerAnswer: ...
-
-
-# -- EPCIS events for pre-printed codes and batch locks ----------------------------------------------------------
-
-def code_epc(code: RollCode, identity: StationIdentity, opaque_epc: str) -> str:
-    """The EPC of a roll code: the constrained Digital Link for a Digital Link code, else ``opaque_epc`` with the
-    code percent-encoded (default ``https://{resolver}/tem/{code}``)."""
-    if code.gtin and code.serial:
-        return epc_uri(code.gtin, code.serial)
-    return opaque_epc.format(resolver=identity.resolver, code=quote(code.code, safe=""))
-
-
-def _with_epc(event: dict[str, Any], code: RollCode, identity: StationIdentity, opaque_epc: str,
-              batch_gtin: str) -> dict[str, Any]:
-    if not (code.gtin and code.serial):
-        # An opaque code carries no GTIN: the EPC is the code under the programme's namespace, and the product
-        # goes with it as an extension.
-        event["epcList"] = [code_epc(code, identity, opaque_epc)]
-        event[f"{epcis.EXT_PREFIX}:gtin"] = batch_gtin
-    return event
-
-
-def _extensions(identity: StationIdentity, code: RollCode, batch_id: int | None) -> dict[str, Any]:
-    ext: dict[str, Any] = {
-        f"{epcis.EXT_PREFIX}:site": identity.site,
-        f"{epcis.EXT_PREFIX}:station": identity.station,
-        f"{epcis.EXT_PREFIX}:roll": code.roll_id,
-        f"{epcis.EXT_PREFIX}:stampCode": code.code,
-    }
-    if batch_id is not None:
-        ext[f"{epcis.EXT_PREFIX}:batchId"] = batch_id
-    return ext
-
-
-def _now(identity: StationIdentity) -> dt.datetime:
-    return dt.datetime.now(identity.tzinfo)
-
-
-def _checked(event: dict[str, Any], identity: StationIdentity) -> dict[str, Any]:
-    epcis.validate(epcis.document([event], created_at=_now(identity)))
-    return event
-
-
-def code_activation_event(code: RollCode, batch: Batch, identity: StationIdentity, opaque_epc: str, *,
-                          source: str = "verifier") -> dict[str, Any]:
-    """ObjectEvent ADD / commissioning / active, like a printed stamp's, validated."""
-    event = epcis.activation_event(
-        gtin=code.gtin or batch.gtin, serial=code.serial or "0", lot=batch.lot, expiry=batch.expiry_date,
-        event_time=_now(identity), tz_offset=identity.tz_offset, read_point=identity.read_point,
-        extensions={**_extensions(identity, code, batch.id),
-                    f"{epcis.EXT_PREFIX}:verification": {"result": "preprinted", "source": source}},
-    )
-    return _checked(_with_epc(event, code, identity, opaque_epc, batch.gtin), identity)
-
-
-def code_void_event(code: RollCode, reason: str, detail: str, identity: StationIdentity,
-                    opaque_epc: str) -> dict[str, Any]:
-    """ObjectEvent DELETE / decommissioning / inactive for a code voided unused (damaged stamp, voided roll)."""
-    event = epcis.void_event(
-        gtin=code.gtin or code.roll_gtin, serial=code.serial or "0", reason=reason, event_time=_now(identity),
-        tz_offset=identity.tz_offset, read_point=identity.read_point,
-        extensions={**_extensions(identity, code, None), f"{epcis.EXT_PREFIX}:voidDetail": detail[:300]},
-    )
-    return _checked(_with_epc(event, code, identity, opaque_epc, code.roll_gtin), identity)
-
-
-class HoldKind(str, enum.Enum):
-    HOLD = "hold"        # a quality hold: disposition non_sellable_other
-    RECALL = "recall"    # a recall: disposition recalled
-
-
-def batch_hold_event(batch: Batch, reason: str, identity: StationIdentity, *, locked: bool,
-                     kind: HoldKind = HoldKind.HOLD) -> dict[str, Any]:
-    """The batch lock (or unlock) as an EPCIS ObjectEvent OBSERVE on the batch's class (LGTIN in quantityList).
-
-    Lock: bizStep ``holding``, disposition ``non_sellable_other`` (a quality hold) or ``recalled`` (a recall).
-    Unlock: bizStep ``inspecting``, disposition ``active``. Reason and lock state in ``stn:batchLock``.
-    """
-    gtin = normalize_gtin(batch.gtin)
-    lot = validate_lot(batch.lot)
-    event = {
-        "type": "ObjectEvent",
-        "eventID": f"urn:uuid:{uuid.uuid4()}",
-        "eventTime": epcis.format_time(_now(identity), identity.tz_offset),
-        "eventTimeZoneOffset": identity.tz_offset,
-        "epcList": [],
-        "quantityList": [{"epcClass": f"https://id.gs1.org/01/{gtin}/10/{quote(lot, safe='')}"}],
-        "action": "OBSERVE",
-        "bizStep": "holding" if locked else "inspecting",
-        "disposition": ("recalled" if kind is HoldKind.RECALL else "non_sellable_other") if locked else "active",
-        "readPoint": {"id": identity.read_point},
-        f"{epcis.EXT_PREFIX}:site": identity.site,
-        f"{epcis.EXT_PREFIX}:station": identity.station,
-        f"{epcis.EXT_PREFIX}:batchId": batch.id,
-        f"{epcis.EXT_PREFIX}:batchLock": {"locked": locked, "kind": kind.value, "reason": reason[:500]},
-    }
-    return _checked(event, identity)
 
 
 # -- the line -----------------------------------------------------------------------------------------------------
@@ -231,7 +118,7 @@ class PreprintedLine(LineLoop):
     _line_name = "pre-printed line"
     _thread_name = "preprinted-line"
 
-    def __init__(self, store: Store, identity: StationIdentity, rules: CodeRules,
+    def __init__(self, store: PreprintedLineStore, identity: StationIdentity, rules: CodeRules,
                  settings: PreprintedSettings = PreprintedSettings(), *, reject_gate: RejectGate | None = None,
                  server_check: ServerCheck | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
@@ -240,9 +127,8 @@ class PreprintedLine(LineLoop):
         self.settings = settings
         self.reject_gate = reject_gate
         self.server_check = server_check
-        super().__init__(clock=clock, flood=FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1))))
+        super().__init__(clock=clock, flood=FloodMeter.per_second(settings.flood_min_reads_per_s))
         self._summary = PreprintedSummary()
-        self._last_stamp = None
         self._batch: Batch | None = None
         self._batch_read_at = 0.0
         self._guard: ProductGuard | None = None
@@ -258,10 +144,6 @@ class PreprintedLine(LineLoop):
     @property
     def summary(self) -> PreprintedSummary:
         return self._summary
-
-    @property
-    def last_stamp(self) -> Any:
-        return self._last_stamp
 
     def start(self, batch_id: int, count: int | None = None) -> None:
         """Run for ``count`` activated stamps (None: until stopped), on the line's own thread."""
@@ -476,16 +358,6 @@ class PreprintedLine(LineLoop):
         if self._state is LineState.RUNNING:
             self._set_state(LineState.FAULT, alarm.code)
 
-    def _reject(self) -> None:
-        self._summary.rejected += 1
-        if self.reject_gate is not None:
-            try:
-                if self.reject_gate.reject(None) is False:
-                    self._summary.reject_failed += 1
-            except Exception:
-                log.exception("reject gate failed")
-                self._summary.reject_failed += 1
-
     def _flush(self) -> None:
         if not self._group.pending:
             return
@@ -508,14 +380,3 @@ class PreprintedLine(LineLoop):
             elif outcome.refusal is not None:
                 # Refused inside the transaction (a lock from another process, a race): already recorded.
                 self._refuse(outcome.refusal, recorded=True)
-
-    # -- state and events --------------------------------------------------------------------------------------
-
-    def refresh_delivery(self) -> PreprintedSummary:
-        """Fill the summary's delivery counters from the outbox (events created since the run started)."""
-        started = dt.datetime.fromtimestamp(self._summary.started_at, dt.timezone.utc).replace(tzinfo=None)
-        delivery = self.store.counts(since=started).delivery
-        self._summary.confirmed = delivery.get(DeliveryState.CONFIRMED, 0)
-        self._summary.sent = self._summary.confirmed + delivery.get(DeliveryState.SENT, 0)
-        self._summary.pending = delivery.get(DeliveryState.PENDING, 0) + delivery.get(DeliveryState.SENT, 0)
-        return self._summary

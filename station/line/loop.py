@@ -2,8 +2,8 @@
 
 - one inbox for reads, product barcodes, photo-eye triggers and the operator's commands, handled in the order they
   happened by one thread; reads are bounded (a babbling scanner must not fill memory) and counted against a
-  ``FloodMeter``; each turn handles at most ``max_inbox_per_turn`` items, so printing, timeouts and commits keep
-  their pace whatever a device sends;
+  ``FloodMeter`` (station/line/flood.py); each turn handles at most ``max_inbox_per_turn`` items, so printing,
+  timeouts and commits keep their pace whatever a device sends;
 - the operator's commands (pause, resume, stop), the same on both lines but for what may refuse a resume;
 - ``GroupCommit``: when the decisions gathered since the last commit are due to be written in one transaction;
 - the run: ``start()`` on a thread, or ``begin()`` / ``step()`` / ``finish()`` on the caller's (tests, tools).
@@ -14,6 +14,7 @@ stamps) and ``PreprintedLine`` (pre-printed stamps) fill in the hooks at the bot
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import logging
 import queue
@@ -24,8 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from station.alarms import Alarm
+from station.domain import DeliveryState, Stamp
 from station.line.events import LineEvents, LineState, RunFinished, RunSummary
-from station.ports import ItemTrigger, VerificationRead
+from station.line.flood import FloodMeter
+from station.ports import BatchReader, ItemTrigger, RejectGate, VerificationRead
 
 log = logging.getLogger("station.line")
 
@@ -34,67 +37,6 @@ MAX_INBOX_PER_TURN = 100     # inbox items a line handles per turn before it pri
 COMMIT_MAX_STAMPS = 256      # stamps decided (activated, voided) that make a commit due before its interval is up
 COMMIT_MAX_RECORDS = 1024    # scan records (or refusals) that do the same: a flood of strays is written in pieces
 IDLE_WAIT_S = 0.05           # the longest a turn waits for the inbox when nothing else is due
-
-
-class FloodMeter:
-    """Reads against items over short windows of the line's clock: a verifier sending far more reads than the line
-    has items (a babbling scanner) floods; the line says so once per flood, and its reads blame no stamp.
-
-    A window floods once its reads reach ``min_reads`` and ``reads_per_item`` times its items; the flood ends with
-    the first window that does not. Reads are counted as they are submitted (on the device's thread), so the line
-    knows of a flood before it handles the reads that make it; the flood is described (for its alarm) when its
-    first window closes, with that window's rates. Thread-safe.
-    """
-
-    def __init__(self, *, window_s: float = 0.1, min_reads: int = 20, reads_per_item: float = 10.0) -> None:
-        self.window_s = window_s
-        self.min_reads = min_reads
-        self.reads_per_item = reads_per_item
-        self.flooding = False
-        self._lock = threading.Lock()
-        self._start: float | None = None
-        self._reads = 0
-        self._items = 0
-        self._window_flooded = False
-        self._described = False
-        self._started: str | None = None   # a flood began: its description, until the line takes it
-
-    def _roll(self, now: float) -> None:
-        if self._start is None:
-            self._start = now
-        elif now - self._start >= self.window_s:
-            if not self._window_flooded:
-                self.flooding = False
-                self._described = False
-            elif not self._described:
-                self._described = True
-                self._started = (f"{self._reads / self.window_s:.0f} reads/s against "
-                                 f"{self._items / self.window_s:.0f} items/s")
-            self._start = now if now - self._start >= 2 * self.window_s else self._start + self.window_s
-            self._reads = self._items = 0
-            self._window_flooded = False
-
-    def item(self, now: float, n: int = 1) -> None:
-        with self._lock:
-            self._roll(now)
-            self._items += n
-
-    def reads(self, now: float, n: int = 1) -> None:
-        with self._lock:
-            self._roll(now)
-            self._reads += n
-            if self._window_flooded or self._reads < self.min_reads \
-                    or self._reads < self.reads_per_item * self._items:
-                return
-            self._window_flooded = True
-            self.flooding = True
-
-    def take_started(self, now: float) -> str | None:
-        """The description of a flood that began since the last call (the alarm's detail), else None."""
-        with self._lock:
-            self._roll(now)
-            started, self._started = self._started, None
-            return started
 
 
 class LineCommand(enum.Enum):
@@ -155,10 +97,13 @@ class LoopSettings(Protocol):
 
 
 class LineLoop(LineEvents):
-    """A line's inbox, commands and run. Subclasses hold the summary (``_summary``) and fill in the hooks."""
+    """A line's inbox, commands and run, its summary and its reject gate. Subclasses set ``store``, ``settings``,
+    ``reject_gate`` and ``_summary``, and fill in the hooks."""
 
     _thread_name = "line"
+    store: BatchReader
     settings: LoopSettings
+    reject_gate: RejectGate | None
     _summary: RunSummary
 
     def __init__(self, *, clock: Callable[[], float], flood: FloodMeter) -> None:
@@ -180,6 +125,7 @@ class LineLoop(LineEvents):
         self._stop_reason: str | None = None   # what stop() was asked for, read by the line with its STOP
         self._thread: threading.Thread | None = None
         self._stepper: Iterator[None] | None = None   # a run begun with begin(), turned by step()
+        self._last_stamp: Stamp | None = None
         self.turns = 0   # turns of the loop taken (a test waits on it to know the line has looked again)
 
     # -- public, any thread -----------------------------------------------------------------------------------
@@ -237,6 +183,24 @@ class LineLoop(LineEvents):
     def reads_queued(self) -> int:
         return self._reads_queued
 
+    @property
+    def summary(self) -> RunSummary:
+        return self._summary
+
+    @property
+    def last_stamp(self) -> Stamp | None:
+        """The stamp last decided and written (activated or voided)."""
+        return self._last_stamp
+
+    def refresh_delivery(self, since: dt.datetime | None = None) -> RunSummary:
+        """Fill the summary's delivery counters from the outbox (events created since the run started)."""
+        started = since or dt.datetime.fromtimestamp(self._summary.started_at, dt.timezone.utc).replace(tzinfo=None)
+        delivery = self.store.counts(since=started).delivery
+        self._summary.confirmed = delivery.get(DeliveryState.CONFIRMED, 0)
+        self._summary.sent = self._summary.confirmed + delivery.get(DeliveryState.SENT, 0)
+        self._summary.pending = delivery.get(DeliveryState.PENDING, 0) + delivery.get(DeliveryState.SENT, 0)
+        return self._summary
+
     def pause(self) -> None:
         self._inbox.put(LineCommand.PAUSE)
 
@@ -289,10 +253,6 @@ class LineLoop(LineEvents):
         with self._reads_lock:
             dropped, self._reads_dropped = self._reads_dropped, 0
             return dropped
-
-    @property
-    def reads_queued(self) -> int:
-        return self._reads_queued
 
     # -- the line's thread ------------------------------------------------------------------------------------
 
@@ -372,6 +332,18 @@ class LineLoop(LineEvents):
         elif cmd is LineCommand.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
             self._summary.stopped_by = self._summary.stopped_by or self._stopped_by()
             self._set_state(LineState.STOPPING, self._stopped_by())
+
+    def _reject(self, item: int | None = None) -> None:
+        """The item must leave the line now (a voided or refused stamp's, or one that got none), whatever the
+        database is doing: the reject gate pushes it off, or it is counted to be taken off by hand."""
+        self._summary.rejected += 1
+        if self.reject_gate is not None:
+            try:
+                if self.reject_gate.reject(item) is False:
+                    self._summary.reject_failed += 1
+            except Exception:
+                log.exception("reject gate failed for item %s", item)
+                self._summary.reject_failed += 1
 
     def _begin_run(self, batch_id: int, count: int | None) -> None:
         if (self._thread is not None and self._thread.is_alive()) or self._stepper is not None:

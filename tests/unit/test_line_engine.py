@@ -14,7 +14,7 @@ import pytest
 
 from station.domain import StampState
 from station.engine import LineSettings, LineState, RunFinished, TriggerMode
-from station.line.loop import FloodMeter
+from station.line.flood import FloodMeter
 from station.ports import PrinterCondition
 from tests.unit.line_fakes import GTIN, Line, lines
 
