@@ -7,6 +7,15 @@ locks around the stamps in flight. Devices are reached only through the protocol
 Throughput comes from three habits: serials are reserved in blocks, the stamps in flight are pipelined (the
 printer never waits for a verification), and decisions are committed in groups — one fsync for every stamp decided
 within ``commit_interval_s`` — while the reject gate still fires the moment a stamp is voided.
+
+Its parts, each in its own file under ``station/line/``: the loop it shares with the pre-printed line (``loop.py``:
+inbox, commands, group-commit timing, stepping), the stamps in flight and the rules that match a read to one
+(``window.py``, pure), the serial pool (``serial_pool.py``), the commit pipeline (``commits.py``), the EPCIS events
+and the label's fields (``stamp_events.py``), and the events and summary it announces (``events.py``). What stays
+here, over 400 lines, is one class on purpose: printing, matching a read, a printer fault, a batch lock and the
+operator's resume all change the same state (the window, the summary, the line's state) on one thread, in an
+order that matters — the paper-out path voids the printer's buffer in the same turn as the timeouts look at it.
+Split across classes, each would reach into the others' state.
 """
 
 from __future__ import annotations
@@ -17,13 +26,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 from station.alarms import Alarm, Severity, printer_alarm
 from station.domain import Batch, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
 from station.gs1 import parse_digital_link
+from station.line.commits import Decisions, LineCommits
 from station.line.events import (
     AlarmRaised,
     LineEvent,
@@ -51,7 +60,7 @@ from station.ports import (
     VerificationRead,
 )
 from station.quality import DISCLAIMER, QualityTrend, grade
-from station.store import Activation, BatchLocked, ScanRecord, Voiding, utcnow
+from station.store import Activation, ScanRecord, Voiding, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +129,6 @@ class LineEngine(LineLoop):
         self._items = 0
         self._summary = RunSummary()
         self._consecutive_failures = 0
-        self._last_stamp: Stamp | None = None
         self._batch_cache: dict[int, Batch] = {}
         self._trend = QualityTrend()
         self._fault_is_printer = True  # FAULT from the printer clears by itself; from a foreign stamp it does not
@@ -130,14 +138,7 @@ class LineEngine(LineLoop):
         self._guard: ProductGuard | None = None
         self._run_args: tuple[Product, Batch, int | None] | None = None
         # Decided but not yet committed: flushed together, then announced.
-        self._printed: list[int] = []
-        self._activations: list[tuple[Activation, Stamp]] = []
-        self._voids: list[tuple[Voiding, Stamp, bool]] = []
-        self._stray: list[ScanRecord] = []
-        self._group = GroupCommit(clock, settings.commit_interval_s, settings.commit_max_stamps)
-        self._commit: Future[None] | None = None
-        self._committing: tuple[list[int], list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]],
-                                list[ScanRecord]] = ([], [], [], [])
+        self._commits = LineCommits(store, GroupCommit(clock, settings.commit_interval_s, settings.commit_max_stamps))
         self.commits = 0
 
     # -- public, any thread -----------------------------------------------------------------------------------
@@ -204,17 +205,14 @@ class LineEngine(LineLoop):
     def _abandon(self) -> None:
         """After an error: whatever can still be written is voided; the rest is voided at the next start."""
         self._pool.abandon()
-        self._printed.clear()
-        self._activations.clear()
-        self._voids.clear()
-        self._stray.clear()
+        self._commits.gathered.clear()
         for item in list(self._inflight):
             try:
                 self._void(item.stamp, VoidReason.LINE_STOPPED, "engine error", reject=False)
                 self._flush(wait=True)
             except Exception:
                 log.exception("could not void stamp %s", item.stamp.serial)
-                self._voids.clear()
+                self._commits.gathered.voids.clear()
         self._inflight.clear()
 
     def _turn(self, count: int | None) -> bool:
@@ -229,7 +227,7 @@ class LineEngine(LineLoop):
         # Print first: a trigger never waits for a commit.
         self._print_ready()
         self._collect_commit(block=False)
-        if self._group.due(self._clock(), len(self._activations) + len(self._voids), len(self._stray)):
+        if self._commits.due(self._clock()):
             self._flush(wait=False)
         return False
 
@@ -287,7 +285,7 @@ class LineEngine(LineLoop):
         """
         if self._state is not LineState.RUNNING or len(self._inflight) >= self.settings.print_ahead:
             return False
-        if len(self._printed) + len(self._committing[0]) >= UNRECORDED_PRINTS:
+        if self._commits.unrecorded_prints >= UNRECORDED_PRINTS:
             return False  # see UNRECORDED_PRINTS: what a crash can leave unsaid stays bounded
         if self.settings.trigger is TriggerMode.PHOTO_EYE and not self._triggers:
             return False
@@ -303,10 +301,10 @@ class LineEngine(LineLoop):
                 wait = min(wait, oldest.deadline - self._clock())
             else:  # waiting for the printer's status: look again soon
                 wait = min(wait, 0.005, oldest.status_asked + self.settings.printer_status_wait_s - self._clock())
-        left = self._group.time_left(self._clock())
+        left = self._commits.group.time_left(self._clock())
         if left is not None:
             wait = min(wait, left)
-        if self._commit is not None:
+        if self._commits.in_writer:
             wait = min(wait, 0.005)  # announce a finished commit soon
         return max(0.0, wait)
 
@@ -450,8 +448,7 @@ class LineEngine(LineLoop):
             return False
         start = trigger.at if trigger is not None else self._clock()
         self._flood.item(self._clock())
-        self._printed.append(stamp.id)  # type: ignore[arg-type]
-        self._group.mark()
+        self._commits.printed(stamp.id)  # type: ignore[arg-type]
         self._summary.printed += 1
         self._inflight.add(stamp, start + self.settings.verify_timeout_s, item, self._clock())
         return True
@@ -553,9 +550,8 @@ class LineEngine(LineLoop):
         grade_letter = grade(figures) if figures else None
         event = stamp_activation_event(stamp, batch, self.identity, source=scan.source, grade=grade_letter)
         quality = dict(figures) if figures else None
-        self._activations.append((Activation(stamp.id, read_text, event, scan, grade_letter, quality),  # type: ignore[arg-type]
-                                  stamp))
-        self._group.mark()
+        activation = Activation(stamp.id, read_text, event, scan, grade_letter, quality)  # type: ignore[arg-type]
+        self._commits.activated(activation, stamp)
         self._summary.verified += 1
         self._summary.activated += 1
         self._consecutive_failures = 0
@@ -572,9 +568,8 @@ class LineEngine(LineLoop):
         event = stamp_void_event(stamp, reason, detail, self.identity)
         if reject:
             self._reject(item)
-        self._voids.append((Voiding(stamp.id, reason, detail, event, scan, read_text),  # type: ignore[arg-type]
-                            stamp, announce))
-        self._group.mark()
+        self._commits.voided(Voiding(stamp.id, reason, detail, event, scan, read_text),  # type: ignore[arg-type]
+                             stamp, announce)
         if announce:
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
@@ -593,8 +588,7 @@ class LineEngine(LineLoop):
                 self._set_state(LineState.STOPPING, "too_many_failures")
 
     def _record_stray(self, scan: ScanRecord) -> None:
-        self._stray.append(scan)
-        self._group.mark()
+        self._commits.stray(scan)
 
     def _remember(self, stamp: Stamp, decided: StampState) -> None:
         self._inflight.decided(replace(stamp, state=decided))   # the commit replaces it with the stamp as written
@@ -605,52 +599,37 @@ class LineEngine(LineLoop):
         One commit is in the writer's hands at a time: the line keeps printing and matching while it is written,
         and its stamps are announced (StampDecided) only after the commit, on this thread.
         """
-        if self._group.pending:
+        if self._commits.pending:
             self._collect_commit(block=True)
-            printed, activations, voids, stray = self._printed, self._activations, self._voids, self._stray
-            self._printed, self._activations, self._voids, self._stray = [], [], [], []
-            self._group.taken()
-            self._commit = self.store.commit_line_async(
-                printed=printed, activations=[a for a, _ in activations], voids=[v for v, _, _ in voids],
-                scans=stray)
-            self._committing = (printed, activations, voids, stray)
+            self._commits.send()
         if wait:
             self._collect_commit(block=True)
 
     def _collect_commit(self, *, block: bool) -> None:
-        commit = self._commit
-        if commit is None or (not block and not commit.done()):
+        written = self._commits.collect(block=block)
+        if written is None:
             return
-        self._commit = None
-        printed, activations, voids, stray = self._committing
-        self._committing = ([], [], [], [])
-        try:
-            commit.result()  # a failed commit raises here, on the engine's thread
-        except BatchLocked as exc:
-            self._relocked(printed, activations, voids, stray, str(exc))
+        if written.locked is not None:
+            self._relocked(written.decisions, written.locked)
             return
         self.commits += 1
-        for activation, stamp in activations:
+        for activation, stamp in written.decisions.activations:
             done = replace(stamp, state=StampState.ACTIVATED)
             self._inflight.written(done)
             self._last_stamp = done
             self._emit(StampDecided(done, activation.read_text))
-        for voiding, stamp, announce in voids:
+        for voiding, stamp, announce in written.decisions.voids:
             done = replace(stamp, state=StampState.VOIDED, void_reason=voiding.reason, void_detail=voiding.detail)
             self._inflight.written(done)
             if announce:
                 self._last_stamp = done
                 self._emit(StampDecided(done, voiding.read_text))
 
-    def _relocked(self, printed: list[int], activations: list[tuple[Activation, Stamp]],
-                  voids: list[tuple[Voiding, Stamp, bool]], stray: list[ScanRecord], why: str) -> None:
+    def _relocked(self, refused: Decisions, why: str) -> None:
         """The batch was locked between a read and its commit: the commit wrote nothing. Its activations become
         voids and everything else is written again; the next loop sees the lock and stops the line."""
-        self._printed[:0] = printed
-        self._voids[:0] = voids
-        self._stray[:0] = stray
-        self._group.mark()
-        for activation, stamp in activations:
+        self._commits.put_back(refused)
+        for activation, stamp in refused.activations:
             self._summary.activated -= 1
             self._summary.verified -= 1
             self._void(stamp, VoidReason.BATCH_LOCKED, why, read_text=activation.read_text)
@@ -668,6 +647,8 @@ class LineEngine(LineLoop):
         self.refresh_delivery()
 
 
+# The events, the station's identity and label_fields are said here too: app/, ui/ and tools import them with the
+# engine from station.engine.
 __all__ = [
     "LineEngine", "LineSettings", "LineState", "TriggerMode", "StationIdentity", "RunSummary", "LineEvent",
     "StateChanged", "StampDecided", "AlarmRaised", "RunFinished", "label_fields", "StampState",
