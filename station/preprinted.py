@@ -145,10 +145,6 @@ class PreprintedLine(LineLoop):
     def summary(self) -> PreprintedSummary:
         return self._summary
 
-    def start(self, batch_id: int, count: int | None = None) -> None:
-        """Run for ``count`` activated stamps (None: until stopped), on the line's own thread."""
-        super().start(batch_id, count)
-
     def _prepare(self, batch_id: int, count: int | None) -> None:
         batch = self.store.batch(batch_id)
         if batch.closed:
