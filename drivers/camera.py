@@ -33,7 +33,6 @@ import logging
 import socket
 import ssl
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ import numpy as np
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
+from drivers.reconnect import Link
 
 __all__ = ["Camera", "CameraError", "Frame", "open_camera"]
 
@@ -459,7 +459,6 @@ class Camera:
         self.clock = clock
         self._make_source = lambda: _source(self._url, gray)
         _source(self._url, gray)  # validate options and paths now: a bad URL fails at start-up, not in a thread
-        self._max_backoff = max_backoff
         self._cond = threading.Condition()
         self._frame: Frame | None = None
         self._seq = 0
@@ -467,12 +466,10 @@ class Camera:
         self._stamp_offset: float | None = None   # our monotonic clock minus the camera's frame stamps
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._connected = False
+        self._link = Link(self._url.shown, "camera", stop=self._stop, logger=log, clock=clock, max_backoff=max_backoff)
         self._ended = False
         self._source: _Source | None = None
-        self.last_error: str | None = None
         self.frames = 0
-        self.reconnects = 0
 
     @property
     def url(self) -> str:
@@ -481,7 +478,17 @@ class Camera:
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        return self._link.is_up
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the camera gives no frames (`<url>: <reason>`), None while it does."""
+        return self._link.last_error
+
+    @property
+    def reconnects(self) -> int:
+        """How many times frames stopped coming from a camera that was giving them."""
+        return self._link.losses
 
     @property
     def ended(self) -> bool:
@@ -523,12 +530,7 @@ class Camera:
         return frame if frame is not None and frame.seq > after_seq else None
 
     def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._connected:
-                return True
-            time.sleep(0.01)
-        return self._connected
+        return self._link.connected.wait(timeout)
 
     def start(self) -> Self:
         if self._thread is not None:
@@ -564,7 +566,6 @@ class Camera:
     # -- grabber ---------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.1
         source: _Source | None = None
         try:
             while not self._stop.is_set():
@@ -572,19 +573,11 @@ class Camera:
                     source = self._make_source()
                     try:
                         source.open()
-                    except CameraError as exc:
+                    except Exception as exc:  # CameraError, or OpenCV's own errors on odd devices
                         source.close()
                         source = None
-                        self._lost(str(exc))
-                        self.clock.wait_event(self._stop, backoff)
-                        backoff = min(backoff * 2, self._max_backoff)
-                        continue
-                    except Exception as exc:  # OpenCV raises its own errors on odd devices
-                        source.close()
-                        source = None
-                        self._lost(f"{self.url}: {exc}")
-                        self.clock.wait_event(self._stop, backoff)
-                        backoff = min(backoff * 2, self._max_backoff)
+                        self._link.lost(str(exc) if isinstance(exc, CameraError) else f"{self.url}: {exc}")
+                        self._link.pause()
                         continue
                     next_due = self.clock.monotonic()
                     self._source = source
@@ -595,14 +588,14 @@ class Camera:
                     source = self._source = None
                     if self._stop.is_set():
                         return
-                    self._lost(str(exc))
+                    # No pause: a stream the camera closed (a restart, a client limit) is opened again at once.
+                    self._link.lost(str(exc))
                     continue
                 if image is None:
                     self._end()
                     return
-                if not self._connected:
-                    self._recovered()
-                    backoff = 0.1
+                if not self._link.is_up:
+                    self._link.recovered()
                 if source.nominal_fps > 0:
                     # Replay at the file's (or asked) rate; a slow disk or decoder never speeds it up later.
                     next_due += 1.0 / source.nominal_fps
@@ -617,7 +610,7 @@ class Camera:
             self._source = None
             if source is not None:
                 source.close()
-            self._connected = False
+            self._link.closed()
             with self._cond:
                 self._cond.notify_all()
 
@@ -644,22 +637,8 @@ class Camera:
         log.info("%s: end of the recording", self.url)
         with self._cond:
             self._ended = True
-            self._connected = False
+            self._link.closed()
             self._cond.notify_all()
-
-    def _lost(self, message: str) -> None:
-        if self._connected or self.last_error is None:
-            log.warning("camera lost: %s; reconnecting", message)
-        if self._connected:
-            self.reconnects += 1
-        self._connected = False
-        self.last_error = message
-
-    def _recovered(self) -> None:
-        self._connected = True
-        if self.last_error is not None:
-            log.info("%s: camera back", self.url)
-        self.last_error = None
 
 
 def open_camera(url: str, *, max_backoff: float = 2.0, gray: bool = False, clock: Clock = SYSTEM_CLOCK) -> Camera:

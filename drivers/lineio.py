@@ -69,6 +69,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
+from drivers.reconnect import Link
 from drivers.scanner import LineFramer, ScanRead
 from drivers.transport import TcpTransport, TransportError
 
@@ -119,6 +120,8 @@ TriggerCallback = Callable[[Trigger], None]
 class LineIO(ABC):
     """Photo-eye in, reject gate out. Created stopped; `start()` (or `with`) runs its I/O thread."""
 
+    last_error: str | None = None   # why the line I/O is not healthy, or what failed last; None when all is well
+
     def __init__(self, url: str, on_trigger: TriggerCallback | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.url = url
         self.on_trigger = on_trigger
@@ -129,7 +132,6 @@ class LineIO(ABC):
         self.rejects_unconfirmed = 0
         self.missed = 0
         self.suppressed = 0
-        self.last_error: str | None = None
         self._seq = 0
         self._healthy = threading.Event()
 
@@ -594,7 +596,6 @@ class TcpLineIO(LineIO):
         self.transport = TcpTransport(f"tcp://{host}:{port}?connect_timeout={connect_timeout:g}&write_timeout=0.5")
         self.module_name: str | None = None
         self._framer = LineFramer(b"\n", _MAX_LINE)
-        self._max_backoff = max_backoff
         self._read_timeout = read_timeout
         self._lock = threading.Lock()  # writes on the transport, and the connection's state
         self._session: str | None = None  # the module's power-up token: its item numbers mean something only in it
@@ -604,6 +605,12 @@ class TcpLineIO(LineIO):
         self._last_rx = self._last_ping = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._link = Link(url, "line I/O module", stop=self._stop, logger=log, clock=clock, max_backoff=max_backoff,
+                          connected=self._healthy)
+
+    @property
+    def last_error(self) -> str | None:
+        return self._link.last_error
 
     def start(self) -> None:
         if self._thread is not None:
@@ -652,22 +659,19 @@ class TcpLineIO(LineIO):
     # The I/O thread --------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = min(0.1, self._max_backoff)
         try:
             while not self._stop.is_set():
                 try:
                     self._connect()
                 except (TransportError, LineIOError) as exc:
                     self._lost(str(exc))
-                    self.clock.wait_event(self._stop, backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
+                    self._link.pause()
                     continue
-                backoff = min(0.1, self._max_backoff)
                 try:
                     self._serve()
                 except (TransportError, LineIOError) as exc:
                     self._lost(str(exc))
-                    self.clock.wait_event(self._stop, backoff)
+                    self._link.pause()
         finally:
             self._lost(None)
 
@@ -696,10 +700,7 @@ class TcpLineIO(LineIO):
             self._unconfirmed.clear()
             self.module_name = first.text
             self._last_rx = self._last_ping = self.clock.monotonic()
-            self._healthy.set()
-        if self.last_error is not None:
-            log.info("%s: line I/O module %s connected again", self.url, self.module_name)
-        self.last_error = None
+            self._link.recovered(self.module_name)
         for line in pending[1:]:
             self._handle(line)
 
@@ -787,14 +788,13 @@ class TcpLineIO(LineIO):
         self._emit(at, module_seq)
 
     def _lost(self, error: str | None) -> None:
-        previous = self.last_error
-        if error is not None:
-            # One form for every failure: this line I/O's URL, then the reason (not the inner tcp:// URL).
-            reason = error.removeprefix(f"{self.transport.url}: ").removeprefix(f"{self.url}: ")
-            self.last_error = f"{self.url}: {reason}"  # set before healthy clears, so a watcher sees why
         with self._lock:
-            was_healthy = self._healthy.is_set()
-            self._healthy.clear()
+            if error is None:
+                self._link.closed()
+            else:
+                # One form for every failure: this line I/O's URL, then the reason (not the inner tcp:// URL).
+                reason = error.removeprefix(f"{self.transport.url}: ").removeprefix(f"{self.url}: ")
+                self._link.lost(f"{self.url}: {reason}")
             unconfirmed = sorted(self._unconfirmed)
             self._unconfirmed.clear()
             self.transport.close()
@@ -802,5 +802,3 @@ class TcpLineIO(LineIO):
             self.rejects_unconfirmed += len(unconfirmed)
             log.error("%s: the module went away before confirming the reject of item(s) %s: check them by hand",
                       self.url, ", ".join(map(str, unconfirmed)))
-        if error is not None and (was_healthy or previous is None):
-            log.warning("%s; reconnecting", self.last_error)

@@ -221,7 +221,7 @@ def test_reconnects_when_the_stream_drops_and_comes_back(no_leaks: None, caplog:
         assert newer is not None
         assert camera.reconnects >= 1
         lost_logs = [r for r in caplog.records if "camera lost" in r.getMessage()]
-        back_logs = [r for r in caplog.records if "camera back" in r.getMessage()]
+        back_logs = [r for r in caplog.records if "camera connected again" in r.getMessage()]
         assert len(lost_logs) == 1 and len(back_logs) == 1
         # The simulator drops its clients: the camera comes back by itself.
         sim.disconnect()
