@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -46,6 +46,7 @@ import numpy as np
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
 from drivers.reconnect import Link
+from drivers.url_options import UrlOptions
 
 __all__ = ["Camera", "CameraError", "Frame", "open_camera"]
 
@@ -98,7 +99,7 @@ _OFFSET_RELAX_S = 0.0002   # the stamp offset may grow this much a frame (clock 
 class _Url:
     scheme: str
     target: str
-    options: dict[str, str]
+    options: UrlOptions
     raw: str
     shown: str = ""         # for messages and logs: raw with the password of a user:password@ masked
 
@@ -116,11 +117,11 @@ def shown_url(url: str) -> str:
 
 
 _ALLOWED = {
-    "camera": {"width", "height", "fps", "gray", "backend"},
-    "file": {"fps", "loop", "gray"},
-    "folder": {"fps", "loop", "gray"},
-    "http": {"gray", "backend", "timeout"},
-    "https": {"gray", "backend", "timeout"},
+    "camera": ("width", "height", "fps", "gray", "backend"),
+    "file": ("fps", "loop", "gray"),
+    "folder": ("fps", "loop", "gray"),
+    "http": ("gray", "backend", "timeout"),
+    "https": ("gray", "backend", "timeout"),
 }
 
 
@@ -131,17 +132,12 @@ def _parse(url: str) -> _Url:
     if scheme not in _ALLOWED:
         raise CameraError(f"{shown}: unknown camera scheme {parts.scheme!r} "
                           "(expected camera://0, file:///video.avi, folder:///images or http://host/stream.mjpg)")
-    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    allowed = _ALLOWED[scheme]
-    if scheme in ("http", "https") and query.get("backend") != "ffmpeg":
-        # Options we do not know belong to the camera's own URL (e.g. ?action=stream): keep them there.
-        options = {k: v for k, v in query.items() if k in allowed}
-    else:
-        unknown = sorted(set(query) - allowed)
-        if unknown:
-            raise CameraError(f"{shown}: unknown option(s) {', '.join(unknown)} for {scheme}:// "
-                              f"(known: {', '.join(sorted(allowed))})")
-        options = query
+    http = scheme in ("http", "https")
+    # Options we do not know belong to an IP camera's own URL (e.g. ?action=stream): they stay in it.
+    options = UrlOptions(url, parts.query, known=_ALLOWED[scheme], error=CameraError, foreign=http, shown=shown)
+    if http and options.get("backend") == "ffmpeg" and options.foreign_query:
+        raise CameraError(f"{shown}: unknown option {options.foreign_query!r} with backend=ffmpeg "
+                          f"(known: {', '.join(options.known)})")
     if scheme == "camera":
         target = parts.netloc or parts.path.lstrip("/")
         if not target.isdigit():
@@ -155,25 +151,6 @@ def _parse(url: str) -> _Url:
             raise CameraError(f"{shown}: no host")
         target = url
     return _Url(scheme, target, options, url, shown)
-
-
-def _number(url: _Url, key: str, default: float, low: float = 0.0) -> float:
-    if key not in url.options:
-        return default
-    try:
-        value = float(url.options[key])
-    except ValueError:
-        raise CameraError(f"{url.shown}: {key}={url.options[key]!r} is not a number") from None
-    if value < low:
-        raise CameraError(f"{url.shown}: {key} must be at least {low:g}, got {value:g}")
-    return value
-
-
-def _flag(url: _Url, key: str, default: bool = False) -> bool:
-    value = url.options.get(key, "1" if default else "0").lower()
-    if value not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
-        raise CameraError(f"{url.shown}: {key}={value!r} is not a yes/no value")
-    return value in ("1", "true", "yes", "on", "")
 
 
 # ---------------------------------------------------------------------------------------------------- sources
@@ -291,11 +268,8 @@ class _MjpegSource:
         https = parts.scheme.lower() == "https"
         port = parts.port or (443 if https else 80)
         path = parts.path or "/"
-        own_query = parse_qs(parts.query, keep_blank_values=True)
-        query = "&".join(f"{key}={value}" for key, values in own_query.items() if key not in _ALLOWED["http"]
-                         for value in values)
-        if query:
-            path += "?" + query
+        if self.url.options.foreign_query:
+            path += "?" + self.url.options.foreign_query
         try:
             sock = socket.create_connection((parts.hostname, port), timeout=self.timeout)
             if https:
@@ -423,24 +397,27 @@ class _MjpegSource:
 
 
 def _source(url: _Url, gray_default: bool = False) -> _Source:
-    gray = _flag(url, "gray", gray_default)
+    options = url.options
+    gray = options.flag("gray", gray_default)
     if url.scheme == "camera":
         size = None
-        if "width" in url.options or "height" in url.options:
-            size = (int(_number(url, "width", 1280, 1)), int(_number(url, "height", 720, 1)))
-        fps = _number(url, "fps", 0.0) or None
-        api = cv2.CAP_V4L2 if url.options.get("backend") == "v4l2" else cv2.CAP_ANY
+        if "width" in options or "height" in options:
+            size = (int(options.number("width", 1280, 1, unit="pixels")),
+                    int(options.number("height", 720, 1, unit="pixels")))
+        fps = options.number("fps", 0.0, 0, unit="frames per second") or None
+        api = cv2.CAP_V4L2 if options.get("backend") == "v4l2" else cv2.CAP_ANY
         return _CaptureSource(url, int(url.target), live=True, fps=fps, size=size, gray=gray, api=api)
     if url.scheme == "file":
         if not Path(url.target).is_file():
             raise CameraError(f"{url.shown}: no such file {url.target}")
-        fps = _number(url, "fps", -1.0, -1.0)
-        return _CaptureSource(url, url.target, live=False, fps=None if fps < 0 else fps, loop=_flag(url, "loop"),
-                              gray=gray, api=cv2.CAP_FFMPEG)
+        fps = options.number("fps", -1.0, 0, unit="frames per second")
+        return _CaptureSource(url, url.target, live=False, fps=None if fps < 0 else fps,
+                              loop=options.flag("loop"), gray=gray, api=cv2.CAP_FFMPEG)
     if url.scheme == "folder":
-        return _FolderSource(url, _number(url, "fps", 10.0), _flag(url, "loop"), gray)
-    timeout = _number(url, "timeout", 3.0, 0.1)
-    if url.options.get("backend") == "ffmpeg":
+        return _FolderSource(url, options.number("fps", 10.0, 0, unit="frames per second"), options.flag("loop"),
+                             gray)
+    timeout = options.number("timeout", 3.0, 0.1, unit="seconds")
+    if options.get("backend") == "ffmpeg":
         plain = url.raw.split("?", 1)[0]
         return _CaptureSource(url, plain, live=True, gray=gray, api=cv2.CAP_FFMPEG, timeout_ms=int(timeout * 1000))
     return _MjpegSource(url, gray, timeout)

@@ -65,13 +65,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
 from drivers.reconnect import Link
 from drivers.scanner import LineFramer, ScanRead
 from drivers.transport import TcpTransport, TransportError
+from drivers.url_options import UrlOptions
 
 log = logging.getLogger(__name__)
 
@@ -216,45 +217,6 @@ def open_lineio(url: str, on_trigger: TriggerCallback | None = None, *, pin_fact
     raise BadLineIOUrl(f"{url}: unknown scheme {scheme!r} (expected gpio, lineio+tcp or none)")
 
 
-# --- URL options ---------------------------------------------------------------------------------------
-
-
-def _options(url: str, query: str, known: tuple[str, ...]) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise BadLineIOUrl(f"{url}: malformed options {query!r} (expected name=value&…)") from None
-    options: dict[str, str] = {}
-    for key, value in pairs:
-        if key in options:
-            raise BadLineIOUrl(f"{url}: option {key} given twice")
-        options[key] = value
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise BadLineIOUrl(f"{url}: unknown option {', '.join(unknown)} (known: {', '.join(known)})")
-    return options
-
-
-def _number(url: str, options: dict[str, str], key: str, default: float, low: float, high: float,
-            unit: str) -> float:
-    if key not in options:
-        return default
-    try:
-        value = float(options[key])
-    except ValueError:
-        value = float("nan")
-    if not low <= value <= high:
-        raise BadLineIOUrl(f"{url}: {key} must be {unit} from {low:g} to {high:g}, got {options[key]!r}")
-    return value
-
-
-def _choice(url: str, options: dict[str, str], key: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = options.get(key, default).lower()
-    if value not in allowed:
-        raise BadLineIOUrl(f"{url}: {key} must be {' or '.join(allowed)}, got {options[key]!r}")
-    return value
-
-
 # --- the debounce filter (pure) ------------------------------------------------------------------------
 
 
@@ -348,7 +310,7 @@ _GPIO_OPTIONS = ("trigger", "reject", "pulse_ms", "debounce_ms", "min_gap_ms", "
                  "reject_active", "pull")
 
 
-def _pin(url: str, options: dict[str, str], key: str) -> str | int | None:
+def _pin(url: str, options: UrlOptions, key: str) -> str | int | None:
     value = options.get(key)
     if value is None:
         return None
@@ -368,19 +330,19 @@ class GpioLineIO(LineIO):
         if parts.netloc or parts.path not in ("", "/") or parts.fragment:
             raise BadLineIOUrl(f"{url}: gpio:// takes no host or path, only options "
                                "(expected gpio://?trigger=GPIO17&reject=GPIO27)")
-        options = _options(url, parts.query, _GPIO_OPTIONS)
+        options = UrlOptions(url, parts.query, known=_GPIO_OPTIONS, error=BadLineIOUrl)
         self.trigger_pin = _pin(url, options, "trigger")
         self.reject_pin = _pin(url, options, "reject")
         if self.trigger_pin is None and self.reject_pin is None:
             raise BadLineIOUrl(f"{url}: no trigger and no reject pin (give at least one, or use none://)")
         if self.trigger_pin is not None and str(self.trigger_pin) == str(self.reject_pin):
             raise BadLineIOUrl(f"{url}: trigger and reject are the same pin {self.trigger_pin}")
-        self.pulse = _number(url, options, "pulse_ms", 150, 1, _MAX_PULSE_MS, "milliseconds") / 1000
-        self.debounce = _number(url, options, "debounce_ms", 5, 0, 1000, "milliseconds") / 1000
-        self.min_gap = _number(url, options, "min_gap_ms", 0, 0, 60_000, "milliseconds") / 1000
-        self.trigger_active_high = _choice(url, options, "trigger_active", "high", ("high", "low")) == "high"
-        self.reject_active_high = _choice(url, options, "reject_active", "high", ("high", "low")) == "high"
-        self.pull = _choice(url, options, "pull", "on", ("on", "off")) == "on"
+        self.pulse = options.number("pulse_ms", 150, 1, _MAX_PULSE_MS, "milliseconds") / 1000
+        self.debounce = options.number("debounce_ms", 5, 0, 1000, "milliseconds") / 1000
+        self.min_gap = options.number("min_gap_ms", 0, 0, 60_000, "milliseconds") / 1000
+        self.trigger_active_high = options.choice("trigger_active", "high", ("high", "low")) == "high"
+        self.reject_active_high = options.choice("reject_active", "high", ("high", "low")) == "high"
+        self.pull = options.flag("pull", True)
         self.pin_factory = pin_factory
         self._filter = EdgeFilter(self.debounce, self.min_gap)
         self._cond = threading.Condition()
@@ -582,14 +544,14 @@ class TcpLineIO(LineIO):
             raise BadLineIOUrl(f"{url}: missing port (expected lineio+tcp://host:port)")
         if parts.path not in ("", "/") or parts.fragment:
             raise BadLineIOUrl(f"{url}: unexpected path {parts.path!r} (expected lineio+tcp://host:port)")
-        options = _options(url, parts.query, _TCP_OPTIONS)
-        self.pulse_ms = int(_number(url, options, "pulse_ms", 150, 1, _MAX_PULSE_MS, "milliseconds"))
-        self.keepalive = _number(url, options, "keepalive", 1.0, 0.05, 60, "seconds")
-        self.timeout = _number(url, options, "timeout", 3.0, 0.1, 300, "seconds")
+        options = UrlOptions(url, parts.query, known=_TCP_OPTIONS, error=BadLineIOUrl)
+        self.pulse_ms = int(options.number("pulse_ms", 150, 1, _MAX_PULSE_MS, "milliseconds"))
+        self.keepalive = options.number("keepalive", 1.0, 0.05, 60, "seconds")
+        self.timeout = options.number("timeout", 3.0, 0.1, 300, "seconds")
         if self.timeout <= self.keepalive:
             raise BadLineIOUrl(f"{url}: timeout ({self.timeout:g}s) must be longer than keepalive "
                                f"({self.keepalive:g}s)")
-        connect_timeout = _number(url, options, "connect_timeout", 2.0, 0.1, 60, "seconds")
+        connect_timeout = options.number("connect_timeout", 2.0, 0.1, 60, "seconds")
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         # A reject line is a dozen bytes: a write that cannot go out in half a second means the module stopped
         # reading, and reject() must not hang on it (it fails and the I/O thread reconnects).

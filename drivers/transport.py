@@ -35,12 +35,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import serial
 from zebra import Zebra
 
 from drivers.errors import DeviceError
+from drivers.url_options import UrlOptions
 
 _READ_SIZE = 4096
 
@@ -134,49 +135,6 @@ def open_transport(url: str) -> Transport:
     return factory(url)
 
 
-# --- option parsing -------------------------------------------------------------------------------------
-
-
-def _options(url: str, query: str) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise UnsupportedUrl(f"{url}: malformed options {query!r} (expected name=value&…)") from None
-    options: dict[str, str] = {}
-    for key, value in pairs:
-        if key in options:
-            raise UnsupportedUrl(f"{url}: option {key} given twice")
-        options[key] = value
-    return options
-
-
-def _reject_unknown(url: str, options: dict[str, str], known: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise UnsupportedUrl(f"{url}: unknown option {', '.join(unknown)} (known: {', '.join(known)})")
-
-
-def _seconds(url: str, options: dict[str, str], key: str, default: float) -> float:
-    if key not in options:
-        return default
-    try:
-        value = float(options[key])
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise UnsupportedUrl(f"{url}: {key} must be seconds between 0 and 3600, got {options[key]!r}")
-    return value
-
-
-def _bool(url: str, options: dict[str, str], key: str) -> bool:
-    value = options.get(key, "0").lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise UnsupportedUrl(f"{url}: {key} must be 0 or 1, got {options[key]!r}")
-
-
 # --- tcp:// ----------------------------------------------------------------------------------------------
 
 
@@ -196,12 +154,11 @@ class TcpTransport(Transport):
             raise UnsupportedUrl(f"{url}: missing port (expected tcp://host:9100)")
         if parts.path not in ("", "/") or parts.fragment:
             raise UnsupportedUrl(f"{url}: unexpected path {parts.path!r} (expected tcp://host:9100)")
-        options = _options(url, parts.query)
-        _reject_unknown(url, options, ("connect_timeout", "write_timeout"))
+        options = UrlOptions(url, parts.query, known=("connect_timeout", "write_timeout"), error=UnsupportedUrl)
         self.host: str = parts.hostname
         self.port: int = port
-        self.connect_timeout = _seconds(url, options, "connect_timeout", 5.0)
-        self.write_timeout = _seconds(url, options, "write_timeout", 10.0)
+        self.connect_timeout = options.number("connect_timeout", 5.0, 0, 3600, "seconds", above=True)
+        self.write_timeout = options.number("write_timeout", 10.0, 0, 3600, "seconds", above=True)
         self._sock: socket.socket | None = None
 
     @property
@@ -274,40 +231,31 @@ class SerialTransport(Transport):
         is_pyserial_url = "://" in target
         if not target or target == "/":
             raise UnsupportedUrl(f"{url}: missing device (expected serial:///dev/ttyUSB0?baud=9600)")
-        options = _options(url, query)
-        ours = {key: value for key, value in options.items() if key in _SERIAL_OPTIONS}
-        theirs = {key: value for key, value in options.items() if key not in _SERIAL_OPTIONS}
+        # pyserial URL handlers check their own options and reject unknown ones; a device path has only ours.
+        options = UrlOptions(url, query, known=_SERIAL_OPTIONS, error=UnsupportedUrl, foreign=is_pyserial_url)
         if is_pyserial_url:
-            # pyserial URL handlers check their own options and reject unknown ones.
-            self.port_name = target + (f"?{urlencode(theirs)}" if theirs else "")
+            self.port_name = target + (f"?{options.foreign_query}" if options.foreign_query else "")
         else:
-            _reject_unknown(url, theirs, _SERIAL_OPTIONS)
             self.port_name = unquote(target)
         self._exclusive = not is_pyserial_url
-        self.settings = self._settings(url, ours)
+        self.settings = self._settings(options)
         self._port: serial.SerialBase | None = None
         self._read_timeout: float | None = None
 
     @staticmethod
-    def _settings(url: str, options: dict[str, str]) -> dict[str, object]:
-        def number(key: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
-            value = options.get(key, default)
-            if allowed is not None and value not in allowed:
-                raise UnsupportedUrl(f"{url}: {key} must be one of {', '.join(allowed)}, got {value!r}")
-            return value
-
+    def _settings(options: UrlOptions) -> dict[str, object]:
         baud = options.get("baud", "9600")
         if not baud.isdigit() or int(baud) == 0:
-            raise UnsupportedUrl(f"{url}: baud must be a positive whole number, got {baud!r}")
+            raise UnsupportedUrl(f"{options.url}: baud must be a positive whole number, got {baud!r}")
         return {
             "baudrate": int(baud),
-            "bytesize": int(number("bytesize", "8", ("5", "6", "7", "8"))),
-            "parity": number("parity", "N", ("N", "E", "O", "M", "S")),
-            "stopbits": float(number("stopbits", "1", ("1", "1.5", "2"))),
-            "xonxoff": _bool(url, options, "xonxoff"),
-            "rtscts": _bool(url, options, "rtscts"),
-            "dsrdtr": _bool(url, options, "dsrdtr"),
-            "write_timeout": _seconds(url, options, "write_timeout", 10.0),
+            "bytesize": int(options.choice("bytesize", "8", ("5", "6", "7", "8"))),
+            "parity": options.choice("parity", "N", ("N", "E", "O", "M", "S"), fold_case=False),
+            "stopbits": float(options.choice("stopbits", "1", ("1", "1.5", "2"))),
+            "xonxoff": options.flag("xonxoff"),
+            "rtscts": options.flag("rtscts"),
+            "dsrdtr": options.flag("dsrdtr"),
+            "write_timeout": options.number("write_timeout", 10.0, 0, 3600, "seconds", above=True),
         }
 
     @property

@@ -53,6 +53,7 @@ import numpy as np
 from PIL import Image
 
 from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.url_options import yes_no
 from simulators.control import CommandServer
 from simulators.errors import SimulatorError
 from simulators.zpl_render import render_labels
@@ -705,9 +706,10 @@ class CameraSimulator:
             return "ok"
 
         def offline(args: list[str]) -> str:
-            if len(args) != 1 or args[0] not in ("on", "off"):
+            setting = yes_no(args[0]) if len(args) == 1 else None
+            if setting is None:
                 raise ValueError("usage: offline on|off")
-            self.set_offline(args[0] == "on")
+            self.set_offline(setting)
             return "ok"
 
         return {

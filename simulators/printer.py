@@ -67,6 +67,7 @@ from typing import Any
 from PIL import Image
 
 from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.url_options import yes_no
 from simulators.errors import SimulatorError
 from simulators.zpl_render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
 
@@ -950,9 +951,10 @@ class PrinterSimulator:
             with self._cond:
                 return json.dumps({name: len(data) for name, data in sorted(self.files.items())})
         if command in FAULT_NAMES or command in ("silent", "offline"):
-            if len(args) != 1 or args[0].lower() not in ("on", "off", "1", "0", "true", "false"):
+            setting = yes_no(args[0]) if len(args) == 1 else None
+            if setting is None:
                 raise SimulatorError(f"usage: {command} on|off")
-            self.set_faults(**{command: args[0].lower() in ("on", "1", "true")})
+            self.set_faults(**{command: setting})
             return "ok"
         if command in ("pause", "resume"):
             self.set_faults(paused=command == "pause")

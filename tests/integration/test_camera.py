@@ -65,7 +65,7 @@ def test_bad_urls_fail_at_once_with_the_url(tmp_path: Path) -> None:
         "camera://front": "device index",
         f"file://{tmp_path}/missing.avi": "no such file",
         "camera://0?widht=640": "unknown option",
-        f"folder://{tmp_path}?fps=fast": "not a number",
+        f"folder://{tmp_path}?fps=fast": "fps must be frames per second at least 0",
     }
     for url, message in cases.items():
         with pytest.raises(CameraError, match=message) as caught:
