@@ -55,6 +55,7 @@ from PIL import Image
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.url_options import yes_no
 from simulators.control import CommandServer
+from simulators.tcp import TcpServer
 from simulators.errors import SimulatorError
 from simulators.zpl_render import render_labels
 
@@ -197,7 +198,6 @@ class CameraSimulator:
         self.set_rates(no_label=no_label_rate, smudge=smudge_rate, cut=cut_rate, foreign=foreign_rate)
         self._rng = random.Random(seed)
         self._np_rng = np.random.default_rng(seed)
-        self._requested_port = port
         self._requested_control_port = control_port
         self._lock = threading.Condition()
         self._pending: list[tuple[float, Any, LabelKind | None]] = []
@@ -208,9 +208,9 @@ class CameraSimulator:
         self._frame_seq = 0
         self._offline = False
         self._running = False
-        self._server: socket.socket | None = None
+        self._server = TcpServer(self._serve_client, host, port, name="camera",
+                                 refuse=lambda: self._offline or not self._running)
         self._control: CommandServer | None = None
-        self._clients: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self.counts = _Counts()
         self._backgrounds = [self._make_background(i) for i in range(3)]
@@ -222,23 +222,18 @@ class CameraSimulator:
     def start(self) -> CameraSimulator:
         if self._running:
             raise SimulatorError("camera simulator already started")
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            server.bind((self.host, self._requested_port))
-        except OSError as exc:
-            server.close()
-            raise SimulatorError(f"camera simulator cannot listen on {self.host}:{self._requested_port}: {exc}")
-        server.listen(8)
-        self._server = server
         self._running = True
+        try:
+            self._server.start()
+        except SimulatorError:
+            self._running = False
+            raise
         if self._requested_control_port is not None:
             self._control = CommandServer(self._handlers(), self.host, self._requested_control_port,
                                           name="camera-control").start()
-        for target, name in ((self._render_loop, "camera-render"), (self._accept_loop, "camera-accept")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        thread = threading.Thread(target=self._render_loop, name="camera-render", daemon=True)
+        self._threads.append(thread)
+        thread.start()
         log.info("camera simulator streaming on %s", self.url)
         return self
 
@@ -248,9 +243,7 @@ class CameraSimulator:
         with self._lock:
             self._running = False
             self._lock.notify_all()
-        if self._server is not None:
-            _shutdown(self._server)
-        self.disconnect()
+        self._server.stop()
         if self._control is not None:
             self._control.stop()
             self._control = None
@@ -258,8 +251,6 @@ class CameraSimulator:
             if thread is not threading.current_thread():
                 thread.join(timeout=5)
         self._threads.clear()
-        if self._server is not None:
-            self._server.close()
         with self._lock:
             self._pending.clear()
             self._passes.clear()
@@ -273,9 +264,7 @@ class CameraSimulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise SimulatorError("camera simulator not started")
-        return int(self._server.getsockname()[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -322,10 +311,7 @@ class CameraSimulator:
 
     def disconnect(self) -> None:
         """Drop every open stream connection (the camera's cable pulled and put back)."""
-        with self._lock:
-            clients = list(self._clients)
-        for sock in clients:
-            _shutdown(sock)
+        self._server.disconnect()
 
     def set_offline(self, offline: bool) -> None:
         """Refuse new stream connections (accept and close at once), and drop the open ones when going offline."""
@@ -341,7 +327,7 @@ class CameraSimulator:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            return {"url": self.url if self._server else None, "rates": self.rates,
+            return {"url": self.url if self._server.running else None, "rates": self.rates,
                     "counts": vars(self.counts).copy(), "in_view": len(self._passes),
                     "pending": len(self._pending), "offline": self._offline, "fps": self.fps,
                     "size": [self.width, self.height]}
@@ -600,53 +586,29 @@ class CameraSimulator:
             self.counts.frames += 1
             self._lock.notify_all()
 
-    def _accept_loop(self) -> None:
-        assert self._server is not None
-        while self._running:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            if self._offline or not self._running:
-                _shutdown(conn)
-                conn.close()
-                continue
-            with self._lock:
-                self._clients.add(conn)
-                self.counts.clients += 1
-            thread = threading.Thread(target=self._serve_client, args=(conn,), name="camera-client", daemon=True)
-            # Finished client threads are pruned so a long run with many reconnects holds no dead threads.
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-            thread.start()
-
     def _serve_client(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(5.0)
-            request = b""
-            while b"\r\n\r\n" not in request and len(request) < 8192:
-                chunk = conn.recv(1024)
-                if not chunk:
-                    return
-                request += chunk
-            line = request.split(b"\r\n", 1)[0].decode("latin-1")
-            parts = line.split()
-            path = parts[1].split("?")[0] if len(parts) >= 2 else "/"
-            if path in ("/", "/stream.mjpg", "/stream", "/video"):
-                self._stream(conn)
-            elif path in ("/frame.jpg", "/snapshot.jpg"):
-                jpeg = self._next_jpeg(after=-1)
-                if jpeg is not None:
-                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                 + str(len(jpeg)).encode() + b"\r\nCache-Control: no-cache\r\n\r\n" + jpeg)
-            else:
-                conn.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such path; "
-                             b"try /stream.mjpg or /frame.jpg\n")
-        except OSError:
-            pass
-        finally:
-            with self._lock:
-                self._clients.discard(conn)
-            conn.close()
+        with self._lock:
+            self.counts.clients += 1
+        conn.settimeout(5.0)
+        request = b""
+        while b"\r\n\r\n" not in request and len(request) < 8192:
+            chunk = conn.recv(1024)
+            if not chunk:
+                return
+            request += chunk
+        line = request.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = line.split()
+        path = parts[1].split("?")[0] if len(parts) >= 2 else "/"
+        if path in ("/", "/stream.mjpg", "/stream", "/video"):
+            self._stream(conn)
+        elif path in ("/frame.jpg", "/snapshot.jpg"):
+            jpeg = self._next_jpeg(after=-1)
+            if jpeg is not None:
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                             + str(len(jpeg)).encode() + b"\r\nCache-Control: no-cache\r\n\r\n" + jpeg)
+        else:
+            conn.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such path; "
+                         b"try /stream.mjpg or /frame.jpg\n")
 
     def _next_jpeg(self, after: int) -> bytes | None:
         with self._lock:
@@ -786,8 +748,3 @@ class CameraSimulator:
         return manifest
 
 
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
