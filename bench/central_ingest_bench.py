@@ -31,11 +31,8 @@ import io
 import json
 import multiprocessing as mp
 import os
-import pwd
 import queue
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,20 +50,18 @@ import psycopg  # noqa: E402
 import yaml  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+
+from tests.integration.mqtt_fixtures import Broker  # noqa: E402
+
 from conditions import cpu_model, loadavg, version  # noqa: E402
 
 TARGET = "target: ours >= 50 % of the transport's rate and >= 10,000 events/s, every event stored once"
 GTIN = "08938603001013"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 ADMIN = os.environ.get("CENTRAL_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 PREFIX = "bench"
 ICT = dt.timezone(dt.timedelta(hours=7))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tree_cpu(pid: int) -> float:
@@ -89,27 +84,11 @@ def tree_cpu(pid: int) -> float:
 
 @contextlib.contextmanager
 def private_broker(folder: Path, max_queued: int):
-    port = free_port()
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false",
-             f"max_queued_messages {max_queued}", "max_inflight_messages 1000", f"log_dest file {folder / 'log'}",
-             "log_type error"]
-    if os.geteuid() == 0:
-        lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
-    (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
-    process = subprocess.Popen([MOSQUITTO, "-c", str(folder / "mosquitto.conf")], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start on port {port}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
+    """The tests' Mosquitto launcher, persistence off, queues and in-flight windows above the run's messages."""
+    broker = Broker(folder / "broker", persistence=False, log_types=("error",),
+                    extra_config=f"max_queued_messages {max_queued}\nmax_inflight_messages 1000\n")
+    with broker.start(timeout=10):
+        yield broker.port
 
 
 @contextlib.contextmanager
