@@ -16,7 +16,8 @@ URLs:
 - `file:///dev/usb/lp0` — a device file (or any existing file: bytes are appended). Read-back works on a
   character device opened read-write; a regular file is write-only. The file is never created, so a
   missing printer is an error instead of a new file in /dev.
-- `cups://queue` — a raw CUPS queue through the `zebra` package; no read-back (`can_read` is False).
+- `cups://queue` — a raw CUPS queue: `lpstat -p` must list it, each write is one `lpr -o raw` job; no read-back
+  (`can_read` is False).
 - `hid:///dev/input/by-id/…-event-kbd[?grab=1]` — a keyboard-wedge scanner's input events as typed text, read-only
   (`drivers.hid`).
 """
@@ -38,7 +39,6 @@ from typing import Self
 from urllib.parse import unquote, urlsplit
 
 import serial
-from zebra import Zebra
 
 from drivers.errors import DeviceError
 from drivers.url_options import UrlOptions
@@ -431,22 +431,19 @@ class FileTransport(Transport):
 _QUEUE_NAME = re.compile(r"[^\s/#?\\]+")
 
 
-class _CheckedZebra(Zebra):
-    """The `zebra` package's Unix path ignores lpr's exit status; this one runs lpr and checks it."""
+_LPR_TIMEOUT = 30.0
+_LPSTAT_TIMEOUT = 10.0
 
-    lpr_timeout = 30.0
 
-    def _output_unix(self, commands: bytes) -> None:
-        result = subprocess.run(
-            ["lpr", f"-P{self.queue}", "-o", "raw"],
-            input=commands,
-            capture_output=True,
-            timeout=self.lpr_timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            message = result.stderr.decode("utf-8", "replace").strip() or f"exit status {result.returncode}"
-            raise TransportError(f"cups://{self.queue}: lpr failed: {message}")
+def cups_queues() -> list[str]:
+    """The CUPS queues `lpstat -p` lists (none when it lists none). Raises OSError without CUPS's tools."""
+    try:
+        result = subprocess.run(["lpstat", "-p"], capture_output=True, timeout=_LPSTAT_TIMEOUT, check=False,
+                                env={**os.environ, "LC_ALL": "C"})   # "printer <name> is idle…" in any locale
+    except subprocess.TimeoutExpired as exc:
+        raise OSError(f"lpstat -p did not answer within {_LPSTAT_TIMEOUT:g}s") from exc
+    lines = result.stdout.decode("utf-8", "replace").splitlines()
+    return [line.split()[1] for line in lines if line.startswith("printer ") and len(line.split()) > 1]
 
 
 class CupsTransport(Transport):
@@ -463,7 +460,7 @@ class CupsTransport(Transport):
         if not _QUEUE_NAME.fullmatch(queue):
             raise UnsupportedUrl(f"{url}: {queue!r} is not a CUPS queue name")
         self.queue = queue
-        self._zebra: _CheckedZebra | None = None
+        self._open = False
 
     @property
     def can_read(self) -> bool:
@@ -471,32 +468,34 @@ class CupsTransport(Transport):
 
     @property
     def is_open(self) -> bool:
-        return self._zebra is not None
+        return self._open
 
     def open(self) -> None:
-        if self._zebra is not None:
+        if self._open:
             return
-        zebra = _CheckedZebra(self.queue)
         try:
-            queues = zebra.getqueues()
+            queues = cups_queues()
         except OSError as exc:
             raise TransportError(f"{self._url}: cannot list CUPS queues (is CUPS installed?): {exc}") from exc
         if self.queue not in queues:
             listed = ", ".join(queues) or "none"
             raise TransportError(f"{self._url}: no CUPS queue named {self.queue!r} (lpstat -p lists: {listed})")
-        self._zebra = zebra
+        self._open = True
 
     def close(self) -> None:
-        self._zebra = None
+        self._open = False
 
     def write(self, data: bytes) -> None:
         self._require_open()
-        assert self._zebra is not None
         try:
-            # Bytes go through untouched; a str would be encoded as cp437 and break UTF-8 labels.
-            self._zebra.output(bytes(data))
+            # The bytes go to lpr untouched (UTF-8 labels stay UTF-8); its exit status says whether CUPS took them.
+            result = subprocess.run(["lpr", f"-P{self.queue}", "-o", "raw"], input=bytes(data), capture_output=True,
+                                    timeout=_LPR_TIMEOUT, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
             raise TransportError(f"{self._url}: print job failed: {exc}") from exc
+        if result.returncode != 0:
+            message = result.stderr.decode("utf-8", "replace").strip() or f"exit status {result.returncode}"
+            raise TransportError(f"{self._url}: lpr failed: {message}")
 
     def read(self, timeout: float) -> bytes:
         raise TransportError(f"{self._url}: a CUPS queue has no read-back")
