@@ -6,9 +6,11 @@ URL forms (`open_camera(url)`):
     file:///path/video.avi?fps=0&loop=1       a video file: at its own frame rate, or `fps` (0 = as fast as
                                               it decodes); `loop=1` starts again at the end
     folder:///path/to/images?fps=10&loop=1    the images of a folder in name order (png, jpg, bmp, tif)
-    http://host:port/stream.mjpg              an MJPEG stream (IP cameras, the camera simulator), read with
-                                              our own multipart reader; `?backend=ffmpeg` reads it through
-                                              OpenCV's FFmpeg backend instead; user:password@ for basic auth
+    http://host:port/stream.mjpg              an MJPEG stream (IP cameras, the camera simulator): HTTP by
+                                              httpx (redirects, chunked transfer, https), the parts by our
+                                              multipart reader; user:password@ for the Digest or Basic auth
+                                              the camera asks for; `?backend=ffmpeg` reads it through
+                                              OpenCV's FFmpeg backend instead
 
 Every form takes `gray=1` (frames as 2-D gray arrays instead of BGR; the verification camera defaults to it,
 `gray=0` keeps colour). Unknown options are refused, so a typo
@@ -28,12 +30,12 @@ the machine's monotonic clock unless a test passes one it moves by hand.
 
 from __future__ import annotations
 
-import base64
 import logging
 import socket
 import ssl
 import threading
 from collections import deque
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +43,7 @@ from typing import Protocol, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cv2
+import httpx
 import numpy as np
 
 from drivers.clock import SYSTEM_CLOCK, Clock
@@ -249,9 +252,30 @@ class _FolderSource:
         self._files = []
 
 
+class _CameraAuth(httpx.Auth):
+    """The user:password@ of the URL, in the scheme the camera asks for: Digest (most IP cameras) or Basic.
+
+    Nothing is sent until the camera answers 401, so a password never goes out in clear to a camera that asks
+    for Digest, nor to one that needs none."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._basic = httpx.BasicAuth(user, password)
+        self._digest = httpx.DigestAuth(user, password)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        response = yield request
+        if response.status_code != 401:
+            return
+        if response.headers.get("www-authenticate", "").lower().startswith("digest"):
+            yield from self._digest.auth_flow(request)   # it sends again and answers the new challenge
+        else:
+            yield from self._basic.auth_flow(request)
+
+
 class _MjpegSource:
-    """multipart/x-mixed-replace over HTTP, parsed by hand: exact control of timeouts and of which part is
-    decoded (only the newest complete one in what arrived: a slow consumer never reads a backlog)."""
+    """multipart/x-mixed-replace over HTTP: httpx speaks HTTP (redirects, chunked transfer, Basic and Digest
+    auth, TLS), the multipart reader here picks the parts, so only the newest complete one in what arrived is
+    decoded (a slow consumer never reads a backlog)."""
 
     live = True
     nominal_fps = 0.0
@@ -259,70 +283,52 @@ class _MjpegSource:
     def __init__(self, url: _Url, gray: bool, timeout: float) -> None:
         self.url, self.gray, self.timeout = url, gray, timeout
         self.stamp: float | None = None
-        self._sock: socket.socket | None = None
+        self._client: httpx.Client | None = None
+        self._response: httpx.Response | None = None
+        self._chunks: Iterator[bytes] | None = None
         self._buffer = bytearray()
         self._boundary = b""
 
     def open(self) -> None:
         parts = urlsplit(self.url.target)
-        https = parts.scheme.lower() == "https"
-        port = parts.port or (443 if https else 80)
-        path = parts.path or "/"
-        if self.url.options.foreign_query:
-            path += "?" + self.url.options.foreign_query
+        host = parts.netloc.rpartition("@")[2]
+        query = self.url.options.foreign_query
+        target = urlunsplit((parts.scheme, host, parts.path or "/", query, ""))
+        auth = _CameraAuth(unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+        self._client = httpx.Client(
+            auth=auth, follow_redirects=True, timeout=httpx.Timeout(self.timeout),
+            verify=ssl.create_default_context(),   # the machine's CA store, as the rest of the station
+            headers={"Accept": "multipart/x-mixed-replace", "User-Agent": "packing-station"},
+        )
+        self._buffer = bytearray()
         try:
-            sock = socket.create_connection((parts.hostname, port), timeout=self.timeout)
-            if https:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
-        except OSError as exc:
-            raise CameraError(f"{self.url.shown}: cannot connect: {exc}") from exc
-        headers = [f"GET {path} HTTP/1.1", f"Host: {parts.hostname}:{port}", "Accept: multipart/x-mixed-replace",
-                   "Connection: close", "User-Agent: packing-station"]
-        if parts.username:
-            token = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()).decode()
-            headers.append(f"Authorization: Basic {token}")
-        self._sock, self._buffer = sock, bytearray()
-        try:
-            sock.sendall(("\r\n".join(headers) + "\r\n\r\n").encode("latin-1"))
-            head = self._read_until(b"\r\n\r\n", 16384)
-        except BaseException:
+            response = self._client.send(self._client.build_request("GET", target), stream=True)
+        except httpx.HTTPError as exc:
             self.close()
-            raise
-        lines = head.decode("latin-1").split("\r\n")
-        status = lines[0].split(" ", 2)
-        if len(status) < 2 or status[1] != "200":
+            raise CameraError(f"{self.url.shown}: cannot connect: {_reason(exc)}") from exc
+        self._response = response
+        if response.status_code != 200:
             self.close()
-            raise CameraError(f"{self.url.shown}: HTTP answer {lines[0]!r}")
-        fields = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
-        content_type = fields.get("content-type", "")
+            raise CameraError(f"{self.url.shown}: HTTP answer {response.status_code} {response.reason_phrase!r}")
+        content_type = response.headers.get("content-type", "")
         if "multipart" not in content_type.lower() or "boundary=" not in content_type:
             self.close()
             raise CameraError(f"{self.url.shown}: not an MJPEG stream (Content-Type {content_type!r})")
         boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
         self._boundary = b"--" + boundary.removeprefix("--").encode("latin-1")
+        self._chunks = response.iter_bytes()
 
     def _recv(self) -> None:
-        assert self._sock is not None
+        assert self._chunks is not None
         try:
-            chunk = self._sock.recv(262144)
-        except TimeoutError:
+            chunk = next(self._chunks, b"")
+        except httpx.TimeoutException:
             raise CameraError(f"{self.url.shown}: nothing received for {self.timeout:g} s") from None
-        except OSError as exc:
-            raise CameraError(f"{self.url.shown}: connection failed: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise CameraError(f"{self.url.shown}: connection failed: {_reason(exc)}") from exc
         if not chunk:
             raise CameraError(f"{self.url.shown}: the camera closed the stream")
         self._buffer += chunk
-
-    def _read_until(self, marker: bytes, limit: int) -> bytes:
-        while True:
-            end = self._buffer.find(marker)
-            if end >= 0:
-                data = bytes(self._buffer[:end])
-                del self._buffer[:end + len(marker)]
-                return data
-            if len(self._buffer) > limit:
-                raise CameraError(f"{self.url.shown}: header longer than {limit} bytes")
-            self._recv()
 
     def _next_part(self) -> tuple[bytes, float | None] | None:
         """The next complete JPEG in the buffer with its `X-Timestamp` (the exposure time some cameras send),
@@ -362,7 +368,7 @@ class _MjpegSource:
         return data, stamp
 
     def read(self) -> np.ndarray | None:
-        if self._sock is None:
+        if self._chunks is None:
             raise CameraError(f"{self.url.shown}: not open")
         newest = None
         while newest is None:
@@ -379,7 +385,9 @@ class _MjpegSource:
 
     def interrupt(self) -> None:
         """Wake a read blocked on the socket (from another thread: stop() must not wait for the timeout)."""
-        sock = self._sock
+        response = self._response
+        stream = response.extensions.get("network_stream") if response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -387,13 +395,19 @@ class _MjpegSource:
                 pass
 
     def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            self._sock = None
+        response, client = self._response, self._client
+        self._response = self._client = self._chunks = None
+        for part in (response, client):
+            if part is not None:
+                try:
+                    part.close()
+                except (httpx.HTTPError, OSError):
+                    pass   # the camera is already gone
         self._buffer = bytearray()
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _source(url: _Url, gray_default: bool = False) -> _Source:

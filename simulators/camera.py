@@ -16,7 +16,10 @@ What it does, as a camera over a packing conveyor would show it:
 - `url` is `http://HOST:PORT/stream.mjpg` (multipart/x-mixed-replace, one JPEG per part, each with its exposure
   time as `X-Timestamp: <epoch seconds>`, as mjpg-streamer and many IP cameras send it, from the camera's own
   clock, set at start-up and free-running); `/frame.jpg` gives
-  the current frame alone. The station reads it through `drivers.camera.open_camera(url)`, the real path.
+  the current frame alone; `/video.cgi` redirects to the stream, as IP cameras' CGI addresses do. `auth=(user,
+  password)` asks for Digest (`auth_scheme="digest"`, MD5, qop=auth) or Basic authentication; `chunked=True`
+  sends the stream as HTTP/1.1 chunked transfer. The station reads it through `drivers.camera.open_camera(url)`,
+  the real path.
 - `write_frames(folder, n)` writes a FIXED, seeded set of good and bad frames and `manifest.json` with the
   ground truth of each frame (for the decode benchmark and tests).
 
@@ -34,10 +37,15 @@ Control port (`control_port`; text lines over TCP, one reply line per command):
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
 import math
 import random
+import re
+import secrets
 import socket
 import string
 import threading
@@ -65,6 +73,7 @@ log = logging.getLogger(__name__)
 
 _TEMPLATE = Path(__file__).resolve().parents[1] / "config" / "labels" / "stamp-60x40.zpl"
 _BOUNDARY = b"frame"
+_REALM = "camera-simulator"
 _MAX_LAG_S = 0.25
 _ITEM_GAP_PX = 16      # the least gap between two labels on the belt
 # A colour camera's view of the gray scene: the belt's green-grey cast, as B, G, R gains.
@@ -175,7 +184,12 @@ class CameraSimulator:
         cut_rate: float = 0.0,
         foreign_rate: float = 0.0,
         clock: Clock = SYSTEM_CLOCK,
+        auth: tuple[str, str] | None = None,
+        auth_scheme: str = "digest",
+        chunked: bool = False,
     ) -> None:
+        if auth_scheme not in ("digest", "basic"):
+            raise SimulatorError(f"auth_scheme must be digest or basic, got {auth_scheme!r}")
         if width < 320 or height < 240:
             raise SimulatorError(f"frame {width}x{height} too small (at least 320x240)")
         if fps <= 0:
@@ -194,6 +208,8 @@ class CameraSimulator:
         self.noise = noise
         self.jpeg_quality = jpeg_quality
         self.mono = mono
+        self.auth, self.auth_scheme, self.chunked = auth, auth_scheme, chunked
+        self._nonce = secrets.token_hex(16)   # one Digest nonce for the simulator's life, as many cameras do
         self._rates = {"no_label": 0.0, "smudge": 0.0, "cut": 0.0, "foreign": 0.0}
         self.set_rates(no_label=no_label_rate, smudge=smudge_rate, cut=cut_rate, foreign=foreign_rate)
         self._rng = random.Random(seed)
@@ -596,10 +612,21 @@ class CameraSimulator:
             if not chunk:
                 return
             request += chunk
-        line = request.split(b"\r\n", 1)[0].decode("latin-1")
-        parts = line.split()
-        path = parts[1].split("?")[0] if len(parts) >= 2 else "/"
-        if path in ("/", "/stream.mjpg", "/stream", "/video"):
+        head = request.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        parts = head[0].split()
+        method, target = (parts[0], parts[1]) if len(parts) >= 2 else ("GET", "/")
+        headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:] if ":" in h)}
+        path = target.split("?")[0]
+        if self.auth is not None and not self._authorized(method, headers.get("authorization", "")):
+            challenge = (f'Digest realm="{_REALM}", qop="auth", nonce="{self._nonce}", algorithm=MD5'
+                         if self.auth_scheme == "digest" else f'Basic realm="{_REALM}"')
+            conn.sendall(f"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\n"
+                         "Connection: close\r\n\r\n".encode("latin-1"))
+        elif path == "/video.cgi":
+            # An IP camera's CGI address that sends the client on to its stream.
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /stream.mjpg\r\nContent-Length: 0\r\n"
+                         b"Connection: close\r\n\r\n")
+        elif path in ("/", "/stream.mjpg", "/stream", "/video"):
             self._stream(conn)
         elif path in ("/frame.jpg", "/snapshot.jpg"):
             jpeg = self._next_jpeg(after=-1)
@@ -610,6 +637,28 @@ class CameraSimulator:
             conn.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such path; "
                          b"try /stream.mjpg or /frame.jpg\n")
 
+    def _authorized(self, method: str, header: str) -> bool:
+        """Whether the request's Authorization answers the challenge (Basic, or Digest MD5 with qop=auth)."""
+        assert self.auth is not None
+        user, password = self.auth
+        scheme, _, value = header.partition(" ")
+        if self.auth_scheme == "basic":
+            expected = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            return scheme.lower() == "basic" and hmac.compare_digest(value.strip(), expected)
+        if scheme.lower() != "digest":
+            return False
+        fields = dict((k.strip(), v.strip().strip('"')) for k, _, v in
+                      (item.partition("=") for item in re.split(r",\s*(?=\w+=)", value)))
+        if fields.get("username") != user or fields.get("nonce") != self._nonce:
+            return False
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+        ha1, ha2 = md5(f"{user}:{_REALM}:{password}"), md5(f"{method}:{fields.get('uri', '')}")
+        expected = md5(f"{ha1}:{self._nonce}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:auth:{ha2}")
+        return hmac.compare_digest(fields.get("response", ""), expected)
+
     def _next_jpeg(self, after: int) -> bytes | None:
         with self._lock:
             self._lock.wait_for(lambda: not self._running or (self._jpeg is not None and self._frame_seq > after),
@@ -617,8 +666,10 @@ class CameraSimulator:
             return self._jpeg if self._running else None
 
     def _stream(self, conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.0 200 OK\r\nServer: camera-simulator\r\nCache-Control: no-cache\r\n"
-                     b"Connection: close\r\nContent-Type: multipart/x-mixed-replace; boundary=" + _BOUNDARY
+        # HTTP/1.1 with chunked transfer as many IP cameras send it, or HTTP/1.0 to the end of the connection.
+        version, framing = (b"HTTP/1.1", b"Transfer-Encoding: chunked\r\n") if self.chunked else (b"HTTP/1.0", b"")
+        conn.sendall(version + b" 200 OK\r\nServer: camera-simulator\r\nCache-Control: no-cache\r\n" + framing
+                     + b"Connection: close\r\nContent-Type: multipart/x-mixed-replace; boundary=" + _BOUNDARY
                      + b"\r\n\r\n")
         seen = 0   # frame numbers start at 1: the first frame rendered is the first sent
         while self._running:
@@ -629,8 +680,9 @@ class CameraSimulator:
                 if self._frame_seq <= seen or self._jpeg is None:
                     continue
                 jpeg, seen, stamp = self._jpeg, self._frame_seq, self._jpeg_stamp
-            conn.sendall(b"--" + _BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nX-Timestamp: " + stamp
-                         + b"\r\nContent-Length: " + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+            part = (b"--" + _BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nX-Timestamp: " + stamp
+                    + b"\r\nContent-Length: " + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+            conn.sendall(b"%x\r\n%s\r\n" % (len(part), part) if self.chunked else part)
 
     # ------------------------------------------------------------------------------------------ control
 

@@ -196,6 +196,27 @@ def test_mjpeg_through_ffmpeg_backend(no_leaks: None) -> None:
         assert frame is not None and frame.size == (800, 600)
 
 
+@pytest.mark.parametrize("scheme", ["digest", "basic"])
+def test_mjpeg_with_the_auth_the_camera_asks_for(no_leaks: None, scheme: str) -> None:
+    with small_sim(auth=("admin", "cam s3cret"), auth_scheme=scheme) as sim:
+        url = sim.url.replace("http://", "http://admin:cam%20s3cret@")
+        with open_camera(url) as camera:
+            assert camera.wait_next(0, timeout=5) is not None
+        with open_camera(url.replace("s3cret", "wrong") + "?timeout=1") as camera:
+            assert wait_until(lambda: camera.last_error is not None, 5)
+            assert "HTTP answer 401 'Unauthorized'" in str(camera.last_error)
+            assert "wrong" not in str(camera.last_error) and "admin:***@" in str(camera.last_error)
+
+
+def test_mjpeg_through_a_redirect_and_chunked_transfer(no_leaks: None) -> None:
+    with small_sim(chunked=True, auth=("admin", "pw")) as sim:
+        url = sim.url.replace("http://", "http://admin:pw@").replace("/stream.mjpg", "/video.cgi?resolution=800x600")
+        with open_camera(url) as camera:
+            first = camera.wait_next(0, timeout=5)
+            assert first is not None and first.size == (800, 600)
+            assert camera.wait_next(first.seq, timeout=5) is not None   # part after part through the chunks
+
+
 def test_reconnects_when_the_stream_drops_and_comes_back(no_leaks: None, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="drivers.camera")
     port = free_port()
