@@ -1,4 +1,4 @@
-"""Central ingest benchmark (issue 10): N events (default 100,000) from 20 simulated stations into PostgreSQL.
+"""Central ingest benchmark: N events (default 100,000) from 20 simulated stations into PostgreSQL.
 
 Everything runs on a private Mosquitto on a free port (persistence off, queues above N) and a throwaway database
 on the machine's PostgreSQL (127.0.0.1:5432, or CENTRAL_BENCH_POSTGRES), dropped at the end. Three runs of the
@@ -16,8 +16,8 @@ unacknowledged (as the relay does), `--events-per-message` events a document (de
 mqtt.events_per_message). CPU seconds of each process tree are printed: every run shares the machine's cores
 with the stations' publisher.
 
-Targets (issue 10): ours >= 50 % of the transport's rate and >= 10,000 events/s; every event stored exactly once,
-duplicates acked. Figures are printed; the exit code says only whether the benchmark itself ran.
+Targets (docs/central.md, Benchmarks): ours >= 50 % of the transport's rate and >= 10,000 events/s; every event
+stored exactly once, duplicates acked. Figures are printed; the exit code says only whether the benchmark itself ran.
 
     .venv/bin/python bench/central_ingest_bench.py [--events 100000] [--stations 20] [--events-per-message N]
 """
@@ -284,7 +284,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
-    print("central ingest benchmark (issue 10)")
+    print("central ingest benchmark")
     print(f"  machine: {cpu_model()}, {os.cpu_count()} cores, load {loadavg()}")
     print(f"  paho-mqtt {version('paho-mqtt')}, psycopg {version('psycopg')}, SQLAlchemy {version('SQLAlchemy')}, "
           f"jsonschema-rs {version('jsonschema_rs')}")

@@ -1,4 +1,4 @@
-"""Trace page benchmark (issue 10): the page of random stamps among 1,000,000, served by `central serve`.
+"""Trace page benchmark: the page of random stamps among 1,000,000, served by `central serve`.
 
 A throwaway database on the machine's PostgreSQL (or CENTRAL_BENCH_POSTGRES) gets `--stamps` activated stamps
 (generated inside PostgreSQL, untimed) with their product, producer, batch and diary; `central serve` (uvicorn,
@@ -195,7 +195,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--web-workers", type=int, default=1)
     args = parser.parse_args()
-    print("central trace page benchmark (issue 10)")
+    print("central trace page benchmark")
     print(f"  machine: {cpu_model()}, {os.cpu_count()} cores, load {loadavg()}")
     print(f"  fastapi {version('fastapi')}, uvicorn {version('uvicorn')}, httpx {version('httpx')}, "
           f"psycopg {version('psycopg')}")

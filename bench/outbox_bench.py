@@ -1,4 +1,4 @@
-"""Outbox drain benchmark (issue 3): N events (default 100,000) from the outbox to Mosquitto, against plain paho.
+"""Outbox drain benchmark: N events (default 100,000) from the outbox to Mosquitto, against plain paho.
 
 Everything runs against a private Mosquitto on a free port (persistence off, max_queued_messages above N), so
 the machine's broker is not flooded. A plain subscriber in another process (paho, QoS 1, it only counts)
@@ -20,8 +20,8 @@ The relay runs once the counting subscriber has caught up with the baseline's me
 the machine with the other's backlog. Besides the rates, the CPU this process spends per event (all its threads:
 for ours the relay's, paho's and the database writer's) is printed: on a shared machine it moves less than the rates.
 
-Targets (issue 3): ours >= 50 % of the baseline's rate, and N = 100,000 in <= 30 s. Figures are printed; the exit
-code says only whether the benchmark itself ran.
+Targets (README.md, Benchmarks): ours >= 50 % of the baseline's rate, and N = 100,000 in <= 30 s. Figures are
+printed; the exit code says only whether the benchmark itself ran.
 
     .venv/bin/python bench/outbox_bench.py [--events 100000] [--server-ack 10000] [--window 100]
 """

@@ -635,6 +635,6 @@ class Camera:
 def open_camera(url: str, *, max_backoff: float = 2.0, gray: bool = False, clock: Clock = SYSTEM_CLOCK) -> Camera:
     """A Camera for `url` (see the module docstring for the forms), not started: call `start()` or use it as a
     context manager. `gray` is the default when the URL has no `gray=` (a code reader wants gray frames: a
-    JPEG decodes a third faster without its colour). Raises CameraError at once for a malformed URL, an unknown
+    JPEG decodes faster without its colour). Raises CameraError at once for a malformed URL, an unknown
     option or a missing file. `clock`: see the module docstring."""
     return Camera(url, max_backoff=max_backoff, gray=gray, clock=clock)

@@ -7,8 +7,8 @@ What it does, as a camera over a packing conveyor would show it:
   `speed` pixels per second, so it shows in several consecutive frames.
 - Every label pass gets its own look: a random lane (y), scale, small rotation and perspective, focus blur,
   motion blur, lighting gradient; every frame gets sensor noise over a textured belt. The label is rendered,
-  warped and blurred once per pass and only placed per frame (numpy/cv2), so a 1280x720 frame costs about a
-  millisecond and its JPEG a couple more.
+  warped and blurred once per pass and only placed per frame (numpy/cv2), so a frame costs a placement and a
+  JPEG encoding, not a render, and the simulator keeps up with a real camera's frame rate.
 - Faults, as rates (per label) or on command: `no_label` (the label never shows: fell off, camera blind),
   `smudge` (ink smeared over the code beyond what error correction can repair), `cut` (the label passes
   partly outside the field of view, the code cut by the frame edge), `foreign` (a label from another batch

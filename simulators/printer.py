@@ -84,7 +84,7 @@ _STOPPING_FAULTS = ("paper_out", "ribbon_out", "head_open", "over_temperature", 
 _SWITCHES = FAULT_NAMES + ("paused", "silent", "offline")
 # Bytes of parameters each control command takes; ~HQ needs its two-letter query (ES, SN, ...).
 _CONTROL_PARAM_BYTES = {"HQ": 2}
-_DEFAULT_LABEL_DOTS = 251  # what an idle printer reports before any ^LL (NOTES.md's idle example)
+_DEFAULT_LABEL_DOTS = 251  # the label length an idle printer reports in ~HS before any ^LL (the ZPL guide's example)
 # Commands that put something on the label; a format with none of them and a host query (^HW) prints nothing.
 _PRINTING_COMMANDS = {"FD", "FN", "FS", "GB", "XF", "DF", "BQ", "BE", "BC", "GF", "XG"}
 
