@@ -48,7 +48,7 @@ import numpy as np
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
-from drivers.reconnect import Link
+from drivers.reconnect import DeviceThread, Link
 from drivers.url_options import UrlOptions
 
 __all__ = ["Camera", "CameraError", "Frame", "open_camera"]
@@ -455,8 +455,8 @@ class Camera:
         self._seq = 0
         self._arrivals: deque[float] = deque(maxlen=90)
         self._stamp_offset: float | None = None   # our monotonic clock minus the camera's frame stamps
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = DeviceThread(self._run, f"camera {self._url.shown}", logger=log, wake=self._wake)
+        self._stop = self._thread.stopping
         self._link = Link(self._url.shown, "camera", stop=self._stop, logger=log, clock=clock, max_backoff=max_backoff)
         self._ended = False
         self._source: _Source | None = None
@@ -488,7 +488,7 @@ class Camera:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread.running
 
     @property
     def fps(self) -> float:
@@ -524,28 +524,22 @@ class Camera:
         return self._link.connected.wait(timeout)
 
     def start(self) -> Self:
-        if self._thread is not None:
+        if self._thread.started:
             raise CameraError(f"{self.url}: camera already started")
-        self._stop.clear()
         self._ended = False
-        self._thread = threading.Thread(target=self._run, name=f"camera {self.url}", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the grabber and close the source; returns once the thread has ended."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
+        self._thread.stop(timeout)
+
+    def _wake(self) -> None:
         with self._cond:
-            self._cond.notify_all()
+            self._cond.notify_all()   # a wait_next() returns
         interrupt = getattr(self._source, "interrupt", None)
         if interrupt is not None:
-            interrupt()
-        thread.join(timeout)
-        if thread.is_alive():
-            log.error("%s: grabber thread did not stop within %gs", self.url, timeout)
+            interrupt()               # a read blocked on the stream's socket returns
 
     def __enter__(self) -> Self:
         return self.start()

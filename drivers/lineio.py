@@ -69,7 +69,7 @@ from urllib.parse import urlsplit
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
-from drivers.reconnect import Link
+from drivers.reconnect import DeviceThread, Link
 from drivers.scanner import LineFramer, ScanRead
 from drivers.transport import TcpTransport, TransportError
 from drivers.url_options import UrlOptions
@@ -351,11 +351,11 @@ class GpioLineIO(LineIO):
         self._stopping = False
         self._eye: Any = None
         self._gate: Any = None
-        self._thread: threading.Thread | None = None
+        self._thread = DeviceThread(self._run, f"lineio {url}", logger=log, wake=self._wake)
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"line I/O {self.url} already started")
+        if self._thread.started:
+            raise RuntimeError(f"lineio {self.url} already started")
         from gpiozero import DigitalInputDevice, DigitalOutputDevice, GPIOZeroError
 
         try:
@@ -379,21 +379,19 @@ class GpioLineIO(LineIO):
             self._filter.reset(bool(self._eye.value), self.clock.monotonic())
             self._eye.when_activated = lambda: self._on_edge(True)
             self._eye.when_deactivated = lambda: self._on_edge(False)
-        self._thread = threading.Thread(target=self._run, name=f"lineio {self.url}", daemon=True)
         self._thread.start()
         self.last_error = None
         self._healthy.set()
 
-    def stop(self, timeout: float = 2.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
+    def _wake(self) -> None:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        thread.join(timeout)
-        if thread.is_alive():
-            log.error("%s: I/O thread did not stop within %gs", self.url, timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        if not self._thread.started:
+            return
+        self._thread.stop(timeout)
         with self._cond:
             self._release_at = None
             self._close_devices()  # the gate goes off as its pin is released
@@ -565,8 +563,8 @@ class TcpLineIO(LineIO):
         self._unconfirmed: dict[int, float] = {}  # module seq -> when R was sent
         self._last_module_seq: int | None = None
         self._last_rx = self._last_ping = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = DeviceThread(self._run, f"lineio {url}", logger=log)
+        self._stop = self._thread.stopping
         self._link = Link(url, "line I/O module", stop=self._stop, logger=log, clock=clock, max_backoff=max_backoff,
                           connected=self._healthy)
 
@@ -575,20 +573,10 @@ class TcpLineIO(LineIO):
         return self._link.last_error
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"line I/O {self.url} already started")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"lineio {self.url}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout)
-        if thread.is_alive():
-            log.error("%s: I/O thread did not stop within %gs", self.url, timeout)
+        self._thread.stop(timeout)
 
     def reject(self, seq: int | None = None) -> bool:
         with self._lock:

@@ -1,7 +1,11 @@
-"""Keeping a device link up: the back-off between attempts, and a loss and its recovery each logged once.
+"""A device's reader thread, and the link it keeps up: the back-off between attempts, a loss and its recovery
+each logged once.
 
-The reader thread of a device (the serial scanner, a lineio+tcp module, a camera) opens its link itself and,
-when the link fails, closes it and tries again. `Link` holds what that loop needs to remember:
+`DeviceThread` is the one thread of a device (the serial scanner, a lineio+tcp module, a camera and its reader):
+`start()` runs the loop, `stop()` sets the stop event the loop watches, wakes it, and waits for it to end.
+
+The loop opens its link itself and, when the link fails, closes it and tries again. `Link` holds what that loop
+needs to remember:
 
 - `connected`: an Event, set while the link works (what `wait_connected` / `wait_healthy` wait on);
 - `last_error`: why the link is down, `<url>: <reason>`, None while it works;
@@ -15,10 +19,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["Link"]
+__all__ = ["DeviceThread", "Link"]
 
 _FIRST_BACKOFF = 0.1
 
@@ -75,3 +80,45 @@ class Link:
         stopping = self.clock.wait_event(self._stop, self.backoff)
         self.backoff = min(self.backoff * 2, self.max_backoff)
         return stopping
+
+
+class DeviceThread:
+    """One device's thread: `target` runs on it until it returns; it should end soon after `stopping` is set."""
+
+    def __init__(self, target: Callable[[], None], name: str, *, logger: logging.Logger,
+                 wake: Callable[[], None] | None = None) -> None:
+        self.name = name
+        self.stopping = threading.Event()
+        self._target = target
+        self._wake = wake   # unblocks the loop where the stop event cannot (a socket read, a condition wait)
+        self._log = logger
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def started(self) -> bool:
+        """start() was called and stop() was not since."""
+        return self._thread is not None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} already started")
+        self.stopping.clear()
+        self._thread = threading.Thread(target=self._target, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop the loop and return once its thread has ended (or `timeout` passed: logged as an error)."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self.stopping.set()
+        if self._wake is not None:
+            self._wake()
+        thread.join(timeout)
+        if thread.is_alive():
+            # Only a callback that never returns, or a device call that ignores its timeout, holds it this long.
+            self._log.error("%s did not stop within %gs", self.name, timeout)

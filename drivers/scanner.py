@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import logging
 import re
-import threading
 import unicodedata
 from collections import deque
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from drivers.clock import SYSTEM_CLOCK, Clock
-from drivers.reconnect import Link
+from drivers.reconnect import DeviceThread, Link
 from drivers.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -196,8 +195,8 @@ class SerialScanner:
         self.refused_count = 0
         self._framer = LineFramer(terminator, max_length)
         self._read_timeout = read_timeout
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = DeviceThread(self._run, f"scanner {transport.url}", logger=log)
+        self._stop = self._thread.stopping
         self._link = Link(transport.url, "scanner", stop=self._stop, logger=log, clock=clock,
                           max_backoff=max_backoff)
 
@@ -217,7 +216,7 @@ class SerialScanner:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread.running
 
     def wait_connected(self, timeout: float) -> bool:
         """Wait until the port is open (for start-up checks and tests)."""
@@ -225,22 +224,11 @@ class SerialScanner:
 
     def start(self) -> None:
         """Start the reader thread (it opens the port)."""
-        if self._thread is not None:
-            raise RuntimeError(f"scanner {self.url} already started")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"scanner {self.url}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the reader thread and close the port; returns once the thread has ended."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout)
-        if thread.is_alive():
-            # Only a callback that never returns can hold the thread this long.
-            log.error("%s: reader thread did not stop within %gs", self.url, timeout)
+        self._thread.stop(timeout)
 
     def __enter__(self) -> Self:
         self.start()

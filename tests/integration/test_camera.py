@@ -417,8 +417,7 @@ def test_stop_does_not_wait_for_a_stalled_stream(no_leaks: None) -> None:
         thread.join(3)
         # connected, headers read: next, a read that would block for 30 s
         assert wait_until(lambda: camera._source is not None, 5)
-        grabber = camera._thread
-        assert grabber is not None
+        grabber = next(t for t in threading.enumerate() if t.name == f"camera {camera.url}")
         camera.stop(timeout=10)          # gives up waiting for the thread after 10 s, a third of the read timeout
         assert not grabber.is_alive()    # so it ended because stop() woke its read
         assert not camera.running

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from drivers.reconnect import Link
+from drivers.reconnect import DeviceThread, Link
 from drivers.scanner import SerialScanner
 from drivers.transport import Transport, TransportError
 from tests.clock import ManualClock
@@ -110,3 +110,34 @@ def test_the_scanner_backs_off_on_its_clock() -> None:
         assert scanner.last_error == "serial:///dev/ttyGONE: cannot open: no such device"
     waits = [round(b - a, 6) for a, b in zip(port.attempts, port.attempts[1:])]
     assert waits == [0.1, 0.2, 0.4, 0.4]
+
+
+def test_a_device_thread_stops_through_its_wake_and_can_start_again() -> None:
+    woken = threading.Event()
+    runs: list[str] = []
+
+    def loop() -> None:
+        runs.append("run")
+        woken.wait(10)   # blocked where the stop event is not seen: only the wake ends it
+
+    thread = DeviceThread(loop, "test-device", logger=log, wake=woken.set)
+    assert not thread.started and not thread.running
+    thread.start()
+    with pytest.raises(RuntimeError, match="test-device already started"):
+        thread.start()
+    thread.stop(timeout=5)
+    assert thread.stopping.is_set() and not thread.running and not thread.started
+    woken.clear()
+    thread.start()
+    assert not thread.stopping.is_set()
+    thread.stop(timeout=5)
+    assert runs == ["run", "run"]
+
+
+def test_a_thread_that_does_not_stop_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+    thread = DeviceThread(lambda: release.wait(10), "stuck-device", logger=log)
+    thread.start()
+    thread.stop(timeout=0.01)
+    release.set()
+    assert [r.getMessage() for r in caplog.records] == ["stuck-device did not stop within 0.01s"]
