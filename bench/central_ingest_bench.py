@@ -38,7 +38,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +50,7 @@ import yaml  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 
+from tests.central.throwaway import throwaway_database  # noqa: E402
 from tests.integration.mqtt_fixtures import Broker  # noqa: E402
 
 from conditions import cpu_model, loadavg, version  # noqa: E402
@@ -89,21 +89,6 @@ def private_broker(folder: Path, max_queued: int):
                     extra_config=f"max_queued_messages {max_queued}\nmax_inflight_messages 1000\n")
     with broker.start(timeout=10):
         yield broker.port
-
-
-@contextlib.contextmanager
-def throwaway_database():
-    name = f"central_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                         "AND pid <> pg_backend_pid()", (name,))
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def build_messages(events: int, stations: int, per_message: int) -> list[tuple[str, bytes, list[str]]]:
@@ -294,7 +279,7 @@ def main() -> int:
           f"{sum(len(b) for _, b, _ in messages) / len(messages):,.0f} bytes each) from {args.stations} stations, "
           f"window {args.window} each")
     with tempfile.TemporaryDirectory() as folder, private_broker(Path(folder), 10 * len(messages)) as port, \
-            throwaway_database() as url:
+            throwaway_database(ADMIN, "central_bench") as url:
         from central import db
 
         engine = db.make_engine(url)

@@ -22,20 +22,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
 from conditions import cpu_model  # noqa: E402 (bench/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from app.children import die_with_parent  # noqa: E402
 from app.sim import stop_process  # noqa: E402
+from tests.integration.mqtt_fixtures import free_port  # noqa: E402
 
 TARGET_RATE = 100.0  # items/s sustained over 5,000 items: the target of README.md, Benchmarks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _descendants(pid: int) -> list[int]:
