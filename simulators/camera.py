@@ -55,7 +55,7 @@ from PIL import Image
 from drivers.clock import SYSTEM_CLOCK, Clock
 from simulators.control import CommandServer
 from simulators.errors import SimulatorError
-from simulators.zpl_render import render_labels
+from drivers.zebra.render import render_labels
 
 __all__ = ["CameraSimulator", "LabelKind", "make_stamp_label"]
 

@@ -68,7 +68,7 @@ from PIL import Image
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from simulators.errors import SimulatorError
-from simulators.zpl_render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
+from drivers.zebra.render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
 
 __all__ = ["PrintedLabel", "PrinterSimulator", "ZplStreamParser", "FAULT_NAMES"]
 

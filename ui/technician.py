@@ -240,7 +240,7 @@ def render_preview(template_path: Path, fields: Mapping[str, str | None],
     """The label as the printer prints it once the station has downloaded `fonts` (name on the printer → file):
     PNG bytes and the renderer's warnings, among them every text that would print a box."""
     from drivers.zebra.zpl import LabelTemplate
-    from simulators.zpl_render import render_labels
+    from drivers.zebra.render import render_labels
 
     zpl = LabelTemplate.load(template_path).render(fields)
     loaded = {name: Path(path).read_bytes() for name, path in (fonts or {}).items() if Path(path).is_file()}

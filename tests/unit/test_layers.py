@@ -42,6 +42,15 @@ def test_drivers_know_nothing_of_the_domain() -> None:
     assert offenders("drivers", ("station", "simulators", "app", "ui")) == []
 
 
+def test_products_import_no_simulator() -> None:
+    # The screens and the station command are the product: a simulator is a stand-in for a device, reached by its
+    # URL. The one exception is app/sim.py, the `station sim …` and `station demo` commands, which start them.
+    launches_simulators = {"app/sim.py"}
+    found = [hit for package in ("ui", "app") for hit in offenders(package, ("simulators",))
+             if hit.split(":")[0] not in launches_simulators]
+    assert found == []
+
+
 def test_simulators_stand_alone() -> None:
     assert offenders("simulators", ("station", "app", "ui")) == []
 
