@@ -1,30 +1,23 @@
 """The technician's screen, behind a PIN: devices, MQTT, the label template, the PIN itself, and the audit log.
 
-Saving writes the station's YAML file only after the new file has been loaded by the same validation the station
-uses at start; a bad value is refused with the reason and the old file is kept. Every login, refused PIN,
-configuration change and test print is written to the audit log.
+The screen shows and asks; what reaches a device, the broker or a file runs on the bridge's worker, in the modules
+that hold it: `app.config_file` (save: the new file is validated as at start, a bad value refused with the reason
+and the old file kept), `app.broker_check`, `app.label_preview` (preview and test print) and
+`drivers.serial_ports`. Every login, refused PIN, configuration change and test print is written to the audit log.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import queue
-import socket
-import ssl
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from pydantic import SecretStr
-
-from station.config import StationConfig, edit_config_text, load_config, load_products, redact_url
-from station.errors import ConfigError, StationError
+from app.broker_check import CheckStep, check_broker
+from app.config_file import change_detail, config_value, save_config
+from app.label_preview import preview_stamp_label, print_test_label
+from drivers.serial_ports import discover_ports
+from station.config import StationConfig, redact_url
 from station.pin import PinError, PinGuard, hash_pin, validate_new_pin
 from ui.adaptive import Density, FitScrollArea
 from ui.bridge import DEVICE, RawLine, StationBridge
@@ -64,59 +57,7 @@ from ui.qt import (
 ACTOR = "technician"
 
 
-# -- pure helpers (no Qt), run on the worker ----------------------------------------------------------------
-
-def _get(config: StationConfig, dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        node = getattr(node, part) if node is not None else None
-    if isinstance(node, Path):
-        return str(node)
-    if isinstance(node, SecretStr):
-        return node.get_secret_value()
-    return node.value if hasattr(node, "value") else node
-
-
-def save_config(path: Path, current: StationConfig, values: Mapping[str, Any]) -> tuple[StationConfig, list[str]]:
-    """Write the keys that differ from ``current`` into the YAML file at ``path``, validated first.
-
-    Only those keys change in the text (comments and layout are kept). The new file is written beside the old one, loaded with ``load_config`` (and its product list with
-    ``load_products``), and only then moved over the old file (the previous file is kept as ``.bak``). A bad
-    value raises ConfigError with the reason, naming the real file, and leaves the old file as it was.
-    """
-    changed = [key for key, value in values.items() if value != _get(current, key)]
-    if not changed:
-        return current, []
-    # Only the changed keys are rewritten: the file's comments, order and quoting stay as the technician left them.
-    text = edit_config_text(path.read_text(encoding="utf-8"), {key: values[key] for key in changed},
-                            source=str(path))
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            config = load_config(temp)
-            load_products(config.resolve(config.products_file))
-        except ConfigError as exc:
-            raise ConfigError(str(exc).replace(str(temp), str(path))) from None
-        backup = path.with_name(path.name + ".bak")
-        backup.write_bytes(path.read_bytes())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return load_config(path), changed
-
-
-@dataclass(frozen=True)
-class CheckStep:
-    step: str          # url | tls_files | dns | tcp | tls | mqtt
-    ok: bool
-    detail: str
-    refusal: str = ""  # the broker said no: the alarm code of its reason (station.relay.CONNECT_REFUSALS)
-
+# -- the screen's words for the steps and refusals app.broker_check reports ------------------------------------
 
 CHECK_STEPS = {
     "url": QT_TRANSLATE_NOOP("TechnicianScreen", "Broker address"),
@@ -140,115 +81,6 @@ REFUSAL_HINTS = {
     "mqtt_connection_refused": QT_TRANSLATE_NOOP(
         "TechnicianScreen", "The broker refused the connection: see the broker's log."),
 }
-
-
-def check_broker(url: str, *, username: str | None = None, password: str | None = None, ca: str | None = None,
-                 cert: str | None = None, key: str | None = None, client_id: str = "station",
-                 timeout: float = 5.0) -> list[CheckStep]:
-    """Try the broker step by step and say which step failed and why (stops at the first failure)."""
-    from drivers.mqtt import ConnectFailed, Connected, MqttClient, MqttError, parse_broker_url
-    from station.relay import CONNECT_REFUSALS
-
-    steps: list[CheckStep] = []
-    try:
-        address = parse_broker_url(url)
-    except MqttError as exc:
-        return [CheckStep("url", False, str(exc))]
-    steps.append(CheckStep("url", True, address.url))
-    files = [f for f in (ca, cert, key) if f]
-    if files:
-        if not address.tls:
-            return steps + [CheckStep("tls_files", False, "TLS files are set but the address is not mqtts://")]
-        missing = [f for f in files if not Path(f).is_file()]
-        if missing:
-            return steps + [CheckStep("tls_files", False, "not found: " + ", ".join(missing))]
-        steps.append(CheckStep("tls_files", True, ", ".join(files)))
-    try:
-        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return steps + [CheckStep("dns", False, f"{address.host}: {exc}")]
-    steps.append(CheckStep("dns", True, infos[0][4][0]))
-    try:
-        sock = socket.create_connection((address.host, address.port), timeout=timeout)
-    except OSError as exc:
-        return steps + [CheckStep("tcp", False, f"{address.host}:{address.port}: {exc}")]
-    steps.append(CheckStep("tcp", True, f"{address.host}:{address.port}"))
-    try:
-        if address.tls:
-            try:
-                context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
-                if cert:
-                    context.load_cert_chain(cert, key)
-                with context.wrap_socket(sock, server_hostname=address.host) as tls:
-                    steps.append(CheckStep("tls", True, f"{tls.version()}"))
-            except (ssl.SSLError, OSError) as exc:
-                return steps + [CheckStep("tls", False, str(exc))]
-    finally:
-        sock.close()
-    events: queue.Queue[Any] = queue.Queue()
-    try:
-        client = MqttClient(url, f"{client_id}-check-{uuid.uuid4().hex[:6]}", username=username or None,
-                            password=password or None, ca_file=ca or None, cert_file=cert or None,
-                            key_file=key or None, session_expiry=0, reconnect_min_delay=timeout,
-                            reconnect_max_delay=timeout, events=events)
-    except MqttError as exc:
-        return steps + [CheckStep("mqtt", False, str(exc))]
-    client.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return steps + [CheckStep("mqtt", False, f"no answer (CONNACK) within {timeout:g} s")]
-            try:
-                event = events.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if isinstance(event, Connected):
-                return steps + [CheckStep("mqtt", True, "connected")]
-            if isinstance(event, ConnectFailed):
-                if event.refused and event.reason_code is not None:
-                    return steps + [CheckStep("mqtt", False, f"{event.reason} (0x{event.reason_code:02X})",
-                                              CONNECT_REFUSALS.get(event.reason_code, "mqtt_connection_refused"))]
-                return steps + [CheckStep("mqtt", False, event.reason)]
-    finally:
-        client.stop()
-
-
-def discover_ports() -> list[tuple[str, str]]:
-    """(device, description) of the serial ports on this machine, stable /dev/serial/by-id names included."""
-    from serial.tools import list_ports
-
-    found = [(p.device, " · ".join(x for x in (p.description, p.manufacturer, p.serial_number) if x and x != "n/a"))
-             for p in list_ports.comports()]
-    by_id = Path("/dev/serial/by-id")
-    if by_id.is_dir():
-        found += [(str(link), f"→ {os.path.realpath(link)}") for link in sorted(by_id.iterdir())]
-    return found
-
-
-def test_label_fields() -> dict[str, str | None]:
-    """A test label with no QR, so no scanner downstream can mistake it for a stamp."""
-    today = dt.date.today().strftime("%d/%m/%Y")
-    return {"qr": None, "product_name": "NHÃN IN THỬ / TEST LABEL", "producer": "Trạm đóng gói / packing station",
-            "lot": "TEST", "serial": "TEST", "gtin": None, "gtin12": None, "production_date": today,
-            "expiry_date": today}
-
-
-def render_preview(template_path: Path, fields: Mapping[str, str | None],
-                   fonts: Mapping[str, Path] | None = None) -> tuple[bytes, list[str]]:
-    """The label as the printer prints it once the station has downloaded `fonts` (name on the printer → file):
-    PNG bytes and the renderer's warnings, among them every text that would print a box."""
-    from drivers.zebra.zpl import LabelTemplate
-    from drivers.zebra.render import render_labels
-
-    zpl = LabelTemplate.load(template_path).render(fields)
-    loaded = {name: Path(path).read_bytes() for name, path in (fonts or {}).items() if Path(path).is_file()}
-    labels = render_labels(zpl, fonts=loaded)
-    if not labels:
-        raise StationError(f"{template_path}: the template prints no label")
-    label = labels[0]
-    return label.png(), list(label.warnings) + [f"unknown ZPL command {c}" for c in label.unknown_commands]
 
 
 def describe_printer_status(status: Any) -> list[tuple[str, str]]:
@@ -696,7 +528,7 @@ class TechnicianScreen(QWidget):
             # The field shows the URL with its password masked: left as shown, it means the saved URL.
             def read() -> str | None:
                 value = edit.text().strip() or None
-                saved = _get(self.bridge.config, key)
+                saved = config_value(self.bridge.config, key)
                 return saved if value is not None and saved and value == redact_url(saved) else value
             return read
 
@@ -774,7 +606,7 @@ class TechnicianScreen(QWidget):
             self.save_message.setText(self.tr("This configuration was not read from a file: nothing to save."))
             return
         values = dict(self.field_values() if values is None else values)
-        # mqtt.tls is compared as a whole mapping, not through _get
+        # mqtt.tls is compared as a whole mapping, not through config_value
         if values.get("mqtt.tls", None) == self._current_for_compare()["mqtt.tls"]:
             values.pop("mqtt.tls", None)
         self.save_button.setEnabled(False)
@@ -783,11 +615,7 @@ class TechnicianScreen(QWidget):
         def write(station: Any) -> tuple[StationConfig, list[str]]:
             new, changed = save_config(Path(path), config, values)
             if changed:
-                shown = [k for k in changed if k not in ("mqtt.password", "technician.pin_hash")]
-                hidden = [k for k in changed if k not in shown]
-                station.store.audit(ACTOR, "config_saved",
-                                    ", ".join(f"{k}={redact_url(str(values[k]))}" for k in shown)
-                                    + "".join(f", {k} changed" for k in hidden))
+                station.store.audit(ACTOR, "config_saved", change_detail(values, changed))
             return new, changed
 
         def saved(result: tuple[StationConfig, list[str]]) -> None:
@@ -852,11 +680,6 @@ class TechnicianScreen(QWidget):
         self.test_print_button.setEnabled(False)
         self.test_print_result.setText(self.tr("Printing…"))
 
-        def run(station: Any) -> str:
-            station.printer.print_label(test_label_fields())
-            station.store.audit(ACTOR, "test_print", station.printer.url)
-            return station.printer.url
-
         def done(url: str) -> None:
             self.test_print_button.setEnabled(True)
             self.test_print_result.setText(self.tr("Test label sent to %1.").replace("%1", url))
@@ -865,7 +688,7 @@ class TechnicianScreen(QWidget):
             self.test_print_button.setEnabled(True)
             self.test_print_result.setText(self.tr("Test print failed: %1").replace("%1", str(exc)))
 
-        self.bridge.call(run, done=done, failed=failed, lane=DEVICE, owner=self)
+        self.bridge.call(lambda st: print_test_label(st, ACTOR), done=done, failed=failed, lane=DEVICE, owner=self)
 
     def _refresh_printer_status(self) -> None:
         if not self.isVisible():
@@ -941,20 +764,6 @@ class TechnicianScreen(QWidget):
         path = config.resolve(Path(text))
         product, batch = self.bridge.product, self.bridge.batch
 
-        def render(station: Any) -> tuple[bytes, list[str]]:
-            from station.engine import label_fields
-            from station.domain import Batch, Stamp, StampState
-            from station.gs1 import digital_link
-
-            p = product or station.products[0]
-            b = batch or Batch(id=0, gtin=p.gtin, lot="L000000", production_date=dt.date.today(),
-                               expiry_date=dt.date.today() + dt.timedelta(days=p.shelf_life_days or 365))
-            serial = "PREVIEW000"
-            uri = digital_link(station.identity.resolver, p.gtin, b.lot, serial, b.expiry_date)
-            stamp = Stamp(id=None, gtin=p.gtin, serial=serial, batch_id=b.id or 0, state=StampState.ALLOCATED, uri=uri)
-            fonts = {name: config.resolve(font) for name, font in config.devices.printer.fonts.items()}
-            return render_preview(path, label_fields(p, b, stamp), fonts)
-
         def done(result: tuple[bytes, list[str]]) -> None:
             png, notes = result
             image = QImage.fromData(png, "PNG")
@@ -968,7 +777,8 @@ class TechnicianScreen(QWidget):
             self.label_image.clear()
             self.label_notes.setText(str(exc))
 
-        self.bridge.call(render, done=done, failed=failed, lane=DEVICE, owner=self)
+        self.bridge.call(lambda st: preview_stamp_label(st, path, product, batch), done=done, failed=failed,
+                         lane=DEVICE, owner=self)
 
     def change_pin(self) -> None:
         new, again = self.new_pin.text(), self.repeat_pin.text()
@@ -1016,4 +826,4 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-__all__ = ["TechnicianScreen", "save_config", "check_broker", "CheckStep", "discover_ports", "render_preview"]
+__all__ = ["TechnicianScreen"]
