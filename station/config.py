@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from station.domain import Product
 from station.errors import ConfigError, InvalidIdentifier
+from station.shifts import DEFAULT_SHIFT_STARTS
 
 CONFIG_VERSION = 1
 ENV_PREFIX = "STATION_"
@@ -282,7 +283,7 @@ class UiConfig(_Model):
     language: Language = Field(Language.VI, description="Language of the screens: vi (default) or en.")
     kiosk: bool = Field(False, description="Full screen without window decorations, for a station without a desktop.")
     shift_starts: tuple[str, ...] = Field(
-        ("06:00", "14:00", "22:00"), min_length=1, max_length=12,
+        tuple(f"{h:02d}:{m:02d}" for h, m in DEFAULT_SHIFT_STARTS), min_length=1, max_length=12,
         description="Local times (HH:MM, the station's time zone) at which a shift starts; the operator's shift "
                     "counters count from the latest one.")
 

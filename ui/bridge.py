@@ -27,6 +27,7 @@ from station.alarms import Alarm
 from station.config import StationConfig
 from station.domain import Batch, CodeState, DeliveryState, Product, RollState, Stamp, StampState
 from station.engine import AlarmRaised, LineEvent, LineState, RunFinished, RunSummary, StampDecided, StateChanged
+from station.shifts import shift_start
 from station.store import Counts, Store
 from ui.qt import QObject, Qt, QTimer, Signal, is_deleted
 
@@ -38,10 +39,6 @@ PRINTED, PREPRINTED = "printed", "preprinted"    # the line the station runs (`s
 
 DB = "db"            # one thread: every Store call, in order
 DEVICE = "device"    # device and broker checks, test prints, PIN hashing: may take seconds, never hold up the db lane
-
-# Shifts start at these local times by default (three eight-hour shifts, the usual pattern on Huế packing lines;
-# `ui.shift_starts` in the configuration sets others).
-SHIFT_STARTS = ((6, 0), (14, 0), (22, 0))
 
 
 class Worker(QObject):
@@ -221,16 +218,6 @@ class RawLine:
     raw: bytes
     text: str | None
     refused: str | None
-
-
-def shift_start(now: dt.datetime, starts: tuple[tuple[int, int], ...] = SHIFT_STARTS) -> dt.datetime:
-    """The start of the shift ``now`` (local, aware) falls in; `starts` are (hour, minute) (`ui.shift_starts`)."""
-    ordered = sorted(starts)
-    today = now.replace(second=0, microsecond=0)
-    candidates = [today.replace(hour=h, minute=m) for h, m in ordered]
-    last_h, last_m = ordered[-1]
-    candidates.append(today.replace(hour=last_h, minute=last_m) - dt.timedelta(days=1))
-    return max(c for c in candidates if c <= now)
 
 
 def read_snapshot(station: Station, batch_id: int | None, now: float | None = None,
