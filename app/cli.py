@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from drivers.errors import DeviceError
 from station.config import ConfigError, StationConfig, dump_config, load_config, load_products, redact_url
@@ -42,11 +42,17 @@ def _config(args: argparse.Namespace) -> StationConfig:
 
 # -- station run -----------------------------------------------------------------------------------------------
 
+def open_screen(config_path: Path | None, **options: Any) -> int:
+    """Run the station with its screens (`ui.app.main`, its options). The one place app/ reaches ui/: the screens
+    are built on the station (ui/ imports app/), and Qt is loaded only by a command that opens them."""
+    from ui.app import main as ui_main
+
+    return ui_main(config_path, **options)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
-        from ui.app import main as ui_main
-
-        return ui_main(args.config, kiosk=args.kiosk, language=args.language)
+        return open_screen(args.config, kiosk=args.kiosk, language=args.language)
     from app.runtime import RunOptions, Station
     from station.engine import AlarmRaised, LineEvent, LineState, StateChanged
 
@@ -273,7 +279,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _open_store(config: StationConfig, *, read_only: bool = False):  # -> (Store, StationIdentity)
     """The station's store; read_only: an existing database only, as it is (see `_existing_database`)."""
-    from station.engine import StationIdentity
+    from app.runtime import station_identity
     from station.store import Store
 
     if read_only:
@@ -281,10 +287,7 @@ def _open_store(config: StationConfig, *, read_only: bool = False):  # -> (Store
     else:
         store = Store(config.database.path)
         store.sync_products(load_products(config.resolve(config.products_file)))
-    ident = config.station
-    identity = StationIdentity(site=ident.site, station=ident.id, resolver=ident.resolver,
-                               read_point=ident.read_point_id, tz_offset=ident.timezone_offset)
-    return store, identity
+    return store, station_identity(config)
 
 
 def cmd_rolls_register(args: argparse.Namespace) -> int:
@@ -382,29 +385,18 @@ def cmd_rolls_refusals(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_lock(args: argparse.Namespace) -> int:
-    from station.gs1 import normalize_gtin
-    from station.preprinted import HoldKind, batch_hold_event
+    from station.batch_lock import find_batch, set_batch_lock
 
     config = _config(args)
     store, identity = _open_store(config)
     with store:
-        if args.batch is not None:
-            batch = store.batch(args.batch)
-        else:
-            if not (args.product and args.lot):
-                raise StationError("name the batch: --batch ID, or --product GTIN --lot LOT")
-            found = store.find_batch(normalize_gtin(args.product), args.lot)
-            if found is None:
-                raise StationError(f"no batch with lot {args.lot!r} for product {args.product}")
-            batch = found
+        batch = find_batch(store, batch_id=args.batch, product=args.product, lot=args.lot)
         lock = args.batch_command == "lock"
-        kind = HoldKind.RECALL if getattr(args, "recall", False) else HoldKind.HOLD
-        event = batch_hold_event(batch, args.reason, identity, locked=lock, kind=kind)
+        batch = set_batch_lock(store, batch, args.reason, identity, lock=lock, recall=getattr(args, "recall", False),
+                               actor=args.actor)
         if lock:
-            batch = store.lock_batch(batch.id, args.reason, actor=args.actor, event=event)  # type: ignore[arg-type]
             print(f"batch {batch.id} ({batch.gtin} lot {batch.lot}) locked: {batch.lock_reason}")
         else:
-            batch = store.unlock_batch(batch.id, args.reason, actor=args.actor, event=event)  # type: ignore[arg-type]
             print(f"batch {batch.id} ({batch.gtin} lot {batch.lot}) unlocked: {args.reason}")
     return EXIT_OK
 

@@ -202,6 +202,8 @@ def _scanner_control(scanner: Any) -> dict[str, Callable[[list[str]], str]]:
 
 def send_command(args: argparse.Namespace) -> int:
     """`station sim send DEVICE WORD…`: one command to a simulator's control port, its reply on stdout."""
+    from simulators.client import send_command as send_line
+
     port = args.port if args.port is not None else CONTROL_PORTS[args.device]
     where = f"{args.host}:{port}"
     command = " ".join(args.words)
@@ -210,14 +212,7 @@ def send_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        with socket.create_connection((args.host, port), timeout=args.timeout) as conn:
-            conn.sendall(command.encode("utf-8") + b"\n")
-            reply = b""
-            while b"\n" not in reply:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                reply += data
+        text = send_line(args.host, port, command, args.timeout)
     except ConnectionRefusedError:
         print(f"station sim send: nothing listens on {where}, the {args.device} simulator's control port: start the "
               f"demo, `station sim line` or `station sim {args.device}` first, or give its port with --port",
@@ -229,7 +224,6 @@ def send_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"station sim send: cannot reach {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    text = reply.decode("utf-8", "replace").split("\n", 1)[0].strip()
     if not text:
         print(f"station sim send: {where} closed the connection without a reply (is it a simulator's control "
               "port?)", file=sys.stderr)
@@ -254,42 +248,6 @@ def send_hint(device: str, control_url: str, command: str) -> str:
     if int(port) != CONTROL_PORTS[device]:
         where += f" --port {port}"
     return f"{_station_command()} sim send {device}{where} {command}"
-
-
-def _follow_printer(address: str, on_label: Callable[[Any], None], stop: threading.Event) -> threading.Thread:
-    """Subscribe to a printer simulator's control port and hand each printed label on (image and fields), for a
-    scanner or camera simulator in another process."""
-    from simulators.printer import PrintedLabel
-
-    host, _, port = address.rpartition(":")
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5) as conn:
-                    conn.settimeout(1.0)
-                    conn.sendall(b"subscribe\n")
-                    buffer = b""
-                    log.info("following the printer simulator's labels at %s", address)
-                    while not stop.is_set():
-                        try:
-                            data = conn.recv(262144)
-                        except socket.timeout:
-                            continue
-                        if not data:
-                            break
-                        buffer += data
-                        while b"\n" in buffer:
-                            line, buffer = buffer.split(b"\n", 1)
-                            if line.startswith(b"{"):
-                                on_label(PrintedLabel.from_json(json.loads(line)))
-            except OSError as exc:
-                log.warning("printer simulator control %s: %s; retrying", address, exc)
-                stop.wait(1.0)
-
-    thread = threading.Thread(target=loop, name="follow-printer", daemon=True)
-    thread.start()
-    return thread
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)   # Ctrl-C; systemd, timeout, kill; a closed terminal
@@ -394,6 +352,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from simulators.client import follow_printer
     from simulators.control import CommandServer
 
     kind = args.sim_command
@@ -445,7 +404,7 @@ def _run(args: argparse.Namespace) -> int:
             if kind == "line":
                 printer.add_listener(camera.on_label)
             else:
-                _follow_printer(args.printer_control, camera.on_label, stop)
+                follow_printer(args.printer_control, camera.on_label, stop)
         if kind == "line" and args.conveyor and apart:
             child, child_addresses = _start_child(
                 ["conveyor", "--conveyor-port", str(args.conveyor_port), "--conveyor-control-port",
@@ -480,7 +439,7 @@ def _run(args: argparse.Namespace) -> int:
             if kind == "line":
                 printer.add_listener(scanner.on_label)
             else:
-                _follow_printer(args.printer_control, scanner.on_label, stop)
+                follow_printer(args.printer_control, scanner.on_label, stop)
         if kind in ("line", "central") and not getattr(args, "no_central", False):
             from app.broker import ensure_broker
             from simulators.central import CentralSimulator
@@ -552,7 +511,7 @@ def demo(args: argparse.Namespace) -> int:
     line stops cleanly and the summary is printed), 1 when the line stopped on an alarm or the simulators did not
     start, 2 on a configuration error or a port or path already taken.
     """
-    from app.cli import EXIT_INTERRUPTED, EXIT_OK, cmd_run
+    from app.cli import EXIT_INTERRUPTED, EXIT_OK, cmd_run, open_screen
 
     config = load_config(args.config)
     sim_args = argparse.Namespace(camera=args.camera, conveyor=args.camera, **{
@@ -565,7 +524,7 @@ def demo(args: argparse.Namespace) -> int:
         return 2
     headless = args.headless
     if headless is None:
-        from ui.display import display_problem
+        from app.display import display_problem
 
         problem = display_problem()
         headless = problem is not None
@@ -614,11 +573,9 @@ def demo(args: argparse.Namespace) -> int:
               f"  pull the paper:        {send_hint('printer', addresses['printer_control'], 'paper_out on')}"
               "   (and paper_out off)\n" + hint, flush=True)
         if not headless:
-            from ui.app import main as ui_main
-
             # Ready to press Start: the demo's batch (today's, as headless) chosen, or started with --start.
-            return ui_main(args.config, demo_batch=(args.product, args.lot), count=args.count,
-                           start_line=args.start)
+            return open_screen(args.config, demo_batch=(args.product, args.lot), count=args.count,
+                               start_line=args.start)
         run_args = argparse.Namespace(
             config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
             drain_timeout=30.0, progress_every=2.0, auto_resume=True,

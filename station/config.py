@@ -89,8 +89,9 @@ def _check_device_url(url: str, schemes: set[str]) -> str:
     return url
 
 
-class StationIdentity(_Model):
-    """Who this station is, in topics and in EPCIS events."""
+class StationIdentityConfig(_Model):
+    """Who this station is, in topics and in EPCIS events (the file's `station:` section; the line and the events
+    take it as `station.engine.StationIdentity`, made by `app.runtime.station_identity`)."""
 
     site: str = Field("hue-01", description="Site (producer's workshop) id, used in MQTT topics.",
                       pattern=r"^[A-Za-z0-9_-]{1,40}$")
@@ -385,7 +386,7 @@ class StationConfig(BaseSettings):
     )
 
     version: Literal[1] = Field(CONFIG_VERSION, description="Configuration format version.")
-    station: StationIdentity = StationIdentity()
+    station: StationIdentityConfig = StationIdentityConfig()
     products_file: Path = Field(Path("products.yaml"), description="Product list, relative to the config file.")
     database: DatabaseConfig = DatabaseConfig()
     devices: DevicesConfig = DevicesConfig()

@@ -13,6 +13,7 @@ from typing import Any
 import segno
 
 from station.alarms import Alarm, Severity
+from station.batches import default_lot
 from station.domain import Batch, DeliveryState, Product, RollState, Stage, Stamp, StampState
 from station.engine import LineState
 from station.errors import LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError
@@ -472,7 +473,7 @@ class BatchDialog(QDialog):
         today = QDate.currentDate()
 
         self.product_label = QLabel(f"<b>{product.name}</b><br>{product.producer} · GTIN {product.gtin}")
-        self.lot_edit = QLineEdit(dt.date.today().strftime("L%y%m%d"))
+        self.lot_edit = QLineEdit(default_lot(dt.date.today()))
         self.lot_edit.setMaxLength(20)
         self.lot_edit.setPlaceholderText(self.tr("e.g. MX2611A"))
         self.produced_edit = self._date_edit(today)
