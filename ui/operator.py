@@ -2,23 +2,20 @@
 device health, alarms and the recent stamps. Touch-first: big buttons, big type, nothing that needs a mouse.
 
 Every database call goes through the bridge's worker; this module only draws and forwards the operator's taps.
+Its words are in `ui.operator_words`, its small widgets in `ui.operator_widgets`, the new-batch dialog in
+`ui.batch_dialog`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import deque
 from typing import Any
 
-import segno
-
 from station.alarms import Alarm, Severity
-from station.batches import default_lot
-from station.domain import Batch, DeliveryState, Product, RollState, Stage, Stamp, StampState
+from station.domain import Batch, Product, RollState, Stamp, StampState
 from station.engine import LineState
-from station.errors import LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError
-from station.gs1 import validate_lot
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
+from ui.batch_dialog import BatchDialog
 from ui.bridge import (
     DEVICE,
     PREPRINTED,
@@ -30,680 +27,55 @@ from ui.bridge import (
     Snapshot,
     StationBridge,
 )
+from ui.operator_widgets import (
+    CollapsingBox,
+    ElidedComboBox,
+    Lamp,
+    QrView,
+    RateMeter,
+    RecentTable,
+    RollsTable,
+    Sparkline,
+    StateTile,
+    SummaryLabel,
+    qr_matrix,
+    thousands,
+)
+from ui.operator_words import (
+    COUNTER_ROWS,
+    DELIVERY_WORDS,
+    FAULT_WORDS,
+    ROLL_COLUMNS,
+    ROLL_WORDS,
+    STATE_COLOURS,
+    STATE_WORDS,
+    VOID_WORDS,
+    alarm_lines,
+    word,
+)
 from ui.qt import (
-    QT_TRANSLATE_NOOP,
     QAbstractItemView,
     QBoxLayout,
-    QButtonGroup,
     QColor,
     QComboBox,
     QCoreApplication,
-    QDate,
-    QDateEdit,
-    QDialog,
-    QFont,
-    QFontMetrics,
-    QFormLayout,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
-    QImage,
     QLabel,
     QLayout,
-    QLineEdit,
     QMessageBox,
-    QPainter,
-    QPaintEvent,
-    QPen,
-    QPointF,
     QPushButton,
-    QRadioButton,
-    QRectF,
     QSize,
     QSizePolicy,
     QSpinBox,
-    QStyle,
-    QStyleOptionComboBox,
-    QStylePainter,
-    Qt,
-    QTableWidget,
     QTableWidgetItem,
     QTimer,
     QVBoxLayout,
     QWidget,
+    Qt,
     Signal,
-)
-
-# -- words shared by several widgets (context "Words" in the .ts file) ---------------------------------------
-
-STATE_WORDS = {
-    LineState.RUNNING: QT_TRANSLATE_NOOP("Words", "RUNNING"),
-    LineState.PAUSED: QT_TRANSLATE_NOOP("Words", "PAUSED"),
-    LineState.STOPPED: QT_TRANSLATE_NOOP("Words", "STOPPED"),
-    LineState.FAULT: QT_TRANSLATE_NOOP("Words", "FAULT"),
-    LineState.STOPPING: QT_TRANSLATE_NOOP("Words", "STOPPING…"),
-}
-STATE_COLOURS = {
-    LineState.RUNNING: ("#1b7f3b", "#ffffff"),
-    LineState.PAUSED: ("#e0a100", "#000000"),
-    LineState.STOPPED: ("#5c6670", "#ffffff"),
-    LineState.FAULT: ("#c62828", "#ffffff"),
-    LineState.STOPPING: ("#8d6e00", "#ffffff"),
-}
-VOID_WORDS = {
-    "no_read": QT_TRANSLATE_NOOP("Words", "not read"),
-    "wrong_content": QT_TRANSLATE_NOOP("Words", "wrong content"),
-    "unreadable": QT_TRANSLATE_NOOP("Words", "unreadable"),
-    "printer_fault": QT_TRANSLATE_NOOP("Words", "printer fault"),
-    "line_stopped": QT_TRANSLATE_NOOP("Words", "line stopped"),
-    "operator": QT_TRANSLATE_NOOP("Words", "by hand"),
-    "unused": QT_TRANSLATE_NOOP("Words", "never printed"),
-    "batch_locked": QT_TRANSLATE_NOOP("Words", "batch locked"),
-}
-FAULT_WORDS = {
-    "paper_out": QT_TRANSLATE_NOOP("Words", "out of labels"),
-    "ribbon_out": QT_TRANSLATE_NOOP("Words", "ribbon out"),
-    "head_open": QT_TRANSLATE_NOOP("Words", "head open"),
-    "paused": QT_TRANSLATE_NOOP("Words", "paused on the printer"),
-    "cutter": QT_TRANSLATE_NOOP("Words", "cutter fault"),
-    "over_temperature": QT_TRANSLATE_NOOP("Words", "too hot"),
-    "under_temperature": QT_TRANSLATE_NOOP("Words", "too cold"),
-    "buffer_full": QT_TRANSLATE_NOOP("Words", "buffer full"),
-}
-DELIVERY_WORDS = {
-    DeliveryState.PENDING: QT_TRANSLATE_NOOP("Words", "waiting to be sent"),
-    DeliveryState.SENT: QT_TRANSLATE_NOOP("Words", "sent, not yet confirmed"),
-    DeliveryState.CONFIRMED: QT_TRANSLATE_NOOP("Words", "confirmed by the server"),
-}
-ROLL_WORDS = {
-    RollState.ACTIVE: QT_TRANSLATE_NOOP("Words", "in use"),
-    RollState.LOCKED: QT_TRANSLATE_NOOP("Words", "locked"),
-    RollState.VOIDED: QT_TRANSLATE_NOOP("Words", "voided"),
-}
-
-
-def word(text: str) -> str:
-    return QCoreApplication.translate("Words", text)
-
-
-def alarm_lines(alarm: Alarm, language: str) -> tuple[str, str]:
-    """(first, second) language text of an alarm: the screen's language first, the other one below it."""
-    return (alarm.text.vi, alarm.text.en) if language == "vi" else (alarm.text.en, alarm.text.vi)
-
-
-# -- small drawing widgets ----------------------------------------------------------------------------------
-
-def qr_matrix(text: str) -> list[list[bool]]:
-    """The QR modules of ``text`` (dark = True), as segno encodes it."""
-    return [[bool(v) for v in row] for row in segno.make(text, micro=False).matrix]
-
-
-class QrView(QWidget):
-    """The last stamp's QR, drawn module by module so it stays sharp at any size."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._matrix: list[list[bool]] = []
-        self._image: QImage | None = None
-        self._voided = False
-        self.setMinimumSize(QSize(150, 150))
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-
-    def set_content(self, text: str | None, voided: bool = False) -> None:
-        """Encode and show (encoding takes 10-70 ms in pure Python: the operator screen does it on the worker)."""
-        self.set_matrix(qr_matrix(text) if text else [], voided)
-
-    def set_matrix(self, matrix: list[list[bool]], voided: bool = False) -> None:
-        self._matrix = matrix
-        self._voided = voided
-        # One pixel per module, quiet zone included; painting scales it (a 37x37 QR is 1,369 rects otherwise).
-        n = len(matrix) + 8
-        image = QImage(n, n, QImage.Format_RGB32)
-        image.fill(QColor("#ffffff"))
-        dark = QColor("#000000").rgb()
-        for y, row in enumerate(matrix):
-            for x, on in enumerate(row):
-                if on:
-                    image.setPixel(x + 4, y + 4, dark)
-        self._image = image
-        self.update()
-
-    @property
-    def content_modules(self) -> int:
-        return len(self._matrix)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802  (Qt's name)
-        painter = QPainter(self)
-        side = min(self.width(), self.height())
-        painter.fillRect(self.rect(), QColor("#ffffff"))
-        if not self._matrix:
-            painter.end()
-            return
-        n = len(self._matrix) + 8          # four modules of quiet zone each side
-        side = side // n * n                # whole pixels per module: every module the same size
-        module = side / n
-        left, top = (self.width() - side) // 2, (self.height() - side) // 2
-        painter.drawImage(QRectF(left, top, side, side), self._image)
-        x0, y0 = left + 4 * module, top + 4 * module
-        if self._voided:
-            pen = QPen(QColor("#c62828"))
-            pen.setWidthF(max(4.0, side / 25))
-            painter.setPen(pen)
-            painter.drawLine(QPointF(x0, y0), QPointF(x0 + side - 8 * module, y0 + side - 8 * module))
-            painter.drawLine(QPointF(x0 + side - 8 * module, y0), QPointF(x0, y0 + side - 8 * module))
-        painter.end()
-
-
-class Sparkline(QWidget):
-    """A small trend line of the rate per minute."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._values: list[float] = []
-        self.setMinimumSize(QSize(160, 48))
-
-    def set_values(self, values: list[float]) -> None:
-        self._values = values
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.Antialiasing)
-        painter.fillRect(self.rect(), QColor("#eef1f4"))
-        if len(self._values) >= 2:
-            top = max(self._values) or 1.0
-            w, h = self.width() - 8, self.height() - 8
-            step = w / (len(self._values) - 1)
-            pen = QPen(QColor("#1565c0"))
-            pen.setWidthF(2.5)
-            painter.setPen(pen)
-            points = [QPointF(4 + i * step, 4 + h - h * v / top) for i, v in enumerate(self._values)]
-            for a, b in zip(points, points[1:]):
-                painter.drawLine(a, b)
-        painter.end()
-
-
-class Lamp(QWidget):
-    """A device's health: a coloured dot, its name and one line of detail."""
-
-    COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "bad": "#c62828", "unknown": "#9e9e9e"}
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.level = "unknown"
-        self._dot = QLabel("●")
-        self._dot.setObjectName("lampDot")
-        self._name = ElidedLabel(name)
-        self._name.setObjectName("lampName")
-        self.detail = ElidedLabel("", max_lines=2)
-        self.detail.setObjectName("lampDetail")
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setVerticalSpacing(0)
-        grid.addWidget(self._dot, 0, 0, 2, 1, Qt.AlignTop)
-        grid.addWidget(self._name, 0, 1)
-        grid.addWidget(self.detail, 1, 1)
-        grid.setColumnStretch(1, 1)
-        self.set_level("unknown", "")
-
-    def set_level(self, level: str, detail: str) -> None:
-        self.level = level
-        self._dot.setStyleSheet(f"color: {self.COLOURS[level]};")
-        self.detail.setText(detail)
-        self.setToolTip(detail)
-
-    def set_compact(self, compact: bool) -> None:
-        """On the smallest screen a lamp is its dot and its name; the detail is its tooltip."""
-        self.detail.setVisible(not compact)
-        self.layout().setAlignment(self._dot, Qt.AlignVCenter if compact else Qt.AlignTop)
-
-
-class ElidedComboBox(QComboBox):
-    """A combo box that elides its current text with "…" when it is narrower than the text (a long product name on
-    a small screen) instead of cutting it; the whole text is its tooltip."""
-
-    def _option(self) -> QStyleOptionComboBox:
-        option = QStyleOptionComboBox()
-        self.initStyleOption(option)
-        field = self.style().subControlRect(QStyle.CC_ComboBox, option, QStyle.SC_ComboBoxEditField, self)
-        option.currentText = self.fontMetrics().elidedText(option.currentText, Qt.ElideRight, field.width() - 4)
-        return option
-
-    def shown_text(self) -> str:
-        return self._option().currentText
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        painter = QStylePainter(self)
-        option = self._option()
-        painter.drawComplexControl(QStyle.CC_ComboBox, option)
-        painter.drawControl(QStyle.CE_ComboBoxLabel, option)
-        if self.toolTip() != self.currentText():     # the current text changes with a repaint, even when the
-            self.setToolTip(self.currentText())       # items were replaced with signals blocked
-
-
-class RecentTable(QTableWidget):
-    """The recent stamps: never shorter than its header and one row (it scrolls for the rest)."""
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        hint = super().minimumSizeHint()
-        rows = self.horizontalHeader().sizeHint().height() + self.verticalHeader().defaultSectionSize()
-        return QSize(hint.width(), rows + 2 * self.frameWidth())
-
-
-class RollsTable(QTableWidget):
-    """The selected product's rolls: as tall as its rows, up to four, down to one on a tight screen (it scrolls)."""
-
-    SHOWN_ROWS = 4
-
-    def _height(self, rows: int) -> int:
-        return (self.horizontalHeader().sizeHint().height() + rows * self.verticalHeader().defaultSectionSize()
-                + 2 * self.frameWidth())
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        return QSize(super().minimumSizeHint().width(), self._height(1))
-
-    def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(super().sizeHint().width(), self._height(min(max(self.rowCount(), 1), self.SHOWN_ROWS)))
-
-
-class SummaryLabel(ElidedLabel):
-    """One elided line whose tooltip keeps its details: the whole line (when it is cut) above them."""
-
-    def _refit(self) -> None:
-        super()._refit()
-        QLabel.setToolTip(self, "\n".join(t for t in (self._full if self.is_elided() else "", self._tooltip) if t))
-
-    def setToolTip(self, text: str) -> None:  # noqa: N802  (Qt's name)
-        super().setToolTip(text)
-        self._refit()
-
-
-def thousands(value: int) -> str:
-    return f"{value:,}".replace(",", ".")
-
-
-class CollapsingBox(QWidget):
-    """A secondary pane that takes the height the essentials leave (none, if need be) and shows its contents only
-    when they fit: a caption with a table too short for one row would be a useless sliver."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        # Its height never depends on its contents, so showing or hiding them never moves anything else.
-        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Ignored)
-
-    def needed_height(self) -> int:
-        layout = self.layout()
-        widgets = [layout.itemAt(i).widget() for i in range(layout.count())]
-        heights = [w.minimumSizeHint().height() for w in widgets if w is not None]
-        margins = layout.contentsMargins()
-        return sum(heights) + layout.spacing() * max(0, len(heights) - 1) + margins.top() + margins.bottom()
-
-    def is_collapsed(self) -> bool:
-        return self.height() < self.needed_height()
-
-    def _fit(self) -> None:
-        layout = self.layout()
-        if layout is None:
-            return
-        show = not self.is_collapsed()
-        for i in range(layout.count()):
-            widget = layout.itemAt(i).widget()
-            if widget is not None and widget.isHidden() == show:
-                widget.setVisible(show)
-
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._fit()
-
-    def showEvent(self, event: Any) -> None:  # noqa: N802
-        super().showEvent(event)
-        self._fit()
-
-
-class StateTile(QLabel):
-    """The line's state in large letters, drawn at the style's size or, when a word is too long for the tile (a
-    narrow screen, a long translation), at the largest size down to three quarters of it that fits. The tile is
-    never narrower than the longest state word at that smallest size, so no state is ever cut."""
-
-    SMALLEST = 0.75
-
-    def _pixel_size(self) -> int:
-        size = self.font().pixelSize()
-        return size if size > 0 else round(self.font().pointSizeF() * self.logicalDpiY() / 72)
-
-    def _metrics(self, pixels: int) -> QFontMetrics:
-        font = QFont(self.font())
-        font.setPixelSize(max(1, pixels))
-        return QFontMetrics(font)
-
-    def _width_for(self, text: str, pixels: int) -> int:
-        margins = self.contentsMargins()
-        return self._metrics(pixels).horizontalAdvance(text) + margins.left() + margins.right() + 2 * self.margin() + 4
-
-    def drawn_pixel_size(self) -> int:
-        """The pixel size the current text is drawn at (the largest that fits, not below SMALLEST of the style's)."""
-        largest = self._pixel_size()
-        smallest = max(1, int(largest * self.SMALLEST))
-        room = self.contentsRect().width() - 2 * self.margin()
-        size = largest
-        while size > smallest and self._metrics(size).horizontalAdvance(self.text()) > room:
-            size -= 1
-        return size
-
-    def text_fits(self) -> bool:
-        room = self.contentsRect().width() - 2 * self.margin()
-        return self._metrics(self.drawn_pixel_size()).horizontalAdvance(self.text()) <= room
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        smallest = max(1, int(self._pixel_size() * self.SMALLEST))
-        widest = max(self._width_for(word(text), smallest) for text in STATE_WORDS.values())
-        return QSize(widest, super().minimumSizeHint().height())
-
-    def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(max(self._width_for(self.text(), self._pixel_size()), self.minimumSizeHint().width()),
-                     super().sizeHint().height())
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        QFrame.paintEvent(self, event)         # the style sheet's background and rounded border
-        painter = QPainter(self)
-        font = QFont(self.font())
-        font.setPixelSize(self.drawn_pixel_size())
-        painter.setFont(font)
-        painter.setPen(self.palette().color(self.foregroundRole()))
-        painter.drawText(self.contentsRect(), int(self.alignment()), self.text())
-        painter.end()
-
-
-class RateMeter:
-    """Items per minute over the last minute, and a trend of that rate sampled every few seconds."""
-
-    def __init__(self, window_s: float = 60.0, trend_every_s: float = 5.0, trend_points: int = 72) -> None:
-        self.window_s = window_s
-        self.trend_every_s = trend_every_s
-        self._samples: deque[tuple[float, int]] = deque()
-        self.trend: deque[float] = deque(maxlen=trend_points)
-        self._last_trend = 0.0
-
-    def reset(self) -> None:
-        self._samples.clear()
-        self.trend.clear()
-        self._last_trend = 0.0
-
-    def add(self, at: float, total: int) -> float:
-        if self._samples and total < self._samples[-1][1]:
-            self.reset()
-        self._samples.append((at, total))
-        while len(self._samples) > 2 and self._samples[1][0] <= at - self.window_s:
-            self._samples.popleft()
-        rate = self.rate
-        if at - self._last_trend >= self.trend_every_s:
-            self.trend.append(rate)
-            self._last_trend = at
-        return rate
-
-    @property
-    def rate(self) -> float:
-        if len(self._samples) < 2:
-            return 0.0
-        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
-        return 60.0 * (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
-
-
-# -- the batch dialog ---------------------------------------------------------------------------------------
-
-class BatchDialog(QDialog):
-    """Create a batch: lot, production date, expiry (from the shelf life or typed), planned quantity, origin and
-    the stages of its production diary."""
-
-    created = Signal(object)   # Batch
-
-    STAGE_COLUMNS = 4
-
-    def __init__(self, bridge: StationBridge, product: Product, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.bridge = bridge
-        self.product = product
-        self.setWindowTitle(self.tr("New batch"))
-        self.setModal(True)
-        self.density: Density = getattr(parent, "density", None) or Density.LARGE
-        compact = self.density.compact
-        if not compact:
-            self.setMinimumWidth(820)
-        today = QDate.currentDate()
-
-        self.product_label = QLabel(f"<b>{product.name}</b><br>{product.producer} · GTIN {product.gtin}")
-        self.lot_edit = QLineEdit(default_lot(dt.date.today()))
-        self.lot_edit.setMaxLength(20)
-        self.lot_edit.setPlaceholderText(self.tr("e.g. MX2611A"))
-        self.produced_edit = self._date_edit(today)
-        self.expiry_auto = QRadioButton()
-        self.expiry_typed = QRadioButton(self.tr("Type the expiry date"))
-        group = QButtonGroup(self)
-        group.addButton(self.expiry_auto)
-        group.addButton(self.expiry_typed)
-        self.expiry_edit = self._date_edit(today.addDays(product.shelf_life_days or 365))
-        if product.shelf_life_days:
-            self.expiry_auto.setChecked(True)
-        else:
-            self.expiry_auto.setEnabled(False)
-            self.expiry_typed.setChecked(True)
-        self.planned_spin = QSpinBox()
-        self.planned_spin.setRange(0, 10_000_000)
-        self.planned_spin.setSpecialValueText(self.tr("not planned"))
-        self.planned_spin.setSingleStep(100)
-        self.origin_edit = QLineEdit(product.region)
-
-        self.stages = QTableWidget(0, self.STAGE_COLUMNS)
-        self.stages.setHorizontalHeaderLabels([self.tr("Stage"), self.tr("Date (dd/mm/yyyy)"), self.tr("Place"),
-                                               self.tr("Note")])
-        self.stages.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.stages.setMinimumHeight(170 if not compact else 120)
-        add_stage = QPushButton(self.tr("Add a stage"))
-        remove_stage = QPushButton(self.tr("Remove the stage"))
-        add_stage.clicked.connect(lambda: self.add_stage())
-        remove_stage.clicked.connect(self._remove_stage)
-
-        self.error_label = QLabel("")
-        self.error_label.setObjectName("errorText")
-        self.error_label.setWordWrap(True)
-        self.ok_button = QPushButton(self.tr("Create the batch"))
-        self.ok_button.setObjectName("primary")
-        cancel = QPushButton(self.tr("Cancel"))
-        self.ok_button.clicked.connect(self.submit)
-        cancel.clicked.connect(self.reject)
-        self.expiry_auto.toggled.connect(self._update_expiry)
-        self.produced_edit.dateChanged.connect(self._update_expiry)
-
-        form = QFormLayout()
-        if compact:                     # a field too wide for the row goes under its label
-            form.setRowWrapPolicy(QFormLayout.WrapLongRows)
-        form.addRow(self.tr("Product"), self.product_label)
-        form.addRow(self.tr("Lot"), self.lot_edit)
-        form.addRow(self.tr("Production date"), self.produced_edit)
-        expiry_box = QBoxLayout(QBoxLayout.TopToBottom if compact else QBoxLayout.LeftToRight)
-        expiry_box.addWidget(self.expiry_auto)
-        expiry_box.addWidget(self.expiry_typed)
-        expiry_box.addWidget(self.expiry_edit)
-        form.addRow(self.tr("Expiry"), expiry_box)
-        form.addRow(self.tr("Planned quantity"), self.planned_spin)
-        form.addRow(self.tr("Origin"), self.origin_edit)
-        stage_buttons = QHBoxLayout()
-        stage_buttons.addWidget(add_stage)
-        stage_buttons.addWidget(remove_stage)
-        stage_buttons.addStretch(1)
-        buttons = QHBoxLayout()
-        if not compact:
-            buttons.addWidget(self.error_label, 1)
-        else:
-            buttons.addStretch(1)
-        buttons.addWidget(cancel)
-        buttons.addWidget(self.ok_button)
-        content = QWidget()
-        fields = QVBoxLayout(content)
-        fields.addLayout(form)
-        fields.addWidget(QLabel(self.tr("Production diary")))
-        fields.addWidget(self.stages, 1)
-        fields.addLayout(stage_buttons)
-        layout = QVBoxLayout(self)
-        if compact:
-            # On a small screen the fields scroll; the error and the Cancel / Create buttons stay in sight.
-            fields.setContentsMargins(0, 0, 0, 0)
-            layout.addWidget(FitScrollArea(content), 1)
-            layout.addWidget(self.error_label)
-        else:
-            fields.setContentsMargins(0, 0, 0, 0)
-            layout.addWidget(content, 1)
-        layout.addLayout(buttons)
-        self._update_expiry()
-        if compact and parent is not None:
-            room = parent.window().size()
-            self.resize(min(900, room.width() - 16), min(640, room.height() - 16))
-
-    @staticmethod
-    def _date_edit(date: QDate) -> QDateEdit:
-        edit = QDateEdit(date)
-        edit.setCalendarPopup(True)
-        edit.setDisplayFormat("dd/MM/yyyy")
-        return edit
-
-    def _update_expiry(self, *_: Any) -> None:
-        days = self.product.shelf_life_days
-        if days:
-            auto = self.produced_edit.date().addDays(days)
-            self.expiry_auto.setText(self.tr("From the shelf life (%n days): ", "", days) + auto.toString("dd/MM/yyyy"))
-            if self.expiry_auto.isChecked():
-                self.expiry_edit.setDate(auto)
-        self.expiry_edit.setEnabled(self.expiry_typed.isChecked())
-
-    def add_stage(self, name: str = "", date: str = "", place: str = "", note: str = "") -> None:
-        row = self.stages.rowCount()
-        self.stages.insertRow(row)
-        for column, text in enumerate((name, date, place, note)):
-            self.stages.setItem(row, column, QTableWidgetItem(text))
-
-    def _remove_stage(self) -> None:
-        row = self.stages.currentRow()
-        if row >= 0:
-            self.stages.removeRow(row)
-
-    def _cell(self, row: int, column: int) -> str:
-        item = self.stages.item(row, column)
-        return item.text().strip() if item is not None else ""
-
-    def draft(self) -> Batch:
-        """The batch as typed; raises StationError (or ValueError) naming the field that is wrong."""
-        lot = validate_lot(self.lot_edit.text().strip())
-        produced = self.produced_edit.date().toPyDate()
-        expiry = self.expiry_edit.date().toPyDate()
-        if expiry <= produced:
-            raise ValueError(self.tr("the expiry date must be after the production date"))
-        stages = []
-        for row in range(self.stages.rowCount()):
-            name = self._cell(row, 0)
-            date_text = self._cell(row, 1)
-            if not name and not date_text:
-                continue
-            if not name:
-                raise ValueError(self.tr("stage %1 has a date but no name").replace("%1", str(row + 1)))
-            date = None
-            if date_text:
-                try:
-                    date = dt.datetime.strptime(date_text, "%d/%m/%Y").date()
-                except ValueError:
-                    raise ValueError(self.tr("stage %1: the date must be written dd/mm/yyyy")
-                                     .replace("%1", str(row + 1))) from None
-            stages.append(Stage(name=name, date=date, place=self._cell(row, 2), note=self._cell(row, 3)))
-        planned = self.planned_spin.value() or None
-        return Batch(id=None, gtin=self.product.gtin, lot=lot, production_date=produced, expiry_date=expiry,
-                     origin=self.origin_edit.text().strip(), stages=tuple(stages), planned_quantity=planned)
-
-    def submit(self) -> None:
-        try:
-            draft = self.draft()
-        except (StationError, ValueError) as exc:
-            self.error_label.setText(str(exc))
-            return
-        self.error_label.setText(self.tr("Saving…"))
-        self.ok_button.setEnabled(False)
-
-        def create(station: Any) -> Batch:
-            # The stamps' QR must fit the label at a readable size: refused here, before any stamp is wasted.
-            station.check_batch_label(draft.gtin, draft.lot, draft.expiry_date)
-            batch = station.store.create_batch(draft)
-            station.store.audit("operator", "batch_created", f"{batch.gtin} lot {batch.lot} (batch {batch.id})")
-            return batch
-
-        def done(batch: Batch) -> None:
-            self.created.emit(batch)
-            self.accept()
-
-        def failed(exc: BaseException) -> None:
-            self.ok_button.setEnabled(True)
-            if isinstance(exc, StampTooLarge):
-                self.error_label.setText(self.stamp_too_large(exc))
-                self.error_label.setToolTip(str(exc))
-                return
-            if isinstance(exc, (LabelTextTooLong, LabelTextUnprintable)):
-                self.error_label.setText(self.text_too_long(exc))
-                self.error_label.setToolTip(str(exc))
-                return
-            self.error_label.setText(str(exc))
-
-        self.bridge.call(create, done=done, failed=failed, owner=self)
-
-    def stamp_too_large(self, exc: StampTooLarge) -> str:
-        """The refusal in the operator's words, with the figures: what the lot makes and what the label holds."""
-        needs = (self.tr("QR version %1").replace("%1", str(exc.version)) if exc.version
-                 else self.tr("more than a QR code holds"))
-        return (self.tr("Lot %1 makes the stamp's QR code too large to read: its link is %2 characters and needs "
-                        "%3, the label holds version %4 (%5 characters) at most. Use a shorter lot, without / % ? & "
-                        "+ # (each takes 3 characters).")
-                .replace("%1", exc.lot).replace("%2", str(exc.length)).replace("%3", needs)
-                .replace("%4", str(exc.max_version)).replace("%5", str(exc.max_length)))
-
-
-    def text_too_long(self, exc: LabelTextTooLong | LabelTextUnprintable) -> str:
-        """The refusal in the operator's words: which text would not print whole, and by how much."""
-        what = {
-            "product_name": self.tr("The product name"),
-            "producer": self.tr("The producer's name"),
-            "lot": self.tr("The lot"),
-            "serial": self.tr("The serial number"),
-        }.get(exc.field, exc.field)
-        if isinstance(exc, LabelTextUnprintable):
-            why = (self.tr("%1 has letters the label's font cannot print (%2): they would print as boxes.")
-                   .replace("%2", " ".join(exc.missing)))
-        elif exc.unit == "lines":
-            why = (self.tr("%1 needs %2 lines on the label and its place holds %3: the rest would print on top of "
-                           "the last line.")
-                   .replace("%2", f"{exc.needs:.0f}").replace("%3", f"{exc.room:.0f}"))
-        else:
-            why = (self.tr("%1 is %2 dots wide and the label has %3 left: its end would not be printed.")
-                   .replace("%2", f"{exc.needs:.0f}").replace("%3", f"{exc.room:.0f}"))
-        fix = (self.tr("Use a shorter lot.") if exc.field == "lot"
-               else self.tr("Ask the technician to shorten it in the product list or give it more room on the label."))
-        return why.replace("%1", what) + " " + fix
-
-
-# -- the screen ---------------------------------------------------------------------------------------------
-
-ROLL_COLUMNS = (
-    QT_TRANSLATE_NOOP("OperatorScreen", "Roll"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "State"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "Activated"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "Unused"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "Voided"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "Refused"),
-)
-
-COUNTER_ROWS = (
-    ("printed", QT_TRANSLATE_NOOP("OperatorScreen", "Printed")),
-    ("verified", QT_TRANSLATE_NOOP("OperatorScreen", "Verified")),
-    ("activated", QT_TRANSLATE_NOOP("OperatorScreen", "Activated")),
-    ("voided", QT_TRANSLATE_NOOP("OperatorScreen", "Voided")),
-    ("waiting", QT_TRANSLATE_NOOP("OperatorScreen", "Waiting to be sent")),
-    ("confirmed", QT_TRANSLATE_NOOP("OperatorScreen", "Confirmed by the server")),
 )
 
 
