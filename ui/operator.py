@@ -12,69 +12,29 @@ import datetime as dt
 from typing import Any
 
 from station.alarms import Alarm, Severity
-from station.domain import Batch, Product, RollState, Stamp, StampState
+from station.domain import Batch, Product, Stamp
 from station.engine import LineState
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
 from ui.batch_dialog import BatchDialog
-from ui.bridge import (
-    DEVICE,
-    PREPRINTED,
-    PRINTED,
-    Counters,
-    DeviceHealth,
-    RecentStamp,
-    RollSummary,
-    Snapshot,
-    StationBridge,
-)
-from ui.operator_widgets import (
-    CollapsingBox,
-    ElidedComboBox,
-    Lamp,
-    QrView,
-    RateMeter,
-    RecentTable,
-    RollsTable,
-    Sparkline,
-    StateTile,
-    SummaryLabel,
-    qr_matrix,
-    thousands,
-)
-from ui.operator_words import (
-    COUNTER_ROWS,
-    DELIVERY_WORDS,
-    FAULT_WORDS,
-    ROLL_COLUMNS,
-    ROLL_WORDS,
-    STATE_COLOURS,
-    STATE_WORDS,
-    VOID_WORDS,
-    alarm_lines,
-    word,
-)
+from ui.bridge import DEVICE, PREPRINTED, PRINTED, RollSummary, Snapshot, StationBridge
+from ui.operator_panels import CountersPanel, DevicesPanel, LastStampPanel, RecentPanel, RollsPanel
+from ui.operator_widgets import ElidedComboBox, RateMeter, Sparkline, StateTile, box, caption, qr_matrix
+from ui.operator_words import STATE_COLOURS, STATE_WORDS, alarm_lines, word
 from ui.qt import (
-    QAbstractItemView,
     QBoxLayout,
-    QColor,
     QComboBox,
-    QCoreApplication,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLayout,
     QMessageBox,
     QPushButton,
     QSize,
     QSizePolicy,
     QSpinBox,
-    QTableWidgetItem,
+    Qt,
     QTimer,
     QVBoxLayout,
     QWidget,
-    Qt,
     Signal,
 )
 
@@ -98,14 +58,24 @@ class OperatorScreen(QWidget):
         self._last_stamp_serial = ""
         self._snapshot: Snapshot | None = None
         self._ready = False
-        self.rolls: tuple[RollSummary, ...] = ()
         self._start_failed = False
         self._open_request: tuple[str | None, str | None] | None = None    # (GTIN, lot) to open once ready
         self._open_count: int | None = None
         self._start_requested = False
         self._autostart_batch: int | None = None
 
-        # top bar: product, batch, batch actions, clock, technician
+        self._build_top_bar()
+        self._build_banner()
+        self._build_commands()
+        self._build_run_box()
+        self._build_panels()
+        self._build_layout()
+        self._connect()
+        self.status_line.setText(self.tr("Starting the station: opening the database and the devices…"))
+        self._show_state(LineState.STOPPED, "")
+
+    def _build_top_bar(self) -> None:
+        """The top bar: product, batch, batch actions, clock, technician."""
         self.product_combo = ElidedComboBox()
         self.batch_combo = ElidedComboBox()
         for combo, length in ((self.product_combo, 14), (self.batch_combo, 8)):
@@ -119,8 +89,8 @@ class OperatorScreen(QWidget):
         self.clock.setObjectName("clock")
         self.technician_button = QPushButton(self.tr("Technician"))
         self.technician_button.setObjectName("quiet")
-        self.product_caption = self._caption(self.tr("Product"))
-        self.batch_caption = self._caption(self.tr("Batch"))
+        self.product_caption = caption(self.tr("Product"))
+        self.batch_caption = caption(self.tr("Batch"))
         self.top_bar = QHBoxLayout()
         self.top_bar.addWidget(self.product_caption)
         self.top_bar.addWidget(self.product_combo, 4)
@@ -134,7 +104,8 @@ class OperatorScreen(QWidget):
         self.top_bar.addWidget(self.clock)
         self.top_bar.addWidget(self.technician_button)
 
-        # alarm banner: what happened in the screen's language (whole, wrapped), the other language below it
+    def _build_banner(self) -> None:
+        """The alarm banner: what happened in the screen's language (whole, wrapped), the other language below it."""
         self.alarm_banner = QFrame()
         self.alarm_banner.setObjectName("alarmBanner")
         self.alarm_text = QLabel("")
@@ -153,14 +124,15 @@ class OperatorScreen(QWidget):
         self.banner_layout.addWidget(self.ack_button, 0, Qt.AlignVCenter)
         self.alarm_banner.hide()
 
-        # the line's state and the commands
+    def _build_commands(self) -> None:
+        """The line's state and the commands."""
         self.state_tile = StateTile("")
         self.state_tile.setObjectName("stateTile")
         self.state_tile.setAlignment(Qt.AlignCenter)
         self.state_reason = ElidedLabel("")       # one line: a fault's whole text is in the alarm banner
         self.state_reason.setObjectName("stateReason")
         self.state_reason.setAlignment(Qt.AlignCenter)
-        self.state_box = self._box(QVBoxLayout(), (self.state_tile, 1), self.state_reason, spacing=2)
+        self.state_box = box(QVBoxLayout(), (self.state_tile, 1), self.state_reason, spacing=2)
         self.start_button = QPushButton(self.tr("Start"))
         self.start_button.setObjectName("start")
         self.pause_button = QPushButton(self.tr("Pause"))
@@ -168,9 +140,10 @@ class OperatorScreen(QWidget):
         self.stop_button = QPushButton(self.tr("Stop"))
         self.stop_button.setObjectName("stop")
         self.command_layout = QBoxLayout(QBoxLayout.TopToBottom)
-        self.command_box = self._box(self.command_layout, self.start_button, self.pause_button, self.stop_button)
+        self.command_box = box(self.command_layout, self.start_button, self.pause_button, self.stop_button)
 
-        # how many to pack, and the rate
+    def _build_run_box(self) -> None:
+        """How many to pack, the rate, and which line Start runs."""
         self.count_spin = QSpinBox()
         self.count_spin.setRange(0, 10_000_000)
         self.count_spin.setSingleStep(50)
@@ -180,13 +153,13 @@ class OperatorScreen(QWidget):
         self.sparkline = Sparkline()
         self.quantity_layout = QBoxLayout(QBoxLayout.LeftToRight)
         self.quantity_layout.setContentsMargins(0, 0, 0, 0)
-        self.quantity_caption = self._caption(self.tr("Items to pack"))
+        self.quantity_caption = caption(self.tr("Items to pack"))
         self.quantity_layout.addWidget(self.quantity_caption)
         self.quantity_layout.addWidget(self.count_spin, 1)
         rate_row = QHBoxLayout()
         rate_row.addWidget(self.rate_label)
         rate_row.addWidget(self.sparkline, 1)
-        self.rate_caption = self._caption(self.tr("Rate (items per minute)"))
+        self.rate_caption = caption(self.tr("Rate (items per minute)"))
         # which line Start runs: stamps printed here, or pre-printed rolls activated as they pass the verifier
         # (`station run --mode`); over the last stamp on a large screen, over the quantity on a compact one
         self.mode_combo = ElidedComboBox()
@@ -196,99 +169,28 @@ class OperatorScreen(QWidget):
         self.mode_combo.setMinimumContentsLength(10)
         self.mode_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.mode_combo.setToolTip(self.tr("Which line Start runs"))
-        self.run_box = self._box(QVBoxLayout(), self.quantity_layout, 8, self.rate_caption, rate_row)
+        self.run_box = box(QVBoxLayout(), self.quantity_layout, 8, self.rate_caption, rate_row)
 
-        # counters
-        self.counter_labels: dict[tuple[str, str], QLabel] = {}
-        self.counter_names: list[QLabel] = []
-        self.counters_grid = QGridLayout()
-        self.counters_grid.setHorizontalSpacing(18)
-        self.batch_heading = self._caption(self.tr("This batch"))
-        self.shift_heading = self._caption(self.tr("This shift"))
-        self.counters_grid.addWidget(self.batch_heading, 0, 1, Qt.AlignRight)
-        self.counters_grid.addWidget(self.shift_heading, 0, 2, Qt.AlignRight)
-        for row, (key, text) in enumerate(COUNTER_ROWS, start=1):
-            name = ElidedLabel(QCoreApplication.translate("OperatorScreen", text))
-            name.setObjectName("counterName")
-            self.counter_names.append(name)
-            self.counters_grid.addWidget(name, row, 0)
-            for column, scope in enumerate(("batch", "shift"), start=1):
-                value = QLabel("–")
-                value.setObjectName("counterValue")
-                value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                self.counters_grid.addWidget(value, row, column)
-                self.counter_labels[(scope, key)] = value
-        self.void_detail = ElidedLabel("", max_lines=2)
-        self.void_detail.setObjectName("voidDetail")
-        self.counters_grid.addWidget(self.void_detail, len(COUNTER_ROWS) + 1, 0, 1, 3)
-        self.counters_grid.setColumnStretch(0, 1)
-        self.counters_box = self._box(self.counters_grid)
+    def _build_panels(self) -> None:
+        """The panels that draw the snapshot (ui.operator_panels); their parts keep the names the screen's layout and
+        the tests know them by."""
+        self.counters_box = CountersPanel()
+        self.counter_labels, self.counter_names = self.counters_box.labels, self.counters_box.names
+        self.batch_heading, self.shift_heading = self.counters_box.batch_heading, self.counters_box.shift_heading
+        self.void_detail = self.counters_box.void_detail
+        self.recent_box = RecentPanel()
+        self.recent, self.recent_caption = self.recent_box.table, self.recent_box.caption
+        self.rolls_box = RollsPanel()
+        self.rolls_table, self.rolls_summary = self.rolls_box.table, self.rolls_box.summary
+        self.rolls_caption = self.rolls_box.caption
+        self.last_box = LastStampPanel()
+        self.qr, self.last_serial, self.last_result = self.last_box.qr, self.last_box.serial, self.last_box.result
+        self.last_lot, self.last_caption = self.last_box.lot, self.last_box.caption
+        self.lamps_box = DevicesPanel()
+        self.lamps = self.lamps_box.lamps
 
-        # the recent stamps: a secondary pane, it takes what height is left and scrolls
-        self.recent = RecentTable(0, 3)
-        self.recent.setHorizontalHeaderLabels([self.tr("Serial"), self.tr("Result"), self.tr("Delivery")])
-        self.recent.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.recent.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        self.recent.horizontalHeader().setTextElideMode(Qt.ElideRight)
-        self.recent.setTextElideMode(Qt.ElideRight)
-        self.recent.setWordWrap(False)
-        self.recent.verticalHeader().hide()
-        self.recent.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.recent.setSelectionMode(QAbstractItemView.NoSelection)
-        self.recent.setFocusPolicy(Qt.NoFocus)
-        self.recent.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
-        self.recent.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.recent_caption = self._caption(self.tr("Recent stamps"))
-        self.recent_box = CollapsingBox()
-        self._box(QVBoxLayout(), self.recent_caption, (self.recent, 1), into=self.recent_box)
-
-        # the selected product's pre-printed rolls (read only; hidden when it has none): a table, or on a compact
-        # screen one summary line with each roll in its tooltip
-        self.rolls_table = RollsTable(0, len(ROLL_COLUMNS))
-        self.rolls_table.setHorizontalHeaderLabels(
-            [QCoreApplication.translate("OperatorScreen", text) for text in ROLL_COLUMNS])
-        self.rolls_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.rolls_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        self.rolls_table.horizontalHeader().setTextElideMode(Qt.ElideRight)
-        self.rolls_table.setTextElideMode(Qt.ElideRight)
-        self.rolls_table.setWordWrap(False)
-        self.rolls_table.verticalHeader().hide()
-        self.rolls_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.rolls_table.setSelectionMode(QAbstractItemView.NoSelection)
-        self.rolls_table.setFocusPolicy(Qt.NoFocus)
-        self.rolls_table.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
-        self.rolls_table.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Maximum)   # down to one row
-        self.rolls_summary = SummaryLabel("")
-        self.rolls_summary.setObjectName("rollsSummary")
-        self.rolls_caption = self._caption(self.tr("Stamp rolls"))
-        self.rolls_box = self._box(QVBoxLayout(), self.rolls_caption, self.rolls_table, self.rolls_summary,
-                                   spacing=2)
-        self.rolls_box.hide()
-
-        # the last stamp
-        self.qr = QrView()
-        self.last_serial = ElidedLabel("")
-        self.last_serial.setObjectName("lastSerial")
-        self.last_serial.setAlignment(Qt.AlignCenter)
-        self.last_result = ElidedLabel("", max_lines=2)
-        self.last_result.setObjectName("lastResult")
-        self.last_result.setAlignment(Qt.AlignCenter)
-        self.last_lot = ElidedLabel("")
-        self.last_lot.setAlignment(Qt.AlignCenter)
-        self.last_lot.setObjectName("lastLot")
-        self.last_caption = self._caption(self.tr("Last stamp"))
-        self.last_box = self._box(QVBoxLayout(), self.last_caption, (self.qr, 1), self.last_serial,
-                                  self.last_result, self.last_lot)
-
-        # device health
-        self.lamps = {
-            "printer": Lamp(self.tr("Printer")),
-            "scanner": Lamp(self.tr("Scanner")),
-            "broker": Lamp(self.tr("MQTT broker")),
-            "server": Lamp(self.tr("Central server")),
-        }
-        self.lamps_box = self._box(QVBoxLayout(), *self.lamps.values())
-        self.lamps_box.layout().addStretch(1)
+    def _build_layout(self) -> None:
+        """The columns, the command strip and the status line; _arrange() places the boxes in them."""
         # On a compact screen the lamps share a column with the quantity and the rate: they scroll if need be.
         self.lamps_scroll = FitScrollArea()
         self.lamps_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
@@ -320,7 +222,8 @@ class OperatorScreen(QWidget):
         self.density: Density | None = None
         self.set_density(Density.LARGE)
 
-        # wiring
+    def _connect(self) -> None:
+        """The operator's taps, the bridge's signals, and the timers that draw at a human pace."""
         self.start_button.clicked.connect(self.start_line)
         self.pause_button.clicked.connect(self.pause_or_resume)
         self.stop_button.clicked.connect(self.stop_line)
@@ -331,6 +234,7 @@ class OperatorScreen(QWidget):
         self.product_combo.currentIndexChanged.connect(self._product_chosen)
         self.batch_combo.currentIndexChanged.connect(self._batch_chosen)
         self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
+        bridge = self.bridge
         bridge.ready.connect(self._on_ready)
         bridge.startFailed.connect(self._on_start_failed)
         bridge.stateChanged.connect(self._on_state)
@@ -349,33 +253,6 @@ class OperatorScreen(QWidget):
         self._clock_timer.timeout.connect(self._tick)
         self._clock_timer.start()
         self._tick()
-        self.status_line.setText(self.tr("Starting the station: opening the database and the devices…"))
-        self._show_state(LineState.STOPPED, "")
-
-    @staticmethod
-    def _caption(text: str) -> QLabel:
-        label = QLabel(text)
-        label.setObjectName("caption")
-        return label
-
-    @staticmethod
-    def _box(layout: QLayout, *items: Any, spacing: int | None = None, into: QWidget | None = None) -> QWidget:
-        """A plain widget holding ``layout`` with ``items`` (widgets, layouts, (widget, stretch), or spacings)."""
-        box = into if into is not None else QWidget()
-        layout.setContentsMargins(0, 0, 0, 0)
-        box.setLayout(layout)
-        for item in items:
-            if isinstance(item, int):
-                layout.addSpacing(item)
-            elif isinstance(item, tuple):
-                layout.addWidget(*item)
-            elif isinstance(item, QLayout):
-                layout.addLayout(item)
-            else:
-                layout.addWidget(item)
-        if spacing is not None:
-            layout.setSpacing(spacing)
-        return box
 
     # -- fitting the screen --------------------------------------------------------------------------
 
@@ -391,8 +268,8 @@ class OperatorScreen(QWidget):
         self.banner_layout.setContentsMargins(*(4 * [9 if large else 6 if not small else 4]))
         self._arrange(compact=not large)
         # top bar: on the smallest screen the combo boxes speak for themselves (their tooltips say what they are)
-        for caption in (self.product_caption, self.batch_caption):
-            caption.setVisible(not small)
+        for label in (self.product_caption, self.batch_caption):
+            label.setVisible(not small)
         self.top_stretch.setVisible(large)
         self.product_combo.setMinimumContentsLength(13 if small else 14)
         self.batch_combo.setMinimumContentsLength(7 if small else 8)
@@ -404,15 +281,11 @@ class OperatorScreen(QWidget):
                                  QSizePolicy.Fixed if large else QSizePolicy.Preferred)
         self._set_reason(self.state_reason.text())
         self.quantity_layout.setDirection(QBoxLayout.LeftToRight if large else QBoxLayout.TopToBottom)
-        self.counters_grid.setHorizontalSpacing({Density.LARGE: 18, Density.MEDIUM: 12, Density.SMALL: 8}[density])
-        self.counters_grid.setVerticalSpacing({Density.LARGE: 6, Density.MEDIUM: 2, Density.SMALL: 0}[density])
         # secondary things give up their room first: the QR shrinks, the devices show their details as tooltips
-        qr = {Density.LARGE: 150, Density.MEDIUM: 110, Density.SMALL: 72}[density]
-        self.qr.setMinimumSize(QSize(qr, qr))
+        for panel in (self.counters_box, self.last_box, self.lamps_box):
+            panel.set_density(density)
         self.sparkline.setMinimumSize({Density.LARGE: QSize(160, 48), Density.MEDIUM: QSize(100, 40),
                                        Density.SMALL: QSize(60, 30)}[density])
-        for lamp in self.lamps.values():
-            lamp.set_compact(small)
         self._show_rolls(self.rolls)
         self._tick()
 
@@ -700,7 +573,7 @@ class OperatorScreen(QWidget):
         devices = self._snapshot.devices if self._snapshot is not None else None
         if (self.bridge.mode == PRINTED and devices is not None
                 and devices.printer_condition in ("faulted", "unreachable")):
-            return self.tr("Printer not ready: %1").replace("%1", self._printer_text(devices))
+            return self.tr("Printer not ready: %1").replace("%1", self.lamps_box.printer_text(devices))
         return ""
 
     def _update_buttons(self) -> None:
@@ -740,19 +613,9 @@ class OperatorScreen(QWidget):
             self._pending_stamp = None
 
     def _show_last_stamp(self, stamp: Stamp, matrix: list[list[bool]]) -> None:
-        voided = stamp.state is StampState.VOIDED
-        self.qr.set_matrix(matrix, voided=voided)
         self._last_stamp_serial = stamp.serial
-        self.last_serial.setText(self.tr("Serial %1").replace("%1", stamp.serial))
-        if voided and stamp.void_reason is not None:
-            reason = word(VOID_WORDS.get(stamp.void_reason.value, stamp.void_reason.value))
-            self.last_result.setText(self.tr("voided: %1").replace("%1", reason))
-            self.last_result.setStyleSheet("color: #b71c1c;")
-        else:
-            self.last_result.setText(self.tr("activated"))
-            self.last_result.setStyleSheet("color: #1b5e20;")
         batch = self.bridge.batch
-        self.last_lot.setText(self.tr("Lot %1").replace("%1", batch.lot) if batch else "")
+        self.last_box.show_stamp(stamp, matrix, batch.lot if batch else None)
 
     def _on_alarm(self, alarm: Alarm) -> None:
         if alarm.severity is Severity.INFO:
@@ -796,133 +659,23 @@ class OperatorScreen(QWidget):
         self._snapshot = snap
         if snap.state is not self.state:
             self._show_state(snap.state, "")
-        self._show_counters("batch", snap.batch)
-        self._show_counters("shift", snap.shift)
-        self.shift_heading.setText(self.tr("This shift (since %1)").replace("%1", snap.shift_start.strftime("%H:%M")))
-        shown = snap.batch or snap.shift
-        details = [f"{word(VOID_WORDS.get(k, k))} {v}" for k, v in sorted(shown.voided.items())]
-        if shown.unused:   # not voided: serials given back unprinted, kept and never published
-            details.append(f"{word(VOID_WORDS['unused'])} {shown.unused}")
-        self.void_detail.setText(", ".join(details))
+        self.counters_box.show_snapshot(snap)
         if snap.batch is not None:
             rate = self.rate.add(snap.at, snap.batch.activated)
             self.rate_label.setText(f"{rate:.0f}")
             self.sparkline.set_values(list(self.rate.trend))
-        self._show_recent(snap.recent)
+        self.recent_box.show_recent(snap.recent)
         self._show_rolls(snap.rolls)
-        self._show_devices(snap.devices)
+        self.lamps_box.show_devices(snap.devices)
         self._update_buttons()          # the printer's condition may hold Start back
 
-    def _show_counters(self, scope: str, counters: Counters | None) -> None:
-        for key, _ in COUNTER_ROWS:
-            label = self.counter_labels[(scope, key)]
-            if counters is None:
-                label.setText("–")
-            else:
-                value = counters.voided_total if key == "voided" else getattr(counters, key)
-                label.setText(f"{value:,}".replace(",", "."))
-
-    def _show_recent(self, recent: list[RecentStamp]) -> None:
-        table = self.recent
-        table.setUpdatesEnabled(False)
-        table.setRowCount(len(recent))
-        for row, stamp in enumerate(recent):
-            if stamp.state is StampState.ACTIVATED:
-                result, colour = self.tr("activated"), QColor("#1b5e20")
-            else:
-                reason = word(VOID_WORDS.get(stamp.void_reason or "", stamp.void_reason or ""))
-                result, colour = self.tr("voided: %1").replace("%1", reason), QColor("#b71c1c")
-            delivery = word(DELIVERY_WORDS[stamp.delivery]) if stamp.delivery else ""
-            for column, text in enumerate((stamp.serial, result, delivery)):
-                item = table.item(row, column)
-                if item is None:
-                    item = QTableWidgetItem()
-                    table.setItem(row, column, item)
-                item.setText(text)
-                if column == 1:
-                    item.setForeground(colour)
-                    item.setToolTip(stamp.void_detail)
-        table.setUpdatesEnabled(True)
+    @property
+    def rolls(self) -> tuple[RollSummary, ...]:
+        """The selected product's pre-printed rolls, as last shown."""
+        return self.rolls_box.rolls
 
     def _show_rolls(self, rolls: tuple[RollSummary, ...]) -> None:
-        """The selected product's rolls: a row each on a large screen; on a compact one (where a stop alarm's banner
-        leaves no room for even one row of a table) one summary line, each roll in its tooltip."""
-        self.rolls = rolls
-        small = self.density is not Density.LARGE
-        self.rolls_table.setVisible(not small)
-        self.rolls_caption.setVisible(not small)
-        self.rolls_summary.setVisible(small)
-        lines = [self.tr("%1 (%2): activated %3, unused %4, voided %5, refused %6")
-                 .replace("%1", r.roll_id).replace("%2", word(ROLL_WORDS[r.state]))
-                 .replace("%3", thousands(r.activated)).replace("%4", thousands(r.unused))
-                 .replace("%5", thousands(r.voided)).replace("%6", thousands(r.refused)) for r in rolls]
-        total = {key: thousands(sum(getattr(r, key) for r in rolls))
-                 for key in ("activated", "unused", "voided", "refused")}
-        self.rolls_summary.setText(
-            self.tr("Rolls %1: activated %2, unused %3, voided %4, refused %5")
-            .replace("%1", str(len(rolls))).replace("%2", total["activated"]).replace("%3", total["unused"])
-            .replace("%4", total["voided"]).replace("%5", total["refused"]) if rolls else "")
-        self.rolls_summary.setToolTip("\n".join(lines))
-        table = self.rolls_table
-        table.setUpdatesEnabled(False)
-        if table.rowCount() != len(rolls):
-            table.setRowCount(len(rolls))
-            table.updateGeometry()
-        for row, roll in enumerate(rolls):
-            texts = (roll.roll_id, word(ROLL_WORDS[roll.state]), thousands(roll.activated), thousands(roll.unused),
-                     thousands(roll.voided), thousands(roll.refused))
-            for column, text in enumerate(texts):
-                item = table.item(row, column)
-                if item is None:
-                    item = QTableWidgetItem()
-                    item.setTextAlignment(int((Qt.AlignLeft if column < 2 else Qt.AlignRight) | Qt.AlignVCenter))
-                    table.setItem(row, column, item)
-                item.setText(text)
-                if column == 0:
-                    item.setToolTip(lines[row])
-                elif column == 1:
-                    item.setForeground(QColor("#1b5e20" if roll.state is RollState.ACTIVE else "#b71c1c"))
-                    item.setToolTip(roll.state_reason)
-        table.setUpdatesEnabled(True)
-        if self.rolls_box.isHidden() == bool(rolls):
-            self.rolls_box.setVisible(bool(rolls))
-
-    def _printer_text(self, d: DeviceHealth) -> str:
-        return {
-            "ready": self.tr("ready"), "unknown": self.tr("status not known yet"),
-            "faulted": self.tr("fault: %1").replace(
-                "%1", ", ".join(word(FAULT_WORDS.get(f, f)) for f in d.printer_faults) or d.printer_detail),
-            "unreachable": self.tr("not answering"),
-        }[d.printer_condition]
-
-    def _show_devices(self, d: DeviceHealth) -> None:
-        printer = {"ready": "ok", "unknown": "unknown", "faulted": "bad", "unreachable": "bad"}[d.printer_condition]
-        self.lamps["printer"].set_level(printer, self._printer_text(d))
-        self.lamps["scanner"].set_level("ok" if d.scanner_connected else "bad",
-                                        self.tr("connected") if d.scanner_connected else
-                                        self.tr("not connected") + (f" ({d.scanner_error})" if d.scanner_error else ""))
-        refused = {
-            "mqtt_bad_credentials": self.tr("refused: wrong user name or password"),
-            "mqtt_not_authorised": self.tr("refused: not authorised (user name, password or rights)"),
-            "mqtt_client_id_refused": self.tr("refused: client id not accepted"),
-            "mqtt_connection_refused": self.tr("refused the connection"),
-            "mqtt_publish_denied": self.tr("connected, but may not publish events (ACL)"),
-        }.get(d.broker_problem)
-        if refused is not None:
-            self.lamps["broker"].set_level("bad", refused)
-            self.lamps["broker"].setToolTip(f"{refused}: {d.broker_problem_detail}")
-        else:
-            self.lamps["broker"].set_level("ok" if d.broker_connected else "bad",
-                                           self.tr("connected") if d.broker_connected else self.tr("not connected"))
-        if d.acks_ok:
-            server = self.tr("all confirmed") if d.unconfirmed == 0 else \
-                self.tr("%n waiting", "", d.unconfirmed)
-            self.lamps["server"].set_level("ok", server)
-        else:
-            minutes = int((d.oldest_unconfirmed_s or 0) // 60)
-            self.lamps["server"].set_level(
-                "warn", self.tr("%1 not confirmed, oldest %2 min").replace("%1", str(d.unconfirmed))
-                .replace("%2", str(minutes)))
+        self.rolls_box.show_rolls(rolls, small=self.density is not Density.LARGE)
 
 
-__all__ = ["OperatorScreen", "BatchDialog", "RateMeter", "QrView", "STATE_WORDS", "word", "alarm_lines"]
+__all__ = ["OperatorScreen"]

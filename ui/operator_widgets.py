@@ -20,6 +20,7 @@ from ui.qt import (
     QGridLayout,
     QImage,
     QLabel,
+    QLayout,
     QPaintEvent,
     QPainter,
     QPen,
@@ -223,6 +224,33 @@ class SummaryLabel(ElidedLabel):
 
 def thousands(value: int) -> str:
     return f"{value:,}".replace(",", ".")
+
+
+def caption(text: str) -> QLabel:
+    """A panel's heading, in the style sheet's caption type."""
+    label = QLabel(text)
+    label.setObjectName("caption")
+    return label
+
+
+def box(layout: QLayout, *items: Any, spacing: int | None = None, into: QWidget | None = None) -> QWidget:
+    """A plain widget (or `into`) holding ``layout`` with ``items`` (widgets, layouts, (widget, stretch), or
+    spacings), without margins."""
+    widget = into if into is not None else QWidget()
+    layout.setContentsMargins(0, 0, 0, 0)
+    widget.setLayout(layout)
+    for item in items:
+        if isinstance(item, int):
+            layout.addSpacing(item)
+        elif isinstance(item, tuple):
+            layout.addWidget(*item)
+        elif isinstance(item, QLayout):
+            layout.addLayout(item)
+        else:
+            layout.addWidget(item)
+    if spacing is not None:
+        layout.setSpacing(spacing)
+    return widget
 
 
 class CollapsingBox(QWidget):

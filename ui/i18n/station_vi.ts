@@ -158,6 +158,121 @@
     </message>
 </context>
 <context>
+    <name>CountersPanel</name>
+    <message>
+        <source>This batch</source>
+        <translation>Lô này</translation>
+    </message>
+    <message>
+        <source>This shift</source>
+        <translation>Ca này</translation>
+    </message>
+    <message>
+        <source>This shift (since %1)</source>
+        <translation>Ca này (từ %1)</translation>
+    </message>
+</context>
+<context>
+    <name>DevicesPanel</name>
+    <message>
+        <source>Printer</source>
+        <translation>Máy in</translation>
+    </message>
+    <message>
+        <source>Scanner</source>
+        <translation>Máy quét</translation>
+    </message>
+    <message>
+        <source>MQTT broker</source>
+        <translation>Máy chủ MQTT</translation>
+    </message>
+    <message>
+        <source>Central server</source>
+        <translation>Máy chủ trung tâm</translation>
+    </message>
+    <message>
+        <source>ready</source>
+        <translation>sẵn sàng</translation>
+    </message>
+    <message>
+        <source>status not known yet</source>
+        <translation>chưa biết trạng thái</translation>
+    </message>
+    <message>
+        <source>fault: %1</source>
+        <translation>lỗi: %1</translation>
+    </message>
+    <message>
+        <source>not answering</source>
+        <translation>không trả lời</translation>
+    </message>
+    <message>
+        <source>connected</source>
+        <translation>đã kết nối</translation>
+    </message>
+    <message>
+        <source>not connected</source>
+        <translation>chưa kết nối</translation>
+    </message>
+    <message>
+        <source>refused: wrong user name or password</source>
+        <translation>bị từ chối: sai tên đăng nhập hoặc mật khẩu</translation>
+    </message>
+    <message>
+        <source>refused: not authorised (user name, password or rights)</source>
+        <translation>bị từ chối: không được phép (tên đăng nhập, mật khẩu hoặc quyền)</translation>
+    </message>
+    <message>
+        <source>refused: client id not accepted</source>
+        <translation>bị từ chối: mã client không được chấp nhận</translation>
+    </message>
+    <message>
+        <source>refused the connection</source>
+        <translation>từ chối kết nối</translation>
+    </message>
+    <message>
+        <source>connected, but may not publish events (ACL)</source>
+        <translation>đã kết nối, nhưng không được gửi sự kiện (ACL)</translation>
+    </message>
+    <message>
+        <source>all confirmed</source>
+        <translation>đã nhận đủ</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n waiting</source>
+        <translation>
+            <numerusform>%n tem đang chờ</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>%1 not confirmed, oldest %2 min</source>
+        <translation>%1 tem chưa được nhận, lâu nhất %2 phút</translation>
+    </message>
+</context>
+<context>
+    <name>LastStampPanel</name>
+    <message>
+        <source>Last stamp</source>
+        <translation>Tem vừa in</translation>
+    </message>
+    <message>
+        <source>Serial %1</source>
+        <translation>Sê-ri %1</translation>
+    </message>
+    <message>
+        <source>voided: %1</source>
+        <translation>đã hủy: %1</translation>
+    </message>
+    <message>
+        <source>activated</source>
+        <translation>đã kích hoạt</translation>
+    </message>
+    <message>
+        <source>Lot %1</source>
+        <translation>Lô %1</translation>
+    </message>
+</context>
+<context>
     <name>MainWindow</name>
     <message>
         <source>Packing station %1 / %2</source>
@@ -247,50 +362,6 @@
         <translation>Tốc độ (sản phẩm/phút)</translation>
     </message>
     <message>
-        <source>This batch</source>
-        <translation>Lô này</translation>
-    </message>
-    <message>
-        <source>This shift</source>
-        <translation>Ca này</translation>
-    </message>
-    <message>
-        <source>Serial</source>
-        <translation>Số sê-ri</translation>
-    </message>
-    <message>
-        <source>Result</source>
-        <translation>Kết quả</translation>
-    </message>
-    <message>
-        <source>Delivery</source>
-        <translation>Gửi về máy chủ</translation>
-    </message>
-    <message>
-        <source>Recent stamps</source>
-        <translation>Tem gần đây</translation>
-    </message>
-    <message>
-        <source>Printer</source>
-        <translation>Máy in</translation>
-    </message>
-    <message>
-        <source>Scanner</source>
-        <translation>Máy quét</translation>
-    </message>
-    <message>
-        <source>MQTT broker</source>
-        <translation>Máy chủ MQTT</translation>
-    </message>
-    <message>
-        <source>Central server</source>
-        <translation>Máy chủ trung tâm</translation>
-    </message>
-    <message>
-        <source>Last stamp</source>
-        <translation>Tem vừa in</translation>
-    </message>
-    <message>
         <source>Starting the station: opening the database and the devices…</source>
         <translation>Đang khởi động trạm: mở cơ sở dữ liệu và các thiết bị…</translation>
     </message>
@@ -326,18 +397,6 @@
         <source>Resume</source>
         <translation>Tiếp tục</translation>
     </message>
-    <message>
-        <source>Serial %1</source>
-        <translation>Sê-ri %1</translation>
-    </message>
-    <message>
-        <source>voided: %1</source>
-        <translation>đã hủy: %1</translation>
-    </message>
-    <message>
-        <source>Lot %1</source>
-        <translation>Lô %1</translation>
-    </message>
     <message numerus="yes">
         <source>(+%n more)</source>
         <translation>
@@ -347,52 +406,6 @@
     <message>
         <source>Run finished: %1 activated, %2 voided.</source>
         <translation>Đã chạy xong: %1 tem kích hoạt, %2 tem hủy.</translation>
-    </message>
-    <message>
-        <source>This shift (since %1)</source>
-        <translation>Ca này (từ %1)</translation>
-    </message>
-    <message>
-        <source>activated</source>
-        <translation>đã kích hoạt</translation>
-    </message>
-    <message>
-        <source>ready</source>
-        <translation>sẵn sàng</translation>
-    </message>
-    <message>
-        <source>status not known yet</source>
-        <translation>chưa biết trạng thái</translation>
-    </message>
-    <message>
-        <source>fault: %1</source>
-        <translation>lỗi: %1</translation>
-    </message>
-    <message>
-        <source>not answering</source>
-        <translation>không trả lời</translation>
-    </message>
-    <message>
-        <source>connected</source>
-        <translation>đã kết nối</translation>
-    </message>
-    <message>
-        <source>not connected</source>
-        <translation>chưa kết nối</translation>
-    </message>
-    <message>
-        <source>all confirmed</source>
-        <translation>đã nhận đủ</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n waiting</source>
-        <translation>
-            <numerusform>%n tem đang chờ</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>%1 not confirmed, oldest %2 min</source>
-        <translation>%1 tem chưa được nhận, lâu nhất %2 phút</translation>
     </message>
     <message>
         <source>Roll</source>
@@ -411,18 +424,6 @@
         <translation>Bị từ chối</translation>
     </message>
     <message>
-        <source>Stamp rolls</source>
-        <translation>Cuộn tem</translation>
-    </message>
-    <message>
-        <source>%1 (%2): activated %3, unused %4, voided %5, refused %6</source>
-        <translation>%1 (%2): đã kích hoạt %3, chưa dùng %4, đã hủy %5, bị từ chối %6</translation>
-    </message>
-    <message>
-        <source>Rolls %1: activated %2, unused %3, voided %4, refused %5</source>
-        <translation>Cuộn tem %1: kích hoạt %2, chưa dùng %3, hủy %4, từ chối %5</translation>
-    </message>
-    <message>
         <source>Print stamps here</source>
         <translation>In tem tại đây</translation>
     </message>
@@ -437,26 +438,6 @@
     <message>
         <source>Changing the line: starting the station again…</source>
         <translation>Đang đổi dây chuyền: khởi động lại trạm…</translation>
-    </message>
-    <message>
-        <source>refused: wrong user name or password</source>
-        <translation>bị từ chối: sai tên đăng nhập hoặc mật khẩu</translation>
-    </message>
-    <message>
-        <source>refused: not authorised (user name, password or rights)</source>
-        <translation>bị từ chối: không được phép (tên đăng nhập, mật khẩu hoặc quyền)</translation>
-    </message>
-    <message>
-        <source>refused: client id not accepted</source>
-        <translation>bị từ chối: mã client không được chấp nhận</translation>
-    </message>
-    <message>
-        <source>refused the connection</source>
-        <translation>từ chối kết nối</translation>
-    </message>
-    <message>
-        <source>connected, but may not publish events (ACL)</source>
-        <translation>đã kết nối, nhưng không được gửi sự kiện (ACL)</translation>
     </message>
     <message>
         <source>The station could not start: see the message below</source>
@@ -481,6 +462,48 @@
     <message>
         <source>Printer not ready: %1</source>
         <translation>Máy in chưa sẵn sàng: %1</translation>
+    </message>
+</context>
+<context>
+    <name>RecentPanel</name>
+    <message>
+        <source>Serial</source>
+        <translation>Số sê-ri</translation>
+    </message>
+    <message>
+        <source>Result</source>
+        <translation>Kết quả</translation>
+    </message>
+    <message>
+        <source>Delivery</source>
+        <translation>Gửi về máy chủ</translation>
+    </message>
+    <message>
+        <source>Recent stamps</source>
+        <translation>Tem gần đây</translation>
+    </message>
+    <message>
+        <source>activated</source>
+        <translation>đã kích hoạt</translation>
+    </message>
+    <message>
+        <source>voided: %1</source>
+        <translation>đã hủy: %1</translation>
+    </message>
+</context>
+<context>
+    <name>RollsPanel</name>
+    <message>
+        <source>Stamp rolls</source>
+        <translation>Cuộn tem</translation>
+    </message>
+    <message>
+        <source>%1 (%2): activated %3, unused %4, voided %5, refused %6</source>
+        <translation>%1 (%2): đã kích hoạt %3, chưa dùng %4, đã hủy %5, bị từ chối %6</translation>
+    </message>
+    <message>
+        <source>Rolls %1: activated %2, unused %3, voided %4, refused %5</source>
+        <translation>Cuộn tem %1: kích hoạt %2, chưa dùng %3, hủy %4, từ chối %5</translation>
     </message>
 </context>
 <context>
