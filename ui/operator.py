@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from app.snapshot import RollSummary, Snapshot
 from station.alarms import Alarm, Severity
 from station.domain import Batch, Product, Stamp
 from station.engine import LineState
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
 from ui.batch_dialog import BatchDialog
-from ui.bridge import DEVICE, PREPRINTED, PRINTED, RollSummary, Snapshot, StationBridge
+from ui.bridge import DEVICE, PREPRINTED, PRINTED, StationBridge
 from ui.operator_panels import CountersPanel, DevicesPanel, LastStampPanel, RecentPanel, RollsPanel
 from ui.operator_widgets import ElidedComboBox, RateMeter, Sparkline, StateTile, box, caption, qr_matrix
 from ui.operator_words import STATE_COLOURS, STATE_WORDS, alarm_lines, word

@@ -5,9 +5,9 @@ the screen's density and routes the snapshot to them.
 
 from __future__ import annotations
 
+from app.snapshot import Counters, DeviceHealth, RecentStamp, RollSummary, Snapshot
 from station.domain import RollState, Stamp, StampState
 from ui.adaptive import Density, ElidedLabel
-from ui.bridge import Counters, DeviceHealth, RecentStamp, RollSummary, Snapshot
 from ui.operator_widgets import CollapsingBox, Lamp, QrView, RecentTable, RollsTable, SummaryLabel, box, caption, \
     thousands
 from ui.operator_words import COUNTER_ROWS, DELIVERY_WORDS, FAULT_WORDS, ROLL_COLUMNS, ROLL_WORDS, VOID_WORDS, word
