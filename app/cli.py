@@ -270,9 +270,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app import sim
+    from app import demo
 
-    return sim.demo(args)
+    return demo.demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,9 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     cam_record.add_argument("--frames", type=int, default=None, help="how many frames (instead of --seconds)")
     cam_record.set_defaults(func=cmd_camera_record)
 
-    from app import sim
+    from app import demo, sim
 
     sim.add_parsers(sub, with_config)
+    demo.add_parser(sub, with_config)
     return parser
 
 
