@@ -2,6 +2,25 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="vi_VN" sourcelanguage="en">
 <context>
+    <name>AuditTab</name>
+    <message>
+        <source>Time (UTC)</source>
+        <translation>Thời gian (UTC)</translation>
+    </message>
+    <message>
+        <source>Who</source>
+        <translation>Ai</translation>
+    </message>
+    <message>
+        <source>What</source>
+        <translation>Việc gì</translation>
+    </message>
+    <message>
+        <source>Detail</source>
+        <translation>Chi tiết</translation>
+    </message>
+</context>
+<context>
     <name>BatchDialog</name>
     <message>
         <source>New batch</source>
@@ -250,6 +269,100 @@
     </message>
 </context>
 <context>
+    <name>DevicesTab</name>
+    <message>
+        <source>Look for ports again</source>
+        <translation>Tìm lại cổng</translation>
+    </message>
+    <message>
+        <source>Use for the scanner</source>
+        <translation>Dùng cho máy quét</translation>
+    </message>
+    <message>
+        <source>Use for the printer</source>
+        <translation>Dùng cho máy in</translation>
+    </message>
+    <message>
+        <source>Test print</source>
+        <translation>In thử</translation>
+    </message>
+    <message>
+        <source>Field</source>
+        <translation>Mục</translation>
+    </message>
+    <message>
+        <source>Value</source>
+        <translation>Giá trị</translation>
+    </message>
+    <message>
+        <source>Serial ports on this machine</source>
+        <translation>Các cổng nối tiếp trên máy</translation>
+    </message>
+    <message>
+        <source>Printer address</source>
+        <translation>Địa chỉ máy in</translation>
+    </message>
+    <message>
+        <source>Scanner address</source>
+        <translation>Địa chỉ máy quét</translation>
+    </message>
+    <message>
+        <source>Printer status (decoded)</source>
+        <translation>Trạng thái máy in (đã giải mã)</translation>
+    </message>
+    <message>
+        <source>What the scanner sends (live)</source>
+        <translation>Dữ liệu máy quét gửi (trực tiếp)</translation>
+    </message>
+    <message>
+        <source>Camera view (decoded codes outlined)</source>
+        <translation>Hình camera (mã đọc được có khung viền)</translation>
+    </message>
+    <message>
+        <source>(no serial port found)</source>
+        <translation>(không tìm thấy cổng nối tiếp nào)</translation>
+    </message>
+    <message>
+        <source>Stop the line before a test print.</source>
+        <translation>Hãy dừng dây chuyền trước khi in thử.</translation>
+    </message>
+    <message>
+        <source>Printing…</source>
+        <translation>Đang in…</translation>
+    </message>
+    <message>
+        <source>Test label sent to %1.</source>
+        <translation>Đã gửi tem in thử tới %1.</translation>
+    </message>
+    <message>
+        <source>Test print failed: %1</source>
+        <translation>In thử không được: %1</translation>
+    </message>
+    <message>
+        <source>Lines read: %1 · refused: %2</source>
+        <translation>Số dòng đọc: %1 · bị loại: %2</translation>
+    </message>
+</context>
+<context>
+    <name>LabelTab</name>
+    <message>
+        <source>Preview</source>
+        <translation>Xem trước</translation>
+    </message>
+    <message>
+        <source>Label template (ZPL)</source>
+        <translation>Mẫu tem (ZPL)</translation>
+    </message>
+    <message>
+        <source>As printed (same renderer as the printer simulator), with the current product and batch:</source>
+        <translation>Tem như khi in (cùng bộ dựng hình với máy in mô phỏng), với sản phẩm và lô đang chọn:</translation>
+    </message>
+    <message>
+        <source>%1 · %2 × %3 dots</source>
+        <translation>%1 · %2 × %3 điểm</translation>
+    </message>
+</context>
+<context>
     <name>LastStampPanel</name>
     <message>
         <source>Last stamp</source>
@@ -273,6 +386,45 @@
     </message>
 </context>
 <context>
+    <name>LineTab</name>
+    <message>
+        <source>Window</source>
+        <translation>Cửa sổ</translation>
+    </message>
+    <message>
+        <source>Full screen (kiosk)</source>
+        <translation>Toàn màn hình (kiosk)</translation>
+    </message>
+    <message>
+        <source>The operator presses Resume</source>
+        <translation>Người vận hành bấm Tiếp tục</translation>
+    </message>
+    <message>
+        <source>By itself when the printer is ready</source>
+        <translation>Tự động khi máy in sẵn sàng</translation>
+    </message>
+    <message>
+        <source>Language of the screens</source>
+        <translation>Ngôn ngữ màn hình</translation>
+    </message>
+    <message>
+        <source>Display</source>
+        <translation>Hiển thị</translation>
+    </message>
+    <message>
+        <source>After a printer fault the line resumes</source>
+        <translation>Sau lỗi máy in, dây chuyền chạy lại</translation>
+    </message>
+    <message>
+        <source>Verification window (seconds)</source>
+        <translation>Thời gian chờ kiểm tra (giây)</translation>
+    </message>
+    <message>
+        <source>Failed stamps in a row that stop the line</source>
+        <translation>Số tem lỗi liên tiếp thì dừng dây chuyền</translation>
+    </message>
+</context>
+<context>
     <name>MainWindow</name>
     <message>
         <source>Packing station %1 / %2</source>
@@ -285,6 +437,61 @@
     <message>
         <source>The line is running. Stop it and close the program?</source>
         <translation>Dây chuyền đang chạy. Dừng dây chuyền và đóng chương trình?</translation>
+    </message>
+</context>
+<context>
+    <name>MqttTab</name>
+    <message>
+        <source>Broker address</source>
+        <translation>Địa chỉ máy chủ MQTT</translation>
+    </message>
+    <message>
+        <source>User name</source>
+        <translation>Tên đăng nhập</translation>
+    </message>
+    <message>
+        <source>Password</source>
+        <translation>Mật khẩu</translation>
+    </message>
+    <message>
+        <source>CA certificate</source>
+        <translation>Chứng chỉ CA</translation>
+    </message>
+    <message>
+        <source>Client certificate</source>
+        <translation>Chứng chỉ máy trạm</translation>
+    </message>
+    <message>
+        <source>Client key</source>
+        <translation>Khóa máy trạm</translation>
+    </message>
+    <message>
+        <source>Choose…</source>
+        <translation>Chọn…</translation>
+    </message>
+    <message>
+        <source>Test the connection</source>
+        <translation>Kiểm tra kết nối</translation>
+    </message>
+    <message>
+        <source>Choose a file</source>
+        <translation>Chọn tệp</translation>
+    </message>
+    <message>
+        <source>Certificates and keys (*.pem *.crt *.key);;All files (*)</source>
+        <translation>Chứng chỉ và khóa (*.pem *.crt *.key);;Mọi tệp (*)</translation>
+    </message>
+    <message>
+        <source>Testing…</source>
+        <translation>Đang thử…</translation>
+    </message>
+    <message>
+        <source>The broker accepts this station.</source>
+        <translation>Máy chủ MQTT chấp nhận trạm này.</translation>
+    </message>
+    <message>
+        <source>The connection failed at the step marked ✘.</source>
+        <translation>Kết nối thất bại ở bước có dấu ✘.</translation>
     </message>
 </context>
 <context>
@@ -465,6 +672,37 @@
     </message>
 </context>
 <context>
+    <name>PinTab</name>
+    <message>
+        <source>Change the PIN</source>
+        <translation>Đổi mã PIN</translation>
+    </message>
+    <message>
+        <source>New PIN (4 to 8 digits)</source>
+        <translation>Mã PIN mới (4 đến 8 chữ số)</translation>
+    </message>
+    <message>
+        <source>New PIN again</source>
+        <translation>Nhập lại mã PIN mới</translation>
+    </message>
+    <message>
+        <source>The two PINs differ.</source>
+        <translation>Hai mã PIN không giống nhau.</translation>
+    </message>
+    <message>
+        <source>Choose a PIN of 4 to 8 digits, not 0000 and not one digit repeated.</source>
+        <translation>Chọn mã PIN 4 đến 8 chữ số, không phải 0000 và không lặp một chữ số.</translation>
+    </message>
+    <message>
+        <source>Saving…</source>
+        <translation>Đang lưu…</translation>
+    </message>
+    <message>
+        <source>PIN changed.</source>
+        <translation>Đã đổi mã PIN.</translation>
+    </message>
+</context>
+<context>
     <name>RecentPanel</name>
     <message>
         <source>Serial</source>
@@ -589,154 +827,6 @@
         <translation>Áp dụng ngay (khởi động lại thiết bị)</translation>
     </message>
     <message>
-        <source>Look for ports again</source>
-        <translation>Tìm lại cổng</translation>
-    </message>
-    <message>
-        <source>Use for the scanner</source>
-        <translation>Dùng cho máy quét</translation>
-    </message>
-    <message>
-        <source>Use for the printer</source>
-        <translation>Dùng cho máy in</translation>
-    </message>
-    <message>
-        <source>Test print</source>
-        <translation>In thử</translation>
-    </message>
-    <message>
-        <source>Field</source>
-        <translation>Mục</translation>
-    </message>
-    <message>
-        <source>Value</source>
-        <translation>Giá trị</translation>
-    </message>
-    <message>
-        <source>Serial ports on this machine</source>
-        <translation>Các cổng nối tiếp trên máy</translation>
-    </message>
-    <message>
-        <source>Printer address</source>
-        <translation>Địa chỉ máy in</translation>
-    </message>
-    <message>
-        <source>Scanner address</source>
-        <translation>Địa chỉ máy quét</translation>
-    </message>
-    <message>
-        <source>Printer status (decoded)</source>
-        <translation>Trạng thái máy in (đã giải mã)</translation>
-    </message>
-    <message>
-        <source>What the scanner sends (live)</source>
-        <translation>Dữ liệu máy quét gửi (trực tiếp)</translation>
-    </message>
-    <message>
-        <source>User name</source>
-        <translation>Tên đăng nhập</translation>
-    </message>
-    <message>
-        <source>Password</source>
-        <translation>Mật khẩu</translation>
-    </message>
-    <message>
-        <source>CA certificate</source>
-        <translation>Chứng chỉ CA</translation>
-    </message>
-    <message>
-        <source>Client certificate</source>
-        <translation>Chứng chỉ máy trạm</translation>
-    </message>
-    <message>
-        <source>Client key</source>
-        <translation>Khóa máy trạm</translation>
-    </message>
-    <message>
-        <source>Choose…</source>
-        <translation>Chọn…</translation>
-    </message>
-    <message>
-        <source>Test the connection</source>
-        <translation>Kiểm tra kết nối</translation>
-    </message>
-    <message>
-        <source>Preview</source>
-        <translation>Xem trước</translation>
-    </message>
-    <message>
-        <source>Label template (ZPL)</source>
-        <translation>Mẫu tem (ZPL)</translation>
-    </message>
-    <message>
-        <source>As printed (same renderer as the printer simulator), with the current product and batch:</source>
-        <translation>Tem như khi in (cùng bộ dựng hình với máy in mô phỏng), với sản phẩm và lô đang chọn:</translation>
-    </message>
-    <message>
-        <source>Window</source>
-        <translation>Cửa sổ</translation>
-    </message>
-    <message>
-        <source>Full screen (kiosk)</source>
-        <translation>Toàn màn hình (kiosk)</translation>
-    </message>
-    <message>
-        <source>The operator presses Resume</source>
-        <translation>Người vận hành bấm Tiếp tục</translation>
-    </message>
-    <message>
-        <source>By itself when the printer is ready</source>
-        <translation>Tự động khi máy in sẵn sàng</translation>
-    </message>
-    <message>
-        <source>Language of the screens</source>
-        <translation>Ngôn ngữ màn hình</translation>
-    </message>
-    <message>
-        <source>Display</source>
-        <translation>Hiển thị</translation>
-    </message>
-    <message>
-        <source>After a printer fault the line resumes</source>
-        <translation>Sau lỗi máy in, dây chuyền chạy lại</translation>
-    </message>
-    <message>
-        <source>Verification window (seconds)</source>
-        <translation>Thời gian chờ kiểm tra (giây)</translation>
-    </message>
-    <message>
-        <source>Failed stamps in a row that stop the line</source>
-        <translation>Số tem lỗi liên tiếp thì dừng dây chuyền</translation>
-    </message>
-    <message>
-        <source>Change the PIN</source>
-        <translation>Đổi mã PIN</translation>
-    </message>
-    <message>
-        <source>New PIN (4 to 8 digits)</source>
-        <translation>Mã PIN mới (4 đến 8 chữ số)</translation>
-    </message>
-    <message>
-        <source>New PIN again</source>
-        <translation>Nhập lại mã PIN mới</translation>
-    </message>
-    <message>
-        <source>Time (UTC)</source>
-        <translation>Thời gian (UTC)</translation>
-    </message>
-    <message>
-        <source>Who</source>
-        <translation>Ai</translation>
-    </message>
-    <message>
-        <source>What</source>
-        <translation>Việc gì</translation>
-    </message>
-    <message>
-        <source>Detail</source>
-        <translation>Chi tiết</translation>
-    </message>
-    <message>
         <source>This configuration was not read from a file: nothing to save.</source>
         <translation>Cấu hình này không đọc từ tệp: không có gì để lưu.</translation>
     </message>
@@ -769,68 +859,8 @@
         <translation>Đang dùng cài đặt mới.</translation>
     </message>
     <message>
-        <source>(no serial port found)</source>
-        <translation>(không tìm thấy cổng nối tiếp nào)</translation>
-    </message>
-    <message>
-        <source>Stop the line before a test print.</source>
-        <translation>Hãy dừng dây chuyền trước khi in thử.</translation>
-    </message>
-    <message>
-        <source>Printing…</source>
-        <translation>Đang in…</translation>
-    </message>
-    <message>
-        <source>Test label sent to %1.</source>
-        <translation>Đã gửi tem in thử tới %1.</translation>
-    </message>
-    <message>
-        <source>Test print failed: %1</source>
-        <translation>In thử không được: %1</translation>
-    </message>
-    <message>
-        <source>Lines read: %1 · refused: %2</source>
-        <translation>Số dòng đọc: %1 · bị loại: %2</translation>
-    </message>
-    <message>
         <source>refused (%1)</source>
         <translation>bị loại (%1)</translation>
-    </message>
-    <message>
-        <source>Choose a file</source>
-        <translation>Chọn tệp</translation>
-    </message>
-    <message>
-        <source>Certificates and keys (*.pem *.crt *.key);;All files (*)</source>
-        <translation>Chứng chỉ và khóa (*.pem *.crt *.key);;Mọi tệp (*)</translation>
-    </message>
-    <message>
-        <source>Testing…</source>
-        <translation>Đang thử…</translation>
-    </message>
-    <message>
-        <source>The broker accepts this station.</source>
-        <translation>Máy chủ MQTT chấp nhận trạm này.</translation>
-    </message>
-    <message>
-        <source>The connection failed at the step marked ✘.</source>
-        <translation>Kết nối thất bại ở bước có dấu ✘.</translation>
-    </message>
-    <message>
-        <source>%1 · %2 × %3 dots</source>
-        <translation>%1 · %2 × %3 điểm</translation>
-    </message>
-    <message>
-        <source>The two PINs differ.</source>
-        <translation>Hai mã PIN không giống nhau.</translation>
-    </message>
-    <message>
-        <source>Saving…</source>
-        <translation>Đang lưu…</translation>
-    </message>
-    <message>
-        <source>PIN changed.</source>
-        <translation>Đã đổi mã PIN.</translation>
     </message>
     <message>
         <source>Line</source>
@@ -839,14 +869,6 @@
     <message>
         <source>Quit the program</source>
         <translation>Thoát chương trình</translation>
-    </message>
-    <message>
-        <source>Choose a PIN of 4 to 8 digits, not 0000 and not one digit repeated.</source>
-        <translation>Chọn mã PIN 4 đến 8 chữ số, không phải 0000 và không lặp một chữ số.</translation>
-    </message>
-    <message>
-        <source>Camera view (decoded codes outlined)</source>
-        <translation>Hình camera (mã đọc được có khung viền)</translation>
     </message>
     <message>
         <source>Bad credentials: the broker refused the user name or password. Check User name and Password.</source>
