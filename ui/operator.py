@@ -2,8 +2,12 @@
 device health, alarms and the recent stamps. Touch-first: big buttons, big type, nothing that needs a mouse.
 
 Every database call goes through the bridge's worker; this module only draws and forwards the operator's taps.
-Its words are in `ui.operator_words`, its small widgets in `ui.operator_widgets`, the new-batch dialog in
-`ui.batch_dialog`.
+What draws the snapshot is in `ui.operator_panels`, the small widgets in `ui.operator_widgets`, the words in
+`ui.operator_words`, the new-batch dialog in `ui.batch_dialog`.
+
+About 680 lines, on purpose: what is left is one state machine — what Start, Pause, Stop, the product, batch and
+mode controls allow in each line state and while the station starts or restarts — with the placement of the
+panels for three densities and the routing of the bridge's events; they share that state and read best together.
 """
 
 from __future__ import annotations
