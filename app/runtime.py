@@ -417,6 +417,12 @@ class Station:
             origin=origin or product.region,
         ))
 
+    def close_batch(self, batch_id: int, actor: str = "operator") -> Batch:
+        """Close a batch for good (no more stamps are printed for it), written to the audit log."""
+        closed = self.store.close_batch(batch_id)
+        self.store.audit(actor, "batch_closed", f"{closed.gtin} lot {closed.lot} (batch {closed.id})")
+        return closed
+
     # -- pre-printed line (issue 5) ------------------------------------------------------------------------------
     # A separate block so the printed line's wiring above stays as it is. Call before start(): the configured
     # verifier then feeds the pre-printed line instead of the printed line's engine.

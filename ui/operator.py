@@ -492,13 +492,8 @@ class OperatorScreen(QWidget):
 
     def confirm_close_batch(self, batch: Batch, product: Product) -> None:
         batch_id = batch.id
-
-        def close(station: Any) -> Batch:
-            closed = station.store.close_batch(batch_id)
-            station.store.audit("operator", "batch_closed", f"{closed.gtin} lot {closed.lot} (batch {closed.id})")
-            return closed
-
-        self.bridge.call(close, done=lambda _: self.reload_batches(product), failed=self._report, owner=self)
+        self.bridge.call(lambda st: st.close_batch(batch_id), done=lambda _: self.reload_batches(product),
+                         failed=self._report, owner=self)
 
     # -- commands ------------------------------------------------------------------------------------
 
