@@ -70,7 +70,7 @@ from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.url_options import yes_no
 from simulators.errors import SimulatorError
 from simulators.tcp import TcpServer
-from simulators.zpl_render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
+from drivers.zebra.render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
 
 __all__ = ["PrintedLabel", "PrinterSimulator", "ZplStreamParser", "FAULT_NAMES"]
 

@@ -220,3 +220,16 @@ def test_the_recent_stamps_show_while_the_line_runs(qtbot, make_window, line: Si
     assert serials <= decided
     qtbot.mouseClick(screen.stop_button, Qt.LeftButton)
     wait_state(qtbot, window, LineState.STOPPED)
+
+
+def test_a_closed_batch_leaves_the_list_and_the_audit_log_says_so(qtbot, make_window, line: SimLine) -> None:
+    window = make_window()
+    screen = window.operator
+    create_batch(qtbot, window, "MX2611CL")
+    batch, product = screen.current_batch(), screen.current_product()
+    assert batch is not None and product is not None
+    screen.confirm_close_batch(batch, product)       # what Yes in the confirmation box does
+    qtbot.waitUntil(lambda: all(b.lot != "MX2611CL" for b in screen.batches), timeout=10_000)
+    assert line.query("SELECT closed_at IS NOT NULL FROM batches WHERE lot = 'MX2611CL'") == [(1,)]
+    assert ("batch_closed", f"{batch.gtin} lot MX2611CL (batch {batch.id})") in line.query(
+        "SELECT action, detail FROM audit_log")
