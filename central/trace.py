@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, func, select, text
 
 from central.db import batches, diary_stages, events, producers, products, scans, stamps
-from contracts.digital_link import StampLink
+from contracts.digital_link import OpaqueLink, StampLink
 
 Verdict = Literal["genuine", "voided", "unknown", "mismatch", "recalled", "on_hold"]
 HTTP_STATUS: dict[str, int] = {"genuine": 200, "recalled": 200, "on_hold": 200, "voided": 410, "unknown": 404,
@@ -45,7 +45,7 @@ class Scans:
 
 @dataclass
 class Trace:
-    link: StampLink
+    link: StampLink | OpaqueLink
     verdict: Verdict
     stamp: dict[str, Any] | None = None
     product: dict[str, Any] | None = None
@@ -54,6 +54,11 @@ class Trace:
     stages: list[Stage] = field(default_factory=list)
     scans: Scans | None = None
     mismatch: str | None = None  # which printed field disagrees with the stamp ("lot", "expiry")
+
+    @property
+    def epc(self) -> str:
+        """The stamp's EPC as the station sent it (for an opaque code, under the station's resolver)."""
+        return self.stamp["epc"] if self.stamp is not None else self.link.epc
 
     @property
     def status_code(self) -> int:
@@ -148,9 +153,11 @@ def _context(conn: Connection, gtin: str, lot: str | None) -> Context:
     return Context(product, producer, batch, stages)
 
 
-def lookup(conn: Connection, link: StampLink, cache: ContextCache | None = None) -> Trace:
-    """The stamp, its product, producer, batch and diary, and the verdict (no scan recorded)."""
-    stamp = _row(conn, select(stamps).where(stamps.c.epc == link.epc))
+def lookup(conn: Connection, link: StampLink | OpaqueLink, cache: ContextCache | None = None) -> Trace:
+    """The stamp, its product, producer, batch and diary, and the verdict (no scan recorded). A Digital Link finds
+    the stamp by its EPC, an opaque code by the code (whatever resolver host the station put in its EPC)."""
+    key = stamps.c.code == link.code if isinstance(link, OpaqueLink) else stamps.c.epc == link.epc
+    stamp = _row(conn, select(stamps).where(key))
     if stamp is None or (stamp["activated_at"] is None and stamp["voided_at"] is None):
         return Trace(link, "unknown")
     key = (stamp["gtin"], stamp["lot"])
@@ -203,7 +210,7 @@ _CHECK_AND_COUNT = text(
 )
 
 
-def check(engine: Engine, link: StampLink, *, client: str | None, now: dt.datetime, record: bool = True,
+def check(engine: Engine, link: StampLink | OpaqueLink, *, client: str | None, now: dt.datetime, record: bool = True,
           cache: ContextCache | None = None) -> Trace:
     """lookup() and, for a consumer's check, the scan recorded and counted in the same transaction."""
     with engine.begin() as conn:
@@ -213,20 +220,26 @@ def check(engine: Engine, link: StampLink, *, client: str | None, now: dt.dateti
             # disk (a crash loses at most the last few checks, never corrupts; PostgreSQL's own guarantee).
             conn.execute(text("SET LOCAL synchronous_commit = off"))
         trace = lookup(conn, link, cache)
-        values = {"epc": link.epc, "at": now, "client": client, "verdict": trace.verdict}
+        values = {"epc": trace.epc, "at": now, "client": client, "verdict": trace.verdict}
         if record and postgres and trace.verdict != "unknown":
             count, first, places = conn.execute(_CHECK_AND_COUNT, values).one()
             trace.scans = Scans(int(count), first, int(places))
             return trace
         if record:
-            conn.execute(scans.insert().values(epc=link.epc, scanned_at=now, client=client, verdict=trace.verdict))
+            conn.execute(scans.insert().values(epc=trace.epc, scanned_at=now, client=client, verdict=trace.verdict))
         if trace.verdict != "unknown":
             count, first, places = conn.execute(
                 select(func.count(), func.min(scans.c.scanned_at), func.count(scans.c.client.distinct()))
-                .where(scans.c.epc == link.epc)
+                .where(scans.c.epc == trace.epc)
             ).one()
             trace.scans = Scans(int(count), first, int(places))
     return trace
+
+
+def epc_of_code(engine: Engine, code: str) -> str | None:
+    """The EPC a station sent for an opaque pre-printed code, if any did."""
+    with engine.connect() as conn:
+        return conn.execute(select(stamps.c.epc).where(stamps.c.code == code)).scalar()
 
 
 def events_of(engine: Engine, epc: str) -> list[dict[str, Any]]:

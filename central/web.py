@@ -5,6 +5,7 @@
   404 unknown (or printed details that do not match the stamp); each such check is counted.
 - the same with `Accept: application/linkset+json` (or `?linkType=linkset`): the RFC 9264 linkset
   (`gs1:pip` the page, `gs1:epcis` the events); `?linkType=gs1:epcis` redirects to the events.
+- `GET /tem/{code}` (any host): a pre-printed roll's opaque code, the same page, verdicts, counts and linkset.
 - `GET /events?epc=…`: the stamp's events as an EPCISDocument.
 - A malformed Digital Link or an unknown query parameter: 400 with the reason, never a stack trace.
 """
@@ -21,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -41,6 +42,7 @@ EPCIS_JSON = "application/ld+json"
 PROBLEM = "application/problem+json"
 GS1_VOC = "https://gs1.org/voc/"
 PAGE_QUERY = frozenset({"17", "11", "lang", "linkType"})
+OPAQUE_QUERY = frozenset({"lang", "linkType"})  # an opaque code carries no GS1 data attributes
 LINK_TYPES = {"gs1:pip", "gs1:epcis", "linkset", "all"}
 
 
@@ -75,7 +77,9 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
     cache = tracing.ContextCache(settings.context_ttl_s)
     public = settings.public_url.rstrip("/")
 
-    def stamp_path(link: digital_link.StampLink) -> str:
+    def stamp_path(link: digital_link.StampLink | digital_link.OpaqueLink) -> str:
+        if isinstance(link, digital_link.OpaqueLink):
+            return f"{digital_link.OPAQUE_PATH}{quote(link.code, safe='')}"
         return f"/01/{link.gtin}/21/{digital_link.epc_uri(link.gtin, link.serial).rsplit('/21/', 1)[1]}"
 
     def render(name: str, lang: str, status: int, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
@@ -129,15 +133,15 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
         return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
                             status_code=status, media_type=PROBLEM)
 
-    def linkset(link: digital_link.StampLink) -> dict[str, Any]:
+    def linkset(link: digital_link.StampLink | digital_link.OpaqueLink, epc: str) -> dict[str, Any]:
         page = public + stamp_path(link)
         return {"linkset": [{
-            "anchor": link.epc,
+            "anchor": epc,
             f"{GS1_VOC}pip": [
                 {"href": page, "type": "text/html", "hreflang": ["vi"], "title": "Truy xuất nguồn gốc"},
                 {"href": f"{page}?lang=en", "type": "text/html", "hreflang": ["en"], "title": "Traceability"},
             ],
-            f"{GS1_VOC}epcis": [{"href": f"{public}/events?{urlencode({'epc': link.epc})}", "type": EPCIS_JSON,
+            f"{GS1_VOC}epcis": [{"href": f"{public}/events?{urlencode({'epc': epc})}", "type": EPCIS_JSON,
                                  "title": "EPCIS events"}],
             f"{GS1_VOC}defaultLink": [{"href": page, "type": "text/html"}],
         }]}
@@ -211,6 +215,18 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
         epc = query.get("epc")
         if not epc:
             raise BadRequest("epc is required: /events?epc=https://id.gs1.org/01/{GTIN}/21/{serial}")
+        path = urlsplit(epc).path
+        if path.startswith(digital_link.OPAQUE_PATH) and "://" in epc:
+            # A pre-printed opaque code, under whatever resolver host: the events of the EPC its station sent.
+            try:
+                code = digital_link.opaque_code(path[len(digital_link.OPAQUE_PATH):])
+            except InvalidLink as exc:
+                raise BadRequest(f"epc: {exc}") from None
+            stored = tracing.epc_of_code(engine, code)
+            found = tracing.events_of(engine, stored) if stored is not None else []
+            if not found:
+                return problem(404, "Not found", f"no events for the code {code}")
+            return JSONResponse(epcis.document(found, clock()), media_type=EPCIS_JSON)
         try:
             link = digital_link.parse(epc)
         except InvalidLink as exc:
@@ -220,19 +236,41 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
             return problem(404, "Not found", f"no events for {link.epc}")
         return JSONResponse(epcis.document(found, clock()), media_type=EPCIS_JSON)
 
+    def link_type_of(query: dict[str, str]) -> str | None:
+        link_type = query.get("linkType")
+        if link_type is not None and link_type not in LINK_TYPES:
+            raise BadRequest(f"linkType={link_type!r}: this resolver has {', '.join(sorted(LINK_TYPES))}")
+        return link_type
+
     @app.api_route("/01/{rest:path}", methods=["GET", "HEAD"])
     def resolve(request: Request, rest: str) -> Response:
         query = query_of(request, PAGE_QUERY)
         lang = language(query)
-        link_type = query.get("linkType")
-        if link_type is not None and link_type not in LINK_TYPES:
-            raise BadRequest(f"linkType={link_type!r}: this resolver has {', '.join(sorted(LINK_TYPES))}")
+        link_type = link_type_of(query)
         data = urlencode({k: v for k, v in query.items() if k in digital_link.DATA_ATTRIBUTES})
         uri = f"https://resolver{request.url.path}" + (f"?{data}" if data else "")
         try:
             link = digital_link.parse(uri)
         except InvalidLink as exc:
             raise BadRequest(str(exc)) from None
+        return answer(request, link, query, lang, link_type)
+
+    @app.api_route(digital_link.OPAQUE_PATH + "{rest:path}", methods=["GET", "HEAD"])
+    def resolve_opaque(request: Request, rest: str) -> Response:
+        """A pre-printed roll's opaque code, `/tem/{code}` on any host: the same page, verdicts and counts."""
+        query = query_of(request, OPAQUE_QUERY)
+        lang = language(query)
+        link_type = link_type_of(query)
+        raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+        segment = raw[raw.find(digital_link.OPAQUE_PATH) + len(digital_link.OPAQUE_PATH):]
+        try:
+            link = digital_link.OpaqueLink(digital_link.opaque_code(segment), public)
+        except InvalidLink as exc:
+            raise BadRequest(str(exc)) from None
+        return answer(request, link, query, lang, link_type)
+
+    def answer(request: Request, link: digital_link.StampLink | digital_link.OpaqueLink, query: dict[str, str],
+               lang: str, link_type: str | None) -> Response:
         if link_type == "gs1:epcis":
             return RedirectResponse(f"/events?{urlencode({'epc': link.epc})}", status_code=307)
         if link_type in ("linkset", "all") or wants(request, LINKSET):
@@ -240,11 +278,11 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
                 found = tracing.lookup(conn, link, cache)
             if found.verdict == "unknown":
                 return problem(404, "Not found", f"{link.epc} was not issued by this programme")
-            return JSONResponse(linkset(link), status_code=found.status_code, media_type=LINKSET)
+            return JSONResponse(linkset(link, found.epc), status_code=found.status_code, media_type=LINKSET)
         client = tracing.client_key(request.client.host if request.client else None, settings.scan_secret)
         found = tracing.check(engine, link, client=client, now=clock(), record=request.method == "GET", cache=cache)
         scans = found.scans
-        page_path = request.url.path
+        page_path = request.url.path if isinstance(link, digital_link.StampLink) else stamp_path(link)
         other = "en" if lang == "vi" else "vi"
         switch_query = {k: v for k, v in query.items() if k != "lang"}
         if other == "en":
@@ -256,7 +294,7 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
         return render(
             "trace.html", lang, found.status_code, headers,
             verdict=found.verdict, mismatch=found.mismatch, stamp=found.stamp, product=found.product,
-            producer=found.producer, batch=found.batch, stages=found.stages, scans=scans, epc=link.epc,
+            producer=found.producer, batch=found.batch, stages=found.stages, scans=scans, epc=found.epc,
             expiry=found.expiry, standards=found.standards, activated=tracing.activated_local(found),
             voided=tracing.voided_local(found),
             copied=scans is not None and scans.suspicious(settings.copy_threshold, settings.copy_places),

@@ -3,6 +3,8 @@
 - printed: `https://{resolver}/01/{GTIN-14}/10/{lot}/21/{serial}?17=YYMMDD` (lot and expiry where the batch has them)
 - without the lot: `https://{resolver}/01/{GTIN-14}/21/{serial}`
 - the constrained EPC of EPCIS events: `https://id.gs1.org/01/{GTIN-14}/21/{serial}`
+- a pre-printed roll's opaque provincial code: `https://{resolver}/tem/{code}` (code percent-encoded, one path
+  segment; the station's `preprinted.opaque_epc`), its product in the event's `stn:gtin`, not in the link
 
 Hosts compare case-insensitively (a QR in alphanumeric mode is upper case); a GTIN with a wrong check digit is
 refused (biip parses it and only records `gtin_error`).
@@ -13,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from biip import ParseError
 from biip.checksums import gs1_standard_check_digit
@@ -29,6 +31,11 @@ _SAFE_SERIAL = re.compile(r"[0-9A-Z]{1,20}")
 # The EPC as the station writes it for its own [0-9A-Z] serials: ingest reads one per event, so this form skips
 # biip's full parse (the check digit is still checked); any other spelling goes through biip.
 _PLAIN_EPC = re.compile(r"https://id\.gs1\.org/01/(\d{14})/21/([0-9A-Z]{1,20})")
+
+
+OPAQUE_PATH = "/tem/"
+OPAQUE_CODE_MAX = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -132,3 +139,52 @@ def is_stamp_epc(epc: object) -> bool:
     except InvalidLink:
         return False
     return True
+
+
+def gtin_14(value: object) -> str:
+    """A GTIN-8/12/13/14 as its GTIN-14, check digit checked; InvalidLink otherwise."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) not in (8, 12, 13, 14):
+        raise InvalidLink(f"GTIN {str(value)[:40]!r}: 8, 12, 13 or 14 digits expected")
+    gtin = value.zfill(14)
+    if str(gs1_standard_check_digit(gtin[:-1])) != gtin[-1]:
+        raise InvalidLink(f"GTIN {gtin}: the check digit should be {gs1_standard_check_digit(gtin[:-1])}")
+    return gtin
+
+
+@dataclass(frozen=True)
+class OpaqueLink:
+    """A pre-printed stamp named by its opaque code (`/tem/{code}` on any host): no GTIN, lot or date in the link;
+    `epc` is the code under the resolver that was asked, for a code no station ever activated."""
+
+    code: str
+    resolver: str = "resolver"
+    lot: None = None
+    expiry: None = None
+
+    @property
+    def epc(self) -> str:
+        return f"{self.resolver}{OPAQUE_PATH}{quote(self.code, safe='')}"
+
+
+def opaque_code(segment: str) -> str:
+    """The code of `/tem/{segment}`: one percent-encoded path segment, decoded; InvalidLink with the reason."""
+    if not segment:
+        raise InvalidLink("/tem/ names no code")
+    if "/" in segment:
+        raise InvalidLink(f"/tem/{{code}} is one path segment (a / in a code is written %2F): {segment[:200]!r}")
+    try:
+        code = unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidLink(f"the code {segment[:200]!r} is not percent-encoded UTF-8") from None
+    check_opaque_code(code)
+    return code
+
+
+def check_opaque_code(code: object) -> str:
+    if not isinstance(code, str) or not code:
+        raise InvalidLink("an opaque stamp code must be a non-empty text")
+    if len(code) > OPAQUE_CODE_MAX:
+        raise InvalidLink(f"the code {code[:40]!r}… is longer than {OPAQUE_CODE_MAX} characters")
+    if _CONTROL.search(code):
+        raise InvalidLink(f"the code {code[:200]!r} holds a control character")
+    return code
