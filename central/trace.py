@@ -158,14 +158,24 @@ def lookup(conn: Connection, link: StampLink | OpaqueLink, cache: ContextCache |
     the stamp by its EPC, an opaque code by the code (whatever resolver host the station put in its EPC)."""
     key = stamps.c.code == link.code if isinstance(link, OpaqueLink) else stamps.c.epc == link.epc
     stamp = _row(conn, select(stamps).where(key))
-    if stamp is None or (stamp["activated_at"] is None and stamp["voided_at"] is None):
+    if not _issued(stamp):
         return Trace(link, "unknown")
-    key = (stamp["gtin"], stamp["lot"])
-    context = cache.get(key) if cache is not None else None
+    assert stamp is not None
+    batch_key = (stamp["gtin"], stamp["lot"])
+    context = cache.get(batch_key) if cache is not None else None
     if context is None:
-        context = _context(conn, *key)
+        context = _context(conn, *batch_key)
         if cache is not None:
-            cache.put(key, context)
+            cache.put(batch_key, context)
+    return judge(link, stamp, context)
+
+
+def _issued(stamp: dict[str, Any] | None) -> bool:
+    return stamp is not None and (stamp["activated_at"] is not None or stamp["voided_at"] is not None)
+
+
+def judge(link: StampLink | OpaqueLink, stamp: dict[str, Any], context: Context) -> Trace:
+    """The verdict on an issued stamp, given its batch's context."""
     trace = Trace(link, "genuine", stamp=stamp, product=context.product, producer=context.producer,
                   batch=context.batch, stages=list(context.stages))
     if link.lot is not None and stamp["lot"] is not None and link.lot != stamp["lot"]:
@@ -234,6 +244,136 @@ def check(engine: Engine, link: StampLink | OpaqueLink, *, client: str | None, n
             ).one()
             trace.scans = Scans(int(count), first, int(places))
     return trace
+
+
+_STAMP_COLUMNS = ", ".join(c.name for c in stamps.columns)
+_SCAN_COUNT = "SELECT count(*), min(scanned_at), count(DISTINCT client) FROM scans WHERE epc = %(epc)s"
+
+
+class PostgresChecks:
+    """The trace page's database work on PostgreSQL, straight on psycopg's asyncio connections: no thread hop, no
+    SQLAlchemy statement machinery, no transaction (autocommit; `synchronous_commit = off` set once a
+    connection, so a check's commit does not wait for the disk: a crash loses at most the last few checks),
+    each statement prepared on the server at its first use, no pool ping (a broken connection is dropped and
+    the request retried once on a new one). A check is then two round trips: the stamp, and the scan written
+    and counted in one statement. The batch context still comes from `ContextCache`, read through SQLAlchemy
+    on a miss (once per batch every few seconds)."""
+
+    def __init__(self, engine: Engine, size: int = 10) -> None:
+        _, kwargs = engine.dialect.create_connect_args(engine.url)
+        kwargs.pop("context", None)  # SQLAlchemy's adapters: plain psycopg types are what this reads
+        self._kwargs = kwargs
+        self._engine = engine
+        self._size = size
+        self._idle: list[Any] = []
+        self._loop: Any = None
+        self._slots: Any = None
+
+    def _reset_for(self, loop: Any) -> None:
+        import asyncio
+
+        if self._loop is not loop:  # a new event loop (a test client's): connections of the old one are unusable
+            for conn in self._idle:
+                conn.pgconn.finish()
+            self._idle, self._loop, self._slots = [], loop, asyncio.Semaphore(self._size)
+
+    async def _connect(self) -> Any:
+        import psycopg
+
+        conn = await psycopg.AsyncConnection.connect(**self._kwargs, autocommit=True, prepare_threshold=0)
+        await conn.execute("SET synchronous_commit = off")
+        return conn
+
+    async def _run(self, work: Any) -> Any:
+        import asyncio
+
+        import psycopg
+
+        self._reset_for(asyncio.get_running_loop())
+        async with self._slots:
+            for attempt in (1, 2):
+                pooled = bool(self._idle)
+                conn = self._idle.pop() if pooled else await self._connect()
+                try:
+                    result = await work(conn)
+                except psycopg.OperationalError:
+                    await conn.close()
+                    if pooled and attempt == 1:
+                        continue  # a connection the server dropped while it idled (a restart): once more, anew
+                    raise
+                except BaseException:
+                    await conn.close()
+                    raise
+                if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and len(self._idle) < self._size:
+                    self._idle.append(conn)
+                else:
+                    await conn.close()
+                return result
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+    async def _stamp(self, conn: Any, link: StampLink | OpaqueLink) -> dict[str, Any] | None:
+        from psycopg.rows import dict_row
+
+        if isinstance(link, OpaqueLink):
+            sql, value = f"SELECT {_STAMP_COLUMNS} FROM stamps WHERE code = %s", link.code
+        else:
+            sql, value = f"SELECT {_STAMP_COLUMNS} FROM stamps WHERE epc = %s", link.epc
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(sql, (value,))
+            return await cursor.fetchone()
+
+    async def _judged(self, conn: Any, link: StampLink | OpaqueLink, cache: ContextCache | None) -> Trace:
+        from starlette.concurrency import run_in_threadpool
+
+        stamp = await self._stamp(conn, link)
+        if not _issued(stamp):
+            return Trace(link, "unknown")
+        assert stamp is not None
+        key = (stamp["gtin"], stamp["lot"])
+        context = cache.get(key) if cache is not None else None
+        if context is None:
+            context = await run_in_threadpool(self._load_context, key)
+            if cache is not None:
+                cache.put(key, context)
+        return judge(link, stamp, context)
+
+    def _load_context(self, key: tuple[str, str | None]) -> Context:
+        with self._engine.connect() as conn:
+            return _context(conn, *key)
+
+    async def lookup(self, link: StampLink | OpaqueLink, cache: ContextCache | None = None) -> Trace:
+        return await self._run(lambda conn: self._judged(conn, link, cache))
+
+    async def check(self, link: StampLink | OpaqueLink, *, client: str | None, now: dt.datetime,
+                    record: bool = True, cache: ContextCache | None = None) -> Trace:
+        """lookup() and, for a consumer's check, the scan written and counted (one statement)."""
+        async def work(conn: Any) -> Trace:
+            trace = await self._judged(conn, link, cache)
+            values = {"epc": trace.epc, "at": now, "client": client, "verdict": trace.verdict}
+            if trace.verdict == "unknown":
+                if record:
+                    await conn.execute(_RECORD, values)
+                return trace
+            cursor = await conn.execute(_CHECK_AND_COUNT_PG if record else _SCAN_COUNT, values)
+            count, first, places = await cursor.fetchone()
+            trace.scans = Scans(int(count), first, int(places))
+            return trace
+
+        return await self._run(work)
+
+
+_RECORD = "INSERT INTO scans (epc, scanned_at, client, verdict) VALUES (%(epc)s, %(at)s, %(client)s, %(verdict)s)"
+_CHECK_AND_COUNT_PG = (
+    "WITH new AS (INSERT INTO scans (epc, scanned_at, client, verdict) "
+    "VALUES (%(epc)s, %(at)s, %(client)s, %(verdict)s) RETURNING scanned_at, client) "
+    "SELECT count(*), min(scanned_at), count(DISTINCT client) FROM ("
+    "SELECT scanned_at, client FROM scans WHERE epc = %(epc)s UNION ALL SELECT scanned_at, client FROM new) AS s"
+)
 
 
 def epc_of_code(engine: Engine, code: str) -> str | None:

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
 import io
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+import psycopg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine, text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from central import db, report as reporting, trace as tracing
 from central.texts import TEXTS, text
@@ -70,7 +73,16 @@ def _zone(offset: str) -> dt.timezone:
 
 def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
                clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> FastAPI:
-    app = FastAPI(title="Truy xuất nguồn gốc — central", docs_url=None, redoc_url=None, openapi_url=None)
+    postgres = tracing.PostgresChecks(engine) if engine.dialect.name == "postgresql" else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if postgres is not None:
+            await postgres.close()
+
+    app = FastAPI(title="Truy xuất nguồn gốc — central", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
     templates = Environment(loader=PackageLoader("central", "templates"),
                             autoescape=select_autoescape(["html"]), trim_blocks=False)
     display_zone = _zone(settings.display_offset)
@@ -154,7 +166,8 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
         return render("error.html", lang, 400, reason=exc.reason)
 
     @app.exception_handler(SQLAlchemyError)
-    async def _database_down(request: Request, exc: SQLAlchemyError) -> Response:
+    @app.exception_handler(psycopg.Error)
+    async def _database_down(request: Request, exc: Exception) -> Response:
         log.error("database error on %s: %s", request.url.path, " ".join(str(exc).split())[:300])
         return problem(503, "Service unavailable", "the database is not answering; try again shortly")
 
@@ -242,8 +255,10 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
             raise BadRequest(f"linkType={link_type!r}: this resolver has {', '.join(sorted(LINK_TYPES))}")
         return link_type
 
-    @app.api_route("/01/{rest:path}", methods=["GET", "HEAD"])
-    def resolve(request: Request, rest: str) -> Response:
+    # The resolver's routes are plain Starlette routes with async endpoints: no FastAPI dependency solving, no
+    # thread hop; on PostgreSQL their database work is PostgresChecks' (asyncio psycopg), on SQLite (the demo)
+    # the synchronous path in a worker thread.
+    async def resolve(request: Request) -> Response:
         query = query_of(request, PAGE_QUERY)
         lang = language(query)
         link_type = link_type_of(query)
@@ -253,10 +268,9 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
             link = digital_link.parse(uri)
         except InvalidLink as exc:
             raise BadRequest(str(exc)) from None
-        return answer(request, link, query, lang, link_type)
+        return await answer(request, link, query, lang, link_type)
 
-    @app.api_route(digital_link.OPAQUE_PATH + "{rest:path}", methods=["GET", "HEAD"])
-    def resolve_opaque(request: Request, rest: str) -> Response:
+    async def resolve_opaque(request: Request) -> Response:
         """A pre-printed roll's opaque code, `/tem/{code}` on any host: the same page, verdicts and counts."""
         query = query_of(request, OPAQUE_QUERY)
         lang = language(query)
@@ -267,20 +281,28 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
             link = digital_link.OpaqueLink(digital_link.opaque_code(segment), public)
         except InvalidLink as exc:
             raise BadRequest(str(exc)) from None
-        return answer(request, link, query, lang, link_type)
+        return await answer(request, link, query, lang, link_type)
 
-    def answer(request: Request, link: digital_link.StampLink | digital_link.OpaqueLink, query: dict[str, str],
-               lang: str, link_type: str | None) -> Response:
+    def lookup_sync(link: digital_link.StampLink | digital_link.OpaqueLink) -> tracing.Trace:
+        with engine.connect() as conn:
+            return tracing.lookup(conn, link, cache)
+
+    async def answer(request: Request, link: digital_link.StampLink | digital_link.OpaqueLink,
+                     query: dict[str, str], lang: str, link_type: str | None) -> Response:
         if link_type == "gs1:epcis":
             return RedirectResponse(f"/events?{urlencode({'epc': link.epc})}", status_code=307)
         if link_type in ("linkset", "all") or wants(request, LINKSET):
-            with engine.connect() as conn:
-                found = tracing.lookup(conn, link, cache)
+            found = await (postgres.lookup(link, cache) if postgres else run_in_threadpool(lookup_sync, link))
             if found.verdict == "unknown":
                 return problem(404, "Not found", f"{link.epc} was not issued by this programme")
             return JSONResponse(linkset(link, found.epc), status_code=found.status_code, media_type=LINKSET)
         client = tracing.client_key(request.client.host if request.client else None, settings.scan_secret)
-        found = tracing.check(engine, link, client=client, now=clock(), record=request.method == "GET", cache=cache)
+        record = request.method == "GET"
+        if postgres is not None:
+            found = await postgres.check(link, client=client, now=clock(), record=record, cache=cache)
+        else:
+            found = await run_in_threadpool(lambda: tracing.check(engine, link, client=client, now=clock(),
+                                                                  record=record, cache=cache))
         scans = found.scans
         page_path = request.url.path if isinstance(link, digital_link.StampLink) else stamp_path(link)
         other = "en" if lang == "vi" else "vi"
@@ -302,6 +324,8 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
             linkset_href=f"{stamp_path(link)}?linkType=linkset" if found.verdict != "unknown" else None,
         )
 
+    app.add_route("/01/{rest:path}", resolve, methods=["GET", "HEAD"])
+    app.add_route(digital_link.OPAQUE_PATH + "{rest:path}", resolve_opaque, methods=["GET", "HEAD"])
     return app
 
 
