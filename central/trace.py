@@ -54,6 +54,7 @@ class Trace:
     stages: list[Stage] = field(default_factory=list)
     scans: Scans | None = None
     mismatch: str | None = None  # which printed field disagrees with the stamp ("lot", "expiry")
+    context: Context | None = None  # the batch context it was judged with
 
     @property
     def epc(self) -> str:
@@ -107,6 +108,8 @@ class Context:
     producer: dict[str, Any] | None
     batch: dict[str, Any] | None
     stages: list[Stage]
+    # What the web process rendered of it (the page's batch part, per language …), kept and dropped with it.
+    pages: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class ContextCache:
@@ -177,7 +180,7 @@ def _issued(stamp: dict[str, Any] | None) -> bool:
 def judge(link: StampLink | OpaqueLink, stamp: dict[str, Any], context: Context) -> Trace:
     """The verdict on an issued stamp, given its batch's context."""
     trace = Trace(link, "genuine", stamp=stamp, product=context.product, producer=context.producer,
-                  batch=context.batch, stages=list(context.stages))
+                  batch=context.batch, stages=list(context.stages), context=context)
     if link.lot is not None and stamp["lot"] is not None and link.lot != stamp["lot"]:
         trace.verdict, trace.mismatch = "mismatch", "lot"
     elif link.expiry is not None and stamp["expiry"] is not None and link.expiry != stamp["expiry"]:

@@ -29,6 +29,7 @@ import psycopg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import Engine, text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -94,7 +95,7 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
             return f"{digital_link.OPAQUE_PATH}{quote(link.code, safe='')}"
         return f"/01/{link.gtin}/21/{digital_link.epc_uri(link.gtin, link.serial).rsplit('/21/', 1)[1]}"
 
-    def render(name: str, lang: str, status: int, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+    def make_helpers(lang: str) -> dict[str, Any]:
         def t(key: str, **values: object) -> str:
             return text(key, lang, **values)
 
@@ -113,12 +114,31 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
             key = f"stage.{stage}"
             return text(key, lang) if key in TEXTS else stage
 
-        body = templates.get_template(name).render(t=t, fmt_time=fmt_time, fmt_date=fmt_date, stage_name=stage_name,
-                                                   lang=lang, **context)
+        return {"t": t, "fmt_time": fmt_time, "fmt_date": fmt_date, "stage_name": stage_name, "lang": lang}
+
+    helpers = {lang: make_helpers(lang) for lang in ("vi", "en")}
+
+    def render(name: str, lang: str, status: int, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+        body = templates.get_template(name).render(**helpers[lang], **context)
         response = HTMLResponse(body, status_code=status, headers=headers)
         response.headers["Content-Language"] = lang
         response.headers["Cache-Control"] = "no-store"  # every check is counted, and a void must show at once
         return response
+
+    def batch_part(found: tracing.Trace, lang: str) -> Markup | None:
+        """The page's product, batch and diary sections, the same for every stamp of a batch: rendered once per
+        batch context (kept `context_ttl_s`), language and stamp lot / expiry / standards, then reused."""
+        if found.stamp is None:
+            return None
+        key = (lang, found.lot, found.expiry, found.standards)
+        pages = found.context.pages if found.context is not None else {}
+        part = pages.get(key)
+        if part is None:
+            part = Markup(templates.get_template("trace_batch.html").render(
+                **helpers[lang], stamp=found.stamp, product=found.product, producer=found.producer,
+                batch=found.batch, stages=found.stages, expiry=found.expiry, standards=found.standards))
+            pages[key] = part
+        return part
 
     def query_of(request: Request, allowed: frozenset[str]) -> dict[str, str]:
         pairs = parse_qsl(request.url.query, keep_blank_values=True)
@@ -314,7 +334,7 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
         if found.verdict != "unknown":
             headers["Link"] = f'<{public}{stamp_path(link)}?linkType=linkset>; rel="linkset"; type="{LINKSET}"'
         return render(
-            "trace.html", lang, found.status_code, headers,
+            "trace.html", lang, found.status_code, headers, batch_html=batch_part(found, lang),
             verdict=found.verdict, mismatch=found.mismatch, stamp=found.stamp, product=found.product,
             producer=found.producer, batch=found.batch, stages=found.stages, scans=scans, epc=found.epc,
             expiry=found.expiry, standards=found.standards, activated=tracing.activated_local(found),

@@ -12,6 +12,7 @@ refused (biip parses it and only records `gtin_error`).
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -81,6 +82,9 @@ def parse(uri: str, *, allowed_query: frozenset[str] = DATA_ATTRIBUTES) -> Stamp
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
         raise InvalidLink(f"query parameter(s) given twice: {', '.join(repeated)}")
+    fast = _plain_link(parts.path, query)
+    if fast is not None:
+        return fast
     # biip reads the AIs; what it does not know (lang, linkType) is left for the caller, so only data goes in.
     data = "&".join(f"{key}={quote(value, safe='')}" for key, value in query if key in DATA_ATTRIBUTES)
     normalised = f"https://{parts.netloc.lower()}{parts.path}" + (f"?{data}" if data else "")
@@ -110,6 +114,49 @@ def parse(uri: str, *, allowed_query: frozenset[str] = DATA_ATTRIBUTES) -> Stamp
         expiry=expiry.date if expiry is not None else None,
         production_date=production.date if production is not None else None,
     )
+
+
+# The forms our stations print, in the characters they print: read here without biip's full parse (about 200 µs a
+# link, a tenth of a trace page's CPU), with the same checks (check digit, dates by GS1's century rule, day 00 the
+# month's last). Anything else, and anything this finds wrong, goes through biip, which words the reason.
+_PLAIN_LINK = re.compile(r"/01/(\d{14})(?:/10/([0-9A-Za-z]{1,20}))?/21/([0-9A-Za-z]{1,20})")
+_YYMMDD = re.compile(r"\d{6}")
+
+
+def _plain_link(path: str, query: list[tuple[str, str]]) -> StampLink | None:
+    match = _PLAIN_LINK.fullmatch(path)
+    if match is None:
+        return None
+    gtin, lot, serial = match.groups()
+    if str(gs1_standard_check_digit(gtin[:-1])) != gtin[-1]:
+        return None
+    dates: dict[str, dt.date] = {}
+    for key, value in query:
+        if not _YYMMDD.fullmatch(value):
+            return None
+        try:
+            dates[key] = gs1_date(value)
+        except ValueError:
+            return None
+    return StampLink(gtin=gtin, serial=serial, lot=lot, expiry=dates.get("17"), production_date=dates.get("11"))
+
+
+def gs1_date(yymmdd: str, today: dt.date | None = None) -> dt.date:
+    """A GS1 YYMMDD date (GS1 General Specifications 7.12: the year within 49 years past and 50 to come; day 00
+    is the month's last day); ValueError if it is no date."""
+    year = (today or dt.date.today()).year
+    century = year - year % 100
+    two_digit = int(yymmdd[:2])
+    if 51 <= two_digit - (year - century) <= 99:
+        century -= 100
+    elif -99 <= two_digit - (year - century) <= -50:
+        century += 100
+    full, month, day = century + two_digit, int(yymmdd[2:4]), int(yymmdd[4:6])
+    if day == 0:
+        if not 1 <= month <= 12:
+            raise ValueError(f"month {month}")
+        day = calendar.monthrange(full, month)[1]
+    return dt.date(full, month, day)
 
 
 def parse_epc(epc: str) -> StampLink:
