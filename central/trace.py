@@ -7,6 +7,7 @@ and the page marks it missing, never fills it in.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import threading
@@ -78,6 +79,7 @@ class Trace:
         return (self.batch or {}).get("standards") or (self.product or {}).get("standards")
 
 
+@functools.lru_cache(maxsize=8192)  # a phone checks a few stamps; the hash and the address parse are 20 µs
 def client_key(address: str | None, secret: bytes) -> str | None:
     """A keyed hash of the client's network (/24 for IPv4, /48 for IPv6): counts places, keeps no address."""
     if not address:

@@ -343,3 +343,33 @@ def test_the_batch_part_of_the_page_is_shared_by_its_stamps_and_follows_a_correc
         with seeded.begin() as conn:
             conn.execute(update(products).values(name="Mè xừng Thông Hương 1kg"))
         assert "Mè xừng Thông Hương 1kg" in visible(client.get("/01/08938603001013/21/B2C3D4").text)
+
+
+def test_a_database_that_does_not_answer_is_a_503_never_a_stack_trace() -> None:
+    from central import db
+
+    with socket_port() as port:
+        engine = db.make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/nowhere")
+        with TestClient(create_app(engine, WebSettings()), raise_server_exceptions=False) as client:
+            for path in ("/01/08938603001013/21/A7K2Q9", "/tem/HUE0000001", "/events?epc=https://x/tem/HUE1",
+                         "/healthz"):
+                response = client.get(path)
+                assert response.status_code == 503, (path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert "Traceback" not in response.text
+            assert client.post("/01/08938603001013/21/A7K2Q9").status_code == 405
+        engine.dispose()
+
+
+def socket_port():  # type: ignore[no-untyped-def]
+    """A port nothing listens on (bound, never listening, for the test's length)."""
+    import contextlib
+    import socket
+
+    @contextlib.contextmanager
+    def held():  # type: ignore[no-untyped-def]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            yield sock.getsockname()[1]
+
+    return held()
