@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, func
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,7 +26,8 @@ from contracts.errors import ContractError, InvalidDocument
 from contracts.topics import StationTopic, parse_station_topic
 
 EXT = epcis.EXTENSION_PREFIX
-_LIMITS = {"biz_step": 200, "disposition": 200, "lot": 20, "batch_id": 100, "site": 100, "station": 100}
+_LIMITS = {"biz_step": 200, "disposition": 200, "lot": 20, "batch_id": 100, "site": 100, "station": 100,
+           "roll": 100}
 
 
 @dataclass
@@ -149,12 +151,16 @@ def _stamp_changes(event: Mapping[str, Any], row: Mapping[str, Any], where: Stat
     if step not in (epcis.ACTIVATION[:2], epcis.VOID[:2]):
         return []
     changes = []
-    for epc in event.get("epcList") or []:
+    epc_list = event.get("epcList") or []
+    for epc in epc_list:
         try:
             link = digital_link.parse_epc(epc)
         except ContractError:
-            continue  # an opaque pre-printed code: stored as an event, no stamp state of ours
-        base = {"epc": epc, "gtin": link.gtin, "serial": link.serial, "updated_at": now}
+            base = _opaque_stamp(event, epc, row, len(epc_list), now)
+            if base is None:
+                continue  # an EPC of no stamp of ours: stored as an event, no stamp state
+        else:
+            base = {"epc": epc, "gtin": link.gtin, "serial": link.serial, "updated_at": now}
         if step == epcis.ACTIVATION[:2]:
             ilmd = event.get("ilmd") if isinstance(event.get("ilmd"), Mapping) else {}
             lot, expiry, batch_id = ilmd.get("cbvmda:lotNumber"), ilmd.get("cbvmda:itemExpirationDate"), event.get(f"{EXT}:batchId")
@@ -187,6 +193,28 @@ def _stamp_changes(event: Mapping[str, Any], row: Mapping[str, Any], where: Stat
             )
         changes.append(base)
     return changes
+
+
+def _opaque_stamp(event: Mapping[str, Any], epc: str, row: Mapping[str, Any], epcs: int,
+                 now: dt.datetime) -> dict[str, Any] | None:
+    """A pre-printed roll's opaque code (station/preprinted.py): the EPC is the code under the station's resolver
+    (`preprinted.opaque_epc`, `https://{resolver}/tem/{code}` by default), the code itself in `stn:stampCode`,
+    the product in `stn:gtin`, the roll in `stn:roll`. None for an event that is not one (no `stn:stampCode`)."""
+    code = event.get(f"{EXT}:stampCode")
+    if code is None or epcs != 1:
+        return None
+    where = f"event {row['event_id']}"
+    try:
+        digital_link.check_opaque_code(code)
+        gtin = digital_link.gtin_14(event.get(f"{EXT}:gtin"))
+    except ContractError as exc:
+        raise InvalidDocument(f"{where}: a pre-printed stamp's {EXT}:stampCode / {EXT}:gtin: {exc}") from None
+    if not isinstance(epc, str) or not epc.endswith(quote(code, safe="")):
+        raise InvalidDocument(f"{where}: the EPC {str(epc)[:200]!r} is not the code {code[:200]!r} ({EXT}:stampCode)")
+    roll = event.get(f"{EXT}:roll")
+    roll = str(roll) if roll is not None else None
+    _check_limit("roll", roll)
+    return {"epc": epc, "gtin": gtin, "serial": None, "code": code, "roll": roll, "updated_at": now}
 
 
 STAMP_FIELDS = [c.name for c in stamps.columns if c.name not in ("epc", "gtin", "serial", "updated_at")]

@@ -51,6 +51,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "batch.standards": ("Tiêu chuẩn áp dụng", "Applied standards"),
     "stamp.code": ("Mã truy xuất", "Trace code"),
     "stamp.serial": ("Số sê-ri", "Serial"),
+    "stamp.printed_code": ("Mã in trên tem", "Code printed on the stamp"),
+    "stamp.roll": ("Cuộn tem", "Stamp roll"),
     "stamp.activated": ("Kích hoạt lúc", "Activated on"),
     "stamp.activated_where": ("Kích hoạt tại", "Activated at"),
     "stamp.voided": ("Hủy lúc", "Cancelled on"),
