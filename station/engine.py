@@ -52,7 +52,7 @@ from station.product_check import ProductGuard
 from station.ports import (
     ItemTrigger,
     LabelPrinter,
-    PrintedLineStore,
+    LineStore,
     PrinterCondition,
     PrinterHealth,
     PrinterPortError,
@@ -60,7 +60,7 @@ from station.ports import (
     VerificationRead,
 )
 from station.quality import DISCLAIMER, QualityTrend, grade
-from station.store import Activation, ScanRecord, Voiding, utcnow
+from station.store.records import Activation, ScanRecord, Voiding, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,9 @@ FAILURE_REASONS = frozenset({VoidReason.NO_READ, VoidReason.WRONG_CONTENT, VoidR
 # crash this many allocated serials past the last print written may be on labels (Store.interrupted_stamps): they
 # are voided, the rest given back as unused. Prints pile up for two commits (one being written, the next one
 # gathering), so 64 is 290 ms of commit latency at 110 items/s: a loaded machine's or an SD card's slow fsync must
-# not hold a trigger back (with 16 the trigger benchmark's p99 at 100 items/s went from 2.5 to 58 ms on a busy
-# machine, and items went unlabelled). The pool holds two blocks of line.serial_block (32) at most, so with the
-# default block a kill voids every serial reserved past the last print written.
+# not hold a trigger back (bench/trigger_bench.py measures the triggers' latency under load). The pool holds two
+# blocks of line.serial_block (32) at most, so with the default block a kill voids every serial reserved past the
+# last print written.
 UNRECORDED_PRINTS = 64
 
 
@@ -112,7 +112,7 @@ class LineEngine(LineLoop):
 
     def __init__(
         self,
-        store: PrintedLineStore,
+        store: LineStore,
         printer: LabelPrinter,
         identity: StationIdentity,
         settings: LineSettings = LineSettings(),
