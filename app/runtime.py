@@ -37,6 +37,7 @@ from station.batches import DEFAULT_LOT_LENGTH, default_lot, expiry_from_shelf_l
 from station.errors import (
     ConfigError, InvalidIdentifier, LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError,
 )
+from station.masterdata import batch_opened_events
 from station.gs1 import LOT_MAX_LENGTH, SERIAL_ALPHABET, DigitalLinkTemplate, normalize_gtin, validate_lot
 from station.ports import ItemTrigger
 from station.relay import DeliveryProblem, Relay, RelaySettings, Topics
@@ -411,11 +412,18 @@ class Station:
         produced = production_date or today
         if expiry_date is None:
             expiry_date = expiry_from_shelf_life(product, produced)
-        self.check_batch_label(product.gtin, lot, expiry_date)
-        return self.store.create_batch(Batch(
+        return self.create_batch(Batch(
             id=None, gtin=product.gtin, lot=lot, production_date=produced, expiry_date=expiry_date,
             origin=origin or product.region,
         ))
+
+    def create_batch(self, draft: Batch, actor: str = "operator") -> Batch:
+        """Store a new batch whose stamps fit the label, with, in the same transaction, its audit entry and the
+        events that tell the central service about it (the batch, its product and producer, its diary: issue 10)."""
+        self.check_batch_label(draft.gtin, draft.lot, draft.expiry_date)
+        product = self.product(draft.gtin)
+        return self.store.create_batch(
+            draft, events=lambda batch: batch_opened_events(product, batch, self.identity), audit=actor)
 
     def close_batch(self, batch_id: int, actor: str = "operator") -> Batch:
         """Close a batch for good (no more stamps are printed for it), written to the audit log."""

@@ -14,7 +14,8 @@ activation (its relay splices events into documents; it carries no document head
   the diary, from 0), `stn:place` (text), `stn:detail`, and `eventTime` when it happened.
 - **batch status**: an ObjectEvent `OBSERVE` on the lot with `disposition: recalled` (recalled),
   `non_sellable_other` (on hold) or `sellable_accessible` (released again), `stn:reason`; the latest by event
-  time wins.
+  time wins. The station's batch lock event is one too: `stn:batchLock {"locked", "kind", "reason"}`, locked with
+  `recalled` or `non_sellable_other`, unlocked (disposition `active`) a release.
 
 The standard EPCIS header (`epcisHeader.epcisMasterData`, `EPCClass` for `https://id.gs1.org/01/{GTIN}` with
 `urn:epcglobal:cbv:mda#descriptionShort`, and for the lot; `Location` with `…mda#name` and `#streetAddressOne`)
@@ -290,6 +291,27 @@ def _read_header(data: MasterData, document: Mapping[str, Any]) -> None:
             raise InvalidDocument(f"{where}: not a product, batch or producer of ours ({vtype})")
 
 
+_STATUS_OF_DISPOSITION = {v: k for k, v in STATUS_DISPOSITIONS.items()}
+
+
+def _status_of(event: Mapping[str, Any], where: str) -> tuple[str, str | None] | None:
+    """A batch status event's status and reason: the contract's (`disposition` and `stn:reason`), or the station's
+    batch lock (station/line/stamp_events.py: `stn:batchLock {locked, kind, reason}`, disposition `recalled` or
+    `non_sellable_other` when locked, `active` when unlocked, which is a release)."""
+    p = epcis.EXTENSION_PREFIX
+    lock = _mapping(event, f"{p}:batchLock", where)
+    if lock is not None:
+        locked = lock.get("locked")
+        if not isinstance(locked, bool):
+            raise InvalidDocument(f"{where}: {p}:batchLock.locked must be true or false")
+        status = _STATUS_OF_DISPOSITION.get(event.get("disposition", "")) if locked else "released"
+        if status is None or (locked and status == "released"):
+            raise InvalidDocument(f"{where}: a batch lock's disposition must be recalled or non_sellable_other")
+        return status, _text(lock, "reason", f"{where} {p}:batchLock")
+    status = _STATUS_OF_DISPOSITION.get(event.get("disposition", ""))
+    return (status, _text(event, f"{p}:reason", where)) if status is not None else None
+
+
 def read(document: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> MasterData:
     """The master data of a document already valid against the schema; InvalidDocument where it is not ours."""
     data = MasterData()
@@ -334,7 +356,8 @@ def read(document: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> Ma
                 at=epcis.parse_time(event["eventTime"]), offset=event["eventTimeZoneOffset"],
                 biz_step=bizstep if bizstep in epcis.CBV_BIZ_STEPS else None,
                 place=_text(event, f"{p}:place", where), detail=_text(event, f"{p}:detail", where, 1000)), event_id)
-        elif (status := {v: k for k, v in STATUS_DISPOSITIONS.items()}.get(event.get("disposition", ""))) is not None:
-            data._add(data.statuses, BatchStatus(gtin, lot_number, status, _text(event, f"{p}:reason", where),
+        elif (status := _status_of(event, where)) is not None:
+            status_name, reason = status
+            data._add(data.statuses, BatchStatus(gtin, lot_number, status_name, reason,
                                                  epcis.parse_time(event["eventTime"])), event_id)
     return data

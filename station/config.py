@@ -6,6 +6,7 @@ doing nothing. Relative paths in the file are relative to the file's own folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import os
 import re
@@ -28,7 +29,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from station.domain import Product
+from station.domain import DiaryStep, Product
 from station.errors import ConfigError, InvalidIdentifier
 from station.shifts import DEFAULT_SHIFT_STARTS
 
@@ -493,12 +494,46 @@ def load_config(path: str | Path | None = None) -> StationConfig:
     return config
 
 
+class DiaryStepEntry(_Model):
+    """One stage of the product's production diary template, published for every new batch (issue 10)."""
+
+    stage: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$",
+                       description="raw_material, harvest, processing, packing (the trace page names these), or "
+                                   "another lower-case word")
+    place: str = Field("", max_length=500)
+    detail: str = Field("", max_length=1000)
+    days_before: int = Field(0, ge=0, le=3650, description="Days before the batch's production date.")
+    time: str = Field("08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                      description="Local time of day (station.timezone_offset), HH:MM.")
+    biz_step: str | None = Field(None, description="CBV business step; default: receiving for raw_material, "
+                                                   "packing for packing, else the stage's own URI "
+                                                   "(contracts.masterdata).")
+
+    @field_validator("place", "detail")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        return _clean_text(v)
+
+
 class ProductEntry(_Model):
     gtin: str
     name: str = Field(min_length=1, max_length=200)
-    producer: str = Field(min_length=1, max_length=200)
+    producer: str = Field(min_length=1, max_length=200, description="The producer's name.")
     region: str = ""
     shelf_life_days: int | None = Field(None, ge=1, le=36500)
+    # Circular 02/2024 fields the trace page shows (issue 10), all optional.
+    producer_id: str = Field("", pattern=r"^([a-z0-9][a-z0-9._-]{0,99})?$",
+                             description="The producer's identifier at the central service; default: from the name.")
+    producer_address: str = Field("", max_length=500)
+    producer_phone: str = Field("", max_length=40)
+    image_url: str = Field("", max_length=1000, pattern=r"^(https://\S+)?$", description="https:// only.")
+    standards: str = Field("", max_length=500, description="Applied standards, e.g. TCVN 4067:1985.")
+    diary: list[DiaryStepEntry] = Field(default_factory=list, max_length=50)
+
+    @field_validator("producer_address", "producer_phone", "standards")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        return _clean_text(v)
 
     @field_validator("name", "producer", "region")
     @classmethod
@@ -512,12 +547,20 @@ class ProductEntry(_Model):
         return v
 
 
+def _clean_text(v: str) -> str:
+    v = unicodedata.normalize("NFC", v).strip()
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in v):
+        raise ValueError("holds control characters")
+    return v
+
+
 class ProductFile(_Model):
     products: list[ProductEntry] = Field(min_length=1)
 
 
 def load_products(path: Path) -> list[Product]:
     """The product list; each GTIN's check digit is verified and duplicates are refused."""
+    from station.epcis import CBV_BIZ_STEPS  # deferred, as gs1: the schema validator is not needed to check config
     from station.gs1 import normalize_gtin  # deferred: gs1 pulls biip, which config validation alone doesn't need
 
     data = read_yaml(path, "product list")
@@ -535,8 +578,18 @@ def load_products(path: Path) -> list[Product]:
         if gtin in seen:
             raise ConfigError(f"{path}: products.{i}.gtin: {gtin} is already listed as products.{seen[gtin]}")
         seen[gtin] = i
+        diary = []
+        for j, step in enumerate(entry.diary):
+            if step.biz_step is not None and step.biz_step not in CBV_BIZ_STEPS:
+                raise ConfigError(f"{path}: products.{i}.diary.{j}.biz_step: {step.biz_step!r} is not a CBV 2.0 "
+                                  f"business step")
+            hour, minute = (int(x) for x in step.time.split(":"))
+            diary.append(DiaryStep(stage=step.stage, place=step.place, detail=step.detail,
+                                   days_before=step.days_before, time=dt.time(hour, minute), biz_step=step.biz_step))
         products.append(Product(gtin=gtin, name=entry.name, producer=entry.producer, region=entry.region,
-                                shelf_life_days=entry.shelf_life_days))
+                                shelf_life_days=entry.shelf_life_days, producer_id=entry.producer_id,
+                                producer_address=entry.producer_address, producer_phone=entry.producer_phone,
+                                image_url=entry.image_url, standards=entry.standards, diary=tuple(diary)))
     return products
 
 

@@ -63,12 +63,33 @@ class DeliveryState(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class DiaryStep:
+    """One stage of a product's production diary template (nhật ký sản xuất): what happens, where, and how many
+    days before the batch's production date (at `time`, the station's local time). Each new batch publishes the
+    template's stages as its diary (contracts.masterdata)."""
+
+    stage: str                      # raw_material, harvest, processing, packing, … (the page names these four)
+    place: str = ""
+    detail: str = ""
+    days_before: int = 0
+    time: dt.time = dt.time(8, 0)
+    biz_step: str | None = None     # the CBV business step; None: the stage's default (contracts.masterdata)
+
+
+@dataclass(frozen=True)
 class Product:
     gtin: str                       # GTIN-14, check digit verified
     name: str                       # Vietnamese name as printed on the label
-    producer: str
+    producer: str                   # the producer's name
     region: str = ""
     shelf_life_days: int | None = None
+    # What the trace page shows (Circular 02/2024/TT-BKHCN), published when a batch opens; all optional.
+    producer_id: str = ""           # empty: derived from the producer's name (station.masterdata)
+    producer_address: str = ""
+    producer_phone: str = ""
+    image_url: str = ""
+    standards: str = ""             # applied standards, e.g. "TCVN 4067:1985"
+    diary: tuple[DiaryStep, ...] = ()
 
     @property
     def gtin13(self) -> str | None:

@@ -213,11 +213,9 @@ class BatchDialog(QDialog):
         self.ok_button.setEnabled(False)
 
         def create(station: Any) -> Batch:
-            # The stamps' QR must fit the label at a readable size: refused here, before any stamp is wasted.
-            station.check_batch_label(draft.gtin, draft.lot, draft.expiry_date)
-            batch = station.store.create_batch(draft)
-            station.store.audit("operator", "batch_created", f"{batch.gtin} lot {batch.lot} (batch {batch.id})")
-            return batch
+            # The stamps' QR must fit the label at a readable size: refused there, before any stamp is wasted; the
+            # batch's events for the central service go with it (issue 10).
+            return station.create_batch(draft)
 
         def done(batch: Batch) -> None:
             self.created.emit(batch)

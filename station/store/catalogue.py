@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from station.domain import Batch, Product, Stage
+from station.domain import Batch, DiaryStep, Product, Stage
 from station.store.database import Database
 from station.store.models import BatchRow, ProductRow
 from station.store.outbox import add_audit, write_events
@@ -42,10 +42,23 @@ def batch_of(row: BatchRow) -> Batch:
     )
 
 
+def _diary_json(diary: Iterable[DiaryStep]) -> list[dict[str, Any]]:
+    return [{"stage": d.stage, "place": d.place, "detail": d.detail, "days_before": d.days_before,
+             "time": d.time.strftime("%H:%M"), "biz_step": d.biz_step} for d in diary]
+
+
+def _diary_of(items: list[dict[str, Any]] | None) -> tuple[DiaryStep, ...]:
+    return tuple(DiaryStep(stage=d["stage"], place=d.get("place", ""), detail=d.get("detail", ""),
+                           days_before=d.get("days_before", 0), time=dt.time.fromisoformat(d.get("time", "08:00")),
+                           biz_step=d.get("biz_step")) for d in items or [])
+
+
 def product_of(row: ProductRow) -> Product:
     return Product(
         gtin=row.gtin, name=row.name, producer=row.producer, region=row.region or "",
-        shelf_life_days=row.shelf_life_days,
+        shelf_life_days=row.shelf_life_days, producer_id=row.producer_id or "",
+        producer_address=row.producer_address or "", producer_phone=row.producer_phone or "",
+        image_url=row.image_url or "", standards=row.standards or "", diary=_diary_of(row.diary),
     )
 
 
@@ -70,6 +83,9 @@ class CatalogueRepository:
                     s.add(row)
                 row.name, row.producer, row.region = p.name, p.producer, p.region
                 row.shelf_life_days, row.updated_at = p.shelf_life_days, now
+                row.producer_id, row.producer_address, row.producer_phone = (p.producer_id, p.producer_address,
+                                                                             p.producer_phone)
+                row.image_url, row.standards, row.diary = p.image_url, p.standards, _diary_json(p.diary)
 
         self._db.write(job)
 
@@ -84,7 +100,12 @@ class CatalogueRepository:
 
     # -- batches ----------------------------------------------------------------------------------------------
 
-    def create_batch(self, batch: Batch) -> Batch:
+    def create_batch(self, batch: Batch, *,
+                     events: Callable[[Batch], list[dict[str, Any]]] | None = None,
+                     audit: str | None = None) -> Batch:
+        """Store a new batch. `events(batch)`, given the stored batch (its id), returns the EPCIS events that tell
+        the central service about it (station.masterdata): written to the outbox in the same transaction, as is
+        the audit entry when `audit` names the actor."""
         def job(s: Session) -> Batch:
             if s.get(ProductRow, batch.gtin) is None:
                 raise StoreError(f"unknown product GTIN {batch.gtin}: add it to the product list first")
@@ -107,7 +128,14 @@ class CatalogueRepository:
             )
             s.add(row)
             s.flush()
-            return batch_of(row)
+            created = batch_of(row)
+            now = utcnow()
+            if events is not None:
+                write_events(session_executemany(s), [("batch_open" if i == 0 else "diary_stage", None, e)
+                                                      for i, e in enumerate(events(created))], now)
+            if audit is not None:
+                add_audit(s, audit, "batch_created", f"{created.gtin} lot {created.lot} (batch {created.id})", now)
+            return created
 
         return self._db.write(job)
 

@@ -31,6 +31,13 @@ class ProductRow(Base):
     region: Mapped[str] = mapped_column(String(200), default="")
     shelf_life_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # What the trace page shows (migration 0006): from the product list, published when a batch opens.
+    producer_id: Mapped[str] = mapped_column(String(100), default="")
+    producer_address: Mapped[str] = mapped_column(Text, default="")
+    producer_phone: Mapped[str] = mapped_column(String(40), default="")
+    image_url: Mapped[str] = mapped_column(Text, default="")
+    standards: Mapped[str] = mapped_column(Text, default="")
+    diary: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class BatchRow(Base):
@@ -103,7 +110,8 @@ class OutboxRow(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("state IN ('pending','sent','confirmed')", name="ck_outbox_state"),
+        # 'rejected' since migration 0006: the central server refused the event (kept, with its reason, never resent)
+        CheckConstraint("state IN ('pending','sent','confirmed','rejected')", name="ck_outbox_state"),
         Index("ix_outbox_due", "state", "next_attempt_at"),
     )
 

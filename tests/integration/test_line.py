@@ -60,7 +60,7 @@ def assert_delivered_exactly_once(line: SimLine, station: Station) -> list[dict]
     outbox_ids = {row[0] for row in line.query("SELECT event_id FROM outbox")}
     assert set(line.central.event_ids()) == outbox_ids
     events = line.central_events()
-    activated = [e for e in events if e["action"] == "ADD"]
+    activated = [e for e in events if e["biz_step"] == "commissioning"]
     # Exactly once per stamp as well as per eventID: no EPC is commissioned twice.
     epcs = Counter(e["epc"] for e in activated)
     assert all(n == 1 for n in epcs.values()), [k for k, n in epcs.items() if n > 1]
@@ -73,8 +73,11 @@ def test_a_few_hundred_items_reach_the_server_exactly_once(line: SimLine, statio
     summary = station.engine.refresh_delivery()
     assert summary.activated == 300 and summary.voided_total == 0 and summary.printed == 300
     events = assert_delivered_exactly_once(line, station)
-    assert sum(1 for e in events if e["action"] == "ADD") == 300
-    assert station.store.outbox_counts()[DeliveryState.CONFIRMED] == 300
+    assert sum(1 for e in events if e["biz_step"] == "commissioning") == 300
+    # The batch told the central service about itself once, and its product's three diary stages (issue 10).
+    assert sum(1 for e in events if e["biz_step"] == "creating_class_instance") == 1
+    assert sum(1 for e in events if e["action"] == "OBSERVE") == 3
+    assert station.store.outbox_counts()[DeliveryState.CONFIRMED] == 304
     # What was printed is what was activated: each label's QR parses with biip to the batch's GTIN, lot, serial.
     printed = [label.qr_data[0] for label in line.printer.labels]
     assert len(printed) == len(set(printed)) == 300
@@ -84,7 +87,7 @@ def test_a_few_hundred_items_reach_the_server_exactly_once(line: SimLine, statio
         parsed = parse_digital_link(uri)
         assert (parsed.gtin, parsed.lot) == ("08938603001013", "MX2611A")
     # The EPCIS event carries the constrained Digital Link and the lot in ilmd.
-    sample = next(e["payload"] for e in events if e["action"] == "ADD")
+    sample = next(e["payload"] for e in events if e["biz_step"] == "commissioning")
     assert sample["epcList"][0].startswith("https://id.gs1.org/01/08938603001013/21/")
     assert sample["ilmd"]["cbvmda:lotNumber"] == "MX2611A"
     assert sample["eventTimeZoneOffset"] == "+07:00"
@@ -178,7 +181,7 @@ def test_scanner_faults_void_with_the_right_reason_and_the_line_goes_on(line: Si
     assert summary.voided_total > 0
     events = assert_delivered_exactly_once(line, station)
     deleted = {e["epc"] for e in events if e["action"] == "DELETE"}   # none for serials never printed
-    added = {e["epc"] for e in events if e["action"] == "ADD"}
+    added = {e["epc"] for e in events if e["biz_step"] == "commissioning"}
     assert len(deleted) == summary.voided_total and not deleted & added
     # Every refused scanner line is on record with its raw bytes.
     refused = line.query("SELECT outcome, raw_hex FROM scans WHERE outcome = 'unreadable'")
@@ -221,14 +224,15 @@ def test_serials_reserved_and_not_printed_are_kept_unused_and_never_published(li
     assert dict(line.query("SELECT state, count(*) FROM stamps GROUP BY state")) == {
         "activated": summary.activated, "unused": summary.unused}
     # One event for each stamp printed, none for the serials given back: "waiting" can only count those.
-    assert line.query("SELECT kind, count(*) FROM outbox GROUP BY kind") == [("activation", summary.activated)]
+    assert line.query("SELECT kind, count(*) FROM outbox WHERE stamp_id IS NOT NULL GROUP BY kind") == [
+        ("activation", summary.activated)]
     assert summary.pending + summary.confirmed == summary.activated
     unused = {uri for (uri,) in line.query("SELECT uri FROM stamps WHERE state = 'unused'")}
     assert not unused & {label.qr_data[0] for label in line.printer.labels}
     assert f"{summary.unused} serials reserved and not printed, kept as unused (not published)" in \
         "\n".join(summary.lines())
     events = assert_delivered_exactly_once(line, station)
-    assert all(e["action"] == "ADD" for e in events)
+    assert all(e["biz_step"] in ("commissioning", "creating_class_instance") for e in events if e["action"] != "OBSERVE")
     counts = station.store.counts(batch.id)
     assert (counts.unused, counts.printed, counts.voided_by_reason) == (summary.unused, summary.printed, {})
 
@@ -411,7 +415,7 @@ def test_broker_stopped_mid_run_and_restarted_loses_nothing(tmp_path: Path, brok
         broker.restart()
         assert station.engine.wait(60)
         events = assert_delivered_exactly_once(line, station)
-        assert sum(1 for e in events if e["action"] == "ADD") == 200
+        assert sum(1 for e in events if e["biz_step"] == "commissioning") == 200
 
 
 def engine_looked_again(station: Station, line: SimLine, polls: int = 3) -> None:
@@ -494,7 +498,7 @@ def test_station_killed_mid_run_and_restarted_loses_nothing_and_activates_nothin
     assert unconfirmed == 0
     outbox_ids = {row[0] for row in line.query("SELECT event_id FROM outbox")}
     assert set(line.central.event_ids()) == outbox_ids
-    added = Counter(e["epc"] for e in line.central_events() if e["action"] == "ADD")
+    added = Counter(e["epc"] for e in line.central_events() if e["biz_step"] == "commissioning")
     assert len(added) == activated_before + 100 and set(added.values()) == {1}
 
 

@@ -98,7 +98,7 @@ def test_the_line_delivers_over_tls_exactly_once(tls_broker: TlsBroker, tmp_path
     try:
         run_batch(station, 25)
         events = assert_delivered_exactly_once(line, station)
-        assert sum(1 for e in events if e["action"] == "ADD") == 25
+        assert sum(1 for e in events if e["biz_step"] == "commissioning") == 25
         assert station.relay.stats.acked_by_broker >= 1
     finally:
         station.stop()

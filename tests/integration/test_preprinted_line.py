@@ -126,7 +126,7 @@ def test_a_roll_with_a_missing_code_activates_the_rest_and_reports_the_gap(run: 
     assert [(g.first_code, g.last_code, g.skipped, g.voided) for g in report.gaps] == [
         (code(4), code(4), 1, 0)]
     events = run.delivered()
-    added = [e["payload"] for e in events if e["action"] == "ADD"]
+    added = [e["payload"] for e in events if e["biz_step"] == "commissioning"]
     assert len(added) == 6
     # An opaque code is published under the programme's namespace, with the batch's GTIN and lot.
     epcs = sorted(e["epcList"][0] for e in added)
@@ -154,7 +154,7 @@ def test_a_foreign_code_is_refused_and_nothing_else_is_disturbed(run: Run, tmp_p
     assert rows == [("not_in_roll", "HUE7777777", batch_id, None)]
     report = reconcile(run.station.store, "HUE-MX-B")
     assert statuses(report) == {"activated": [1, 2, 3], "unused": [4, 5]} and report.gaps == []
-    assert sum(1 for e in run.delivered() if e["action"] == "ADD") == 3
+    assert sum(1 for e in run.delivered() if e["biz_step"] == "commissioning") == 3
 
 
 def test_a_duplicate_is_refused_whether_read_twice_or_after_a_restart(run: Run, tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_a_duplicate_is_refused_whether_read_twice_or_after_a_restart(run: Run, 
     assert report.refused_by_reason == {"already_activated": 2}
     assert len(run.line.query("SELECT code FROM code_activations")) == 4
     events = run.delivered()
-    assert sorted(e["payload"]["stn:stampCode"] for e in events if e["action"] == "ADD") == \
+    assert sorted(e["payload"]["stn:stampCode"] for e in events if e["biz_step"] == "commissioning") == \
         [code(n) for n in (1, 2, 3, 4)]
 
 
@@ -218,7 +218,7 @@ def test_a_locked_batch_refuses_every_stamp_until_unlocked(run: Run, tmp_path: P
     assert statuses(report) == {"activated": [1, 2, 3, 4], "unused": [5, 6]}
     actions = [a.action for a in store.audit_log()]
     assert "batch_locked" in actions and "batch_unlocked" in actions
-    holds = sorted((e["payload"] for e in run.delivered() if e["action"] == "OBSERVE"), key=lambda h: h["eventTime"])
+    holds = sorted((e["payload"] for e in run.delivered() if "stn:batchLock" in e["payload"]), key=lambda h: h["eventTime"])
     assert [(h["bizStep"], h["disposition"], h["stn:batchLock"]["locked"]) for h in holds] == [
         ("holding", "non_sellable_other", True), ("inspecting", "active", False)]
 
@@ -272,7 +272,7 @@ def test_a_digital_link_roll_a_voided_code_and_a_locked_roll(run: Run, tmp_path:
     assert statuses(report) == {"activated": [1, 2, 4], "voided": [3], "unused": [5, 6]}
     assert [(g.first_seq, g.last_seq, g.skipped, g.voided) for g in report.gaps] == [(3, 3, 0, 1)]
     assert report.voided_by_reason == {"operator": 1}
-    added = sorted(e["payload"]["epcList"][0] for e in run.delivered() if e["action"] == "ADD")
+    added = sorted(e["payload"]["epcList"][0] for e in run.delivered() if e["biz_step"] == "commissioning")
     assert added == [f"https://id.gs1.org/01/{MX}/21/MX{n:05d}" for n in (1, 2, 4)]
     codes = {c.seq: c.state for c in run.station.store.roll_codes(run.station.store.roll("HUE-MX-H").pk)}
     assert codes == {1: CodeState.UNUSED, 2: CodeState.UNUSED, 3: CodeState.UNUSED}
