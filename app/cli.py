@@ -182,6 +182,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         for state, n in store.outbox_counts().items():
             print(f"  outbox {state.value}: {n}")
         _print_delivery_problems(store)
+        for rejected in store.rejected_events():
+            when = f" at {rejected.at:%Y-%m-%d %H:%M:%S} UTC" if rejected.at else ""
+            print(f"  rejected by the central server{when}, not resent: {rejected.kind} {rejected.event_id}: "
+                  f"{rejected.reason}")
         if args.lot is not None:
             _print_batch(store, args.product, args.lot)
     return EXIT_OK

@@ -40,7 +40,7 @@ from station.errors import (
 from station.masterdata import batch_opened_events
 from station.gs1 import LOT_MAX_LENGTH, SERIAL_ALPHABET, DigitalLinkTemplate, normalize_gtin, validate_lot
 from station.ports import ItemTrigger
-from station.relay import DeliveryProblem, Relay, RelaySettings, Topics
+from station.relay import EVENT_REJECTED, DeliveryProblem, Relay, RelaySettings, Topics
 from station.config import RefusalPolicy
 from station.preprinted import PreprintedLine, PreprintedSettings, ServerCheck
 from station.rolls import CodeRules
@@ -159,7 +159,10 @@ class Station:
         self.line.raise_alarm(self.delivery_alarm(problem))
 
     def delivery_alarm(self, problem: DeliveryProblem) -> Alarm:
-        """The alarm for a delivery problem, its detail naming what to look at: broker, topic, user, file."""
+        """The alarm for a delivery problem, its detail naming what to look at: broker, topic, user, file (for an
+        event the central server rejected: the event and the server's reason)."""
+        if problem.code == EVENT_REJECTED:
+            return Alarm.raise_(problem.code, f"the central server answered {problem.detail}")
         mqtt = self.config.mqtt
         parts = [f"{self.mqtt.url} answered {problem.detail}",
                  f"user {mqtt.username!r}" if mqtt.username else "no user name (anonymous)"]

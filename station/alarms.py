@@ -95,6 +95,12 @@ CATALOGUE: dict[str, tuple[Severity, AlarmText]] = {
         "chủ đề …/events của trạm; các sự kiện vẫn được giữ để gửi sau",
         "The MQTT broker does not let this station publish its events (ACL) — check the broker's ACL for the user "
         "in mqtt.username and the station's …/events topic; events are kept to send later")),
+    # The central server refused an event (station.relay EVENT_REJECTED): the detail names the event and the reason.
+    "event_rejected": (Severity.WARNING, AlarmText(
+        "Máy chủ trung tâm từ chối một sự kiện (tài liệu bị cách ly) — xem lý do, sửa nguyên nhân (danh mục sản "
+        "phẩm, cấu hình) và báo kỹ thuật viên; sự kiện được giữ ở trạng thái bị từ chối, không gửi lại",
+        "The central server rejected an event (its document is quarantined there) — see the reason, fix the cause "
+        "(product list, configuration) and tell the technician; the event is kept as rejected and not resent")),
 }
 
 

@@ -60,6 +60,9 @@ class DeliveryState(str, enum.Enum):
     PENDING = "pending"        # written, not yet acknowledged by the broker
     SENT = "sent"              # broker's PUBACK with a success reason code
     CONFIRMED = "confirmed"    # the central server acked that it stored the event
+    # The central server refused the event (an invalid document, quarantined there) with its reason in the row's
+    # last_error: kept, shown (station status, the delivery alarm), never resent (it would be refused again).
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,7 @@ class OutboxStore(Protocol):
                               failed: Sequence[tuple[Sequence[int], str, dt.datetime]] = (),
                               confirmed: Sequence[str] = (), confirmed_at: dt.datetime | None = None,
                               sent_groups: Sequence[tuple[Sequence[int], dt.datetime]] = (),
+                              rejected: Sequence[tuple[Sequence[str], str]] = (),
                               ) -> Future[int]: ...
 
     def mark_publish_failed(self, ids: Sequence[int], error: str, retry_at: dt.datetime) -> None: ...

@@ -93,6 +93,10 @@ CONNECT_PROBLEMS = frozenset(CONNECT_REFUSALS.values()) | {"mqtt_connection_refu
 PUBLISH_DENIED = "mqtt_publish_denied"   # PUBACK 0x87 for the events topic: the broker's ACL
 NOT_AUTHORISED = 0x87
 PROBLEM_RECORD_INTERVAL_S = 10.0         # a lasting problem's last_seen_at is written at most this often
+# The central server refused an event (`{"eventID", "status": "rejected", "reason"}`: its document is quarantined
+# there). Not a broker problem: the row ends rejected with the reason, is never resent, and the station raises this
+# alarm once per reason in a run (station status lists the rejected rows).
+EVENT_REJECTED = "event_rejected"
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ class RelayStats:
     acked_by_broker: int = 0
     publish_failures: int = 0
     confirmed: int = 0
+    rejected: int = 0                     # events the central server refused (acked "rejected")
     acks_unknown: int = 0                 # server acks that confirmed nothing (server-ack delivery only)
     last_error: str = ""
     connected: bool = False
@@ -205,6 +210,8 @@ class Relay:
         self._thread: threading.Thread | None = None
         self._published_acks: list[tuple[_InFlight, bool, str]] = []
         self._confirmed: list[str] = []
+        self._rejected: dict[str, list[str]] = {}     # the server's reason -> eventIDs it refused, not yet written
+        self._rejection_reasons: set[str] = set()     # announced this run
         self._writing: _Write | None = None
         self._unwritten = 0  # events in _published_acks
         self._drained_some = False
@@ -305,7 +312,7 @@ class Relay:
         else:
             self._drained_some = self._drain_records(timeout=self.settings.flush_interval_s)
         self._collect_write()
-        pending = len(self._published_acks) + len(self._confirmed)
+        pending = len(self._published_acks) + len(self._confirmed) + len(self._rejected)
         if pending and self._writing is None and (
                 time.monotonic() - self._last_write >= self.settings.write_interval_s or pending >= 500):
             self._flush()
@@ -420,8 +427,11 @@ class Relay:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignored an ack that is not {\"eventID\": …, \"status\": …}: %r (%s)", payload[:200], exc)
             return
-        if status == "stored" and isinstance(event_id, str):
-            self._confirmed.append(event_id)
+        if status in ("stored", "rejected") and isinstance(event_id, str):
+            if status == "stored":
+                self._confirmed.append(event_id)
+            else:
+                self._on_rejected(event_id, ack.get("reason"))
             # Read ahead before the ack came (the ack of a send from before a restart): not published again.
             self._queued_events.discard(event_id)
             if self._awaiting.pop(event_id, None) is None:
@@ -430,7 +440,23 @@ class Relay:
                 if len(self._early_acks) > 20_000:
                     self._early_acks.clear()
         else:
-            log.warning("server answered %r for %s", status, event_id)
+            # A rejection naming no eventID (the payload was not JSON): nothing of ours to mark; ours are valid JSON.
+            log.warning("server answered %r for %s: %s", status, event_id, ack.get("reason", ""))
+
+    def _on_rejected(self, event_id: str, reason: object) -> None:
+        """The server refused the event: written rejected with the reason; the alarm once per reason this run."""
+        text = reason if isinstance(reason, str) and reason.strip() else "no reason given"
+        self._rejected.setdefault(text, []).append(event_id)
+        log.error("the central server rejected event %s: %s; it is kept in the outbox as rejected, not resent",
+                  event_id, text)
+        if text in self._rejection_reasons or len(self._rejection_reasons) >= 100:
+            return
+        self._rejection_reasons.add(text)
+        if self._on_problem is not None:
+            try:
+                self._on_problem(DeliveryProblem(EVENT_REJECTED, f"event {event_id}: {text}", self._wall_clock()))
+            except Exception:
+                log.exception("a delivery problem listener failed")
 
     def _flush(self, *, wait: bool = False) -> None:
         """Queue the PUBACKs and acks that came since the last write as one write on the store's writer thread.
@@ -443,12 +469,14 @@ class Relay:
             if not wait:
                 return
             self._collect_write(wait=True)
-        if not self._published_acks and not self._confirmed:
+        if not self._published_acks and not self._confirmed and not self._rejected:
             return
         self._last_write = time.monotonic()
         now = self._wall_clock()
         acks, self._published_acks, self._unwritten = self._published_acks, [], 0
         confirmed, self._confirmed = self._confirmed, []
+        rejected, self._rejected = self._rejected, {}
+        self.stats.rejected += sum(len(ids) for ids in rejected.values())
         ok_ids = [i for item, ok, _ in acks if ok for i in item.ids]
         ok_events = [e for item, ok, _ in acks if ok for e in item.event_ids]
         self.stats.acked_by_broker += len(ok_ids)
@@ -487,6 +515,7 @@ class Relay:
         future = self.store.record_delivery_async(
             sent_groups=[(ids, now + self._ack_wait(attempts)) for attempts, ids in resent.items()], sent_at=now,
             failed=failed, confirmed=confirm, confirmed_at=now,
+            rejected=[(ids, reason) for reason, ids in rejected.items()],
         )
         self._writing = _Write(future, [i for item, _, _ in acks for i in item.ids], confirmed)
         if wait:

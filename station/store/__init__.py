@@ -37,6 +37,7 @@ from station.store.records import (
     NewRollCode,
     OutboxItem,
     Refusal,
+    RejectedEvent,
     RollCode,
     RollConflict,
     RollInfo,
@@ -50,7 +51,7 @@ from station.store.stamps import StampRepository
 
 __all__ = ["Store", "Database", "MIGRATIONS", "StoreError", "BatchLocked", "DuplicateEvent", "OutboxItem", "ScanRecord",
            "Counts", "AuditEntry", "Activation", "Voiding", "DeliveryProblemRecord", "utcnow", "RollConflict",
-           "NewRoll", "NewRollCode", "RollInfo", "RollCode", "Refusal", "CodeActivation", "CommitOutcome",
+           "RejectedEvent", "NewRoll", "NewRollCode", "RollInfo", "RollCode", "Refusal", "CodeActivation", "CommitOutcome",
            "CatalogueRepository", "StampRepository", "OutboxRepository", "RollRepository"]
 
 P = ParamSpec("P")
@@ -155,6 +156,8 @@ class Store:
     mark_published = _Via("outbox_repo", OutboxRepository.mark_published)
     mark_publish_failed = _Via("outbox_repo", OutboxRepository.mark_publish_failed)
     mark_confirmed = _Via("outbox_repo", OutboxRepository.mark_confirmed)
+    mark_rejected = _Via("outbox_repo", OutboxRepository.mark_rejected)
+    rejected_events = _Via("outbox_repo", OutboxRepository.rejected_events)
     record_delivery_async = _Via("outbox_repo", OutboxRepository.record_delivery_async)
     outbox_counts = _Via("outbox_repo", OutboxRepository.outbox_counts)
     delivery_states = _Via("outbox_repo", OutboxRepository.delivery_states)

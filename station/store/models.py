@@ -125,8 +125,8 @@ class OutboxRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    last_error: Mapped[str] = mapped_column(Text, default="")
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # or rejected: the answer's
+    last_error: Mapped[str] = mapped_column(Text, default="")   # a rejected row: the server's reason
 
 
 class AuditRow(Base):

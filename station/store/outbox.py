@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from station.domain import DeliveryState
 from station.store.database import Database
 from station.store.models import AuditRow, DeliveryProblemRow, OutboxRow
-from station.store.records import AuditEntry, DeliveryProblemRecord, OutboxItem, utcnow
+from station.store.records import AuditEntry, DeliveryProblemRecord, OutboxItem, RejectedEvent, utcnow
 from station.store.sql import ExecuteMany, Table, event_text, sql_time
 
 UNCONFIRMED = (DeliveryState.PENDING.value, DeliveryState.SENT.value)
 _PENDING, _SENT, _CONFIRMED = DeliveryState.PENDING.value, DeliveryState.SENT.value, DeliveryState.CONFIRMED.value
+_REJECTED = DeliveryState.REJECTED.value
 _O = Table(OutboxRow)
 
 SQL_INSERT = (f"INSERT INTO {_O.table} ({_O.cols('event_id', 'stamp_id', 'kind', 'event_json', 'state', 'attempts')}, "
@@ -36,18 +37,24 @@ SQL_DUE = (f"SELECT {_O.cols('id', 'event_id', 'kind', 'event_json', 'attempts',
 # Updates name their rows in IN lists of at most _IN_CHUNK (half the CPU of executemany, row for row, and under
 # SQLite's oldest limit of 999 variables); "{marks}" is the list of placeholders.
 _IN_CHUNK = 500
+# A confirmed or rejected row is done: nothing sets it back (a PUBACK written after the server's answer).
+_UNDONE = f"{_O.state} IN ('{_PENDING}', '{_SENT}')"
 _SQL_SENT = (f"UPDATE {_O.table} SET {_O.state} = '{_SENT}', {_O.sent_at} = ?, {_O.next_attempt_at} = ?, "
              f"{_O.attempts} = {_O.attempts} + 1, {_O.last_error} = '' "
-             f"WHERE {_O.id} IN ({{marks}}) AND {_O.state} != '{_CONFIRMED}'")
+             f"WHERE {_O.id} IN ({{marks}}) AND {_UNDONE}")
 _SQL_FAILED = (f"UPDATE {_O.table} SET {_O.next_attempt_at} = ?, {_O.attempts} = {_O.attempts} + 1, "
-               f"{_O.last_error} = ? WHERE {_O.id} IN ({{marks}}) AND {_O.state} != '{_CONFIRMED}'")
+               f"{_O.last_error} = ? WHERE {_O.id} IN ({{marks}}) AND {_UNDONE}")
 _SQL_CONFIRMED = (f"UPDATE {_O.table} SET {_O.state} = '{_CONFIRMED}', {_O.confirmed_at} = ?, {_O.last_error} = '' "
                   f"WHERE {_O.event_id} IN ({{marks}}) AND {_O.state} != '{_CONFIRMED}'")
+# The server refused the event: its reason kept in last_error. A confirmation (a resend stored after all) wins.
+_SQL_REJECTED = (f"UPDATE {_O.table} SET {_O.state} = '{_REJECTED}', {_O.confirmed_at} = ?, {_O.last_error} = ? "
+                 f"WHERE {_O.event_id} IN ({{marks}}) AND {_UNDONE}")
 # Pending and sent are counted on their range of the index and confirmed as the rest (the CHECK constraint allows
 # no fourth state): ``GROUP BY state`` compared the state of every row, 45 ms for 100,000 rows, and the relay asks
 # twice a second for its retained status.
 _SQL_COUNTS = (f"SELECT (SELECT count(*) FROM {_O.table} WHERE {_O.state} = '{_PENDING}'), "
-               f"(SELECT count(*) FROM {_O.table} WHERE {_O.state} = '{_SENT}'), (SELECT count(*) FROM {_O.table})")
+               f"(SELECT count(*) FROM {_O.table} WHERE {_O.state} = '{_SENT}'), "
+               f"(SELECT count(*) FROM {_O.table} WHERE {_O.state} = '{_REJECTED}'), (SELECT count(*) FROM {_O.table})")
 _DELIVERY_STATES = {state.value: state for state in DeliveryState}
 
 
@@ -110,6 +117,7 @@ class OutboxRepository:
                       failed: Sequence[tuple[Sequence[int], str, dt.datetime]] = (),
                       confirmed: Sequence[str] = (), confirmed_at: dt.datetime | None = None,
                       sent_groups: Sequence[tuple[Sequence[int], dt.datetime]] = (),
+                      rejected: Sequence[tuple[Sequence[str], str]] = (),
                       ) -> Callable[[Session], int]:
         """Rows sent (PUBACK ok; `sent` due again at `retry_at`, each of `sent_groups` at its own time), failed
         (with their error and next attempt) and events confirmed, in one transaction, in that order: an event sent
@@ -130,6 +138,8 @@ class OutboxRepository:
             confirmed_time = sql_time(confirmed_at)
         confirmed = list(confirmed)
         failed = [(list(ids), error, at) for ids, error, at in failed]
+        rejected = [(list(event_ids), reason) for event_ids, reason in rejected if event_ids]
+        rejected_time = sql_time(confirmed_at or utcnow()) if rejected else ""
 
         def job(s: Session) -> int:
             conn = s.connection()
@@ -147,7 +157,10 @@ class OutboxRepository:
             for ids, error, at in failed:
                 update(_SQL_FAILED, (sql_time(at), error[:500]), ids)
             # A repeated eventID changes its row once: the count is of rows confirmed now.
-            return update(_SQL_CONFIRMED, (confirmed_time,), confirmed) if confirmed else 0
+            changed = update(_SQL_CONFIRMED, (confirmed_time,), confirmed) if confirmed else 0
+            for event_ids, reason in rejected:
+                update(_SQL_REJECTED, (rejected_time, reason[:500]), event_ids)
+            return changed
 
         return job
 
@@ -171,18 +184,30 @@ class OutboxRepository:
                               failed: Sequence[tuple[Sequence[int], str, dt.datetime]] = (),
                               confirmed: Sequence[str] = (), confirmed_at: dt.datetime | None = None,
                               sent_groups: Sequence[tuple[Sequence[int], dt.datetime]] = (),
+                              rejected: Sequence[tuple[Sequence[str], str]] = (),
                               ) -> Future[int]:
-        """mark_published, mark_publish_failed and mark_confirmed together, in one transaction (one fsync), queued
-        on the writer thread: the relay goes on publishing while it is written and collects the result (how
-        many rows the confirmations changed) later. Writes run in the order they were queued."""
+        """mark_published, mark_publish_failed, mark_confirmed and mark_rejected together, in one transaction (one
+        fsync), queued on the writer thread: the relay goes on publishing while it is written and collects the
+        result (how many rows the confirmations changed) later. Writes run in the order they were queued."""
         return self._db.write_async(
-            self._delivery_job(sent, sent_at, retry_at, failed, confirmed, confirmed_at, sent_groups))
+            self._delivery_job(sent, sent_at, retry_at, failed, confirmed, confirmed_at, sent_groups, rejected))
+
+    def mark_rejected(self, event_ids: Sequence[str], reason: str, at: dt.datetime) -> None:
+        """The central server refused these events (`reason`): rejected, never due again."""
+        if event_ids:
+            self._db.write(self._delivery_job(rejected=[(event_ids, reason)], confirmed_at=at))
+
+    def rejected_events(self, limit: int = 20) -> list[RejectedEvent]:
+        """The events the central server refused, newest first, with its reason (for `station status`)."""
+        q = (select(OutboxRow.event_id, OutboxRow.kind, OutboxRow.confirmed_at, OutboxRow.last_error)
+             .where(OutboxRow.state == _REJECTED).order_by(OutboxRow.id.desc()).limit(limit))
+        return self._db.read(lambda s: [RejectedEvent(*row) for row in s.execute(q).all()])
 
     def outbox_counts(self) -> dict[DeliveryState, int]:
         """Rows by delivery state (cheap: counted on the index, see _SQL_COUNTS)."""
-        pending, sent, total = self._db.read(lambda s: s.connection().exec_driver_sql(_SQL_COUNTS).one())
+        pending, sent, rejected, total = self._db.read(lambda s: s.connection().exec_driver_sql(_SQL_COUNTS).one())
         return {DeliveryState.PENDING: pending, DeliveryState.SENT: sent,
-                DeliveryState.CONFIRMED: total - pending - sent}
+                DeliveryState.CONFIRMED: total - pending - sent - rejected, DeliveryState.REJECTED: rejected}
 
     def delivery_states(self, stamp_ids: Sequence[int]) -> dict[int, DeliveryState]:
         """The delivery state of each stamp's latest outbox event (for the recent-stamps list)."""
@@ -201,7 +226,7 @@ class OutboxRepository:
 
     def oldest_unconfirmed(self) -> dt.datetime | None:
         return self._db.read(lambda s: s.scalar(
-            select(func.min(OutboxRow.created_at)).where(OutboxRow.state != DeliveryState.CONFIRMED.value)
+            select(func.min(OutboxRow.created_at)).where(OutboxRow.state.in_(UNCONFIRMED))
         ))
 
     # -- audit ------------------------------------------------------------------------------------------------

@@ -101,6 +101,16 @@ class Counts:
 # -- outbox, audit, delivery problems -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class RejectedEvent:
+    """An outbox event the central server refused (its document quarantined there), with the server's reason."""
+
+    event_id: str
+    kind: str
+    at: dt.datetime | None   # when the refusal was written (naive UTC)
+    reason: str
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     id: int
     event_id: str

@@ -179,7 +179,7 @@ def test_status_of_a_batch_counts_its_unused_serials_apart_from_printed_and_void
     assert batch_lines[1:4] == [
         "  printed 3: activated 1, voided 1 (no_read 1), in flight 1",
         "  unused 3 (reserved, never printed: kept, not published, never reused)",
-        "  events pending 2, sent 0, confirmed 0",
+        "  events pending 2, sent 0, confirmed 0, rejected 0",
     ]
     missing = station("status", "--config", str(config), "--lot", "NOPE")
     assert missing.returncode == 1 and "no batch with lot 'NOPE'" in missing.stderr

@@ -281,7 +281,7 @@ def test_headless_run_with_a_wrong_password_says_so_in_the_log_the_summary_the_e
 
     status = station_command("status", "--config", str(config))
     assert status.returncode == 0, status.stderr
-    assert "outbox pending: 3" in status.stdout
+    assert "outbox pending: 7" in status.stdout   # 3 activations, the batch and its diary's 3 stages (issue 10)
     assert "delivery refused by the broker since" in status.stdout
     assert "[mqtt_not_authorised] Máy chủ MQTT không cho trạm đăng nhập" in status.stdout
     assert "Not authorized (0x87)" in status.stdout

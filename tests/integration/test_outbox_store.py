@@ -107,7 +107,7 @@ def test_one_grouped_write_marks_sent_failed_and_confirmed_in_that_order(store: 
     assert after[1299]["attempts"] == 0 and after[1299]["state"] == "pending"   # not named: untouched
     assert after[2000]["state"] == "confirmed" and after[2000]["attempts"] == 0  # never set back to sent
     assert store.outbox_counts() == {DeliveryState.PENDING: 100, DeliveryState.SENT: 600,
-                                     DeliveryState.CONFIRMED: 601}
+                                     DeliveryState.CONFIRMED: 601, DeliveryState.REJECTED: 0}
 
 
 def test_the_synchronous_marks_keep_their_meaning(store: Store) -> None:
@@ -124,6 +124,23 @@ def test_the_synchronous_marks_keep_their_meaning(store: Store) -> None:
     assert [item.id for item in store.due_outbox(at(40), 10)] == [3, 2]
 
 
+def test_a_rejected_event_keeps_the_reason_is_never_due_again_and_nothing_sets_it_back(store: Store) -> None:
+    add_rows(store.path, [(1, "sent", 1), (2, "sent", 1), (3, "confirmed", 1)])
+    reason = "$.epcisBody.eventList[0].bizStep: 'comissioning' is not a CBV 2.0 business step"
+    store.mark_rejected([event_id(1), event_id(3)], reason, at(5))
+    # A PUBACK written after the server's answer (its record overtaken by the ack), and the row's next attempt.
+    store.record_delivery_async(sent_groups=[([1], at(40))], sent_at=at(6), failed=[([1], "no PUBACK", at(7))],
+                                rejected=[([event_id(2)], "no reason given")], confirmed_at=at(6)).result()
+    after = rows(store.path)
+    assert (after[1]["state"], after[1]["last_error"], after[1]["attempts"]) == ("rejected", reason, 0)
+    assert (after[2]["state"], after[2]["last_error"]) == ("rejected", "no reason given")
+    assert after[3]["state"] == "confirmed"          # a confirmation stands
+    assert store.due_outbox(at(10_000), 10) == [] and store.all_confirmed() and store.oldest_unconfirmed() is None
+    assert store.outbox_counts()[DeliveryState.REJECTED] == 2
+    assert [(r.event_id, r.reason) for r in store.rejected_events()] == [(event_id(2), "no reason given"),
+                                                                        (event_id(1), reason)]
+
+
 def test_a_grouped_write_is_refused_once_the_store_is_closed(tmp_path: Path) -> None:
     s = Store(tmp_path / "station.db")
     s.close()
@@ -132,4 +149,5 @@ def test_a_grouped_write_is_refused_once_the_store_is_closed(tmp_path: Path) -> 
 
 
 def test_outbox_counts_on_an_empty_outbox(store: Store) -> None:
-    assert store.outbox_counts() == {DeliveryState.PENDING: 0, DeliveryState.SENT: 0, DeliveryState.CONFIRMED: 0}
+    assert store.outbox_counts() == {DeliveryState.PENDING: 0, DeliveryState.SENT: 0, DeliveryState.CONFIRMED: 0,
+                                     DeliveryState.REJECTED: 0}

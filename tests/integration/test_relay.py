@@ -698,7 +698,7 @@ def test_garbage_and_unknown_acks_are_ignored_and_status_is_retained_with_counts
     assert status.messages[0].retain
     payload = json.loads(status.messages[0].payload)
     assert payload["online"] is True
-    assert payload["outbox"] == {"pending": 0, "sent": 0, "confirmed": 10}
+    assert payload["outbox"] == {"pending": 0, "sent": 0, "confirmed": 10, "rejected": 0}
     assert "at" in payload
 
 
