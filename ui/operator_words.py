@@ -49,6 +49,7 @@ DELIVERY_WORDS = {
     DeliveryState.PENDING: QT_TRANSLATE_NOOP("Words", "waiting to be sent"),
     DeliveryState.SENT: QT_TRANSLATE_NOOP("Words", "sent, not yet confirmed"),
     DeliveryState.CONFIRMED: QT_TRANSLATE_NOOP("Words", "confirmed by the server"),
+    DeliveryState.REJECTED: QT_TRANSLATE_NOOP("Words", "rejected by the server"),
 }
 ROLL_WORDS = {
     RollState.ACTIVE: QT_TRANSLATE_NOOP("Words", "in use"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,35 @@ def test_demo_products_carry_valid_gtins_and_vietnamese_names() -> None:
     assert [p.gtin for p in products][0] == "08938603001013"
     assert products[0].name == "Mè xừng Thông Hương 250g"
     assert products[0].gtin13 == "8938603001013"
+
+
+def test_demo_products_carry_what_the_trace_page_shows() -> None:
+    # Circular 02/2024 fields (issue 10): every demo product has a producer address and a diary of stages, in the
+    # order they happened.
+    for product in load_products(CONFIG_DIR / "products.yaml"):
+        assert product.producer_id and product.producer_address, product.gtin
+        assert len(product.diary) >= 3 and product.diary[-1].stage == "packing", product.gtin
+        assert [s.days_before for s in product.diary] == sorted((s.days_before for s in product.diary), reverse=True)
+        assert all(s.place and s.detail for s in product.diary), product.gtin
+    first = load_products(CONFIG_DIR / "products.yaml")[0]
+    assert (first.diary[0].stage, first.diary[0].days_before, first.diary[0].time) == ("raw_material", 9,
+                                                                                      dt.time(7, 0))
+
+
+@pytest.mark.parametrize(("entry", "error"), [
+    ("image_url: http://example.vn/a.jpg", r"products\.0\.image_url"),
+    ("diary: [{stage: Thu hoạch}]", r"products\.0\.diary\.0\.stage"),
+    ("diary: [{stage: harvest, time: '25:00'}]", r"products\.0\.diary\.0\.time"),
+    ("diary: [{stage: harvest, days_before: -1}]", r"products\.0\.diary\.0\.days_before"),
+    ("diary: [{stage: harvest, biz_step: harvesting}]", r"products\.0\.diary\.0\.biz_step: 'harvesting' is not a CBV"),
+    ("producer_id: Thông Hương", r"products\.0\.producer_id"),
+])
+def test_the_trace_pages_product_fields_are_checked(tmp_path: Path, entry: str, error: str) -> None:
+    path = tmp_path / "products.yaml"
+    path.write_text(f'products:\n  - gtin: "08938603001013"\n    name: X\n    producer: Y\n    {entry}\n',
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=error):
+        load_products(path)
 
 
 def test_unknown_key_is_named_with_file_and_path(tmp_path: Path) -> None:

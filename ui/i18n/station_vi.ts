@@ -1001,5 +1001,9 @@
         <source>voided</source>
         <translation>đã hủy</translation>
     </message>
+    <message>
+        <source>rejected by the server</source>
+        <translation>máy chủ từ chối</translation>
+    </message>
 </context>
 </TS>
