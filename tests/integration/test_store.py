@@ -279,6 +279,28 @@ def test_migration_0005_keeps_serials_voided_unused_as_unused_and_drops_their_un
         assert store.database.plain_connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
 
 
+def test_migration_0006_gives_products_empty_trace_fields_and_the_outbox_a_rejected_state(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _database_at_0004(path)
+    with Store(path) as store:
+        product = store.product(GTIN)
+        assert (product.producer_address, product.image_url, product.standards, product.diary) == ("", "", "", ())
+        assert plain_rows(path, "SELECT stamp_id, state FROM outbox ORDER BY id") == [
+            (1, "confirmed"), (3, "confirmed"), (4, "pending")]
+        indexes = {row[0] for row in plain_rows(path, "SELECT name FROM sqlite_master WHERE tbl_name = 'outbox' "
+                                                      "AND type = 'index'")}
+        assert "ix_outbox_due" in indexes
+        store.mark_rejected(["urn:uuid:4"], "off the contract", utcnow())
+        assert plain_rows(path, "SELECT state, last_error FROM outbox WHERE stamp_id = 4") == [
+            ("rejected", "off the contract")]
+        with sqlite3.connect(path) as raw, pytest.raises(sqlite3.IntegrityError):   # still one row per eventID
+            raw.execute("INSERT INTO outbox (event_id, kind, event_json, state, attempts, created_at, "
+                        "next_attempt_at, last_error) VALUES ('urn:uuid:4', 'x', '{}', 'pending', 0, '2026-12-01', "
+                        "'2026-12-01', '')")
+        with sqlite3.connect(path) as raw, pytest.raises(sqlite3.IntegrityError):
+            raw.execute("UPDATE outbox SET state = 'lost' WHERE stamp_id = 1")
+
+
 def test_recovery_voids_what_may_be_on_labels_and_gives_back_what_was_never_sent(store: Store, batch: Batch) -> None:
     from station.engine import UNRECORDED_PRINTS, LineEngine, StationIdentity
 
