@@ -34,8 +34,11 @@ def producer_id(product: Product) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:100] or product.gtin
 
 
-def _or_none(text: str) -> str | None:
-    return text.strip() or None
+def _or_none(text: str, limit: int = 500) -> str | None:
+    """The text, or None when empty (the contract refuses empty texts: the page marks the field missing instead);
+    cut to the contract's limit (a place 500 characters, a detail 1000), which the product list enforces already
+    and the batch dialog's free text may exceed."""
+    return text.strip()[:limit].strip() or None
 
 
 def _stages(product: Product, batch: Batch, identity: StationIdentity, produced: dt.date) -> list[md.Stage]:
@@ -46,12 +49,12 @@ def _stages(product: Product, batch: Batch, identity: StationIdentity, produced:
         return [md.Stage(gtin=batch.gtin, lot=batch.lot, position=i, stage=s.name.strip()[:40],
                          at=dt.datetime.combine(s.date or produced, dt.time(0, 0), tz), offset=identity.tz_offset,
                          biz_step=f"{md.STAGE_BIZSTEP}{quote(s.name.strip()[:40], safe='')}",
-                         place=_or_none(s.place), detail=_or_none(s.note))
+                         place=_or_none(s.place), detail=_or_none(s.note, 1000))
                 for i, s in enumerate(batch.stages)]
     return [md.Stage(gtin=batch.gtin, lot=batch.lot, position=i, stage=step.stage,
                      at=dt.datetime.combine(produced - dt.timedelta(days=step.days_before), step.time, tz),
                      offset=identity.tz_offset, biz_step=step.biz_step or STAGE_BIZ_STEPS.get(step.stage),
-                     place=_or_none(step.place), detail=_or_none(step.detail))
+                     place=_or_none(step.place), detail=_or_none(step.detail, 1000))
             for i, step in enumerate(product.diary)]
 
 
@@ -64,7 +67,7 @@ def batch_opened_events(product: Product, batch: Batch, identity: StationIdentit
     events = [md.batch_event(
         producer=md.Producer(producer_id(product), product.producer, _or_none(product.producer_address),
                              _or_none(product.producer_phone)),
-        product=md.ProductInfo(product.gtin, product.name, producer_id(product), _or_none(product.image_url),
+        product=md.ProductInfo(product.gtin, product.name, producer_id(product), _or_none(product.image_url, 1000),
                                product.shelf_life_days, _or_none(product.standards)),
         batch=md.BatchInfo(batch.gtin, batch.lot, str(batch.id) if batch.id is not None else None,
                            batch.production_date, batch.expiry_date, _or_none(product.standards)),

@@ -59,10 +59,12 @@ def test_a_new_batch_of_a_shipped_product_carries_its_product_producer_and_diary
 def test_a_batch_dialogs_own_stages_go_instead_of_the_template_and_nothing_missing_is_invented() -> None:
     product = shipped_product()
     batch = Batch(8, GTIN, "MX2611B", dt.date(2026, 11, 29), None,
-                  stages=(Stage("Thu mua mè", dt.date(2026, 11, 2), "Chợ Đông Ba", ""), Stage("packing")))
+                  stages=(Stage("Thu mua mè", dt.date(2026, 11, 2), "Chợ Đông Ba", ""), Stage("packing"),
+                          Stage("Ghi chú dài", None, "x" * 600, "y" * 1200)))
     data = read(*batch_opened_events(product, batch, IDENTITY, at=OPENED))
     assert [(s.stage, s.place, s.detail, s.at.date()) for s in data.stages] == [
-        ("Thu mua mè", "Chợ Đông Ba", None, dt.date(2026, 11, 2)), ("packing", None, None, dt.date(2026, 11, 29))]
+        ("Thu mua mè", "Chợ Đông Ba", None, dt.date(2026, 11, 2)), ("packing", None, None, dt.date(2026, 11, 29)),
+        ("Ghi chú dài", "x" * 500, "y" * 1000, dt.date(2026, 11, 29))]   # cut to the contract's limits
     assert data.batches[0].expiry is None
 
 
