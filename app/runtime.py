@@ -20,7 +20,6 @@ from station.config import (
     ForeignStampPolicy,
     ResumePolicy,
     StationConfig,
-    TriggerSource,
     load_products,
     redact_url,
 )
@@ -34,8 +33,11 @@ from station.engine import (
     StationIdentity,
     TriggerMode,
 )
-from station.errors import ConfigError, LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError
-from station.gs1 import LOT_MAX_LENGTH, SERIAL_ALPHABET, DigitalLinkTemplate, validate_lot
+from station.batches import DEFAULT_LOT_LENGTH, default_lot, expiry_from_shelf_life
+from station.errors import (
+    ConfigError, InvalidIdentifier, LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError,
+)
+from station.gs1 import LOT_MAX_LENGTH, SERIAL_ALPHABET, DigitalLinkTemplate, normalize_gtin, validate_lot
 from station.ports import ItemTrigger
 from station.relay import DeliveryProblem, Relay, RelaySettings, Topics
 from station.config import RefusalPolicy
@@ -51,6 +53,13 @@ class RunOptions:
     auto_resume: bool | None = None       # None: as configured
 
 
+def station_identity(config: StationConfig) -> StationIdentity:
+    """The station's identity as the lines and the events take it, from the configuration's `station:` section."""
+    ident = config.station
+    return StationIdentity(site=ident.site, station=ident.id, resolver=ident.resolver, read_point=ident.read_point_id,
+                           tz_offset=ident.timezone_offset)
+
+
 class Station:
     """One station process: everything the configuration names, wired together."""
 
@@ -59,9 +68,7 @@ class Station:
         self.products: list[Product] = load_products(config.resolve(config.products_file))
         self.store = Store(config.database.path)
         self.store.sync_products(self.products)
-        ident = config.station
-        self.identity = StationIdentity(site=ident.site, station=ident.id, resolver=ident.resolver,
-                                        read_point=ident.read_point_id, tz_offset=ident.timezone_offset)
+        self.identity = station_identity(config)
         printer_cfg = config.devices.printer
         self.printer = PrinterService(printer_cfg.url, config.resolve(printer_cfg.template),
                                       status_interval_s=printer_cfg.status_interval_s,
@@ -88,7 +95,7 @@ class Station:
             verify_timeout_s=line.verify_timeout_s, print_ahead=line.print_ahead,
             max_consecutive_failures=line.max_consecutive_failures, auto_resume=auto,
             serial_length=line.serial_length,
-            trigger=TriggerMode.PHOTO_EYE if line.trigger is TriggerSource.PHOTO_EYE else TriggerMode.FREE_RUN,
+            trigger=TriggerMode(line.trigger.value),     # the configuration's TriggerSource, by its value
             stop_on_foreign_stamp=line.foreign_stamp is ForeignStampPolicy.STOP,
             commit_interval_s=line.commit_interval_ms / 1000.0, match_window_items=line.match_window_items,
             repeat_read_s=config.devices.verifier.dedupe_s,
@@ -96,7 +103,7 @@ class Station:
             printer_status_wait_s=printer_cfg.status_interval_s + 2 * printer_cfg.status_timeout_s,
         ), reject_gate=self.line_io if self.line_io.has_gate else None)   # no gate: items are taken off by hand
         self.verifier = verifier_for(config.devices.verifier, self.engine.submit_read)
-        self.topics = Topics.for_station(config.mqtt.prefix, ident.site, ident.id)
+        self.topics = Topics.for_station(config.mqtt.prefix, config.station.site, config.station.id)
         mqtt = config.mqtt
         tls = mqtt.tls
         self.mqtt = MqttClient(
@@ -221,8 +228,8 @@ class Station:
 
     # -- does a batch's stamp fit the label's QR area? (issue 9, item 4) -----------------------------------------
 
-    #: The default lot (L + yymmdd) is 7 characters: a configuration that leaves less room is refused at start.
-    DEFAULT_LOT_LENGTH = 7
+    #: The default lot (station.batches) is 7 characters: a configuration that leaves less room is refused at start.
+    DEFAULT_LOT_LENGTH = DEFAULT_LOT_LENGTH
 
     def longest_link(self, gtin: str, lot: str | None, expiry: dt.date | None) -> str:
         """The longest Digital Link of a batch: its own lot and expiry query, a serial of line.serial_length
@@ -379,10 +386,14 @@ class Station:
     def product(self, gtin: str | None) -> Product:
         if gtin is None:
             return self.products[0]
-        for product in self.products:
-            if product.gtin == gtin or product.gtin.lstrip("0") == gtin.lstrip("0"):
-                return product
         known = ", ".join(p.gtin for p in self.products)
+        try:
+            wanted = normalize_gtin(gtin)        # a GTIN-13 or -12 names the same product as its GTIN-14
+        except InvalidIdentifier as exc:
+            raise StationError(f"product {gtin} is not in the product list ({known}): {exc}") from None
+        for product in self.products:
+            if product.gtin == wanted:
+                return product
         raise StationError(f"product {gtin} is not in the product list ({known})")
 
     def open_batch(self, product: Product, lot: str | None = None, *,
@@ -390,7 +401,7 @@ class Station:
                    origin: str = "") -> Batch:
         """The open batch with this lot, or a new one (expiry from the product's shelf life unless given)."""
         today = dt.date.today()
-        lot = validate_lot(lot or today.strftime("L%y%m%d"))
+        lot = validate_lot(lot or default_lot(today))
         existing = self.store.find_batch(product.gtin, lot)
         if existing is not None:
             if existing.closed:
@@ -398,13 +409,19 @@ class Station:
             self.check_batch_label(existing.gtin, existing.lot, existing.expiry_date)
             return existing
         produced = production_date or today
-        if expiry_date is None and product.shelf_life_days:
-            expiry_date = produced + dt.timedelta(days=product.shelf_life_days)
+        if expiry_date is None:
+            expiry_date = expiry_from_shelf_life(product, produced)
         self.check_batch_label(product.gtin, lot, expiry_date)
         return self.store.create_batch(Batch(
             id=None, gtin=product.gtin, lot=lot, production_date=produced, expiry_date=expiry_date,
             origin=origin or product.region,
         ))
+
+    def close_batch(self, batch_id: int, actor: str = "operator") -> Batch:
+        """Close a batch for good (no more stamps are printed for it), written to the audit log."""
+        closed = self.store.close_batch(batch_id)
+        self.store.audit(actor, "batch_closed", f"{closed.gtin} lot {closed.lot} (batch {closed.id})")
+        return closed
 
     # -- pre-printed line (issue 5) ------------------------------------------------------------------------------
     # A separate block so the printed line's wiring above stays as it is. Call before start(): the configured

@@ -27,11 +27,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import io
 import json
 import multiprocessing as mp
 import os
-import queue
 import signal
 import subprocess
 import sys

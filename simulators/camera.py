@@ -65,7 +65,7 @@ from drivers.url_options import yes_no
 from simulators.control import CommandServer
 from simulators.tcp import TcpServer, join, start_worker
 from simulators.errors import SimulatorError
-from simulators.zpl_render import render_labels
+from drivers.zebra.render import render_labels
 
 __all__ = ["CameraSimulator", "LabelKind", "make_stamp_label"]
 

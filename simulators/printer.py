@@ -68,9 +68,9 @@ from PIL import Image
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.url_options import yes_no
+from drivers.zebra.render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
 from simulators.errors import SimulatorError
 from simulators.tcp import TcpServer, join, start_worker
-from simulators.zpl_render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
 
 __all__ = ["PrintedLabel", "PrinterSimulator", "ZplStreamParser", "FAULT_NAMES"]
 

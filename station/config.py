@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from station.domain import Product
 from station.errors import ConfigError, InvalidIdentifier
+from station.shifts import DEFAULT_SHIFT_STARTS
 
 CONFIG_VERSION = 1
 ENV_PREFIX = "STATION_"
@@ -93,8 +94,9 @@ def _check_device_url(url: str, schemes: set[str]) -> str:
     return url
 
 
-class StationIdentity(_Model):
-    """Who this station is, in topics and in EPCIS events."""
+class StationIdentityConfig(_Model):
+    """Who this station is, in topics and in EPCIS events (the file's `station:` section; the line and the events
+    take it as `station.engine.StationIdentity`, made by `app.runtime.station_identity`)."""
 
     site: str = Field("hue-01", description="Site (producer's workshop) id, used in MQTT topics.",
                       pattern=r"^[A-Za-z0-9_-]{1,40}$")
@@ -287,7 +289,7 @@ class UiConfig(_Model):
     language: Language = Field(Language.VI, description="Language of the screens: vi (default) or en.")
     kiosk: bool = Field(False, description="Full screen without window decorations, for a station without a desktop.")
     shift_starts: tuple[str, ...] = Field(
-        ("06:00", "14:00", "22:00"), min_length=1, max_length=12,
+        tuple(f"{h:02d}:{m:02d}" for h, m in DEFAULT_SHIFT_STARTS), min_length=1, max_length=12,
         description="Local times (HH:MM, the station's time zone) at which a shift starts; the operator's shift "
                     "counters count from the latest one.")
 
@@ -389,7 +391,7 @@ class StationConfig(BaseSettings):
     )
 
     version: Literal[1] = Field(CONFIG_VERSION, description="Configuration format version.")
-    station: StationIdentity = StationIdentity()
+    station: StationIdentityConfig = StationIdentityConfig()
     products_file: Path = Field(Path("products.yaml"), description="Product list, relative to the config file.")
     database: DatabaseConfig = DatabaseConfig()
     devices: DevicesConfig = DevicesConfig()

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from central import db  # noqa: E402
 from tests.central.throwaway import throwaway_database  # noqa: E402
-from tests.integration.mqtt_fixtures import broker_url, listening, unique  # noqa: E402, F401  (fixtures)
+from tests.integration.mqtt_fixtures import broker_url, unique  # noqa: E402, F401  (fixtures)
 
 ADMIN_URL = os.environ.get("CENTRAL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 ICT = dt.timezone(dt.timedelta(hours=7))
