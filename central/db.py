@@ -82,12 +82,17 @@ Index("events_epc", events.c.epc)
 Index("events_received_at", events.c.received_at)
 
 # The current state of each stamp, folded from its events in any order (a void may arrive before its activation).
+# A pre-printed roll's opaque code has no serial: its EPC is the code under the station's resolver
+# (`https://{resolver}/tem/{code}`), `code` the code itself (what `/tem/{code}` finds, on any host: unique),
+# its GTIN and roll from the event's `stn:gtin` and `stn:roll`.
 stamps = Table(
     "stamps",
     metadata,
     Column("epc", Text, primary_key=True),
     Column("gtin", String(14), nullable=False),
-    Column("serial", String(20), nullable=False),
+    Column("serial", String(20)),
+    Column("code", Text),
+    Column("roll", String(100)),
     Column("lot", String(20)),
     Column("expiry", Date),
     Column("batch_id", String(100)),
@@ -107,6 +112,7 @@ stamps = Table(
 )
 Index("stamps_gtin_lot", stamps.c.gtin, stamps.c.lot)
 Index("stamps_activated_at", stamps.c.activated_at)
+Index("stamps_code", stamps.c.code, unique=True)
 
 # Documents refused by ingest, kept with the reason: never silently dropped.
 quarantine = Table(

@@ -42,6 +42,9 @@ from contracts.topics import DEFAULT_PREFIX, DEFAULT_SHARE_GROUP, check_prefix, 
 
 log = logging.getLogger(__name__)
 
+ACKS_IN_FLIGHT = 100
+STATS_INTERVAL_S = 60.0  # how often a worker logs its counters
+
 
 @dataclass(frozen=True)
 class Broker:
@@ -134,6 +137,13 @@ class IngestWorker:
         self._refused: str | None = None
         self._thread: threading.Thread | None = None
         self.stats = IngestStats()
+        # Fault switches for the station's tests (what simulators/central.py offered): acks off, a slow commit,
+        # consuming paused.
+        self._send_acks = settings.send_acks
+        self._hold_s = 0.0
+        self._consuming = threading.Event()
+        self._consuming.set()
+        self._logged_at = time.monotonic()
         self._client = self._make_client()
 
     # the MQTT side
@@ -146,8 +156,10 @@ class IngestWorker:
             client.username_pw_set(broker.username, os.environ.get("CENTRAL_MQTT_PASSWORD", broker.password))
         if broker.tls:
             client.tls_set(ca_certs=self.settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
-        # The acks of a whole batch go out at once: paho's default of 20 in flight would trickle them.
-        client.max_inflight_messages_set(1000)
+        # Acks in flight (QoS 1, waiting for the broker's PUBACK). paho walks its whole outgoing list on every PUBACK
+        # to send the next queued one, so a long list costs as much as the ack itself (measured: 60 µs a PUBACK
+        # at 1,000); 100 keeps a LAN's round trip covered. A broker that allows fewer says so in its CONNACK.
+        client.max_inflight_messages_set(ACKS_IN_FLIGHT)
         client.reconnect_delay_set(0.2, 5)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -160,6 +172,11 @@ class IngestWorker:
             log.error("%s: the broker refused the connection: %s", self.client_id, reason)
             self._refused = str(reason)
             return
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        if receive_maximum is not None and receive_maximum < ACKS_IN_FLIGHT:
+            # MQTT 5 §3.2.2.3.3: never more QoS 1 publishes in flight than the broker's Receive Maximum (EMQX and
+            # HiveMQ set one; Mosquitto does not). paho reads it nowhere and refuses the setter once connected.
+            client._max_inflight_messages = receive_maximum
         log.info("%s: connected to %s", self.client_id, parse_broker_url(self.settings.broker).url)
         client.subscribe(self.settings.subscription, qos=1)
 
@@ -222,6 +239,23 @@ class IngestWorker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # fault switches
+
+    def set_ack(self, enabled: bool) -> None:
+        """Store events but send no acks (a server that lost its ack path), or send them again."""
+        self._send_acks = enabled
+
+    def set_delay(self, seconds: float) -> None:
+        """Hold every batch's transaction open this long before its commit (a slow database)."""
+        self._hold_s = max(0.0, seconds)
+
+    def pause(self) -> None:
+        """Stop storing: what arrives waits, unacknowledged to the broker."""
+        self._consuming.clear()
+
+    def resume(self) -> None:
+        self._consuming.set()
+
     def wait(self) -> None:
         """Run until stop() is called (from a signal handler)."""
         while not self._stopping.wait(1.0):
@@ -231,9 +265,18 @@ class IngestWorker:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            if not self._consuming.wait(0.05):
+                continue
             batch = self._gather()
+            # Checked again once the batch is taken: a pause() that came while it was gathered still holds it.
+            while batch and not self._consuming.wait(0.05):
+                if self._stopping.is_set():
+                    return  # unacknowledged: the broker hands it out again
             if batch:
                 self._handle(batch)
+            if time.monotonic() - self._logged_at >= STATS_INTERVAL_S:
+                self._logged_at = time.monotonic()
+                log.info("%s: %s", self.client_id, self.stats)
 
     def _gather(self) -> list[_Message]:
         try:
@@ -270,21 +313,19 @@ class IngestWorker:
         delay = self.settings.retry_initial_s
         while True:
             try:
-                store(self.engine, prepared)
-                return True
-            except (OperationalError, DBAPIError) as exc:
-                if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                    self.stats.database_retries += 1
-                    log.warning("%s: the database is unavailable (%s); retrying in %.1f s", self.client_id,
-                                " ".join(str(exc.orig).split())[:200], delay)
-                else:
+                try:
+                    store(self.engine, prepared, hold_s=self._hold_s)
+                except SQLAlchemyError as exc:
+                    if _database_away(exc):
+                        raise
                     # The database refused a row for its content: find which message it was and quarantine it,
                     # rather than retry for ever a batch that can never commit.
                     self._store_one_by_one(prepared, exc)
-                    return True
-            except SQLAlchemyError as exc:
-                self._store_one_by_one(prepared, exc)
                 return True
+            except SQLAlchemyError as exc:
+                self.stats.database_retries += 1
+                log.warning("%s: the database is unavailable (%s); retrying in %.1f s", self.client_id,
+                            " ".join(str(getattr(exc, "orig", exc)).split())[:200], delay)
             if self._stopping.wait(delay):
                 return False
             delay = min(delay * 2, self.settings.retry_max_s)
@@ -296,13 +337,11 @@ class IngestWorker:
             try:
                 store(self.engine, [item])
             except SQLAlchemyError as exc:
+                if _database_away(exc):
+                    raise  # retried whole: what was stored meanwhile is a duplicate, dropped by its eventID
                 reason = f"the database refused it: {' '.join(str(getattr(exc, 'orig', exc)).split())[:300]}"
-                ids = [row["event_id"] for row in item.event_rows]
-                payload = item.rejection["document"].encode() if item.rejection else b""
-                if not payload:
-                    payload = str([row["payload"] for row in item.event_rows]).encode()
-                reject(item, reason, ids, payload, self._clock(), None)
-                store(self.engine, [item])
+                reject(item, reason, [row["event_id"] for row in item.event_rows], self._clock())
+                store(self.engine, [item])  # the quarantine row alone
 
     def _answer(self, prepared: Prepared) -> None:
         if prepared.rejected:
@@ -312,7 +351,7 @@ class IngestWorker:
                         prepared.rejection["reason"])
         else:
             self.stats.events_stored += len(prepared.acks)
-        if not self.settings.send_acks or prepared.acks_topic is None:
+        if not self._send_acks or prepared.acks_topic is None:
             return
         for body in ack_payloads(prepared):
             info = self._client.publish(prepared.acks_topic, body, qos=1)
@@ -320,6 +359,11 @@ class IngestWorker:
                 # paho queues while disconnected; anything else is lost here, and the station resends.
                 log.warning("%s: an ack to %s was not sent (%s)", self.client_id, prepared.acks_topic,
                             mqtt.error_string(info.rc))
+
+
+def _database_away(exc: SQLAlchemyError) -> bool:
+    """The database is not answering (restarting, the network), as opposed to refusing what was sent."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def _install_stop(stop: Callable[[], None]) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, func
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,7 +26,8 @@ from contracts.errors import ContractError, InvalidDocument
 from contracts.topics import StationTopic, parse_station_topic
 
 EXT = epcis.EXTENSION_PREFIX
-_LIMITS = {"biz_step": 200, "disposition": 200, "lot": 20, "batch_id": 100, "site": 100, "station": 100}
+_LIMITS = {"biz_step": 200, "disposition": 200, "lot": 20, "batch_id": 100, "site": 100, "station": 100,
+           "roll": 100}
 
 
 @dataclass
@@ -33,6 +36,8 @@ class Prepared:
 
     topic: str
     acks_topic: str | None
+    payload: bytes = b""  # as received: kept in quarantine if the database refuses it later
+    where: StationTopic | None = None
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     stamp_changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # event_id -> stamp rows
     payload_json: dict[str, str] = field(default_factory=dict)  # event_id -> the event as JSON text
@@ -50,9 +55,9 @@ def ack_payloads(prepared: Prepared) -> list[bytes]:
     return [json.dumps(ack, ensure_ascii=False).encode() for ack in prepared.acks]
 
 
-def reject(prepared: Prepared, reason: str, event_ids: Sequence[str], payload: bytes, now: dt.datetime,
-           where: StationTopic | None) -> Prepared:
+def reject(prepared: Prepared, reason: str, event_ids: Sequence[str], now: dt.datetime) -> Prepared:
     """Turn a message into a refusal: a quarantine row, and `rejected` answered for each eventID it named."""
+    where, payload = prepared.where, prepared.payload
     prepared.event_rows, prepared.stamp_changes, prepared.master, prepared.payload_json = [], {}, None, {}
     prepared.rejection = {
         "received_at": now,
@@ -73,15 +78,13 @@ def prepare(topic: str, payload: bytes, prefix: str, now: dt.datetime) -> Prepar
     try:
         where: StationTopic | None = parse_station_topic(topic, prefix)
     except ContractError as exc:
-        where = None
-        prepared = Prepared(topic, None)
-        return reject(prepared, str(exc), [], payload, now, None)
+        return reject(Prepared(topic, None, payload), str(exc), [], now)
     assert where is not None
-    prepared = Prepared(topic, where.sibling("acks").topic)
+    prepared = Prepared(topic, where.sibling("acks").topic, payload, where)
     try:
         document = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
-        return reject(prepared, f"the payload is not JSON: {exc}", [], payload, now, where)
+        return reject(prepared, f"the payload is not JSON: {exc}", [], now)
     ids = epcis.event_ids_of(document)
     try:
         for name in ("site", "station"):
@@ -95,7 +98,7 @@ def prepare(topic: str, payload: bytes, prefix: str, now: dt.datetime) -> Prepar
                 prepared.stamp_changes[row["event_id"]] = changes
         prepared.master = masterdata.read(document, valid) or None
     except ContractError as exc:
-        return reject(prepared, str(exc), ids, payload, now, where)
+        return reject(prepared, str(exc), ids, now)
     prepared.acks = [{"eventID": row["event_id"], "status": "stored"} for row in prepared.event_rows]
     return prepared
 
@@ -148,12 +151,16 @@ def _stamp_changes(event: Mapping[str, Any], row: Mapping[str, Any], where: Stat
     if step not in (epcis.ACTIVATION[:2], epcis.VOID[:2]):
         return []
     changes = []
-    for epc in event.get("epcList") or []:
+    epc_list = event.get("epcList") or []
+    for epc in epc_list:
         try:
             link = digital_link.parse_epc(epc)
         except ContractError:
-            continue  # an opaque pre-printed code: stored as an event, no stamp state of ours
-        base = {"epc": epc, "gtin": link.gtin, "serial": link.serial, "updated_at": now}
+            base = _opaque_stamp(event, epc, row, len(epc_list), now)
+            if base is None:
+                continue  # an EPC of no stamp of ours: stored as an event, no stamp state
+        else:
+            base = {"epc": epc, "gtin": link.gtin, "serial": link.serial, "updated_at": now}
         if step == epcis.ACTIVATION[:2]:
             ilmd = event.get("ilmd") if isinstance(event.get("ilmd"), Mapping) else {}
             lot, expiry, batch_id = ilmd.get("cbvmda:lotNumber"), ilmd.get("cbvmda:itemExpirationDate"), event.get(f"{EXT}:batchId")
@@ -188,6 +195,28 @@ def _stamp_changes(event: Mapping[str, Any], row: Mapping[str, Any], where: Stat
     return changes
 
 
+def _opaque_stamp(event: Mapping[str, Any], epc: str, row: Mapping[str, Any], epcs: int,
+                 now: dt.datetime) -> dict[str, Any] | None:
+    """A pre-printed roll's opaque code (station/preprinted.py): the EPC is the code under the station's resolver
+    (`preprinted.opaque_epc`, `https://{resolver}/tem/{code}` by default), the code itself in `stn:stampCode`,
+    the product in `stn:gtin`, the roll in `stn:roll`. None for an event that is not one (no `stn:stampCode`)."""
+    code = event.get(f"{EXT}:stampCode")
+    if code is None or epcs != 1:
+        return None
+    where = f"event {row['event_id']}"
+    try:
+        digital_link.check_opaque_code(code)
+        gtin = digital_link.gtin_14(event.get(f"{EXT}:gtin"))
+    except ContractError as exc:
+        raise InvalidDocument(f"{where}: a pre-printed stamp's {EXT}:stampCode / {EXT}:gtin: {exc}") from None
+    if not isinstance(epc, str) or not epc.endswith(quote(code, safe="")):
+        raise InvalidDocument(f"{where}: the EPC {str(epc)[:200]!r} is not the code {code[:200]!r} ({EXT}:stampCode)")
+    roll = event.get(f"{EXT}:roll")
+    roll = str(roll) if roll is not None else None
+    _check_limit("roll", roll)
+    return {"epc": epc, "gtin": gtin, "serial": None, "code": code, "roll": roll, "updated_at": now}
+
+
 STAMP_FIELDS = [c.name for c in stamps.columns if c.name not in ("epc", "gtin", "serial", "updated_at")]
 
 
@@ -207,10 +236,13 @@ def _insert(conn: Connection):  # type: ignore[no-untyped-def]
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-def store(engine: Engine, batch: Sequence[Prepared]) -> None:
-    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows."""
+def store(engine: Engine, batch: Sequence[Prepared], *, hold_s: float = 0.0) -> None:
+    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows.
+    `hold_s` keeps the transaction open that long before its commit (a slow database, for tests)."""
     with engine.begin() as conn:
         store_in(conn, batch)
+        if hold_s:
+            time.sleep(hold_s)
 
 
 # PostgreSQL: each batch is one statement per table, its rows as arrays (unnest): one fixed SQL text the server

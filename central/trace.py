@@ -7,15 +7,18 @@ and the page marks it missing, never fills it in.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, func, select, text
 
 from central.db import batches, diary_stages, events, producers, products, scans, stamps
-from contracts.digital_link import StampLink
+from contracts.digital_link import OpaqueLink, StampLink
 
 Verdict = Literal["genuine", "voided", "unknown", "mismatch", "recalled", "on_hold"]
 HTTP_STATUS: dict[str, int] = {"genuine": 200, "recalled": 200, "on_hold": 200, "voided": 410, "unknown": 404,
@@ -43,7 +46,7 @@ class Scans:
 
 @dataclass
 class Trace:
-    link: StampLink
+    link: StampLink | OpaqueLink
     verdict: Verdict
     stamp: dict[str, Any] | None = None
     product: dict[str, Any] | None = None
@@ -52,6 +55,12 @@ class Trace:
     stages: list[Stage] = field(default_factory=list)
     scans: Scans | None = None
     mismatch: str | None = None  # which printed field disagrees with the stamp ("lot", "expiry")
+    context: Context | None = None  # the batch context it was judged with
+
+    @property
+    def epc(self) -> str:
+        """The stamp's EPC as the station sent it (for an opaque code, under the station's resolver)."""
+        return self.stamp["epc"] if self.stamp is not None else self.link.epc
 
     @property
     def status_code(self) -> int:
@@ -70,6 +79,7 @@ class Trace:
         return (self.batch or {}).get("standards") or (self.product or {}).get("standards")
 
 
+@functools.lru_cache(maxsize=8192)  # a phone checks a few stamps; the hash and the address parse are 20 µs
 def client_key(address: str | None, secret: bytes) -> str | None:
     """A keyed hash of the client's network (/24 for IPv4, /48 for IPv6): counts places, keeps no address."""
     if not address:
@@ -87,38 +97,92 @@ def _row(conn: Connection, statement: Any) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-_PARTS = (("stamp", stamps), ("product", products), ("producer", producers), ("batch", batches))
-_JOINED = (
-    stamps.outerjoin(products, products.c.gtin == stamps.c.gtin)
-    .outerjoin(producers, producers.c.producer_id == products.c.producer_id)
-    .outerjoin(batches, (batches.c.gtin == stamps.c.gtin) & (batches.c.lot == stamps.c.lot))
-)
-# One round trip for the stamp and everything beside it: each column labelled by its table.
-_LOOKUP = select(*[c.label(f"{name}__{c.name}") for name, table in _PARTS for c in table.columns]).select_from(_JOINED)
+_CONTEXT_PARTS = (("product", products), ("producer", producers), ("batch", batches))
+_CONTEXT_JOINED = products.outerjoin(producers, producers.c.producer_id == products.c.producer_id)
 _KEYS = {"product": "gtin", "producer": "producer_id", "batch": "lot"}
 
 
-def lookup(conn: Connection, link: StampLink) -> Trace:
-    """The stamp, its product, producer, batch and diary, and the verdict (no scan recorded)."""
-    row = conn.execute(_LOOKUP.where(stamps.c.epc == link.epc)).mappings().first()
-    if row is None or (row["stamp__activated_at"] is None and row["stamp__voided_at"] is None):
-        return Trace(link, "unknown")
-    parts: dict[str, dict[str, Any]] = {name: {} for name, _ in _PARTS}
-    for key, value in row.items():
+@dataclass(frozen=True)
+class Context:
+    """What a stamp shares with every other stamp of its batch: product, producer, batch, diary."""
+
+    product: dict[str, Any] | None
+    producer: dict[str, Any] | None
+    batch: dict[str, Any] | None
+    stages: list[Stage]
+    # What the web process rendered of it (the page's batch part, per language …), kept and dropped with it.
+    pages: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+class ContextCache:
+    """Batch contexts kept `ttl_s` seconds per process: a page then reads one row (the stamp) and writes one (the
+    check) instead of four reads. A stamp's own state (a void) is never cached; a recall shows within `ttl_s`."""
+
+    def __init__(self, ttl_s: float = 5.0, size: int = 10_000, clock: Any = time.monotonic) -> None:
+        self.ttl_s, self.size, self._clock = ttl_s, size, clock
+        self._items: dict[tuple[str, str | None], tuple[float, Context]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str | None]) -> Context | None:
+        with self._lock:
+            found = self._items.get(key)
+        if found is None or found[0] < self._clock():
+            return None
+        return found[1]
+
+    def put(self, key: tuple[str, str | None], context: Context) -> None:
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.clear()  # a whole province's batches fit many times over; this is only a guard
+            self._items[key] = (self._clock() + self.ttl_s, context)
+
+
+def _context(conn: Connection, gtin: str, lot: str | None) -> Context:
+    columns = [c.label(f"{name}__{c.name}") for name, table in _CONTEXT_PARTS[:2] for c in table.columns]
+    row = conn.execute(select(*columns).select_from(_CONTEXT_JOINED).where(products.c.gtin == gtin)).mappings().first()
+    parts: dict[str, dict[str, Any]] = {"product": {}, "producer": {}}
+    for key, value in (row or {}).items():
         name, _, column = key.partition("__")
         parts[name][column] = value
-    stamp = parts["stamp"]
-    trace = Trace(link, "genuine", stamp=stamp)
-    # A LEFT JOIN that found nothing gives a row of NULLs: no such product, producer or batch.
-    trace.product, trace.producer, trace.batch = (
-        parts[name] if parts[name][_KEYS[name]] is not None else None for name in ("product", "producer", "batch"))
-    if stamp["lot"] is not None:
+    product = parts["product"] if parts["product"].get("gtin") is not None else None
+    producer = parts["producer"] if parts["producer"].get("producer_id") is not None else None
+    batch, stages = None, []
+    if lot is not None:
+        batch = _row(conn, select(batches).where(batches.c.gtin == gtin, batches.c.lot == lot))
         rows = conn.execute(
-            select(diary_stages).where(diary_stages.c.gtin == stamp["gtin"], diary_stages.c.lot == stamp["lot"])
+            select(diary_stages).where(diary_stages.c.gtin == gtin, diary_stages.c.lot == lot)
             .order_by(diary_stages.c.position)
         ).mappings()
-        trace.stages = [Stage(r["stage"], r["biz_step"], r["place"], _local(r["occurred_at"], r["occurred_offset"]),
-                              r["detail"]) for r in rows]
+        stages = [Stage(r["stage"], r["biz_step"], r["place"], _local(r["occurred_at"], r["occurred_offset"]),
+                        r["detail"]) for r in rows]
+    return Context(product, producer, batch, stages)
+
+
+def lookup(conn: Connection, link: StampLink | OpaqueLink, cache: ContextCache | None = None) -> Trace:
+    """The stamp, its product, producer, batch and diary, and the verdict (no scan recorded). A Digital Link finds
+    the stamp by its EPC, an opaque code by the code (whatever resolver host the station put in its EPC)."""
+    key = stamps.c.code == link.code if isinstance(link, OpaqueLink) else stamps.c.epc == link.epc
+    stamp = _row(conn, select(stamps).where(key))
+    if not _issued(stamp):
+        return Trace(link, "unknown")
+    assert stamp is not None
+    batch_key = (stamp["gtin"], stamp["lot"])
+    context = cache.get(batch_key) if cache is not None else None
+    if context is None:
+        context = _context(conn, *batch_key)
+        if cache is not None:
+            cache.put(batch_key, context)
+    return judge(link, stamp, context)
+
+
+def _issued(stamp: dict[str, Any] | None) -> bool:
+    return stamp is not None and (stamp["activated_at"] is not None or stamp["voided_at"] is not None)
+
+
+def judge(link: StampLink | OpaqueLink, stamp: dict[str, Any], context: Context) -> Trace:
+    """The verdict on an issued stamp, given its batch's context."""
+    trace = Trace(link, "genuine", stamp=stamp, product=context.product, producer=context.producer,
+                  batch=context.batch, stages=list(context.stages), context=context)
     if link.lot is not None and stamp["lot"] is not None and link.lot != stamp["lot"]:
         trace.verdict, trace.mismatch = "mismatch", "lot"
     elif link.expiry is not None and stamp["expiry"] is not None and link.expiry != stamp["expiry"]:
@@ -151,23 +215,176 @@ def voided_local(trace: Trace) -> dt.datetime | None:
     return _local(stamp.get("voided_at"), stamp.get("voided_offset"))
 
 
-def check(engine: Engine, link: StampLink, *, client: str | None, now: dt.datetime, record: bool = True) -> Trace:
+# One statement for the check and its count on PostgreSQL; the new row is not in the SELECT's snapshot, so it is
+# added to it by the UNION.
+_CHECK_AND_COUNT = text(
+    "WITH new AS (INSERT INTO scans (epc, scanned_at, client, verdict) VALUES (:epc, :at, :client, :verdict) "
+    "RETURNING scanned_at, client) "
+    "SELECT count(*), min(scanned_at), count(DISTINCT client) FROM ("
+    "SELECT scanned_at, client FROM scans WHERE epc = :epc UNION ALL SELECT scanned_at, client FROM new) AS s"
+)
+
+
+def check(engine: Engine, link: StampLink | OpaqueLink, *, client: str | None, now: dt.datetime, record: bool = True,
+          cache: ContextCache | None = None) -> Trace:
     """lookup() and, for a consumer's check, the scan recorded and counted in the same transaction."""
     with engine.begin() as conn:
-        if record and conn.dialect.name == "postgresql":
+        postgres = conn.dialect.name == "postgresql"
+        if record and postgres:
             # A consumer's check is a count, not a record anyone relies on: its commit need not wait for the
             # disk (a crash loses at most the last few checks, never corrupts; PostgreSQL's own guarantee).
             conn.execute(text("SET LOCAL synchronous_commit = off"))
-        trace = lookup(conn, link)
+        trace = lookup(conn, link, cache)
+        values = {"epc": trace.epc, "at": now, "client": client, "verdict": trace.verdict}
+        if record and postgres and trace.verdict != "unknown":
+            count, first, places = conn.execute(_CHECK_AND_COUNT, values).one()
+            trace.scans = Scans(int(count), first, int(places))
+            return trace
         if record:
-            conn.execute(scans.insert().values(epc=link.epc, scanned_at=now, client=client, verdict=trace.verdict))
+            conn.execute(scans.insert().values(epc=trace.epc, scanned_at=now, client=client, verdict=trace.verdict))
         if trace.verdict != "unknown":
             count, first, places = conn.execute(
                 select(func.count(), func.min(scans.c.scanned_at), func.count(scans.c.client.distinct()))
-                .where(scans.c.epc == link.epc)
+                .where(scans.c.epc == trace.epc)
             ).one()
             trace.scans = Scans(int(count), first, int(places))
     return trace
+
+
+_STAMP_COLUMNS = ", ".join(c.name for c in stamps.columns)
+_SCAN_COUNT = "SELECT count(*), min(scanned_at), count(DISTINCT client) FROM scans WHERE epc = %(epc)s"
+
+
+class PostgresChecks:
+    """The trace page's database work on PostgreSQL, straight on psycopg's asyncio connections: no thread hop, no
+    SQLAlchemy statement machinery, no transaction (autocommit; `synchronous_commit = off` set once a
+    connection, so a check's commit does not wait for the disk: a crash loses at most the last few checks),
+    each statement prepared on the server at its first use, no pool ping (a broken connection is dropped and
+    the request retried once on a new one). A check is then two round trips: the stamp, and the scan written
+    and counted in one statement. The batch context still comes from `ContextCache`, read through SQLAlchemy
+    on a miss (once per batch every few seconds)."""
+
+    def __init__(self, engine: Engine, size: int = 10) -> None:
+        _, kwargs = engine.dialect.create_connect_args(engine.url)
+        kwargs.pop("context", None)  # SQLAlchemy's adapters: plain psycopg types are what this reads
+        self._kwargs = kwargs
+        self._engine = engine
+        self._size = size
+        self._idle: list[Any] = []
+        self._loop: Any = None
+        self._slots: Any = None
+
+    def _reset_for(self, loop: Any) -> None:
+        import asyncio
+
+        if self._loop is not loop:  # a new event loop (a test client's): connections of the old one are unusable
+            for conn in self._idle:
+                conn.pgconn.finish()
+            self._idle, self._loop, self._slots = [], loop, asyncio.Semaphore(self._size)
+
+    async def _connect(self) -> Any:
+        import psycopg
+
+        conn = await psycopg.AsyncConnection.connect(**self._kwargs, autocommit=True, prepare_threshold=0)
+        await conn.execute("SET synchronous_commit = off")
+        return conn
+
+    async def _run(self, work: Any) -> Any:
+        import asyncio
+
+        import psycopg
+
+        self._reset_for(asyncio.get_running_loop())
+        async with self._slots:
+            for attempt in (1, 2):
+                pooled = bool(self._idle)
+                conn = self._idle.pop() if pooled else await self._connect()
+                try:
+                    result = await work(conn)
+                except psycopg.OperationalError:
+                    await conn.close()
+                    if pooled and attempt == 1:
+                        continue  # a connection the server dropped while it idled (a restart): once more, anew
+                    raise
+                except BaseException:
+                    await conn.close()
+                    raise
+                if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and len(self._idle) < self._size:
+                    self._idle.append(conn)
+                else:
+                    await conn.close()
+                return result
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+    async def _stamp(self, conn: Any, link: StampLink | OpaqueLink) -> dict[str, Any] | None:
+        from psycopg.rows import dict_row
+
+        if isinstance(link, OpaqueLink):
+            sql, value = f"SELECT {_STAMP_COLUMNS} FROM stamps WHERE code = %s", link.code
+        else:
+            sql, value = f"SELECT {_STAMP_COLUMNS} FROM stamps WHERE epc = %s", link.epc
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(sql, (value,))
+            return await cursor.fetchone()
+
+    async def _judged(self, conn: Any, link: StampLink | OpaqueLink, cache: ContextCache | None) -> Trace:
+        from starlette.concurrency import run_in_threadpool
+
+        stamp = await self._stamp(conn, link)
+        if not _issued(stamp):
+            return Trace(link, "unknown")
+        assert stamp is not None
+        key = (stamp["gtin"], stamp["lot"])
+        context = cache.get(key) if cache is not None else None
+        if context is None:
+            context = await run_in_threadpool(self._load_context, key)
+            if cache is not None:
+                cache.put(key, context)
+        return judge(link, stamp, context)
+
+    def _load_context(self, key: tuple[str, str | None]) -> Context:
+        with self._engine.connect() as conn:
+            return _context(conn, *key)
+
+    async def lookup(self, link: StampLink | OpaqueLink, cache: ContextCache | None = None) -> Trace:
+        return await self._run(lambda conn: self._judged(conn, link, cache))
+
+    async def check(self, link: StampLink | OpaqueLink, *, client: str | None, now: dt.datetime,
+                    record: bool = True, cache: ContextCache | None = None) -> Trace:
+        """lookup() and, for a consumer's check, the scan written and counted (one statement)."""
+        async def work(conn: Any) -> Trace:
+            trace = await self._judged(conn, link, cache)
+            values = {"epc": trace.epc, "at": now, "client": client, "verdict": trace.verdict}
+            if trace.verdict == "unknown":
+                if record:
+                    await conn.execute(_RECORD, values)
+                return trace
+            cursor = await conn.execute(_CHECK_AND_COUNT_PG if record else _SCAN_COUNT, values)
+            count, first, places = await cursor.fetchone()
+            trace.scans = Scans(int(count), first, int(places))
+            return trace
+
+        return await self._run(work)
+
+
+_RECORD = "INSERT INTO scans (epc, scanned_at, client, verdict) VALUES (%(epc)s, %(at)s, %(client)s, %(verdict)s)"
+_CHECK_AND_COUNT_PG = (
+    "WITH new AS (INSERT INTO scans (epc, scanned_at, client, verdict) "
+    "VALUES (%(epc)s, %(at)s, %(client)s, %(verdict)s) RETURNING scanned_at, client) "
+    "SELECT count(*), min(scanned_at), count(DISTINCT client) FROM ("
+    "SELECT scanned_at, client FROM scans WHERE epc = %(epc)s UNION ALL SELECT scanned_at, client FROM new) AS s"
+)
+
+
+def epc_of_code(engine: Engine, code: str) -> str | None:
+    """The EPC a station sent for an opaque pre-printed code, if any did."""
+    with engine.connect() as conn:
+        return conn.execute(select(stamps.c.epc).where(stamps.c.code == code)).scalar()
 
 
 def events_of(engine: Engine, epc: str) -> list[dict[str, Any]]:

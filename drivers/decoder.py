@@ -1,9 +1,10 @@
 """QR decoding of camera frames: two engines behind one interface, a region-of-interest tracker, quality figures.
 
-- `ZxingDecoder` (default: fastest and most reliable measured here) and `PyzbarDecoder` (the engine the design
-  card names) both implement `decode(frame, roi=None, *, downscale=1.0) -> list[Decoded]`: `frame` is a numpy
-  BGR or gray image, `roi` an (x, y, w, h) region in frame pixels, `downscale` a factor > 1 to shrink the region
-  before decoding. Every coordinate they return is in full-frame pixels.
+- `ZxingDecoder` (the default: faster and more tolerant of blur and perspective, bench/decode_bench.py) and
+  `PyzbarDecoder` (ZBar, the second engine, `verifier.decoder: pyzbar`) both implement
+  `decode(frame, roi=None, *, downscale=1.0) -> list[Decoded]`: `frame` is a numpy BGR or gray image, `roi` an
+  (x, y, w, h) region in frame pixels, `downscale` a factor > 1 to shrink the region before decoding. Every
+  coordinate they return is in full-frame pixels.
 - `TrackingDecoder(engine)` is a `Decoder` too: it decodes only where a label can be. A `RoiTracker` follows each
   label from its last hits (the conveyor moves it along a straight line at a steady speed), the region is
   shrunk while the code keeps at least `min_module_px` pixels per module, a strip along the edge where labels
@@ -366,9 +367,9 @@ class ZxingDecoder:
 
 
 class PyzbarDecoder:
-    """pyzbar (ZBar), the engine the design card names; slower and less tolerant than zxing-cpp here, kept
-    working and tested. ZBar reports no version or error-correction use: `margin` is None, N is estimated from
-    the timing pattern."""
+    """pyzbar (ZBar), the second engine (`verifier.decoder: pyzbar`): slower and less tolerant than zxing-cpp
+    (bench/decode_bench.py compares them), kept so a site can check a doubtful read with another engine. ZBar
+    reports no version or error-correction use: `margin` is None, N is estimated from the timing pattern."""
 
     name = "pyzbar"
 

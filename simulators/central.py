@@ -142,8 +142,8 @@ class CentralSimulator:
             except (OSError, ValueError) as exc:
                 raise SimulatorError(f"cannot load the EPCIS schema {schema_path}: {exc}") from exc
             self._validator = Draft7Validator(schema)
-            # jsonschema-rs decides (a thousand times faster, same Draft 7 rules, formats unchecked as above);
-            # the pure-Python validator words the reason when a document fails.
+            # jsonschema-rs decides (same Draft 7 rules, formats unchecked as above, fast enough for every
+            # message); the pure-Python validator words the reason when a document fails.
             self._fast_validator = jsonschema_rs.Draft7Validator(schema, validate_formats=False, offline=True)
         self.engine = _make_engine(db_url)
         _create_tables(self.engine)

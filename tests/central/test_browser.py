@@ -14,15 +14,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from sqlalchemy import Engine, update
-
-from central.db import batches
-from central.web import WebSettings, create_app
-from tests.central.test_web import MASTER, ingest
-from tests.central.conftest import activation, void
-from tests.integration.mqtt_fixtures import free_port, wait_until
+from sqlalchemy import Engine
 
 from central import masterdata
+from central.web import WebSettings, create_app
+from tests.central.conftest import activation, void
+from tests.central.test_web import MASTER, ingest
+from tests.integration.mqtt_fixtures import free_port, wait_until
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[central]' for the browser tests")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

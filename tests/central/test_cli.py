@@ -108,7 +108,7 @@ def test_migrate_brings_a_database_to_the_current_schema(pg_url: str) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "is at the current schema" in result.stdout
-    assert query(pg_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert query(pg_url, "SELECT version_num FROM alembic_version") == [("0002",)]
 
 
 def test_a_bad_database_url_is_a_clear_message_not_a_traceback() -> None:
@@ -138,8 +138,10 @@ def test_the_station_relay_delivers_its_outbox_to_two_ingest_workers_end_to_end(
     relay.start()
     try:
         confirmed = wait_until(lambda: store.outbox_counts().get(DeliveryState.CONFIRMED, 0) == len(event_ids),
-                               timeout=30)
-        assert confirmed, store.outbox_counts()
+                               timeout=60)
+        # Seen once under heavy load on the shared machine and not since: say everything if it comes back.
+        assert confirmed, (store.outbox_counts(), query(pg_url, "SELECT count(*) FROM events"),
+                           relay.stats, "".join(ingest.output)[-3000:])
     finally:
         relay.stop()
         client.stop()
@@ -241,3 +243,33 @@ def test_postgresql_restarted_mid_stream_loses_nothing_and_stores_nothing_twice(
     engine.dispose()
     assert tuple(counts) == (400, 400)
     assert stored == sorted(event_ids)
+
+
+def test_serve_as_a_process_answers_the_page_and_the_linkset(pg_url: str, engine) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from central.store import prepare, store
+    from tests.central.conftest import activation, payload
+    from tests.integration.mqtt_fixtures import free_port, listening
+
+    store(engine, [prepare("truyxuat/hue-01/line-1/events", payload(activation("A7K2Q9")), "truyxuat",
+                           dt.datetime.now(dt.timezone.utc))])
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "central", "serve", "--db", pg_url, "--port", str(port), "--workers", "2",
+         "--public-url", "https://truyxuat.hue.example.vn"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        assert wait_until(lambda: listening("127.0.0.1", port), timeout=30), server.stdout.read() if server.poll() else ""
+        base = f"http://127.0.0.1:{port}"
+        assert wait_until(lambda: httpx.get(f"{base}/healthz").status_code == 200, timeout=30)
+        page = httpx.get(f"{base}/01/08938603001013/21/A7K2Q9")
+        assert page.status_code == 200 and 'data-verdict="genuine"' in page.text
+        assert "Chưa có dữ liệu" in page.text  # no master data was loaded: marked missing
+        linkset = httpx.get(f"{base}/01/08938603001013/21/A7K2Q9", headers={"Accept": "application/linkset+json"})
+        pip = linkset.json()["linkset"][0]["https://gs1.org/voc/pip"][0]["href"]
+        assert pip == "https://truyxuat.hue.example.vn/01/08938603001013/21/A7K2Q9"
+        assert httpx.get(f"{base}/01/08938603001013/21/NOPE42").status_code == 404
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(30) == 0

@@ -72,6 +72,46 @@ def test_links_that_name_no_stamp_of_ours_are_refused_with_the_reason(uri: str, 
     assert reason in str(caught.value)
 
 
+def test_the_fast_reading_of_printed_links_agrees_with_biip_on_every_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    rng = random.Random(10)
+    alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    gtins = [GTIN, "08938603001014", "00000000000000", "12345678901231", "09506000134352"]
+    dates = ["270528", "270500", "270230", "270229", "280229", "271301", "270000", "991231", "490101", "760101",
+             "750101", "000000", "12345", "2705281"]
+    uris = []
+    for _ in range(600):
+        gtin = rng.choice(gtins)
+        serial = "".join(rng.choice(alnum) for _ in range(rng.randint(1, 21)))
+        lot = "".join(rng.choice(alnum) for _ in range(rng.randint(1, 21)))
+        path = f"/01/{gtin}" + (f"/10/{lot}" if rng.random() < 0.6 else "") + f"/21/{serial}"
+        query = [f"{key}={rng.choice(dates)}" for key in ("17", "11") if rng.random() < 0.5]
+        uris.append(f"https://truyxuat.hue.example.vn{path}" + ("?" + "&".join(query) if query else ""))
+
+    def read(uri: str) -> object:
+        try:
+            return digital_link.parse(uri)
+        except InvalidLink as exc:
+            return ("refused", str(exc))
+
+    fast = [read(u) for u in uris]
+    monkeypatch.setattr(digital_link, "_plain_link", lambda path, query: None)
+    assert fast == [read(u) for u in uris]
+    assert sum(isinstance(r, digital_link.StampLink) for r in fast) > 100  # both kinds of answer were met
+
+
+def test_gs1_dates_follow_the_century_rule_and_day_00() -> None:
+    today = dt.date(2026, 12, 3)
+    assert digital_link.gs1_date("270528", today) == dt.date(2027, 5, 28)
+    assert digital_link.gs1_date("270200", today) == dt.date(2027, 2, 28)
+    assert digital_link.gs1_date("280200", today) == dt.date(2028, 2, 29)
+    assert digital_link.gs1_date("760101", today) == dt.date(2076, 1, 1)  # 50 years to come
+    assert digital_link.gs1_date("770101", today) == dt.date(1977, 1, 1)  # 51: the century before
+    with pytest.raises(ValueError):
+        digital_link.gs1_date("271301", today)
+
+
 def test_an_epc_is_the_constrained_form_only() -> None:
     assert digital_link.parse_epc("https://id.gs1.org/01/08938603001013/21/A7K2Q9").serial == "A7K2Q9"
     for bad in ("https://truyxuat.hue.example.vn/01/08938603001013/21/A7K2Q9",

@@ -159,3 +159,43 @@ def test_two_workers_share_the_subscription_each_storing_part_and_together_all_o
     assert query(pg_url, "SELECT count(*) FROM stamps WHERE activated_at IS NOT NULL") == [(300,)]
     with pytest.raises(queue.Empty):
         station.acks.get(timeout=0.2)
+
+
+def test_a_document_the_database_refuses_is_quarantined_and_the_rest_of_its_batch_stored(
+    worker: IngestWorker, station: FakeStation, pg_url: str
+) -> None:
+    # Valid by the contract, refused by the database: a product (standard EPCIS header master data) whose
+    # producer was never sent breaks the foreign key.
+    refused = document(activation("A7K2Q9")) | {"epcisHeader": {"epcisMasterData": {"vocabularyList": [
+        {"type": "urn:epcglobal:epcis:vtype:EPCClass", "vocabularyElementList": [
+            {"id": "https://id.gs1.org/01/08938603001013", "attributes": [
+                {"id": "urn:epcglobal:cbv:mda#descriptionShort", "attribute": "Mè xừng"},
+                {"id": "https://ns.packing-station.example/epcis/producer", "attribute": "nobody"}]}]}]}}}
+    good = activation("Z3M8P1")
+    station.publish(json.dumps(refused).encode())
+    station.publish(payload(good))
+    acks = {a["eventID"]: a for a in station.take_acks(2)}
+    refused_id = refused["epcisBody"]["eventList"][0]["eventID"]
+    assert acks[good["eventID"]] == {"eventID": good["eventID"], "status": "stored"}
+    assert acks[refused_id]["status"] == "rejected"
+    assert acks[refused_id]["reason"].startswith("the database refused it:")
+    assert "foreign key" in acks[refused_id]["reason"]
+    assert query(pg_url, "SELECT event_id FROM events") == [(good["eventID"],)]
+    assert query(pg_url, "SELECT event_ids, site FROM quarantine") == [([refused_id], "hue-01")]
+
+
+def test_the_fault_switches_the_stations_tests_use(worker: IngestWorker, station: FakeStation, pg_url: str) -> None:
+    worker.set_ack(False)
+    silent = activation("A7K2Q9")
+    station.publish(payload(silent))
+    assert wait_until(lambda: query(pg_url, "SELECT count(*) FROM events") == [(1,)])
+    station.no_ack()  # stored, never answered
+    worker.set_ack(True)
+    worker.pause()
+    held = activation("Z3M8P1")
+    station.publish(payload(held))
+    station.no_ack()
+    assert query(pg_url, "SELECT count(*) FROM events") == [(1,)]  # paused: not stored either
+    worker.set_delay(0.3)
+    worker.resume()
+    assert station.take_acks(1) == [{"eventID": held["eventID"], "status": "stored"}]

@@ -81,3 +81,32 @@ def test_a_period_that_ends_before_it_starts_is_refused(pg_url: str) -> None:
     result = subprocess.run([sys.executable, "-m", "central", "report", "--db", pg_url, "--from", "2026-12-01",
                              "--to", "2026-11-01"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "ends (2026-11-01) before it starts" in result.stderr
+
+
+def test_the_report_page_is_behind_its_password_and_shows_the_same_figures(period: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    from central.web import WebSettings, create_app
+
+    now = lambda: dt.datetime(2026, 12, 3, 2, 0, tzinfo=dt.timezone.utc)  # noqa: E731
+    with TestClient(create_app(period, WebSettings(), clock=now)) as closed:
+        assert closed.get("/report").status_code == 404  # no --report-token: no page at all
+    with TestClient(create_app(period, WebSettings(report_token="s3cret"), clock=now)) as client:
+        refused = client.get("/report")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
+        assert client.get("/report", auth=("report", "wrong")).status_code == 401
+        page = client.get("/report", params={"from": "2026-11-01", "to": "2026-11-30", "lang": "en"},
+                          auth=("report", "s3cret"))
+        assert page.status_code == 200
+        assert '<td class="n" id="activated">40</td>' in page.text
+        assert "8,219 — 100,000 stamps a year over 5 producers, for 30 days (0%)" in page.text
+        assert '<td class="n" id="copies">1</td>' in page.text and "Per station (site / line)" in page.text
+        assert "https://id.gs1.org/01/08938603001013/21/A0003" in page.text
+        csv_text = client.get("/report.csv", params={"from": "2026-11-01", "to": "2026-11-30"},
+                              auth=("report", "s3cret"))
+        assert csv_text.headers["content-disposition"] == 'attachment; filename="truyxuat-2026-11-01-2026-11-30.csv"'
+        assert csv_text.text.splitlines()[-1].startswith("2026-11-01,2026-11-30,,,,,,,total,40,3,")
+        year = client.get("/report", auth=("report", "s3cret"))  # this year to date by default, in Vietnamese
+        assert "Báo cáo truy xuất nguồn gốc" in year.text and "2026-01-01 – 2026-12-03" in year.text
+        assert client.get("/report", params={"from": "1/11/2026"}, auth=("report", "s3cret")).status_code == 400
+        assert client.get("/report", params={"period": "x"}, auth=("report", "s3cret")).status_code == 400

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from central import db, masterdata, report
 from central.store import prepare, store
 from central.web import WebSettings, create_app
-from tests.central.conftest import ICT, activation, payload, void
+from tests.central.conftest import activation, payload, void
 from tests.central.test_web import MASTER, NOW, verdict_of, visible
 
 

@@ -17,7 +17,7 @@ from central.db import batches
 from central.store import prepare, store
 from central.web import WebSettings, create_app
 from contracts import epcis
-from tests.central.conftest import GTIN, ICT, activation, payload, void
+from tests.central.conftest import GTIN, activation, payload, void
 
 pytestmark = pytest.mark.integration
 
@@ -294,3 +294,82 @@ def test_a_client_network_is_hashed_never_kept() -> None:
     assert key is not None and "203" not in key and len(key) == 16
     assert client_key("2001:db8:1:2::5", b"secret") == client_key("2001:db8:1:ffff::1", b"secret")  # one /48
     assert client_key("testclient", b"secret") is None and client_key(None, b"secret") is None
+
+
+def test_a_batch_context_is_kept_a_few_seconds_and_a_stamp_never(seeded: Engine) -> None:
+    from central.db import stamps
+    from central.trace import ContextCache, lookup
+    from contracts.digital_link import parse
+
+    now = [0.0]
+    cache = ContextCache(ttl_s=5.0, clock=lambda: now[0])
+    link = parse("https://x/01/08938603001013/21/A7K2Q9")
+    with seeded.connect() as conn:
+        assert lookup(conn, link, cache).verdict == "genuine"
+    with seeded.begin() as conn:
+        conn.execute(update(batches).values(status="recalled"))
+        conn.execute(update(stamps).where(stamps.c.epc == link.epc).values(voided_at=NOW))
+    with seeded.connect() as conn:
+        assert lookup(conn, link, cache).verdict == "voided"  # the stamp's own state: at once
+        conn.execute(update(stamps).values(voided_at=None))
+        assert lookup(conn, link, cache).verdict == "genuine"  # the recall: cached still
+        now[0] = 5.1
+        assert lookup(conn, link, cache).verdict == "recalled"  # after ttl_s
+
+
+def test_a_connection_the_database_dropped_is_replaced_not_answered_503(client: TestClient, pg_url: str) -> None:
+    from tests.central.conftest import query
+
+    path = "/01/08938603001013/21/A7K2Q9"
+    assert client.get(path).status_code == 200
+    query(pg_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")  # a restart, as the page sees it
+    response = client.get(path)
+    assert response.status_code == 200 and "đã kiểm tra 2 lần" in visible(response.text)
+
+
+def test_the_batch_part_of_the_page_is_shared_by_its_stamps_and_follows_a_correction(seeded: Engine) -> None:
+    from central.db import products
+
+    with TestClient(create_app(seeded, WebSettings(), clock=lambda: NOW)) as client:
+        one, two = (visible(client.get(f"/01/08938603001013/21/{s}").text) for s in ("A7K2Q9", "B2C3D4"))
+        assert "Mè xừng Thông Hương 250g" in one and "Mè xừng Thông Hương 250g" in two
+        assert "/21/A7K2Q9" in one and "/21/B2C3D4" in two and "/21/A7K2Q9" not in two  # the stamp's own part
+        assert "180 days" in visible(client.get("/01/08938603001013/21/A7K2Q9?lang=en").text)  # per language
+    with seeded.begin() as conn:
+        conn.execute(update(products).values(name="Mè xừng Thông Hương 500g"))
+    with TestClient(create_app(seeded, WebSettings(context_ttl_s=0.0), clock=lambda: NOW)) as client:
+        assert "Mè xừng Thông Hương 500g" in visible(client.get("/01/08938603001013/21/A7K2Q9").text)
+        with seeded.begin() as conn:
+            conn.execute(update(products).values(name="Mè xừng Thông Hương 1kg"))
+        assert "Mè xừng Thông Hương 1kg" in visible(client.get("/01/08938603001013/21/B2C3D4").text)
+
+
+def test_a_database_that_does_not_answer_is_a_503_never_a_stack_trace() -> None:
+    from central import db
+
+    with socket_port() as port:
+        engine = db.make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/nowhere")
+        with TestClient(create_app(engine, WebSettings()), raise_server_exceptions=False) as client:
+            for path in ("/01/08938603001013/21/A7K2Q9", "/tem/HUE0000001", "/events?epc=https://x/tem/HUE1",
+                         "/healthz"):
+                response = client.get(path)
+                assert response.status_code == 503, (path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert "Traceback" not in response.text
+            assert client.post("/01/08938603001013/21/A7K2Q9").status_code == 405
+        engine.dispose()
+
+
+def socket_port():  # type: ignore[no-untyped-def]
+    """A port nothing listens on (bound, never listening, for the test's length)."""
+    import contextlib
+    import socket
+
+    @contextlib.contextmanager
+    def held():  # type: ignore[no-untyped-def]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            yield sock.getsockname()[1]
+
+    return held()

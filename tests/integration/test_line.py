@@ -17,8 +17,8 @@ import pytest
 from app.runtime import RunOptions, Station
 from station.domain import DeliveryState, StampState
 from station.errors import ConfigError, StampTooLarge
-from station.engine import AlarmRaised, LineEvent, LineState
 from station.gs1 import parse_digital_link
+from station.line.events import AlarmRaised, LineEvent, LineState
 from station.store import utcnow
 from tests.integration.line_harness import SimLine, sim_line
 from tests.integration.mqtt_fixtures import Broker, broker, broker_url, wait_until  # noqa: F401  (fixtures)
@@ -479,13 +479,14 @@ def test_station_killed_mid_run_and_restarted_loses_nothing_and_activates_nothin
     assert after.get("allocated", 0) == after.get("sent_to_printer", 0) == after.get("verified", 0) == 0
     interrupted = line.query("SELECT count(*) FROM stamps WHERE void_reason = 'line_stopped'")[0][0]
     assert interrupted >= before.get("sent_to_printer", 0) + before.get("verified", 0)
-    # Every label on the wire was activated or voided with its event; the serials the kill left reserved and never
-    # sent to the printer are kept as unused, published nowhere.
+    # Every label on the wire was activated or voided with its event; no serial kept as unused (published nowhere)
+    # is on a label. (With the default serial block the kill's reserved serials all lie within UNRECORDED_PRINTS of
+    # the last print written, so they are voided: test_store shows the ones past it given back as unused.)
     on_labels = {parse_digital_link(label.qr_data[0]).serial for label in line.printer.labels}
     state_of = dict(line.query("SELECT serial, state FROM stamps"))
     assert {state_of[serial] for serial in on_labels} <= {"activated", "voided"}
     unused = {serial for serial, state in state_of.items() if state == "unused"}
-    assert unused and not unused & on_labels
+    assert not unused & on_labels
     assert line.query("SELECT count(*) FROM outbox JOIN stamps ON stamps.id = outbox.stamp_id "
                       "WHERE stamps.state = 'unused'") == [(0,)]
     # Every activation of both runs reached the server exactly once, and is confirmed.

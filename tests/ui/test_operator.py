@@ -176,19 +176,19 @@ def test_the_screens_speak_the_configured_language(qtbot, make_window, language,
 
 def test_the_gui_thread_never_touches_the_store(qtbot, make_window, monkeypatch) -> None:
     """Every database call of the screens runs on the bridge's worker, never on the GUI thread."""
-    from station.store import Store
+    from station.store.database import Database
 
     main = threading.main_thread()
     on_gui_thread: list[str] = []
-    for name in ("_read", "_run"):
-        original = getattr(Store, name)
+    for name in ("read", "run"):   # every read, every write waited for
+        original = getattr(Database, name)
 
         def wrapped(self, fn, _original=original, _name=name):
             if threading.current_thread() is main:
                 on_gui_thread.append(_name)
             return _original(self, fn)
 
-        monkeypatch.setattr(Store, name, wrapped)
+        monkeypatch.setattr(Database, name, wrapped)
     window = make_window()
     create_batch(qtbot, window, "MX2611THREAD", planned=10)
     qtbot.mouseClick(window.operator.start_button, Qt.LeftButton)
