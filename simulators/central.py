@@ -51,7 +51,7 @@ from simulators.errors import SimulatorError
 log = logging.getLogger(__name__)
 
 # The copy of the GS1 schema the station ships; the simulator reads the file and imports no station code.
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "station" / "schemas" / "EPCIS-JSON-Schema.json"
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "contracts" / "schemas" / "EPCIS-JSON-Schema.json"
 
 metadata = MetaData()
 
