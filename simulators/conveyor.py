@@ -25,6 +25,9 @@ Control port (`control_port`; text lines, one reply line each, through simulator
     disconnect               drop the station's connection now
     offline on|off           refuse connections (accept and close at once)
     silent on|off            a hung module: send nothing, answer nothing (the station's keepalive notices)
+
+One module of about 450 lines: the belt's item clock, the module side of the protocol and its control commands
+share the item numbering and the connection they are sent on.
 """
 
 from __future__ import annotations
