@@ -52,6 +52,9 @@ GPIO gate is switched on in the caller's thread and switched off by the I/O thre
 
 `Trigger.seq` is numbered by the LineIO itself, 1, 2, 3 … for its whole life, across reconnects and module
 restarts, so it can key the item in the line engine; `Trigger.module_seq` is the module's own number.
+
+One module of about 740 lines: the interface, its URL forms, the lineio+tcp protocol this docstring specifies and
+its two implementations (GPIO with the pure EdgeFilter, TCP with the pure parse_module_line) are read together.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ Control port (`control_port`; text lines over TCP, one reply line per command):
     disconnect                            drop every open stream connection now
     status                                one JSON object: rates, counts, clients, url
     quit                                  close this control connection
+
+One module of about 800 lines: the scene (labels, belt, lighting, noise), the frame clock and the MJPEG server
+share the label passes and their times; `write_frames` renders the benchmark's fixed set from the same scene.
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ Control port (`control_port`; text lines, one reply line each, through simulator
     disconnect               drop the station's connection now
     offline on|off           refuse connections (accept and close at once)
     silent on|off            a hung module: send nothing, answer nothing (the station's keepalive notices)
+
+One module of about 450 lines: the belt's item clock, the module side of the protocol and its control commands
+share the item numbering and the connection they are sent on.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.url_options import yes_no
 from simulators.control import CommandServer
 from simulators.errors import SimulatorError
 from simulators.tcp import TcpServer, join, shutdown, start_worker
@@ -412,9 +416,10 @@ class ConveyorSimulator:
 
         def switch(name: str) -> Callable[[list[str]], str]:
             def handler(args: list[str]) -> str:
-                if len(args) != 1 or args[0].lower() not in ("on", "off"):
+                setting = yes_no(args[0]) if len(args) == 1 else None
+                if setting is None:
                     raise ValueError(f"usage: {name} on|off")
-                self.set_switches(**{name: args[0].lower() == "on"})
+                self.set_switches(**{name: setting})
                 return "ok"
             return handler
 

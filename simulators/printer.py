@@ -43,6 +43,9 @@ Control port (`control_port`; text lines over TCP, one reply line per command):
     quit                                  close this control connection
 
 Actions answer `ok`, queries answer their value, anything wrong answers `error: <why>`.
+
+One module of about 940 lines: the ZPL stream parser, the printer's state (buffer, faults, stored files, ~HS
+and ~HQES replies), its print loop and its control commands are one printer; the drawing is drivers/zebra/render.py.
 """
 
 from __future__ import annotations
