@@ -200,6 +200,19 @@ def document(events: Sequence[Mapping[str, Any]], created_at: dt.datetime) -> di
     }
 
 
+_TZ_OFFSET = re.compile(r"^([+-])((0[0-9]|1[0-3]):([0-5][0-9])|14:00)$")  # the schema's eventTimeZoneOffset
+
+
+def timezone_of(offset: str) -> dt.timezone:
+    """``+07:00`` as a time zone; ValueError for anything the schema's eventTimeZoneOffset would refuse."""
+    match = _TZ_OFFSET.match(offset)
+    if match is None:
+        raise ValueError(f"time zone offset {offset!r}: expected ±HH:MM between -13:59 and +14:00")
+    sign = 1 if match.group(1) == "+" else -1
+    hours, minutes = (int(part) for part in offset[1:].split(":"))
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+
+
 def parse_time(text: str) -> dt.datetime:
     """An EPCIS time (already schema-checked) as an aware datetime."""
     return dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))

@@ -22,6 +22,7 @@ from contracts.epcis import (
     VOCAB_URI,
     fast_validator,
     slow_validator,
+    timezone_of,
 )
 from station.errors import EpcisInvalid
 from station.gs1 import epc_uri, normalize_gtin, validate_lot
@@ -45,17 +46,7 @@ __all__ = [
 # expected, so "comissioning" would validate: these lists are the real check) and the schema's validators.
 EXT_PREFIX = EXTENSION_PREFIX  # the short name the lines use
 
-_TZ_OFFSET_RE = re.compile(r"^([+-])((0[0-9]|1[0-3]):([0-5][0-9])|14:00)$")  # the schema's own pattern
 _EXTENSION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-def _tz(offset: str) -> dt.timezone:
-    match = _TZ_OFFSET_RE.match(offset)
-    if match is None:
-        raise ValueError(f"time zone offset {offset!r}: expected ±HH:MM between -13:59 and +14:00")
-    sign = 1 if match.group(1) == "+" else -1
-    hours, minutes = (int(part) for part in offset[1:].split(":"))
-    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
 
 
 def format_time(moment: dt.datetime, tz_offset: str) -> str:
@@ -63,7 +54,7 @@ def format_time(moment: dt.datetime, tz_offset: str) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         # a naive time would be read in whatever zone the server runs in
         raise ValueError(f"time {moment.isoformat()} has no time zone")
-    return moment.astimezone(_tz(tz_offset)).isoformat(timespec="milliseconds")
+    return moment.astimezone(timezone_of(tz_offset)).isoformat(timespec="milliseconds")
 
 
 def _extension_key(name: str) -> str:
