@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from app.runtime import station_identity
 from app.snapshot import RollSummary, Snapshot
 from station.alarms import Alarm, Severity
 from station.domain import Batch, Product, Stamp
@@ -327,11 +328,7 @@ class OperatorScreen(QWidget):
 
     def _tick(self) -> None:
         # The station's time zone, the one its shifts and EPCIS events use, whatever the machine's clock zone.
-        offset = self.bridge.config.station.timezone_offset
-        sign = -1 if offset.startswith("-") else 1
-        hours, minutes = (int(x) for x in offset[1:].split(":"))
-        tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-        now = dt.datetime.now(tz)
+        now = dt.datetime.now(station_identity(self.bridge.config).tzinfo)
         if self.density is Density.LARGE:
             self.clock.setText(now.strftime("%H:%M  %d/%m/%Y"))
             self.clock.setToolTip("")
