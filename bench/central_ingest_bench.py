@@ -44,7 +44,6 @@ if str(ROOT) not in sys.path:
 
 import paho.mqtt.client as paho  # noqa: E402
 import psycopg  # noqa: E402
-import yaml  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 
@@ -260,7 +259,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--stations", type=int, default=20)
-    configured = yaml.safe_load((ROOT / "config" / "station.yaml").read_text())["mqtt"].get("events_per_message", 1)
+    from station.config import load_yaml
+
+    configured = load_yaml((ROOT / "config" / "station.yaml").read_text())["mqtt"].get("events_per_message", 1)
     parser.add_argument("--events-per-message", type=int, default=configured)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)

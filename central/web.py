@@ -59,6 +59,8 @@ class WebSettings:
     display_offset: str = "+07:00"               # the zone of times the stations did not stamp (scans)
     context_ttl_s: float = 5.0                   # a batch's product, producer, status and diary kept this long
     report_token: str | None = None              # the report page's password (user "report"); None: no page
+    scan_flush_s: float = 0.1                    # consumer checks written together this often (PostgreSQL) …
+    scan_flush_rows: int = 500                   # … or at this many pending
 
 
 class BadRequest(Exception):
@@ -74,7 +76,8 @@ def _zone(offset: str) -> dt.timezone:
 
 def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
                clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> FastPath:
-    postgres = tracing.PostgresChecks(engine) if engine.dialect.name == "postgresql" else None
+    postgres = (tracing.PostgresChecks(engine, flush_s=settings.scan_flush_s, flush_rows=settings.scan_flush_rows)
+                if engine.dialect.name == "postgresql" else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +87,7 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
 
     app = FastAPI(title="Truy xuất nguồn gốc — central", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
+    app.state.checks = postgres
     templates = Environment(loader=PackageLoader("central", "templates"),
                             autoescape=select_autoescape(["html"]), trim_blocks=False)
     display_zone = _zone(settings.display_offset)

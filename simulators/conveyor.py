@@ -43,7 +43,7 @@ from types import TracebackType
 from drivers.clock import SYSTEM_CLOCK, Clock
 from simulators.control import CommandServer
 from simulators.errors import SimulatorError
-from simulators.tcp import TcpServer, shutdown
+from simulators.tcp import TcpServer, join, shutdown, start_worker
 
 __all__ = ["ConveyorSimulator", "Item", "RejectRecord"]
 
@@ -116,7 +116,7 @@ class ConveyorSimulator:
         self._client: socket.socket | None = None
         self._server = TcpServer(self._serve, host, port, name="conveyor", refuse=self._refuses)
         self._control: CommandServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._worker: threading.Thread | None = None
         self._running = False
         self._stopping = False
 
@@ -132,7 +132,7 @@ class ConveyorSimulator:
                                           name="conveyor-control").start()
             self._requested_control_port = self._control.port
         self._running = True
-        self._spawn(self._run_conveyor, name="conveyor-items")
+        self._worker = start_worker(self._run_conveyor, "conveyor-items")
         log.info("conveyor simulator on %s at %g items/s", self.url, self._rate)
         return self
 
@@ -148,10 +148,7 @@ class ConveyorSimulator:
         if self._control is not None:
             self._control.stop()
             self._control = None
-        for thread in list(self._threads):
-            if thread is not threading.current_thread():
-                thread.join(5)
-        self._threads.clear()
+        join(self._worker)
         self._running = False
 
     def __enter__(self) -> ConveyorSimulator:
@@ -446,10 +443,3 @@ class ConveyorSimulator:
             "offline": switch("offline"),
             "silent": switch("silent"),
         }
-
-    def _spawn(self, target: Callable[..., None], *args: object, name: str) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-

@@ -68,9 +68,9 @@ from PIL import Image
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.url_options import yes_no
-from simulators.errors import SimulatorError
-from simulators.tcp import TcpServer
 from drivers.zebra.render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
+from simulators.errors import SimulatorError
+from simulators.tcp import TcpServer, join, start_worker
 
 __all__ = ["PrintedLabel", "PrinterSimulator", "ZplStreamParser", "FAULT_NAMES"]
 
@@ -344,7 +344,7 @@ class PrinterSimulator:
         self.controls_seen: list[str] = []
         self._listeners: list[Callable[[PrintedLabel], None]] = []
         self._subscribers: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
+        self._worker: threading.Thread | None = None
         self._server = TcpServer(self._serve_client, host, port, name="printer",
                                  refuse=lambda: self._switches["offline"])   # switched off: goes nowhere
         self._control_server = (TcpServer(self._serve_control, host, control_port, name="printer-control")
@@ -362,7 +362,7 @@ class PrinterSimulator:
         if self._control_server is not None:
             self._control_server.start()
         self._running = True
-        self._spawn(self._print_loop, name="printer-print")
+        self._worker = start_worker(self._print_loop, "printer-print")
         log.info("printer simulator listening on %s", self.url)
         return self
 
@@ -375,11 +375,7 @@ class PrinterSimulator:
         for server in (self._server, self._control_server):
             if server is not None:
                 server.stop()
-        current = threading.current_thread()
-        for thread in list(self._threads):
-            if thread is not current:
-                thread.join(timeout=5)
-        self._threads.clear()
+        join(self._worker)
         self._running = False
 
     def __enter__(self) -> PrinterSimulator:
@@ -666,11 +662,6 @@ class PrinterSimulator:
         return STX + "\r\n".join(lines).encode("ascii") + b"\r\n" + ETX + b"\r\n"
 
     # ------------------------------------------------------------------------------------------ threads
-
-    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads.append(thread)
-        thread.start()
 
     def _serve_client(self, conn: socket.socket) -> None:
         parser = ZplStreamParser()

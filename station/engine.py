@@ -52,7 +52,7 @@ from station.product_check import ProductGuard
 from station.ports import (
     ItemTrigger,
     LabelPrinter,
-    PrintedLineStore,
+    LineStore,
     PrinterCondition,
     PrinterHealth,
     PrinterPortError,
@@ -60,7 +60,7 @@ from station.ports import (
     VerificationRead,
 )
 from station.quality import DISCLAIMER, QualityTrend, grade
-from station.store import Activation, ScanRecord, Voiding, utcnow
+from station.store.records import Activation, ScanRecord, Voiding, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,9 @@ FAILURE_REASONS = frozenset({VoidReason.NO_READ, VoidReason.WRONG_CONTENT, VoidR
 # crash this many allocated serials past the last print written may be on labels (Store.interrupted_stamps): they
 # are voided, the rest given back as unused. Prints pile up for two commits (one being written, the next one
 # gathering), so 64 is 290 ms of commit latency at 110 items/s: a loaded machine's or an SD card's slow fsync must
-# not hold a trigger back (with 16 the trigger benchmark's p99 at 100 items/s went from 2.5 to 58 ms on a busy
-# machine, and items went unlabelled). The pool holds two blocks of line.serial_block (32) at most, so with the
-# default block a kill voids every serial reserved past the last print written.
+# not hold a trigger back (bench/trigger_bench.py measures the triggers' latency under load). The pool holds two
+# blocks of line.serial_block (32) at most, so with the default block a kill voids every serial reserved past the
+# last print written.
 UNRECORDED_PRINTS = 64
 
 
@@ -112,7 +112,7 @@ class LineEngine(LineLoop):
 
     def __init__(
         self,
-        store: PrintedLineStore,
+        store: LineStore,
         printer: LabelPrinter,
         identity: StationIdentity,
         settings: LineSettings = LineSettings(),
@@ -381,15 +381,11 @@ class LineEngine(LineLoop):
         self._fault_is_printer = False
         self._raise(Alarm.raise_("batch_locked", f"{batch.lot}: {reason}"))
         self._set_state(LineState.FAULT, "batch_locked")
-        try:
-            self.printer.cancel_queued()
-        except PrinterPortError as exc:
-            log.warning("could not cancel the printer's queued labels: %s", exc)
+        self._cancel_queued_labels()
         while self._inflight:
             item = self._inflight.pop_oldest()
             self._void(item.stamp, VoidReason.BATCH_LOCKED, f"batch locked: {reason}", item=item.item)
-        while self._triggers:
-            self._reject(self._triggers.popleft().seq)
+        self._reject_waiting_items()
         self._flush(wait=False)
 
     def _printer_fault(self, health: PrinterHealth) -> None:
@@ -401,10 +397,7 @@ class LineEngine(LineLoop):
         # their stamps. The printer's last ~HS said how many formats it held; those, the labels sent since and the
         # one under the head are voided, and the older stamps in flight, printed and on their items, go on to
         # verification. A printer that never said: every stamp in flight is voided.
-        try:
-            self.printer.cancel_queued()
-        except PrinterPortError as exc:
-            log.warning("could not cancel the printer's queued labels: %s", exc)
+        self._cancel_queued_labels()
         unprinted = self._unprinted(health)
         detail = health.detail or alarm.code
         for _ in range(unprinted):
@@ -413,9 +406,20 @@ class LineEngine(LineLoop):
         if self._inflight:
             log.info("printer fault: %d stamp(s) in the printer voided, %d already printed left to verification",
                      unprinted, len(self._inflight))
+        self._reject_waiting_items()
+        self._flush(wait=False)
+
+    def _cancel_queued_labels(self) -> None:
+        """Labels still in the printer's buffer would come out after the fault or the lock is cleared."""
+        try:
+            self.printer.cancel_queued()
+        except PrinterPortError as exc:
+            log.warning("could not cancel the printer's queued labels: %s", exc)
+
+    def _reject_waiting_items(self) -> None:
+        """Items the photo-eye saw that will get no stamp now: off the line."""
         while self._triggers:
             self._reject(self._triggers.popleft().seq)
-        self._flush(wait=False)
 
     def _unprinted(self, health: PrinterHealth) -> int:
         """How many of the newest stamps in flight may not be printed (from the printer's last ~HS reply)."""

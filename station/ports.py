@@ -96,55 +96,6 @@ class RejectGate(Protocol):
         could not fire (the item has to be taken off by hand)."""
 
 
-# What the lines need from the station's database, each a few calls of the Store facade (which satisfies them all).
-# Type hints only: the store's records are imported for type checking, so this module stays free of the database.
-
-class SerialReservations(Protocol):
-    def allocate_stamps_async(self, batch_id: int, count: int, make_serial: Callable[[], str],
-                              make_uri: Callable[[str], str]) -> Future[list[Stamp]]:
-        """Reserve ``count`` serials of the batch as allocated stamps, on a helper thread."""
-
-    def release_unused(self, stamp_ids: Sequence[int], detail: str = ...) -> int:
-        """Keep allocated stamps that were never printed as unused (never published); how many."""
-
-
-class BatchReader(Protocol):
-    def batch(self, batch_id: int) -> Batch: ...
-
-    def product(self, gtin: str) -> Product: ...
-
-    def find_stamp(self, gtin: str, serial: str) -> Stamp | None: ...
-
-    def counts(self, batch_id: int | None = None, since: dt.datetime | None = None) -> Counts: ...
-
-
-class PrintedLineStore(SerialReservations, BatchReader, Protocol):
-    """The printed line's (LineEngine) database."""
-
-    def batch_lock_reason(self, batch_id: int) -> str | None: ...
-
-    def interrupted_stamps(self, unrecorded_prints: int) -> tuple[list[Stamp], list[Stamp]]:
-        """What a previous run left undecided: (stamps that may be on a label, serials never sent to the printer)."""
-
-    def commit_line_async(self, printed: Sequence[int] = (), activations: Sequence[Activation] = (),
-                          voids: Sequence[Voiding] = (), scans: Sequence[ScanRecord] = ()) -> Future[None]:
-        """One transaction for a group of decisions, queued on the single writer (BatchLocked if it wrote nothing)."""
-
-    def record_refusals(self, refusals: Sequence[Refusal]) -> None: ...
-
-
-class PreprintedLineStore(BatchReader, Protocol):
-    """The pre-printed line's (PreprintedLine) database."""
-
-    def find_code(self, code: str) -> RollCode | None: ...
-
-    def find_code_by_serial(self, gtin: str, serial: str) -> RollCode | None: ...
-
-    def commit_preprinted(self, activations: Sequence[CodeActivation] = (),
-                          refusals: Sequence[Refusal] = ()) -> list[CommitOutcome]:
-        """Activate codes and record refusals in one transaction, each activation checked again inside it."""
-
-
 # The central server's word on a pre-printed code, asked by the pre-printed line before it activates one.
 
 class ServerVerdict(str, enum.Enum):

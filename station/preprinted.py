@@ -36,7 +36,7 @@ from station.line.stamp_events import (  # noqa: F401
     code_void_event,
 )
 from station.ports import (  # noqa: F401
-    PreprintedLineStore,
+    PreprintedStore,
     RejectGate,
     ServerAnswer,
     ServerCheck,
@@ -45,7 +45,7 @@ from station.ports import (  # noqa: F401
 )
 from station.product_check import ProductGuard, ProductVerdict, parse_product_barcode  # noqa: F401
 from station.rolls import CodeRules, looks_like_link
-from station.store import CodeActivation, Refusal, RollCode, ScanRecord, utcnow
+from station.store.records import CodeActivation, Refusal, RollCode, ScanRecord, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class PreprintedLine(LineLoop):
     _line_name = "pre-printed line"
     _thread_name = "preprinted-line"
 
-    def __init__(self, store: PreprintedLineStore, identity: StationIdentity, rules: CodeRules,
+    def __init__(self, store: PreprintedStore, identity: StationIdentity, rules: CodeRules,
                  settings: PreprintedSettings = PreprintedSettings(), *, reject_gate: RejectGate | None = None,
                  server_check: ServerCheck | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store

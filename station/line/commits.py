@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from station.domain import Stamp
 from station.line.loop import GroupCommit
-from station.ports import PrintedLineStore
-from station.store import Activation, BatchLocked, ScanRecord, Voiding
+from station.ports import LineStore
+from station.store.records import Activation, BatchLocked, ScanRecord, Voiding
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Written:
 class LineCommits:
     """The decisions gathered since the last commit, and the commit in the writer's hands."""
 
-    def __init__(self, store: PrintedLineStore, group: GroupCommit) -> None:
+    def __init__(self, store: LineStore, group: GroupCommit) -> None:
         self._store = store
         self.group = group
         self.gathered = Decisions()

@@ -28,7 +28,7 @@ from station.alarms import Alarm
 from station.domain import DeliveryState, Stamp
 from station.line.events import LineEvents, LineState, RunFinished, RunSummary
 from station.line.flood import FloodMeter
-from station.ports import BatchReader, ItemTrigger, RejectGate, VerificationRead
+from station.ports import BatchReads, ItemTrigger, RejectGate, VerificationRead
 
 log = logging.getLogger("station.line")
 
@@ -101,7 +101,7 @@ class LineLoop(LineEvents):
     ``reject_gate`` and ``_summary``, and fill in the hooks."""
 
     _thread_name = "line"
-    store: BatchReader
+    store: BatchReads
     settings: LoopSettings
     reject_gate: RejectGate | None
     _summary: RunSummary

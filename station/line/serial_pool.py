@@ -13,14 +13,14 @@ from concurrent.futures import Future
 
 from station.domain import Batch, Stamp
 from station.gs1 import DigitalLinkTemplate
-from station.ports import SerialReservations
+from station.ports import LineStore
 from station.serials import SerialGenerator
 
 
 class SerialPool:
     """The serials reserved for the batch being printed and not yet taken."""
 
-    def __init__(self, store: SerialReservations, resolver: str, block: int, serial_length: int) -> None:
+    def __init__(self, store: LineStore, resolver: str, block: int, serial_length: int) -> None:
         self._store = store
         self._resolver = resolver
         self.block = block

@@ -16,7 +16,7 @@ from station.gs1 import epc_uri, normalize_gtin, validate_lot
 from station.line.events import StationIdentity
 
 if TYPE_CHECKING:
-    from station.store import RollCode
+    from station.store.records import RollCode
 
 
 def label_fields(product: Product, batch: Batch, stamp: Stamp) -> dict[str, str | None]:

@@ -139,14 +139,16 @@ def test_a_percent_encoded_code_and_the_english_page(client: TestClient) -> None
     assert 'href="/tem/HUE%2F0003"' in response.text
 
 
-def test_a_voided_opaque_code_is_410_and_an_unknown_one_404(client: TestClient, pg_url: str) -> None:
-    voided = client.get("/tem/HUE0000009?lang=en")
-    assert voided.status_code == 410 and verdict_of(voided.text) == "voided"
-    assert "This stamp was cancelled — do not buy" in visible(voided.text)
-    assert "damaged" in visible(voided.text) and "29 Nov 2026, 08:45" in visible(voided.text)
-    unknown = client.get("/tem/HUE9999999")
-    assert unknown.status_code == 404 and verdict_of(unknown.text) == "unknown"
-    assert "Mè xừng" not in unknown.text
+def test_a_voided_opaque_code_is_410_and_an_unknown_one_404(seeded: Engine, pg_url: str) -> None:
+    with TestClient(create_app(seeded, WebSettings(public_url=HOST), clock=lambda: NOW)) as client:
+        voided = client.get("/tem/HUE0000009?lang=en")
+        assert voided.status_code == 410 and verdict_of(voided.text) == "voided"
+        assert "This stamp was cancelled — do not buy" in visible(voided.text)
+        assert "damaged" in visible(voided.text) and "29 Nov 2026, 08:45" in visible(voided.text)
+        unknown = client.get("/tem/HUE9999999")
+        assert unknown.status_code == 404 and verdict_of(unknown.text) == "unknown"
+        assert "Mè xừng" not in unknown.text
+    # written at the latest when the server stops (the checks are written in batches)
     assert query(pg_url, "SELECT epc, verdict FROM scans ORDER BY id") == [
         (opaque_epc("HUE0000009"), "voided"), (f"{HOST}/tem/HUE9999999", "unknown")]
 
@@ -159,12 +161,14 @@ def test_a_recalled_batch_shows_on_its_opaque_stamps(seeded: Engine, client: Tes
     assert "Reason: Vượt ngưỡng độ ẩm" in visible(response.text)
 
 
-def test_checks_of_an_opaque_code_are_counted_under_its_epc(client: TestClient, pg_url: str) -> None:
-    for _ in range(2):
-        client.get("http://127.0.0.1/tem/HUE0000002")
-    assert client.head("/tem/HUE0000002").status_code == 200  # counts nothing
-    third = visible(client.get("https://other.example/tem/HUE0000002?lang=en").text)
-    assert "checked 3 times" in third and "this is very likely a copied stamp" in third  # copy_threshold=3
+def test_checks_of_an_opaque_code_are_counted_under_its_epc(seeded: Engine, pg_url: str) -> None:
+    settings = WebSettings(public_url=HOST, copy_threshold=3, copy_places=3)
+    with TestClient(create_app(seeded, settings, clock=lambda: NOW)) as client:
+        for _ in range(2):
+            client.get("http://127.0.0.1/tem/HUE0000002")
+        assert client.head("/tem/HUE0000002").status_code == 200  # counts nothing
+        third = visible(client.get("https://other.example/tem/HUE0000002?lang=en").text)
+        assert "checked 3 times" in third and "this is very likely a copied stamp" in third  # copy_threshold=3
     assert query(pg_url, "SELECT epc, count(*) FROM scans GROUP BY epc") == [(opaque_epc("HUE0000002"), 3)]
 
 
