@@ -17,7 +17,7 @@ from drivers.lineio import LineIO, Trigger, open_lineio
 from station.alarms import Alarm
 from station.config import DeliveryMode, ForeignStampPolicy, ResumePolicy, StationConfig, load_products, redact_url
 from station.domain import Batch, Product
-from station.engine import LineEngine, LineEvent, LineSettings, StampDecided, StateChanged, StationIdentity, TriggerMode
+from station.engine import LineEngine, LineEvent, LineSettings, StampDecided, StateChanged, StationIdentity
 from station.batches import default_lot, expiry_from_shelf_life
 from station.errors import ConfigError, InvalidIdentifier, StationError
 from station.gs1 import normalize_gtin, validate_lot
@@ -78,7 +78,7 @@ class Station:
             verify_timeout_s=line.verify_timeout_s, print_ahead=line.print_ahead,
             max_consecutive_failures=line.max_consecutive_failures, auto_resume=auto,
             serial_length=line.serial_length,
-            trigger=TriggerMode(line.trigger.value),     # the configuration's TriggerSource, by its value
+            trigger=line.trigger,
             stop_on_foreign_stamp=line.foreign_stamp is ForeignStampPolicy.STOP,
             commit_interval_s=line.commit_interval_ms / 1000.0, match_window_items=line.match_window_items,
             repeat_read_s=config.devices.verifier.dedupe_s,

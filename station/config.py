@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from station.domain import Product
+from station.domain import Product, TriggerMode
 from station.errors import ConfigError, InvalidIdentifier
 from station.shifts import DEFAULT_SHIFT_STARTS
 
@@ -248,11 +248,6 @@ def _check_mqtt_url(url: str) -> str:
     return url
 
 
-class TriggerSource(str, enum.Enum):
-    FREE_RUN = "free_run"        # no photo-eye: print whenever fewer than print_ahead stamps are in flight
-    PHOTO_EYE = "photo_eye"      # one stamp for each item the photo-eye (devices.line_io) reports
-
-
 class ForeignStampPolicy(str, enum.Enum):
     STOP = "stop"                # a foreign or already-used stamp on the line stops it for a person to look
     WARN = "warn"                # alarm only
@@ -274,7 +269,7 @@ class LineConfig(_Model):
     max_consecutive_failures: int = Field(5, ge=1, le=1000, description="Voids in a row that stop the line.")
     resume: ResumePolicy = ResumePolicy.MANUAL
     serial_length: int = Field(10, ge=10, le=20, description="Characters in a generated serial ([0-9A-Z]).")
-    trigger: TriggerSource = TriggerSource.FREE_RUN
+    trigger: TriggerMode = TriggerMode.FREE_RUN
     foreign_stamp: ForeignStampPolicy = ForeignStampPolicy.STOP
     commit_interval_ms: float = Field(10.0, ge=0, le=1000,
                                       description="Decisions wait at most this long to share one database commit.")
