@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, func
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central.db import batches, diary_stages, events, producers, products, quarantine, stamps
@@ -274,9 +275,16 @@ _UPSERT_STAMPS = (
 def _execute_binary(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """psycopg's binary protocol on the transaction's own connection: arrays of text go as they are, where the
     text protocol escapes every element with a regular expression (most of the batch's cost, measured)."""
-    with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(sql.replace("%s", "%b"), params, binary=True)
-        return cursor.fetchall() if cursor.description else []
+    import psycopg
+
+    try:
+        with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(sql.replace("%s", "%b"), params, binary=True)
+            return cursor.fetchall() if cursor.description else []
+    except psycopg.Error as exc:
+        # As SQLAlchemy would have raised it (IntegrityError for a refused row, OperationalError for a database
+        # gone away), so ingest tells a refusal (quarantined) from an outage (retried) on this path too.
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:

@@ -231,3 +231,22 @@ def test_events_with_an_epc_of_no_stamp_of_ours_still_change_no_stamp(engine: En
     ingest(engine, foreign)
     assert query(pg_url, "SELECT count(*) FROM events") == [(1,)]
     assert query(pg_url, "SELECT count(*) FROM stamps") == [(0,)]
+
+
+def test_a_code_claimed_under_a_second_resolver_host_is_quarantined_the_first_kept(
+    broker_url: str, prefix: str, pg_url: str, station: Any
+) -> None:
+    from central.ingest import IngestSettings, IngestWorker
+    from tests.integration.mqtt_fixtures import unique
+
+    first = opaque_activation("HUE0000001")
+    second = {**opaque_activation("HUE0000001"), "epcList": ["https://other.example.vn/tem/HUE0000001"]}
+    with IngestWorker(IngestSettings(db=pg_url, broker=broker_url, prefix=prefix, group=unique("ingest"),
+                                     client_id=unique("central"), session_expiry_s=0)):
+        station.publish(payload(first))
+        assert station.take_acks(1)[0]["status"] == "stored"
+        station.publish(payload(second))
+        (ack,) = station.take_acks(1)
+    assert ack["status"] == "rejected" and "stamps_code" in ack["reason"], ack
+    assert query(pg_url, "SELECT epc FROM stamps") == [(opaque_epc("HUE0000001"),)]
+    assert query(pg_url, "SELECT event_ids FROM quarantine") == [([second["eventID"]],)]
