@@ -10,11 +10,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from drivers.errors import DeviceError
 from station.config import ConfigError, StationConfig, dump_config, load_config, load_products, redact_url
-from station.domain import CodeState, StampState
+from station.domain import StampState
 from station.errors import LabelDoesNotFit, StationError
 
 if TYPE_CHECKING:
@@ -42,11 +42,17 @@ def _config(args: argparse.Namespace) -> StationConfig:
 
 # -- station run -----------------------------------------------------------------------------------------------
 
+def open_screen(config_path: Path | None, **options: Any) -> int:
+    """Run the station with its screens (`ui.app.main`, its options). The one place app/ reaches ui/: the screens
+    are built on the station (ui/ imports app/), and Qt is loaded only by a command that opens them."""
+    from ui.app import main as ui_main
+
+    return ui_main(config_path, **options)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
-        from ui.app import main as ui_main
-
-        return ui_main(args.config, kiosk=args.kiosk, language=args.language)
+        return open_screen(args.config, kiosk=args.kiosk, language=args.language)
     from app.runtime import RunOptions, Station
     from station.engine import AlarmRaised, LineEvent, LineState, StateChanged
 
@@ -264,197 +270,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app import sim
+    from app import demo
 
-    return sim.demo(args)
-
-
-# -- station rolls … / station batch … (pre-printed stamp rolls and batch locks, issue 5) ---------------------------
-
-def _open_store(config: StationConfig, *, read_only: bool = False):  # -> (Store, StationIdentity)
-    """The station's store; read_only: an existing database only, as it is (see `_existing_database`)."""
-    from station.engine import StationIdentity
-    from station.store import Store
-
-    if read_only:
-        store = Store(_existing_database(config))
-    else:
-        store = Store(config.database.path)
-        store.sync_products(load_products(config.resolve(config.products_file)))
-    ident = config.station
-    identity = StationIdentity(site=ident.site, station=ident.id, resolver=ident.resolver,
-                               read_point=ident.read_point_id, tz_offset=ident.timezone_offset)
-    return store, identity
-
-
-def cmd_rolls_register(args: argparse.Namespace) -> int:
-    from station.rolls import CodeRules, ManifestError, parse_manifest
-    from station.store import RollConflict
-
-    config = _config(args)
-    rules = CodeRules.from_config(config.preprinted)
-    store, _ = _open_store(config)
-    failed = 0
-    with store:
-        products = [p.gtin for p in store.products()]
-        for path in args.manifests:
-            try:
-                roll = parse_manifest(path, rules, products=products, max_codes=config.preprinted.max_roll_codes)
-                info = store.register_roll(roll)
-            except (ManifestError, RollConflict, StationError) as exc:
-                failed += 1
-                print(f"station: manifest refused, nothing registered from it:\n{exc}", file=sys.stderr)
-                continue
-            print(f"registered roll {info.roll_id}: {info.code_count} codes for {info.gtin} from {path}")
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def cmd_rolls_list(args: argparse.Namespace) -> int:
-    config = _config(args)
-    store, _ = _open_store(config, read_only=True)
-    with store:
-        rolls = store.rolls(gtin=args.product)
-        if not rolls:
-            print("no rolls registered")
-        for roll in rolls:
-            counts = store.roll_counts(roll.pk)
-            print(f"{roll.roll_id}  product {roll.gtin}  {roll.state.value:<7} {roll.code_count} codes: "
-                  f"activated {counts[CodeState.ACTIVATED]}, voided {counts[CodeState.VOIDED]}, "
-                  f"unused {counts[CodeState.UNUSED]}" + (f"  ({roll.state_reason})" if roll.state_reason else ""))
-    return EXIT_OK
-
-
-def cmd_rolls_report(args: argparse.Namespace) -> int:
-    from station.rolls import reconcile, write_report
-
-    config = _config(args)
-    store, _ = _open_store(config, read_only=True)
-    with store:
-        report = reconcile(store, args.roll)
-    for line in report.summary_lines():
-        print(line)
-    for path in write_report(report, args.out):
-        print(f"wrote {path}")
-    return EXIT_OK
-
-
-def cmd_rolls_state(args: argparse.Namespace) -> int:
-    from station.domain import RollState
-    from station.preprinted import code_void_event
-
-    config = _config(args)
-    store, identity = _open_store(config)
-    state = {"lock": RollState.LOCKED, "unlock": RollState.ACTIVE, "void": RollState.VOIDED}[args.rolls_command]
-    with store:
-        roll = store.set_roll_state(
-            args.roll, state, args.reason, actor=args.actor,
-            void_event=lambda code: code_void_event(code, "roll_voided", args.reason, identity,
-                                                    config.preprinted.opaque_epc))
-    print(f"roll {roll.roll_id} is {roll.state.value}: {roll.state_reason}")
-    return EXIT_OK
-
-
-def cmd_rolls_void_code(args: argparse.Namespace) -> int:
-    from station.preprinted import code_void_event
-
-    config = _config(args)
-    store, identity = _open_store(config)
-    with store:
-        code = store.find_code(args.code)
-        if code is None:
-            raise StationError(f"code {args.code!r} is in no registered roll")
-        event = code_void_event(code, "operator", args.reason, identity, config.preprinted.opaque_epc)
-        voided = store.void_code(args.code, args.reason, actor=args.actor, event=event)
-    print(f"voided {voided.code} (#{voided.seq} of roll {voided.roll_id}): {args.reason}")
-    return EXIT_OK
-
-
-def cmd_rolls_refusals(args: argparse.Namespace) -> int:
-    config = _config(args)
-    store, _ = _open_store(config, read_only=True)
-    with store:
-        roll_pk = store.roll(args.roll).pk if args.roll else None
-        refusals = store.refusals(roll_pk=roll_pk)
-    for r in refusals[-args.limit:]:
-        print(f"{r.at:%Y-%m-%d %H:%M:%S} UTC  {r.reason.value:<18} batch {r.batch_id}  roll {r.roll_id or '-'}  "
-              f"{r.code!r}  {r.detail}")
-    return EXIT_OK
-
-
-def cmd_batch_lock(args: argparse.Namespace) -> int:
-    from station.gs1 import normalize_gtin
-    from station.preprinted import HoldKind, batch_hold_event
-
-    config = _config(args)
-    store, identity = _open_store(config)
-    with store:
-        if args.batch is not None:
-            batch = store.batch(args.batch)
-        else:
-            if not (args.product and args.lot):
-                raise StationError("name the batch: --batch ID, or --product GTIN --lot LOT")
-            found = store.find_batch(normalize_gtin(args.product), args.lot)
-            if found is None:
-                raise StationError(f"no batch with lot {args.lot!r} for product {args.product}")
-            batch = found
-        lock = args.batch_command == "lock"
-        kind = HoldKind.RECALL if getattr(args, "recall", False) else HoldKind.HOLD
-        event = batch_hold_event(batch, args.reason, identity, locked=lock, kind=kind)
-        if lock:
-            batch = store.lock_batch(batch.id, args.reason, actor=args.actor, event=event)  # type: ignore[arg-type]
-            print(f"batch {batch.id} ({batch.gtin} lot {batch.lot}) locked: {batch.lock_reason}")
-        else:
-            batch = store.unlock_batch(batch.id, args.reason, actor=args.actor, event=event)  # type: ignore[arg-type]
-            print(f"batch {batch.id} ({batch.gtin} lot {batch.lot}) unlocked: {args.reason}")
-    return EXIT_OK
-
-
-def add_roll_parsers(sub: argparse._SubParsersAction, with_config) -> None:  # type: ignore[type-arg]
-    rolls = sub.add_parser("rolls", help="rolls of pre-printed stamps: register, list, report, lock, void")
-    rolls_sub = rolls.add_subparsers(dest="rolls_command", required=True)
-    register = with_config(rolls_sub.add_parser(
-        "register", help="register rolls from manifest files (.yaml or .csv); a refused manifest registers nothing"))
-    register.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
-    register.set_defaults(func=cmd_rolls_register)
-    listing = with_config(rolls_sub.add_parser("list", help="registered rolls and their counts"))
-    listing.add_argument("--product", default=None, help="only the rolls of this GTIN-14")
-    listing.set_defaults(func=cmd_rolls_list)
-    report = with_config(rolls_sub.add_parser(
-        "report", help="reconciliation of a roll: activated, voided, skipped, unused, gaps (CSV, Markdown, HTML)"))
-    report.add_argument("roll")
-    report.add_argument("--out", type=Path, default=Path("."), help="folder for the report files (default .)")
-    report.set_defaults(func=cmd_rolls_report)
-    for name, text in (("lock", "lock a roll: its codes are refused until unlocked"),
-                       ("unlock", "unlock a locked roll"),
-                       ("void", "void a roll for good, with all its unused codes (void events are published)")):
-        p = with_config(rolls_sub.add_parser(name, help=text))
-        p.add_argument("roll")
-        p.add_argument("--reason", required=True)
-        p.add_argument("--actor", default="operator")
-        p.set_defaults(func=cmd_rolls_state)
-    void_code = with_config(rolls_sub.add_parser("void-code", help="void one unused code (a damaged stamp)"))
-    void_code.add_argument("code")
-    void_code.add_argument("--reason", required=True)
-    void_code.add_argument("--actor", default="operator")
-    void_code.set_defaults(func=cmd_rolls_void_code)
-    refusals = with_config(rolls_sub.add_parser("refusals", help="stamps refused before activation"))
-    refusals.add_argument("--roll", default=None)
-    refusals.add_argument("--limit", type=int, default=50)
-    refusals.set_defaults(func=cmd_rolls_refusals)
-
-    batch = sub.add_parser("batch", help="batch locks (a recall or a quality hold)")
-    batch_sub = batch.add_subparsers(dest="batch_command", required=True)
-    for name, text in (("lock", "lock a batch: nothing more is activated into it; the reason is published"),
-                       ("unlock", "unlock a batch, with the reason")):
-        p = with_config(batch_sub.add_parser(name, help=text))
-        p.add_argument("--batch", type=int, default=None, help="batch id")
-        p.add_argument("--product", default=None, help="GTIN (with --lot)")
-        p.add_argument("--lot", default=None)
-        p.add_argument("--reason", required=True)
-        p.add_argument("--actor", default="operator")
-        if name == "lock":
-            p.add_argument("--recall", action="store_true", help="a recall (disposition recalled), not a hold")
-        p.set_defaults(func=cmd_batch_lock)
+    return demo.demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -498,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--product", default=None, help="GTIN of the batch's product (with --lot; default any)")
     status.set_defaults(func=cmd_status)
 
+    from app.cli_rolls import add_roll_parsers
+
     add_roll_parsers(sub, with_config)
 
     camera = sub.add_parser("camera", help="commissioning a verification camera: check what it sees, record it")
@@ -517,9 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     cam_record.add_argument("--frames", type=int, default=None, help="how many frames (instead of --seconds)")
     cam_record.set_defaults(func=cmd_camera_record)
 
-    from app import sim
+    from app import demo, sim
 
     sim.add_parsers(sub, with_config)
+    demo.add_parser(sub, with_config)
     return parser
 
 

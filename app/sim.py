@@ -1,4 +1,8 @@
-"""`station sim …` and `station demo`: the simulated devices, alone or together, and the whole simulated line."""
+"""`station sim …`: the simulated devices, alone or together (`station demo`, in app/demo.py, runs `sim line`).
+
+About 470 lines: each simulator's options and the one function that starts any set of them in this process or in
+children of their own, which read those options; the control-port clients are in simulators/client.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import argparse
 import errno
 import json
 import logging
-import os
 import shlex
 import shutil
 import signal
@@ -147,36 +150,6 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
         parser.add_argument("--ready-file", type=Path, default=None,
                             help="write the addresses here as JSON once ready")
 
-    demo_p = with_config(sub.add_parser("demo", help="the whole simulated line: broker, simulators and the station"))
-    demo_p.add_argument("--count", type=int, default=None, help="items to pack (default: until Ctrl-C)")
-    demo_p.add_argument("--lot", default=None)
-    demo_p.add_argument("--product", default=None)
-    demo_p.add_argument("--headless", action="store_true", default=None,
-                        help="no screen (default: the operator screen when a display is available)")
-    demo_p.add_argument("--camera", action="store_true",
-                        help="verify with the camera simulator over a conveyor with a photo-eye and a reject gate "
-                             "(instead of the scanner)")
-    demo_p.add_argument("--rate", type=float, default=5.0, help="conveyor items/s with --camera (default 5)")
-    demo_p.add_argument("--start", action="store_true",
-                        help="with the screen: press Start once the station is ready (a demo that runs by itself)")
-    where = demo_p.add_argument_group(
-        "ports and paths", "what the simulators take (each is checked free before anything starts; a second demo "
-                           "beside the first needs other ones)")
-    where.add_argument("--printer-port", type=int, default=9100, help="printer's raw ZPL port (default 9100)")
-    where.add_argument("--printer-control-port", type=int, default=CONTROL_PORTS["printer"],
-                       help="printer's control port (default 9101)")
-    where.add_argument("--scanner-link", default=DEFAULT_LINK, help=f"scanner's pty link (default {DEFAULT_LINK})")
-    where.add_argument("--scanner-control-port", type=int, default=CONTROL_PORTS["scanner"],
-                       help="scanner's control port (default 9102)")
-    where.add_argument("--camera-port", type=int, default=8081, help="with --camera: MJPEG stream (default 8081)")
-    where.add_argument("--camera-control-port", type=int, default=CONTROL_PORTS["camera"],
-                       help="with --camera: camera's control port (default 9103)")
-    where.add_argument("--conveyor-port", type=int, default=9104,
-                       help="with --camera: conveyor's line I/O port (default 9104)")
-    where.add_argument("--conveyor-control-port", type=int, default=CONTROL_PORTS["conveyor"],
-                       help="with --camera: conveyor's control port (default 9105)")
-    demo_p.set_defaults(func=demo)
-
 
 # -- building blocks -------------------------------------------------------------------------------------------
 
@@ -202,6 +175,8 @@ def _scanner_control(scanner: Any) -> dict[str, Callable[[list[str]], str]]:
 
 def send_command(args: argparse.Namespace) -> int:
     """`station sim send DEVICE WORD…`: one command to a simulator's control port, its reply on stdout."""
+    from simulators.client import send_command as send_line
+
     port = args.port if args.port is not None else CONTROL_PORTS[args.device]
     where = f"{args.host}:{port}"
     command = " ".join(args.words)
@@ -210,14 +185,7 @@ def send_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        with socket.create_connection((args.host, port), timeout=args.timeout) as conn:
-            conn.sendall(command.encode("utf-8") + b"\n")
-            reply = b""
-            while b"\n" not in reply:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                reply += data
+        text = send_line(args.host, port, command, args.timeout)
     except ConnectionRefusedError:
         print(f"station sim send: nothing listens on {where}, the {args.device} simulator's control port: start the "
               f"demo, `station sim line` or `station sim {args.device}` first, or give its port with --port",
@@ -229,7 +197,6 @@ def send_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"station sim send: cannot reach {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    text = reply.decode("utf-8", "replace").split("\n", 1)[0].strip()
     if not text:
         print(f"station sim send: {where} closed the connection without a reply (is it a simulator's control "
               "port?)", file=sys.stderr)
@@ -254,42 +221,6 @@ def send_hint(device: str, control_url: str, command: str) -> str:
     if int(port) != CONTROL_PORTS[device]:
         where += f" --port {port}"
     return f"{_station_command()} sim send {device}{where} {command}"
-
-
-def _follow_printer(address: str, on_label: Callable[[Any], None], stop: threading.Event) -> threading.Thread:
-    """Subscribe to a printer simulator's control port and hand each printed label on (image and fields), for a
-    scanner or camera simulator in another process."""
-    from simulators.printer import PrintedLabel
-
-    host, _, port = address.rpartition(":")
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5) as conn:
-                    conn.settimeout(1.0)
-                    conn.sendall(b"subscribe\n")
-                    buffer = b""
-                    log.info("following the printer simulator's labels at %s", address)
-                    while not stop.is_set():
-                        try:
-                            data = conn.recv(262144)
-                        except socket.timeout:
-                            continue
-                        if not data:
-                            break
-                        buffer += data
-                        while b"\n" in buffer:
-                            line, buffer = buffer.split(b"\n", 1)
-                            if line.startswith(b"{"):
-                                on_label(PrintedLabel.from_json(json.loads(line)))
-            except OSError as exc:
-                log.warning("printer simulator control %s: %s; retrying", address, exc)
-                stop.wait(1.0)
-
-    thread = threading.Thread(target=loop, name="follow-printer", daemon=True)
-    thread.start()
-    return thread
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)   # Ctrl-C; systemd, timeout, kill; a closed terminal
@@ -394,6 +325,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from simulators.client import follow_printer
     from simulators.control import CommandServer
 
     kind = args.sim_command
@@ -445,7 +377,7 @@ def _run(args: argparse.Namespace) -> int:
             if kind == "line":
                 printer.add_listener(camera.on_label)
             else:
-                _follow_printer(args.printer_control, camera.on_label, stop)
+                follow_printer(args.printer_control, camera.on_label, stop)
         if kind == "line" and args.conveyor and apart:
             child, child_addresses = _start_child(
                 ["conveyor", "--conveyor-port", str(args.conveyor_port), "--conveyor-control-port",
@@ -480,7 +412,7 @@ def _run(args: argparse.Namespace) -> int:
             if kind == "line":
                 printer.add_listener(scanner.on_label)
             else:
-                _follow_printer(args.printer_control, scanner.on_label, stop)
+                follow_printer(args.printer_control, scanner.on_label, stop)
         if kind in ("line", "central") and not getattr(args, "no_central", False):
             from app.broker import ensure_broker
             from simulators.central import CentralSimulator
@@ -542,90 +474,3 @@ def _run(args: argparse.Namespace) -> int:
         if broker_proc is not None:
             broker_proc.terminate()
             broker_proc.wait(5)
-
-
-def demo(args: argparse.Namespace) -> int:
-    """Simulators in a child process (as separate devices would be), then the station in this one: the operator
-    screen where there is a display, headless otherwise.
-
-    Exit codes: 0 when the demo ends as demos do (its count reached, or stopped with Ctrl-C, SIGTERM or SIGHUP: the
-    line stops cleanly and the summary is printed), 1 when the line stopped on an alarm or the simulators did not
-    start, 2 on a configuration error or a port or path already taken.
-    """
-    from app.cli import EXIT_INTERRUPTED, EXIT_OK, cmd_run
-
-    config = load_config(args.config)
-    sim_args = argparse.Namespace(camera=args.camera, conveyor=args.camera, **{
-        name: getattr(args, name) for name in (
-            "printer_port", "printer_control_port", "scanner_link", "scanner_control_port", "camera_port",
-            "camera_control_port", "conveyor_port", "conveyor_control_port")})
-    taken = busy(line_endpoints(sim_args, "line"))
-    if taken:
-        print(describe(taken, "station demo"), file=sys.stderr)
-        return 2
-    headless = args.headless
-    if headless is None:
-        from ui.display import display_problem
-
-        problem = display_problem()
-        headless = problem is not None
-        if problem is not None:
-            print(f"demo: no display for the operator screen ({problem}): running headless", flush=True)
-    ready = Path(tempfile.mkdtemp(prefix="station-demo-")) / "ready.json"
-    command = [sys.executable, "-m", "app.cli", "sim", "line", "--ready-file", str(ready),
-               "--printer-port", str(args.printer_port), "--printer-control-port", str(args.printer_control_port),
-               "--scanner-link", args.scanner_link, "--scanner-control-port", str(args.scanner_control_port),
-               "--camera-port", str(args.camera_port), "--camera-control-port", str(args.camera_control_port),
-               "--conveyor-port", str(args.conveyor_port), "--conveyor-control-port", str(args.conveyor_control_port)]
-    if args.config:
-        command += ["--config", str(args.config)]
-    if args.camera:
-        # A belt 3,000 px/s under a 1280x720 camera: at 5 items/s a label shows in about twenty frames.
-        command += ["--camera", "--conveyor", "--rate", str(args.rate), "--camera-fps", "30", "--camera-scale", "0.9",
-                    "--camera-delay", "0.3", "--camera-speed", str(max(3000.0, 500.0 * args.rate))]
-    # Its own session: the terminal's Ctrl-C reaches the station only, which stops the line while the simulators
-    # still verify the stamps in flight, and stops them after. They die with this process whatever ends it.
-    sims = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent())
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            if sims.poll() is not None:
-                print("station demo: the simulators did not start (see the messages above)", file=sys.stderr)
-                return 2 if sims.returncode == 2 else 1
-            if time.monotonic() > deadline:
-                print("station demo: the simulators were not ready within 30 s", file=sys.stderr)
-                return 1
-            time.sleep(0.1)
-        addresses = json.loads(ready.read_text(encoding="utf-8"))
-        os.environ.setdefault("STATION_DEVICES__PRINTER__URL", addresses["printer_url"])
-        verifier = addresses["camera_url"] if args.camera else addresses["scanner_url"]
-        os.environ.setdefault("STATION_DEVICES__VERIFIER__URL", verifier)
-        if args.camera:
-            os.environ.setdefault("STATION_DEVICES__LINE_IO__URL", addresses["line_io_url"])
-            os.environ.setdefault("STATION_LINE__TRIGGER", "photo_eye")
-            os.environ.setdefault("STATION_LINE__PRINT_AHEAD", "16")
-            os.environ.setdefault("STATION_LINE__VERIFY_TIMEOUT_S", "3")
-        if args.camera:
-            hint = f"  smudge some stamps:    {send_hint('camera', addresses['camera_control'], 'smudge 0.2')}"
-        else:
-            hint = f"  make the scanner miss: {send_hint('scanner', addresses['scanner_control'], 'no_read 0.2')}"
-        print(f"demo: printer {addresses['printer_url']}, verifier {verifier}, central stand-in on "
-              f"{config.mqtt.url}; {'Ctrl-C stops' if headless else 'opening the operator screen'}.\n"
-              f"  pull the paper:        {send_hint('printer', addresses['printer_control'], 'paper_out on')}"
-              "   (and paper_out off)\n" + hint, flush=True)
-        if not headless:
-            from ui.app import main as ui_main
-
-            # Ready to press Start: the demo's batch (today's, as headless) chosen, or started with --start.
-            return ui_main(args.config, demo_batch=(args.product, args.lot), count=args.count,
-                           start_line=args.start)
-        run_args = argparse.Namespace(
-            config=args.config, headless=True, count=args.count, product=args.product, lot=args.lot,
-            drain_timeout=30.0, progress_every=2.0, auto_resume=True,
-        )
-        code = cmd_run(run_args)
-        # Ctrl-C is how a demo is ended (and `make run` would report "Error 130" for it): a normal end.
-        return EXIT_OK if code == EXIT_INTERRUPTED else code
-    finally:
-        stop_process(sims)
-        shutil.rmtree(ready.parent, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Central ingest benchmark (issue 10): N events (default 100,000) from 20 simulated stations into PostgreSQL.
+"""Central ingest benchmark: N events (default 100,000) from 20 simulated stations into PostgreSQL.
 
 Everything runs on a private Mosquitto on a free port (persistence off, queues above N) and a throwaway database
 on the machine's PostgreSQL (127.0.0.1:5432, or CENTRAL_BENCH_POSTGRES), dropped at the end. Three runs of the
@@ -16,8 +16,8 @@ unacknowledged (as the relay does), `--events-per-message` events a document (de
 mqtt.events_per_message). CPU seconds of each process tree are printed: every run shares the machine's cores
 with the stations' publisher.
 
-Targets (issue 10): ours >= 50 % of the transport's rate and >= 10,000 events/s; every event stored exactly once,
-duplicates acked. Figures are printed; the exit code says only whether the benchmark itself ran.
+Targets (docs/central.md, Benchmarks): ours >= 50 % of the transport's rate and >= 10,000 events/s; every event
+stored exactly once, duplicates acked. Figures are printed; the exit code says only whether the benchmark itself ran.
 
     .venv/bin/python bench/central_ingest_bench.py [--events 100000] [--stations 20] [--events-per-message N]
 """
@@ -30,16 +30,12 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import pwd
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,23 +44,21 @@ if str(ROOT) not in sys.path:
 
 import paho.mqtt.client as paho  # noqa: E402
 import psycopg  # noqa: E402
-import yaml  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+
+from tests.central.throwaway import throwaway_database  # noqa: E402
+from tests.integration.mqtt_fixtures import Broker  # noqa: E402
 
 from conditions import cpu_model, loadavg, version  # noqa: E402
 
 TARGET = "target: ours >= 50 % of the transport's rate and >= 10,000 events/s, every event stored once"
 GTIN = "08938603001013"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 ADMIN = os.environ.get("CENTRAL_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 PREFIX = "bench"
 ICT = dt.timezone(dt.timedelta(hours=7))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tree_cpu(pid: int) -> float:
@@ -87,42 +81,11 @@ def tree_cpu(pid: int) -> float:
 
 @contextlib.contextmanager
 def private_broker(folder: Path, max_queued: int):
-    port = free_port()
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false",
-             f"max_queued_messages {max_queued}", "max_inflight_messages 1000", f"log_dest file {folder / 'log'}",
-             "log_type error"]
-    if os.geteuid() == 0:
-        lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
-    (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
-    process = subprocess.Popen([MOSQUITTO, "-c", str(folder / "mosquitto.conf")], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start on port {port}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-@contextlib.contextmanager
-def throwaway_database():
-    name = f"central_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                         "AND pid <> pg_backend_pid()", (name,))
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    """The tests' Mosquitto launcher, persistence off, queues and in-flight windows above the run's messages."""
+    broker = Broker(folder / "broker", persistence=False, log_types=("error",),
+                    extra_config=f"max_queued_messages {max_queued}\nmax_inflight_messages 1000\n")
+    with broker.start(timeout=10):
+        yield broker.port
 
 
 def build_messages(events: int, stations: int, per_message: int) -> list[tuple[str, bytes, list[str]]]:
@@ -299,14 +262,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--stations", type=int, default=20)
-    configured = yaml.safe_load((ROOT / "config" / "station.yaml").read_text())["mqtt"].get("events_per_message", 1)
+    from station.config import load_yaml
+
+    configured = load_yaml((ROOT / "config" / "station.yaml").read_text())["mqtt"].get("events_per_message", 1)
     parser.add_argument("--events-per-message", type=int, default=configured)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
-    print("central ingest benchmark (issue 10)")
+    print("central ingest benchmark")
     print(f"  machine: {cpu_model()}, {os.cpu_count()} cores, load {loadavg()}")
     print(f"  paho-mqtt {version('paho-mqtt')}, psycopg {version('psycopg')}, SQLAlchemy {version('SQLAlchemy')}, "
           f"jsonschema-rs {version('jsonschema_rs')}")
@@ -316,7 +281,7 @@ def main() -> int:
           f"{sum(len(b) for _, b, _ in messages) / len(messages):,.0f} bytes each) from {args.stations} stations, "
           f"window {args.window} each")
     with tempfile.TemporaryDirectory() as folder, private_broker(Path(folder), 10 * len(messages)) as port, \
-            throwaway_database() as url:
+            throwaway_database(ADMIN, "central_bench") as url:
         from central import db
 
         engine = db.make_engine(url)

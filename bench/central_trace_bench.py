@@ -1,4 +1,4 @@
-"""Trace page benchmark (issue 10): the page of random stamps among 1,000,000, served by `central serve`.
+"""Trace page benchmark: the page of random stamps among 1,000,000, served by `central serve`.
 
 A throwaway database on the machine's PostgreSQL (or CENTRAL_BENCH_POSTGRES) gets `--stamps` activated stamps
 (generated inside PostgreSQL, untimed) with their product, producer, batch and diary; `central serve` (uvicorn,
@@ -32,7 +32,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,31 +40,15 @@ if str(ROOT) not in sys.path:
 
 import psycopg  # noqa: E402
 
+from tests.central.throwaway import throwaway_database  # noqa: E402
+from tests.integration.mqtt_fixtures import free_port  # noqa: E402
+
 from conditions import cpu_model, loadavg, version  # noqa: E402
 
 ADMIN = os.environ.get("CENTRAL_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 GTIN = "08938603001013"
 TARGET = "target: p99 <= 50 ms at 500 requests/s open loop"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def throwaway_database():
-    name = f"central_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                         "AND pid <> pg_backend_pid()", (name,))
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def fill(url: str, stamps: int) -> float:
@@ -194,11 +177,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--web-workers", type=int, default=1)
     args = parser.parse_args()
-    print("central trace page benchmark (issue 10)")
+    print("central trace page benchmark")
     print(f"  machine: {cpu_model()}, {os.cpu_count()} cores, load {loadavg()}")
     print(f"  fastapi {version('fastapi')}, uvicorn {version('uvicorn')}, httpx {version('httpx')}, "
           f"psycopg {version('psycopg')}")
-    with throwaway_database() as url:
+    with throwaway_database(ADMIN, "central_bench") as url:
         filled = fill(url, args.stamps)
         print(f"  {args.stamps:,} stamps generated in PostgreSQL in {filled:.1f} s (untimed)")
         port = free_port()

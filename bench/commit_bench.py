@@ -1,4 +1,4 @@
-"""Commit benchmark (issue 3): activation commits (WAL, synchronous=FULL) against plain sqlite3 commits on the same disk.
+"""Commit benchmark: activation commits (WAL, synchronous=FULL) against plain sqlite3 commits on the same disk.
 
 Rows, each timed over the same number of commits, in one temp folder (so on one disk):
 
@@ -14,8 +14,9 @@ Rows, each timed over the same number of commits, in one temp folder (so on one 
 
 The stamps are allocated (allocate_stamps) and marked sent to the printer (commit_line(printed=…)) before the
 timed part; the events are built with station.epcis.activation_event the way the engine builds them, before the
-timed part too (their JSON encoding is inside Store.commit_line, so it is timed). Targets (issue 3): our commit
-rate (a) >= 50 % of the baseline's commit rate, and our activation rate (b) >= 50 % of the baseline's commit rate.
+timed part too (their JSON encoding is inside Store.commit_line, so it is timed). Targets (README.md, Benchmarks):
+our commit rate (a) >= 50 % of the baseline's commit rate, and our activation rate (b) >= 50 % of the baseline's
+commit rate.
 Figures are printed; the exit code says only whether the benchmark itself ran.
 
     .venv/bin/python bench/commit_bench.py [--commits 1500] [--groups 2,10] [--dir DIR]

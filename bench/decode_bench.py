@@ -1,4 +1,4 @@
-"""Decode benchmark (issue 3): ms per 1280x720 frame, success on good frames, false accepts on bad frames.
+"""Decode benchmark: ms per 1280x720 frame, success on good frames, false accepts on bad frames.
 
 A FIXED, seeded set of frames from the camera simulator (labels crossing the view in runs of frames, with empty
 belt, smudged codes, codes cut by the frame edge and labels of another batch among them) is generated into

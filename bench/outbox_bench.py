@@ -1,4 +1,4 @@
-"""Outbox drain benchmark (issue 3): N events (default 100,000) from the outbox to Mosquitto, against plain paho.
+"""Outbox drain benchmark: N events (default 100,000) from the outbox to Mosquitto, against plain paho.
 
 Everything runs against a private Mosquitto on a free port (persistence off, max_queued_messages above N), so
 the machine's broker is not flooded. A plain subscriber in another process (paho, QoS 1, it only counts)
@@ -20,10 +20,13 @@ The relay runs once the counting subscriber has caught up with the baseline's me
 the machine with the other's backlog. Besides the rates, the CPU this process spends per event (all its threads:
 for ours the relay's, paho's and the database writer's) is printed: on a shared machine it moves less than the rates.
 
-Targets (issue 3): ours >= 50 % of the baseline's rate, and N = 100,000 in <= 30 s. Figures are printed; the exit
-code says only whether the benchmark itself ran.
+Targets (README.md, Benchmarks): ours >= 50 % of the baseline's rate, and N = 100,000 in <= 30 s. Figures are
+printed; the exit code says only whether the benchmark itself ran.
 
     .venv/bin/python bench/outbox_bench.py [--events 100000] [--server-ack 10000] [--window 100]
+
+One script of about 460 lines: the baseline, the relay's run and the server-ack run share the broker, the
+filled outbox and the printout of the same conditions.
 """
 
 from __future__ import annotations
@@ -36,11 +39,8 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import pwd
 import resource
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -58,6 +58,9 @@ if str(ROOT) not in sys.path:
 
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from tests.integration.mqtt_fixtures import MOSQUITTO, Broker  # noqa: E402
+
 from conditions import cpu_model, disk_of, loadavg, version  # noqa: E402 (bench/ is the script's folder)
 
 TARGET = "target: ours >= 50 % of the plain paho QoS 1 loop's rate, and 100,000 events in <= 30 s"
@@ -66,7 +69,6 @@ LOT = "MX2611A"
 RESOLVER = "truyxuat.hue.example.vn"
 SITE, STATION = "hue-01", "line-1"
 READ_POINT = f"https://{RESOLVER}/station/{SITE}/{STATION}"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 # -- conditions ----------------------------------------------------------------------------------------------
@@ -96,10 +98,6 @@ def caught_up(count, expected: int, timeout: float) -> float:  # type: ignore[no
     return time.monotonic() - started
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- a private broker ----------------------------------------------------------------------------------------
@@ -107,40 +105,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def private_broker(folder: Path, max_queued: int):
-    port = free_port()
-    config = folder / "mosquitto.conf"
-    lines = [
-        f"listener {port} 127.0.0.1",
-        "allow_anonymous true",
-        "persistence false",
-        f"max_queued_messages {max_queued}",
-        f"log_dest file {folder / 'mosquitto.log'}",
-        "log_type error",
-        "log_type warning",
-    ]
-    if os.geteuid() == 0:  # run as root, Mosquitto drops to user "mosquitto", who cannot write our temp folder
-        lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
-    config.write_text("\n".join(lines) + "\n")
-    process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start on port {port}: "
-                                   f"{(folder / 'mosquitto.log').read_text(errors='replace') if (folder / 'mosquitto.log').exists() else ''}")
-            time.sleep(0.05)
-        yield port, lines
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """The tests' Mosquitto launcher, persistence off, queues above the run's events."""
+    broker = Broker(folder / "broker", persistence=False, log_types=("error", "warning"),
+                    extra_config=f"max_queued_messages {max_queued}\n")
+    with broker.start(timeout=10):
+        yield broker.port, broker.config_lines
 
 
 # -- the counting subscriber (its own process) ---------------------------------------------------------------

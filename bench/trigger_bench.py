@@ -1,4 +1,4 @@
-"""Trigger benchmark (issue 3): photo-eye trigger -> first byte of that item's ZPL label on the printer socket.
+"""Trigger benchmark: photo-eye trigger -> first byte of that item's ZPL label on the printer socket.
 
 The station path is the real one: a Store on a temp file, a LineEngine in photo-eye mode
 (LineSettings(trigger=PHOTO_EYE)), and PrinterService (stored format, ^XF recall per label) on a tcp:// URL.
@@ -15,7 +15,8 @@ engine refused (item_without_stamp) has no label and is counted apart.
              trigger, no engine: what the socket and the receiving process cost on their own
   ours       trigger -> LineEngine -> PrinterService -> socket
 
-Target (issue 3): p99 <= 2 ms. Figures are printed; the exit code says only whether the benchmark itself ran.
+Target (README.md, Benchmarks): p99 <= 2 ms. Figures are printed; the exit code says only whether the benchmark
+itself ran.
 
     .venv/bin/python bench/trigger_bench.py [--items 2000] [--rates 50,100] [--print-ahead 8]
 """

@@ -6,9 +6,11 @@ URL forms (`open_camera(url)`):
     file:///path/video.avi?fps=0&loop=1       a video file: at its own frame rate, or `fps` (0 = as fast as
                                               it decodes); `loop=1` starts again at the end
     folder:///path/to/images?fps=10&loop=1    the images of a folder in name order (png, jpg, bmp, tif)
-    http://host:port/stream.mjpg              an MJPEG stream (IP cameras, the camera simulator), read with
-                                              our own multipart reader; `?backend=ffmpeg` reads it through
-                                              OpenCV's FFmpeg backend instead; user:password@ for basic auth
+    http://host:port/stream.mjpg              an MJPEG stream (IP cameras, the camera simulator): HTTP by
+                                              httpx (redirects, chunked transfer, https), the parts by our
+                                              multipart reader; user:password@ for the Digest or Basic auth
+                                              the camera asks for; `?backend=ffmpeg` reads it through
+                                              OpenCV's FFmpeg backend instead
 
 Every form takes `gray=1` (frames as 2-D gray arrays instead of BGR; the verification camera defaults to it,
 `gray=0` keeps colour). Unknown options are refused, so a typo
@@ -24,28 +26,33 @@ got (for a file or folder played once: its place among the recording's frames, f
 
 `clock` (drivers.clock) times the replay of a file or folder, the reconnect back-off, `Frame.at` and `fps`;
 the machine's monotonic clock unless a test passes one it moves by hand.
+
+One module of about 630 lines: the URL forms, the sources (OpenCV capture, folder, MJPEG) and the grabber that
+reconnects them share one Frame and one clock; each source is a class of its own.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import socket
 import ssl
 import threading
-import time
 from collections import deque
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cv2
+import httpx
 import numpy as np
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
+from drivers.reconnect import DeviceThread, Link
+from drivers.url_options import UrlOptions
 
 __all__ = ["Camera", "CameraError", "Frame", "open_camera"]
 
@@ -98,7 +105,7 @@ _OFFSET_RELAX_S = 0.0002   # the stamp offset may grow this much a frame (clock 
 class _Url:
     scheme: str
     target: str
-    options: dict[str, str]
+    options: UrlOptions
     raw: str
     shown: str = ""         # for messages and logs: raw with the password of a user:password@ masked
 
@@ -116,11 +123,11 @@ def shown_url(url: str) -> str:
 
 
 _ALLOWED = {
-    "camera": {"width", "height", "fps", "gray", "backend"},
-    "file": {"fps", "loop", "gray"},
-    "folder": {"fps", "loop", "gray"},
-    "http": {"gray", "backend", "timeout"},
-    "https": {"gray", "backend", "timeout"},
+    "camera": ("width", "height", "fps", "gray", "backend"),
+    "file": ("fps", "loop", "gray"),
+    "folder": ("fps", "loop", "gray"),
+    "http": ("gray", "backend", "timeout"),
+    "https": ("gray", "backend", "timeout"),
 }
 
 
@@ -131,17 +138,12 @@ def _parse(url: str) -> _Url:
     if scheme not in _ALLOWED:
         raise CameraError(f"{shown}: unknown camera scheme {parts.scheme!r} "
                           "(expected camera://0, file:///video.avi, folder:///images or http://host/stream.mjpg)")
-    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    allowed = _ALLOWED[scheme]
-    if scheme in ("http", "https") and query.get("backend") != "ffmpeg":
-        # Options we do not know belong to the camera's own URL (e.g. ?action=stream): keep them there.
-        options = {k: v for k, v in query.items() if k in allowed}
-    else:
-        unknown = sorted(set(query) - allowed)
-        if unknown:
-            raise CameraError(f"{shown}: unknown option(s) {', '.join(unknown)} for {scheme}:// "
-                              f"(known: {', '.join(sorted(allowed))})")
-        options = query
+    http = scheme in ("http", "https")
+    # Options we do not know belong to an IP camera's own URL (e.g. ?action=stream): they stay in it.
+    options = UrlOptions(url, parts.query, known=_ALLOWED[scheme], error=CameraError, foreign=http, shown=shown)
+    if http and options.get("backend") == "ffmpeg" and options.foreign_query:
+        raise CameraError(f"{shown}: unknown option {options.foreign_query!r} with backend=ffmpeg "
+                          f"(known: {', '.join(options.known)})")
     if scheme == "camera":
         target = parts.netloc or parts.path.lstrip("/")
         if not target.isdigit():
@@ -155,25 +157,6 @@ def _parse(url: str) -> _Url:
             raise CameraError(f"{shown}: no host")
         target = url
     return _Url(scheme, target, options, url, shown)
-
-
-def _number(url: _Url, key: str, default: float, low: float = 0.0) -> float:
-    if key not in url.options:
-        return default
-    try:
-        value = float(url.options[key])
-    except ValueError:
-        raise CameraError(f"{url.shown}: {key}={url.options[key]!r} is not a number") from None
-    if value < low:
-        raise CameraError(f"{url.shown}: {key} must be at least {low:g}, got {value:g}")
-    return value
-
-
-def _flag(url: _Url, key: str, default: bool = False) -> bool:
-    value = url.options.get(key, "1" if default else "0").lower()
-    if value not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
-        raise CameraError(f"{url.shown}: {key}={value!r} is not a yes/no value")
-    return value in ("1", "true", "yes", "on", "")
 
 
 # ---------------------------------------------------------------------------------------------------- sources
@@ -272,9 +255,30 @@ class _FolderSource:
         self._files = []
 
 
+class _CameraAuth(httpx.Auth):
+    """The user:password@ of the URL, in the scheme the camera asks for: Digest (most IP cameras) or Basic.
+
+    Nothing is sent until the camera answers 401, so a password never goes out in clear to a camera that asks
+    for Digest, nor to one that needs none."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._basic = httpx.BasicAuth(user, password)
+        self._digest = httpx.DigestAuth(user, password)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        response = yield request
+        if response.status_code != 401:
+            return
+        if response.headers.get("www-authenticate", "").lower().startswith("digest"):
+            yield from self._digest.auth_flow(request)   # it sends again and answers the new challenge
+        else:
+            yield from self._basic.auth_flow(request)
+
+
 class _MjpegSource:
-    """multipart/x-mixed-replace over HTTP, parsed by hand: exact control of timeouts and of which part is
-    decoded (only the newest complete one in what arrived: a slow consumer never reads a backlog)."""
+    """multipart/x-mixed-replace over HTTP: httpx speaks HTTP (redirects, chunked transfer, Basic and Digest
+    auth, TLS), the multipart reader here picks the parts, so only the newest complete one in what arrived is
+    decoded (a slow consumer never reads a backlog)."""
 
     live = True
     nominal_fps = 0.0
@@ -282,73 +286,52 @@ class _MjpegSource:
     def __init__(self, url: _Url, gray: bool, timeout: float) -> None:
         self.url, self.gray, self.timeout = url, gray, timeout
         self.stamp: float | None = None
-        self._sock: socket.socket | None = None
+        self._client: httpx.Client | None = None
+        self._response: httpx.Response | None = None
+        self._chunks: Iterator[bytes] | None = None
         self._buffer = bytearray()
         self._boundary = b""
 
     def open(self) -> None:
         parts = urlsplit(self.url.target)
-        https = parts.scheme.lower() == "https"
-        port = parts.port or (443 if https else 80)
-        path = parts.path or "/"
-        own_query = parse_qs(parts.query, keep_blank_values=True)
-        query = "&".join(f"{key}={value}" for key, values in own_query.items() if key not in _ALLOWED["http"]
-                         for value in values)
-        if query:
-            path += "?" + query
+        host = parts.netloc.rpartition("@")[2]
+        query = self.url.options.foreign_query
+        target = urlunsplit((parts.scheme, host, parts.path or "/", query, ""))
+        auth = _CameraAuth(unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+        self._client = httpx.Client(
+            auth=auth, follow_redirects=True, timeout=httpx.Timeout(self.timeout),
+            verify=ssl.create_default_context(),   # the machine's CA store, as the rest of the station
+            headers={"Accept": "multipart/x-mixed-replace", "User-Agent": "packing-station"},
+        )
+        self._buffer = bytearray()
         try:
-            sock = socket.create_connection((parts.hostname, port), timeout=self.timeout)
-            if https:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
-        except OSError as exc:
-            raise CameraError(f"{self.url.shown}: cannot connect: {exc}") from exc
-        headers = [f"GET {path} HTTP/1.1", f"Host: {parts.hostname}:{port}", "Accept: multipart/x-mixed-replace",
-                   "Connection: close", "User-Agent: packing-station"]
-        if parts.username:
-            token = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()).decode()
-            headers.append(f"Authorization: Basic {token}")
-        self._sock, self._buffer = sock, bytearray()
-        try:
-            sock.sendall(("\r\n".join(headers) + "\r\n\r\n").encode("latin-1"))
-            head = self._read_until(b"\r\n\r\n", 16384)
-        except BaseException:
+            response = self._client.send(self._client.build_request("GET", target), stream=True)
+        except httpx.HTTPError as exc:
             self.close()
-            raise
-        lines = head.decode("latin-1").split("\r\n")
-        status = lines[0].split(" ", 2)
-        if len(status) < 2 or status[1] != "200":
+            raise CameraError(f"{self.url.shown}: cannot connect: {_reason(exc)}") from exc
+        self._response = response
+        if response.status_code != 200:
             self.close()
-            raise CameraError(f"{self.url.shown}: HTTP answer {lines[0]!r}")
-        fields = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
-        content_type = fields.get("content-type", "")
+            raise CameraError(f"{self.url.shown}: HTTP answer {response.status_code} {response.reason_phrase!r}")
+        content_type = response.headers.get("content-type", "")
         if "multipart" not in content_type.lower() or "boundary=" not in content_type:
             self.close()
             raise CameraError(f"{self.url.shown}: not an MJPEG stream (Content-Type {content_type!r})")
         boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
         self._boundary = b"--" + boundary.removeprefix("--").encode("latin-1")
+        self._chunks = response.iter_bytes()
 
     def _recv(self) -> None:
-        assert self._sock is not None
+        assert self._chunks is not None
         try:
-            chunk = self._sock.recv(262144)
-        except TimeoutError:
+            chunk = next(self._chunks, b"")
+        except httpx.TimeoutException:
             raise CameraError(f"{self.url.shown}: nothing received for {self.timeout:g} s") from None
-        except OSError as exc:
-            raise CameraError(f"{self.url.shown}: connection failed: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise CameraError(f"{self.url.shown}: connection failed: {_reason(exc)}") from exc
         if not chunk:
             raise CameraError(f"{self.url.shown}: the camera closed the stream")
         self._buffer += chunk
-
-    def _read_until(self, marker: bytes, limit: int) -> bytes:
-        while True:
-            end = self._buffer.find(marker)
-            if end >= 0:
-                data = bytes(self._buffer[:end])
-                del self._buffer[:end + len(marker)]
-                return data
-            if len(self._buffer) > limit:
-                raise CameraError(f"{self.url.shown}: header longer than {limit} bytes")
-            self._recv()
 
     def _next_part(self) -> tuple[bytes, float | None] | None:
         """The next complete JPEG in the buffer with its `X-Timestamp` (the exposure time some cameras send),
@@ -388,7 +371,7 @@ class _MjpegSource:
         return data, stamp
 
     def read(self) -> np.ndarray | None:
-        if self._sock is None:
+        if self._chunks is None:
             raise CameraError(f"{self.url.shown}: not open")
         newest = None
         while newest is None:
@@ -405,7 +388,9 @@ class _MjpegSource:
 
     def interrupt(self) -> None:
         """Wake a read blocked on the socket (from another thread: stop() must not wait for the timeout)."""
-        sock = self._sock
+        response = self._response
+        stream = response.extensions.get("network_stream") if response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -413,34 +398,43 @@ class _MjpegSource:
                 pass
 
     def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            self._sock = None
+        response, client = self._response, self._client
+        self._response = self._client = self._chunks = None
+        for part in (response, client):
+            if part is not None:
+                try:
+                    part.close()
+                except (httpx.HTTPError, OSError):
+                    pass   # the camera is already gone
         self._buffer = bytearray()
 
 
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
 def _source(url: _Url, gray_default: bool = False) -> _Source:
-    gray = _flag(url, "gray", gray_default)
+    options = url.options
+    gray = options.flag("gray", gray_default)
     if url.scheme == "camera":
         size = None
-        if "width" in url.options or "height" in url.options:
-            size = (int(_number(url, "width", 1280, 1)), int(_number(url, "height", 720, 1)))
-        fps = _number(url, "fps", 0.0) or None
-        api = cv2.CAP_V4L2 if url.options.get("backend") == "v4l2" else cv2.CAP_ANY
+        if "width" in options or "height" in options:
+            size = (int(options.number("width", 1280, 1, unit="pixels")),
+                    int(options.number("height", 720, 1, unit="pixels")))
+        fps = options.number("fps", 0.0, 0, unit="frames per second") or None
+        api = cv2.CAP_V4L2 if options.get("backend") == "v4l2" else cv2.CAP_ANY
         return _CaptureSource(url, int(url.target), live=True, fps=fps, size=size, gray=gray, api=api)
     if url.scheme == "file":
         if not Path(url.target).is_file():
             raise CameraError(f"{url.shown}: no such file {url.target}")
-        fps = _number(url, "fps", -1.0, -1.0)
-        return _CaptureSource(url, url.target, live=False, fps=None if fps < 0 else fps, loop=_flag(url, "loop"),
-                              gray=gray, api=cv2.CAP_FFMPEG)
+        fps = options.number("fps", -1.0, 0, unit="frames per second")
+        return _CaptureSource(url, url.target, live=False, fps=None if fps < 0 else fps,
+                              loop=options.flag("loop"), gray=gray, api=cv2.CAP_FFMPEG)
     if url.scheme == "folder":
-        return _FolderSource(url, _number(url, "fps", 10.0), _flag(url, "loop"), gray)
-    timeout = _number(url, "timeout", 3.0, 0.1)
-    if url.options.get("backend") == "ffmpeg":
+        return _FolderSource(url, options.number("fps", 10.0, 0, unit="frames per second"), options.flag("loop"),
+                             gray)
+    timeout = options.number("timeout", 3.0, 0.1, unit="seconds")
+    if options.get("backend") == "ffmpeg":
         plain = url.raw.split("?", 1)[0]
         return _CaptureSource(url, plain, live=True, gray=gray, api=cv2.CAP_FFMPEG, timeout_ms=int(timeout * 1000))
     return _MjpegSource(url, gray, timeout)
@@ -459,20 +453,17 @@ class Camera:
         self.clock = clock
         self._make_source = lambda: _source(self._url, gray)
         _source(self._url, gray)  # validate options and paths now: a bad URL fails at start-up, not in a thread
-        self._max_backoff = max_backoff
         self._cond = threading.Condition()
         self._frame: Frame | None = None
         self._seq = 0
         self._arrivals: deque[float] = deque(maxlen=90)
         self._stamp_offset: float | None = None   # our monotonic clock minus the camera's frame stamps
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._connected = False
+        self._thread = DeviceThread(self._run, f"camera {self._url.shown}", logger=log, wake=self._wake)
+        self._stop = self._thread.stopping
+        self._link = Link(self._url.shown, "camera", stop=self._stop, logger=log, clock=clock, max_backoff=max_backoff)
         self._ended = False
         self._source: _Source | None = None
-        self.last_error: str | None = None
         self.frames = 0
-        self.reconnects = 0
 
     @property
     def url(self) -> str:
@@ -481,7 +472,17 @@ class Camera:
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        return self._link.is_up
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the camera gives no frames (`<url>: <reason>`), None while it does."""
+        return self._link.last_error
+
+    @property
+    def reconnects(self) -> int:
+        """How many times frames stopped coming from a camera that was giving them."""
+        return self._link.losses
 
     @property
     def ended(self) -> bool:
@@ -490,7 +491,7 @@ class Camera:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread.running
 
     @property
     def fps(self) -> float:
@@ -523,36 +524,25 @@ class Camera:
         return frame if frame is not None and frame.seq > after_seq else None
 
     def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._connected:
-                return True
-            time.sleep(0.01)
-        return self._connected
+        return self._link.connected.wait(timeout)
 
     def start(self) -> Self:
-        if self._thread is not None:
+        if self._thread.started:
             raise CameraError(f"{self.url}: camera already started")
-        self._stop.clear()
         self._ended = False
-        self._thread = threading.Thread(target=self._run, name=f"camera {self.url}", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the grabber and close the source; returns once the thread has ended."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
+        self._thread.stop(timeout)
+
+    def _wake(self) -> None:
         with self._cond:
-            self._cond.notify_all()
+            self._cond.notify_all()   # a wait_next() returns
         interrupt = getattr(self._source, "interrupt", None)
         if interrupt is not None:
-            interrupt()
-        thread.join(timeout)
-        if thread.is_alive():
-            log.error("%s: grabber thread did not stop within %gs", self.url, timeout)
+            interrupt()               # a read blocked on the stream's socket returns
 
     def __enter__(self) -> Self:
         return self.start()
@@ -564,7 +554,6 @@ class Camera:
     # -- grabber ---------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.1
         source: _Source | None = None
         try:
             while not self._stop.is_set():
@@ -572,19 +561,11 @@ class Camera:
                     source = self._make_source()
                     try:
                         source.open()
-                    except CameraError as exc:
+                    except Exception as exc:  # CameraError, or OpenCV's own errors on odd devices
                         source.close()
                         source = None
-                        self._lost(str(exc))
-                        self.clock.wait_event(self._stop, backoff)
-                        backoff = min(backoff * 2, self._max_backoff)
-                        continue
-                    except Exception as exc:  # OpenCV raises its own errors on odd devices
-                        source.close()
-                        source = None
-                        self._lost(f"{self.url}: {exc}")
-                        self.clock.wait_event(self._stop, backoff)
-                        backoff = min(backoff * 2, self._max_backoff)
+                        self._link.lost(str(exc) if isinstance(exc, CameraError) else f"{self.url}: {exc}")
+                        self._link.pause()
                         continue
                     next_due = self.clock.monotonic()
                     self._source = source
@@ -595,14 +576,14 @@ class Camera:
                     source = self._source = None
                     if self._stop.is_set():
                         return
-                    self._lost(str(exc))
+                    # No pause: a stream the camera closed (a restart, a client limit) is opened again at once.
+                    self._link.lost(str(exc))
                     continue
                 if image is None:
                     self._end()
                     return
-                if not self._connected:
-                    self._recovered()
-                    backoff = 0.1
+                if not self._link.is_up:
+                    self._link.recovered()
                 if source.nominal_fps > 0:
                     # Replay at the file's (or asked) rate; a slow disk or decoder never speeds it up later.
                     next_due += 1.0 / source.nominal_fps
@@ -617,7 +598,7 @@ class Camera:
             self._source = None
             if source is not None:
                 source.close()
-            self._connected = False
+            self._link.closed()
             with self._cond:
                 self._cond.notify_all()
 
@@ -644,27 +625,13 @@ class Camera:
         log.info("%s: end of the recording", self.url)
         with self._cond:
             self._ended = True
-            self._connected = False
+            self._link.closed()
             self._cond.notify_all()
-
-    def _lost(self, message: str) -> None:
-        if self._connected or self.last_error is None:
-            log.warning("camera lost: %s; reconnecting", message)
-        if self._connected:
-            self.reconnects += 1
-        self._connected = False
-        self.last_error = message
-
-    def _recovered(self) -> None:
-        self._connected = True
-        if self.last_error is not None:
-            log.info("%s: camera back", self.url)
-        self.last_error = None
 
 
 def open_camera(url: str, *, max_backoff: float = 2.0, gray: bool = False, clock: Clock = SYSTEM_CLOCK) -> Camera:
     """A Camera for `url` (see the module docstring for the forms), not started: call `start()` or use it as a
     context manager. `gray` is the default when the URL has no `gray=` (a code reader wants gray frames: a
-    JPEG decodes a third faster without its colour). Raises CameraError at once for a malformed URL, an unknown
+    JPEG decodes faster without its colour). Raises CameraError at once for a malformed URL, an unknown
     option or a missing file. `clock`: see the module docstring."""
     return Camera(url, max_backoff=max_backoff, gray=gray, clock=clock)

@@ -14,6 +14,7 @@ from typing import Protocol, Self
 
 from drivers.camera import Camera, Frame
 from drivers.decoder import Decoded, Decoder, QualityFigures, figures_in_frame
+from drivers.reconnect import DeviceThread
 
 __all__ = ["CameraReader", "CameraView", "ReaderStats", "OnRead"]
 
@@ -80,8 +81,8 @@ class CameraReader:
         self._done_at: deque[float] = deque(maxlen=window)
         self._lock = threading.Lock()
         self._view: CameraView | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = DeviceThread(self._run, f"{name}-reader", logger=log)
+        self._stop = self._thread.stopping
         self._tracking = hasattr(decoder, "tracker")
         self._last_error: str | None = None
         self.frames = self.skipped = self.hits = self.misses = self.codes = self.reads = self.repeats = 0
@@ -92,23 +93,16 @@ class CameraReader:
 
     def start(self) -> Self:
         """Start the worker (and the camera's grabber, if it is not running yet)."""
-        if self._thread is not None:
+        if self._thread.started:
             raise RuntimeError(f"{self.name}: reader already started")
         if not self.camera.running:
             self.camera.start()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-reader", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, *, camera: bool = True, timeout: float = 5.0) -> None:
         """Stop the worker, and the camera too unless `camera=False`."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            thread.join(timeout)
-            if thread.is_alive():
-                log.error("%s: reader thread did not stop within %gs", self.name, timeout)
+        self._thread.stop(timeout)
         if camera:
             self.camera.stop()
 
@@ -121,7 +115,7 @@ class CameraReader:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread.running
 
     # -- what the technician screen and the benchmarks read ----------------------------------------------------
 

@@ -1,9 +1,10 @@
 """QR decoding of camera frames: two engines behind one interface, a region-of-interest tracker, quality figures.
 
-- `ZxingDecoder` (default: fastest and most reliable measured here) and `PyzbarDecoder` (the engine the design
-  card names) both implement `decode(frame, roi=None, *, downscale=1.0) -> list[Decoded]`: `frame` is a numpy
-  BGR or gray image, `roi` an (x, y, w, h) region in frame pixels, `downscale` a factor > 1 to shrink the region
-  before decoding. Every coordinate they return is in full-frame pixels.
+- `ZxingDecoder` (the default: faster and more tolerant of blur and perspective, bench/decode_bench.py) and
+  `PyzbarDecoder` (ZBar, the second engine, `verifier.decoder: pyzbar`) both implement
+  `decode(frame, roi=None, *, downscale=1.0) -> list[Decoded]`: `frame` is a numpy BGR or gray image, `roi` an
+  (x, y, w, h) region in frame pixels, `downscale` a factor > 1 to shrink the region before decoding. Every
+  coordinate they return is in full-frame pixels.
 - `TrackingDecoder(engine)` is a `Decoder` too: it decodes only where a label can be. A `RoiTracker` follows each
   label from its last hits (the conveyor moves it along a straight line at a steady speed), the region is
   shrunk while the code keeps at least `min_module_px` pixels per module, a strip along the edge where labels
@@ -23,6 +24,9 @@ centre by a perspective warp. From those samples (symbol modules only):
                 margin proper; None from pyzbar, which does not expose it.
   quiet_zone  = light modules outside the code before the first dark sample, the minimum over the four sides,
                 capped at `quiet` (4 is what ISO 18004 asks for a QR code).
+
+One module of about 660 lines: the two engines, the quality figures and the region tracker work on the same
+Decoded records and frame geometry; the figures' computation is documented here once.
 """
 
 from __future__ import annotations
@@ -366,9 +370,9 @@ class ZxingDecoder:
 
 
 class PyzbarDecoder:
-    """pyzbar (ZBar), the engine the design card names; slower and less tolerant than zxing-cpp here, kept
-    working and tested. ZBar reports no version or error-correction use: `margin` is None, N is estimated from
-    the timing pattern."""
+    """pyzbar (ZBar), the second engine (`verifier.decoder: pyzbar`): slower and less tolerant than zxing-cpp
+    (bench/decode_bench.py compares them), kept so a site can check a doubtful read with another engine. ZBar
+    reports no version or error-correction use: `margin` is None, N is estimated from the timing pattern."""
 
     name = "pyzbar"
 

@@ -23,9 +23,10 @@ import fcntl
 import os
 import select
 import struct
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from drivers.transport import Transport, TransportClosed, TransportError, UnsupportedUrl
+from drivers.url_options import UrlOptions
 
 __all__ = ["HidTransport", "KeyDecoder", "input_event"]
 
@@ -98,15 +99,9 @@ class HidTransport(Transport):
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost") or not parts.path or parts.path == "/":
             raise UnsupportedUrl(f"{url}: expected hid:///dev/input/by-id/<scanner>-event-kbd")
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        unknown = set(options) - {"grab"}
-        if unknown:
-            raise UnsupportedUrl(f"{url}: unknown option {sorted(unknown)[0]!r} (known: grab)")
-        grab = options.get("grab", "1").lower()
-        if grab not in ("0", "1", "true", "false", "yes", "no"):
-            raise UnsupportedUrl(f"{url}: grab={grab!r} is not 0 or 1")
+        options = UrlOptions(url, parts.query, known=("grab",), error=UnsupportedUrl)
         self.path = unquote(parts.path)
-        self.grab = grab in ("1", "true", "yes")
+        self.grab = options.flag("grab", True)
         self._fd: int | None = None
         self._pending = b""
         self._keys = KeyDecoder()

@@ -52,6 +52,9 @@ GPIO gate is switched on in the caller's thread and switched off by the I/O thre
 
 `Trigger.seq` is numbered by the LineIO itself, 1, 2, 3 … for its whole life, across reconnects and module
 restarts, so it can key the item in the line engine; `Trigger.module_seq` is the module's own number.
+
+One module of about 740 lines: the interface, its URL forms, the lineio+tcp protocol this docstring specifies and
+its two implementations (GPIO with the pure EdgeFilter, TCP with the pure parse_module_line) are read together.
 """
 
 from __future__ import annotations
@@ -65,12 +68,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.errors import DeviceError
+from drivers.reconnect import DeviceThread, Link
 from drivers.scanner import LineFramer, ScanRead
 from drivers.transport import TcpTransport, TransportError
+from drivers.url_options import UrlOptions, host_and_port
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +124,8 @@ TriggerCallback = Callable[[Trigger], None]
 class LineIO(ABC):
     """Photo-eye in, reject gate out. Created stopped; `start()` (or `with`) runs its I/O thread."""
 
+    last_error: str | None = None   # why the line I/O is not healthy, or what failed last; None when all is well
+
     def __init__(self, url: str, on_trigger: TriggerCallback | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.url = url
         self.on_trigger = on_trigger
@@ -129,7 +136,6 @@ class LineIO(ABC):
         self.rejects_unconfirmed = 0
         self.missed = 0
         self.suppressed = 0
-        self.last_error: str | None = None
         self._seq = 0
         self._healthy = threading.Event()
 
@@ -212,45 +218,6 @@ def open_lineio(url: str, on_trigger: TriggerCallback | None = None, *, pin_fact
     if scheme == "none":
         return NoLineIO(url, on_trigger)
     raise BadLineIOUrl(f"{url}: unknown scheme {scheme!r} (expected gpio, lineio+tcp or none)")
-
-
-# --- URL options ---------------------------------------------------------------------------------------
-
-
-def _options(url: str, query: str, known: tuple[str, ...]) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise BadLineIOUrl(f"{url}: malformed options {query!r} (expected name=value&…)") from None
-    options: dict[str, str] = {}
-    for key, value in pairs:
-        if key in options:
-            raise BadLineIOUrl(f"{url}: option {key} given twice")
-        options[key] = value
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise BadLineIOUrl(f"{url}: unknown option {', '.join(unknown)} (known: {', '.join(known)})")
-    return options
-
-
-def _number(url: str, options: dict[str, str], key: str, default: float, low: float, high: float,
-            unit: str) -> float:
-    if key not in options:
-        return default
-    try:
-        value = float(options[key])
-    except ValueError:
-        value = float("nan")
-    if not low <= value <= high:
-        raise BadLineIOUrl(f"{url}: {key} must be {unit} from {low:g} to {high:g}, got {options[key]!r}")
-    return value
-
-
-def _choice(url: str, options: dict[str, str], key: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = options.get(key, default).lower()
-    if value not in allowed:
-        raise BadLineIOUrl(f"{url}: {key} must be {' or '.join(allowed)}, got {options[key]!r}")
-    return value
 
 
 # --- the debounce filter (pure) ------------------------------------------------------------------------
@@ -346,7 +313,7 @@ _GPIO_OPTIONS = ("trigger", "reject", "pulse_ms", "debounce_ms", "min_gap_ms", "
                  "reject_active", "pull")
 
 
-def _pin(url: str, options: dict[str, str], key: str) -> str | int | None:
+def _pin(url: str, options: UrlOptions, key: str) -> str | int | None:
     value = options.get(key)
     if value is None:
         return None
@@ -366,19 +333,19 @@ class GpioLineIO(LineIO):
         if parts.netloc or parts.path not in ("", "/") or parts.fragment:
             raise BadLineIOUrl(f"{url}: gpio:// takes no host or path, only options "
                                "(expected gpio://?trigger=GPIO17&reject=GPIO27)")
-        options = _options(url, parts.query, _GPIO_OPTIONS)
+        options = UrlOptions(url, parts.query, known=_GPIO_OPTIONS, error=BadLineIOUrl)
         self.trigger_pin = _pin(url, options, "trigger")
         self.reject_pin = _pin(url, options, "reject")
         if self.trigger_pin is None and self.reject_pin is None:
             raise BadLineIOUrl(f"{url}: no trigger and no reject pin (give at least one, or use none://)")
         if self.trigger_pin is not None and str(self.trigger_pin) == str(self.reject_pin):
             raise BadLineIOUrl(f"{url}: trigger and reject are the same pin {self.trigger_pin}")
-        self.pulse = _number(url, options, "pulse_ms", 150, 1, _MAX_PULSE_MS, "milliseconds") / 1000
-        self.debounce = _number(url, options, "debounce_ms", 5, 0, 1000, "milliseconds") / 1000
-        self.min_gap = _number(url, options, "min_gap_ms", 0, 0, 60_000, "milliseconds") / 1000
-        self.trigger_active_high = _choice(url, options, "trigger_active", "high", ("high", "low")) == "high"
-        self.reject_active_high = _choice(url, options, "reject_active", "high", ("high", "low")) == "high"
-        self.pull = _choice(url, options, "pull", "on", ("on", "off")) == "on"
+        self.pulse = options.number("pulse_ms", 150, 1, _MAX_PULSE_MS, "milliseconds") / 1000
+        self.debounce = options.number("debounce_ms", 5, 0, 1000, "milliseconds") / 1000
+        self.min_gap = options.number("min_gap_ms", 0, 0, 60_000, "milliseconds") / 1000
+        self.trigger_active_high = options.choice("trigger_active", "high", ("high", "low")) == "high"
+        self.reject_active_high = options.choice("reject_active", "high", ("high", "low")) == "high"
+        self.pull = options.flag("pull", True)
         self.pin_factory = pin_factory
         self._filter = EdgeFilter(self.debounce, self.min_gap)
         self._cond = threading.Condition()
@@ -387,11 +354,11 @@ class GpioLineIO(LineIO):
         self._stopping = False
         self._eye: Any = None
         self._gate: Any = None
-        self._thread: threading.Thread | None = None
+        self._thread = DeviceThread(self._run, f"lineio {url}", logger=log, wake=self._wake)
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"line I/O {self.url} already started")
+        if self._thread.started:
+            raise RuntimeError(f"lineio {self.url} already started")
         from gpiozero import DigitalInputDevice, DigitalOutputDevice, GPIOZeroError
 
         try:
@@ -415,21 +382,19 @@ class GpioLineIO(LineIO):
             self._filter.reset(bool(self._eye.value), self.clock.monotonic())
             self._eye.when_activated = lambda: self._on_edge(True)
             self._eye.when_deactivated = lambda: self._on_edge(False)
-        self._thread = threading.Thread(target=self._run, name=f"lineio {self.url}", daemon=True)
         self._thread.start()
         self.last_error = None
         self._healthy.set()
 
-    def stop(self, timeout: float = 2.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
+    def _wake(self) -> None:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        thread.join(timeout)
-        if thread.is_alive():
-            log.error("%s: I/O thread did not stop within %gs", self.url, timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        if not self._thread.started:
+            return
+        self._thread.stop(timeout)
         with self._cond:
             self._release_at = None
             self._close_devices()  # the gate goes off as its pin is released
@@ -569,32 +534,21 @@ class TcpLineIO(LineIO):
     def __init__(self, url: str, on_trigger: TriggerCallback | None = None, *, max_backoff: float = 5.0,
                  read_timeout: float = 0.05, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(url, on_trigger, clock=clock)
-        parts = urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError:
-            raise BadLineIOUrl(f"{url}: port must be a number 1-65535 (expected lineio+tcp://host:port)") from None
-        if not parts.hostname:
-            raise BadLineIOUrl(f"{url}: missing host (expected lineio+tcp://host:port)")
-        if not port:
-            raise BadLineIOUrl(f"{url}: missing port (expected lineio+tcp://host:port)")
-        if parts.path not in ("", "/") or parts.fragment:
-            raise BadLineIOUrl(f"{url}: unexpected path {parts.path!r} (expected lineio+tcp://host:port)")
-        options = _options(url, parts.query, _TCP_OPTIONS)
-        self.pulse_ms = int(_number(url, options, "pulse_ms", 150, 1, _MAX_PULSE_MS, "milliseconds"))
-        self.keepalive = _number(url, options, "keepalive", 1.0, 0.05, 60, "seconds")
-        self.timeout = _number(url, options, "timeout", 3.0, 0.1, 300, "seconds")
+        hostname, port, parts = host_and_port(url, expected="lineio+tcp://host:port", error=BadLineIOUrl)
+        options = UrlOptions(url, parts.query, known=_TCP_OPTIONS, error=BadLineIOUrl)
+        self.pulse_ms = int(options.number("pulse_ms", 150, 1, _MAX_PULSE_MS, "milliseconds"))
+        self.keepalive = options.number("keepalive", 1.0, 0.05, 60, "seconds")
+        self.timeout = options.number("timeout", 3.0, 0.1, 300, "seconds")
         if self.timeout <= self.keepalive:
             raise BadLineIOUrl(f"{url}: timeout ({self.timeout:g}s) must be longer than keepalive "
                                f"({self.keepalive:g}s)")
-        connect_timeout = _number(url, options, "connect_timeout", 2.0, 0.1, 60, "seconds")
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        connect_timeout = options.number("connect_timeout", 2.0, 0.1, 60, "seconds")
+        host = f"[{hostname}]" if ":" in hostname else hostname
         # A reject line is a dozen bytes: a write that cannot go out in half a second means the module stopped
         # reading, and reject() must not hang on it (it fails and the I/O thread reconnects).
         self.transport = TcpTransport(f"tcp://{host}:{port}?connect_timeout={connect_timeout:g}&write_timeout=0.5")
         self.module_name: str | None = None
         self._framer = LineFramer(b"\n", _MAX_LINE)
-        self._max_backoff = max_backoff
         self._read_timeout = read_timeout
         self._lock = threading.Lock()  # writes on the transport, and the connection's state
         self._session: str | None = None  # the module's power-up token: its item numbers mean something only in it
@@ -602,24 +556,20 @@ class TcpLineIO(LineIO):
         self._unconfirmed: dict[int, float] = {}  # module seq -> when R was sent
         self._last_module_seq: int | None = None
         self._last_rx = self._last_ping = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = DeviceThread(self._run, f"lineio {url}", logger=log)
+        self._stop = self._thread.stopping
+        self._link = Link(url, "line I/O module", stop=self._stop, logger=log, clock=clock, max_backoff=max_backoff,
+                          connected=self._healthy)
+
+    @property
+    def last_error(self) -> str | None:
+        return self._link.last_error
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"line I/O {self.url} already started")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"lineio {self.url}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout)
-        if thread.is_alive():
-            log.error("%s: I/O thread did not stop within %gs", self.url, timeout)
+        self._thread.stop(timeout)
 
     def reject(self, seq: int | None = None) -> bool:
         with self._lock:
@@ -652,22 +602,19 @@ class TcpLineIO(LineIO):
     # The I/O thread --------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = min(0.1, self._max_backoff)
         try:
             while not self._stop.is_set():
                 try:
                     self._connect()
                 except (TransportError, LineIOError) as exc:
                     self._lost(str(exc))
-                    self.clock.wait_event(self._stop, backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
+                    self._link.pause()
                     continue
-                backoff = min(0.1, self._max_backoff)
                 try:
                     self._serve()
                 except (TransportError, LineIOError) as exc:
                     self._lost(str(exc))
-                    self.clock.wait_event(self._stop, backoff)
+                    self._link.pause()
         finally:
             self._lost(None)
 
@@ -696,10 +643,7 @@ class TcpLineIO(LineIO):
             self._unconfirmed.clear()
             self.module_name = first.text
             self._last_rx = self._last_ping = self.clock.monotonic()
-            self._healthy.set()
-        if self.last_error is not None:
-            log.info("%s: line I/O module %s connected again", self.url, self.module_name)
-        self.last_error = None
+            self._link.recovered(self.module_name)
         for line in pending[1:]:
             self._handle(line)
 
@@ -787,14 +731,13 @@ class TcpLineIO(LineIO):
         self._emit(at, module_seq)
 
     def _lost(self, error: str | None) -> None:
-        previous = self.last_error
-        if error is not None:
-            # One form for every failure: this line I/O's URL, then the reason (not the inner tcp:// URL).
-            reason = error.removeprefix(f"{self.transport.url}: ").removeprefix(f"{self.url}: ")
-            self.last_error = f"{self.url}: {reason}"  # set before healthy clears, so a watcher sees why
         with self._lock:
-            was_healthy = self._healthy.is_set()
-            self._healthy.clear()
+            if error is None:
+                self._link.closed()
+            else:
+                # One form for every failure: this line I/O's URL, then the reason (not the inner tcp:// URL).
+                reason = error.removeprefix(f"{self.transport.url}: ").removeprefix(f"{self.url}: ")
+                self._link.lost(f"{self.url}: {reason}")
             unconfirmed = sorted(self._unconfirmed)
             self._unconfirmed.clear()
             self.transport.close()
@@ -802,5 +745,3 @@ class TcpLineIO(LineIO):
             self.rejects_unconfirmed += len(unconfirmed)
             log.error("%s: the module went away before confirming the reject of item(s) %s: check them by hand",
                       self.url, ", ".join(map(str, unconfirmed)))
-        if error is not None and (was_healthy or previous is None):
-            log.warning("%s; reconnecting", self.last_error)

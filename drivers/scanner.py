@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import logging
 import re
-import threading
 import unicodedata
 from collections import deque
 from collections.abc import Callable
@@ -14,6 +13,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.reconnect import DeviceThread, Link
 from drivers.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -166,9 +167,9 @@ class SerialScanner:
     """Reads a scanner on one thread and calls `on_read` / `on_refused` from that thread.
 
     The scanner owns its transport: it opens it in the reader thread and, when the port fails (unplugged,
-    pty closed), closes it and opens it again with back-off (0.1 s doubling to `max_backoff`). A failure is
-    logged once and the recovery once, not every attempt. Callbacks must be quick (hand the event to a
-    queue); an exception from a callback is logged and the reader carries on.
+    pty closed), closes it and opens it again with back-off (drivers.reconnect: 0.1 s doubling to
+    `max_backoff`, on `clock`), the failure logged once and the recovery once. Callbacks must be quick (hand
+    the event to a queue); an exception from a callback is logged and the reader carries on.
 
     `refused` keeps the most recent refusals as the record of what the scanner sent that was not a read.
     """
@@ -184,6 +185,7 @@ class SerialScanner:
         keep_refused: int = 100,
         read_timeout: float = 0.2,
         max_backoff: float = 5.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.transport = transport
         self.on_read = on_read
@@ -191,14 +193,12 @@ class SerialScanner:
         self.refused: deque[ScanRefused] = deque(maxlen=keep_refused)
         self.read_count = 0
         self.refused_count = 0
-        self.last_error: str | None = None
         self._framer = LineFramer(terminator, max_length)
         self._read_timeout = read_timeout
-        self._initial_backoff = min(0.1, max_backoff)
-        self._max_backoff = max_backoff
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._connected = threading.Event()
+        self._thread = DeviceThread(self._run, f"scanner {transport.url}", logger=log)
+        self._stop = self._thread.stopping
+        self._link = Link(transport.url, "scanner", stop=self._stop, logger=log, clock=clock,
+                          max_backoff=max_backoff)
 
     @property
     def url(self) -> str:
@@ -207,34 +207,28 @@ class SerialScanner:
     @property
     def connected(self) -> bool:
         """Whether the port is open and the last read worked."""
-        return self._connected.is_set()
+        return self._link.is_up
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the port is not working (`<url>: <reason>`), None while it works."""
+        return self._link.last_error
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread.running
 
     def wait_connected(self, timeout: float) -> bool:
         """Wait until the port is open (for start-up checks and tests)."""
-        return self._connected.wait(timeout)
+        return self._link.connected.wait(timeout)
 
     def start(self) -> None:
         """Start the reader thread (it opens the port)."""
-        if self._thread is not None:
-            raise RuntimeError(f"scanner {self.url} already started")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"scanner {self.url}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the reader thread and close the port; returns once the thread has ended."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout)
-        if thread.is_alive():
-            # Only a callback that never returns can hold the thread this long.
-            log.error("%s: reader thread did not stop within %gs", self.url, timeout)
+        self._thread.stop(timeout)
 
     def __enter__(self) -> Self:
         self.start()
@@ -249,7 +243,6 @@ class SerialScanner:
         self.stop()
 
     def _run(self) -> None:
-        backoff = self._initial_backoff
         try:
             while not self._stop.is_set():
                 try:
@@ -258,33 +251,18 @@ class SerialScanner:
                         self._framer.reset()
                     data = self.transport.read(self._read_timeout)
                 except TransportError as exc:
-                    self._lost(exc)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
+                    self.transport.close()
+                    self._link.lost(str(exc))
+                    self._link.pause()
                     continue
-                if not self._connected.is_set():
-                    self._recovered()
-                backoff = self._initial_backoff
+                if not self._link.is_up:
+                    self._link.recovered()
                 if data:
                     for event in self._framer.feed(data):
                         self._dispatch(event)
         finally:
-            self._connected.clear()
+            self._link.closed()
             self.transport.close()
-
-    def _lost(self, exc: TransportError) -> None:
-        self.transport.close()
-        message = str(exc)
-        if self._connected.is_set() or self.last_error is None:
-            log.warning("%s: scanner lost: %s; reconnecting", self.url, message)
-        self._connected.clear()
-        self.last_error = message
-
-    def _recovered(self) -> None:
-        self._connected.set()
-        if self.last_error is not None:
-            log.info("%s: scanner connected again", self.url)
-        self.last_error = None
 
     def _dispatch(self, event: ScanEvent) -> None:
         if isinstance(event, ScanRead):

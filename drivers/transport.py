@@ -16,9 +16,13 @@ URLs:
 - `file:///dev/usb/lp0` — a device file (or any existing file: bytes are appended). Read-back works on a
   character device opened read-write; a regular file is write-only. The file is never created, so a
   missing printer is an error instead of a new file in /dev.
-- `cups://queue` — a raw CUPS queue through the `zebra` package; no read-back (`can_read` is False).
+- `cups://queue` — a raw CUPS queue: `lpstat -p` must list it, each write is one `lpr -o raw` job; no read-back
+  (`can_read` is False).
 - `hid:///dev/input/by-id/…-event-kbd[?grab=1]` — a keyboard-wedge scanner's input events as typed text, read-only
   (`drivers.hid`).
+
+One module of about 500 lines: four small transports (tcp, serial, file, cups) behind one interface and one URL
+parser, each a class that is read on its own; hid:// lives in drivers/hid.py.
 """
 
 from __future__ import annotations
@@ -35,12 +39,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import serial
-from zebra import Zebra
 
 from drivers.errors import DeviceError
+from drivers.url_options import UrlOptions, host_and_port
 
 _READ_SIZE = 4096
 
@@ -134,49 +138,6 @@ def open_transport(url: str) -> Transport:
     return factory(url)
 
 
-# --- option parsing -------------------------------------------------------------------------------------
-
-
-def _options(url: str, query: str) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise UnsupportedUrl(f"{url}: malformed options {query!r} (expected name=value&…)") from None
-    options: dict[str, str] = {}
-    for key, value in pairs:
-        if key in options:
-            raise UnsupportedUrl(f"{url}: option {key} given twice")
-        options[key] = value
-    return options
-
-
-def _reject_unknown(url: str, options: dict[str, str], known: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise UnsupportedUrl(f"{url}: unknown option {', '.join(unknown)} (known: {', '.join(known)})")
-
-
-def _seconds(url: str, options: dict[str, str], key: str, default: float) -> float:
-    if key not in options:
-        return default
-    try:
-        value = float(options[key])
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise UnsupportedUrl(f"{url}: {key} must be seconds between 0 and 3600, got {options[key]!r}")
-    return value
-
-
-def _bool(url: str, options: dict[str, str], key: str) -> bool:
-    value = options.get(key, "0").lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise UnsupportedUrl(f"{url}: {key} must be 0 or 1, got {options[key]!r}")
-
-
 # --- tcp:// ----------------------------------------------------------------------------------------------
 
 
@@ -185,23 +146,12 @@ class TcpTransport(Transport):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        parts = urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError:
-            raise UnsupportedUrl(f"{url}: port must be a number 1-65535 (expected tcp://host:9100)") from None
-        if not parts.hostname:
-            raise UnsupportedUrl(f"{url}: missing host (expected tcp://host:9100)")
-        if port is None or port == 0:
-            raise UnsupportedUrl(f"{url}: missing port (expected tcp://host:9100)")
-        if parts.path not in ("", "/") or parts.fragment:
-            raise UnsupportedUrl(f"{url}: unexpected path {parts.path!r} (expected tcp://host:9100)")
-        options = _options(url, parts.query)
-        _reject_unknown(url, options, ("connect_timeout", "write_timeout"))
-        self.host: str = parts.hostname
+        host, port, parts = host_and_port(url, expected="tcp://host:9100", error=UnsupportedUrl)
+        options = UrlOptions(url, parts.query, known=("connect_timeout", "write_timeout"), error=UnsupportedUrl)
+        self.host: str = host
         self.port: int = port
-        self.connect_timeout = _seconds(url, options, "connect_timeout", 5.0)
-        self.write_timeout = _seconds(url, options, "write_timeout", 10.0)
+        self.connect_timeout = options.number("connect_timeout", 5.0, 0, 3600, "seconds", above=True)
+        self.write_timeout = options.number("write_timeout", 10.0, 0, 3600, "seconds", above=True)
         self._sock: socket.socket | None = None
 
     @property
@@ -274,40 +224,31 @@ class SerialTransport(Transport):
         is_pyserial_url = "://" in target
         if not target or target == "/":
             raise UnsupportedUrl(f"{url}: missing device (expected serial:///dev/ttyUSB0?baud=9600)")
-        options = _options(url, query)
-        ours = {key: value for key, value in options.items() if key in _SERIAL_OPTIONS}
-        theirs = {key: value for key, value in options.items() if key not in _SERIAL_OPTIONS}
+        # pyserial URL handlers check their own options and reject unknown ones; a device path has only ours.
+        options = UrlOptions(url, query, known=_SERIAL_OPTIONS, error=UnsupportedUrl, foreign=is_pyserial_url)
         if is_pyserial_url:
-            # pyserial URL handlers check their own options and reject unknown ones.
-            self.port_name = target + (f"?{urlencode(theirs)}" if theirs else "")
+            self.port_name = target + (f"?{options.foreign_query}" if options.foreign_query else "")
         else:
-            _reject_unknown(url, theirs, _SERIAL_OPTIONS)
             self.port_name = unquote(target)
         self._exclusive = not is_pyserial_url
-        self.settings = self._settings(url, ours)
+        self.settings = self._settings(options)
         self._port: serial.SerialBase | None = None
         self._read_timeout: float | None = None
 
     @staticmethod
-    def _settings(url: str, options: dict[str, str]) -> dict[str, object]:
-        def number(key: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
-            value = options.get(key, default)
-            if allowed is not None and value not in allowed:
-                raise UnsupportedUrl(f"{url}: {key} must be one of {', '.join(allowed)}, got {value!r}")
-            return value
-
+    def _settings(options: UrlOptions) -> dict[str, object]:
         baud = options.get("baud", "9600")
         if not baud.isdigit() or int(baud) == 0:
-            raise UnsupportedUrl(f"{url}: baud must be a positive whole number, got {baud!r}")
+            raise UnsupportedUrl(f"{options.url}: baud must be a positive whole number, got {baud!r}")
         return {
             "baudrate": int(baud),
-            "bytesize": int(number("bytesize", "8", ("5", "6", "7", "8"))),
-            "parity": number("parity", "N", ("N", "E", "O", "M", "S")),
-            "stopbits": float(number("stopbits", "1", ("1", "1.5", "2"))),
-            "xonxoff": _bool(url, options, "xonxoff"),
-            "rtscts": _bool(url, options, "rtscts"),
-            "dsrdtr": _bool(url, options, "dsrdtr"),
-            "write_timeout": _seconds(url, options, "write_timeout", 10.0),
+            "bytesize": int(options.choice("bytesize", "8", ("5", "6", "7", "8"))),
+            "parity": options.choice("parity", "N", ("N", "E", "O", "M", "S"), fold_case=False),
+            "stopbits": float(options.choice("stopbits", "1", ("1", "1.5", "2"))),
+            "xonxoff": options.flag("xonxoff"),
+            "rtscts": options.flag("rtscts"),
+            "dsrdtr": options.flag("dsrdtr"),
+            "write_timeout": options.number("write_timeout", 10.0, 0, 3600, "seconds", above=True),
         }
 
     @property
@@ -483,22 +424,19 @@ class FileTransport(Transport):
 _QUEUE_NAME = re.compile(r"[^\s/#?\\]+")
 
 
-class _CheckedZebra(Zebra):
-    """The `zebra` package's Unix path ignores lpr's exit status; this one runs lpr and checks it."""
+_LPR_TIMEOUT = 30.0
+_LPSTAT_TIMEOUT = 10.0
 
-    lpr_timeout = 30.0
 
-    def _output_unix(self, commands: bytes) -> None:
-        result = subprocess.run(
-            ["lpr", f"-P{self.queue}", "-o", "raw"],
-            input=commands,
-            capture_output=True,
-            timeout=self.lpr_timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            message = result.stderr.decode("utf-8", "replace").strip() or f"exit status {result.returncode}"
-            raise TransportError(f"cups://{self.queue}: lpr failed: {message}")
+def cups_queues() -> list[str]:
+    """The CUPS queues `lpstat -p` lists (none when it lists none). Raises OSError without CUPS's tools."""
+    try:
+        result = subprocess.run(["lpstat", "-p"], capture_output=True, timeout=_LPSTAT_TIMEOUT, check=False,
+                                env={**os.environ, "LC_ALL": "C"})   # "printer <name> is idle…" in any locale
+    except subprocess.TimeoutExpired as exc:
+        raise OSError(f"lpstat -p did not answer within {_LPSTAT_TIMEOUT:g}s") from exc
+    lines = result.stdout.decode("utf-8", "replace").splitlines()
+    return [line.split()[1] for line in lines if line.startswith("printer ") and len(line.split()) > 1]
 
 
 class CupsTransport(Transport):
@@ -515,7 +453,7 @@ class CupsTransport(Transport):
         if not _QUEUE_NAME.fullmatch(queue):
             raise UnsupportedUrl(f"{url}: {queue!r} is not a CUPS queue name")
         self.queue = queue
-        self._zebra: _CheckedZebra | None = None
+        self._open = False
 
     @property
     def can_read(self) -> bool:
@@ -523,32 +461,34 @@ class CupsTransport(Transport):
 
     @property
     def is_open(self) -> bool:
-        return self._zebra is not None
+        return self._open
 
     def open(self) -> None:
-        if self._zebra is not None:
+        if self._open:
             return
-        zebra = _CheckedZebra(self.queue)
         try:
-            queues = zebra.getqueues()
+            queues = cups_queues()
         except OSError as exc:
             raise TransportError(f"{self._url}: cannot list CUPS queues (is CUPS installed?): {exc}") from exc
         if self.queue not in queues:
             listed = ", ".join(queues) or "none"
             raise TransportError(f"{self._url}: no CUPS queue named {self.queue!r} (lpstat -p lists: {listed})")
-        self._zebra = zebra
+        self._open = True
 
     def close(self) -> None:
-        self._zebra = None
+        self._open = False
 
     def write(self, data: bytes) -> None:
         self._require_open()
-        assert self._zebra is not None
         try:
-            # Bytes go through untouched; a str would be encoded as cp437 and break UTF-8 labels.
-            self._zebra.output(bytes(data))
+            # The bytes go to lpr untouched (UTF-8 labels stay UTF-8); its exit status says whether CUPS took them.
+            result = subprocess.run(["lpr", f"-P{self.queue}", "-o", "raw"], input=bytes(data), capture_output=True,
+                                    timeout=_LPR_TIMEOUT, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
             raise TransportError(f"{self._url}: print job failed: {exc}") from exc
+        if result.returncode != 0:
+            message = result.stderr.decode("utf-8", "replace").strip() or f"exit status {result.returncode}"
+            raise TransportError(f"{self._url}: lpr failed: {message}")
 
     def read(self, timeout: float) -> bytes:
         raise TransportError(f"{self._url}: a CUPS queue has no read-back")

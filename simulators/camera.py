@@ -7,8 +7,8 @@ What it does, as a camera over a packing conveyor would show it:
   `speed` pixels per second, so it shows in several consecutive frames.
 - Every label pass gets its own look: a random lane (y), scale, small rotation and perspective, focus blur,
   motion blur, lighting gradient; every frame gets sensor noise over a textured belt. The label is rendered,
-  warped and blurred once per pass and only placed per frame (numpy/cv2), so a 1280x720 frame costs about a
-  millisecond and its JPEG a couple more.
+  warped and blurred once per pass and only placed per frame (numpy/cv2), so a frame costs a placement and a
+  JPEG encoding, not a render, and the simulator keeps up with a real camera's frame rate.
 - Faults, as rates (per label) or on command: `no_label` (the label never shows: fell off, camera blind),
   `smudge` (ink smeared over the code beyond what error correction can repair), `cut` (the label passes
   partly outside the field of view, the code cut by the frame edge), `foreign` (a label from another batch
@@ -16,7 +16,10 @@ What it does, as a camera over a packing conveyor would show it:
 - `url` is `http://HOST:PORT/stream.mjpg` (multipart/x-mixed-replace, one JPEG per part, each with its exposure
   time as `X-Timestamp: <epoch seconds>`, as mjpg-streamer and many IP cameras send it, from the camera's own
   clock, set at start-up and free-running); `/frame.jpg` gives
-  the current frame alone. The station reads it through `drivers.camera.open_camera(url)`, the real path.
+  the current frame alone; `/video.cgi` redirects to the stream, as IP cameras' CGI addresses do. `auth=(user,
+  password)` asks for Digest (`auth_scheme="digest"`, MD5, qop=auth) or Basic authentication; `chunked=True`
+  sends the stream as HTTP/1.1 chunked transfer. The station reads it through `drivers.camera.open_camera(url)`,
+  the real path.
 - `write_frames(folder, n)` writes a FIXED, seeded set of good and bad frames and `manifest.json` with the
   ground truth of each frame (for the decode benchmark and tests).
 
@@ -30,14 +33,22 @@ Control port (`control_port`; text lines over TCP, one reply line per command):
     disconnect                            drop every open stream connection now
     status                                one JSON object: rates, counts, clients, url
     quit                                  close this control connection
+
+One module of about 800 lines: the scene (labels, belt, lighting, noise), the frame clock and the MJPEG server
+share the label passes and their times; `write_frames` renders the benchmark's fixed set from the same scene.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
 import math
 import random
+import re
+import secrets
 import socket
 import string
 import threading
@@ -53,9 +64,11 @@ import numpy as np
 from PIL import Image
 
 from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.url_options import yes_no
 from simulators.control import CommandServer
+from simulators.tcp import TcpServer, join, start_worker
 from simulators.errors import SimulatorError
-from simulators.zpl_render import render_labels
+from drivers.zebra.render import render_labels
 
 __all__ = ["CameraSimulator", "LabelKind", "make_stamp_label"]
 
@@ -63,6 +76,7 @@ log = logging.getLogger(__name__)
 
 _TEMPLATE = Path(__file__).resolve().parents[1] / "config" / "labels" / "stamp-60x40.zpl"
 _BOUNDARY = b"frame"
+_REALM = "camera-simulator"
 _MAX_LAG_S = 0.25
 _ITEM_GAP_PX = 16      # the least gap between two labels on the belt
 # A colour camera's view of the gray scene: the belt's green-grey cast, as B, G, R gains.
@@ -173,7 +187,12 @@ class CameraSimulator:
         cut_rate: float = 0.0,
         foreign_rate: float = 0.0,
         clock: Clock = SYSTEM_CLOCK,
+        auth: tuple[str, str] | None = None,
+        auth_scheme: str = "digest",
+        chunked: bool = False,
     ) -> None:
+        if auth_scheme not in ("digest", "basic"):
+            raise SimulatorError(f"auth_scheme must be digest or basic, got {auth_scheme!r}")
         if width < 320 or height < 240:
             raise SimulatorError(f"frame {width}x{height} too small (at least 320x240)")
         if fps <= 0:
@@ -192,11 +211,12 @@ class CameraSimulator:
         self.noise = noise
         self.jpeg_quality = jpeg_quality
         self.mono = mono
+        self.auth, self.auth_scheme, self.chunked = auth, auth_scheme, chunked
+        self._nonce = secrets.token_hex(16)   # one Digest nonce for the simulator's life, as many cameras do
         self._rates = {"no_label": 0.0, "smudge": 0.0, "cut": 0.0, "foreign": 0.0}
         self.set_rates(no_label=no_label_rate, smudge=smudge_rate, cut=cut_rate, foreign=foreign_rate)
         self._rng = random.Random(seed)
         self._np_rng = np.random.default_rng(seed)
-        self._requested_port = port
         self._requested_control_port = control_port
         self._lock = threading.Condition()
         self._pending: list[tuple[float, Any, LabelKind | None]] = []
@@ -207,10 +227,10 @@ class CameraSimulator:
         self._frame_seq = 0
         self._offline = False
         self._running = False
-        self._server: socket.socket | None = None
+        self._server = TcpServer(self._serve_client, host, port, name="camera",
+                                 refuse=lambda: self._offline or not self._running)
         self._control: CommandServer | None = None
-        self._clients: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
+        self._worker: threading.Thread | None = None
         self.counts = _Counts()
         self._backgrounds = [self._make_background(i) for i in range(3)]
         self._gains = [self._make_gain(i) for i in range(6)]
@@ -221,23 +241,16 @@ class CameraSimulator:
     def start(self) -> CameraSimulator:
         if self._running:
             raise SimulatorError("camera simulator already started")
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            server.bind((self.host, self._requested_port))
-        except OSError as exc:
-            server.close()
-            raise SimulatorError(f"camera simulator cannot listen on {self.host}:{self._requested_port}: {exc}")
-        server.listen(8)
-        self._server = server
         self._running = True
+        try:
+            self._server.start()
+        except SimulatorError:
+            self._running = False
+            raise
         if self._requested_control_port is not None:
             self._control = CommandServer(self._handlers(), self.host, self._requested_control_port,
                                           name="camera-control").start()
-        for target, name in ((self._render_loop, "camera-render"), (self._accept_loop, "camera-accept")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        self._worker = start_worker(self._render_loop, "camera-render")
         log.info("camera simulator streaming on %s", self.url)
         return self
 
@@ -247,18 +260,11 @@ class CameraSimulator:
         with self._lock:
             self._running = False
             self._lock.notify_all()
-        if self._server is not None:
-            _shutdown(self._server)
-        self.disconnect()
+        self._server.stop()
         if self._control is not None:
             self._control.stop()
             self._control = None
-        for thread in list(self._threads):
-            if thread is not threading.current_thread():
-                thread.join(timeout=5)
-        self._threads.clear()
-        if self._server is not None:
-            self._server.close()
+        join(self._worker)
         with self._lock:
             self._pending.clear()
             self._passes.clear()
@@ -272,9 +278,7 @@ class CameraSimulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise SimulatorError("camera simulator not started")
-        return int(self._server.getsockname()[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -321,10 +325,7 @@ class CameraSimulator:
 
     def disconnect(self) -> None:
         """Drop every open stream connection (the camera's cable pulled and put back)."""
-        with self._lock:
-            clients = list(self._clients)
-        for sock in clients:
-            _shutdown(sock)
+        self._server.disconnect()
 
     def set_offline(self, offline: bool) -> None:
         """Refuse new stream connections (accept and close at once), and drop the open ones when going offline."""
@@ -340,7 +341,7 @@ class CameraSimulator:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            return {"url": self.url if self._server else None, "rates": self.rates,
+            return {"url": self.url if self._server.running else None, "rates": self.rates,
                     "counts": vars(self.counts).copy(), "in_view": len(self._passes),
                     "pending": len(self._pending), "offline": self._offline, "fps": self.fps,
                     "size": [self.width, self.height]}
@@ -599,53 +600,62 @@ class CameraSimulator:
             self.counts.frames += 1
             self._lock.notify_all()
 
-    def _accept_loop(self) -> None:
-        assert self._server is not None
-        while self._running:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            if self._offline or not self._running:
-                _shutdown(conn)
-                conn.close()
-                continue
-            with self._lock:
-                self._clients.add(conn)
-                self.counts.clients += 1
-            thread = threading.Thread(target=self._serve_client, args=(conn,), name="camera-client", daemon=True)
-            # Finished client threads are pruned so a long run with many reconnects holds no dead threads.
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-            thread.start()
-
     def _serve_client(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(5.0)
-            request = b""
-            while b"\r\n\r\n" not in request and len(request) < 8192:
-                chunk = conn.recv(1024)
-                if not chunk:
-                    return
-                request += chunk
-            line = request.split(b"\r\n", 1)[0].decode("latin-1")
-            parts = line.split()
-            path = parts[1].split("?")[0] if len(parts) >= 2 else "/"
-            if path in ("/", "/stream.mjpg", "/stream", "/video"):
-                self._stream(conn)
-            elif path in ("/frame.jpg", "/snapshot.jpg"):
-                jpeg = self._next_jpeg(after=-1)
-                if jpeg is not None:
-                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                 + str(len(jpeg)).encode() + b"\r\nCache-Control: no-cache\r\n\r\n" + jpeg)
-            else:
-                conn.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such path; "
-                             b"try /stream.mjpg or /frame.jpg\n")
-        except OSError:
-            pass
-        finally:
-            with self._lock:
-                self._clients.discard(conn)
-            conn.close()
+        with self._lock:
+            self.counts.clients += 1
+        conn.settimeout(5.0)
+        request = b""
+        while b"\r\n\r\n" not in request and len(request) < 8192:
+            chunk = conn.recv(1024)
+            if not chunk:
+                return
+            request += chunk
+        head = request.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        parts = head[0].split()
+        method, target = (parts[0], parts[1]) if len(parts) >= 2 else ("GET", "/")
+        headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:] if ":" in h)}
+        path = target.split("?")[0]
+        if self.auth is not None and not self._authorized(method, headers.get("authorization", "")):
+            challenge = (f'Digest realm="{_REALM}", qop="auth", nonce="{self._nonce}", algorithm=MD5'
+                         if self.auth_scheme == "digest" else f'Basic realm="{_REALM}"')
+            conn.sendall(f"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\n"
+                         "Connection: close\r\n\r\n".encode("latin-1"))
+        elif path == "/video.cgi":
+            # An IP camera's CGI address that sends the client on to its stream.
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /stream.mjpg\r\nContent-Length: 0\r\n"
+                         b"Connection: close\r\n\r\n")
+        elif path in ("/", "/stream.mjpg", "/stream", "/video"):
+            self._stream(conn)
+        elif path in ("/frame.jpg", "/snapshot.jpg"):
+            jpeg = self._next_jpeg(after=-1)
+            if jpeg is not None:
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                             + str(len(jpeg)).encode() + b"\r\nCache-Control: no-cache\r\n\r\n" + jpeg)
+        else:
+            conn.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such path; "
+                         b"try /stream.mjpg or /frame.jpg\n")
+
+    def _authorized(self, method: str, header: str) -> bool:
+        """Whether the request's Authorization answers the challenge (Basic, or Digest MD5 with qop=auth)."""
+        assert self.auth is not None
+        user, password = self.auth
+        scheme, _, value = header.partition(" ")
+        if self.auth_scheme == "basic":
+            expected = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            return scheme.lower() == "basic" and hmac.compare_digest(value.strip(), expected)
+        if scheme.lower() != "digest":
+            return False
+        fields = dict((k.strip(), v.strip().strip('"')) for k, _, v in
+                      (item.partition("=") for item in re.split(r",\s*(?=\w+=)", value)))
+        if fields.get("username") != user or fields.get("nonce") != self._nonce:
+            return False
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+        ha1, ha2 = md5(f"{user}:{_REALM}:{password}"), md5(f"{method}:{fields.get('uri', '')}")
+        expected = md5(f"{ha1}:{self._nonce}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:auth:{ha2}")
+        return hmac.compare_digest(fields.get("response", ""), expected)
 
     def _next_jpeg(self, after: int) -> bytes | None:
         with self._lock:
@@ -654,8 +664,10 @@ class CameraSimulator:
             return self._jpeg if self._running else None
 
     def _stream(self, conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.0 200 OK\r\nServer: camera-simulator\r\nCache-Control: no-cache\r\n"
-                     b"Connection: close\r\nContent-Type: multipart/x-mixed-replace; boundary=" + _BOUNDARY
+        # HTTP/1.1 with chunked transfer as many IP cameras send it, or HTTP/1.0 to the end of the connection.
+        version, framing = (b"HTTP/1.1", b"Transfer-Encoding: chunked\r\n") if self.chunked else (b"HTTP/1.0", b"")
+        conn.sendall(version + b" 200 OK\r\nServer: camera-simulator\r\nCache-Control: no-cache\r\n" + framing
+                     + b"Connection: close\r\nContent-Type: multipart/x-mixed-replace; boundary=" + _BOUNDARY
                      + b"\r\n\r\n")
         seen = 0   # frame numbers start at 1: the first frame rendered is the first sent
         while self._running:
@@ -666,8 +678,9 @@ class CameraSimulator:
                 if self._frame_seq <= seen or self._jpeg is None:
                     continue
                 jpeg, seen, stamp = self._jpeg, self._frame_seq, self._jpeg_stamp
-            conn.sendall(b"--" + _BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nX-Timestamp: " + stamp
-                         + b"\r\nContent-Length: " + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+            part = (b"--" + _BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nX-Timestamp: " + stamp
+                    + b"\r\nContent-Length: " + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+            conn.sendall(b"%x\r\n%s\r\n" % (len(part), part) if self.chunked else part)
 
     # ------------------------------------------------------------------------------------------ control
 
@@ -705,9 +718,10 @@ class CameraSimulator:
             return "ok"
 
         def offline(args: list[str]) -> str:
-            if len(args) != 1 or args[0] not in ("on", "off"):
+            setting = yes_no(args[0]) if len(args) == 1 else None
+            if setting is None:
                 raise ValueError("usage: offline on|off")
-            self.set_offline(args[0] == "on")
+            self.set_offline(setting)
             return "ok"
 
         return {
@@ -782,10 +796,3 @@ class CameraSimulator:
                     "frames": frames}
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         return manifest
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

@@ -25,6 +25,9 @@ Control port (`control_port`; text lines, one reply line each, through simulator
     disconnect               drop the station's connection now
     offline on|off           refuse connections (accept and close at once)
     silent on|off            a hung module: send nothing, answer nothing (the station's keepalive notices)
+
+One module of about 450 lines: the belt's item clock, the module side of the protocol and its control commands
+share the item numbering and the connection they are sent on.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.url_options import yes_no
 from simulators.control import CommandServer
 from simulators.errors import SimulatorError
+from simulators.tcp import TcpServer, join, shutdown, start_worker
 
 __all__ = ["ConveyorSimulator", "Item", "RejectRecord"]
 
@@ -103,7 +108,6 @@ class ConveyorSimulator:
         # One power-up of the module: a stop()/start() of the same simulator is a network outage, not a reboot.
         self.session = uuid.uuid4().hex[:8]
         self._random = random.Random(seed)
-        self._requested_port = port
         self._requested_control_port = control_port
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()
@@ -114,10 +118,9 @@ class ConveyorSimulator:
         self.rejects: list[RejectRecord] = []
         self._rejected: set[int] = set()
         self._client: socket.socket | None = None
-        self._server: socket.socket | None = None
+        self._server = TcpServer(self._serve, host, port, name="conveyor", refuse=self._refuses)
         self._control: CommandServer | None = None
-        self._threads: list[threading.Thread] = []
-        self._accept_thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
         self._running = False
         self._stopping = False
 
@@ -127,16 +130,13 @@ class ConveyorSimulator:
         if self._running:
             raise SimulatorError("conveyor simulator already started")
         self._stopping = False
-        self._server = socket.create_server((self.host, self._requested_port))
-        self._requested_port = self.port  # a restart comes back on the same port
+        self._server.start()
         if self._requested_control_port is not None:
             self._control = CommandServer(self._handlers(), host=self.host, port=self._requested_control_port,
                                           name="conveyor-control").start()
             self._requested_control_port = self._control.port
         self._running = True
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="conveyor-accept", daemon=True)
-        self._accept_thread.start()
-        self._spawn(self._run_conveyor, name="conveyor-items")
+        self._worker = start_worker(self._run_conveyor, "conveyor-items")
         log.info("conveyor simulator on %s at %g items/s", self.url, self._rate)
         return self
 
@@ -146,22 +146,13 @@ class ConveyorSimulator:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._server is not None:
-            _shutdown(self._server)
-        if self._accept_thread is not None:
-            self._accept_thread.join(5)  # no new station thread after this
-            self._accept_thread = None
-        self.disconnect()
+        self._server.stop()
+        with self._send_lock:
+            self._client = None
         if self._control is not None:
             self._control.stop()
             self._control = None
-        for thread in list(self._threads):
-            if thread is not threading.current_thread():
-                thread.join(5)
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        self._threads.clear()
+        join(self._worker)
         self._running = False
 
     def __enter__(self) -> ConveyorSimulator:
@@ -174,9 +165,9 @@ class ConveyorSimulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if not self._server.running:
             raise SimulatorError("conveyor simulator not started")
-        return int(self._server.getsockname()[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -269,7 +260,7 @@ class ConveyorSimulator:
         with self._send_lock:
             client, self._client = self._client, None
         if client is not None:
-            _shutdown(client)
+            shutdown(client)
 
     def _run_conveyor(self) -> None:
         next_due = self.clock.monotonic()
@@ -328,28 +319,18 @@ class ConveyorSimulator:
             except OSError:
                 return False
 
-    def _accept_loop(self) -> None:
-        assert self._server is not None
-        while not self._stopping:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return  # the listener was shut down by stop()
-            if self._stopping or self._switches["offline"]:
-                conn.close()
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(0.5)  # bounds a send to a station that stopped reading; reads loop on it
-            self.disconnect()
-            with self._cond:
-                # Under the item lock, so no T can come between the count given here and the next item.
-                self._send(f"HELLO 1 {self.name} {self.session} {len(self.items)}\n".encode("ascii"), conn)
-                with self._send_lock:
-                    self._client = conn
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._spawn(self._serve, conn, name="conveyor-station")
+    def _refuses(self) -> bool:
+        return self._stopping or self._switches["offline"]
 
     def _serve(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.settimeout(0.5)  # bounds a send to a station that stopped reading; reads loop on it
+        self.disconnect()     # one station at a time: the newest connection is the station
+        with self._cond:
+            # Under the item lock, so no T can come between the count given here and the next item.
+            self._send(f"HELLO 1 {self.name} {self.session} {len(self.items)}\n".encode("ascii"), conn)
+            with self._send_lock:
+                self._client = conn
         buffer = b""
         try:
             while not self._stopping:
@@ -357,8 +338,6 @@ class ConveyorSimulator:
                     data = conn.recv(4096)
                 except TimeoutError:
                     continue
-                except OSError:
-                    return
                 if not data:
                     return
                 buffer += data
@@ -372,7 +351,6 @@ class ConveyorSimulator:
             with self._send_lock:
                 if self._client is conn:
                     self._client = None
-            conn.close()
 
     def _line(self, conn: socket.socket, line: str) -> None:
         if self._switches["silent"] or not line:
@@ -438,9 +416,10 @@ class ConveyorSimulator:
 
         def switch(name: str) -> Callable[[list[str]], str]:
             def handler(args: list[str]) -> str:
-                if len(args) != 1 or args[0].lower() not in ("on", "off"):
+                setting = yes_no(args[0]) if len(args) == 1 else None
+                if setting is None:
                     raise ValueError(f"usage: {name} on|off")
-                self.set_switches(**{name: args[0].lower() == "on"})
+                self.set_switches(**{name: setting})
                 return "ok"
             return handler
 
@@ -469,15 +448,3 @@ class ConveyorSimulator:
             "offline": switch("offline"),
             "silent": switch("silent"),
         }
-
-    def _spawn(self, target: Callable[..., None], *args: object, name: str) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

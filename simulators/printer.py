@@ -43,6 +43,9 @@ Control port (`control_port`; text lines over TCP, one reply line per command):
     quit                                  close this control connection
 
 Actions answer `ok`, queries answer their value, anything wrong answers `error: <why>`.
+
+One module of about 940 lines: the ZPL stream parser, the printer's state (buffer, faults, stored files, ~HS
+and ~HQES replies), its print loop and its control commands are one printer; the drawing is drivers/zebra/render.py.
 """
 
 from __future__ import annotations
@@ -67,8 +70,10 @@ from typing import Any
 from PIL import Image
 
 from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.url_options import yes_no
+from drivers.zebra.render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
 from simulators.errors import SimulatorError
-from simulators.zpl_render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
+from simulators.tcp import TcpServer, join, start_worker
 
 __all__ = ["PrintedLabel", "PrinterSimulator", "ZplStreamParser", "FAULT_NAMES"]
 
@@ -82,7 +87,7 @@ _STOPPING_FAULTS = ("paper_out", "ribbon_out", "head_open", "over_temperature", 
 _SWITCHES = FAULT_NAMES + ("paused", "silent", "offline")
 # Bytes of parameters each control command takes; ~HQ needs its two-letter query (ES, SN, ...).
 _CONTROL_PARAM_BYTES = {"HQ": 2}
-_DEFAULT_LABEL_DOTS = 251  # what an idle printer reports before any ^LL (NOTES.md's idle example)
+_DEFAULT_LABEL_DOTS = 251  # the label length an idle printer reports in ~HS before any ^LL (the ZPL guide's example)
 # Commands that put something on the label; a format with none of them and a host query (^HW) prints nothing.
 _PRINTING_COMMANDS = {"FD", "FN", "FS", "GB", "XF", "DF", "BQ", "BE", "BC", "GF", "XG"}
 
@@ -321,8 +326,6 @@ class PrinterSimulator:
         self.keep = max(1, keep)   # the most recent labels and formats kept for inspection; the counts go on
         self._received_total = 0
         self._printed_total = 0
-        self._requested_port = port
-        self._requested_control_port = control_port
         self._ips = ips
         self._cond = threading.Condition()
         self._switches: dict[str, bool] = {name: False for name in _SWITCHES}
@@ -343,12 +346,12 @@ class PrinterSimulator:
         self.unknown_controls: list[str] = []
         self.controls_seen: list[str] = []
         self._listeners: list[Callable[[PrintedLabel], None]] = []
-        self._clients: set[socket.socket] = set()
         self._subscribers: set[socket.socket] = set()
-        self._control_conns: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._server: socket.socket | None = None
-        self._control_server: socket.socket | None = None
+        self._worker: threading.Thread | None = None
+        self._server = TcpServer(self._serve_client, host, port, name="printer",
+                                 refuse=lambda: self._switches["offline"])   # switched off: goes nowhere
+        self._control_server = (TcpServer(self._serve_control, host, control_port, name="printer-control")
+                                if control_port is not None else None)
         self._running = False
         self._stopping = False
 
@@ -358,14 +361,11 @@ class PrinterSimulator:
         if self._running:
             raise SimulatorError("printer simulator already started")
         self._stopping = False
-        self._server = socket.create_server((self.host, self._requested_port))
-        if self._requested_control_port is not None:
-            self._control_server = socket.create_server((self.host, self._requested_control_port))
-        self._running = True
-        self._spawn(self._accept_loop, self._server, self._serve_client, name="printer-accept")
+        self._server.start()
         if self._control_server is not None:
-            self._spawn(self._accept_loop, self._control_server, self._serve_control, name="printer-control-accept")
-        self._spawn(self._print_loop, name="printer-print")
+            self._control_server.start()
+        self._running = True
+        self._worker = start_worker(self._print_loop, "printer-print")
         log.info("printer simulator listening on %s", self.url)
         return self
 
@@ -377,19 +377,8 @@ class PrinterSimulator:
             self._cond.notify_all()
         for server in (self._server, self._control_server):
             if server is not None:
-                self._shutdown(server)
-        with self._cond:
-            sockets = list(self._clients) + list(self._control_conns)
-        for sock in sockets:
-            self._shutdown(sock)
-        current = threading.current_thread()
-        for thread in list(self._threads):
-            if thread is not current:
-                thread.join(timeout=5)
-        for server in (self._server, self._control_server):
-            if server is not None:
-                server.close()
-        self._threads.clear()
+                server.stop()
+        join(self._worker)
         self._running = False
 
     def __enter__(self) -> PrinterSimulator:
@@ -402,13 +391,13 @@ class PrinterSimulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if not self._server.running:
             raise SimulatorError("printer simulator not started")
-        return int(self._server.getsockname()[1])
+        return self._server.port
 
     @property
     def control_port(self) -> int | None:
-        return int(self._control_server.getsockname()[1]) if self._control_server is not None else None
+        return self._control_server.port if self._control_server is not None else None
 
     @property
     def url(self) -> str:
@@ -580,10 +569,7 @@ class PrinterSimulator:
 
     def disconnect(self) -> None:
         """Drop every open printer connection now (the listener stays up, so a client can reconnect)."""
-        with self._cond:
-            clients = list(self._clients)
-        for sock in clients:
-            self._shutdown(sock)
+        self._server.disconnect()
 
     def wait_printed(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least `count` labels have printed (for tests)."""
@@ -610,7 +596,7 @@ class PrinterSimulator:
                 "files": {name: len(data) for name, data in sorted(self.files.items())},
                 "downloads": len(self.downloads),
                 "power_cycles": self.power_cycles,
-                "clients": len(self._clients),
+                "clients": len(self._server.connections),
                 "url": self.url,
                 "control": self.control_url,
             }
@@ -680,58 +666,21 @@ class PrinterSimulator:
 
     # ------------------------------------------------------------------------------------------ threads
 
-    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    @staticmethod
-    def _shutdown(sock: socket.socket) -> None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _accept_loop(self, server: socket.socket, handler: Callable[[socket.socket], None]) -> None:
-        while not self._stopping:
-            try:
-                conn, _addr = server.accept()
-            except OSError:
-                return  # the listener was shut down by stop()
-            if self._stopping:
-                conn.close()
-                return
-            if handler == self._serve_client and self._switches["offline"]:
-                conn.close()  # a printer switched off: the connection goes nowhere
-                continue
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._spawn(handler, conn, name=f"{server.getsockname()[1]}-client")
-
     def _serve_client(self, conn: socket.socket) -> None:
         parser = ZplStreamParser()
-        with self._cond:
-            self._clients.add(conn)
-        try:
-            while not self._stopping:
-                if not self._wait_for_room():
-                    return
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                for event in parser.feed(data):
-                    if event[0] == "control":
-                        self._control(conn, str(event[1]), str(event[2]), parser)
-                    elif event[0] == "download":
-                        self._store_file(str(event[1]), bytes(event[2]), str(event[3]))  # type: ignore[arg-type]
-                    else:
-                        self._receive_format(bytes(event[1]), conn)  # type: ignore[arg-type]
-        finally:
-            with self._cond:
-                self._clients.discard(conn)
-            conn.close()
+        while not self._stopping:
+            if not self._wait_for_room():
+                return
+            data = conn.recv(65536)
+            if not data:
+                return
+            for event in parser.feed(data):
+                if event[0] == "control":
+                    self._control(conn, str(event[1]), str(event[2]), parser)
+                elif event[0] == "download":
+                    self._store_file(str(event[1]), bytes(event[2]), str(event[3]))  # type: ignore[arg-type]
+                else:
+                    self._receive_format(bytes(event[1]), conn)  # type: ignore[arg-type]
 
     def _keep_received(self, zpl: bytes) -> None:
         """Under the lock: count a received format and keep the most recent ones."""
@@ -901,8 +850,6 @@ class PrinterSimulator:
     def _serve_control(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
         try:
-            with self._cond:
-                self._control_conns.add(conn)
             for raw in reader:
                 line = raw.decode("utf-8", "replace").strip()
                 if not line:
@@ -922,14 +869,10 @@ class PrinterSimulator:
                 except Exception as exc:  # a tester's typo must never take the simulator down
                     reply = f"error: {exc.__class__.__name__}: {exc}"
                 conn.sendall(reply.encode("utf-8") + b"\n")
-        except OSError:
-            pass
         finally:
             with self._cond:
                 self._subscribers.discard(conn)
-                self._control_conns.discard(conn)
             reader.close()
-            conn.close()
 
     def _control_command(self, line: str) -> str:
         words = line.split()
@@ -950,9 +893,10 @@ class PrinterSimulator:
             with self._cond:
                 return json.dumps({name: len(data) for name, data in sorted(self.files.items())})
         if command in FAULT_NAMES or command in ("silent", "offline"):
-            if len(args) != 1 or args[0].lower() not in ("on", "off", "1", "0", "true", "false"):
+            setting = yes_no(args[0]) if len(args) == 1 else None
+            if setting is None:
                 raise SimulatorError(f"usage: {command} on|off")
-            self.set_faults(**{command: args[0].lower() in ("on", "1", "true")})
+            self.set_faults(**{command: setting})
             return "ok"
         if command in ("pause", "resume"):
             self.set_faults(paused=command == "pause")

@@ -6,6 +6,7 @@ doing nothing. Relative paths in the file are relative to the file's own folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import os
 import re
@@ -15,7 +16,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
+from ruamel.yaml.util import RegExp
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +35,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from station.domain import Product
 from station.errors import ConfigError, InvalidIdentifier
+from station.shifts import DEFAULT_SHIFT_STARTS
 
 CONFIG_VERSION = 1
 ENV_PREFIX = "STATION_"
@@ -88,8 +94,9 @@ def _check_device_url(url: str, schemes: set[str]) -> str:
     return url
 
 
-class StationIdentity(_Model):
-    """Who this station is, in topics and in EPCIS events."""
+class StationIdentityConfig(_Model):
+    """Who this station is, in topics and in EPCIS events (the file's `station:` section; the line and the events
+    take it as `station.engine.StationIdentity`, made by `app.runtime.station_identity`)."""
 
     site: str = Field("hue-01", description="Site (producer's workshop) id, used in MQTT topics.",
                       pattern=r"^[A-Za-z0-9_-]{1,40}$")
@@ -282,7 +289,7 @@ class UiConfig(_Model):
     language: Language = Field(Language.VI, description="Language of the screens: vi (default) or en.")
     kiosk: bool = Field(False, description="Full screen without window decorations, for a station without a desktop.")
     shift_starts: tuple[str, ...] = Field(
-        ("06:00", "14:00", "22:00"), min_length=1, max_length=12,
+        tuple(f"{h:02d}:{m:02d}" for h, m in DEFAULT_SHIFT_STARTS), min_length=1, max_length=12,
         description="Local times (HH:MM, the station's time zone) at which a shift starts; the operator's shift "
                     "counters count from the latest one.")
 
@@ -384,7 +391,7 @@ class StationConfig(BaseSettings):
     )
 
     version: Literal[1] = Field(CONFIG_VERSION, description="Configuration format version.")
-    station: StationIdentity = StationIdentity()
+    station: StationIdentityConfig = StationIdentityConfig()
     products_file: Path = Field(Path("products.yaml"), description="Product list, relative to the config file.")
     database: DatabaseConfig = DatabaseConfig()
     devices: DevicesConfig = DevicesConfig()
@@ -429,7 +436,103 @@ class StationConfig(BaseSettings):
         return f"{self.mqtt.prefix}/{self.station.site}/{self.station.id}/{leaf}"
 
 
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+# -- YAML: one library (ruamel.yaml) for reading, writing and the technician's round-trip edit ------------------------
+# Files are read as YAML 1.1 with PyYAML's rules, as they always were: yes/no/on/off are booleans (y and n are text),
+# a float needs its dot, and an unquoted number with a leading zero and an 8 or 9 in it (a GTIN such as
+# 08938603001013) stays text.
+
+_PYYAML_RULES = [   # where ruamel's YAML 1.1 differs from PyYAML's (yaml/resolver.py)
+    ("tag:yaml.org,2002:bool",
+     RegExp(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"), list("yYnNtTfFoO")),
+    ("tag:yaml.org,2002:float",
+     RegExp(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+             |\.[0-9_]+(?:[eE][-+][0-9]+)?
+             |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+             |[-+]?\.(?:inf|Inf|INF)
+             |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789.")),
+]
+
+
+class _PyYamlResolver(VersionedResolver):
+    """ruamel's YAML 1.1 resolver with PyYAML's booleans and floats."""
+
+    @property
+    def versioned_resolver(self) -> Any:
+        table = self._version_implicit_resolver
+        if "pyyaml" not in table:
+            replaced = {tag for tag, _, _ in _PYYAML_RULES}
+            for versions, tag, regexp, first in implicit_resolvers:
+                if (1, 1) in versions and tag not in replaced:
+                    self.add_version_implicit_resolver("pyyaml", tag, regexp, first)   # type: ignore[arg-type]
+            for tag, regexp, first in _PYYAML_RULES:
+                self.add_version_implicit_resolver("pyyaml", tag, regexp, first)   # type: ignore[arg-type]
+        return table["pyyaml"]
+
+
+def _reader() -> YAML:
+    reader = YAML(typ="rt")   # round trip: it keeps each key's and item's line, for the messages
+    reader.version = (1, 1)   # octal 0123 and sexagesimal 1:30 constructed as YAML 1.1 numbers
+    reader.Resolver = _PyYamlResolver
+    return reader
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip containers and scalars as plain dicts, lists, str, int and float."""
+    if isinstance(node, dict):
+        return {_plain(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, dt.datetime):
+        return dt.datetime.combine(node.date(), node.timetz())   # ruamel's TimeStamp as a datetime
+    for plain in (str, int, float):
+        if isinstance(node, plain):
+            return plain(node)
+    return node
+
+
+def load_yaml(text: str) -> Any:
+    """A YAML document as plain data. Raises ruamel.yaml's YAMLError (`problem_mark` says where)."""
+    return _plain(_reader().load(text))
+
+
+def yaml_with_lines(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """The YAML document as plain data, and the line (1-based) of every key and list item by its path."""
+    document = _reader().load(text)
+    lines: dict[tuple[Any, ...], int] = {(): 1}
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, CommentedMap):
+            for key, value in node.items():
+                lines[path + (_plain(key),)] = node.lc.key(key)[0] + 1
+                walk(value, path + (_plain(key),))
+        elif isinstance(node, CommentedSeq):
+            for index, item in enumerate(node):
+                lines[path + (index,)] = node.lc.item(index)[0] + 1
+                walk(item, path + (index,))
+
+    if isinstance(document, (CommentedMap, CommentedSeq)):
+        lines[()] = document.lc.line + 1
+    walk(document, ())
+    return _plain(document), lines
+
+
+def dump_yaml(data: Any) -> str:
+    """Plain data as block-style YAML that reads back the same as YAML 1.1 (a '22:00' stays quoted text)."""
+    import io
+
+    writer = YAML(typ="safe", pure=True)
+    writer.version = (1, 1)
+    writer.default_flow_style = False
+    writer.allow_unicode = True
+    writer.sort_base_mapping_type_on_output = False   # type: ignore[assignment]
+    out = io.StringIO()
+    writer.dump(data, out)
+    return out.getvalue().removeprefix("%YAML 1.1\n---\n")   # the 1.1 rules without a directive in the text
+
+
+def _yaml_error(path: Path, exc: YAMLError) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or str(exc)
@@ -440,8 +543,8 @@ def read_yaml(path: Path, what: str) -> Any:
     if not path.exists():
         raise ConfigError(f"{path}: {what} not found")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+        return load_yaml(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
         raise _yaml_error(path, exc) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc}") from None
@@ -541,7 +644,7 @@ def load_products(path: Path) -> list[Product]:
 def dump_config(config: StationConfig) -> str:
     """The configuration as YAML (for `station config show`)."""
     data = config.model_dump(mode="json", exclude={"source"})
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    return dump_yaml(data)
 
 
 
@@ -550,10 +653,6 @@ def edit_config_text(text: str, changes: Mapping[str, Any], *, source: str = "<c
     key order, quoting and blank lines (ruamel.yaml round trip). Missing sections are added. Raises ConfigError
     when the text is not YAML or a key runs through something that is not a mapping."""
     import io
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
-    from ruamel.yaml.error import YAMLError
 
     editor = YAML()
     editor.preserve_quotes = True

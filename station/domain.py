@@ -36,7 +36,9 @@ class VoidReason(str, enum.Enum):
 
 ALLOWED_TRANSITIONS: dict[StampState, frozenset[StampState]] = {
     StampState.ALLOCATED: frozenset({StampState.SENT_TO_PRINTER, StampState.VOIDED, StampState.UNUSED}),
-    StampState.SENT_TO_PRINTER: frozenset({StampState.VERIFIED, StampState.VOIDED}),
+    # ACTIVATED straight from SENT_TO_PRINTER: the line verifies and activates a stamp in one commit (the read that
+    # matched it is its verification, kept as verified_at), so the line never stores a stamp as VERIFIED.
+    StampState.SENT_TO_PRINTER: frozenset({StampState.VERIFIED, StampState.ACTIVATED, StampState.VOIDED}),
     StampState.VERIFIED: frozenset({StampState.ACTIVATED, StampState.VOIDED}),
     StampState.ACTIVATED: frozenset(),
     StampState.VOIDED: frozenset(),

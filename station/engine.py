@@ -7,6 +7,15 @@ locks around the stamps in flight. Devices are reached only through the protocol
 Throughput comes from three habits: serials are reserved in blocks, the stamps in flight are pipelined (the
 printer never waits for a verification), and decisions are committed in groups — one fsync for every stamp decided
 within ``commit_interval_s`` — while the reject gate still fires the moment a stamp is voided.
+
+Its parts, each in its own file under ``station/line/``: the loop it shares with the pre-printed line (``loop.py``:
+inbox, commands, group-commit timing, stepping), the stamps in flight and the rules that match a read to one
+(``window.py``, pure), the serial pool (``serial_pool.py``), the commit pipeline (``commits.py``), the EPCIS events
+and the label's fields (``stamp_events.py``), and the events and summary it announces (``events.py``). What stays
+here, over 400 lines, is one class on purpose: printing, matching a read, a printer fault, a batch lock and the
+operator's resume all change the same state (the window, the summary, the line's state) on one thread, in an
+order that matters — the paper-out path voids the printer's buffer in the same turn as the timeouts look at it.
+Split across classes, each would reach into the others' state.
 """
 
 from __future__ import annotations
@@ -14,25 +23,36 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-import queue
-import threading
 import time
-from collections import Counter, deque
-from concurrent.futures import Future
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
-from station import epcis
 from station.alarms import Alarm, Severity, printer_alarm
-from station.domain import Batch, DeliveryState, Product, Stamp, StampState, VoidReason
+from station.domain import Batch, Product, Stamp, StampState, VoidReason
 from station.errors import InvalidIdentifier
-from station.gs1 import DigitalLinkTemplate, link_key, parse_digital_link
-from station.line_events import MAX_INBOX_PER_TURN, FloodMeter, LineCommand, LineEvents
+from station.gs1 import parse_digital_link
+from station.line.commits import Decisions, LineCommits
+from station.line.events import (
+    AlarmRaised,
+    LineEvent,
+    LineState,
+    RunFinished,
+    RunSummary,
+    StampDecided,
+    StateChanged,
+    StationIdentity,
+)
+from station.line.flood import FloodMeter
+from station.line.loop import COMMIT_MAX_STAMPS, IDLE_WAIT_S, MAX_INBOX_PER_TURN, GroupCommit, LineLoop
+from station.line.serial_pool import SerialPool
+from station.line.stamp_events import label_fields, stamp_activation_event, stamp_void_event
+from station.line.window import InFlight, InFlightWindow
 from station.product_check import ProductGuard
 from station.ports import (
     ItemTrigger,
     LabelPrinter,
+    LineStore,
     PrinterCondition,
     PrinterHealth,
     PrinterPortError,
@@ -40,30 +60,20 @@ from station.ports import (
     VerificationRead,
 )
 from station.quality import DISCLAIMER, QualityTrend, grade
-from station.serials import SerialGenerator
-from station.store import Activation, BatchLocked, ScanRecord, Store, Voiding, utcnow
+from station.store.records import Activation, ScanRecord, Voiding, utcnow
 
 log = logging.getLogger(__name__)
 
 # Voids that say something about verification; printer faults and stops are counted but break no streak.
 FAILURE_REASONS = frozenset({VoidReason.NO_READ, VoidReason.WRONG_CONTENT, VoidReason.UNREADABLE})
-RECENT_DECIDED = 4096
 # Printed stamps whose print is not written yet, at most: the line waits for its commit before printing more. After a
 # crash this many allocated serials past the last print written may be on labels (Store.interrupted_stamps): they
 # are voided, the rest given back as unused. Prints pile up for two commits (one being written, the next one
 # gathering), so 64 is 290 ms of commit latency at 110 items/s: a loaded machine's or an SD card's slow fsync must
-# not hold a trigger back (with 16 the trigger benchmark's p99 at 100 items/s went from 2.5 to 58 ms on a busy
-# machine, and items went unlabelled). The pool holds two blocks of line.serial_block (32) at most, so with the
-# default block a kill voids every serial reserved past the last print written.
+# not hold a trigger back (bench/trigger_bench.py measures the triggers' latency under load). The pool holds two
+# blocks of line.serial_block (32) at most, so with the default block a kill voids every serial reserved past the
+# last print written.
 UNRECORDED_PRINTS = 64
-
-
-class LineState(str, enum.Enum):
-    STOPPED = "stopped"
-    RUNNING = "running"
-    PAUSED = "paused"          # by the operator
-    FAULT = "fault"            # by a device fault or a serious alarm; resumes on the operator's word (or by itself)
-    STOPPING = "stopping"      # no new stamps; waiting for those in flight
 
 
 class TriggerMode(str, enum.Enum):
@@ -86,6 +96,7 @@ class LineSettings:
     printer_status_wait_s: float = 1.0   # a stamp timing out that may still be in the printer waits at most this
                                          # for the printer's status before it is voided no_read
     max_inbox_per_turn: int = MAX_INBOX_PER_TURN   # reads, triggers, commands handled per turn, at most
+    commit_max_stamps: int = COMMIT_MAX_STAMPS     # stamps decided that make a commit due before its interval
     flood_min_reads_per_s: int = 200     # a verifier sending more reads than this a second, and
     flood_reads_per_item: float = 10.0   # this many times the items printed, floods: scanner_flood, and its reads
                                          # blame no stamp (each stamp is decided by its own read or windows)
@@ -94,174 +105,14 @@ class LineSettings:
                                          # dedupe time); any other read of it is a duplicate_stamp
 
 
-@dataclass(frozen=True)
-class StationIdentity:
-    site: str
-    station: str
-    resolver: str
-    read_point: str
-    tz_offset: str = "+07:00"
-
-    @property
-    def tzinfo(self) -> dt.timezone:
-        sign = -1 if self.tz_offset.startswith("-") else 1
-        hours, minutes = (int(x) for x in self.tz_offset[1:].split(":"))
-        return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-
-
-# Events the engine tells its listeners about (the UI bridge turns them into Qt signals; the CLI prints them).
-
-@dataclass(frozen=True)
-class StateChanged:
-    state: LineState
-    reason: str = ""
-    # A FAULT the line leaves by itself (a printer fault with auto_resume, once the printer is ready): every other
-    # one waits for a person to resume, which a headless run cannot do (it stops instead).
-    clears_by_itself: bool = False
-
-
-@dataclass(frozen=True)
-class StampDecided:
-    stamp: Stamp
-    read_text: str | None = None
-
-
-@dataclass(frozen=True)
-class AlarmRaised:
-    alarm: Alarm
-
-
-@dataclass(frozen=True)
-class RunFinished:
-    summary: RunSummary
-
-
-LineEvent = StateChanged | StampDecided | AlarmRaised | RunFinished
-
-
-@dataclass
-class RunSummary:
-    batch_lot: str = ""
-    requested: int | None = None
-    printed: int = 0
-    verified: int = 0
-    activated: int = 0
-    voided: Counter[str] = field(default_factory=Counter)
-    unused: int = 0                # serials reserved and never printed, given back at the end (never published)
-    rejected: int = 0              # items that had to leave the line (a voided stamp's, or one that got no stamp)
-    reject_gate: bool = False      # the line has a reject gate; without one those items are taken off by hand
-    reject_failed: int = 0         # of them, those the gate could not push off
-    sent: int = 0
-    confirmed: int = 0
-    pending: int = 0
-    quality: Counter[str] = field(default_factory=Counter)
-    stopped_by: str = ""
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    delivery_problem: str = ""     # set by the runtime: why the broker refuses delivery (station.relay)
-    stop_alarm: str = ""           # set by the runtime: the alarm the run ended on, in full (stopped_by is its code)
-
-    @property
-    def voided_total(self) -> int:
-        return sum(self.voided.values())
-
-    @property
-    def rate_per_min(self) -> float:
-        elapsed = (self.finished_at or time.time()) - self.started_at
-        return 60.0 * self.activated / elapsed if elapsed > 0 else 0.0
-
-    def heading(self, kind: str = "") -> str:
-        requested = self.requested if self.requested is not None else "until stopped"
-        return f"run of batch {self.batch_lot}{kind} (figures of this run only): requested {requested}"
-
-    def rejects(self) -> str:
-        """What became of the items that had to leave the line, or "" when there were none."""
-        if not self.rejected:
-            return ""
-        if not self.reject_gate:
-            return f"{_items(self.rejected)} to take off the line by hand (no reject gate)"
-        fired = f"reject gate fired {self.rejected - self.reject_failed}"
-        if self.reject_failed:
-            fired += f", could not fire for {_items(self.reject_failed)}: take them off by hand"
-        return fired
-
-    def delivery(self) -> str:
-        return (f"events of this run: sent {self.sent}, confirmed by the server {self.confirmed}, "
-                f"waiting {self.pending}")
-
-    def lines(self) -> list[str]:
-        voids = ", ".join(f"{k} {v}" for k, v in sorted(self.voided.items())) or "none"
-        rejects = self.rejects()
-        lines = [
-            self.heading(),
-            f"printed {self.printed}, verified {self.verified}, activated {self.activated}"
-            + (f"; {self.unused} serials reserved and not printed, kept as unused (not published)"
-               if self.unused else ""),
-            f"voided {self.voided_total} ({voids})" + (f"; {rejects}" if rejects else ""),
-            self.delivery(),
-            f"rate {self.rate_per_min:.0f} items/min" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""),
-        ]
-        if self.quality:
-            grades = " ".join(f"{g} {n}" for g, n in sorted(self.quality.items()))
-            lines.append(f"print quality ({DISCLAIMER}): {grades}")
-        return lines + self.notes()
-
-    def notes(self) -> list[str]:
-        """The lines every summary ends with: the alarm the run ended on, a broker refusing delivery."""
-        notes = []
-        if self.stop_alarm:
-            notes.append(f"the run ended on the alarm {self.stop_alarm}")
-        if self.delivery_problem:
-            notes.append(f"delivery refused by the broker, events kept in the outbox: {self.delivery_problem}")
-        return notes
-
-
-def _items(n: int) -> str:
-    return f"{n} item" + ("" if n == 1 else "s")
-
-
-@dataclass
-class _InFlight:
-    stamp: Stamp
-    deadline: float
-    item: int | None           # the item it was printed for (photo-eye seq, or print order in free run)
-    sent_at: float = 0.0       # when its label went to the printer (the engine's clock)
-    status_asked: float | None = None   # timed out while it may still be in the printer: when its status was asked
-
-
-_Command = LineCommand  # the commands both lines take
-
-
-@dataclass(frozen=True)
-class _ProductRead:
-    read: VerificationRead
-
-
-def label_fields(product: Product, batch: Batch, stamp: Stamp) -> dict[str, str | None]:
-    """What the label template shows for one stamp (None leaves the template's line out)."""
-
-    def day(d: dt.date | None) -> str | None:
-        return d.strftime("%d/%m/%Y") if d else None
-
-    return {
-        "qr": stamp.uri,
-        "product_name": product.name,
-        "producer": product.producer,
-        "lot": batch.lot,
-        "serial": stamp.serial,
-        "gtin": product.gtin,
-        "gtin12": product.gtin13[:12] if product.gtin13 else None,
-        "production_date": day(batch.production_date),
-        "expiry_date": day(batch.expiry_date),
-    }
-
-
-class LineEngine(LineEvents):
+class LineEngine(LineLoop):
     """Runs one batch at a time on the configured printer and verifier."""
+
+    _thread_name = "line-engine"
 
     def __init__(
         self,
-        store: Store,
+        store: LineStore,
         printer: LabelPrinter,
         identity: StationIdentity,
         settings: LineSettings = LineSettings(),
@@ -274,32 +125,15 @@ class LineEngine(LineEvents):
         self.identity = identity
         self.settings = settings
         self.reject_gate = reject_gate
-        self._clock = clock
-        self._flood = FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1)),
-                                 reads_per_item=settings.flood_reads_per_item)
-        self._serials = SerialGenerator(settings.serial_length)
-        super().__init__(LineState.STOPPED)
-        self._thread: threading.Thread | None = None
-        self._stepper: Iterator[None] | None = None   # a run begun with begin(), turned by step()
-        self._inflight: deque[_InFlight] = deque()
-        self._by_uri: dict[str, _InFlight] = {}   # by gs1.link_key of the stamp's URI
-        self._by_serial: dict[tuple[str, str], _InFlight] = {}
-        self._recent: dict[str, Stamp] = {}   # uri -> the stamp as decided (before and after its commit)
-        self._seen: dict[str, tuple[int | None, float]] = {}   # uri -> (its item, when last read or decided)
-        self._last_item = 0                   # the item of the newest stamp printed
-        self._last_verified: str | None = None
-        self._flood_alarmed: set[str] = set()   # serious alarms already raised during this flood
-        self._in_flood = False                  # the read being handled is one of a flood
-        self._recent_order: deque[str] = deque()
-        self._pool: deque[Stamp] = deque()
-        self._refill: Future[list[Stamp]] | None = None
+        super().__init__(clock=clock, flood=FloodMeter.per_second(settings.flood_min_reads_per_s,
+                                                                 settings.flood_reads_per_item))
+        self._inflight = InFlightWindow(settings.match_window_items, settings.repeat_read_s)
+        self._pool = SerialPool(store, identity.resolver, settings.serial_block, settings.serial_length)
         self._triggers: deque[ItemTrigger] = deque()
         self._items = 0
         self._summary = RunSummary()
         self._consecutive_failures = 0
-        self._last_stamp: Stamp | None = None
         self._batch_cache: dict[int, Batch] = {}
-        self._templates: dict[int, DigitalLinkTemplate] = {}
         self._trend = QualityTrend()
         self._fault_is_printer = True  # FAULT from the printer clears by itself; from a foreign stamp it does not
         self._lock_checked = 0.0
@@ -308,26 +142,10 @@ class LineEngine(LineEvents):
         self._guard: ProductGuard | None = None
         self._run_args: tuple[Product, Batch, int | None] | None = None
         # Decided but not yet committed: flushed together, then announced.
-        self._printed: list[int] = []
-        self._activations: list[tuple[Activation, Stamp]] = []
-        self._voids: list[tuple[Voiding, Stamp, bool]] = []
-        self._stray: list[ScanRecord] = []
-        self._pending_since: float | None = None
-        self._commit: Future[None] | None = None
-        self._committing: tuple[list[int], list[tuple[Activation, Stamp]], list[tuple[Voiding, Stamp, bool]],
-                                list[ScanRecord]] = ([], [], [], [])
+        self._commits = LineCommits(store, GroupCommit(clock, settings.commit_interval_s, settings.commit_max_stamps))
         self.commits = 0
-        self.turns = 0   # turns of the loop taken (a test waits on it to know the engine has looked again)
 
     # -- public, any thread -----------------------------------------------------------------------------------
-
-    @property
-    def last_stamp(self) -> Stamp | None:
-        return self._last_stamp
-
-    @property
-    def summary(self) -> RunSummary:
-        return self._summary
 
     @property
     def quality_trend(self) -> QualityTrend:
@@ -353,49 +171,7 @@ class LineEngine(LineEvents):
             self._raise(Alarm.raise_("interrupted_stamps_voided", f"{len(stale)} stamps"))
         return len(stale)
 
-    def start(self, batch_id: int, count: int | None = None) -> None:
-        """Run the line for ``count`` items (None: until stopped), on the engine's own thread."""
-        product, batch = self._prepare(batch_id, count)
-        self._thread = threading.Thread(
-            target=self._run, args=(product, batch, count), name="line-engine", daemon=True
-        )
-        self._set_state(LineState.RUNNING)
-        self._thread.start()
-
-    def begin(self, batch_id: int, count: int | None = None) -> None:
-        """As start(), but no thread: each step() runs one turn of the loop on the caller's thread (tests, tools).
-
-        The turn is the one the engine's thread runs, except that it never waits for the inbox, and a step waits
-        for the commit it started, so what was decided in it is written and announced when step() returns.
-        """
-        product, batch = self._prepare(batch_id, count)
-        self._stepper = self._running(product, batch, count, wait=False)
-        self._set_state(LineState.RUNNING)
-
-    def step(self) -> bool:
-        """One turn of a run begun with begin(): True while the run goes on, False once it has finished."""
-        if self._stepper is None:
-            raise RuntimeError("no run begun: call begin() first")
-        try:
-            next(self._stepper)
-        except StopIteration:
-            self._stepper = None
-            return False
-        self._collect_commit(block=True)
-        return True
-
-    def finish(self, max_steps: int = 1000) -> None:
-        """End a run begun with begin(): stop, and step until it has finished. Stamps still in flight keep their
-        windows (move the clock past them, or read them, first): RuntimeError if the run cannot end without it."""
-        self.stop()
-        for _ in range(max_steps):
-            if not self.step():
-                return
-        raise RuntimeError(f"the run did not finish in {max_steps} steps: {len(self._inflight)} stamps in flight")
-
-    def _prepare(self, batch_id: int, count: int | None) -> tuple[Product, Batch]:
-        if (self._thread is not None and self._thread.is_alive()) or self._stepper is not None:
-            raise RuntimeError("the line is already running")
+    def _prepare(self, batch_id: int, count: int | None) -> None:
         batch = self.store.batch(batch_id)
         if batch.closed:
             raise ValueError(f"batch {batch.lot} is closed: open a new batch")
@@ -405,24 +181,13 @@ class LineEngine(LineEvents):
         self.recover()
         self._summary = RunSummary(batch_lot=batch.lot, requested=count, started_at=time.time(),
                                    reject_gate=self.reject_gate is not None)
-        self._stop_reason = None
         self._batch_id = batch.id
         self._locked_reason = None
         self._guard = ProductGuard(batch)
         self._consecutive_failures = 0
         self._trend = QualityTrend()
         self._triggers.clear()
-        self._done.clear()
-        return product, batch
-
-    def submit_read(self, read: VerificationRead) -> None:
-        """A read from the verification device (called on its reader thread). At most max_queued_reads wait:
-        beyond that a read is counted and recorded as dropped, never queued (a babbling scanner)."""
-        self._queue_read(read, self._clock, self._flood)
-
-    def submit_product_read(self, read: VerificationRead) -> None:
-        """A read of the product's own barcode (EAN-13/GTIN) from the product scanner, if the line has one."""
-        self._queue_read(_ProductRead(read), self._clock, self._flood)
+        self._run_args = (product, batch, count)
 
     def submit_trigger(self, trigger: ItemTrigger) -> None:
         """The photo-eye saw an item (called on the line I/O thread)."""
@@ -431,59 +196,44 @@ class LineEngine(LineEvents):
 
     # -- the engine's thread ----------------------------------------------------------------------------------
 
-    def _run(self, product: Product, batch: Batch, count: int | None) -> None:
-        for _ in self._running(product, batch, count, wait=True):
-            pass
+    def _wind_up(self) -> None:
+        self._release_pool()
+        self._flush(wait=True)
 
-    def _running(self, product: Product, batch: Batch, count: int | None, *, wait: bool) -> Iterator[None]:
-        """The whole run, one turn of the loop per step: the engine's thread runs it through, step() one turn."""
-        try:
-            yield from self._loop(product, batch, count, wait=wait)
-            self._release_pool()
-            self._flush(wait=True)
-        except Exception as exc:  # a bug or a dead database must not leave the line looking "running"
-            log.exception("line engine failed")
-            self._summary.stopped_by = f"internal error: {exc}"
-            self._abandon()
-        finally:
-            self._finish()
+    def _settle(self) -> None:
+        self._collect_commit(block=True)
+
+    def _unfinished(self) -> str:
+        return f": {len(self._inflight)} stamps in flight"
 
     def _abandon(self) -> None:
         """After an error: whatever can still be written is voided; the rest is voided at the next start."""
-        self._pool.clear()  # still "allocated" in the database: the next start settles them (recover)
-        self._refill = None
-        self._printed.clear()
-        self._activations.clear()
-        self._voids.clear()
-        self._stray.clear()
+        self._pool.abandon()
+        self._commits.gathered.clear()
         for item in list(self._inflight):
             try:
                 self._void(item.stamp, VoidReason.LINE_STOPPED, "engine error", reject=False)
                 self._flush(wait=True)
             except Exception:
                 log.exception("could not void stamp %s", item.stamp.serial)
-                self._voids.clear()
-        self._forget_all()
+                self._commits.gathered.voids.clear()
+        self._inflight.clear()
 
-    def _loop(self, product: Product, batch: Batch, count: int | None, *, wait: bool = True) -> Iterator[None]:
-        self._run_args = (product, batch, count)
-        while True:
-            self._drain_inbox(timeout=self._wait_time(count) if wait else 0.0)
-            now = self._clock()
-            self._timeouts(now)
-            self._check_printer()
-            self._check_lock(batch, now)
-            if self._state is LineState.STOPPING and not self._inflight:
-                return
-            if count is not None and self._summary.activated >= count and not self._inflight:
-                return
-            # Print first: a trigger never waits for a commit.
-            self._print_ready()
-            self._collect_commit(block=False)
-            if self._due_flush(self._clock()):
-                self._flush(wait=False)
-            self.turns += 1
-            yield
+    def _turn(self, count: int | None) -> bool:
+        now = self._clock()
+        self._timeouts(now)
+        self._check_printer()
+        self._check_lock(self._run_args[1], now)
+        if self._state is LineState.STOPPING and not self._inflight:
+            return True
+        if count is not None and self._summary.activated >= count and not self._inflight:
+            return True
+        # Print first: a trigger never waits for a commit.
+        self._print_ready()
+        self._collect_commit(block=False)
+        if self._commits.due(self._clock()):
+            self._flush(wait=False)
+        return False
 
     def _timeouts(self, now: float) -> None:
         """Void the stamps whose verify window has passed (no_read), oldest first: each once the printer has had its
@@ -491,25 +241,24 @@ class LineEngine(LineEvents):
         engine knows) is not a verification failure if the printer has faulted meanwhile: its status is asked
         for, and the stamp waits (at most printer_status_wait_s) for one newer than its deadline. A fault in that
         status voids it printer_fault with the rest of the buffer (_check_printer, in the same turn)."""
-        while self._inflight and self._inflight[0].deadline <= now:
-            entry = self._inflight[0]
+        while (entry := self._inflight.expired(now)) is not None:
             health = self._printer_word(entry, now)
             if health is None:
                 return   # still waiting for the printer
             if not health.can_print and self._state is LineState.RUNNING:
                 return   # the printer's fault decides it, with the buffer
-            self._pop_oldest()
+            self._inflight.pop_oldest()
             detail = f"no verification read within {self.settings.verify_timeout_s:g}s"
             if entry.status_asked is not None and health.checked_at < entry.deadline:
                 detail += f" (the printer gave no status within {self.settings.printer_status_wait_s:g}s)"
             self._fail(entry, VoidReason.NO_READ, detail)
 
-    def _printer_word(self, entry: _InFlight, now: float) -> PrinterHealth | None:
+    def _printer_word(self, entry: InFlight, now: float) -> PrinterHealth | None:
         """The printer's health to decide a timed-out stamp by, or None while a fresh status is still to come."""
         health = self.printer.health()
         if (health.checked_at >= entry.deadline or health.condition is PrinterCondition.UNKNOWN
                 or self._state is not LineState.RUNNING or not health.can_print
-                or len(self._inflight) - self._inflight.index(entry) > self._unprinted(health)):
+                or self._inflight.sent_since(entry) > self._unprinted(health)):
             return health   # a status since the deadline, none to be had, a fault known, or printed for sure
         if entry.status_asked is None:
             entry.status_asked = now
@@ -540,7 +289,7 @@ class LineEngine(LineEvents):
         """
         if self._state is not LineState.RUNNING or len(self._inflight) >= self.settings.print_ahead:
             return False
-        if len(self._printed) + len(self._committing[0]) >= UNRECORDED_PRINTS:
+        if self._commits.unrecorded_prints >= UNRECORDED_PRINTS:
             return False  # see UNRECORDED_PRINTS: what a crash can leave unsaid stays bounded
         if self.settings.trigger is TriggerMode.PHOTO_EYE and not self._triggers:
             return False
@@ -549,59 +298,24 @@ class LineEngine(LineEvents):
     def _wait_time(self, count: int | None) -> float:
         if self._wants_print(count):
             return 0.0
-        wait = 0.05
-        if self._inflight:
-            oldest = self._inflight[0]
+        wait = IDLE_WAIT_S
+        oldest = self._inflight.oldest
+        if oldest is not None:
             if oldest.status_asked is None:
                 wait = min(wait, oldest.deadline - self._clock())
             else:  # waiting for the printer's status: look again soon
                 wait = min(wait, 0.005, oldest.status_asked + self.settings.printer_status_wait_s - self._clock())
-        if self._pending_since is not None:
-            wait = min(wait, self._pending_since + self.settings.commit_interval_s - self._clock())
-        if self._commit is not None:
+        left = self._commits.group.time_left(self._clock())
+        if left is not None:
+            wait = min(wait, left)
+        if self._commits.in_writer:
             wait = min(wait, 0.005)  # announce a finished commit soon
         return max(0.0, wait)
 
-    def _drain_inbox(self, timeout: float) -> None:
-        """Handle what arrived, at most max_inbox_per_turn items: the rest waits for the next turn, so printing,
-        timeouts and commits keep their pace whatever a device sends."""
-        try:
-            item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
-        except queue.Empty:
-            item = None
-        handled = 0
-        while item is not None:
-            if isinstance(item, VerificationRead):
-                # A read queued during a flood is one of it, even if the flood is over by the time it is handled.
-                self._in_flood = self._read_taken() or self._flood.flooding
-                self._on_read(item)
-            elif isinstance(item, ItemTrigger):
-                self._on_trigger(item)
-            elif isinstance(item, _ProductRead):
-                self._read_taken()
-                self._on_product_read(item.read)
-            else:
-                self._on_command(item)
-            handled += 1
-            if handled >= self.settings.max_inbox_per_turn:
-                break
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-        dropped = self._take_dropped()
-        if dropped:
-            self._record_stray(ScanRecord("verifier", None, b"", "dropped",
-                                          f"{dropped} reads not queued: {self.max_queued_reads} were waiting "
-                                          f"(a flooding verifier)", utcnow()))
-        self._flood_said()
-
-    def _flood_said(self) -> None:
-        flood = self._flood.take_started(self._clock())
-        if flood is not None:
-            self._raise(Alarm.raise_("scanner_flood", flood))
-        if not self._flood.flooding and self._flood_alarmed:
-            self._flood_alarmed.clear()
+    def _on_dropped(self, dropped: int) -> None:
+        self._record_stray(ScanRecord("verifier", None, b"", "dropped",
+                                      f"{dropped} reads not queued: {self.max_queued_reads} were waiting "
+                                      f"(a flooding verifier)", utcnow()))
 
     def _on_product_read(self, read: VerificationRead) -> None:
         """Two products mixed on one line (the classic mix-up): a product barcode of another GTIN stops it."""
@@ -631,23 +345,19 @@ class LineEngine(LineEvents):
         # The item is at the printer now: its label goes out before the rest of the inbox is looked at.
         self._print_ready()
 
-    def _on_command(self, cmd: _Command) -> None:
-        if cmd is _Command.PAUSE and self._state is LineState.RUNNING:
-            self._set_state(LineState.PAUSED, "operator")
-        elif cmd is _Command.RESUME and self._state in (LineState.PAUSED, LineState.FAULT):
-            health = self.printer.health()
-            if self._batch_id is not None:  # asked afresh: the operator may have just unlocked it
-                self._locked_reason = self.store.batch_lock_reason(self._batch_id)
-            if self._locked_reason is not None:
-                self._raise(Alarm.raise_("batch_locked", self._locked_reason))
-            elif health.can_print:
-                self._set_state(LineState.RUNNING, "operator")
-            else:
-                self._raise(printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE,
-                                          health.detail))
-        elif cmd is _Command.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
-            self._summary.stopped_by = self._summary.stopped_by or self._stopped_by()
-            self._set_state(LineState.STOPPING, self._stopped_by())
+    def _may_resume(self) -> bool:
+        """Refused while the batch is locked (asked afresh: the operator may have just unlocked it) or the printer
+        cannot print."""
+        health = self.printer.health()
+        if self._batch_id is not None:
+            self._locked_reason = self.store.batch_lock_reason(self._batch_id)
+        if self._locked_reason is not None:
+            self._raise(Alarm.raise_("batch_locked", self._locked_reason))
+            return False
+        if health.can_print:
+            return True
+        self._raise(printer_alarm(health.faults, health.condition is PrinterCondition.UNREACHABLE, health.detail))
+        return False
 
     def _check_printer(self) -> None:
         health = self.printer.health()
@@ -666,20 +376,16 @@ class LineEngine(LineEvents):
         self._locked_reason = reason
         if reason is None or self._state in (LineState.STOPPING, LineState.STOPPED):
             return
-        if self._state is LineState.FAULT and not self._fault_is_printer and self._inflight == deque():
+        if self._state is LineState.FAULT and not self._fault_is_printer and not self._inflight:
             return
         self._fault_is_printer = False
         self._raise(Alarm.raise_("batch_locked", f"{batch.lot}: {reason}"))
         self._set_state(LineState.FAULT, "batch_locked")
-        try:
-            self.printer.cancel_queued()
-        except PrinterPortError as exc:
-            log.warning("could not cancel the printer's queued labels: %s", exc)
+        self._cancel_queued_labels()
         while self._inflight:
-            item = self._pop_oldest()
+            item = self._inflight.pop_oldest()
             self._void(item.stamp, VoidReason.BATCH_LOCKED, f"batch locked: {reason}", item=item.item)
-        while self._triggers:
-            self._reject(self._triggers.popleft().seq)
+        self._reject_waiting_items()
         self._flush(wait=False)
 
     def _printer_fault(self, health: PrinterHealth) -> None:
@@ -691,29 +397,33 @@ class LineEngine(LineEvents):
         # their stamps. The printer's last ~HS said how many formats it held; those, the labels sent since and the
         # one under the head are voided, and the older stamps in flight, printed and on their items, go on to
         # verification. A printer that never said: every stamp in flight is voided.
-        try:
-            self.printer.cancel_queued()
-        except PrinterPortError as exc:
-            log.warning("could not cancel the printer's queued labels: %s", exc)
+        self._cancel_queued_labels()
         unprinted = self._unprinted(health)
         detail = health.detail or alarm.code
         for _ in range(unprinted):
-            entry = self._pop_newest()
+            entry = self._inflight.pop_newest()
             self._void(entry.stamp, VoidReason.PRINTER_FAULT, f"{detail} (still in the printer)", item=entry.item)
         if self._inflight:
             log.info("printer fault: %d stamp(s) in the printer voided, %d already printed left to verification",
                      unprinted, len(self._inflight))
-        while self._triggers:
-            self._reject(self._triggers.popleft().seq)
+        self._reject_waiting_items()
         self._flush(wait=False)
 
+    def _cancel_queued_labels(self) -> None:
+        """Labels still in the printer's buffer would come out after the fault or the lock is cleared."""
+        try:
+            self.printer.cancel_queued()
+        except PrinterPortError as exc:
+            log.warning("could not cancel the printer's queued labels: %s", exc)
+
+    def _reject_waiting_items(self) -> None:
+        """Items the photo-eye saw that will get no stamp now: off the line."""
+        while self._triggers:
+            self._reject(self._triggers.popleft().seq)
+
     def _unprinted(self, health: PrinterHealth) -> int:
-        """How many of the newest stamps in flight may not be printed (an upper bound): those sent after the
-        printer's last ~HS reply, the formats it held then, and the label under the head. All when it never said."""
-        if health.unprinted is None or not health.at:
-            return len(self._inflight)
-        after = sum(1 for entry in self._inflight if entry.sent_at > health.at)
-        return min(len(self._inflight), after + health.unprinted + 1)
+        """How many of the newest stamps in flight may not be printed (from the printer's last ~HS reply)."""
+        return self._inflight.unprinted(health.unprinted, health.at)
 
     def _serious(self, code: str, detail: str) -> None:
         """A foreign or duplicated stamp: the line stops for a person to look (unless configured to go on)."""
@@ -729,49 +439,15 @@ class LineEngine(LineEvents):
             self._fault_is_printer = False
             self._set_state(LineState.FAULT, code)
 
-    def _next_stamp(self, batch: Batch, count: int | None) -> Stamp:
-        if not self._pool and self._refill is None:
-            self._request_block(batch, count)
-        if not self._pool:
-            assert self._refill is not None
-            self._pool.extend(self._refill.result())  # only at the start, or when the line outran the writer
-            self._refill = None
-        stamp = self._pool.popleft()
-        # Reserve the next block while this one is printed: a trigger never waits for that write.
-        if len(self._pool) <= self.settings.serial_block // 2 and self._refill is None:
-            remaining = None if count is None else count - self._summary.activated - len(self._inflight) - 1 \
-                - len(self._pool)
-            if remaining is None or remaining > 0:
-                self._request_block(batch, count, remaining)
-        return stamp
-
-    def _request_block(self, batch: Batch, count: int | None, remaining: int | None = None) -> None:
-        template = self._templates.get(batch.id)
-        if template is None:
-            template = self._templates[batch.id] = DigitalLinkTemplate(
-                self.identity.resolver, batch.gtin, batch.lot, batch.expiry_date)
-        block = self.settings.serial_block
-        if remaining is None and count is not None:
-            remaining = count - self._summary.activated - len(self._inflight)
-        if remaining is not None:  # a short run reserves no more than it can use
-            block = max(1, min(block, remaining))
-        self._refill = self.store.allocate_stamps_async(batch.id, block, self._serials.next, template.uri)
-
     def _release_pool(self) -> None:
-        """Serials reserved and never printed become unused: kept, counted, never reused, and never published (a
-        serial that was never commissioned has nothing to decommission)."""
-        if self._refill is not None:
-            self._pool.extend(self._refill.result())
-            self._refill = None
-        ids = [stamp.id for stamp in self._pool if stamp.id is not None]
-        self._pool.clear()
-        self._summary.unused += self.store.release_unused(ids)
+        self._summary.unused += self._pool.release_unused()
 
     def _print_one(self, product: Product, batch: Batch, trigger: ItemTrigger | None, count: int | None) -> bool:
-        stamp = self._next_stamp(batch, count)
+        needed = None if count is None else count - self._summary.activated - len(self._inflight)
+        stamp = self._pool.take(batch, needed)
         self._items += 1
         item = trigger.seq if trigger is not None else self._items
-        self._last_item = item
+        self._inflight.last_item = item
         try:
             self.printer.print_label(label_fields(product, batch, stamp))
         except PrinterPortError as exc:
@@ -780,34 +456,10 @@ class LineEngine(LineEvents):
             return False
         start = trigger.at if trigger is not None else self._clock()
         self._flood.item(self._clock())
-        self._printed.append(stamp.id)  # type: ignore[arg-type]
-        self._mark_pending()
+        self._commits.printed(stamp.id)  # type: ignore[arg-type]
         self._summary.printed += 1
-        entry = _InFlight(stamp, start + self.settings.verify_timeout_s, item, self._clock())
-        self._inflight.append(entry)
-        self._by_uri[link_key(stamp.uri)] = entry
-        self._by_serial[(stamp.gtin, stamp.serial)] = entry
+        self._inflight.add(stamp, start + self.settings.verify_timeout_s, item, self._clock())
         return True
-
-    def _pop_oldest(self) -> _InFlight:
-        return self._forget(self._inflight.popleft())
-
-    def _pop_newest(self) -> _InFlight:
-        return self._forget(self._inflight.pop())
-
-    def _forget(self, item: _InFlight) -> _InFlight:
-        self._by_uri.pop(link_key(item.stamp.uri), None)
-        self._by_serial.pop((item.stamp.gtin, item.stamp.serial), None)
-        return item
-
-    def _remove(self, entry: _InFlight) -> None:
-        self._inflight.remove(entry)
-        self._forget(entry)
-
-    def _forget_all(self) -> None:
-        self._inflight.clear()
-        self._by_uri.clear()
-        self._by_serial.clear()
 
     def _on_read(self, read: VerificationRead) -> None:
         scan_at = utcnow()
@@ -817,7 +469,7 @@ class LineEngine(LineEvents):
                 self._record_stray(ScanRecord(read.source, None, read.raw, "stray", f"{detail}, during a flood",
                                               scan_at))
             elif self._inflight:
-                item = self._pop_oldest()
+                item = self._inflight.pop_oldest()
                 self._fail(item, VoidReason.UNREADABLE, detail,
                            scan=ScanRecord(read.source, None, read.raw, "unreadable", read.refused or "", scan_at))
             else:
@@ -825,20 +477,18 @@ class LineEngine(LineEvents):
                                               read.refused or "", scan_at))
             return
         text = read.text
-        key = link_key(text)   # a link's host in any case is the same link
-        entry = self._by_uri.get(key)
+        entry = self._inflight.by_link(text)
         if entry is not None:
             # Older stamps still in flight are not voided at once: a camera decodes the labels of one frame in
             # no particular order. Each keeps its window of time, and its window of items: one printed
             # `match_window_items` items before the stamp just read has passed the verifier unread.
-            self._remove(entry)
+            self._inflight.remove(entry)
             self._activate(entry, text, ScanRecord(read.source, text, read.raw, "verified", "", scan_at),
                            read.figures)
-            self._seen[key] = (entry.item, read.at)
-            self._last_verified = key
+            self._inflight.verified(entry, read.at)
             self._passed_unread(entry)
             return
-        known = self._recent.get(key)
+        known = self._inflight.known(text)
         if known is not None:
             self._read_again(read, text, known, scan_at)
             return
@@ -847,11 +497,8 @@ class LineEngine(LineEvents):
     def _read_again(self, read: VerificationRead, text: str, known: Stamp, scan_at: dt.datetime) -> None:
         """A read of a stamp this run already decided: never decided twice. It is the same label seen again only
         on evidence; otherwise it is a copy of the label on another item, as it would be after a restart."""
-        key = link_key(text)
-        item, seen_at = self._seen.get(key, (None, self._clock()))
-        not_same = self._not_the_same_label(read, key, item, seen_at)
+        item, not_same = self._inflight.read_again(text, read.item, read.at, self._clock())
         if not_same is None:
-            self._seen[key] = (item, max(seen_at, read.at))
             self._record_stray(ScanRecord(read.source, text, read.raw, "repeat_read",
                                           f"stamp {known.serial} already {known.state.value}", scan_at))
             return
@@ -859,31 +506,9 @@ class LineEngine(LineEvents):
         self._record_stray(ScanRecord(read.source, text, read.raw, "duplicate_stamp", detail, scan_at))
         self._serious("duplicate_stamp", f"{known.serial} ({known.state.value}), read again {not_same}")
 
-    def _not_the_same_label(self, read: VerificationRead, key: str, item: int | None,
-                            seen_at: float) -> str | None:
-        """None when the evidence says a read of a decided stamp is its own label seen again: the read carries the
-        stamp's item (the trigger), or it is the stamp just verified or one of the item window, read within the
-        verifier's dedupe time of its last read. Otherwise why not (said in the record and the alarm)."""
-        if read.item is not None and item is not None:
-            return None if read.item == item else f"for item {read.item}"
-        window = self.settings.match_window_items or 1
-        if key != self._last_verified and (item is None or self._last_item - item >= window):
-            later = "" if item is None else f"{self._last_item - item} items later, "
-            return f"{later}outside the window of {window} items"
-        age = read.at - seen_at
-        if age > self.settings.repeat_read_s:
-            return f"{age:.2f} s after its last read (the same label is seen again within " \
-                   f"{self.settings.repeat_read_s:g} s)"
-        return None
-
-    def _passed_unread(self, matched: _InFlight) -> None:
+    def _passed_unread(self, matched: InFlight) -> None:
         """Void the stamps printed `match_window_items` or more items before the one just matched."""
-        window = self.settings.match_window_items
-        if window is None or matched.item is None:
-            return
-        while self._inflight and self._inflight[0].item is not None \
-                and self._inflight[0].item <= matched.item - window:
-            item = self._pop_oldest()
+        for item in self._inflight.passed_unread(matched):
             self._fail(item, VoidReason.NO_READ, f"passed the verifier unread (item {item.item}; the stamp of item "
                                                  f"{matched.item}, {matched.item - item.item} items later, was read)")
 
@@ -894,10 +519,10 @@ class LineEngine(LineEvents):
         except InvalidIdentifier:
             parsed = None
         if parsed is not None:
-            entry = self._by_serial.get((parsed.gtin, parsed.serial))
+            entry = self._inflight.by_serial(parsed.gtin, parsed.serial)
             if entry is not None:
                 # Our serial, other content: the printed stamp does not say what was sent.
-                self._remove(entry)
+                self._inflight.remove(entry)
                 self._fail(entry, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
                            scan=ScanRecord(read.source, text, read.raw, "wrong_content", "", scan_at), read_text=text)
                 return
@@ -909,7 +534,7 @@ class LineEngine(LineEvents):
                 return
         if self._inflight and read.one_per_item and not self._in_flood:
             # A scanner's read is the next item's: that stamp does not hold what was printed.
-            item = self._pop_oldest()
+            item = self._inflight.pop_oldest()
             self._fail(item, VoidReason.WRONG_CONTENT, f"read {text[:120]!r} instead of what was printed",
                        scan=ScanRecord(read.source, text, read.raw, "wrong_content", "", scan_at), read_text=text)
         else:
@@ -926,38 +551,15 @@ class LineEngine(LineEvents):
 
     # -- decisions -------------------------------------------------------------------------------------------
 
-    def _now(self) -> dt.datetime:
-        return dt.datetime.now(self.identity.tzinfo)
-
-    def _extensions(self, stamp: Stamp) -> dict[str, Any]:
-        return {
-            f"{epcis.EXT_PREFIX}:site": self.identity.site,
-            f"{epcis.EXT_PREFIX}:station": self.identity.station,
-            f"{epcis.EXT_PREFIX}:batchId": stamp.batch_id,
-        }
-
-    def _event_checked(self, event: dict[str, Any]) -> dict[str, Any]:
-        # Every event is checked against the EPCIS schema before it is written (jsonschema-rs: microseconds).
-        epcis.validate(epcis.document([event], created_at=self._now()))
-        return event
-
-    def _activate(self, entry: _InFlight, read_text: str, scan: ScanRecord,
+    def _activate(self, entry: InFlight, read_text: str, scan: ScanRecord,
                   figures: Mapping[str, float] | None) -> None:
         stamp = entry.stamp
         batch = self._batch_of(stamp)
         grade_letter = grade(figures) if figures else None
-        verification: dict[str, Any] = {"result": "matched", "source": scan.source}
-        if grade_letter:
-            verification["indicativeGrade"] = grade_letter
-        event = self._event_checked(epcis.activation_event(
-            gtin=stamp.gtin, serial=stamp.serial, lot=batch.lot, expiry=batch.expiry_date,
-            event_time=self._now(), tz_offset=self.identity.tz_offset, read_point=self.identity.read_point,
-            extensions={**self._extensions(stamp), f"{epcis.EXT_PREFIX}:verification": verification},
-        ))
+        event = stamp_activation_event(stamp, batch, self.identity, source=scan.source, grade=grade_letter)
         quality = dict(figures) if figures else None
-        self._activations.append((Activation(stamp.id, read_text, event, scan, grade_letter, quality),  # type: ignore[arg-type]
-                                  stamp))
-        self._mark_pending()
+        activation = Activation(stamp.id, read_text, event, scan, grade_letter, quality)  # type: ignore[arg-type]
+        self._commits.activated(activation, stamp)
         self._summary.verified += 1
         self._summary.activated += 1
         self._consecutive_failures = 0
@@ -971,33 +573,17 @@ class LineEngine(LineEvents):
     def _void(self, stamp: Stamp, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
               read_text: str | None = None, *, item: int | None = None, reject: bool = True,
               announce: bool = True) -> None:
-        event = self._event_checked(epcis.void_event(
-            gtin=stamp.gtin, serial=stamp.serial, reason=reason.value, event_time=self._now(),
-            tz_offset=self.identity.tz_offset, read_point=self.identity.read_point,
-            extensions={**self._extensions(stamp), f"{epcis.EXT_PREFIX}:voidDetail": detail[:300]},
-        ))
+        event = stamp_void_event(stamp, reason, detail, self.identity)
         if reject:
             self._reject(item)
-        self._voids.append((Voiding(stamp.id, reason, detail, event, scan, read_text),  # type: ignore[arg-type]
-                            stamp, announce))
-        self._mark_pending()
+        self._commits.voided(Voiding(stamp.id, reason, detail, event, scan, read_text),  # type: ignore[arg-type]
+                             stamp, announce)
         if announce:
             self._summary.voided[reason.value] += 1
         self._remember(stamp, StampState.VOIDED)
-        self._seen[link_key(stamp.uri)] = (item, self._clock())
+        self._inflight.seen(stamp.uri, item, self._clock())
 
-    def _reject(self, item: int | None) -> None:
-        """The item carrying a voided stamp must leave the line now, whatever the database is doing."""
-        self._summary.rejected += 1
-        if self.reject_gate is not None:
-            try:
-                if self.reject_gate.reject(item) is False:
-                    self._summary.reject_failed += 1
-            except Exception:
-                log.exception("reject gate failed for item %s", item)
-                self._summary.reject_failed += 1
-
-    def _fail(self, entry: _InFlight, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
+    def _fail(self, entry: InFlight, reason: VoidReason, detail: str, scan: ScanRecord | None = None,
               read_text: str | None = None) -> None:
         self._void(entry.stamp, reason, detail, scan=scan, read_text=read_text, item=entry.item)
         self._raise(Alarm.raise_("verification_failed", f"{entry.stamp.serial}: {detail}"))
@@ -1010,27 +596,10 @@ class LineEngine(LineEvents):
                 self._set_state(LineState.STOPPING, "too_many_failures")
 
     def _record_stray(self, scan: ScanRecord) -> None:
-        self._stray.append(scan)
-        self._mark_pending()
+        self._commits.stray(scan)
 
     def _remember(self, stamp: Stamp, decided: StampState) -> None:
-        key = link_key(stamp.uri)
-        self._recent[key] = replace(stamp, state=decided)   # the commit replaces it with the stamp as written
-        self._recent_order.append(key)
-        if len(self._recent_order) > RECENT_DECIDED:
-            uri = self._recent_order.popleft()
-            self._recent.pop(uri, None)
-            self._seen.pop(uri, None)
-
-    def _mark_pending(self) -> None:
-        if self._pending_since is None:
-            self._pending_since = self._clock()
-
-    def _due_flush(self, now: float) -> bool:
-        return self._pending_since is not None and (
-            now - self._pending_since >= self.settings.commit_interval_s
-            or len(self._activations) + len(self._voids) >= 256 or len(self._stray) >= 1024
-        )
+        self._inflight.decided(replace(stamp, state=decided))   # the commit replaces it with the stamp as written
 
     def _flush(self, *, wait: bool) -> None:
         """Queue everything decided since the last commit as one transaction; announce it once written.
@@ -1038,52 +607,37 @@ class LineEngine(LineEvents):
         One commit is in the writer's hands at a time: the line keeps printing and matching while it is written,
         and its stamps are announced (StampDecided) only after the commit, on this thread.
         """
-        if self._pending_since is not None:
+        if self._commits.pending:
             self._collect_commit(block=True)
-            printed, activations, voids, stray = self._printed, self._activations, self._voids, self._stray
-            self._printed, self._activations, self._voids, self._stray = [], [], [], []
-            self._pending_since = None
-            self._commit = self.store.commit_line_async(
-                printed=printed, activations=[a for a, _ in activations], voids=[v for v, _, _ in voids],
-                scans=stray)
-            self._committing = (printed, activations, voids, stray)
+            self._commits.send()
         if wait:
             self._collect_commit(block=True)
 
     def _collect_commit(self, *, block: bool) -> None:
-        commit = self._commit
-        if commit is None or (not block and not commit.done()):
+        written = self._commits.collect(block=block)
+        if written is None:
             return
-        self._commit = None
-        printed, activations, voids, stray = self._committing
-        self._committing = ([], [], [], [])
-        try:
-            commit.result()  # a failed commit raises here, on the engine's thread
-        except BatchLocked as exc:
-            self._relocked(printed, activations, voids, stray, str(exc))
+        if written.locked is not None:
+            self._relocked(written.decisions, written.locked)
             return
         self.commits += 1
-        for activation, stamp in activations:
+        for activation, stamp in written.decisions.activations:
             done = replace(stamp, state=StampState.ACTIVATED)
-            self._recent[link_key(done.uri)] = done
+            self._inflight.written(done)
             self._last_stamp = done
             self._emit(StampDecided(done, activation.read_text))
-        for voiding, stamp, announce in voids:
+        for voiding, stamp, announce in written.decisions.voids:
             done = replace(stamp, state=StampState.VOIDED, void_reason=voiding.reason, void_detail=voiding.detail)
-            self._recent[link_key(done.uri)] = done
+            self._inflight.written(done)
             if announce:
                 self._last_stamp = done
                 self._emit(StampDecided(done, voiding.read_text))
 
-    def _relocked(self, printed: list[int], activations: list[tuple[Activation, Stamp]],
-                  voids: list[tuple[Voiding, Stamp, bool]], stray: list[ScanRecord], why: str) -> None:
+    def _relocked(self, refused: Decisions, why: str) -> None:
         """The batch was locked between a read and its commit: the commit wrote nothing. Its activations become
         voids and everything else is written again; the next loop sees the lock and stops the line."""
-        self._printed[:0] = printed
-        self._voids[:0] = voids
-        self._stray[:0] = stray
-        self._mark_pending()
-        for activation, stamp in activations:
+        self._commits.put_back(refused)
+        for activation, stamp in refused.activations:
             self._summary.activated -= 1
             self._summary.verified -= 1
             self._void(stamp, VoidReason.BATCH_LOCKED, why, read_text=activation.read_text)
@@ -1097,23 +651,12 @@ class LineEngine(LineEvents):
 
     # -- state and events ------------------------------------------------------------------------------------
 
-    def _finish(self) -> None:
-        self._summary.finished_at = time.time()
+    def _final_counts(self) -> None:
         self.refresh_delivery()
-        self._set_state(LineState.STOPPED, self._summary.stopped_by or "done")
-        self._emit(RunFinished(self._summary))
-        self._done.set()
-
-    def refresh_delivery(self, since: dt.datetime | None = None) -> RunSummary:
-        """Fill the summary's delivery counters from the outbox (events created since the run started)."""
-        started = since or dt.datetime.fromtimestamp(self._summary.started_at, dt.timezone.utc).replace(tzinfo=None)
-        delivery: Mapping[DeliveryState, int] = self.store.counts(since=started).delivery
-        self._summary.confirmed = delivery.get(DeliveryState.CONFIRMED, 0)
-        self._summary.sent = self._summary.confirmed + delivery.get(DeliveryState.SENT, 0)
-        self._summary.pending = delivery.get(DeliveryState.PENDING, 0) + delivery.get(DeliveryState.SENT, 0)
-        return self._summary
 
 
+# The events, the station's identity and label_fields are said here too: app/, ui/ and tools import them with the
+# engine from station.engine.
 __all__ = [
     "LineEngine", "LineSettings", "LineState", "TriggerMode", "StationIdentity", "RunSummary", "LineEvent",
     "StateChanged", "StampDecided", "AlarmRaised", "RunFinished", "label_fields", "StampState",

@@ -14,39 +14,38 @@ Digital Link's GTIN) for another product → already activated → code voided �
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import logging
-import queue
-import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-from urllib.parse import quote
 
-from station import epcis
 from station.alarms import REFUSAL_ALARMS, Alarm, Severity
-from station.domain import Batch, CodeState, DeliveryState, RefusalReason, RollState
-from station.engine import (
-    AlarmRaised,
-    LineEvent,
-    LineState,
-    RunFinished,
-    RunSummary,
-    StampDecided,
-    StateChanged,
-    StationIdentity,
-)
+from station.domain import Batch, CodeState, RefusalReason, RollState
 from station.errors import InvalidIdentifier
-from station.gs1 import epc_uri, link_key, normalize_gtin, parse_digital_link, validate_lot
-from station.line_events import MAX_INBOX_PER_TURN, FloodMeter, LineCommand, LineEvents
+from station.gs1 import link_key, parse_digital_link
+from station.line.events import LineEvent, LineState, RunSummary, StampDecided, StationIdentity
+from station.line.flood import FloodMeter
+from station.line.loop import COMMIT_MAX_STAMPS, IDLE_WAIT_S, MAX_INBOX_PER_TURN, GroupCommit, LineLoop
+# The events and the server check are re-exported: app/ takes them from here.
+from station.line.stamp_events import (  # noqa: F401
+    HoldKind,
+    batch_hold_event,
+    code_activation_event,
+    code_epc,
+    code_void_event,
+)
+from station.ports import (  # noqa: F401
+    PreprintedStore,
+    RejectGate,
+    ServerAnswer,
+    ServerCheck,
+    ServerVerdict,
+    VerificationRead,
+)
 from station.product_check import ProductGuard, ProductVerdict, parse_product_barcode  # noqa: F401
-from station.ports import RejectGate, VerificationRead
 from station.rolls import CodeRules, looks_like_link
-from station.store import CodeActivation, Refusal, RollCode, ScanRecord, Store, utcnow
+from station.store.records import CodeActivation, Refusal, RollCode, ScanRecord, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,129 +68,6 @@ BATCH_REFRESH_S = 0.2   # a lock set by another process (the CLI) is seen within
 NOISE_REASONS = frozenset({RefusalReason.UNREADABLE, RefusalReason.LINE_NOT_RUNNING, RefusalReason.NOT_IN_ROLL})
 
 
-# -- the server's word on a code ----------------------------------------------------------------------------------
-
-class ServerVerdict(str, enum.Enum):
-    UNKNOWN = "unknown"                      # no answer (offline, timeout): the local checks decide
-    FREE = "free"                            # the server knows the code and it is not active anywhere
-    ACTIVATED_ELSEWHERE = "activated_elsewhere"
-
-
-@dataclass(frozen=True)
-class ServerAnswer:
-    verdict: ServerVerdict
-    detail: str = ""                         # e.g. "active at hue-02/line-1 since 2026-11-30"
-
-
-class ServerCheck(Protocol):
-    """Asks the central server whether a code is already active elsewhere (another station, another site).
-
-    Called on the line's thread for each code that passed every local check, just before activation, so it must
-    answer fast (a local cache fed by the server, or a request with a short timeout). An exception or UNKNOWN lets
-    the local checks decide: the database still refuses a second activation here, and the server drops a
-    duplicate commissioning it already holds. Returning ACTIVATED_ELSEWHERE refuses the stamp with that reason.
-    """
-
-    def check(self, code: str, gtin: str | None, serial: str | None) -> ServerAnswer: ...
-
-
-# -- EPCIS events for pre-printed codes and batch locks ----------------------------------------------------------
-
-def code_epc(code: RollCode, identity: StationIdentity, opaque_epc: str) -> str:
-    """The EPC of a roll code: the constrained Digital Link for a Digital Link code, else ``opaque_epc`` with the
-    code percent-encoded (default ``https://{resolver}/tem/{code}``)."""
-    if code.gtin and code.serial:
-        return epc_uri(code.gtin, code.serial)
-    return opaque_epc.format(resolver=identity.resolver, code=quote(code.code, safe=""))
-
-
-def _with_epc(event: dict[str, Any], code: RollCode, identity: StationIdentity, opaque_epc: str,
-              batch_gtin: str) -> dict[str, Any]:
-    if not (code.gtin and code.serial):
-        # An opaque code carries no GTIN: the EPC is the code under the programme's namespace, and the product
-        # goes with it as an extension.
-        event["epcList"] = [code_epc(code, identity, opaque_epc)]
-        event[f"{epcis.EXT_PREFIX}:gtin"] = batch_gtin
-    return event
-
-
-def _extensions(identity: StationIdentity, code: RollCode, batch_id: int | None) -> dict[str, Any]:
-    ext: dict[str, Any] = {
-        f"{epcis.EXT_PREFIX}:site": identity.site,
-        f"{epcis.EXT_PREFIX}:station": identity.station,
-        f"{epcis.EXT_PREFIX}:roll": code.roll_id,
-        f"{epcis.EXT_PREFIX}:stampCode": code.code,
-    }
-    if batch_id is not None:
-        ext[f"{epcis.EXT_PREFIX}:batchId"] = batch_id
-    return ext
-
-
-def _now(identity: StationIdentity) -> dt.datetime:
-    return dt.datetime.now(identity.tzinfo)
-
-
-def _checked(event: dict[str, Any], identity: StationIdentity) -> dict[str, Any]:
-    epcis.validate(epcis.document([event], created_at=_now(identity)))
-    return event
-
-
-def code_activation_event(code: RollCode, batch: Batch, identity: StationIdentity, opaque_epc: str, *,
-                          source: str = "verifier") -> dict[str, Any]:
-    """ObjectEvent ADD / commissioning / active, like a printed stamp's, validated."""
-    event = epcis.activation_event(
-        gtin=code.gtin or batch.gtin, serial=code.serial or "0", lot=batch.lot, expiry=batch.expiry_date,
-        event_time=_now(identity), tz_offset=identity.tz_offset, read_point=identity.read_point,
-        extensions={**_extensions(identity, code, batch.id),
-                    f"{epcis.EXT_PREFIX}:verification": {"result": "preprinted", "source": source}},
-    )
-    return _checked(_with_epc(event, code, identity, opaque_epc, batch.gtin), identity)
-
-
-def code_void_event(code: RollCode, reason: str, detail: str, identity: StationIdentity,
-                    opaque_epc: str) -> dict[str, Any]:
-    """ObjectEvent DELETE / decommissioning / inactive for a code voided unused (damaged stamp, voided roll)."""
-    event = epcis.void_event(
-        gtin=code.gtin or code.roll_gtin, serial=code.serial or "0", reason=reason, event_time=_now(identity),
-        tz_offset=identity.tz_offset, read_point=identity.read_point,
-        extensions={**_extensions(identity, code, None), f"{epcis.EXT_PREFIX}:voidDetail": detail[:300]},
-    )
-    return _checked(_with_epc(event, code, identity, opaque_epc, code.roll_gtin), identity)
-
-
-class HoldKind(str, enum.Enum):
-    HOLD = "hold"        # a quality hold: disposition non_sellable_other
-    RECALL = "recall"    # a recall: disposition recalled
-
-
-def batch_hold_event(batch: Batch, reason: str, identity: StationIdentity, *, locked: bool,
-                     kind: HoldKind = HoldKind.HOLD) -> dict[str, Any]:
-    """The batch lock (or unlock) as an EPCIS ObjectEvent OBSERVE on the batch's class (LGTIN in quantityList).
-
-    Lock: bizStep ``holding``, disposition ``non_sellable_other`` (a quality hold) or ``recalled`` (a recall).
-    Unlock: bizStep ``inspecting``, disposition ``active``. Reason and lock state in ``stn:batchLock``.
-    """
-    gtin = normalize_gtin(batch.gtin)
-    lot = validate_lot(batch.lot)
-    event = {
-        "type": "ObjectEvent",
-        "eventID": f"urn:uuid:{uuid.uuid4()}",
-        "eventTime": epcis.format_time(_now(identity), identity.tz_offset),
-        "eventTimeZoneOffset": identity.tz_offset,
-        "epcList": [],
-        "quantityList": [{"epcClass": f"https://id.gs1.org/01/{gtin}/10/{quote(lot, safe='')}"}],
-        "action": "OBSERVE",
-        "bizStep": "holding" if locked else "inspecting",
-        "disposition": ("recalled" if kind is HoldKind.RECALL else "non_sellable_other") if locked else "active",
-        "readPoint": {"id": identity.read_point},
-        f"{epcis.EXT_PREFIX}:site": identity.site,
-        f"{epcis.EXT_PREFIX}:station": identity.station,
-        f"{epcis.EXT_PREFIX}:batchId": batch.id,
-        f"{epcis.EXT_PREFIX}:batchLock": {"locked": locked, "kind": kind.value, "reason": reason[:500]},
-    }
-    return _checked(event, identity)
-
-
 # -- the line -----------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -199,6 +75,7 @@ class PreprintedSettings:
     stop_on_refusal: bool = True          # preprinted.on_refusal: stop
     commit_interval_s: float = 0.01
     max_inbox_per_turn: int = MAX_INBOX_PER_TURN   # reads and commands handled before the commit is looked at
+    commit_max_stamps: int = COMMIT_MAX_STAMPS     # activations that make a commit due before its interval
     flood_min_reads_per_s: int = 200      # more reads a second than this, and 10 per stamp activated: a flood
     opaque_epc: str = "https://{resolver}/tem/{code}"
 
@@ -235,20 +112,13 @@ class PreprintedSummary(RunSummary):
         ] + self.notes()
 
 
-_Command = LineCommand  # the commands both lines take
-
-
-@dataclass(frozen=True)
-class _ProductRead:
-    read: VerificationRead
-
-
-class PreprintedLine(LineEvents):
+class PreprintedLine(LineLoop):
     """Activates pre-printed stamps as their items pass the scanner, one batch at a time."""
 
     _line_name = "pre-printed line"
+    _thread_name = "preprinted-line"
 
-    def __init__(self, store: Store, identity: StationIdentity, rules: CodeRules,
+    def __init__(self, store: PreprintedStore, identity: StationIdentity, rules: CodeRules,
                  settings: PreprintedSettings = PreprintedSettings(), *, reject_gate: RejectGate | None = None,
                  server_check: ServerCheck | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
@@ -257,21 +127,15 @@ class PreprintedLine(LineEvents):
         self.settings = settings
         self.reject_gate = reject_gate
         self.server_check = server_check
-        self._clock = clock
-        self._flood = FloodMeter(min_reads=max(1, round(settings.flood_min_reads_per_s * 0.1)))
-        self._in_flood = False                # the read being handled is one of a flood
-        self._flood_alarmed: set[str] = set()
-        super().__init__(LineState.STOPPED)
-        self._thread: threading.Thread | None = None
+        super().__init__(clock=clock, flood=FloodMeter.per_second(settings.flood_min_reads_per_s))
         self._summary = PreprintedSummary()
-        self._last_stamp = None
         self._batch: Batch | None = None
         self._batch_read_at = 0.0
         self._guard: ProductGuard | None = None
         self._activations: list[CodeActivation] = []
         self._refusals: list[Refusal] = []
         self._pending_codes: set[str] = set()
-        self._pending_since: float | None = None
+        self._group = GroupCommit(clock, settings.commit_interval_s, settings.commit_max_stamps)
         self._server_failed = False
         self.commits = 0
 
@@ -281,14 +145,7 @@ class PreprintedLine(LineEvents):
     def summary(self) -> PreprintedSummary:
         return self._summary
 
-    @property
-    def last_stamp(self) -> Any:
-        return self._last_stamp
-
-    def start(self, batch_id: int, count: int | None = None) -> None:
-        """Run for ``count`` activated stamps (None: until stopped)."""
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError("the line is already running")
+    def _prepare(self, batch_id: int, count: int | None) -> None:
         batch = self.store.batch(batch_id)
         if batch.closed:
             raise ValueError(f"batch {batch.lot} is closed: open a new batch")
@@ -297,119 +154,59 @@ class PreprintedLine(LineEvents):
         self._guard = ProductGuard(batch)
         self._summary = PreprintedSummary(batch_lot=batch.lot, requested=count, started_at=time.time(),
                                           reject_gate=self.reject_gate is not None)
-        self._stop_reason = None
-        self._done.clear()
-        self._thread = threading.Thread(target=self._run, args=(count,), name="preprinted-line", daemon=True)
-        self._set_state(LineState.RUNNING)
-        if batch.locked:
-            self._stop_for(RefusalReason.BATCH_LOCKED, Alarm.raise_("batch_locked", batch.lock_reason))
-        self._thread.start()
 
-    def submit_read(self, read: VerificationRead) -> None:
-        """A stamp read by the scanner or camera (called on its reader thread); at most max_queued_reads wait,
-        more are counted and recorded as dropped."""
-        self._queue_read(read, self._clock, self._flood)
-
-    def submit_product_read(self, read: VerificationRead) -> None:
-        """A read of the product's own barcode (EAN-13/GTIN) from the product scanner."""
-        self._queue_read(_ProductRead(read), self._clock, self._flood)
-
+    def _started(self) -> None:
+        assert self._batch is not None
+        if self._batch.locked:
+            self._stop_for(RefusalReason.BATCH_LOCKED, Alarm.raise_("batch_locked", self._batch.lock_reason))
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every read submitted so far is decided and committed (for tests and a clean stop)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._inbox.unfinished_tasks == 0 and self._pending_since is None:
+            if self._inbox.unfinished_tasks == 0 and not self._group.pending:
                 return True
             time.sleep(0.005)
         return False
 
     # -- the line's thread -------------------------------------------------------------------------------------
 
-    def _run(self, count: int | None) -> None:
-        try:
-            while True:
-                self._drain_inbox(self._wait_time())
-                if self._due_flush():
-                    self._flush()
-                if self._state is LineState.STOPPING:
-                    break
-                if count is not None and self._summary.activated >= count:
-                    break
+    def _turn(self, count: int | None) -> bool:
+        if self._group.due(self._clock(), len(self._activations), len(self._refusals)):
             self._flush()
-        except Exception as exc:
-            log.exception("pre-printed line failed")
-            self._summary.stopped_by = f"internal error: {exc}"
-            self._activations.clear()
-            self._refusals.clear()
-            self._pending_codes.clear()
-            self._pending_since = None
-        finally:
-            self._summary.finished_at = time.time()
-            self._set_state(LineState.STOPPED, self._summary.stopped_by or "done")
-            self._emit(RunFinished(self._summary))
-            self._done.set()
+        return self._state is LineState.STOPPING or (count is not None and self._summary.activated >= count)
 
-    def _wait_time(self) -> float:
-        if self._pending_since is None:
-            return 0.05
-        return max(0.0, self._pending_since + self.settings.commit_interval_s - self._clock())
+    def _wind_up(self) -> None:
+        self._flush()
 
-    def _drain_inbox(self, timeout: float) -> None:
-        """Handle what arrived, at most max_inbox_per_turn items, so the group commit keeps its pace whatever a
-        scanner sends."""
-        try:
-            item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
-        except queue.Empty:
-            item = None
-        handled = 0
-        while item is not None:
-            try:
-                if isinstance(item, VerificationRead):
-                    self._in_flood = self._read_taken() or self._flood.flooding
-                    self._on_read(item)
-                elif isinstance(item, _ProductRead):
-                    self._read_taken()
-                    self._on_product_read(item.read)
-                else:
-                    self._on_command(item)
-            finally:
-                self._inbox.task_done()
-            handled += 1
-            if handled >= self.settings.max_inbox_per_turn:
-                break
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                break
+    def _abandon(self) -> None:
+        self._activations.clear()
+        self._refusals.clear()
+        self._pending_codes.clear()
+        self._group.taken()
+
+    def _wait_time(self, count: int | None) -> float:
+        left = self._group.time_left(self._clock())
+        return IDLE_WAIT_S if left is None else max(0.0, left)
+
+    def _on_dropped(self, dropped: int) -> None:
+        if self._batch is None:
+            return
+        self._in_flood = True
+        self._refuse(Refusal(reason=RefusalReason.UNREADABLE, code=None,
+                             detail=f"{dropped} reads not queued: {self.max_queued_reads} were waiting "
+                                    "(a flooding scanner)", source="verifier", batch_id=self._batch.id))
         self._in_flood = False
-        dropped = self._take_dropped()
-        if dropped and self._batch is not None:
-            self._in_flood = True
-            self._refuse(Refusal(reason=RefusalReason.UNREADABLE, code=None,
-                                 detail=f"{dropped} reads not queued: {self.max_queued_reads} were waiting "
-                                        "(a flooding scanner)", source="verifier", batch_id=self._batch.id))
-            self._in_flood = False
-        flood = self._flood.take_started(self._clock())
-        if flood is not None:
-            self._raise(Alarm.raise_("scanner_flood", flood))
-        if not self._flood.flooding:
-            self._flood_alarmed.clear()
 
-    def _on_command(self, cmd: _Command) -> None:
-        if cmd is _Command.PAUSE and self._state is LineState.RUNNING:
-            self._set_state(LineState.PAUSED, "operator")
-        elif cmd is _Command.RESUME and self._state in (LineState.PAUSED, LineState.FAULT):
-            batch = self._current_batch(force=True)
-            if batch.locked:
-                self._raise(Alarm.raise_("batch_locked", batch.lock_reason))
-            elif batch.closed:
-                self._raise(Alarm.raise_("batch_closed", batch.lot))
-            else:
-                self._set_state(LineState.RUNNING, "operator")
-        elif cmd is _Command.STOP and self._state not in (LineState.STOPPED, LineState.STOPPING):
-            self._summary.stopped_by = self._summary.stopped_by or self._stopped_by()
-            self._set_state(LineState.STOPPING, self._stopped_by())
+    def _may_resume(self) -> bool:
+        batch = self._current_batch(force=True)
+        if batch.locked:
+            self._raise(Alarm.raise_("batch_locked", batch.lock_reason))
+            return False
+        if batch.closed:
+            self._raise(Alarm.raise_("batch_closed", batch.lot))
+            return False
+        return True
 
     def _current_batch(self, force: bool = False) -> Batch:
         assert self._batch is not None
@@ -504,7 +301,7 @@ class PreprintedLine(LineEvents):
             raw=read.raw, source=read.source, roll_pk=code.roll_pk,
         ))
         self._pending_codes.add(code.code)
-        self._mark_pending()
+        self._group.mark()
 
     def _ask_server(self, code: RollCode) -> ServerAnswer:
         if self.server_check is None:
@@ -527,7 +324,7 @@ class PreprintedLine(LineEvents):
         """Count, reject the item, alarm, announce; record unless the commit already did."""
         if not recorded:
             self._refusals.append(refusal)
-            self._mark_pending()
+            self._group.mark()
         self._summary.refused[refusal.reason.value] += 1
         if self._in_flood and refusal.reason in NOISE_REASONS and not (refusal.code and looks_like_link(refusal.code)):
             return   # on record and counted; the flood's alarm says the rest
@@ -557,27 +354,8 @@ class PreprintedLine(LineEvents):
         if self._state is LineState.RUNNING:
             self._set_state(LineState.FAULT, alarm.code)
 
-    def _reject(self) -> None:
-        self._summary.rejected += 1
-        if self.reject_gate is not None:
-            try:
-                if self.reject_gate.reject(None) is False:
-                    self._summary.reject_failed += 1
-            except Exception:
-                log.exception("reject gate failed")
-                self._summary.reject_failed += 1
-
-    def _mark_pending(self) -> None:
-        if self._pending_since is None:
-            self._pending_since = self._clock()
-
-    def _due_flush(self) -> bool:
-        return self._pending_since is not None and (
-            self._clock() - self._pending_since >= self.settings.commit_interval_s or len(self._activations) >= 256
-            or len(self._refusals) >= 1024)
-
     def _flush(self) -> None:
-        if self._pending_since is None:
+        if not self._group.pending:
             return
         activations, refusals = self._activations, self._refusals
         self._activations, self._refusals = [], []
@@ -585,7 +363,7 @@ class PreprintedLine(LineEvents):
             outcomes = self.store.commit_preprinted(activations, refusals)
         finally:
             # cleared only now, so drain() does not return while the commit is still running
-            self._pending_since = None
+            self._group.taken()
             self._pending_codes.difference_update(a.code for a in activations)
         self.commits += 1
         for outcome in outcomes:
@@ -598,14 +376,3 @@ class PreprintedLine(LineEvents):
             elif outcome.refusal is not None:
                 # Refused inside the transaction (a lock from another process, a race): already recorded.
                 self._refuse(outcome.refusal, recorded=True)
-
-    # -- state and events --------------------------------------------------------------------------------------
-
-    def refresh_delivery(self) -> PreprintedSummary:
-        """Fill the summary's delivery counters from the outbox (events created since the run started)."""
-        started = dt.datetime.fromtimestamp(self._summary.started_at, dt.timezone.utc).replace(tzinfo=None)
-        delivery = self.store.counts(since=started).delivery
-        self._summary.confirmed = delivery.get(DeliveryState.CONFIRMED, 0)
-        self._summary.sent = self._summary.confirmed + delivery.get(DeliveryState.SENT, 0)
-        self._summary.pending = delivery.get(DeliveryState.PENDING, 0) + delivery.get(DeliveryState.SENT, 0)
-        return self._summary

@@ -23,7 +23,7 @@ the only confirmation there is: a 0x10 there would otherwise confirm an event th
 A broker that refuses delivery is a *delivery problem*, not only a log line: a CONNACK refusal (0x86 bad user name or
 password, 0x87 not authorised — Mosquitto's answer to a wrong password too —, 0x85 client id not valid, …) or a PUBACK
 0x87 for the events topic (the broker's ACL) is kept in ``problems``, announced once through ``on_problem`` (the
-station raises its alarm) and recorded in the outbox's database (``Store.record_delivery_problem``), so ``station
+station raises its alarm) and recorded in the outbox's database (``OutboxStore.record_delivery_problem``), so ``station
 status`` in another process can say why events wait. It ends when the broker accepts again (a CONNACK success, a
 PUBACK that is not 0x87); the events never left the outbox meanwhile.
 
@@ -58,12 +58,13 @@ from station.ports import (
     Connected,
     Disconnected,
     MessageReceived,
+    OutboxStore,
     Publisher,
     PublisherError,
     PublisherRecord,
     PublishAcked,
 )
-from station.store import OutboxItem, Store, utcnow
+from station.store.records import OutboxItem, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class Relay:
 
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         publisher: Publisher,
         topics: Topics,
         settings: RelaySettings = RelaySettings(),

@@ -14,13 +14,13 @@ import string
 import sys
 from pathlib import Path
 
+from app.display import display_problem, no_display_message
 from app.runtime import RunOptions
 from station.config import StationConfig, load_config
 from station.errors import ConfigError
 from station.engine import LineState
 from ui.adaptive import SMALLEST, Density, density_for
 from ui.bridge import StationBridge, Worker
-from ui.display import display_problem, no_display_message
 from ui.operator import OperatorScreen
 from ui.qt import (
     QApplication,

@@ -2,707 +2,46 @@
 device health, alarms and the recent stamps. Touch-first: big buttons, big type, nothing that needs a mouse.
 
 Every database call goes through the bridge's worker; this module only draws and forwards the operator's taps.
+What draws the snapshot is in `ui.operator_panels`, the small widgets in `ui.operator_widgets`, the words in
+`ui.operator_words`, the new-batch dialog in `ui.batch_dialog`.
+
+About 680 lines, on purpose: what is left is one state machine — what Start, Pause, Stop, the product, batch and
+mode controls allow in each line state and while the station starts or restarts — with the placement of the
+panels for three densities and the routing of the bridge's events; they share that state and read best together.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import deque
 from typing import Any
 
-import segno
-
+from app.snapshot import RollSummary, Snapshot
+from contracts.epcis import timezone_of
 from station.alarms import Alarm, Severity
-from station.domain import Batch, DeliveryState, Product, RollState, Stage, Stamp, StampState
+from station.domain import Batch, Product, Stamp
 from station.engine import LineState
-from station.errors import LabelTextTooLong, LabelTextUnprintable, StampTooLarge, StationError
-from station.gs1 import validate_lot
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
-from ui.bridge import (
-    DEVICE,
-    PREPRINTED,
-    PRINTED,
-    Counters,
-    DeviceHealth,
-    RecentStamp,
-    RollSummary,
-    Snapshot,
-    StationBridge,
-)
+from ui.batch_dialog import BatchDialog
+from ui.bridge import DEVICE, PREPRINTED, PRINTED, StationBridge
+from ui.operator_panels import CountersPanel, DevicesPanel, LastStampPanel, RecentPanel, RollsPanel
+from ui.operator_widgets import ElidedComboBox, RateMeter, Sparkline, StateTile, box, caption, qr_matrix
+from ui.operator_words import STATE_COLOURS, STATE_WORDS, alarm_lines, word
 from ui.qt import (
-    QT_TRANSLATE_NOOP,
-    QAbstractItemView,
     QBoxLayout,
-    QButtonGroup,
-    QColor,
     QComboBox,
-    QCoreApplication,
-    QDate,
-    QDateEdit,
-    QDialog,
-    QFont,
-    QFontMetrics,
-    QFormLayout,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
-    QHeaderView,
-    QImage,
     QLabel,
-    QLayout,
-    QLineEdit,
     QMessageBox,
-    QPainter,
-    QPaintEvent,
-    QPen,
-    QPointF,
     QPushButton,
-    QRadioButton,
-    QRectF,
     QSize,
     QSizePolicy,
     QSpinBox,
-    QStyle,
-    QStyleOptionComboBox,
-    QStylePainter,
     Qt,
-    QTableWidget,
-    QTableWidgetItem,
     QTimer,
     QVBoxLayout,
     QWidget,
     Signal,
-)
-
-# -- words shared by several widgets (context "Words" in the .ts file) ---------------------------------------
-
-STATE_WORDS = {
-    LineState.RUNNING: QT_TRANSLATE_NOOP("Words", "RUNNING"),
-    LineState.PAUSED: QT_TRANSLATE_NOOP("Words", "PAUSED"),
-    LineState.STOPPED: QT_TRANSLATE_NOOP("Words", "STOPPED"),
-    LineState.FAULT: QT_TRANSLATE_NOOP("Words", "FAULT"),
-    LineState.STOPPING: QT_TRANSLATE_NOOP("Words", "STOPPING…"),
-}
-STATE_COLOURS = {
-    LineState.RUNNING: ("#1b7f3b", "#ffffff"),
-    LineState.PAUSED: ("#e0a100", "#000000"),
-    LineState.STOPPED: ("#5c6670", "#ffffff"),
-    LineState.FAULT: ("#c62828", "#ffffff"),
-    LineState.STOPPING: ("#8d6e00", "#ffffff"),
-}
-VOID_WORDS = {
-    "no_read": QT_TRANSLATE_NOOP("Words", "not read"),
-    "wrong_content": QT_TRANSLATE_NOOP("Words", "wrong content"),
-    "unreadable": QT_TRANSLATE_NOOP("Words", "unreadable"),
-    "printer_fault": QT_TRANSLATE_NOOP("Words", "printer fault"),
-    "line_stopped": QT_TRANSLATE_NOOP("Words", "line stopped"),
-    "operator": QT_TRANSLATE_NOOP("Words", "by hand"),
-    "unused": QT_TRANSLATE_NOOP("Words", "never printed"),
-    "batch_locked": QT_TRANSLATE_NOOP("Words", "batch locked"),
-}
-FAULT_WORDS = {
-    "paper_out": QT_TRANSLATE_NOOP("Words", "out of labels"),
-    "ribbon_out": QT_TRANSLATE_NOOP("Words", "ribbon out"),
-    "head_open": QT_TRANSLATE_NOOP("Words", "head open"),
-    "paused": QT_TRANSLATE_NOOP("Words", "paused on the printer"),
-    "cutter": QT_TRANSLATE_NOOP("Words", "cutter fault"),
-    "over_temperature": QT_TRANSLATE_NOOP("Words", "too hot"),
-    "under_temperature": QT_TRANSLATE_NOOP("Words", "too cold"),
-    "buffer_full": QT_TRANSLATE_NOOP("Words", "buffer full"),
-}
-DELIVERY_WORDS = {
-    DeliveryState.PENDING: QT_TRANSLATE_NOOP("Words", "waiting to be sent"),
-    DeliveryState.SENT: QT_TRANSLATE_NOOP("Words", "sent, not yet confirmed"),
-    DeliveryState.CONFIRMED: QT_TRANSLATE_NOOP("Words", "confirmed by the server"),
-}
-ROLL_WORDS = {
-    RollState.ACTIVE: QT_TRANSLATE_NOOP("Words", "in use"),
-    RollState.LOCKED: QT_TRANSLATE_NOOP("Words", "locked"),
-    RollState.VOIDED: QT_TRANSLATE_NOOP("Words", "voided"),
-}
-
-
-def word(text: str) -> str:
-    return QCoreApplication.translate("Words", text)
-
-
-def alarm_lines(alarm: Alarm, language: str) -> tuple[str, str]:
-    """(first, second) language text of an alarm: the screen's language first, the other one below it."""
-    return (alarm.text.vi, alarm.text.en) if language == "vi" else (alarm.text.en, alarm.text.vi)
-
-
-# -- small drawing widgets ----------------------------------------------------------------------------------
-
-def qr_matrix(text: str) -> list[list[bool]]:
-    """The QR modules of ``text`` (dark = True), as segno encodes it."""
-    return [[bool(v) for v in row] for row in segno.make(text, micro=False).matrix]
-
-
-class QrView(QWidget):
-    """The last stamp's QR, drawn module by module so it stays sharp at any size."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._matrix: list[list[bool]] = []
-        self._image: QImage | None = None
-        self._voided = False
-        self.setMinimumSize(QSize(150, 150))
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-
-    def set_content(self, text: str | None, voided: bool = False) -> None:
-        """Encode and show (encoding takes 10-70 ms in pure Python: the operator screen does it on the worker)."""
-        self.set_matrix(qr_matrix(text) if text else [], voided)
-
-    def set_matrix(self, matrix: list[list[bool]], voided: bool = False) -> None:
-        self._matrix = matrix
-        self._voided = voided
-        # One pixel per module, quiet zone included; painting scales it (a 37x37 QR is 1,369 rects otherwise).
-        n = len(matrix) + 8
-        image = QImage(n, n, QImage.Format_RGB32)
-        image.fill(QColor("#ffffff"))
-        dark = QColor("#000000").rgb()
-        for y, row in enumerate(matrix):
-            for x, on in enumerate(row):
-                if on:
-                    image.setPixel(x + 4, y + 4, dark)
-        self._image = image
-        self.update()
-
-    @property
-    def content_modules(self) -> int:
-        return len(self._matrix)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802  (Qt's name)
-        painter = QPainter(self)
-        side = min(self.width(), self.height())
-        painter.fillRect(self.rect(), QColor("#ffffff"))
-        if not self._matrix:
-            painter.end()
-            return
-        n = len(self._matrix) + 8          # four modules of quiet zone each side
-        side = side // n * n                # whole pixels per module: every module the same size
-        module = side / n
-        left, top = (self.width() - side) // 2, (self.height() - side) // 2
-        painter.drawImage(QRectF(left, top, side, side), self._image)
-        x0, y0 = left + 4 * module, top + 4 * module
-        if self._voided:
-            pen = QPen(QColor("#c62828"))
-            pen.setWidthF(max(4.0, side / 25))
-            painter.setPen(pen)
-            painter.drawLine(QPointF(x0, y0), QPointF(x0 + side - 8 * module, y0 + side - 8 * module))
-            painter.drawLine(QPointF(x0 + side - 8 * module, y0), QPointF(x0, y0 + side - 8 * module))
-        painter.end()
-
-
-class Sparkline(QWidget):
-    """A small trend line of the rate per minute."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._values: list[float] = []
-        self.setMinimumSize(QSize(160, 48))
-
-    def set_values(self, values: list[float]) -> None:
-        self._values = values
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.Antialiasing)
-        painter.fillRect(self.rect(), QColor("#eef1f4"))
-        if len(self._values) >= 2:
-            top = max(self._values) or 1.0
-            w, h = self.width() - 8, self.height() - 8
-            step = w / (len(self._values) - 1)
-            pen = QPen(QColor("#1565c0"))
-            pen.setWidthF(2.5)
-            painter.setPen(pen)
-            points = [QPointF(4 + i * step, 4 + h - h * v / top) for i, v in enumerate(self._values)]
-            for a, b in zip(points, points[1:]):
-                painter.drawLine(a, b)
-        painter.end()
-
-
-class Lamp(QWidget):
-    """A device's health: a coloured dot, its name and one line of detail."""
-
-    COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "bad": "#c62828", "unknown": "#9e9e9e"}
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.level = "unknown"
-        self._dot = QLabel("●")
-        self._dot.setObjectName("lampDot")
-        self._name = ElidedLabel(name)
-        self._name.setObjectName("lampName")
-        self.detail = ElidedLabel("", max_lines=2)
-        self.detail.setObjectName("lampDetail")
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setVerticalSpacing(0)
-        grid.addWidget(self._dot, 0, 0, 2, 1, Qt.AlignTop)
-        grid.addWidget(self._name, 0, 1)
-        grid.addWidget(self.detail, 1, 1)
-        grid.setColumnStretch(1, 1)
-        self.set_level("unknown", "")
-
-    def set_level(self, level: str, detail: str) -> None:
-        self.level = level
-        self._dot.setStyleSheet(f"color: {self.COLOURS[level]};")
-        self.detail.setText(detail)
-        self.setToolTip(detail)
-
-    def set_compact(self, compact: bool) -> None:
-        """On the smallest screen a lamp is its dot and its name; the detail is its tooltip."""
-        self.detail.setVisible(not compact)
-        self.layout().setAlignment(self._dot, Qt.AlignVCenter if compact else Qt.AlignTop)
-
-
-class ElidedComboBox(QComboBox):
-    """A combo box that elides its current text with "…" when it is narrower than the text (a long product name on
-    a small screen) instead of cutting it; the whole text is its tooltip."""
-
-    def _option(self) -> QStyleOptionComboBox:
-        option = QStyleOptionComboBox()
-        self.initStyleOption(option)
-        field = self.style().subControlRect(QStyle.CC_ComboBox, option, QStyle.SC_ComboBoxEditField, self)
-        option.currentText = self.fontMetrics().elidedText(option.currentText, Qt.ElideRight, field.width() - 4)
-        return option
-
-    def shown_text(self) -> str:
-        return self._option().currentText
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        painter = QStylePainter(self)
-        option = self._option()
-        painter.drawComplexControl(QStyle.CC_ComboBox, option)
-        painter.drawControl(QStyle.CE_ComboBoxLabel, option)
-        if self.toolTip() != self.currentText():     # the current text changes with a repaint, even when the
-            self.setToolTip(self.currentText())       # items were replaced with signals blocked
-
-
-class RecentTable(QTableWidget):
-    """The recent stamps: never shorter than its header and one row (it scrolls for the rest)."""
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        hint = super().minimumSizeHint()
-        rows = self.horizontalHeader().sizeHint().height() + self.verticalHeader().defaultSectionSize()
-        return QSize(hint.width(), rows + 2 * self.frameWidth())
-
-
-class RollsTable(QTableWidget):
-    """The selected product's rolls: as tall as its rows, up to four, down to one on a tight screen (it scrolls)."""
-
-    SHOWN_ROWS = 4
-
-    def _height(self, rows: int) -> int:
-        return (self.horizontalHeader().sizeHint().height() + rows * self.verticalHeader().defaultSectionSize()
-                + 2 * self.frameWidth())
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        return QSize(super().minimumSizeHint().width(), self._height(1))
-
-    def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(super().sizeHint().width(), self._height(min(max(self.rowCount(), 1), self.SHOWN_ROWS)))
-
-
-class SummaryLabel(ElidedLabel):
-    """One elided line whose tooltip keeps its details: the whole line (when it is cut) above them."""
-
-    def _refit(self) -> None:
-        super()._refit()
-        QLabel.setToolTip(self, "\n".join(t for t in (self._full if self.is_elided() else "", self._tooltip) if t))
-
-    def setToolTip(self, text: str) -> None:  # noqa: N802  (Qt's name)
-        super().setToolTip(text)
-        self._refit()
-
-
-def thousands(value: int) -> str:
-    return f"{value:,}".replace(",", ".")
-
-
-class CollapsingBox(QWidget):
-    """A secondary pane that takes the height the essentials leave (none, if need be) and shows its contents only
-    when they fit: a caption with a table too short for one row would be a useless sliver."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        # Its height never depends on its contents, so showing or hiding them never moves anything else.
-        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Ignored)
-
-    def needed_height(self) -> int:
-        layout = self.layout()
-        widgets = [layout.itemAt(i).widget() for i in range(layout.count())]
-        heights = [w.minimumSizeHint().height() for w in widgets if w is not None]
-        margins = layout.contentsMargins()
-        return sum(heights) + layout.spacing() * max(0, len(heights) - 1) + margins.top() + margins.bottom()
-
-    def is_collapsed(self) -> bool:
-        return self.height() < self.needed_height()
-
-    def _fit(self) -> None:
-        layout = self.layout()
-        if layout is None:
-            return
-        show = not self.is_collapsed()
-        for i in range(layout.count()):
-            widget = layout.itemAt(i).widget()
-            if widget is not None and widget.isHidden() == show:
-                widget.setVisible(show)
-
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._fit()
-
-    def showEvent(self, event: Any) -> None:  # noqa: N802
-        super().showEvent(event)
-        self._fit()
-
-
-class StateTile(QLabel):
-    """The line's state in large letters, drawn at the style's size or, when a word is too long for the tile (a
-    narrow screen, a long translation), at the largest size down to three quarters of it that fits. The tile is
-    never narrower than the longest state word at that smallest size, so no state is ever cut."""
-
-    SMALLEST = 0.75
-
-    def _pixel_size(self) -> int:
-        size = self.font().pixelSize()
-        return size if size > 0 else round(self.font().pointSizeF() * self.logicalDpiY() / 72)
-
-    def _metrics(self, pixels: int) -> QFontMetrics:
-        font = QFont(self.font())
-        font.setPixelSize(max(1, pixels))
-        return QFontMetrics(font)
-
-    def _width_for(self, text: str, pixels: int) -> int:
-        margins = self.contentsMargins()
-        return self._metrics(pixels).horizontalAdvance(text) + margins.left() + margins.right() + 2 * self.margin() + 4
-
-    def drawn_pixel_size(self) -> int:
-        """The pixel size the current text is drawn at (the largest that fits, not below SMALLEST of the style's)."""
-        largest = self._pixel_size()
-        smallest = max(1, int(largest * self.SMALLEST))
-        room = self.contentsRect().width() - 2 * self.margin()
-        size = largest
-        while size > smallest and self._metrics(size).horizontalAdvance(self.text()) > room:
-            size -= 1
-        return size
-
-    def text_fits(self) -> bool:
-        room = self.contentsRect().width() - 2 * self.margin()
-        return self._metrics(self.drawn_pixel_size()).horizontalAdvance(self.text()) <= room
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        smallest = max(1, int(self._pixel_size() * self.SMALLEST))
-        widest = max(self._width_for(word(text), smallest) for text in STATE_WORDS.values())
-        return QSize(widest, super().minimumSizeHint().height())
-
-    def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(max(self._width_for(self.text(), self._pixel_size()), self.minimumSizeHint().width()),
-                     super().sizeHint().height())
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        QFrame.paintEvent(self, event)         # the style sheet's background and rounded border
-        painter = QPainter(self)
-        font = QFont(self.font())
-        font.setPixelSize(self.drawn_pixel_size())
-        painter.setFont(font)
-        painter.setPen(self.palette().color(self.foregroundRole()))
-        painter.drawText(self.contentsRect(), int(self.alignment()), self.text())
-        painter.end()
-
-
-class RateMeter:
-    """Items per minute over the last minute, and a trend of that rate sampled every few seconds."""
-
-    def __init__(self, window_s: float = 60.0, trend_every_s: float = 5.0, trend_points: int = 72) -> None:
-        self.window_s = window_s
-        self.trend_every_s = trend_every_s
-        self._samples: deque[tuple[float, int]] = deque()
-        self.trend: deque[float] = deque(maxlen=trend_points)
-        self._last_trend = 0.0
-
-    def reset(self) -> None:
-        self._samples.clear()
-        self.trend.clear()
-        self._last_trend = 0.0
-
-    def add(self, at: float, total: int) -> float:
-        if self._samples and total < self._samples[-1][1]:
-            self.reset()
-        self._samples.append((at, total))
-        while len(self._samples) > 2 and self._samples[1][0] <= at - self.window_s:
-            self._samples.popleft()
-        rate = self.rate
-        if at - self._last_trend >= self.trend_every_s:
-            self.trend.append(rate)
-            self._last_trend = at
-        return rate
-
-    @property
-    def rate(self) -> float:
-        if len(self._samples) < 2:
-            return 0.0
-        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
-        return 60.0 * (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
-
-
-# -- the batch dialog ---------------------------------------------------------------------------------------
-
-class BatchDialog(QDialog):
-    """Create a batch: lot, production date, expiry (from the shelf life or typed), planned quantity, origin and
-    the stages of its production diary."""
-
-    created = Signal(object)   # Batch
-
-    STAGE_COLUMNS = 4
-
-    def __init__(self, bridge: StationBridge, product: Product, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.bridge = bridge
-        self.product = product
-        self.setWindowTitle(self.tr("New batch"))
-        self.setModal(True)
-        self.density: Density = getattr(parent, "density", None) or Density.LARGE
-        compact = self.density.compact
-        if not compact:
-            self.setMinimumWidth(820)
-        today = QDate.currentDate()
-
-        self.product_label = QLabel(f"<b>{product.name}</b><br>{product.producer} · GTIN {product.gtin}")
-        self.lot_edit = QLineEdit(dt.date.today().strftime("L%y%m%d"))
-        self.lot_edit.setMaxLength(20)
-        self.lot_edit.setPlaceholderText(self.tr("e.g. MX2611A"))
-        self.produced_edit = self._date_edit(today)
-        self.expiry_auto = QRadioButton()
-        self.expiry_typed = QRadioButton(self.tr("Type the expiry date"))
-        group = QButtonGroup(self)
-        group.addButton(self.expiry_auto)
-        group.addButton(self.expiry_typed)
-        self.expiry_edit = self._date_edit(today.addDays(product.shelf_life_days or 365))
-        if product.shelf_life_days:
-            self.expiry_auto.setChecked(True)
-        else:
-            self.expiry_auto.setEnabled(False)
-            self.expiry_typed.setChecked(True)
-        self.planned_spin = QSpinBox()
-        self.planned_spin.setRange(0, 10_000_000)
-        self.planned_spin.setSpecialValueText(self.tr("not planned"))
-        self.planned_spin.setSingleStep(100)
-        self.origin_edit = QLineEdit(product.region)
-
-        self.stages = QTableWidget(0, self.STAGE_COLUMNS)
-        self.stages.setHorizontalHeaderLabels([self.tr("Stage"), self.tr("Date (dd/mm/yyyy)"), self.tr("Place"),
-                                               self.tr("Note")])
-        self.stages.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.stages.setMinimumHeight(170 if not compact else 120)
-        add_stage = QPushButton(self.tr("Add a stage"))
-        remove_stage = QPushButton(self.tr("Remove the stage"))
-        add_stage.clicked.connect(lambda: self.add_stage())
-        remove_stage.clicked.connect(self._remove_stage)
-
-        self.error_label = QLabel("")
-        self.error_label.setObjectName("errorText")
-        self.error_label.setWordWrap(True)
-        self.ok_button = QPushButton(self.tr("Create the batch"))
-        self.ok_button.setObjectName("primary")
-        cancel = QPushButton(self.tr("Cancel"))
-        self.ok_button.clicked.connect(self.submit)
-        cancel.clicked.connect(self.reject)
-        self.expiry_auto.toggled.connect(self._update_expiry)
-        self.produced_edit.dateChanged.connect(self._update_expiry)
-
-        form = QFormLayout()
-        if compact:                     # a field too wide for the row goes under its label
-            form.setRowWrapPolicy(QFormLayout.WrapLongRows)
-        form.addRow(self.tr("Product"), self.product_label)
-        form.addRow(self.tr("Lot"), self.lot_edit)
-        form.addRow(self.tr("Production date"), self.produced_edit)
-        expiry_box = QBoxLayout(QBoxLayout.TopToBottom if compact else QBoxLayout.LeftToRight)
-        expiry_box.addWidget(self.expiry_auto)
-        expiry_box.addWidget(self.expiry_typed)
-        expiry_box.addWidget(self.expiry_edit)
-        form.addRow(self.tr("Expiry"), expiry_box)
-        form.addRow(self.tr("Planned quantity"), self.planned_spin)
-        form.addRow(self.tr("Origin"), self.origin_edit)
-        stage_buttons = QHBoxLayout()
-        stage_buttons.addWidget(add_stage)
-        stage_buttons.addWidget(remove_stage)
-        stage_buttons.addStretch(1)
-        buttons = QHBoxLayout()
-        if not compact:
-            buttons.addWidget(self.error_label, 1)
-        else:
-            buttons.addStretch(1)
-        buttons.addWidget(cancel)
-        buttons.addWidget(self.ok_button)
-        content = QWidget()
-        fields = QVBoxLayout(content)
-        fields.addLayout(form)
-        fields.addWidget(QLabel(self.tr("Production diary")))
-        fields.addWidget(self.stages, 1)
-        fields.addLayout(stage_buttons)
-        layout = QVBoxLayout(self)
-        if compact:
-            # On a small screen the fields scroll; the error and the Cancel / Create buttons stay in sight.
-            fields.setContentsMargins(0, 0, 0, 0)
-            layout.addWidget(FitScrollArea(content), 1)
-            layout.addWidget(self.error_label)
-        else:
-            fields.setContentsMargins(0, 0, 0, 0)
-            layout.addWidget(content, 1)
-        layout.addLayout(buttons)
-        self._update_expiry()
-        if compact and parent is not None:
-            room = parent.window().size()
-            self.resize(min(900, room.width() - 16), min(640, room.height() - 16))
-
-    @staticmethod
-    def _date_edit(date: QDate) -> QDateEdit:
-        edit = QDateEdit(date)
-        edit.setCalendarPopup(True)
-        edit.setDisplayFormat("dd/MM/yyyy")
-        return edit
-
-    def _update_expiry(self, *_: Any) -> None:
-        days = self.product.shelf_life_days
-        if days:
-            auto = self.produced_edit.date().addDays(days)
-            self.expiry_auto.setText(self.tr("From the shelf life (%n days): ", "", days) + auto.toString("dd/MM/yyyy"))
-            if self.expiry_auto.isChecked():
-                self.expiry_edit.setDate(auto)
-        self.expiry_edit.setEnabled(self.expiry_typed.isChecked())
-
-    def add_stage(self, name: str = "", date: str = "", place: str = "", note: str = "") -> None:
-        row = self.stages.rowCount()
-        self.stages.insertRow(row)
-        for column, text in enumerate((name, date, place, note)):
-            self.stages.setItem(row, column, QTableWidgetItem(text))
-
-    def _remove_stage(self) -> None:
-        row = self.stages.currentRow()
-        if row >= 0:
-            self.stages.removeRow(row)
-
-    def _cell(self, row: int, column: int) -> str:
-        item = self.stages.item(row, column)
-        return item.text().strip() if item is not None else ""
-
-    def draft(self) -> Batch:
-        """The batch as typed; raises StationError (or ValueError) naming the field that is wrong."""
-        lot = validate_lot(self.lot_edit.text().strip())
-        produced = self.produced_edit.date().toPyDate()
-        expiry = self.expiry_edit.date().toPyDate()
-        if expiry <= produced:
-            raise ValueError(self.tr("the expiry date must be after the production date"))
-        stages = []
-        for row in range(self.stages.rowCount()):
-            name = self._cell(row, 0)
-            date_text = self._cell(row, 1)
-            if not name and not date_text:
-                continue
-            if not name:
-                raise ValueError(self.tr("stage %1 has a date but no name").replace("%1", str(row + 1)))
-            date = None
-            if date_text:
-                try:
-                    date = dt.datetime.strptime(date_text, "%d/%m/%Y").date()
-                except ValueError:
-                    raise ValueError(self.tr("stage %1: the date must be written dd/mm/yyyy")
-                                     .replace("%1", str(row + 1))) from None
-            stages.append(Stage(name=name, date=date, place=self._cell(row, 2), note=self._cell(row, 3)))
-        planned = self.planned_spin.value() or None
-        return Batch(id=None, gtin=self.product.gtin, lot=lot, production_date=produced, expiry_date=expiry,
-                     origin=self.origin_edit.text().strip(), stages=tuple(stages), planned_quantity=planned)
-
-    def submit(self) -> None:
-        try:
-            draft = self.draft()
-        except (StationError, ValueError) as exc:
-            self.error_label.setText(str(exc))
-            return
-        self.error_label.setText(self.tr("Saving…"))
-        self.ok_button.setEnabled(False)
-
-        def create(station: Any) -> Batch:
-            # The stamps' QR must fit the label at a readable size: refused here, before any stamp is wasted.
-            station.check_batch_label(draft.gtin, draft.lot, draft.expiry_date)
-            batch = station.store.create_batch(draft)
-            station.store.audit("operator", "batch_created", f"{batch.gtin} lot {batch.lot} (batch {batch.id})")
-            return batch
-
-        def done(batch: Batch) -> None:
-            self.created.emit(batch)
-            self.accept()
-
-        def failed(exc: BaseException) -> None:
-            self.ok_button.setEnabled(True)
-            if isinstance(exc, StampTooLarge):
-                self.error_label.setText(self.stamp_too_large(exc))
-                self.error_label.setToolTip(str(exc))
-                return
-            if isinstance(exc, (LabelTextTooLong, LabelTextUnprintable)):
-                self.error_label.setText(self.text_too_long(exc))
-                self.error_label.setToolTip(str(exc))
-                return
-            self.error_label.setText(str(exc))
-
-        self.bridge.call(create, done=done, failed=failed, owner=self)
-
-    def stamp_too_large(self, exc: StampTooLarge) -> str:
-        """The refusal in the operator's words, with the figures: what the lot makes and what the label holds."""
-        needs = (self.tr("QR version %1").replace("%1", str(exc.version)) if exc.version
-                 else self.tr("more than a QR code holds"))
-        return (self.tr("Lot %1 makes the stamp's QR code too large to read: its link is %2 characters and needs "
-                        "%3, the label holds version %4 (%5 characters) at most. Use a shorter lot, without / % ? & "
-                        "+ # (each takes 3 characters).")
-                .replace("%1", exc.lot).replace("%2", str(exc.length)).replace("%3", needs)
-                .replace("%4", str(exc.max_version)).replace("%5", str(exc.max_length)))
-
-
-    def text_too_long(self, exc: LabelTextTooLong | LabelTextUnprintable) -> str:
-        """The refusal in the operator's words: which text would not print whole, and by how much."""
-        what = {
-            "product_name": self.tr("The product name"),
-            "producer": self.tr("The producer's name"),
-            "lot": self.tr("The lot"),
-            "serial": self.tr("The serial number"),
-        }.get(exc.field, exc.field)
-        if isinstance(exc, LabelTextUnprintable):
-            why = (self.tr("%1 has letters the label's font cannot print (%2): they would print as boxes.")
-                   .replace("%2", " ".join(exc.missing)))
-        elif exc.unit == "lines":
-            why = (self.tr("%1 needs %2 lines on the label and its place holds %3: the rest would print on top of "
-                           "the last line.")
-                   .replace("%2", f"{exc.needs:.0f}").replace("%3", f"{exc.room:.0f}"))
-        else:
-            why = (self.tr("%1 is %2 dots wide and the label has %3 left: its end would not be printed.")
-                   .replace("%2", f"{exc.needs:.0f}").replace("%3", f"{exc.room:.0f}"))
-        fix = (self.tr("Use a shorter lot.") if exc.field == "lot"
-               else self.tr("Ask the technician to shorten it in the product list or give it more room on the label."))
-        return why.replace("%1", what) + " " + fix
-
-
-# -- the screen ---------------------------------------------------------------------------------------------
-
-ROLL_COLUMNS = (
-    QT_TRANSLATE_NOOP("OperatorScreen", "Roll"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "State"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "Activated"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "Unused"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "Voided"),
-    QT_TRANSLATE_NOOP("OperatorScreen", "Refused"),
-)
-
-COUNTER_ROWS = (
-    ("printed", QT_TRANSLATE_NOOP("OperatorScreen", "Printed")),
-    ("verified", QT_TRANSLATE_NOOP("OperatorScreen", "Verified")),
-    ("activated", QT_TRANSLATE_NOOP("OperatorScreen", "Activated")),
-    ("voided", QT_TRANSLATE_NOOP("OperatorScreen", "Voided")),
-    ("waiting", QT_TRANSLATE_NOOP("OperatorScreen", "Waiting to be sent")),
-    ("confirmed", QT_TRANSLATE_NOOP("OperatorScreen", "Confirmed by the server")),
 )
 
 
@@ -725,14 +64,24 @@ class OperatorScreen(QWidget):
         self._last_stamp_serial = ""
         self._snapshot: Snapshot | None = None
         self._ready = False
-        self.rolls: tuple[RollSummary, ...] = ()
         self._start_failed = False
         self._open_request: tuple[str | None, str | None] | None = None    # (GTIN, lot) to open once ready
         self._open_count: int | None = None
         self._start_requested = False
         self._autostart_batch: int | None = None
 
-        # top bar: product, batch, batch actions, clock, technician
+        self._build_top_bar()
+        self._build_banner()
+        self._build_commands()
+        self._build_run_box()
+        self._build_panels()
+        self._build_layout()
+        self._connect()
+        self.status_line.setText(self.tr("Starting the station: opening the database and the devices…"))
+        self._show_state(LineState.STOPPED, "")
+
+    def _build_top_bar(self) -> None:
+        """The top bar: product, batch, batch actions, clock, technician."""
         self.product_combo = ElidedComboBox()
         self.batch_combo = ElidedComboBox()
         for combo, length in ((self.product_combo, 14), (self.batch_combo, 8)):
@@ -746,8 +95,8 @@ class OperatorScreen(QWidget):
         self.clock.setObjectName("clock")
         self.technician_button = QPushButton(self.tr("Technician"))
         self.technician_button.setObjectName("quiet")
-        self.product_caption = self._caption(self.tr("Product"))
-        self.batch_caption = self._caption(self.tr("Batch"))
+        self.product_caption = caption(self.tr("Product"))
+        self.batch_caption = caption(self.tr("Batch"))
         self.top_bar = QHBoxLayout()
         self.top_bar.addWidget(self.product_caption)
         self.top_bar.addWidget(self.product_combo, 4)
@@ -761,7 +110,8 @@ class OperatorScreen(QWidget):
         self.top_bar.addWidget(self.clock)
         self.top_bar.addWidget(self.technician_button)
 
-        # alarm banner: what happened in the screen's language (whole, wrapped), the other language below it
+    def _build_banner(self) -> None:
+        """The alarm banner: what happened in the screen's language (whole, wrapped), the other language below it."""
         self.alarm_banner = QFrame()
         self.alarm_banner.setObjectName("alarmBanner")
         self.alarm_text = QLabel("")
@@ -780,14 +130,15 @@ class OperatorScreen(QWidget):
         self.banner_layout.addWidget(self.ack_button, 0, Qt.AlignVCenter)
         self.alarm_banner.hide()
 
-        # the line's state and the commands
+    def _build_commands(self) -> None:
+        """The line's state and the commands."""
         self.state_tile = StateTile("")
         self.state_tile.setObjectName("stateTile")
         self.state_tile.setAlignment(Qt.AlignCenter)
         self.state_reason = ElidedLabel("")       # one line: a fault's whole text is in the alarm banner
         self.state_reason.setObjectName("stateReason")
         self.state_reason.setAlignment(Qt.AlignCenter)
-        self.state_box = self._box(QVBoxLayout(), (self.state_tile, 1), self.state_reason, spacing=2)
+        self.state_box = box(QVBoxLayout(), (self.state_tile, 1), self.state_reason, spacing=2)
         self.start_button = QPushButton(self.tr("Start"))
         self.start_button.setObjectName("start")
         self.pause_button = QPushButton(self.tr("Pause"))
@@ -795,9 +146,10 @@ class OperatorScreen(QWidget):
         self.stop_button = QPushButton(self.tr("Stop"))
         self.stop_button.setObjectName("stop")
         self.command_layout = QBoxLayout(QBoxLayout.TopToBottom)
-        self.command_box = self._box(self.command_layout, self.start_button, self.pause_button, self.stop_button)
+        self.command_box = box(self.command_layout, self.start_button, self.pause_button, self.stop_button)
 
-        # how many to pack, and the rate
+    def _build_run_box(self) -> None:
+        """How many to pack, the rate, and which line Start runs."""
         self.count_spin = QSpinBox()
         self.count_spin.setRange(0, 10_000_000)
         self.count_spin.setSingleStep(50)
@@ -807,13 +159,13 @@ class OperatorScreen(QWidget):
         self.sparkline = Sparkline()
         self.quantity_layout = QBoxLayout(QBoxLayout.LeftToRight)
         self.quantity_layout.setContentsMargins(0, 0, 0, 0)
-        self.quantity_caption = self._caption(self.tr("Items to pack"))
+        self.quantity_caption = caption(self.tr("Items to pack"))
         self.quantity_layout.addWidget(self.quantity_caption)
         self.quantity_layout.addWidget(self.count_spin, 1)
         rate_row = QHBoxLayout()
         rate_row.addWidget(self.rate_label)
         rate_row.addWidget(self.sparkline, 1)
-        self.rate_caption = self._caption(self.tr("Rate (items per minute)"))
+        self.rate_caption = caption(self.tr("Rate (items per minute)"))
         # which line Start runs: stamps printed here, or pre-printed rolls activated as they pass the verifier
         # (`station run --mode`); over the last stamp on a large screen, over the quantity on a compact one
         self.mode_combo = ElidedComboBox()
@@ -823,99 +175,28 @@ class OperatorScreen(QWidget):
         self.mode_combo.setMinimumContentsLength(10)
         self.mode_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.mode_combo.setToolTip(self.tr("Which line Start runs"))
-        self.run_box = self._box(QVBoxLayout(), self.quantity_layout, 8, self.rate_caption, rate_row)
+        self.run_box = box(QVBoxLayout(), self.quantity_layout, 8, self.rate_caption, rate_row)
 
-        # counters
-        self.counter_labels: dict[tuple[str, str], QLabel] = {}
-        self.counter_names: list[QLabel] = []
-        self.counters_grid = QGridLayout()
-        self.counters_grid.setHorizontalSpacing(18)
-        self.batch_heading = self._caption(self.tr("This batch"))
-        self.shift_heading = self._caption(self.tr("This shift"))
-        self.counters_grid.addWidget(self.batch_heading, 0, 1, Qt.AlignRight)
-        self.counters_grid.addWidget(self.shift_heading, 0, 2, Qt.AlignRight)
-        for row, (key, text) in enumerate(COUNTER_ROWS, start=1):
-            name = ElidedLabel(QCoreApplication.translate("OperatorScreen", text))
-            name.setObjectName("counterName")
-            self.counter_names.append(name)
-            self.counters_grid.addWidget(name, row, 0)
-            for column, scope in enumerate(("batch", "shift"), start=1):
-                value = QLabel("–")
-                value.setObjectName("counterValue")
-                value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                self.counters_grid.addWidget(value, row, column)
-                self.counter_labels[(scope, key)] = value
-        self.void_detail = ElidedLabel("", max_lines=2)
-        self.void_detail.setObjectName("voidDetail")
-        self.counters_grid.addWidget(self.void_detail, len(COUNTER_ROWS) + 1, 0, 1, 3)
-        self.counters_grid.setColumnStretch(0, 1)
-        self.counters_box = self._box(self.counters_grid)
+    def _build_panels(self) -> None:
+        """The panels that draw the snapshot (ui.operator_panels); their parts keep the names the screen's layout and
+        the tests know them by."""
+        self.counters_box = CountersPanel()
+        self.counter_labels, self.counter_names = self.counters_box.labels, self.counters_box.names
+        self.batch_heading, self.shift_heading = self.counters_box.batch_heading, self.counters_box.shift_heading
+        self.void_detail = self.counters_box.void_detail
+        self.recent_box = RecentPanel()
+        self.recent, self.recent_caption = self.recent_box.table, self.recent_box.caption
+        self.rolls_box = RollsPanel()
+        self.rolls_table, self.rolls_summary = self.rolls_box.table, self.rolls_box.summary
+        self.rolls_caption = self.rolls_box.caption
+        self.last_box = LastStampPanel()
+        self.qr, self.last_serial, self.last_result = self.last_box.qr, self.last_box.serial, self.last_box.result
+        self.last_lot, self.last_caption = self.last_box.lot, self.last_box.caption
+        self.lamps_box = DevicesPanel()
+        self.lamps = self.lamps_box.lamps
 
-        # the recent stamps: a secondary pane, it takes what height is left and scrolls
-        self.recent = RecentTable(0, 3)
-        self.recent.setHorizontalHeaderLabels([self.tr("Serial"), self.tr("Result"), self.tr("Delivery")])
-        self.recent.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.recent.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        self.recent.horizontalHeader().setTextElideMode(Qt.ElideRight)
-        self.recent.setTextElideMode(Qt.ElideRight)
-        self.recent.setWordWrap(False)
-        self.recent.verticalHeader().hide()
-        self.recent.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.recent.setSelectionMode(QAbstractItemView.NoSelection)
-        self.recent.setFocusPolicy(Qt.NoFocus)
-        self.recent.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
-        self.recent.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.recent_caption = self._caption(self.tr("Recent stamps"))
-        self.recent_box = CollapsingBox()
-        self._box(QVBoxLayout(), self.recent_caption, (self.recent, 1), into=self.recent_box)
-
-        # the selected product's pre-printed rolls (read only; hidden when it has none): a table, or on a compact
-        # screen one summary line with each roll in its tooltip
-        self.rolls_table = RollsTable(0, len(ROLL_COLUMNS))
-        self.rolls_table.setHorizontalHeaderLabels(
-            [QCoreApplication.translate("OperatorScreen", text) for text in ROLL_COLUMNS])
-        self.rolls_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.rolls_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        self.rolls_table.horizontalHeader().setTextElideMode(Qt.ElideRight)
-        self.rolls_table.setTextElideMode(Qt.ElideRight)
-        self.rolls_table.setWordWrap(False)
-        self.rolls_table.verticalHeader().hide()
-        self.rolls_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.rolls_table.setSelectionMode(QAbstractItemView.NoSelection)
-        self.rolls_table.setFocusPolicy(Qt.NoFocus)
-        self.rolls_table.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
-        self.rolls_table.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Maximum)   # down to one row
-        self.rolls_summary = SummaryLabel("")
-        self.rolls_summary.setObjectName("rollsSummary")
-        self.rolls_caption = self._caption(self.tr("Stamp rolls"))
-        self.rolls_box = self._box(QVBoxLayout(), self.rolls_caption, self.rolls_table, self.rolls_summary,
-                                   spacing=2)
-        self.rolls_box.hide()
-
-        # the last stamp
-        self.qr = QrView()
-        self.last_serial = ElidedLabel("")
-        self.last_serial.setObjectName("lastSerial")
-        self.last_serial.setAlignment(Qt.AlignCenter)
-        self.last_result = ElidedLabel("", max_lines=2)
-        self.last_result.setObjectName("lastResult")
-        self.last_result.setAlignment(Qt.AlignCenter)
-        self.last_lot = ElidedLabel("")
-        self.last_lot.setAlignment(Qt.AlignCenter)
-        self.last_lot.setObjectName("lastLot")
-        self.last_caption = self._caption(self.tr("Last stamp"))
-        self.last_box = self._box(QVBoxLayout(), self.last_caption, (self.qr, 1), self.last_serial,
-                                  self.last_result, self.last_lot)
-
-        # device health
-        self.lamps = {
-            "printer": Lamp(self.tr("Printer")),
-            "scanner": Lamp(self.tr("Scanner")),
-            "broker": Lamp(self.tr("MQTT broker")),
-            "server": Lamp(self.tr("Central server")),
-        }
-        self.lamps_box = self._box(QVBoxLayout(), *self.lamps.values())
-        self.lamps_box.layout().addStretch(1)
+    def _build_layout(self) -> None:
+        """The columns, the command strip and the status line; _arrange() places the boxes in them."""
         # On a compact screen the lamps share a column with the quantity and the rate: they scroll if need be.
         self.lamps_scroll = FitScrollArea()
         self.lamps_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
@@ -947,7 +228,8 @@ class OperatorScreen(QWidget):
         self.density: Density | None = None
         self.set_density(Density.LARGE)
 
-        # wiring
+    def _connect(self) -> None:
+        """The operator's taps, the bridge's signals, and the timers that draw at a human pace."""
         self.start_button.clicked.connect(self.start_line)
         self.pause_button.clicked.connect(self.pause_or_resume)
         self.stop_button.clicked.connect(self.stop_line)
@@ -958,6 +240,7 @@ class OperatorScreen(QWidget):
         self.product_combo.currentIndexChanged.connect(self._product_chosen)
         self.batch_combo.currentIndexChanged.connect(self._batch_chosen)
         self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
+        bridge = self.bridge
         bridge.ready.connect(self._on_ready)
         bridge.startFailed.connect(self._on_start_failed)
         bridge.stateChanged.connect(self._on_state)
@@ -976,33 +259,6 @@ class OperatorScreen(QWidget):
         self._clock_timer.timeout.connect(self._tick)
         self._clock_timer.start()
         self._tick()
-        self.status_line.setText(self.tr("Starting the station: opening the database and the devices…"))
-        self._show_state(LineState.STOPPED, "")
-
-    @staticmethod
-    def _caption(text: str) -> QLabel:
-        label = QLabel(text)
-        label.setObjectName("caption")
-        return label
-
-    @staticmethod
-    def _box(layout: QLayout, *items: Any, spacing: int | None = None, into: QWidget | None = None) -> QWidget:
-        """A plain widget holding ``layout`` with ``items`` (widgets, layouts, (widget, stretch), or spacings)."""
-        box = into if into is not None else QWidget()
-        layout.setContentsMargins(0, 0, 0, 0)
-        box.setLayout(layout)
-        for item in items:
-            if isinstance(item, int):
-                layout.addSpacing(item)
-            elif isinstance(item, tuple):
-                layout.addWidget(*item)
-            elif isinstance(item, QLayout):
-                layout.addLayout(item)
-            else:
-                layout.addWidget(item)
-        if spacing is not None:
-            layout.setSpacing(spacing)
-        return box
 
     # -- fitting the screen --------------------------------------------------------------------------
 
@@ -1018,8 +274,8 @@ class OperatorScreen(QWidget):
         self.banner_layout.setContentsMargins(*(4 * [9 if large else 6 if not small else 4]))
         self._arrange(compact=not large)
         # top bar: on the smallest screen the combo boxes speak for themselves (their tooltips say what they are)
-        for caption in (self.product_caption, self.batch_caption):
-            caption.setVisible(not small)
+        for label in (self.product_caption, self.batch_caption):
+            label.setVisible(not small)
         self.top_stretch.setVisible(large)
         self.product_combo.setMinimumContentsLength(13 if small else 14)
         self.batch_combo.setMinimumContentsLength(7 if small else 8)
@@ -1031,15 +287,11 @@ class OperatorScreen(QWidget):
                                  QSizePolicy.Fixed if large else QSizePolicy.Preferred)
         self._set_reason(self.state_reason.text())
         self.quantity_layout.setDirection(QBoxLayout.LeftToRight if large else QBoxLayout.TopToBottom)
-        self.counters_grid.setHorizontalSpacing({Density.LARGE: 18, Density.MEDIUM: 12, Density.SMALL: 8}[density])
-        self.counters_grid.setVerticalSpacing({Density.LARGE: 6, Density.MEDIUM: 2, Density.SMALL: 0}[density])
         # secondary things give up their room first: the QR shrinks, the devices show their details as tooltips
-        qr = {Density.LARGE: 150, Density.MEDIUM: 110, Density.SMALL: 72}[density]
-        self.qr.setMinimumSize(QSize(qr, qr))
+        for panel in (self.counters_box, self.last_box, self.lamps_box):
+            panel.set_density(density)
         self.sparkline.setMinimumSize({Density.LARGE: QSize(160, 48), Density.MEDIUM: QSize(100, 40),
                                        Density.SMALL: QSize(60, 30)}[density])
-        for lamp in self.lamps.values():
-            lamp.set_compact(small)
         self._show_rolls(self.rolls)
         self._tick()
 
@@ -1092,11 +344,7 @@ class OperatorScreen(QWidget):
 
     def _tick(self) -> None:
         # The station's time zone, the one its shifts and EPCIS events use, whatever the machine's clock zone.
-        offset = self.bridge.config.station.timezone_offset
-        sign = -1 if offset.startswith("-") else 1
-        hours, minutes = (int(x) for x in offset[1:].split(":"))
-        tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-        now = dt.datetime.now(tz)
+        now = dt.datetime.now(timezone_of(self.bridge.config.station.timezone_offset))
         if self.density is Density.LARGE:
             self.clock.setText(now.strftime("%H:%M  %d/%m/%Y"))
             self.clock.setToolTip("")
@@ -1241,13 +489,8 @@ class OperatorScreen(QWidget):
 
     def confirm_close_batch(self, batch: Batch, product: Product) -> None:
         batch_id = batch.id
-
-        def close(station: Any) -> Batch:
-            closed = station.store.close_batch(batch_id)
-            station.store.audit("operator", "batch_closed", f"{closed.gtin} lot {closed.lot} (batch {closed.id})")
-            return closed
-
-        self.bridge.call(close, done=lambda _: self.reload_batches(product), failed=self._report, owner=self)
+        self.bridge.call(lambda st: st.close_batch(batch_id), done=lambda _: self.reload_batches(product),
+                         failed=self._report, owner=self)
 
     # -- commands ------------------------------------------------------------------------------------
 
@@ -1327,7 +570,7 @@ class OperatorScreen(QWidget):
         devices = self._snapshot.devices if self._snapshot is not None else None
         if (self.bridge.mode == PRINTED and devices is not None
                 and devices.printer_condition in ("faulted", "unreachable")):
-            return self.tr("Printer not ready: %1").replace("%1", self._printer_text(devices))
+            return self.tr("Printer not ready: %1").replace("%1", self.lamps_box.printer_text(devices))
         return ""
 
     def _update_buttons(self) -> None:
@@ -1367,19 +610,9 @@ class OperatorScreen(QWidget):
             self._pending_stamp = None
 
     def _show_last_stamp(self, stamp: Stamp, matrix: list[list[bool]]) -> None:
-        voided = stamp.state is StampState.VOIDED
-        self.qr.set_matrix(matrix, voided=voided)
         self._last_stamp_serial = stamp.serial
-        self.last_serial.setText(self.tr("Serial %1").replace("%1", stamp.serial))
-        if voided and stamp.void_reason is not None:
-            reason = word(VOID_WORDS.get(stamp.void_reason.value, stamp.void_reason.value))
-            self.last_result.setText(self.tr("voided: %1").replace("%1", reason))
-            self.last_result.setStyleSheet("color: #b71c1c;")
-        else:
-            self.last_result.setText(self.tr("activated"))
-            self.last_result.setStyleSheet("color: #1b5e20;")
         batch = self.bridge.batch
-        self.last_lot.setText(self.tr("Lot %1").replace("%1", batch.lot) if batch else "")
+        self.last_box.show_stamp(stamp, matrix, batch.lot if batch else None)
 
     def _on_alarm(self, alarm: Alarm) -> None:
         if alarm.severity is Severity.INFO:
@@ -1423,133 +656,23 @@ class OperatorScreen(QWidget):
         self._snapshot = snap
         if snap.state is not self.state:
             self._show_state(snap.state, "")
-        self._show_counters("batch", snap.batch)
-        self._show_counters("shift", snap.shift)
-        self.shift_heading.setText(self.tr("This shift (since %1)").replace("%1", snap.shift_start.strftime("%H:%M")))
-        shown = snap.batch or snap.shift
-        details = [f"{word(VOID_WORDS.get(k, k))} {v}" for k, v in sorted(shown.voided.items())]
-        if shown.unused:   # not voided: serials given back unprinted, kept and never published
-            details.append(f"{word(VOID_WORDS['unused'])} {shown.unused}")
-        self.void_detail.setText(", ".join(details))
+        self.counters_box.show_snapshot(snap)
         if snap.batch is not None:
             rate = self.rate.add(snap.at, snap.batch.activated)
             self.rate_label.setText(f"{rate:.0f}")
             self.sparkline.set_values(list(self.rate.trend))
-        self._show_recent(snap.recent)
+        self.recent_box.show_recent(snap.recent)
         self._show_rolls(snap.rolls)
-        self._show_devices(snap.devices)
+        self.lamps_box.show_devices(snap.devices)
         self._update_buttons()          # the printer's condition may hold Start back
 
-    def _show_counters(self, scope: str, counters: Counters | None) -> None:
-        for key, _ in COUNTER_ROWS:
-            label = self.counter_labels[(scope, key)]
-            if counters is None:
-                label.setText("–")
-            else:
-                value = counters.voided_total if key == "voided" else getattr(counters, key)
-                label.setText(f"{value:,}".replace(",", "."))
-
-    def _show_recent(self, recent: list[RecentStamp]) -> None:
-        table = self.recent
-        table.setUpdatesEnabled(False)
-        table.setRowCount(len(recent))
-        for row, stamp in enumerate(recent):
-            if stamp.state is StampState.ACTIVATED:
-                result, colour = self.tr("activated"), QColor("#1b5e20")
-            else:
-                reason = word(VOID_WORDS.get(stamp.void_reason or "", stamp.void_reason or ""))
-                result, colour = self.tr("voided: %1").replace("%1", reason), QColor("#b71c1c")
-            delivery = word(DELIVERY_WORDS[stamp.delivery]) if stamp.delivery else ""
-            for column, text in enumerate((stamp.serial, result, delivery)):
-                item = table.item(row, column)
-                if item is None:
-                    item = QTableWidgetItem()
-                    table.setItem(row, column, item)
-                item.setText(text)
-                if column == 1:
-                    item.setForeground(colour)
-                    item.setToolTip(stamp.void_detail)
-        table.setUpdatesEnabled(True)
+    @property
+    def rolls(self) -> tuple[RollSummary, ...]:
+        """The selected product's pre-printed rolls, as last shown."""
+        return self.rolls_box.rolls
 
     def _show_rolls(self, rolls: tuple[RollSummary, ...]) -> None:
-        """The selected product's rolls: a row each on a large screen; on a compact one (where a stop alarm's banner
-        leaves no room for even one row of a table) one summary line, each roll in its tooltip."""
-        self.rolls = rolls
-        small = self.density is not Density.LARGE
-        self.rolls_table.setVisible(not small)
-        self.rolls_caption.setVisible(not small)
-        self.rolls_summary.setVisible(small)
-        lines = [self.tr("%1 (%2): activated %3, unused %4, voided %5, refused %6")
-                 .replace("%1", r.roll_id).replace("%2", word(ROLL_WORDS[r.state]))
-                 .replace("%3", thousands(r.activated)).replace("%4", thousands(r.unused))
-                 .replace("%5", thousands(r.voided)).replace("%6", thousands(r.refused)) for r in rolls]
-        total = {key: thousands(sum(getattr(r, key) for r in rolls))
-                 for key in ("activated", "unused", "voided", "refused")}
-        self.rolls_summary.setText(
-            self.tr("Rolls %1: activated %2, unused %3, voided %4, refused %5")
-            .replace("%1", str(len(rolls))).replace("%2", total["activated"]).replace("%3", total["unused"])
-            .replace("%4", total["voided"]).replace("%5", total["refused"]) if rolls else "")
-        self.rolls_summary.setToolTip("\n".join(lines))
-        table = self.rolls_table
-        table.setUpdatesEnabled(False)
-        if table.rowCount() != len(rolls):
-            table.setRowCount(len(rolls))
-            table.updateGeometry()
-        for row, roll in enumerate(rolls):
-            texts = (roll.roll_id, word(ROLL_WORDS[roll.state]), thousands(roll.activated), thousands(roll.unused),
-                     thousands(roll.voided), thousands(roll.refused))
-            for column, text in enumerate(texts):
-                item = table.item(row, column)
-                if item is None:
-                    item = QTableWidgetItem()
-                    item.setTextAlignment(int((Qt.AlignLeft if column < 2 else Qt.AlignRight) | Qt.AlignVCenter))
-                    table.setItem(row, column, item)
-                item.setText(text)
-                if column == 0:
-                    item.setToolTip(lines[row])
-                elif column == 1:
-                    item.setForeground(QColor("#1b5e20" if roll.state is RollState.ACTIVE else "#b71c1c"))
-                    item.setToolTip(roll.state_reason)
-        table.setUpdatesEnabled(True)
-        if self.rolls_box.isHidden() == bool(rolls):
-            self.rolls_box.setVisible(bool(rolls))
-
-    def _printer_text(self, d: DeviceHealth) -> str:
-        return {
-            "ready": self.tr("ready"), "unknown": self.tr("status not known yet"),
-            "faulted": self.tr("fault: %1").replace(
-                "%1", ", ".join(word(FAULT_WORDS.get(f, f)) for f in d.printer_faults) or d.printer_detail),
-            "unreachable": self.tr("not answering"),
-        }[d.printer_condition]
-
-    def _show_devices(self, d: DeviceHealth) -> None:
-        printer = {"ready": "ok", "unknown": "unknown", "faulted": "bad", "unreachable": "bad"}[d.printer_condition]
-        self.lamps["printer"].set_level(printer, self._printer_text(d))
-        self.lamps["scanner"].set_level("ok" if d.scanner_connected else "bad",
-                                        self.tr("connected") if d.scanner_connected else
-                                        self.tr("not connected") + (f" ({d.scanner_error})" if d.scanner_error else ""))
-        refused = {
-            "mqtt_bad_credentials": self.tr("refused: wrong user name or password"),
-            "mqtt_not_authorised": self.tr("refused: not authorised (user name, password or rights)"),
-            "mqtt_client_id_refused": self.tr("refused: client id not accepted"),
-            "mqtt_connection_refused": self.tr("refused the connection"),
-            "mqtt_publish_denied": self.tr("connected, but may not publish events (ACL)"),
-        }.get(d.broker_problem)
-        if refused is not None:
-            self.lamps["broker"].set_level("bad", refused)
-            self.lamps["broker"].setToolTip(f"{refused}: {d.broker_problem_detail}")
-        else:
-            self.lamps["broker"].set_level("ok" if d.broker_connected else "bad",
-                                           self.tr("connected") if d.broker_connected else self.tr("not connected"))
-        if d.acks_ok:
-            server = self.tr("all confirmed") if d.unconfirmed == 0 else \
-                self.tr("%n waiting", "", d.unconfirmed)
-            self.lamps["server"].set_level("ok", server)
-        else:
-            minutes = int((d.oldest_unconfirmed_s or 0) // 60)
-            self.lamps["server"].set_level(
-                "warn", self.tr("%1 not confirmed, oldest %2 min").replace("%1", str(d.unconfirmed))
-                .replace("%2", str(minutes)))
+        self.rolls_box.show_rolls(rolls, small=self.density is not Density.LARGE)
 
 
-__all__ = ["OperatorScreen", "BatchDialog", "RateMeter", "QrView", "STATE_WORDS", "word", "alarm_lines"]
+__all__ = ["OperatorScreen"]

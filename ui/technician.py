@@ -1,275 +1,39 @@
 """The technician's screen, behind a PIN: devices, MQTT, the label template, the PIN itself, and the audit log.
 
-Saving writes the station's YAML file only after the new file has been loaded by the same validation the station
-uses at start; a bad value is refused with the reason and the old file is kept. Every login, refused PIN,
-configuration change and test print is written to the audit log.
+The screen shows and asks; what reaches a device, the broker or a file runs on the bridge's worker, in the modules
+that hold it: `app.config_file` (save: the new file is validated as at start, a bad value refused with the reason
+and the old file kept), `app.broker_check`, `app.label_preview` (preview and test print) and
+`drivers.serial_ports`. Every login, refused PIN, configuration change and test print is written to the audit log.
+The tabs are in `ui.technician_tabs`; this module holds the login, the tabs' frame and the one save of their fields
+(about 460 lines: the field map, loading, saving and applying read as one).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import queue
-import socket
-import ssl
-import tempfile
-import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from pydantic import SecretStr
-
-from station.config import StationConfig, edit_config_text, load_config, load_products, redact_url
-from station.errors import ConfigError, StationError
-from station.pin import PinError, PinGuard, hash_pin, validate_new_pin
+from app.config_file import change_detail, config_value, save_config
+from station.config import StationConfig, redact_url
+from station.pin import PinGuard
 from ui.adaptive import Density, FitScrollArea
 from ui.bridge import DEVICE, RawLine, StationBridge
-from ui.camera_view import CameraView
 from ui.qt import (
-    QT_TRANSLATE_NOOP,
-    QAbstractItemView,
-    QBoxLayout,
-    QComboBox,
-    QCoreApplication,
-    QFileDialog,
-    QFormLayout,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
-    QImage,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QPixmap,
-    QPlainTextEdit,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
     QStackedWidget,
     Qt,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QTimer,
     QVBoxLayout,
     QWidget,
     Signal,
 )
-
-ACTOR = "technician"
-
-
-# -- pure helpers (no Qt), run on the worker ----------------------------------------------------------------
-
-def _get(config: StationConfig, dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        node = getattr(node, part) if node is not None else None
-    if isinstance(node, Path):
-        return str(node)
-    if isinstance(node, SecretStr):
-        return node.get_secret_value()
-    return node.value if hasattr(node, "value") else node
-
-
-def save_config(path: Path, current: StationConfig, values: Mapping[str, Any]) -> tuple[StationConfig, list[str]]:
-    """Write the keys that differ from ``current`` into the YAML file at ``path``, validated first.
-
-    Only those keys change in the text (comments and layout are kept). The new file is written beside the old one, loaded with ``load_config`` (and its product list with
-    ``load_products``), and only then moved over the old file (the previous file is kept as ``.bak``). A bad
-    value raises ConfigError with the reason, naming the real file, and leaves the old file as it was.
-    """
-    changed = [key for key, value in values.items() if value != _get(current, key)]
-    if not changed:
-        return current, []
-    # Only the changed keys are rewritten: the file's comments, order and quoting stay as the technician left them.
-    text = edit_config_text(path.read_text(encoding="utf-8"), {key: values[key] for key in changed},
-                            source=str(path))
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            config = load_config(temp)
-            load_products(config.resolve(config.products_file))
-        except ConfigError as exc:
-            raise ConfigError(str(exc).replace(str(temp), str(path))) from None
-        backup = path.with_name(path.name + ".bak")
-        backup.write_bytes(path.read_bytes())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return load_config(path), changed
-
-
-@dataclass(frozen=True)
-class CheckStep:
-    step: str          # url | tls_files | dns | tcp | tls | mqtt
-    ok: bool
-    detail: str
-    refusal: str = ""  # the broker said no: the alarm code of its reason (station.relay.CONNECT_REFUSALS)
-
-
-CHECK_STEPS = {
-    "url": QT_TRANSLATE_NOOP("TechnicianScreen", "Broker address"),
-    "tls_files": QT_TRANSLATE_NOOP("TechnicianScreen", "TLS files"),
-    "dns": QT_TRANSLATE_NOOP("TechnicianScreen", "Host name (DNS)"),
-    "tcp": QT_TRANSLATE_NOOP("TechnicianScreen", "Network connection (TCP)"),
-    "tls": QT_TRANSLATE_NOOP("TechnicianScreen", "TLS handshake"),
-    "mqtt": QT_TRANSLATE_NOOP("TechnicianScreen", "MQTT login"),
-}
-
-# What to check when the broker refused the login, by the alarm code of its reason.
-REFUSAL_HINTS = {
-    "mqtt_bad_credentials": QT_TRANSLATE_NOOP(
-        "TechnicianScreen", "Bad credentials: the broker refused the user name or password. Check User name and "
-                            "Password."),
-    "mqtt_not_authorised": QT_TRANSLATE_NOOP(
-        "TechnicianScreen", "Not authorised: the broker does not let this user in. Check User name and Password "
-                            "(Mosquitto answers a wrong password this way too) and the user's rights on the broker."),
-    "mqtt_client_id_refused": QT_TRANSLATE_NOOP(
-        "TechnicianScreen", "The broker refused the client id: check mqtt.client_id against the broker's rules."),
-    "mqtt_connection_refused": QT_TRANSLATE_NOOP(
-        "TechnicianScreen", "The broker refused the connection: see the broker's log."),
-}
-
-
-def check_broker(url: str, *, username: str | None = None, password: str | None = None, ca: str | None = None,
-                 cert: str | None = None, key: str | None = None, client_id: str = "station",
-                 timeout: float = 5.0) -> list[CheckStep]:
-    """Try the broker step by step and say which step failed and why (stops at the first failure)."""
-    from drivers.mqtt import ConnectFailed, Connected, MqttClient, MqttError, parse_broker_url
-    from station.relay import CONNECT_REFUSALS
-
-    steps: list[CheckStep] = []
-    try:
-        address = parse_broker_url(url)
-    except MqttError as exc:
-        return [CheckStep("url", False, str(exc))]
-    steps.append(CheckStep("url", True, address.url))
-    files = [f for f in (ca, cert, key) if f]
-    if files:
-        if not address.tls:
-            return steps + [CheckStep("tls_files", False, "TLS files are set but the address is not mqtts://")]
-        missing = [f for f in files if not Path(f).is_file()]
-        if missing:
-            return steps + [CheckStep("tls_files", False, "not found: " + ", ".join(missing))]
-        steps.append(CheckStep("tls_files", True, ", ".join(files)))
-    try:
-        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return steps + [CheckStep("dns", False, f"{address.host}: {exc}")]
-    steps.append(CheckStep("dns", True, infos[0][4][0]))
-    try:
-        sock = socket.create_connection((address.host, address.port), timeout=timeout)
-    except OSError as exc:
-        return steps + [CheckStep("tcp", False, f"{address.host}:{address.port}: {exc}")]
-    steps.append(CheckStep("tcp", True, f"{address.host}:{address.port}"))
-    try:
-        if address.tls:
-            try:
-                context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
-                if cert:
-                    context.load_cert_chain(cert, key)
-                with context.wrap_socket(sock, server_hostname=address.host) as tls:
-                    steps.append(CheckStep("tls", True, f"{tls.version()}"))
-            except (ssl.SSLError, OSError) as exc:
-                return steps + [CheckStep("tls", False, str(exc))]
-    finally:
-        sock.close()
-    events: queue.Queue[Any] = queue.Queue()
-    try:
-        client = MqttClient(url, f"{client_id}-check-{uuid.uuid4().hex[:6]}", username=username or None,
-                            password=password or None, ca_file=ca or None, cert_file=cert or None,
-                            key_file=key or None, session_expiry=0, reconnect_min_delay=timeout,
-                            reconnect_max_delay=timeout, events=events)
-    except MqttError as exc:
-        return steps + [CheckStep("mqtt", False, str(exc))]
-    client.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return steps + [CheckStep("mqtt", False, f"no answer (CONNACK) within {timeout:g} s")]
-            try:
-                event = events.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if isinstance(event, Connected):
-                return steps + [CheckStep("mqtt", True, "connected")]
-            if isinstance(event, ConnectFailed):
-                if event.refused and event.reason_code is not None:
-                    return steps + [CheckStep("mqtt", False, f"{event.reason} (0x{event.reason_code:02X})",
-                                              CONNECT_REFUSALS.get(event.reason_code, "mqtt_connection_refused"))]
-                return steps + [CheckStep("mqtt", False, event.reason)]
-    finally:
-        client.stop()
-
-
-def discover_ports() -> list[tuple[str, str]]:
-    """(device, description) of the serial ports on this machine, stable /dev/serial/by-id names included."""
-    from serial.tools import list_ports
-
-    found = [(p.device, " · ".join(x for x in (p.description, p.manufacturer, p.serial_number) if x and x != "n/a"))
-             for p in list_ports.comports()]
-    by_id = Path("/dev/serial/by-id")
-    if by_id.is_dir():
-        found += [(str(link), f"→ {os.path.realpath(link)}") for link in sorted(by_id.iterdir())]
-    return found
-
-
-def test_label_fields() -> dict[str, str | None]:
-    """A test label with no QR, so no scanner downstream can mistake it for a stamp."""
-    today = dt.date.today().strftime("%d/%m/%Y")
-    return {"qr": None, "product_name": "NHÃN IN THỬ / TEST LABEL", "producer": "Trạm đóng gói / packing station",
-            "lot": "TEST", "serial": "TEST", "gtin": None, "gtin12": None, "production_date": today,
-            "expiry_date": today}
-
-
-def render_preview(template_path: Path, fields: Mapping[str, str | None],
-                   fonts: Mapping[str, Path] | None = None) -> tuple[bytes, list[str]]:
-    """The label as the printer prints it once the station has downloaded `fonts` (name on the printer → file):
-    PNG bytes and the renderer's warnings, among them every text that would print a box."""
-    from drivers.zebra.zpl import LabelTemplate
-    from simulators.zpl_render import render_labels
-
-    zpl = LabelTemplate.load(template_path).render(fields)
-    loaded = {name: Path(path).read_bytes() for name, path in (fonts or {}).items() if Path(path).is_file()}
-    labels = render_labels(zpl, fonts=loaded)
-    if not labels:
-        raise StationError(f"{template_path}: the template prints no label")
-    label = labels[0]
-    return label.png(), list(label.warnings) + [f"unknown ZPL command {c}" for c in label.unknown_commands]
-
-
-def describe_printer_status(status: Any) -> list[tuple[str, str]]:
-    """The printer's decoded status as (field, value) rows."""
-    if status is None:
-        return [("state", "not polled yet")]
-    rows = [("state", str(status.state)), ("faults", ", ".join(map(str, status.faults)) or "none"),
-            ("detail", status.detail)]
-    host = status.host_status
-    if host is not None:
-        rows += [("paper_out", str(host.paper_out)), ("paused", str(host.paused)),
-                 ("head_open", str(host.head_open)), ("ribbon_out", str(host.ribbon_out)),
-                 ("formats_in_buffer", str(host.formats_in_buffer)), ("labels_remaining", str(host.labels_remaining)),
-                 ("label_length_dots", str(host.label_length_dots)), ("print_mode", host.print_mode_name),
-                 ("thermal_transfer", str(host.thermal_transfer)), ("buffer_full", str(host.buffer_full)),
-                 ("over_temperature", str(host.over_temperature)),
-                 ("under_temperature", str(host.under_temperature))]
-    errors = status.error_status
-    if errors is not None:
-        rows += [("~HQES errors", ", ".join(errors.error_names) or "none")]
-    return rows
+from ui.technician_tabs import ACTOR, AuditTab, DevicesTab, LabelTab, LineTab, MqttTab, PinTab
 
 
 # -- the screen ---------------------------------------------------------------------------------------------
@@ -314,8 +78,7 @@ class TechnicianScreen(QWidget):
         large, small = density is Density.LARGE, density is Density.SMALL
         margin = {Density.LARGE: 9, Density.MEDIUM: 6, Density.SMALL: 4}[density]
         self.tabs_layout.setContentsMargins(margin, margin, margin, margin)
-        self.devices_layout.setDirection(QBoxLayout.TopToBottom if small else QBoxLayout.LeftToRight)
-        self.ports.setMaximumHeight(150 if large else 110)
+        self.devices.set_density(small=small, large=large)
         while self.bottom.count():
             self.bottom.takeAt(0)
         # one row on a large screen (the message between the buttons), two on a compact one (the message above)
@@ -327,14 +90,6 @@ class TechnicianScreen(QWidget):
             if widget is not None:
                 self.bottom.addWidget(widget, row, column)
         self.bottom.setColumnStretch(1, 1)
-
-    @staticmethod
-    def _form(parent: QWidget | None = None) -> QFormLayout:
-        """A form whose fields go under their labels when the screen is too narrow for both on one row."""
-        form = QFormLayout(parent) if parent is not None else QFormLayout()
-        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
-        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        return form
 
     # -- PIN page -------------------------------------------------------------------------------------
 
@@ -470,12 +225,19 @@ class TechnicianScreen(QWidget):
         self.tabs.setUsesScrollButtons(True)
         self.tabs.setElideMode(Qt.ElideNone)
         # Each tab scrolls when the screen is smaller than its content (the log is a table: it scrolls itself).
-        self.tabs.addTab(self._scrolled(self._build_devices_tab()), self.tr("Devices"))
-        self.tabs.addTab(self._scrolled(self._build_mqtt_tab()), self.tr("MQTT"))
-        self.tabs.addTab(self._scrolled(self._build_label_tab()), self.tr("Label"))
-        self.tabs.addTab(self._scrolled(self._build_line_tab()), self.tr("Line"))
-        self.tabs.addTab(self._scrolled(self._build_pin_tab()), self.tr("PIN"))
-        self.tabs.addTab(self._build_audit_tab(), self.tr("Log"))
+        self.devices = DevicesTab(self.bridge)
+        self.mqtt = MqttTab(self.bridge, self.field_values)
+        self.label = LabelTab(self.bridge)
+        self.line = LineTab()
+        self.pin_tab = PinTab(self.bridge, self.save, lambda: self.save_message.text())
+        self.audit_tab = AuditTab(self.bridge)
+        self._name_fields()
+        self.tabs.addTab(FitScrollArea(self.devices), self.tr("Devices"))
+        self.tabs.addTab(FitScrollArea(self.mqtt), self.tr("MQTT"))
+        self.tabs.addTab(FitScrollArea(self.label), self.tr("Label"))
+        self.tabs.addTab(FitScrollArea(self.line), self.tr("Line"))
+        self.tabs.addTab(FitScrollArea(self.pin_tab), self.tr("PIN"))
+        self.tabs.addTab(self.audit_tab, self.tr("Log"))
         self.tabs.currentChanged.connect(lambda _: self.tabs.currentWidget() is self.audit_tab and self.refresh_audit())
         self.save_message = QLabel("")
         self.save_message.setObjectName("saveMessage")
@@ -498,193 +260,37 @@ class TechnicianScreen(QWidget):
         self.tabs_layout.addLayout(self.bottom)
         return page
 
-    @staticmethod
-    def _scrolled(tab: QWidget) -> FitScrollArea:
-        return FitScrollArea(tab)
-
-    def _build_devices_tab(self) -> QWidget:
-        tab = QWidget()
-        self.ports = QListWidget()
-        self.ports.setMaximumHeight(150)
-        rescan = QPushButton(self.tr("Look for ports again"))
-        rescan.clicked.connect(self.refresh_ports)
-        use_scanner = QPushButton(self.tr("Use for the scanner"))
-        use_scanner.clicked.connect(lambda: self._use_port("devices.verifier.url", "115200"))
-        use_printer = QPushButton(self.tr("Use for the printer"))
-        use_printer.clicked.connect(lambda: self._use_port("devices.printer.url", "9600"))
-        self.printer_url = QLineEdit()
-        self.verifier_url = QLineEdit()
-        self.test_print_button = QPushButton(self.tr("Test print"))
-        self.test_print_button.clicked.connect(self.test_print)
-        self.test_print_result = QLabel("")
-        self.test_print_result.setWordWrap(True)
-        self.printer_status = QTableWidget(0, 2)
-        self.printer_status.setHorizontalHeaderLabels([self.tr("Field"), self.tr("Value")])
-        self.printer_status.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.printer_status.verticalHeader().hide()
-        self.printer_status.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.raw_lines = QPlainTextEdit()
-        self.raw_lines.setObjectName("rawLines")
-        self.raw_lines.setReadOnly(True)
-        self.raw_lines.setMaximumBlockCount(300)
-        self.raw_counts = QLabel("")
-
-        ports_box = QGroupBox(self.tr("Serial ports on this machine"))
-        ports_layout = QVBoxLayout(ports_box)
-        ports_layout.addWidget(self.ports)
-        port_buttons = QHBoxLayout()
-        for button in (rescan, use_scanner, use_printer):
-            port_buttons.addWidget(button)
-        ports_layout.addLayout(port_buttons)
-        form = self._form()
-        form.addRow(self.tr("Printer address"), self.printer_url)
-        form.addRow(self.tr("Scanner address"), self.verifier_url)
-        printer_box = QGroupBox(self.tr("Printer status (decoded)"))
-        printer_layout = QVBoxLayout(printer_box)
-        printer_layout.addWidget(self.printer_status)
-        test_row = QHBoxLayout()
-        test_row.addWidget(self.test_print_button)
-        test_row.addWidget(self.test_print_result, 1)
-        printer_layout.addLayout(test_row)
-        scanner_box = QGroupBox(self.tr("What the scanner sends (live)"))
-        scanner_layout = QVBoxLayout(scanner_box)
-        scanner_layout.addWidget(self.raw_lines)
-        scanner_layout.addWidget(self.raw_counts)
-        left = QVBoxLayout()
-        left.addWidget(ports_box)
-        left.addLayout(form)
-        left.addWidget(printer_box, 1)
-        self.device_panels = QVBoxLayout()
-        self.device_panels.addWidget(scanner_box, 1)
-        self.camera_view: CameraView | None = None
-        if self.bridge.config.devices.verifier.is_camera:
-            self.camera_view = CameraView(self.bridge)
-            self.add_device_panel(self.tr("Camera view (decoded codes outlined)"), self.camera_view)
-        self.devices_layout = QBoxLayout(QBoxLayout.LeftToRight, tab)
-        self.devices_layout.addLayout(left, 1)
-        self.devices_layout.addLayout(self.device_panels, 1)
-        return tab
+    def _name_fields(self) -> None:
+        """The tabs' fields and actions under the names the fields map, the timers and the tests know them by."""
+        devices, mqtt, label, line, pin = self.devices, self.mqtt, self.label, self.line, self.pin_tab
+        self.ports, self.printer_url, self.verifier_url = devices.ports, devices.printer_url, devices.verifier_url
+        self.test_print_button, self.test_print_result = devices.test_print_button, devices.test_print_result
+        self.printer_status, self.raw_lines, self.camera_view = devices.printer_status, devices.raw_lines, \
+            devices.camera_view
+        self.mqtt_url, self.mqtt_user, self.mqtt_password = mqtt.mqtt_url, mqtt.mqtt_user, mqtt.mqtt_password
+        self.tls_fields, self.check_button, self.check_result = mqtt.tls_fields, mqtt.check_button, mqtt.check_result
+        self.template_path, self.label_image, self.label_notes = label.template_path, label.label_image, \
+            label.label_notes
+        self.language_combo, self.kiosk_combo, self.resume_combo = line.language_combo, line.kiosk_combo, \
+            line.resume_combo
+        self.verify_timeout, self.max_failures = line.verify_timeout, line.max_failures
+        self.new_pin, self.repeat_pin, self.pin_change_message = pin.new_pin, pin.repeat_pin, pin.pin_change_message
+        self.audit_table = self.audit_tab.audit_table
+        self.refresh_ports, self.check_connection, self.preview_label = devices.refresh_ports, \
+            mqtt.check_connection, label.preview_label
+        self.change_pin, self.refresh_audit = pin.change_pin, self.audit_tab.refresh_audit
 
     def add_device_panel(self, title: str, widget: QWidget) -> None:
         """Hook for device views built elsewhere (the camera view with its decoded region goes here)."""
-        box = QGroupBox(title)
-        QVBoxLayout(box).addWidget(widget)
-        self.device_panels.addWidget(box, 1)
+        self.devices.add_device_panel(title, widget)
 
-    def _build_mqtt_tab(self) -> QWidget:
-        tab = QWidget()
-        self.mqtt_url = QLineEdit()
-        self.mqtt_user = QLineEdit()
-        self.mqtt_password = QLineEdit()
-        self.mqtt_password.setEchoMode(QLineEdit.Password)
-        self.tls_fields = {name: QLineEdit() for name in ("ca", "cert", "key")}
-        form = self._form()
-        form.addRow(self.tr("Broker address"), self.mqtt_url)
-        form.addRow(self.tr("User name"), self.mqtt_user)
-        form.addRow(self.tr("Password"), self.mqtt_password)
-        captions = {"ca": self.tr("CA certificate"), "cert": self.tr("Client certificate"),
-                    "key": self.tr("Client key")}
-        for name, edit in self.tls_fields.items():
-            row = QHBoxLayout()
-            row.addWidget(edit, 1)
-            choose = QPushButton(self.tr("Choose…"))
-            choose.clicked.connect(lambda _=False, e=edit: self._choose_file(e))
-            row.addWidget(choose)
-            form.addRow(captions[name], row)
-        self.check_button = QPushButton(self.tr("Test the connection"))
-        self.check_button.clicked.connect(self.check_connection)
-        self.check_result = QLabel("")
-        self.check_result.setObjectName("checkResult")
-        self.check_result.setWordWrap(True)
-        self.check_result.setTextFormat(Qt.RichText)
-        layout = QVBoxLayout(tab)
-        layout.addLayout(form)
-        layout.addWidget(self.check_button, 0, Qt.AlignLeft)
-        layout.addWidget(self.check_result)
-        layout.addStretch(1)
-        return tab
+    def _refresh_printer_status(self) -> None:
+        if self.isVisible():
+            self.devices.refresh_printer_status()
 
-    def _build_label_tab(self) -> QWidget:
-        tab = QWidget()
-        self.template_path = QLineEdit()
-        preview = QPushButton(self.tr("Preview"))
-        preview.clicked.connect(self.preview_label)
-        self.label_image = QLabel("")
-        self.label_image.setAlignment(Qt.AlignCenter)
-        self.label_image.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.label_notes = QLabel("")
-        self.label_notes.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(QLabel(self.tr("Label template (ZPL)")))
-        row.addWidget(self.template_path, 1)
-        row.addWidget(preview)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.label_image)
-        layout = QVBoxLayout(tab)
-        layout.addLayout(row)
-        caption = QLabel(self.tr("As printed (same renderer as the printer simulator), with the current "
-                                 "product and batch:"))
-        caption.setWordWrap(True)
-        layout.addWidget(caption)
-        layout.addWidget(scroll, 1)
-        layout.addWidget(self.label_notes)
-        return tab
-
-    def _build_line_tab(self) -> QWidget:
-        tab = QWidget()
-        self.language_combo = QComboBox()
-        self.language_combo.addItem("Tiếng Việt", "vi")
-        self.language_combo.addItem("English", "en")
-        self.kiosk_combo = QComboBox()
-        self.kiosk_combo.addItem(self.tr("Window"), False)
-        self.kiosk_combo.addItem(self.tr("Full screen (kiosk)"), True)
-        self.resume_combo = QComboBox()
-        self.resume_combo.addItem(self.tr("The operator presses Resume"), "manual")
-        self.resume_combo.addItem(self.tr("By itself when the printer is ready"), "auto")
-        self.verify_timeout = QLineEdit()
-        self.max_failures = QLineEdit()
-        form = self._form(tab)
-        form.addRow(self.tr("Language of the screens"), self.language_combo)
-        form.addRow(self.tr("Display"), self.kiosk_combo)
-        form.addRow(self.tr("After a printer fault the line resumes"), self.resume_combo)
-        form.addRow(self.tr("Verification window (seconds)"), self.verify_timeout)
-        form.addRow(self.tr("Failed stamps in a row that stop the line"), self.max_failures)
-        return tab
-
-    def _build_pin_tab(self) -> QWidget:
-        tab = QWidget()
-        self.new_pin = QLineEdit()
-        self.new_pin.setEchoMode(QLineEdit.Password)
-        self.new_pin.setMaxLength(8)
-        self.repeat_pin = QLineEdit()
-        self.repeat_pin.setEchoMode(QLineEdit.Password)
-        self.repeat_pin.setMaxLength(8)
-        change = QPushButton(self.tr("Change the PIN"))
-        change.clicked.connect(self.change_pin)
-        self.pin_change_message = QLabel("")
-        self.pin_change_message.setWordWrap(True)
-        form = self._form()
-        form.addRow(self.tr("New PIN (4 to 8 digits)"), self.new_pin)
-        form.addRow(self.tr("New PIN again"), self.repeat_pin)
-        layout = QVBoxLayout(tab)
-        layout.addLayout(form)
-        layout.addWidget(change, 0, Qt.AlignLeft)
-        layout.addWidget(self.pin_change_message)
-        layout.addStretch(1)
-        return tab
-
-    def _build_audit_tab(self) -> QWidget:
-        self.audit_tab = QWidget()
-        self.audit_table = QTableWidget(0, 4)
-        self.audit_table.setHorizontalHeaderLabels([self.tr("Time (UTC)"), self.tr("Who"), self.tr("What"),
-                                                    self.tr("Detail")])
-        self.audit_table.horizontalHeader().setSectionResizeMode(3, QHeaderView.Stretch)
-        self.audit_table.verticalHeader().hide()
-        self.audit_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        layout = QVBoxLayout(self.audit_tab)
-        layout.addWidget(self.audit_table)
-        return self.audit_tab
+    def _on_raw(self, line: RawLine) -> None:
+        if self.logged_in:
+            self.devices.on_raw(line)
 
     # -- fields <-> configuration ---------------------------------------------------------------------
 
@@ -696,7 +302,7 @@ class TechnicianScreen(QWidget):
             # The field shows the URL with its password masked: left as shown, it means the saved URL.
             def read() -> str | None:
                 value = edit.text().strip() or None
-                saved = _get(self.bridge.config, key)
+                saved = config_value(self.bridge.config, key)
                 return saved if value is not None and saved and value == redact_url(saved) else value
             return read
 
@@ -774,7 +380,7 @@ class TechnicianScreen(QWidget):
             self.save_message.setText(self.tr("This configuration was not read from a file: nothing to save."))
             return
         values = dict(self.field_values() if values is None else values)
-        # mqtt.tls is compared as a whole mapping, not through _get
+        # mqtt.tls is compared as a whole mapping, not through config_value
         if values.get("mqtt.tls", None) == self._current_for_compare()["mqtt.tls"]:
             values.pop("mqtt.tls", None)
         self.save_button.setEnabled(False)
@@ -783,11 +389,7 @@ class TechnicianScreen(QWidget):
         def write(station: Any) -> tuple[StationConfig, list[str]]:
             new, changed = save_config(Path(path), config, values)
             if changed:
-                shown = [k for k in changed if k not in ("mqtt.password", "technician.pin_hash")]
-                hidden = [k for k in changed if k not in shown]
-                station.store.audit(ACTOR, "config_saved",
-                                    ", ".join(f"{k}={redact_url(str(values[k]))}" for k in shown)
-                                    + "".join(f", {k} changed" for k in hidden))
+                station.store.audit(ACTOR, "config_saved", change_detail(values, changed))
             return new, changed
 
         def saved(result: tuple[StationConfig, list[str]]) -> None:
@@ -826,194 +428,4 @@ class TechnicianScreen(QWidget):
 
     # -- actions --------------------------------------------------------------------------------------
 
-    def refresh_ports(self) -> None:
-        def done(ports: list[tuple[str, str]]) -> None:
-            self.ports.clear()
-            for device, description in ports:
-                self.ports.addItem(f"{device}    {description}".rstrip())
-            if not ports:
-                self.ports.addItem(self.tr("(no serial port found)"))
-
-        self.bridge.call(lambda _: discover_ports(), done=done, lane=DEVICE, owner=self,
-                         failed=lambda exc: self.ports.addItem(str(exc)))
-
-    def _use_port(self, key: str, baud: str) -> None:
-        item = self.ports.currentItem()
-        if item is None or not item.text().startswith("/"):
-            return
-        device = item.text().split()[0]
-        url = f"serial://{device}?baud={baud}"
-        (self.verifier_url if key == "devices.verifier.url" else self.printer_url).setText(url)
-
-    def test_print(self) -> None:
-        if self.bridge.state.value != "stopped":
-            self.test_print_result.setText(self.tr("Stop the line before a test print."))
-            return
-        self.test_print_button.setEnabled(False)
-        self.test_print_result.setText(self.tr("Printing…"))
-
-        def run(station: Any) -> str:
-            station.printer.print_label(test_label_fields())
-            station.store.audit(ACTOR, "test_print", station.printer.url)
-            return station.printer.url
-
-        def done(url: str) -> None:
-            self.test_print_button.setEnabled(True)
-            self.test_print_result.setText(self.tr("Test label sent to %1.").replace("%1", url))
-
-        def failed(exc: BaseException) -> None:
-            self.test_print_button.setEnabled(True)
-            self.test_print_result.setText(self.tr("Test print failed: %1").replace("%1", str(exc)))
-
-        self.bridge.call(run, done=done, failed=failed, lane=DEVICE, owner=self)
-
-    def _refresh_printer_status(self) -> None:
-        if not self.isVisible():
-            return
-
-        def read(station: Any) -> tuple[list[tuple[str, str]], int, int]:
-            verifier = station.verifier
-            return describe_printer_status(station.printer.last_status), verifier.read_count, verifier.refused_count
-
-        def done(result: tuple[list[tuple[str, str]], int, int]) -> None:
-            rows, reads, refused = result
-            self.printer_status.setRowCount(len(rows))
-            for row, (name, value) in enumerate(rows):
-                self.printer_status.setItem(row, 0, QTableWidgetItem(name))
-                self.printer_status.setItem(row, 1, QTableWidgetItem(value))
-            self.raw_counts.setText(self.tr("Lines read: %1 · refused: %2").replace("%1", str(reads))
-                                    .replace("%2", str(refused)))
-
-        self.bridge.call(read, done=done, lane=DEVICE, owner=self, key="printer-status")
-
-    def _on_raw(self, line: RawLine) -> None:
-        if not self.logged_in:
-            return
-        stamp = time.strftime("%H:%M:%S", time.localtime(line.at)) + f".{int(line.at * 1000) % 1000:03d}"
-        shown = line.text if line.text is not None else \
-            QCoreApplication.translate("TechnicianScreen", "refused (%1)").replace("%1", line.refused or "")
-        self.raw_lines.appendPlainText(f"{stamp}  {shown}  [{line.raw.hex(' ')[:120]}]")
-
-    def _choose_file(self, edit: QLineEdit) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a file"), edit.text() or "/etc/ssl",
-                                              self.tr("Certificates and keys (*.pem *.crt *.key);;All files (*)"))
-        if name:
-            edit.setText(name)
-
-    def check_connection(self) -> None:
-        values = self.field_values()
-        tls = values.get("mqtt.tls") or {}
-        base = self.bridge.config.base_dir
-
-        def resolve(p: str | None) -> str | None:
-            return str(p if Path(p).is_absolute() else base / p) if p else None
-
-        url = values["mqtt.url"] or ""
-        kwargs = dict(username=values["mqtt.username"], password=values["mqtt.password"],
-                      ca=resolve(tls.get("ca")), cert=resolve(tls.get("cert")), key=resolve(tls.get("key")),
-                      client_id=self.bridge.config.mqtt_client_id)
-        self.check_button.setEnabled(False)
-        self.check_result.setText(self.tr("Testing…"))
-
-        def done(steps: list[CheckStep]) -> None:
-            self.check_button.setEnabled(True)
-            lines = []
-            for step in steps:
-                mark = "<span style='color:#2e7d32'>✔</span>" if step.ok else "<span style='color:#c62828'>✘</span>"
-                name = QCoreApplication.translate("TechnicianScreen", CHECK_STEPS[step.step])
-                lines.append(f"{mark} <b>{name}</b>: {_html(step.detail)}")
-                if step.refusal in REFUSAL_HINTS:
-                    hint = QCoreApplication.translate("TechnicianScreen", REFUSAL_HINTS[step.refusal])
-                    lines.append(f"&nbsp;&nbsp;&nbsp;{_html(hint)}")
-            verdict = (self.tr("The broker accepts this station.") if steps and steps[-1].ok and
-                       steps[-1].step == "mqtt" else self.tr("The connection failed at the step marked ✘."))
-            self.check_result.setText("<br>".join(lines) + f"<br><br><b>{verdict}</b>")
-
-        def failed(exc: BaseException) -> None:
-            self.check_button.setEnabled(True)
-            self.check_result.setText(_html(str(exc)))
-
-        self.bridge.call(lambda _: check_broker(url, **kwargs), done=done, failed=failed, lane=DEVICE, owner=self)
-
-    def preview_label(self) -> None:
-        config = self.bridge.config
-        text = self.template_path.text().strip() or str(config.devices.printer.template)
-        path = config.resolve(Path(text))
-        product, batch = self.bridge.product, self.bridge.batch
-
-        def render(station: Any) -> tuple[bytes, list[str]]:
-            from station.engine import label_fields
-            from station.domain import Batch, Stamp, StampState
-            from station.gs1 import digital_link
-
-            p = product or station.products[0]
-            b = batch or Batch(id=0, gtin=p.gtin, lot="L000000", production_date=dt.date.today(),
-                               expiry_date=dt.date.today() + dt.timedelta(days=p.shelf_life_days or 365))
-            serial = "PREVIEW000"
-            uri = digital_link(station.identity.resolver, p.gtin, b.lot, serial, b.expiry_date)
-            stamp = Stamp(id=None, gtin=p.gtin, serial=serial, batch_id=b.id or 0, state=StampState.ALLOCATED, uri=uri)
-            fonts = {name: config.resolve(font) for name, font in config.devices.printer.fonts.items()}
-            return render_preview(path, label_fields(p, b, stamp), fonts)
-
-        def done(result: tuple[bytes, list[str]]) -> None:
-            png, notes = result
-            image = QImage.fromData(png, "PNG")
-            pixmap = QPixmap.fromImage(image)
-            self.label_image.setPixmap(pixmap.scaled(pixmap.width() * 3 // 2, pixmap.height() * 3 // 2,
-                                                     Qt.KeepAspectRatio, Qt.SmoothTransformation))
-            self.label_notes.setText("\n".join(notes) or self.tr("%1 · %2 × %3 dots").replace("%1", str(path))
-                                     .replace("%2", str(image.width())).replace("%3", str(image.height())))
-
-        def failed(exc: BaseException) -> None:
-            self.label_image.clear()
-            self.label_notes.setText(str(exc))
-
-        self.bridge.call(render, done=done, failed=failed, lane=DEVICE, owner=self)
-
-    def change_pin(self) -> None:
-        new, again = self.new_pin.text(), self.repeat_pin.text()
-        self.new_pin.clear()
-        self.repeat_pin.clear()
-        if new != again:
-            self.pin_change_message.setText(self.tr("The two PINs differ."))
-            return
-        try:
-            validate_new_pin(new)
-        except PinError:
-            self.pin_change_message.setText(self.tr("Choose a PIN of 4 to 8 digits, not 0000 and not one digit "
-                                                    "repeated."))
-            return
-        self.pin_change_message.setText(self.tr("Saving…"))
-
-        def hashed(value: str) -> None:
-            def after(changed: list[str]) -> None:
-                if "technician.pin_hash" in changed:
-                    # The running station keeps its configuration object: the new PIN is checked from now on.
-                    self.bridge.config = self.bridge.config.model_copy(
-                        update={"technician": self.bridge.config.technician.model_copy(update={"pin_hash": value})})
-                    self.bridge.call(lambda st: st.store.audit(ACTOR, "pin_changed"))
-                    self.pin_change_message.setText(self.tr("PIN changed."))
-                else:
-                    self.pin_change_message.setText(self.save_message.text())
-
-            self.save({"technician.pin_hash": value}, done=after)
-
-        self.bridge.call(lambda _: hash_pin(new), done=hashed, lane=DEVICE, owner=self,
-                         failed=lambda exc: self.pin_change_message.setText(str(exc)))
-
-    def refresh_audit(self) -> None:
-        def done(entries: list[Any]) -> None:
-            self.audit_table.setRowCount(len(entries))
-            for row, e in enumerate(entries):
-                for column, value in enumerate((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.detail)):
-                    self.audit_table.setItem(row, column, QTableWidgetItem(value))
-            self.audit_table.resizeColumnsToContents()
-
-        self.bridge.call(lambda st: st.store.audit_log(200), done=done, owner=self)
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-__all__ = ["TechnicianScreen", "save_config", "check_broker", "CheckStep", "discover_ports", "render_preview"]
+__all__ = ["TechnicianScreen"]

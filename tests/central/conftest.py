@@ -20,11 +20,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 psycopg = pytest.importorskip("psycopg", reason="pip install -e '.[central]' for the central tests")
-from psycopg import sql  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from central import db  # noqa: E402
+from tests.central.throwaway import throwaway_database  # noqa: E402
 from tests.integration.mqtt_fixtures import broker_url, unique  # noqa: E402, F401  (fixtures)
 
 ADMIN_URL = os.environ.get("CENTRAL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -43,20 +43,12 @@ def pg_database() -> Iterator[str]:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
         pytest.skip(f"no PostgreSQL at {ADMIN_URL} ({' '.join(str(exc).split())}); set CENTRAL_TEST_POSTGRES")
-    name = f"central_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    engine.dispose()
-    try:
+    with throwaway_database(ADMIN_URL, "central_test") as libpq_url:
+        url = make_url(libpq_url).set(drivername="postgresql+psycopg").render_as_string(False)
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -65,11 +65,14 @@ class Broker:
     """A Mosquitto of our own on a free port, persistence in `directory`, so tests may stop, kill and restart it.
 
     The persistence file is written on a clean stop() only (autosave is an hour away), so kill() loses the
-    sessions the broker held, as a power cut would before an autosave.
+    sessions the broker held, as a power cut would before an autosave. The tests' and the benchmarks' one
+    launcher: a benchmark turns `persistence` off, logs only `log_types` and adds its queue limits in
+    `extra_config` (Mosquitto's own lines), and prints `config_lines` with its figures.
     """
 
     def __init__(self, directory: Path, port: int | None = None, extra_config: str = "", *,
-                 anonymous: bool = True) -> None:
+                 anonymous: bool = True, persistence: bool = True,
+                 log_types: tuple[str, ...] = ("error", "warning", "notice", "information")) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -77,6 +80,8 @@ class Broker:
         self.log = self.directory / "mosquitto.log"
         self._extra_config = extra_config
         self._anonymous = anonymous
+        self._persistence = persistence
+        self._log_types = log_types
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,23 +92,27 @@ class Broker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def _write_config(self) -> None:
+    @property
+    def config_lines(self) -> list[str]:
+        """The configuration the broker runs with, a line a directive."""
         lines = [
             f"listener {self.port} 127.0.0.1",
             f"allow_anonymous {'true' if self._anonymous else 'false'}",
-            "persistence true",
-            f"persistence_location {self.directory}/",
-            "autosave_interval 3600",
-            f"log_dest file {self.log}",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
         ]
+        if self._persistence:
+            lines += ["persistence true", f"persistence_location {self.directory}/", "autosave_interval 3600"]
+        else:
+            lines.append("persistence false")
+        lines.append(f"log_dest file {self.log}")
+        lines += [f"log_type {kind}" for kind in self._log_types]
         if os.geteuid() == 0:
             # Mosquitto run as root drops to user "mosquitto", who cannot write to the test's tmp dir.
             lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
-        self.config.write_text("\n".join(lines) + "\n" + self._extra_config)
+        # Last: a second listener's own options (TLS) follow its `listener` line there.
+        return lines + [line for line in self._extra_config.splitlines() if line.strip()]
+
+    def _write_config(self) -> None:
+        self.config.write_text("\n".join(self.config_lines) + "\n")
 
     def start(self, timeout: float = 5.0) -> Broker:
         if self.running:

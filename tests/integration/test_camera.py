@@ -20,6 +20,7 @@ from drivers.errors import DeviceError
 from simulators.camera import CameraSimulator, make_stamp_label
 from simulators.printer import PrinterSimulator
 from tests.clock import ManualClock
+from tests.integration.mqtt_fixtures import free_port
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -50,12 +51,6 @@ def label_frame(uri: str | None, size: tuple[int, int] = (640, 480)) -> np.ndarr
     return frame
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -------------------------------------------------------------------------------------------------------- URLs
 
 
@@ -65,7 +60,7 @@ def test_bad_urls_fail_at_once_with_the_url(tmp_path: Path) -> None:
         "camera://front": "device index",
         f"file://{tmp_path}/missing.avi": "no such file",
         "camera://0?widht=640": "unknown option",
-        f"folder://{tmp_path}?fps=fast": "not a number",
+        f"folder://{tmp_path}?fps=fast": "fps must be frames per second at least 0",
     }
     for url, message in cases.items():
         with pytest.raises(CameraError, match=message) as caught:
@@ -196,6 +191,27 @@ def test_mjpeg_through_ffmpeg_backend(no_leaks: None) -> None:
         assert frame is not None and frame.size == (800, 600)
 
 
+@pytest.mark.parametrize("scheme", ["digest", "basic"])
+def test_mjpeg_with_the_auth_the_camera_asks_for(no_leaks: None, scheme: str) -> None:
+    with small_sim(auth=("admin", "cam s3cret"), auth_scheme=scheme) as sim:
+        url = sim.url.replace("http://", "http://admin:cam%20s3cret@")
+        with open_camera(url) as camera:
+            assert camera.wait_next(0, timeout=5) is not None
+        with open_camera(url.replace("s3cret", "wrong") + "?timeout=1") as camera:
+            assert wait_until(lambda: camera.last_error is not None, 5)
+            assert "HTTP answer 401 'Unauthorized'" in str(camera.last_error)
+            assert "wrong" not in str(camera.last_error) and "admin:***@" in str(camera.last_error)
+
+
+def test_mjpeg_through_a_redirect_and_chunked_transfer(no_leaks: None) -> None:
+    with small_sim(chunked=True, auth=("admin", "pw")) as sim:
+        url = sim.url.replace("http://", "http://admin:pw@").replace("/stream.mjpg", "/video.cgi?resolution=800x600")
+        with open_camera(url) as camera:
+            first = camera.wait_next(0, timeout=5)
+            assert first is not None and first.size == (800, 600)
+            assert camera.wait_next(first.seq, timeout=5) is not None   # part after part through the chunks
+
+
 def test_reconnects_when_the_stream_drops_and_comes_back(no_leaks: None, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="drivers.camera")
     port = free_port()
@@ -221,7 +237,7 @@ def test_reconnects_when_the_stream_drops_and_comes_back(no_leaks: None, caplog:
         assert newer is not None
         assert camera.reconnects >= 1
         lost_logs = [r for r in caplog.records if "camera lost" in r.getMessage()]
-        back_logs = [r for r in caplog.records if "camera back" in r.getMessage()]
+        back_logs = [r for r in caplog.records if "camera connected again" in r.getMessage()]
         assert len(lost_logs) == 1 and len(back_logs) == 1
         # The simulator drops its clients: the camera comes back by itself.
         sim.disconnect()
@@ -396,8 +412,7 @@ def test_stop_does_not_wait_for_a_stalled_stream(no_leaks: None) -> None:
         thread.join(3)
         # connected, headers read: next, a read that would block for 30 s
         assert wait_until(lambda: camera._source is not None, 5)
-        grabber = camera._thread
-        assert grabber is not None
+        grabber = next(t for t in threading.enumerate() if t.name == f"camera {camera.url}")
         camera.stop(timeout=10)          # gives up waiting for the thread after 10 s, a third of the read timeout
         assert not grabber.is_alive()    # so it ended because stop() woke its read
         assert not camera.running

@@ -183,3 +183,21 @@ def test_status_of_a_batch_counts_its_unused_serials_apart_from_printed_and_void
     ]
     missing = station("status", "--config", str(config), "--lot", "NOPE")
     assert missing.returncode == 1 and "no batch with lot 'NOPE'" in missing.stderr
+
+
+# -- the product a run names: any GTIN length of it (station.gs1.normalize_gtin) -----------------------------------
+
+def test_a_product_is_found_by_its_gtin_13_and_a_wrong_one_is_refused_with_the_reason(config: Path) -> None:
+    from app.runtime import Station
+    from station.errors import StationError
+
+    station = Station(load_config(config))          # not started: no device is opened
+    try:
+        assert station.product("8938603001013").gtin == "08938603001013"
+        assert station.product("08938603001013").gtin == "08938603001013"
+        with pytest.raises(StationError, match=r"product 8938603001014 is not in the product list .*check digit"):
+            station.product("8938603001014")
+        with pytest.raises(StationError, match=r"product 08938603009999 is not in the product list \("):
+            station.product("08938603009999")
+    finally:
+        station.store.close()

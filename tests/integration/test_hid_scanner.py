@@ -76,7 +76,7 @@ def test_caps_lock_keypad_gs_and_auto_repeat() -> None:
 def test_urls_are_checked_and_a_fifo_cannot_be_grabbed(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedUrl, match="expected hid:///dev/input"):
         open_transport("hid://scanner")
-    with pytest.raises(UnsupportedUrl, match="unknown option 'speed'"):
+    with pytest.raises(UnsupportedUrl, match="unknown option speed"):
         open_transport("hid:///dev/input/event3?speed=9")
     with pytest.raises(TransportError, match="no such device"):
         open_transport(f"hid://{tmp_path}/missing").open()

@@ -17,8 +17,8 @@ import pytest
 from app.runtime import RunOptions, Station
 from station.domain import DeliveryState, StampState
 from station.errors import ConfigError, StampTooLarge
-from station.engine import AlarmRaised, LineEvent, LineState
 from station.gs1 import parse_digital_link
+from station.line.events import AlarmRaised, LineEvent, LineState
 from station.store import utcnow
 from tests.integration.line_harness import SimLine, sim_line
 from tests.integration.mqtt_fixtures import Broker, broker, broker_url, wait_until  # noqa: F401  (fixtures)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.display import display_problem, platforms
+from app.display import display_problem, platforms
 
 ROOT = Path(__file__).resolve().parents[2]
 

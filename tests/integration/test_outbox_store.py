@@ -14,6 +14,7 @@ import pytest
 
 from station.domain import DeliveryState
 from station.store import Store, StoreError, utcnow
+from station.store.outbox import SQL_DUE
 
 T0 = dt.datetime(2026, 11, 29, 3, 0, 0)
 
@@ -75,7 +76,7 @@ def test_due_rows_are_read_along_the_index_without_sorting_the_outbox(store: Sto
     """With state IN (…) SQLite sorted every due row, event JSON included, to return the first few: 4 ms a
     call with 30,000 rows due, and the relay asks many times a second while it drains a backlog."""
     with sqlite3.connect(store.path) as conn:
-        plan = conn.execute("EXPLAIN QUERY PLAN " + Store._SQL_DUE, ("pending", sql_time(T0), 10)).fetchall()
+        plan = conn.execute("EXPLAIN QUERY PLAN " + SQL_DUE, ("pending", sql_time(T0), 10)).fetchall()
     details = " / ".join(row[-1] for row in plan)
     assert "ix_outbox_due" in details and "TEMP B-TREE" not in details, details
 

@@ -12,8 +12,9 @@ import pytest
 from app.runtime import RunOptions, Station
 from simulators.scanner import ScannerSimulator
 from station.domain import CodeState, RefusalReason, RollState
-from station.engine import AlarmRaised, LineState
-from station.preprinted import CodeRefused, PreprintedLine, batch_hold_event
+from station.line.events import AlarmRaised, LineState
+from station.line.stamp_events import batch_hold_event
+from station.preprinted import CodeRefused, PreprintedLine
 from station.rolls import CodeRules, parse_manifest, reconcile, write_report
 from tests.integration.line_harness import SimLine, sim_line
 from tests.integration.mqtt_fixtures import broker_url, wait_until  # noqa: F401  (fixtures)

@@ -716,7 +716,7 @@ def test_store_writes_run_on_the_writer_thread_called_from_the_relay_thread(
     writers: set[str] = set()
     # Every write the store does goes through its one writer executor, waited for (_write) or not
     # (record_delivery_async): trace the executor itself.
-    executor = station.store._writer
+    executor = station.store.database._writer
     original = executor.submit
 
     def traced_submit(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -758,7 +758,7 @@ def test_publishing_goes_on_while_a_delivery_write_is_committed_and_nothing_is_s
         writing = threading.Event()
         writes: list[int] = []
         published_during_writes: list[str] = []
-        delivery_job = station.store._delivery_job
+        delivery_job = station.store.outbox_repo._delivery_job
 
         def slow_delivery_job(*args: Any, **kwargs: Any) -> Any:
             job = delivery_job(*args, **kwargs)
@@ -775,7 +775,7 @@ def test_publishing_goes_on_while_a_delivery_write_is_committed_and_nothing_is_s
 
             return slow
 
-        station.store._delivery_job = slow_delivery_job  # type: ignore[method-assign]
+        station.store.outbox_repo._delivery_job = slow_delivery_job  # type: ignore[method-assign]
         publish = station.publisher.publish
 
         def watched_publish(topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:

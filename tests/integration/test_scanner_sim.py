@@ -15,7 +15,7 @@ from PIL import Image
 from simulators.errors import SimulatorError
 from simulators.printer import PrinterSimulator
 from simulators.scanner import ScannerSimulator
-from simulators.zpl_render import RenderedLabel, render_labels
+from drivers.zebra.render import RenderedLabel, render_labels
 from tests.clock import ManualClock
 from tests.waiting import wait_until
 

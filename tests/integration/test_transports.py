@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from zebra import Zebra
 
 from drivers.scanner import RefusalReason, ScanRead, ScanRefused, SerialScanner
 from drivers.transport import (
@@ -600,7 +599,7 @@ def test_zebra_printer_on_a_silent_character_device() -> None:
 
 @pytest.fixture
 def fake_cups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fake `lpr` on PATH that keeps each job; the queue list comes from a patched lpstat lookup."""
+    """A fake `lpr` on PATH that keeps each job, and a fake `lpstat` that lists two queues."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     jobs = tmp_path / "jobs"
@@ -612,9 +611,15 @@ def fake_cups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f'cat >> "{jobs}"\n'
     )
     lpr.chmod(0o755)
+    lpstat = bin_dir / "lpstat"
+    lpstat.write_text(
+        "#!/bin/sh\n"
+        'echo "printer zebra_raw is idle.  enabled since Thu 03 Dec 2026 08:00:00 AM +07"\n'
+        'echo "printer broken disabled since Thu 03 Dec 2026 08:00:00 AM +07 -"\n'
+        'echo "\tPaused"\n'
+    )
+    lpstat.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    # zebra runs lpstat with a fixed environment (no PATH), so stand in for the queue list directly.
-    monkeypatch.setattr(Zebra, "getqueues", lambda self: ["zebra_raw", "broken"])
     return tmp_path
 
 
@@ -634,6 +639,12 @@ def test_cups_failed_job_is_an_error(fake_cups: Path) -> None:
     with open_transport("cups://broken") as transport:
         with pytest.raises(TransportError, match="cups://broken: lpr failed: lpr: Error - printer broken is stopped"):
             transport.write(b"^XA^XZ")
+
+
+def test_cups_without_cups_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))   # no lpstat
+    with pytest.raises(TransportError, match=r"cups://zebra_raw: cannot list CUPS queues \(is CUPS installed\?\)"):
+        open_transport("cups://zebra_raw").open()
 
 
 def test_cups_unknown_queue(fake_cups: Path) -> None:

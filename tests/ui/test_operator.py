@@ -176,19 +176,19 @@ def test_the_screens_speak_the_configured_language(qtbot, make_window, language,
 
 def test_the_gui_thread_never_touches_the_store(qtbot, make_window, monkeypatch) -> None:
     """Every database call of the screens runs on the bridge's worker, never on the GUI thread."""
-    from station.store import Store
+    from station.store.database import Database
 
     main = threading.main_thread()
     on_gui_thread: list[str] = []
-    for name in ("_read", "_run"):
-        original = getattr(Store, name)
+    for name in ("read", "run"):   # every read, every write waited for
+        original = getattr(Database, name)
 
         def wrapped(self, fn, _original=original, _name=name):
             if threading.current_thread() is main:
                 on_gui_thread.append(_name)
             return _original(self, fn)
 
-        monkeypatch.setattr(Store, name, wrapped)
+        monkeypatch.setattr(Database, name, wrapped)
     window = make_window()
     create_batch(qtbot, window, "MX2611THREAD", planned=10)
     qtbot.mouseClick(window.operator.start_button, Qt.LeftButton)
@@ -220,3 +220,16 @@ def test_the_recent_stamps_show_while_the_line_runs(qtbot, make_window, line: Si
     assert serials <= decided
     qtbot.mouseClick(screen.stop_button, Qt.LeftButton)
     wait_state(qtbot, window, LineState.STOPPED)
+
+
+def test_a_closed_batch_leaves_the_list_and_the_audit_log_says_so(qtbot, make_window, line: SimLine) -> None:
+    window = make_window()
+    screen = window.operator
+    create_batch(qtbot, window, "MX2611CL")
+    batch, product = screen.current_batch(), screen.current_product()
+    assert batch is not None and product is not None
+    screen.confirm_close_batch(batch, product)       # what Yes in the confirmation box does
+    qtbot.waitUntil(lambda: all(b.lot != "MX2611CL" for b in screen.batches), timeout=10_000)
+    assert line.query("SELECT closed_at IS NOT NULL FROM batches WHERE lot = 'MX2611CL'") == [(1,)]
+    assert ("batch_closed", f"{batch.gtin} lot MX2611CL (batch {batch.id})") in line.query(
+        "SELECT action, detail FROM audit_log")

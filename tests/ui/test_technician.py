@@ -108,25 +108,6 @@ def test_devices_tab_shows_status_raw_lines_and_label_preview(qtbot, make_window
     assert not line.printer.labels[-1].qr_data         # no QR: no scanner can take it for a stamp
 
 
-def test_the_broker_check_says_which_step_failed() -> None:
-    from tests.integration.mqtt_fixtures import free_port
-    from ui.technician import check_broker
-
-    steps = check_broker(f"mqtt://127.0.0.1:{free_port()}", timeout=2)
-    assert [s.step for s in steps] == ["url", "dns", "tcp"] and not steps[-1].ok
-    steps = check_broker("http://broker", timeout=2)
-    assert steps[0].step == "url" and not steps[0].ok
-    steps = check_broker("mqtts://127.0.0.1:8883", ca="/nonexistent/ca.pem", timeout=2)
-    assert steps[-1].step == "tls_files" and "not found" in steps[-1].detail
-
-
-def test_the_broker_check_connects_to_the_machine_broker(broker_url: str) -> None:
-    from ui.technician import check_broker
-
-    steps = check_broker(broker_url, timeout=5)
-    assert steps[-1].step == "mqtt" and steps[-1].ok, steps
-
-
 def test_pin_hash_round_trip() -> None:
     stored = hash_pin("4321", n=2**10)
     assert verify_pin("4321", stored) and not verify_pin("4322", stored)

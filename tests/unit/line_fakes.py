@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from station.domain import Batch, Product
-from station.engine import AlarmRaised, LineEngine, LineEvent, LineSettings, StampDecided, StationIdentity
+from station.engine import LineEngine, LineSettings
+from station.line.events import AlarmRaised, LineEvent, StampDecided, StationIdentity
 from station.ports import ItemTrigger, PrinterCondition, PrinterHealth, PrinterPortError, VerificationRead
 from station.store import Store
 

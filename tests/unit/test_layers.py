@@ -42,6 +42,34 @@ def test_drivers_know_nothing_of_the_domain() -> None:
     assert offenders("drivers", ("station", "simulators", "app", "ui")) == []
 
 
+def test_products_import_no_simulator() -> None:
+    # The screens and the station command are the product: a simulator is a stand-in for a device, reached by its
+    # URL. The one exception is app/sim.py, the `station sim …` and `station demo` commands, which start them.
+    launches_simulators = {"app/sim.py"}
+    found = [hit for package in ("ui", "app") for hit in offenders(package, ("simulators",))
+             if hit.split(":")[0] not in launches_simulators]
+    assert found == []
+
+
+def test_app_reaches_ui_only_to_open_the_screens() -> None:
+    # ui/ is built on app/ (the screens drive app.runtime.Station); the one way back is the function that opens the
+    # screens for `station run` and `station demo`, importing Qt only when a screen is asked for.
+    found = []
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+                     else [])
+            for name in names:
+                if name.split(".")[0] != "ui":
+                    continue
+                inside = [f.name for f in functions if f.lineno <= node.lineno <= (f.end_lineno or f.lineno)]
+                found.append((str(path.relative_to(ROOT)), name, inside))
+    assert found == [("app/cli.py", "ui.app", ["open_screen"])]
+
+
 def test_simulators_stand_alone() -> None:
     assert offenders("simulators", ("station", "app", "ui")) == []
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from station.domain import StampState
-from station.engine import LineSettings, LineState, RunFinished, TriggerMode
-from station.line_events import FloodMeter
+from station.engine import LineSettings, TriggerMode
+from station.line.events import LineState, RunFinished
+from station.line.flood import FloodMeter
 from station.ports import PrinterCondition
 from tests.unit.line_fakes import GTIN, Line, lines
 

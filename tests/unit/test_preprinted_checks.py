@@ -10,17 +10,11 @@ import pytest
 
 from station import epcis
 from station.domain import Batch, CodeState, RefusalReason, RollState
-from station.engine import StationIdentity
 from station.errors import InvalidIdentifier
+from station.line.events import StationIdentity
+from station.line.stamp_events import HoldKind, batch_hold_event, code_activation_event, code_void_event
 from station.ports import VerificationRead
-from station.preprinted import (
-    HoldKind,
-    ProductGuard,
-    batch_hold_event,
-    code_activation_event,
-    code_void_event,
-    parse_product_barcode,
-)
+from station.product_check import ProductGuard, parse_product_barcode
 from station.store import RollCode
 
 MX, NM = "08938603001013", "08938603002027"

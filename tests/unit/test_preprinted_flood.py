@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from station.domain import RefusalReason
-from station.engine import AlarmRaised, LineState
+from station.line.events import AlarmRaised, LineState
 from station.ports import VerificationRead
 from station.preprinted import CodeRefused, PreprintedLine
 from station.rolls import CodeRules, parse_manifest

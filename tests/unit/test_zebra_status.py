@@ -15,7 +15,7 @@ from drivers.zebra.status import (
     parse_hqes,
 )
 
-# The idle example from the ZPL guide (docs/NOTES.md).
+# The idle printer's ~HS reply of the ZPL II Programming Guide's ~HS example.
 IDLE = (
     b"\x02030,0,0,0251,000,0,0,0,000,0,0,0\x03\r\n"
     b"\x02000,0,0,0,0,2,3,0,00000000,1,000\x03\r\n"

@@ -8,7 +8,7 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageOps
 
-from simulators.zpl_render import (
+from drivers.zebra.render import (
     ean13_check_digit,
     expand_format,
     render_labels,
@@ -206,7 +206,7 @@ def test_a_recalled_stored_format_prints_the_same_label_as_the_full_format() -> 
     from pathlib import Path
 
     from drivers.zebra.zpl import LabelTemplate
-    from simulators.zpl_render import expand_format
+    from drivers.zebra.render import expand_format
 
     template = LabelTemplate.load(Path(__file__).resolve().parents[2] / "config" / "labels" / "stamp-60x40.zpl")
     fields = {"qr": "https://truyxuat.example.vn/01/08938603001013/10/MX_1/21/7K3Q9XH2WP?17=270528",
@@ -292,7 +292,7 @@ def test_cw_gives_a_letter_to_a_downloaded_font() -> None:
 
 
 def test_the_shipped_font_covers_every_vietnamese_letter() -> None:
-    from simulators.zpl_render import downloaded_face
+    from drivers.zebra.render import downloaded_face
 
     face = downloaded_face("E:VNSANS.TTF", FONT_FILE.read_bytes())
     vowels = "aăâeêioôơuưyAĂÂEÊIOÔƠUƯY"

@@ -2,6 +2,25 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="vi_VN" sourcelanguage="en">
 <context>
+    <name>AuditTab</name>
+    <message>
+        <source>Time (UTC)</source>
+        <translation>Thời gian (UTC)</translation>
+    </message>
+    <message>
+        <source>Who</source>
+        <translation>Ai</translation>
+    </message>
+    <message>
+        <source>What</source>
+        <translation>Việc gì</translation>
+    </message>
+    <message>
+        <source>Detail</source>
+        <translation>Chi tiết</translation>
+    </message>
+</context>
+<context>
     <name>BatchDialog</name>
     <message>
         <source>New batch</source>
@@ -158,6 +177,254 @@
     </message>
 </context>
 <context>
+    <name>CountersPanel</name>
+    <message>
+        <source>This batch</source>
+        <translation>Lô này</translation>
+    </message>
+    <message>
+        <source>This shift</source>
+        <translation>Ca này</translation>
+    </message>
+    <message>
+        <source>This shift (since %1)</source>
+        <translation>Ca này (từ %1)</translation>
+    </message>
+</context>
+<context>
+    <name>DevicesPanel</name>
+    <message>
+        <source>Printer</source>
+        <translation>Máy in</translation>
+    </message>
+    <message>
+        <source>Scanner</source>
+        <translation>Máy quét</translation>
+    </message>
+    <message>
+        <source>MQTT broker</source>
+        <translation>Máy chủ MQTT</translation>
+    </message>
+    <message>
+        <source>Central server</source>
+        <translation>Máy chủ trung tâm</translation>
+    </message>
+    <message>
+        <source>ready</source>
+        <translation>sẵn sàng</translation>
+    </message>
+    <message>
+        <source>status not known yet</source>
+        <translation>chưa biết trạng thái</translation>
+    </message>
+    <message>
+        <source>fault: %1</source>
+        <translation>lỗi: %1</translation>
+    </message>
+    <message>
+        <source>not answering</source>
+        <translation>không trả lời</translation>
+    </message>
+    <message>
+        <source>connected</source>
+        <translation>đã kết nối</translation>
+    </message>
+    <message>
+        <source>not connected</source>
+        <translation>chưa kết nối</translation>
+    </message>
+    <message>
+        <source>refused: wrong user name or password</source>
+        <translation>bị từ chối: sai tên đăng nhập hoặc mật khẩu</translation>
+    </message>
+    <message>
+        <source>refused: not authorised (user name, password or rights)</source>
+        <translation>bị từ chối: không được phép (tên đăng nhập, mật khẩu hoặc quyền)</translation>
+    </message>
+    <message>
+        <source>refused: client id not accepted</source>
+        <translation>bị từ chối: mã client không được chấp nhận</translation>
+    </message>
+    <message>
+        <source>refused the connection</source>
+        <translation>từ chối kết nối</translation>
+    </message>
+    <message>
+        <source>connected, but may not publish events (ACL)</source>
+        <translation>đã kết nối, nhưng không được gửi sự kiện (ACL)</translation>
+    </message>
+    <message>
+        <source>all confirmed</source>
+        <translation>đã nhận đủ</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n waiting</source>
+        <translation>
+            <numerusform>%n tem đang chờ</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>%1 not confirmed, oldest %2 min</source>
+        <translation>%1 tem chưa được nhận, lâu nhất %2 phút</translation>
+    </message>
+</context>
+<context>
+    <name>DevicesTab</name>
+    <message>
+        <source>Look for ports again</source>
+        <translation>Tìm lại cổng</translation>
+    </message>
+    <message>
+        <source>Use for the scanner</source>
+        <translation>Dùng cho máy quét</translation>
+    </message>
+    <message>
+        <source>Use for the printer</source>
+        <translation>Dùng cho máy in</translation>
+    </message>
+    <message>
+        <source>Test print</source>
+        <translation>In thử</translation>
+    </message>
+    <message>
+        <source>Field</source>
+        <translation>Mục</translation>
+    </message>
+    <message>
+        <source>Value</source>
+        <translation>Giá trị</translation>
+    </message>
+    <message>
+        <source>Serial ports on this machine</source>
+        <translation>Các cổng nối tiếp trên máy</translation>
+    </message>
+    <message>
+        <source>Printer address</source>
+        <translation>Địa chỉ máy in</translation>
+    </message>
+    <message>
+        <source>Scanner address</source>
+        <translation>Địa chỉ máy quét</translation>
+    </message>
+    <message>
+        <source>Printer status (decoded)</source>
+        <translation>Trạng thái máy in (đã giải mã)</translation>
+    </message>
+    <message>
+        <source>What the scanner sends (live)</source>
+        <translation>Dữ liệu máy quét gửi (trực tiếp)</translation>
+    </message>
+    <message>
+        <source>Camera view (decoded codes outlined)</source>
+        <translation>Hình camera (mã đọc được có khung viền)</translation>
+    </message>
+    <message>
+        <source>(no serial port found)</source>
+        <translation>(không tìm thấy cổng nối tiếp nào)</translation>
+    </message>
+    <message>
+        <source>Stop the line before a test print.</source>
+        <translation>Hãy dừng dây chuyền trước khi in thử.</translation>
+    </message>
+    <message>
+        <source>Printing…</source>
+        <translation>Đang in…</translation>
+    </message>
+    <message>
+        <source>Test label sent to %1.</source>
+        <translation>Đã gửi tem in thử tới %1.</translation>
+    </message>
+    <message>
+        <source>Test print failed: %1</source>
+        <translation>In thử không được: %1</translation>
+    </message>
+    <message>
+        <source>Lines read: %1 · refused: %2</source>
+        <translation>Số dòng đọc: %1 · bị loại: %2</translation>
+    </message>
+</context>
+<context>
+    <name>LabelTab</name>
+    <message>
+        <source>Preview</source>
+        <translation>Xem trước</translation>
+    </message>
+    <message>
+        <source>Label template (ZPL)</source>
+        <translation>Mẫu tem (ZPL)</translation>
+    </message>
+    <message>
+        <source>As printed (same renderer as the printer simulator), with the current product and batch:</source>
+        <translation>Tem như khi in (cùng bộ dựng hình với máy in mô phỏng), với sản phẩm và lô đang chọn:</translation>
+    </message>
+    <message>
+        <source>%1 · %2 × %3 dots</source>
+        <translation>%1 · %2 × %3 điểm</translation>
+    </message>
+</context>
+<context>
+    <name>LastStampPanel</name>
+    <message>
+        <source>Last stamp</source>
+        <translation>Tem vừa in</translation>
+    </message>
+    <message>
+        <source>Serial %1</source>
+        <translation>Sê-ri %1</translation>
+    </message>
+    <message>
+        <source>voided: %1</source>
+        <translation>đã hủy: %1</translation>
+    </message>
+    <message>
+        <source>activated</source>
+        <translation>đã kích hoạt</translation>
+    </message>
+    <message>
+        <source>Lot %1</source>
+        <translation>Lô %1</translation>
+    </message>
+</context>
+<context>
+    <name>LineTab</name>
+    <message>
+        <source>Window</source>
+        <translation>Cửa sổ</translation>
+    </message>
+    <message>
+        <source>Full screen (kiosk)</source>
+        <translation>Toàn màn hình (kiosk)</translation>
+    </message>
+    <message>
+        <source>The operator presses Resume</source>
+        <translation>Người vận hành bấm Tiếp tục</translation>
+    </message>
+    <message>
+        <source>By itself when the printer is ready</source>
+        <translation>Tự động khi máy in sẵn sàng</translation>
+    </message>
+    <message>
+        <source>Language of the screens</source>
+        <translation>Ngôn ngữ màn hình</translation>
+    </message>
+    <message>
+        <source>Display</source>
+        <translation>Hiển thị</translation>
+    </message>
+    <message>
+        <source>After a printer fault the line resumes</source>
+        <translation>Sau lỗi máy in, dây chuyền chạy lại</translation>
+    </message>
+    <message>
+        <source>Verification window (seconds)</source>
+        <translation>Thời gian chờ kiểm tra (giây)</translation>
+    </message>
+    <message>
+        <source>Failed stamps in a row that stop the line</source>
+        <translation>Số tem lỗi liên tiếp thì dừng dây chuyền</translation>
+    </message>
+</context>
+<context>
     <name>MainWindow</name>
     <message>
         <source>Packing station %1 / %2</source>
@@ -170,6 +437,61 @@
     <message>
         <source>The line is running. Stop it and close the program?</source>
         <translation>Dây chuyền đang chạy. Dừng dây chuyền và đóng chương trình?</translation>
+    </message>
+</context>
+<context>
+    <name>MqttTab</name>
+    <message>
+        <source>Broker address</source>
+        <translation>Địa chỉ máy chủ MQTT</translation>
+    </message>
+    <message>
+        <source>User name</source>
+        <translation>Tên đăng nhập</translation>
+    </message>
+    <message>
+        <source>Password</source>
+        <translation>Mật khẩu</translation>
+    </message>
+    <message>
+        <source>CA certificate</source>
+        <translation>Chứng chỉ CA</translation>
+    </message>
+    <message>
+        <source>Client certificate</source>
+        <translation>Chứng chỉ máy trạm</translation>
+    </message>
+    <message>
+        <source>Client key</source>
+        <translation>Khóa máy trạm</translation>
+    </message>
+    <message>
+        <source>Choose…</source>
+        <translation>Chọn…</translation>
+    </message>
+    <message>
+        <source>Test the connection</source>
+        <translation>Kiểm tra kết nối</translation>
+    </message>
+    <message>
+        <source>Choose a file</source>
+        <translation>Chọn tệp</translation>
+    </message>
+    <message>
+        <source>Certificates and keys (*.pem *.crt *.key);;All files (*)</source>
+        <translation>Chứng chỉ và khóa (*.pem *.crt *.key);;Mọi tệp (*)</translation>
+    </message>
+    <message>
+        <source>Testing…</source>
+        <translation>Đang thử…</translation>
+    </message>
+    <message>
+        <source>The broker accepts this station.</source>
+        <translation>Máy chủ MQTT chấp nhận trạm này.</translation>
+    </message>
+    <message>
+        <source>The connection failed at the step marked ✘.</source>
+        <translation>Kết nối thất bại ở bước có dấu ✘.</translation>
     </message>
 </context>
 <context>
@@ -247,50 +569,6 @@
         <translation>Tốc độ (sản phẩm/phút)</translation>
     </message>
     <message>
-        <source>This batch</source>
-        <translation>Lô này</translation>
-    </message>
-    <message>
-        <source>This shift</source>
-        <translation>Ca này</translation>
-    </message>
-    <message>
-        <source>Serial</source>
-        <translation>Số sê-ri</translation>
-    </message>
-    <message>
-        <source>Result</source>
-        <translation>Kết quả</translation>
-    </message>
-    <message>
-        <source>Delivery</source>
-        <translation>Gửi về máy chủ</translation>
-    </message>
-    <message>
-        <source>Recent stamps</source>
-        <translation>Tem gần đây</translation>
-    </message>
-    <message>
-        <source>Printer</source>
-        <translation>Máy in</translation>
-    </message>
-    <message>
-        <source>Scanner</source>
-        <translation>Máy quét</translation>
-    </message>
-    <message>
-        <source>MQTT broker</source>
-        <translation>Máy chủ MQTT</translation>
-    </message>
-    <message>
-        <source>Central server</source>
-        <translation>Máy chủ trung tâm</translation>
-    </message>
-    <message>
-        <source>Last stamp</source>
-        <translation>Tem vừa in</translation>
-    </message>
-    <message>
         <source>Starting the station: opening the database and the devices…</source>
         <translation>Đang khởi động trạm: mở cơ sở dữ liệu và các thiết bị…</translation>
     </message>
@@ -326,18 +604,6 @@
         <source>Resume</source>
         <translation>Tiếp tục</translation>
     </message>
-    <message>
-        <source>Serial %1</source>
-        <translation>Sê-ri %1</translation>
-    </message>
-    <message>
-        <source>voided: %1</source>
-        <translation>đã hủy: %1</translation>
-    </message>
-    <message>
-        <source>Lot %1</source>
-        <translation>Lô %1</translation>
-    </message>
     <message numerus="yes">
         <source>(+%n more)</source>
         <translation>
@@ -347,52 +613,6 @@
     <message>
         <source>Run finished: %1 activated, %2 voided.</source>
         <translation>Đã chạy xong: %1 tem kích hoạt, %2 tem hủy.</translation>
-    </message>
-    <message>
-        <source>This shift (since %1)</source>
-        <translation>Ca này (từ %1)</translation>
-    </message>
-    <message>
-        <source>activated</source>
-        <translation>đã kích hoạt</translation>
-    </message>
-    <message>
-        <source>ready</source>
-        <translation>sẵn sàng</translation>
-    </message>
-    <message>
-        <source>status not known yet</source>
-        <translation>chưa biết trạng thái</translation>
-    </message>
-    <message>
-        <source>fault: %1</source>
-        <translation>lỗi: %1</translation>
-    </message>
-    <message>
-        <source>not answering</source>
-        <translation>không trả lời</translation>
-    </message>
-    <message>
-        <source>connected</source>
-        <translation>đã kết nối</translation>
-    </message>
-    <message>
-        <source>not connected</source>
-        <translation>chưa kết nối</translation>
-    </message>
-    <message>
-        <source>all confirmed</source>
-        <translation>đã nhận đủ</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n waiting</source>
-        <translation>
-            <numerusform>%n tem đang chờ</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>%1 not confirmed, oldest %2 min</source>
-        <translation>%1 tem chưa được nhận, lâu nhất %2 phút</translation>
     </message>
     <message>
         <source>Roll</source>
@@ -411,18 +631,6 @@
         <translation>Bị từ chối</translation>
     </message>
     <message>
-        <source>Stamp rolls</source>
-        <translation>Cuộn tem</translation>
-    </message>
-    <message>
-        <source>%1 (%2): activated %3, unused %4, voided %5, refused %6</source>
-        <translation>%1 (%2): đã kích hoạt %3, chưa dùng %4, đã hủy %5, bị từ chối %6</translation>
-    </message>
-    <message>
-        <source>Rolls %1: activated %2, unused %3, voided %4, refused %5</source>
-        <translation>Cuộn tem %1: kích hoạt %2, chưa dùng %3, hủy %4, từ chối %5</translation>
-    </message>
-    <message>
         <source>Print stamps here</source>
         <translation>In tem tại đây</translation>
     </message>
@@ -437,26 +645,6 @@
     <message>
         <source>Changing the line: starting the station again…</source>
         <translation>Đang đổi dây chuyền: khởi động lại trạm…</translation>
-    </message>
-    <message>
-        <source>refused: wrong user name or password</source>
-        <translation>bị từ chối: sai tên đăng nhập hoặc mật khẩu</translation>
-    </message>
-    <message>
-        <source>refused: not authorised (user name, password or rights)</source>
-        <translation>bị từ chối: không được phép (tên đăng nhập, mật khẩu hoặc quyền)</translation>
-    </message>
-    <message>
-        <source>refused: client id not accepted</source>
-        <translation>bị từ chối: mã client không được chấp nhận</translation>
-    </message>
-    <message>
-        <source>refused the connection</source>
-        <translation>từ chối kết nối</translation>
-    </message>
-    <message>
-        <source>connected, but may not publish events (ACL)</source>
-        <translation>đã kết nối, nhưng không được gửi sự kiện (ACL)</translation>
     </message>
     <message>
         <source>The station could not start: see the message below</source>
@@ -481,6 +669,79 @@
     <message>
         <source>Printer not ready: %1</source>
         <translation>Máy in chưa sẵn sàng: %1</translation>
+    </message>
+</context>
+<context>
+    <name>PinTab</name>
+    <message>
+        <source>Change the PIN</source>
+        <translation>Đổi mã PIN</translation>
+    </message>
+    <message>
+        <source>New PIN (4 to 8 digits)</source>
+        <translation>Mã PIN mới (4 đến 8 chữ số)</translation>
+    </message>
+    <message>
+        <source>New PIN again</source>
+        <translation>Nhập lại mã PIN mới</translation>
+    </message>
+    <message>
+        <source>The two PINs differ.</source>
+        <translation>Hai mã PIN không giống nhau.</translation>
+    </message>
+    <message>
+        <source>Choose a PIN of 4 to 8 digits, not 0000 and not one digit repeated.</source>
+        <translation>Chọn mã PIN 4 đến 8 chữ số, không phải 0000 và không lặp một chữ số.</translation>
+    </message>
+    <message>
+        <source>Saving…</source>
+        <translation>Đang lưu…</translation>
+    </message>
+    <message>
+        <source>PIN changed.</source>
+        <translation>Đã đổi mã PIN.</translation>
+    </message>
+</context>
+<context>
+    <name>RecentPanel</name>
+    <message>
+        <source>Serial</source>
+        <translation>Số sê-ri</translation>
+    </message>
+    <message>
+        <source>Result</source>
+        <translation>Kết quả</translation>
+    </message>
+    <message>
+        <source>Delivery</source>
+        <translation>Gửi về máy chủ</translation>
+    </message>
+    <message>
+        <source>Recent stamps</source>
+        <translation>Tem gần đây</translation>
+    </message>
+    <message>
+        <source>activated</source>
+        <translation>đã kích hoạt</translation>
+    </message>
+    <message>
+        <source>voided: %1</source>
+        <translation>đã hủy: %1</translation>
+    </message>
+</context>
+<context>
+    <name>RollsPanel</name>
+    <message>
+        <source>Stamp rolls</source>
+        <translation>Cuộn tem</translation>
+    </message>
+    <message>
+        <source>%1 (%2): activated %3, unused %4, voided %5, refused %6</source>
+        <translation>%1 (%2): đã kích hoạt %3, chưa dùng %4, đã hủy %5, bị từ chối %6</translation>
+    </message>
+    <message>
+        <source>Rolls %1: activated %2, unused %3, voided %4, refused %5</source>
+        <translation>Cuộn tem %1: kích hoạt %2, chưa dùng %3, hủy %4, từ chối %5</translation>
     </message>
 </context>
 <context>
@@ -566,154 +827,6 @@
         <translation>Áp dụng ngay (khởi động lại thiết bị)</translation>
     </message>
     <message>
-        <source>Look for ports again</source>
-        <translation>Tìm lại cổng</translation>
-    </message>
-    <message>
-        <source>Use for the scanner</source>
-        <translation>Dùng cho máy quét</translation>
-    </message>
-    <message>
-        <source>Use for the printer</source>
-        <translation>Dùng cho máy in</translation>
-    </message>
-    <message>
-        <source>Test print</source>
-        <translation>In thử</translation>
-    </message>
-    <message>
-        <source>Field</source>
-        <translation>Mục</translation>
-    </message>
-    <message>
-        <source>Value</source>
-        <translation>Giá trị</translation>
-    </message>
-    <message>
-        <source>Serial ports on this machine</source>
-        <translation>Các cổng nối tiếp trên máy</translation>
-    </message>
-    <message>
-        <source>Printer address</source>
-        <translation>Địa chỉ máy in</translation>
-    </message>
-    <message>
-        <source>Scanner address</source>
-        <translation>Địa chỉ máy quét</translation>
-    </message>
-    <message>
-        <source>Printer status (decoded)</source>
-        <translation>Trạng thái máy in (đã giải mã)</translation>
-    </message>
-    <message>
-        <source>What the scanner sends (live)</source>
-        <translation>Dữ liệu máy quét gửi (trực tiếp)</translation>
-    </message>
-    <message>
-        <source>User name</source>
-        <translation>Tên đăng nhập</translation>
-    </message>
-    <message>
-        <source>Password</source>
-        <translation>Mật khẩu</translation>
-    </message>
-    <message>
-        <source>CA certificate</source>
-        <translation>Chứng chỉ CA</translation>
-    </message>
-    <message>
-        <source>Client certificate</source>
-        <translation>Chứng chỉ máy trạm</translation>
-    </message>
-    <message>
-        <source>Client key</source>
-        <translation>Khóa máy trạm</translation>
-    </message>
-    <message>
-        <source>Choose…</source>
-        <translation>Chọn…</translation>
-    </message>
-    <message>
-        <source>Test the connection</source>
-        <translation>Kiểm tra kết nối</translation>
-    </message>
-    <message>
-        <source>Preview</source>
-        <translation>Xem trước</translation>
-    </message>
-    <message>
-        <source>Label template (ZPL)</source>
-        <translation>Mẫu tem (ZPL)</translation>
-    </message>
-    <message>
-        <source>As printed (same renderer as the printer simulator), with the current product and batch:</source>
-        <translation>Tem như khi in (cùng bộ dựng hình với máy in mô phỏng), với sản phẩm và lô đang chọn:</translation>
-    </message>
-    <message>
-        <source>Window</source>
-        <translation>Cửa sổ</translation>
-    </message>
-    <message>
-        <source>Full screen (kiosk)</source>
-        <translation>Toàn màn hình (kiosk)</translation>
-    </message>
-    <message>
-        <source>The operator presses Resume</source>
-        <translation>Người vận hành bấm Tiếp tục</translation>
-    </message>
-    <message>
-        <source>By itself when the printer is ready</source>
-        <translation>Tự động khi máy in sẵn sàng</translation>
-    </message>
-    <message>
-        <source>Language of the screens</source>
-        <translation>Ngôn ngữ màn hình</translation>
-    </message>
-    <message>
-        <source>Display</source>
-        <translation>Hiển thị</translation>
-    </message>
-    <message>
-        <source>After a printer fault the line resumes</source>
-        <translation>Sau lỗi máy in, dây chuyền chạy lại</translation>
-    </message>
-    <message>
-        <source>Verification window (seconds)</source>
-        <translation>Thời gian chờ kiểm tra (giây)</translation>
-    </message>
-    <message>
-        <source>Failed stamps in a row that stop the line</source>
-        <translation>Số tem lỗi liên tiếp thì dừng dây chuyền</translation>
-    </message>
-    <message>
-        <source>Change the PIN</source>
-        <translation>Đổi mã PIN</translation>
-    </message>
-    <message>
-        <source>New PIN (4 to 8 digits)</source>
-        <translation>Mã PIN mới (4 đến 8 chữ số)</translation>
-    </message>
-    <message>
-        <source>New PIN again</source>
-        <translation>Nhập lại mã PIN mới</translation>
-    </message>
-    <message>
-        <source>Time (UTC)</source>
-        <translation>Thời gian (UTC)</translation>
-    </message>
-    <message>
-        <source>Who</source>
-        <translation>Ai</translation>
-    </message>
-    <message>
-        <source>What</source>
-        <translation>Việc gì</translation>
-    </message>
-    <message>
-        <source>Detail</source>
-        <translation>Chi tiết</translation>
-    </message>
-    <message>
         <source>This configuration was not read from a file: nothing to save.</source>
         <translation>Cấu hình này không đọc từ tệp: không có gì để lưu.</translation>
     </message>
@@ -746,68 +859,8 @@
         <translation>Đang dùng cài đặt mới.</translation>
     </message>
     <message>
-        <source>(no serial port found)</source>
-        <translation>(không tìm thấy cổng nối tiếp nào)</translation>
-    </message>
-    <message>
-        <source>Stop the line before a test print.</source>
-        <translation>Hãy dừng dây chuyền trước khi in thử.</translation>
-    </message>
-    <message>
-        <source>Printing…</source>
-        <translation>Đang in…</translation>
-    </message>
-    <message>
-        <source>Test label sent to %1.</source>
-        <translation>Đã gửi tem in thử tới %1.</translation>
-    </message>
-    <message>
-        <source>Test print failed: %1</source>
-        <translation>In thử không được: %1</translation>
-    </message>
-    <message>
-        <source>Lines read: %1 · refused: %2</source>
-        <translation>Số dòng đọc: %1 · bị loại: %2</translation>
-    </message>
-    <message>
         <source>refused (%1)</source>
         <translation>bị loại (%1)</translation>
-    </message>
-    <message>
-        <source>Choose a file</source>
-        <translation>Chọn tệp</translation>
-    </message>
-    <message>
-        <source>Certificates and keys (*.pem *.crt *.key);;All files (*)</source>
-        <translation>Chứng chỉ và khóa (*.pem *.crt *.key);;Mọi tệp (*)</translation>
-    </message>
-    <message>
-        <source>Testing…</source>
-        <translation>Đang thử…</translation>
-    </message>
-    <message>
-        <source>The broker accepts this station.</source>
-        <translation>Máy chủ MQTT chấp nhận trạm này.</translation>
-    </message>
-    <message>
-        <source>The connection failed at the step marked ✘.</source>
-        <translation>Kết nối thất bại ở bước có dấu ✘.</translation>
-    </message>
-    <message>
-        <source>%1 · %2 × %3 dots</source>
-        <translation>%1 · %2 × %3 điểm</translation>
-    </message>
-    <message>
-        <source>The two PINs differ.</source>
-        <translation>Hai mã PIN không giống nhau.</translation>
-    </message>
-    <message>
-        <source>Saving…</source>
-        <translation>Đang lưu…</translation>
-    </message>
-    <message>
-        <source>PIN changed.</source>
-        <translation>Đã đổi mã PIN.</translation>
     </message>
     <message>
         <source>Line</source>
@@ -816,14 +869,6 @@
     <message>
         <source>Quit the program</source>
         <translation>Thoát chương trình</translation>
-    </message>
-    <message>
-        <source>Choose a PIN of 4 to 8 digits, not 0000 and not one digit repeated.</source>
-        <translation>Chọn mã PIN 4 đến 8 chữ số, không phải 0000 và không lặp một chữ số.</translation>
-    </message>
-    <message>
-        <source>Camera view (decoded codes outlined)</source>
-        <translation>Hình camera (mã đọc được có khung viền)</translation>
     </message>
     <message>
         <source>Bad credentials: the broker refused the user name or password. Check User name and Password.</source>

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ui.bridge import shift_start
+from station.shifts import shift_start
 
 ICT = dt.timezone(dt.timedelta(hours=7))
 
