@@ -198,7 +198,7 @@ def _stamp_changes(event: Mapping[str, Any], row: Mapping[str, Any], where: Stat
 
 def _opaque_stamp(event: Mapping[str, Any], epc: str, row: Mapping[str, Any], epcs: int,
                  now: dt.datetime) -> dict[str, Any] | None:
-    """A pre-printed roll's opaque code (station/preprinted.py): the EPC is the code under the station's resolver
+    """A pre-printed roll's opaque code (station/line/stamp_events.py): the EPC is the code under the station's resolver
     (`preprinted.opaque_epc`, `https://{resolver}/tem/{code}` by default), the code itself in `stn:stampCode`,
     the product in `stn:gtin`, the roll in `stn:roll`. None for an event that is not one (no `stn:stampCode`)."""
     code = event.get(f"{EXT}:stampCode")

@@ -1,7 +1,7 @@
 """Pre-printed rolls' opaque provincial codes (`https://{resolver}/tem/{code}`) as first-class stamps: their
 activation and void folded into a stamp keyed by the EPC, and `/tem/{code}` on any host answered like a Digital
 Link (page, verdicts, counts, linkset, events). The events are built here by hand in the shape
-station/preprinted.py sends; tests/central/test_preprinted_e2e.py sends the station's own through ingest."""
+station/line/stamp_events.py builds; tests/central/test_preprinted_e2e.py sends the station's own through ingest."""
 
 from __future__ import annotations
 
