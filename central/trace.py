@@ -262,9 +262,10 @@ class PostgresChecks:
     first use, no pool ping (a broken connection is dropped and the request retried once on a new one).
 
     A check is one round trip: the stamp and its scan counts in one statement, read from `scan_totals` and
-    `scan_networks` (kept by a trigger on `scans`), so its cost does not grow with the checks a stamp had. The scan itself is written with
-    others in one statement every `flush_s` (or at `flush_rows` pending), `synchronous_commit = off`; until then
-    this process counts it from memory, so a shopper's count includes every check this process answered. Another
+    `scan_networks` (kept by a trigger on `scans`), so its cost does not grow with the checks a stamp had. The
+    scan itself is written with others in one statement every `flush_s` (or at `flush_rows` pending),
+    `synchronous_commit = off`; until then this process counts it from memory, so a shopper's count includes
+    every check this process answered. Another
     web process's checks show once written (within `flush_s`); a crash loses at most the last `flush_s` of checks
     (a count, not a record anyone relies on); a stop writes them. A flush and a count never overlap (a check
     waits for a flush in progress, a flush for the counts in progress), so no check is counted twice. The batch
@@ -420,7 +421,7 @@ class PostgresChecks:
         import asyncio
 
         if len(self._pending) >= self.max_pending:
-            log.error("consumer checks not written for %d s: the oldest dropped", self.flush_s)
+            log.error("%d consumer checks not written (the database away?): the oldest dropped", len(self._pending))
             dropped = self._pending.pop(0)
             self._pending_by_key[dropped[0]].pop(0)
         self._pending.append((key, epc, at, client, verdict))

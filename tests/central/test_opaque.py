@@ -113,7 +113,8 @@ def test_ingest_folds_an_opaque_code_into_a_stamp_keyed_by_its_epc(seeded: Engin
     assert opaque_epc("HUE/0003") == "https://truyxuat.hue.example.vn/tem/HUE%2F0003"
 
 
-@pytest.mark.parametrize("base", ["http://127.0.0.1:8080", HOST, "https://id.gs1.org", "http://TRUYXUAT.HUE.EXAMPLE.VN"])
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8080", HOST, "https://id.gs1.org",
+                                  "http://TRUYXUAT.HUE.EXAMPLE.VN"])
 def test_an_opaque_code_on_any_host_shows_the_trace_page_genuine(client: TestClient, base: str) -> None:
     response = client.get(f"{base}/tem/HUE0000001")
     assert response.status_code == 200

@@ -1,6 +1,6 @@
 """A pre-printed roll of opaque provincial codes end to end: the station's own events (the builders of
-station/line/stamp_events.py), committed to its SQLite outbox by Store) delivered by its relay to `central ingest` as a process, and
-the codes then answered by `central serve`'s app at `/tem/{code}`."""
+station/line/stamp_events.py, committed to its SQLite outbox by Store) delivered by its relay to `central ingest`
+as a process, and the codes then answered by `central serve`'s app at `/tem/{code}`."""
 
 from __future__ import annotations
 
