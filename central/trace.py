@@ -261,9 +261,11 @@ class PostgresChecks:
     SQLAlchemy statement machinery, no transaction (autocommit), each statement prepared on the server at its
     first use, no pool ping (a broken connection is dropped and the request retried once on a new one).
 
-    A check is one round trip: the stamp and its scan counts in one statement. The scan itself is written with
-    others in one statement every `flush_s` (or at `flush_rows` pending), `synchronous_commit = off`; until then
-    this process counts it from memory, so a shopper's count includes every check this process answered. Another
+    A check is one round trip: the stamp and its scan counts in one statement, read from `scan_totals` and
+    `scan_networks` (kept by a trigger on `scans`), so its cost does not grow with the checks a stamp had. The
+    scan itself is written with others in one statement every `flush_s` (or at `flush_rows` pending),
+    `synchronous_commit = off`; until then this process counts it from memory, so a shopper's count includes
+    every check this process answered. Another
     web process's checks show once written (within `flush_s`); a crash loses at most the last `flush_s` of checks
     (a count, not a record anyone relies on); a stop writes them. A flush and a count never overlap (a check
     waits for a flush in progress, a flush for the counts in progress), so no check is counted twice. The batch
@@ -419,7 +421,7 @@ class PostgresChecks:
         import asyncio
 
         if len(self._pending) >= self.max_pending:
-            log.error("consumer checks not written for %d s: the oldest dropped", self.flush_s)
+            log.error("%d consumer checks not written (the database away?): the oldest dropped", len(self._pending))
             dropped = self._pending.pop(0)
             self._pending_by_key[dropped[0]].pop(0)
         self._pending.append((key, epc, at, client, verdict))
@@ -460,11 +462,11 @@ class PostgresChecks:
 
 
 _STAMP_AND_SCANS = (
-    f"SELECT {', '.join('s.' + c.name for c in stamps.columns)}, c.n AS scans_n, c.first AS scans_first, "
-    "c.places AS scans_places FROM stamps s CROSS JOIN LATERAL ("
-    "SELECT count(*) FILTER (WHERE u.stored) AS n, min(u.at) AS first, count(DISTINCT u.client) AS places FROM ("
-    "SELECT scanned_at AS at, client, true AS stored FROM scans WHERE scans.epc = s.epc "
-    "UNION ALL SELECT NULL, pending, false FROM unnest(%s::text[]) AS pending) AS u) AS c "
+    f"SELECT {', '.join('s.' + c.name for c in stamps.columns)}, coalesce(t.checks, 0) AS scans_n, "
+    "t.first_at AS scans_first, (SELECT count(DISTINCT u.client) FROM ("
+    "SELECT client FROM scan_networks WHERE scan_networks.epc = s.epc "
+    "UNION ALL SELECT unnest(%s::text[])) AS u(client)) AS scans_places "
+    "FROM stamps s LEFT JOIN scan_totals t ON t.epc = s.epc "
 )
 _STAMP_AND_SCANS_BY_EPC = _STAMP_AND_SCANS.replace("%s::text[]", "%(clients)s::text[]") + "WHERE s.epc = %(key)s"
 _STAMP_AND_SCANS_BY_CODE = _STAMP_AND_SCANS.replace("%s::text[]", "%(clients)s::text[]") + "WHERE s.code = %(key)s"

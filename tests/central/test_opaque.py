@@ -1,7 +1,7 @@
 """Pre-printed rolls' opaque provincial codes (`https://{resolver}/tem/{code}`) as first-class stamps: their
 activation and void folded into a stamp keyed by the EPC, and `/tem/{code}` on any host answered like a Digital
 Link (page, verdicts, counts, linkset, events). The events are built here by hand in the shape
-station/preprinted.py sends; tests/central/test_preprinted_e2e.py sends the station's own through ingest."""
+station/line/stamp_events.py builds; tests/central/test_preprinted_e2e.py sends the station's own through ingest."""
 
 from __future__ import annotations
 
@@ -113,7 +113,8 @@ def test_ingest_folds_an_opaque_code_into_a_stamp_keyed_by_its_epc(seeded: Engin
     assert opaque_epc("HUE/0003") == "https://truyxuat.hue.example.vn/tem/HUE%2F0003"
 
 
-@pytest.mark.parametrize("base", ["http://127.0.0.1:8080", HOST, "https://id.gs1.org", "http://TRUYXUAT.HUE.EXAMPLE.VN"])
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8080", HOST, "https://id.gs1.org",
+                                  "http://TRUYXUAT.HUE.EXAMPLE.VN"])
 def test_an_opaque_code_on_any_host_shows_the_trace_page_genuine(client: TestClient, base: str) -> None:
     response = client.get(f"{base}/tem/HUE0000001")
     assert response.status_code == 200
@@ -231,3 +232,22 @@ def test_events_with_an_epc_of_no_stamp_of_ours_still_change_no_stamp(engine: En
     ingest(engine, foreign)
     assert query(pg_url, "SELECT count(*) FROM events") == [(1,)]
     assert query(pg_url, "SELECT count(*) FROM stamps") == [(0,)]
+
+
+def test_a_code_claimed_under_a_second_resolver_host_is_quarantined_the_first_kept(
+    broker_url: str, prefix: str, pg_url: str, station: Any
+) -> None:
+    from central.ingest import IngestSettings, IngestWorker
+    from tests.integration.mqtt_fixtures import unique
+
+    first = opaque_activation("HUE0000001")
+    second = {**opaque_activation("HUE0000001"), "epcList": ["https://other.example.vn/tem/HUE0000001"]}
+    with IngestWorker(IngestSettings(db=pg_url, broker=broker_url, prefix=prefix, group=unique("ingest"),
+                                     client_id=unique("central"), session_expiry_s=0)):
+        station.publish(payload(first))
+        assert station.take_acks(1)[0]["status"] == "stored"
+        station.publish(payload(second))
+        (ack,) = station.take_acks(1)
+    assert ack["status"] == "rejected" and "stamps_code" in ack["reason"], ack
+    assert query(pg_url, "SELECT epc FROM stamps") == [(opaque_epc("HUE0000001"),)]
+    assert query(pg_url, "SELECT event_ids FROM quarantine") == [([second["eventID"]],)]
