@@ -19,6 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, func, select, text
 
 from central.db import batches, diary_stages, events, producers, products, scans, stamps
+from contracts import epcis
 from contracts.digital_link import OpaqueLink, StampLink
 
 log = logging.getLogger(__name__)
@@ -202,9 +203,7 @@ def _local(moment: dt.datetime | None, offset: str | None) -> dt.datetime | None
     if moment is None:
         return None
     if offset:
-        sign = 1 if offset[0] == "+" else -1
-        hours, minutes = int(offset[1:3]), int(offset[4:6])
-        return moment.astimezone(dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes)))
+        return moment.astimezone(epcis.timezone_of(offset))   # the event's offset, schema-checked when stored
     return moment
 
 

@@ -69,11 +69,6 @@ class BadRequest(Exception):
         self.reason = reason
 
 
-def _zone(offset: str) -> dt.timezone:
-    sign = 1 if offset[0] == "+" else -1
-    return dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
-
-
 def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
                clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> FastPath:
     postgres = (tracing.PostgresChecks(engine, flush_s=settings.scan_flush_s, flush_rows=settings.scan_flush_rows)
@@ -90,7 +85,7 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
     app.state.checks = postgres
     templates = Environment(loader=PackageLoader("central", "templates"),
                             autoescape=select_autoescape(["html"]), trim_blocks=False)
-    display_zone = _zone(settings.display_offset)
+    display_zone = epcis.timezone_of(settings.display_offset)
     cache = tracing.ContextCache(settings.context_ttl_s)
     public = settings.public_url.rstrip("/")
 
