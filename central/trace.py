@@ -2,6 +2,8 @@
 
 Every field comes from what the stations (or the province's master data) sent; a field the data lacks is None
 and the page marks it missing, never fills it in.
+
+About 490 lines in one module: a stamp's look-up, its verdict and the scan counting decide one page together.
 """
 
 from __future__ import annotations

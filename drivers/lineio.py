@@ -55,6 +55,9 @@ restarts, so it can key the item in the line engine; `Trigger.module_seq` is the
 
 One module of about 740 lines: the interface, its URL forms, the lineio+tcp protocol this docstring specifies and
 its two implementations (GPIO with the pure EdgeFilter, TCP with the pure parse_module_line) are read together.
+
+About 750 lines in one module: one interface and its three backings (none, GPIO pins, a TCP I/O module) share
+the edge filter, the reject pulse and the status record; each backing alone is under 250 lines.
 """
 
 from __future__ import annotations

@@ -28,6 +28,9 @@ Control port (`control_port`; text lines, one reply line each, through simulator
 
 One module of about 450 lines: the belt's item clock, the module side of the protocol and its control commands
 share the item numbering and the connection they are sent on.
+
+About 450 lines in one module: the belt, the photo-eye, the reject gate and the I/O module's protocol share one
+clock and one item list.
 """
 
 from __future__ import annotations

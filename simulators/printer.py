@@ -46,6 +46,9 @@ Actions answer `ok`, queries answer their value, anything wrong answers `error: 
 
 One module of about 940 lines: the ZPL stream parser, the printer's state (buffer, faults, stored files, ~HS
 and ~HQES replies), its print loop and its control commands are one printer; the drawing is drivers/zebra/render.py.
+
+About 940 lines in one module: the stream parser, the stored formats and fonts, the print head's timing, the
+status replies (~HS, ~HQES, ^HW) and the faults change one printer's state in an order a real Zebra keeps.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ reconciliation report a producer hands to the programme.
 A manifest is YAML (one roll: its identity, product, and either a list of codes or a numbered sequence built from
 a pattern) or CSV (one roll as rows of ``roll,product,code``, optional ``seq``). Every problem is reported with the
 file and the line, all of them at once, and nothing is registered from a refused manifest.
+
+About 630 lines in one module: a manifest's parsing (YAML with line numbers, CSV, ranges) and the roll's
+reconciliation report speak of the same codes, shapes and gaps, and each is tested against the other.
 """
 
 from __future__ import annotations
