@@ -265,20 +265,6 @@ def cmd_camera_record(args: argparse.Namespace) -> int:
     return EXIT_OK if report.frames else EXIT_FAILED
 
 
-# -- station sim … ---------------------------------------------------------------------------------------------
-
-def cmd_sim(args: argparse.Namespace) -> int:
-    from app import sim
-
-    return sim.run(args)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from app import demo
-
-    return demo.demo(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="station", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -14,7 +14,7 @@ from station.domain import CodeState
 from station.errors import StationError
 
 if TYPE_CHECKING:
-    from station.engine import StationIdentity
+    from station.line.events import StationIdentity
     from station.store import Store
 
 
@@ -84,7 +84,7 @@ def cmd_rolls_report(args: argparse.Namespace) -> int:
 
 def cmd_rolls_state(args: argparse.Namespace) -> int:
     from station.domain import RollState
-    from station.preprinted import code_void_event
+    from station.line.stamp_events import code_void_event
 
     config = _config(args)
     store, identity = _open_store(config)
@@ -99,7 +99,7 @@ def cmd_rolls_state(args: argparse.Namespace) -> int:
 
 
 def cmd_rolls_void_code(args: argparse.Namespace) -> int:
-    from station.preprinted import code_void_event
+    from station.line.stamp_events import code_void_event
 
     config = _config(args)
     store, identity = _open_store(config)

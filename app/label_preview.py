@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from drivers.zebra.render import render_labels
 from drivers.zebra.zpl import LabelTemplate
 from station.domain import Batch, Product, Stamp, StampState
-from station.engine import label_fields
+from station.line.stamp_events import label_fields
 from station.errors import StationError
 from station.gs1 import digital_link
 

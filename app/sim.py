@@ -1,4 +1,8 @@
-"""`station sim …`: the simulated devices, alone or together (`station demo`, in app/demo.py, runs `sim line`)."""
+"""`station sim …`: the simulated devices, alone or together (`station demo`, in app/demo.py, runs `sim line`).
+
+About 470 lines: each simulator's options and the one function that starts any set of them in this process or in
+children of their own, which read those options; the control-port clients are in simulators/client.py.
+"""
 
 from __future__ import annotations
 

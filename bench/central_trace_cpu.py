@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 
 import psycopg  # noqa: E402
 
-from central_trace_bench import GTIN, fill, free_port, throwaway_database  # noqa: E402
+from central_trace_bench import ADMIN, GTIN, fill, free_port, throwaway_database  # noqa: E402
 from conditions import cpu_model, loadavg, version  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -105,7 +105,7 @@ def main() -> int:
     print("central trace page, CPU per request (issue 10)")
     print(f"  machine: {cpu_model()}, {os.cpu_count()} cores, load {loadavg()}")
     print(f"  fastapi {version('fastapi')}, uvicorn {version('uvicorn')}, psycopg {version('psycopg')}")
-    with throwaway_database() as url:
+    with throwaway_database(ADMIN, "central_bench") as url:
         fill(url, args.stamps)
         port = free_port()
         profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []

@@ -196,6 +196,23 @@ scans = Table(
 )
 Index("scans_epc", scans.c.epc, scans.c.scanned_at)
 
+# Each stamp's checks so far and the client networks they came from, kept by a trigger on `scans` (PostgreSQL;
+# migration 0003): a check reads one row and a few keys, not every earlier check of a stamp checked thousands of
+# times (a copied one). SQLite (the demo) counts `scans` itself.
+scan_totals = Table(
+    "scan_totals",
+    metadata,
+    Column("epc", Text, primary_key=True),
+    Column("checks", BigInteger, nullable=False),
+    Column("first_at", Instant(), nullable=False),
+)
+scan_networks = Table(
+    "scan_networks",
+    metadata,
+    Column("epc", Text, primary_key=True),
+    Column("client", String(16), primary_key=True),
+)
+
 _SCRIPT_LOCATION = "central:migrations"
 # The key of the PostgreSQL advisory lock that serialises migrations of workers starting together.
 _MIGRATION_LOCK = 0x63656E747261  # "centra"

@@ -87,15 +87,10 @@ class Report:
         return {k: (v[0], v[1]) for k, v in sorted(totals.items(), key=lambda kv: str(kv[0]))}
 
 
-def _zone(offset: str) -> dt.timezone:
-    sign = 1 if offset[0] == "+" else -1
-    return dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
-
-
 def _bounds(start: dt.date, end: dt.date, offset: str) -> tuple[dt.datetime, dt.datetime]:
     if end < start:
         raise CentralError(f"the period ends ({end}) before it starts ({start})")
-    zone = _zone(offset)
+    zone = epcis.timezone_of(offset)
     return (dt.datetime.combine(start, dt.time(), zone), dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone))
 
 

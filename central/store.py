@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, func
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central.db import batches, diary_stages, events, producers, products, quarantine, stamps
@@ -197,7 +198,7 @@ def _stamp_changes(event: Mapping[str, Any], row: Mapping[str, Any], where: Stat
 
 def _opaque_stamp(event: Mapping[str, Any], epc: str, row: Mapping[str, Any], epcs: int,
                  now: dt.datetime) -> dict[str, Any] | None:
-    """A pre-printed roll's opaque code (station/preprinted.py): the EPC is the code under the station's resolver
+    """A pre-printed roll's opaque code (station/line/stamp_events.py): the EPC is the code under the station's resolver
     (`preprinted.opaque_epc`, `https://{resolver}/tem/{code}` by default), the code itself in `stn:stampCode`,
     the product in `stn:gtin`, the roll in `stn:roll`. None for an event that is not one (no `stn:stampCode`)."""
     code = event.get(f"{EXT}:stampCode")
@@ -274,9 +275,16 @@ _UPSERT_STAMPS = (
 def _execute_binary(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """psycopg's binary protocol on the transaction's own connection: arrays of text go as they are, where the
     text protocol escapes every element with a regular expression (most of the batch's cost, measured)."""
-    with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(sql.replace("%s", "%b"), params, binary=True)
-        return cursor.fetchall() if cursor.description else []
+    import psycopg
+
+    try:
+        with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(sql.replace("%s", "%b"), params, binary=True)
+            return cursor.fetchall() if cursor.description else []
+    except psycopg.Error as exc:
+        # As SQLAlchemy would have raised it (IntegrityError for a refused row, OperationalError for a database
+        # gone away), so ingest tells a refusal (quarantined) from an outage (retried) on this path too.
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:

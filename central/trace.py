@@ -2,6 +2,8 @@
 
 Every field comes from what the stations (or the province's master data) sent; a field the data lacks is None
 and the page marks it missing, never fills it in.
+
+About 490 lines in one module: a stamp's look-up, its verdict and the scan counting decide one page together.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import ipaddress
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +21,10 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, func, select, text
 
 from central.db import batches, diary_stages, events, producers, products, scans, stamps
+from contracts import epcis
 from contracts.digital_link import OpaqueLink, StampLink
+
+log = logging.getLogger(__name__)
 
 Verdict = Literal["genuine", "voided", "unknown", "mismatch", "recalled", "on_hold"]
 HTTP_STATUS: dict[str, int] = {"genuine": 200, "recalled": 200, "on_hold": 200, "voided": 410, "unknown": 404,
@@ -199,9 +205,7 @@ def _local(moment: dt.datetime | None, offset: str | None) -> dt.datetime | None
     if moment is None:
         return None
     if offset:
-        sign = 1 if offset[0] == "+" else -1
-        hours, minutes = int(offset[1:3]), int(offset[4:6])
-        return moment.astimezone(dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes)))
+        return moment.astimezone(epcis.timezone_of(offset))   # the event's offset, schema-checked when stored
     return moment
 
 
@@ -251,28 +255,40 @@ def check(engine: Engine, link: StampLink | OpaqueLink, *, client: str | None, n
     return trace
 
 
-_STAMP_COLUMNS = ", ".join(c.name for c in stamps.columns)
-_SCAN_COUNT = "SELECT count(*), min(scanned_at), count(DISTINCT client) FROM scans WHERE epc = %(epc)s"
 
 
 class PostgresChecks:
     """The trace page's database work on PostgreSQL, straight on psycopg's asyncio connections: no thread hop, no
-    SQLAlchemy statement machinery, no transaction (autocommit; `synchronous_commit = off` set once a
-    connection, so a check's commit does not wait for the disk: a crash loses at most the last few checks),
-    each statement prepared on the server at its first use, no pool ping (a broken connection is dropped and
-    the request retried once on a new one). A check is then two round trips: the stamp, and the scan written
-    and counted in one statement. The batch context still comes from `ContextCache`, read through SQLAlchemy
-    on a miss (once per batch every few seconds)."""
+    SQLAlchemy statement machinery, no transaction (autocommit), each statement prepared on the server at its
+    first use, no pool ping (a broken connection is dropped and the request retried once on a new one).
 
-    def __init__(self, engine: Engine, size: int = 10) -> None:
+    A check is one round trip: the stamp and its scan counts in one statement, read from `scan_totals` and
+    `scan_networks` (kept by a trigger on `scans`), so its cost does not grow with the checks a stamp had. The
+    scan itself is written with others in one statement every `flush_s` (or at `flush_rows` pending),
+    `synchronous_commit = off`; until then this process counts it from memory, so a shopper's count includes
+    every check this process answered. Another
+    web process's checks show once written (within `flush_s`); a crash loses at most the last `flush_s` of checks
+    (a count, not a record anyone relies on); a stop writes them. A flush and a count never overlap (a check
+    waits for a flush in progress, a flush for the counts in progress), so no check is counted twice. The batch
+    context still comes from `ContextCache`, read through SQLAlchemy on a miss (once per batch every few s)."""
+
+    def __init__(self, engine: Engine, size: int = 10, *, flush_s: float = 0.1, flush_rows: int = 500,
+                 max_pending: int = 100_000) -> None:
         _, kwargs = engine.dialect.create_connect_args(engine.url)
         kwargs.pop("context", None)  # SQLAlchemy's adapters: plain psycopg types are what this reads
         self._kwargs = kwargs
         self._engine = engine
         self._size = size
+        self.flush_s, self.flush_rows, self.max_pending = flush_s, flush_rows, max_pending
         self._idle: list[Any] = []
         self._loop: Any = None
         self._slots: Any = None
+        self._gate: Any = None
+        self._counting = 0           # checks between their count and their scan put in `_pending`
+        self._flushing = False       # a flush in progress or waiting for the counts in progress
+        self._pending: list[tuple[str, str, dt.datetime, str | None, str]] = []  # (key, epc, at, client, verdict)
+        self._pending_by_key: dict[str, list[tuple[dt.datetime, str | None]]] = {}
+        self._flush_task: Any = None
 
     def _reset_for(self, loop: Any) -> None:
         import asyncio
@@ -280,7 +296,9 @@ class PostgresChecks:
         if self._loop is not loop:  # a new event loop (a test client's): connections of the old one are unusable
             for conn in self._idle:
                 conn.pgconn.finish()
-            self._idle, self._loop, self._slots = [], loop, asyncio.Semaphore(self._size)
+            self._idle, self._loop = [], loop
+            self._slots, self._gate = asyncio.Semaphore(self._size), asyncio.Condition()
+            self._flush_task, self._counting, self._flushing = None, 0, False
 
     async def _connect(self) -> Any:
         import psycopg
@@ -317,25 +335,24 @@ class PostgresChecks:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
+        """Write the checks still pending, and close the connections."""
+        if self._loop is not None and self._pending:
+            try:
+                await self.flush()
+            except Exception as exc:  # a database that is away at the stop: say what is lost
+                log.error("%d consumer checks not written at the stop: %s", len(self._pending), exc)
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()
 
-    async def _stamp(self, conn: Any, link: StampLink | OpaqueLink) -> dict[str, Any] | None:
-        from psycopg.rows import dict_row
+    def _load_context(self, key: tuple[str, str | None]) -> Context:
+        with self._engine.connect() as conn:
+            return _context(conn, *key)
 
-        if isinstance(link, OpaqueLink):
-            sql, value = f"SELECT {_STAMP_COLUMNS} FROM stamps WHERE code = %s", link.code
-        else:
-            sql, value = f"SELECT {_STAMP_COLUMNS} FROM stamps WHERE epc = %s", link.epc
-        async with conn.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(sql, (value,))
-            return await cursor.fetchone()
-
-    async def _judged(self, conn: Any, link: StampLink | OpaqueLink, cache: ContextCache | None) -> Trace:
+    async def _judged(self, stamp: dict[str, Any] | None, link: StampLink | OpaqueLink,
+                      cache: ContextCache | None) -> Trace:
         from starlette.concurrency import run_in_threadpool
 
-        stamp = await self._stamp(conn, link)
         if not _issued(stamp):
             return Trace(link, "unknown")
         assert stamp is not None
@@ -347,38 +364,115 @@ class PostgresChecks:
                 cache.put(key, context)
         return judge(link, stamp, context)
 
-    def _load_context(self, key: tuple[str, str | None]) -> Context:
-        with self._engine.connect() as conn:
-            return _context(conn, *key)
+    async def _stamp(self, conn: Any, link: StampLink | OpaqueLink,
+                     clients: list[str]) -> tuple[dict[str, Any] | None, tuple[int, dt.datetime | None, int]]:
+        """The stamp and its scans written so far: count, first, distinct networks among them and `clients`."""
+        from psycopg.rows import dict_row
+
+        opaque = isinstance(link, OpaqueLink)
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(_STAMP_AND_SCANS_BY_CODE if opaque else _STAMP_AND_SCANS_BY_EPC,
+                                 {"key": link.code if opaque else link.epc, "clients": clients})
+            row = await cursor.fetchone()
+        if row is None:
+            return None, (0, None, 0)
+        counts = (int(row.pop("scans_n")), row.pop("scans_first"), int(row.pop("scans_places")))
+        return row, counts
 
     async def lookup(self, link: StampLink | OpaqueLink, cache: ContextCache | None = None) -> Trace:
-        return await self._run(lambda conn: self._judged(conn, link, cache))
-
-    async def check(self, link: StampLink | OpaqueLink, *, client: str | None, now: dt.datetime,
-                    record: bool = True, cache: ContextCache | None = None) -> Trace:
-        """lookup() and, for a consumer's check, the scan written and counted (one statement)."""
         async def work(conn: Any) -> Trace:
-            trace = await self._judged(conn, link, cache)
-            values = {"epc": trace.epc, "at": now, "client": client, "verdict": trace.verdict}
-            if trace.verdict == "unknown":
-                if record:
-                    await conn.execute(_RECORD, values)
-                return trace
-            cursor = await conn.execute(_CHECK_AND_COUNT_PG if record else _SCAN_COUNT, values)
-            count, first, places = await cursor.fetchone()
-            trace.scans = Scans(int(count), first, int(places))
-            return trace
+            stamp, _ = await self._stamp(conn, link, [])
+            return await self._judged(stamp, link, cache)
 
         return await self._run(work)
 
+    async def check(self, link: StampLink | OpaqueLink, *, client: str | None, now: dt.datetime,
+                    record: bool = True, cache: ContextCache | None = None) -> Trace:
+        """lookup() and, for a consumer's check (`record`), the scan counted and queued to be written."""
+        key = f"code:{link.code}" if isinstance(link, OpaqueLink) else link.epc
 
-_RECORD = "INSERT INTO scans (epc, scanned_at, client, verdict) VALUES (%(epc)s, %(at)s, %(client)s, %(verdict)s)"
-_CHECK_AND_COUNT_PG = (
-    "WITH new AS (INSERT INTO scans (epc, scanned_at, client, verdict) "
-    "VALUES (%(epc)s, %(at)s, %(client)s, %(verdict)s) RETURNING scanned_at, client) "
-    "SELECT count(*), min(scanned_at), count(DISTINCT client) FROM ("
-    "SELECT scanned_at, client FROM scans WHERE epc = %(epc)s UNION ALL SELECT scanned_at, client FROM new) AS s"
+        async def work(conn: Any) -> Trace:
+            mine = self._pending_by_key.get(key, [])
+            clients = [c for _, c in mine if c is not None] + ([client] if record and client else [])
+            stamp, (count, first, places) = await self._stamp(conn, link, clients)
+            trace = await self._judged(stamp, link, cache)
+            if trace.verdict != "unknown":
+                at = [a for a, _ in mine] + ([now] if record else [])
+                first = min([first, *at]) if first is not None else (min(at) if at else None)
+                trace.scans = Scans(count + len(at), first, places)
+            if record:
+                self._queue(key, trace.epc, now, client, trace.verdict)
+            return trace
+
+        # Into the gate before taking a connection: a flush waiting for the counts in progress must find one free.
+        import asyncio
+
+        self._reset_for(asyncio.get_running_loop())
+        async with self._gate:
+            await self._gate.wait_for(lambda: not self._flushing)
+            self._counting += 1
+        try:
+            return await self._run(work)
+        finally:
+            async with self._gate:
+                self._counting -= 1
+                self._gate.notify_all()
+
+    def _queue(self, key: str, epc: str, at: dt.datetime, client: str | None, verdict: str) -> None:
+        import asyncio
+
+        if len(self._pending) >= self.max_pending:
+            log.error("%d consumer checks not written (the database away?): the oldest dropped", len(self._pending))
+            dropped = self._pending.pop(0)
+            self._pending_by_key[dropped[0]].pop(0)
+        self._pending.append((key, epc, at, client, verdict))
+        self._pending_by_key.setdefault(key, []).append((at, client))
+        if self._flush_task is None or self._flush_task.done():
+            delay = 0.0 if len(self._pending) >= self.flush_rows else self.flush_s
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_later(delay))
+
+    async def _flush_later(self, delay: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(delay)
+        try:
+            await self.flush()
+        except Exception as exc:  # kept pending and counted; the next check schedules the next try
+            log.warning("consumer checks not written yet (%d pending): %s", len(self._pending),
+                        " ".join(str(exc).split())[:300])
+
+    async def flush(self) -> None:
+        """Write the pending checks in one statement, none counted twice meanwhile."""
+        async with self._gate:
+            await self._gate.wait_for(lambda: not self._flushing)
+            self._flushing = True
+            await self._gate.wait_for(lambda: self._counting == 0)
+        try:
+            rows = self._pending
+            if rows:
+                async def write(conn: Any) -> None:
+                    await conn.execute(_WRITE_SCANS, ([r[1] for r in rows], [r[2] for r in rows],
+                                                      [r[3] for r in rows], [r[4] for r in rows]))
+
+                await self._run(write)
+                self._pending, self._pending_by_key = [], {}
+        finally:
+            async with self._gate:
+                self._flushing = False
+                self._gate.notify_all()
+
+
+_STAMP_AND_SCANS = (
+    f"SELECT {', '.join('s.' + c.name for c in stamps.columns)}, coalesce(t.checks, 0) AS scans_n, "
+    "t.first_at AS scans_first, (SELECT count(DISTINCT u.client) FROM ("
+    "SELECT client FROM scan_networks WHERE scan_networks.epc = s.epc "
+    "UNION ALL SELECT unnest(%s::text[])) AS u(client)) AS scans_places "
+    "FROM stamps s LEFT JOIN scan_totals t ON t.epc = s.epc "
 )
+_STAMP_AND_SCANS_BY_EPC = _STAMP_AND_SCANS.replace("%s::text[]", "%(clients)s::text[]") + "WHERE s.epc = %(key)s"
+_STAMP_AND_SCANS_BY_CODE = _STAMP_AND_SCANS.replace("%s::text[]", "%(clients)s::text[]") + "WHERE s.code = %(key)s"
+_WRITE_SCANS = ("INSERT INTO scans (epc, scanned_at, client, verdict) "
+                "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[])")
 
 
 def epc_of_code(engine: Engine, code: str) -> str | None:

@@ -8,6 +8,9 @@
 - `GET /tem/{code}` (any host): a pre-printed roll's opaque code, the same page, verdicts, counts and linkset.
 - `GET /events?epc=…`: the stamp's events as an EPCISDocument.
 - A malformed Digital Link or an unknown query parameter: 400 with the reason, never a stack trace.
+
+About 410 lines in one module: the routes, their 400 answers and the fast path past FastAPI's middleware must
+stay the same answers, so they are read together.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class WebSettings:
     display_offset: str = "+07:00"               # the zone of times the stations did not stamp (scans)
     context_ttl_s: float = 5.0                   # a batch's product, producer, status and diary kept this long
     report_token: str | None = None              # the report page's password (user "report"); None: no page
+    scan_flush_s: float = 0.1                    # consumer checks written together this often (PostgreSQL) …
+    scan_flush_rows: int = 500                   # … or at this many pending
 
 
 class BadRequest(Exception):
@@ -67,14 +72,10 @@ class BadRequest(Exception):
         self.reason = reason
 
 
-def _zone(offset: str) -> dt.timezone:
-    sign = 1 if offset[0] == "+" else -1
-    return dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
-
-
 def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
                clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> FastPath:
-    postgres = tracing.PostgresChecks(engine) if engine.dialect.name == "postgresql" else None
+    postgres = (tracing.PostgresChecks(engine, flush_s=settings.scan_flush_s, flush_rows=settings.scan_flush_rows)
+                if engine.dialect.name == "postgresql" else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -84,9 +85,10 @@ def create_app(engine: Engine, settings: WebSettings = WebSettings(), *,
 
     app = FastAPI(title="Truy xuất nguồn gốc — central", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
+    app.state.checks = postgres
     templates = Environment(loader=PackageLoader("central", "templates"),
                             autoescape=select_autoescape(["html"]), trim_blocks=False)
-    display_zone = _zone(settings.display_offset)
+    display_zone = epcis.timezone_of(settings.display_offset)
     cache = tracing.ContextCache(settings.context_ttl_s)
     public = settings.public_url.rstrip("/")
 

@@ -5,8 +5,8 @@ pure-Python jsonschema words the reason when it fails), then the CBV business st
 schema lets through as any string, then what the contract adds: every event has a `urn:uuid:` eventID, so a
 resend can be dropped by it.
 
-station/epcis.py keeps its own copy of the CBV lists and the validator for now (it builds the events); both read
-the same GS1 schema file.
+The station builds its events in station/epcis.py and checks them with the same lists and validators (it imports
+them from here: `CBV_BIZ_STEPS`, `CBV_DISPOSITIONS`, `CBV_URI`, `VOCAB_URI`, `fast_validator`, `slow_validator`).
 """
 
 from __future__ import annotations
@@ -54,8 +54,11 @@ CBV_DISPOSITIONS = frozenset({
 ACTIVATION = ("ADD", "commissioning", "active")
 VOID = ("DELETE", "decommissioning", "inactive")
 
-_CBV_URI = re.compile(r"^(urn:epcglobal:cbv:|https?://ns\.gs1\.org/cbv/)")
-_VOCAB_URI = re.compile(r"^(https?://[^\s/?#]+[^\s]*|urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+)$")
+# EPCIS 2.0 JSON wants the bare CBV words above; the URN and GS1 Web URI spellings of CBV values are refused, and a
+# value of a vocabulary of our own must be an absolute URI we can tell from a misspelt word.
+CBV_URI = re.compile(r"^(urn:epcglobal:cbv:|https?://ns\.gs1\.org/cbv/)")
+VOCAB_URI = re.compile(r"^(https?://[^\s/?#]+[^\s]*|urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+)$")
+_CBV_URI, _VOCAB_URI = CBV_URI, VOCAB_URI
 _EVENT_ID = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
@@ -85,19 +88,31 @@ def schema() -> dict[str, Any]:
 
 
 @functools.cache
-def _fast() -> Any:
+def fast_validator() -> Any:
+    """jsonschema-rs on the GS1 schema with our format rules: microseconds a document, so every event can be
+    checked (the station does it on the line's hot path). It decides; the slow one only words the reason."""
     return jsonschema_rs.Draft7Validator(
         schema(), validate_formats=True, formats={"uri": _is_uri, "date-time": _is_date_time}, offline=True
     )
 
 
 @functools.cache
-def _slow() -> Draft7Validator:
+def slow_validator() -> Draft7Validator:
+    """The pure-Python validator on the same schema and formats, for the message when a document fails.
+
+    jsonschema checks "uri" and "date-time" only with optional packages that are not installed (without them any
+    string passes), so checkers of our own keep validation the same on every machine."""
     checker = FormatChecker(formats=())
+    for name, func in Draft7Validator.FORMAT_CHECKER.checkers.items():
+        checker.checkers[name] = func
     checker.checks("uri")(_is_uri)
     checker.checks("date-time")(_is_date_time)
+    Draft7Validator.check_schema(schema())
     # An empty registry: every $ref of the schema is local, and any other must fail rather than reach the network.
     return Draft7Validator(schema(), registry=Registry(), format_checker=checker)
+
+
+_fast, _slow = fast_validator, slow_validator
 
 
 def events_of(document: Mapping[str, Any]) -> list[Any]:
@@ -183,6 +198,19 @@ def document(events: Sequence[Mapping[str, Any]], created_at: dt.datetime) -> di
         "creationDate": created_at.isoformat(timespec="milliseconds"),
         "epcisBody": {"eventList": list(events)},
     }
+
+
+_TZ_OFFSET = re.compile(r"^([+-])((0[0-9]|1[0-3]):([0-5][0-9])|14:00)$")  # the schema's eventTimeZoneOffset
+
+
+def timezone_of(offset: str) -> dt.timezone:
+    """``+07:00`` as a time zone; ValueError for anything the schema's eventTimeZoneOffset would refuse."""
+    match = _TZ_OFFSET.match(offset)
+    if match is None:
+        raise ValueError(f"time zone offset {offset!r}: expected ±HH:MM between -13:59 and +14:00")
+    sign = 1 if match.group(1) == "+" else -1
+    hours, minutes = (int(part) for part in offset[1:].split(":"))
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -26,6 +26,9 @@ got (for a file or folder played once: its place among the recording's frames, f
 
 `clock` (drivers.clock) times the replay of a file or folder, the reconnect back-off, `Frame.at` and `fps`;
 the machine's monotonic clock unless a test passes one it moves by hand.
+
+One module of about 630 lines: the URL forms, the sources (OpenCV capture, folder, MJPEG) and the grabber that
+reconnects them share one Frame and one clock; each source is a class of its own.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""MQTT v5 client (paho-mqtt 2.x) whose network callbacks only put event records on a queue the owner drains."""
+"""MQTT v5 client (paho-mqtt 2.x) whose network callbacks only put event records on a queue the owner drains.
+
+One module of about 450 lines: paho's callbacks, the records they become, the TLS and broker-URL checks and the
+second look at a failed connection are one client's state; split, each part would reach into the others.
+"""
 
 from __future__ import annotations
 

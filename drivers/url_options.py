@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-__all__ = ["NO_WORDS", "UrlOptions", "YES_WORDS", "yes_no"]
+__all__ = ["NO_WORDS", "UrlOptions", "YES_WORDS", "host_and_port", "yes_no"]
 
 YES_WORDS = ("1", "true", "yes", "on")
 NO_WORDS = ("0", "false", "no", "off")
@@ -28,6 +28,23 @@ def yes_no(word: str) -> bool | None:
     if word in NO_WORDS:
         return False
     return None
+
+
+def host_and_port(url: str, *, expected: str, error: Callable[[str], Exception] = ValueError,
+                  ) -> tuple[str, int, SplitResult]:
+    """The host and port of a `scheme://host:port[?options]` URL, and its parts; `expected` shows the form."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise error(f"{url}: port must be a number 1-65535 (expected {expected})") from None
+    if not parts.hostname:
+        raise error(f"{url}: missing host (expected {expected})")
+    if not port:
+        raise error(f"{url}: missing port (expected {expected})")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise error(f"{url}: unexpected path {parts.path!r} (expected {expected})")
+    return parts.hostname, port, parts
 
 
 class UrlOptions(Mapping[str, str]):

@@ -33,6 +33,9 @@ Control port (`control_port`; text lines over TCP, one reply line per command):
     disconnect                            drop every open stream connection now
     status                                one JSON object: rates, counts, clients, url
     quit                                  close this control connection
+
+One module of about 800 lines: the scene (labels, belt, lighting, noise), the frame clock and the MJPEG server
+share the label passes and their times; `write_frames` renders the benchmark's fixed set from the same scene.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ from PIL import Image
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.url_options import yes_no
 from simulators.control import CommandServer
-from simulators.tcp import TcpServer
+from simulators.tcp import TcpServer, join, start_worker
 from simulators.errors import SimulatorError
 from drivers.zebra.render import render_labels
 
@@ -227,7 +230,7 @@ class CameraSimulator:
         self._server = TcpServer(self._serve_client, host, port, name="camera",
                                  refuse=lambda: self._offline or not self._running)
         self._control: CommandServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._worker: threading.Thread | None = None
         self.counts = _Counts()
         self._backgrounds = [self._make_background(i) for i in range(3)]
         self._gains = [self._make_gain(i) for i in range(6)]
@@ -247,9 +250,7 @@ class CameraSimulator:
         if self._requested_control_port is not None:
             self._control = CommandServer(self._handlers(), self.host, self._requested_control_port,
                                           name="camera-control").start()
-        thread = threading.Thread(target=self._render_loop, name="camera-render", daemon=True)
-        self._threads.append(thread)
-        thread.start()
+        self._worker = start_worker(self._render_loop, "camera-render")
         log.info("camera simulator streaming on %s", self.url)
         return self
 
@@ -263,10 +264,7 @@ class CameraSimulator:
         if self._control is not None:
             self._control.stop()
             self._control = None
-        for thread in list(self._threads):
-            if thread is not threading.current_thread():
-                thread.join(timeout=5)
-        self._threads.clear()
+        join(self._worker)
         with self._lock:
             self._pending.clear()
             self._passes.clear()
@@ -798,5 +796,3 @@ class CameraSimulator:
                     "frames": frames}
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         return manifest
-
-

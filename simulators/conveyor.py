@@ -25,6 +25,12 @@ Control port (`control_port`; text lines, one reply line each, through simulator
     disconnect               drop the station's connection now
     offline on|off           refuse connections (accept and close at once)
     silent on|off            a hung module: send nothing, answer nothing (the station's keepalive notices)
+
+One module of about 450 lines: the belt's item clock, the module side of the protocol and its control commands
+share the item numbering and the connection they are sent on.
+
+About 450 lines in one module: the belt, the photo-eye, the reject gate and the I/O module's protocol share one
+clock and one item list.
 """
 
 from __future__ import annotations
@@ -41,9 +47,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from drivers.clock import SYSTEM_CLOCK, Clock
+from drivers.url_options import yes_no
 from simulators.control import CommandServer
 from simulators.errors import SimulatorError
-from simulators.tcp import TcpServer, shutdown
+from simulators.tcp import TcpServer, join, shutdown, start_worker
 
 __all__ = ["ConveyorSimulator", "Item", "RejectRecord"]
 
@@ -116,7 +123,7 @@ class ConveyorSimulator:
         self._client: socket.socket | None = None
         self._server = TcpServer(self._serve, host, port, name="conveyor", refuse=self._refuses)
         self._control: CommandServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._worker: threading.Thread | None = None
         self._running = False
         self._stopping = False
 
@@ -132,7 +139,7 @@ class ConveyorSimulator:
                                           name="conveyor-control").start()
             self._requested_control_port = self._control.port
         self._running = True
-        self._spawn(self._run_conveyor, name="conveyor-items")
+        self._worker = start_worker(self._run_conveyor, "conveyor-items")
         log.info("conveyor simulator on %s at %g items/s", self.url, self._rate)
         return self
 
@@ -148,10 +155,7 @@ class ConveyorSimulator:
         if self._control is not None:
             self._control.stop()
             self._control = None
-        for thread in list(self._threads):
-            if thread is not threading.current_thread():
-                thread.join(5)
-        self._threads.clear()
+        join(self._worker)
         self._running = False
 
     def __enter__(self) -> ConveyorSimulator:
@@ -415,9 +419,10 @@ class ConveyorSimulator:
 
         def switch(name: str) -> Callable[[list[str]], str]:
             def handler(args: list[str]) -> str:
-                if len(args) != 1 or args[0].lower() not in ("on", "off"):
+                setting = yes_no(args[0]) if len(args) == 1 else None
+                if setting is None:
                     raise ValueError(f"usage: {name} on|off")
-                self.set_switches(**{name: args[0].lower() == "on"})
+                self.set_switches(**{name: setting})
                 return "ok"
             return handler
 
@@ -446,10 +451,3 @@ class ConveyorSimulator:
             "offline": switch("offline"),
             "silent": switch("silent"),
         }
-
-    def _spawn(self, target: Callable[..., None], *args: object, name: str) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-

@@ -43,6 +43,12 @@ Control port (`control_port`; text lines over TCP, one reply line per command):
     quit                                  close this control connection
 
 Actions answer `ok`, queries answer their value, anything wrong answers `error: <why>`.
+
+One module of about 940 lines: the ZPL stream parser, the printer's state (buffer, faults, stored files, ~HS
+and ~HQES replies), its print loop and its control commands are one printer; the drawing is drivers/zebra/render.py.
+
+About 940 lines in one module: the stream parser, the stored formats and fonts, the print head's timing, the
+status replies (~HS, ~HQES, ^HW) and the faults change one printer's state in an order a real Zebra keeps.
 """
 
 from __future__ import annotations
@@ -68,9 +74,9 @@ from PIL import Image
 
 from drivers.clock import SYSTEM_CLOCK, Clock
 from drivers.url_options import yes_no
-from simulators.errors import SimulatorError
-from simulators.tcp import TcpServer
 from drivers.zebra.render import RenderedField, RenderedLabel, expand_format, render_label, tokenize
+from simulators.errors import SimulatorError
+from simulators.tcp import TcpServer, join, start_worker
 
 __all__ = ["PrintedLabel", "PrinterSimulator", "ZplStreamParser", "FAULT_NAMES"]
 
@@ -344,7 +350,7 @@ class PrinterSimulator:
         self.controls_seen: list[str] = []
         self._listeners: list[Callable[[PrintedLabel], None]] = []
         self._subscribers: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
+        self._worker: threading.Thread | None = None
         self._server = TcpServer(self._serve_client, host, port, name="printer",
                                  refuse=lambda: self._switches["offline"])   # switched off: goes nowhere
         self._control_server = (TcpServer(self._serve_control, host, control_port, name="printer-control")
@@ -362,7 +368,7 @@ class PrinterSimulator:
         if self._control_server is not None:
             self._control_server.start()
         self._running = True
-        self._spawn(self._print_loop, name="printer-print")
+        self._worker = start_worker(self._print_loop, "printer-print")
         log.info("printer simulator listening on %s", self.url)
         return self
 
@@ -375,11 +381,7 @@ class PrinterSimulator:
         for server in (self._server, self._control_server):
             if server is not None:
                 server.stop()
-        current = threading.current_thread()
-        for thread in list(self._threads):
-            if thread is not current:
-                thread.join(timeout=5)
-        self._threads.clear()
+        join(self._worker)
         self._running = False
 
     def __enter__(self) -> PrinterSimulator:
@@ -666,11 +668,6 @@ class PrinterSimulator:
         return STX + "\r\n".join(lines).encode("ascii") + b"\r\n" + ETX + b"\r\n"
 
     # ------------------------------------------------------------------------------------------ threads
-
-    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads.append(thread)
-        thread.start()
 
     def _serve_client(self, conn: socket.socket) -> None:
         parser = ZplStreamParser()

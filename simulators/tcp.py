@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from simulators.errors import SimulatorError
 
-__all__ = ["TcpServer", "shutdown"]
+__all__ = ["TcpServer", "join", "shutdown", "start_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,19 @@ def shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+def start_worker(target: Callable[[], None], name: str) -> threading.Thread:
+    """A simulator's own worker (its print loop, its belt, its frame clock) on a daemon thread, started."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def join(thread: threading.Thread | None, timeout: float = 5.0) -> None:
+    """Wait for a worker to end; nothing when stop() runs on that very thread (a command it carried out)."""
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout)
 
 
 class TcpServer:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from station.domain import Batch
 from station.errors import StationError
 from station.gs1 import normalize_gtin
-from station.preprinted import HoldKind, batch_hold_event
+from station.line.stamp_events import HoldKind, batch_hold_event
 
 if TYPE_CHECKING:
-    from station.engine import StationIdentity
+    from station.line.events import StationIdentity
     from station.store import Store
 
 

@@ -16,7 +16,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
+from ruamel.yaml.util import RegExp
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,7 +33,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from station.domain import DiaryStep, Product
+from station.domain import DiaryStep, Product, TriggerMode
 from station.errors import ConfigError, InvalidIdentifier
 from station.shifts import DEFAULT_SHIFT_STARTS
 
@@ -244,11 +248,6 @@ def _check_mqtt_url(url: str) -> str:
     return url
 
 
-class TriggerSource(str, enum.Enum):
-    FREE_RUN = "free_run"        # no photo-eye: print whenever fewer than print_ahead stamps are in flight
-    PHOTO_EYE = "photo_eye"      # one stamp for each item the photo-eye (devices.line_io) reports
-
-
 class ForeignStampPolicy(str, enum.Enum):
     STOP = "stop"                # a foreign or already-used stamp on the line stops it for a person to look
     WARN = "warn"                # alarm only
@@ -270,7 +269,7 @@ class LineConfig(_Model):
     max_consecutive_failures: int = Field(5, ge=1, le=1000, description="Voids in a row that stop the line.")
     resume: ResumePolicy = ResumePolicy.MANUAL
     serial_length: int = Field(10, ge=10, le=20, description="Characters in a generated serial ([0-9A-Z]).")
-    trigger: TriggerSource = TriggerSource.FREE_RUN
+    trigger: TriggerMode = TriggerMode.FREE_RUN
     foreign_stamp: ForeignStampPolicy = ForeignStampPolicy.STOP
     commit_interval_ms: float = Field(10.0, ge=0, le=1000,
                                       description="Decisions wait at most this long to share one database commit.")
@@ -432,7 +431,103 @@ class StationConfig(BaseSettings):
         return f"{self.mqtt.prefix}/{self.station.site}/{self.station.id}/{leaf}"
 
 
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+# -- YAML: one library (ruamel.yaml) for reading, writing and the technician's round-trip edit ------------------------
+# Files are read as YAML 1.1 with PyYAML's rules, as they always were: yes/no/on/off are booleans (y and n are text),
+# a float needs its dot, and an unquoted number with a leading zero and an 8 or 9 in it (a GTIN such as
+# 08938603001013) stays text.
+
+_PYYAML_RULES = [   # where ruamel's YAML 1.1 differs from PyYAML's (yaml/resolver.py)
+    ("tag:yaml.org,2002:bool",
+     RegExp(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"), list("yYnNtTfFoO")),
+    ("tag:yaml.org,2002:float",
+     RegExp(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+             |\.[0-9_]+(?:[eE][-+][0-9]+)?
+             |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+             |[-+]?\.(?:inf|Inf|INF)
+             |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789.")),
+]
+
+
+class _PyYamlResolver(VersionedResolver):
+    """ruamel's YAML 1.1 resolver with PyYAML's booleans and floats."""
+
+    @property
+    def versioned_resolver(self) -> Any:
+        table = self._version_implicit_resolver
+        if "pyyaml" not in table:
+            replaced = {tag for tag, _, _ in _PYYAML_RULES}
+            for versions, tag, regexp, first in implicit_resolvers:
+                if (1, 1) in versions and tag not in replaced:
+                    self.add_version_implicit_resolver("pyyaml", tag, regexp, first)   # type: ignore[arg-type]
+            for tag, regexp, first in _PYYAML_RULES:
+                self.add_version_implicit_resolver("pyyaml", tag, regexp, first)   # type: ignore[arg-type]
+        return table["pyyaml"]
+
+
+def _reader() -> YAML:
+    reader = YAML(typ="rt")   # round trip: it keeps each key's and item's line, for the messages
+    reader.version = (1, 1)   # octal 0123 and sexagesimal 1:30 constructed as YAML 1.1 numbers
+    reader.Resolver = _PyYamlResolver
+    return reader
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip containers and scalars as plain dicts, lists, str, int and float."""
+    if isinstance(node, dict):
+        return {_plain(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, dt.datetime):
+        return dt.datetime.combine(node.date(), node.timetz())   # ruamel's TimeStamp as a datetime
+    for plain in (str, int, float):
+        if isinstance(node, plain):
+            return plain(node)
+    return node
+
+
+def load_yaml(text: str) -> Any:
+    """A YAML document as plain data. Raises ruamel.yaml's YAMLError (`problem_mark` says where)."""
+    return _plain(_reader().load(text))
+
+
+def yaml_with_lines(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """The YAML document as plain data, and the line (1-based) of every key and list item by its path."""
+    document = _reader().load(text)
+    lines: dict[tuple[Any, ...], int] = {(): 1}
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, CommentedMap):
+            for key, value in node.items():
+                lines[path + (_plain(key),)] = node.lc.key(key)[0] + 1
+                walk(value, path + (_plain(key),))
+        elif isinstance(node, CommentedSeq):
+            for index, item in enumerate(node):
+                lines[path + (index,)] = node.lc.item(index)[0] + 1
+                walk(item, path + (index,))
+
+    if isinstance(document, (CommentedMap, CommentedSeq)):
+        lines[()] = document.lc.line + 1
+    walk(document, ())
+    return _plain(document), lines
+
+
+def dump_yaml(data: Any) -> str:
+    """Plain data as block-style YAML that reads back the same as YAML 1.1 (a '22:00' stays quoted text)."""
+    import io
+
+    writer = YAML(typ="safe", pure=True)
+    writer.version = (1, 1)
+    writer.default_flow_style = False
+    writer.allow_unicode = True
+    writer.sort_base_mapping_type_on_output = False   # type: ignore[assignment]
+    out = io.StringIO()
+    writer.dump(data, out)
+    return out.getvalue().removeprefix("%YAML 1.1\n---\n")   # the 1.1 rules without a directive in the text
+
+
+def _yaml_error(path: Path, exc: YAMLError) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or str(exc)
@@ -443,8 +538,8 @@ def read_yaml(path: Path, what: str) -> Any:
     if not path.exists():
         raise ConfigError(f"{path}: {what} not found")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+        return load_yaml(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
         raise _yaml_error(path, exc) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc}") from None
@@ -596,7 +691,7 @@ def load_products(path: Path) -> list[Product]:
 def dump_config(config: StationConfig) -> str:
     """The configuration as YAML (for `station config show`)."""
     data = config.model_dump(mode="json", exclude={"source"})
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    return dump_yaml(data)
 
 
 
@@ -605,10 +700,6 @@ def edit_config_text(text: str, changes: Mapping[str, Any], *, source: str = "<c
     key order, quoting and blank lines (ruamel.yaml round trip). Missing sections are added. Raises ConfigError
     when the text is not YAML or a key runs through something that is not a mapping."""
     import io
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
-    from ruamel.yaml.error import YAMLError
 
     editor = YAML()
     editor.preserve_quotes = True

@@ -22,6 +22,13 @@ class StampState(str, enum.Enum):
     UNUSED = "unused"
 
 
+class TriggerMode(str, enum.Enum):
+    """What makes the printed line print (line.trigger in the configuration, LineSettings.trigger in the engine)."""
+
+    FREE_RUN = "free_run"      # no photo-eye: print whenever fewer than print_ahead stamps are in flight
+    PHOTO_EYE = "photo_eye"    # one stamp for each item the photo-eye (devices.line_io) reports
+
+
 class VoidReason(str, enum.Enum):
     """Why a stamp was voided. Values are stable: they are stored and published."""
 

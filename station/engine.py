@@ -21,7 +21,6 @@ Split across classes, each would reach into the others' state.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
 import time
 from collections import deque
@@ -29,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from station.alarms import Alarm, Severity, printer_alarm
-from station.domain import Batch, Product, Stamp, StampState, VoidReason
+from station.domain import Batch, Product, Stamp, StampState, TriggerMode, VoidReason
 from station.errors import InvalidIdentifier
 from station.gs1 import parse_digital_link
 from station.line.commits import Decisions, LineCommits
@@ -74,11 +73,6 @@ FAILURE_REASONS = frozenset({VoidReason.NO_READ, VoidReason.WRONG_CONTENT, VoidR
 # blocks of line.serial_block (32) at most, so with the default block a kill voids every serial reserved past the
 # last print written.
 UNRECORDED_PRINTS = 64
-
-
-class TriggerMode(str, enum.Enum):
-    FREE_RUN = "free_run"      # print whenever fewer than print_ahead stamps are in flight (no photo-eye)
-    PHOTO_EYE = "photo_eye"    # print one stamp for each item the photo-eye reports
 
 
 @dataclass(frozen=True)

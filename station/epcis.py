@@ -6,17 +6,24 @@ import datetime as dt
 import functools
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib import resources
 from typing import Any
 
-import jsonschema_rs
-from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
-from referencing import Registry
 
+from contracts.epcis import (
+    CBV_BIZ_STEPS,
+    CBV_DISPOSITIONS,
+    CBV_URI,
+    EPCIS_CONTEXT,
+    EXTENSION_NAMESPACE,
+    EXTENSION_PREFIX,
+    VOCAB_URI,
+    fast_validator,
+    slow_validator,
+    timezone_of,
+)
 from station.errors import EpcisInvalid
 from station.gs1 import epc_uri, normalize_gtin, validate_lot
 
@@ -34,131 +41,12 @@ __all__ = [
     "void_event",
 ]
 
-EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+# The contract with the central service: the context, our extension prefix (a name, never fetched: change it only
+# together with the server), the CBV 2.0 lists (the JSON schema lets any string through where a CBV value is
+# expected, so "comissioning" would validate: these lists are the real check) and the schema's validators.
+EXT_PREFIX = EXTENSION_PREFIX  # the short name the lines use
 
-# Our own fields on events (station, batch, verification result, void reason) live under this prefix,
-# declared in every document's @context. The IRI is a name, never fetched; it is part of the contract with
-# the central server, so change it only together with them.
-EXTENSION_PREFIX = "stn"
-EXTENSION_NAMESPACE = "https://ns.packing-station.example/epcis/"
-EXT_PREFIX = EXTENSION_PREFIX  # the short name station.engine uses
-
-# CBV 2.0 standard business steps (section 7.1). The JSON schema lets any string through where a URI is
-# expected when formats are not checked, so "comissioning" would validate; these lists are the real check.
-CBV_BIZ_STEPS = frozenset({
-    "accepting", "arriving", "assembling", "collecting", "commissioning", "consigning",
-    "creating_class_instance", "cycle_counting", "decommissioning", "departing", "destroying",
-    "disassembling", "dispensing", "encoding", "entering_exiting", "holding", "inspecting", "installing",
-    "killing", "loading", "other", "packing", "picking", "receiving", "removing", "repackaging",
-    "repairing", "replacing", "reserving", "retail_selling", "sampling", "sensor_reporting", "shipping",
-    "staging_outbound", "stock_taking", "stocking", "storing", "transporting", "unloading", "unpacking",
-    "void_shipping",
-})  # fmt: skip
-
-# CBV 2.0 standard dispositions (section 7.2).
-CBV_DISPOSITIONS = frozenset({
-    "active", "available", "completeness_inferred", "completeness_verified", "conformant",
-    "container_closed", "container_open", "damaged", "destroyed", "dispensed", "disposed", "encoded",
-    "expired", "in_progress", "in_transit", "inactive", "mismatch_class", "mismatch_instance",
-    "mismatch_quantity", "needs_replacement", "no_pedigree_match", "non_conformant", "non_sellable_other",
-    "partially_dispensed", "recalled", "reserved", "retail_sold", "returned", "sellable_accessible",
-    "sellable_not_accessible", "stolen", "unavailable", "unknown",
-})  # fmt: skip
-
-# EPCIS 2.0 JSON wants the bare CBV words above; the URN and GS1 Web URI spellings of CBV values are refused.
-_CBV_URI_RE = re.compile(r"^(urn:epcglobal:cbv:|https?://ns\.gs1\.org/cbv/)")
-# A user vocabulary value must be an absolute URI we can tell from a misspelt word.
-_VOCAB_URI_RE = re.compile(r"^(https?://[^\s/?#]+[^\s]*|urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+)$")
-
-_TZ_OFFSET_RE = re.compile(r"^([+-])((0[0-9]|1[0-3]):([0-5][0-9])|14:00)$")  # the schema's own pattern
 _EXTENSION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-# RFC 3986 absolute URI and RFC 3339 date-time: jsonschema checks these formats only with optional packages
-# (rfc3987, rfc3339-validator) that are not installed, and without a check "format": "uri" accepts anything.
-# Checkers of our own keep validation the same on every machine.
-_URI_RE = re.compile(
-    r"^[A-Za-z][A-Za-z0-9+.-]*:"                                # scheme
-    r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$"  # the rest: URI characters or %HH
-)
-_DATE_TIME_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
-)
-
-_SCHEMA_RESOURCE = ("station", "schemas/EPCIS-JSON-Schema.json")
-
-
-def _is_uri(instance: object) -> bool:
-    return not isinstance(instance, str) or bool(_URI_RE.match(instance))
-
-
-def _is_date_time(instance: object) -> bool:
-    if not isinstance(instance, str):
-        return True
-    if not _DATE_TIME_RE.match(instance):
-        return False
-    try:  # the regex checks the shape; this checks month 13, 30 February, hour 25 ...
-        dt.datetime.fromisoformat(instance.upper())
-    except ValueError:
-        return False
-    return True
-
-
-def _format_checker() -> FormatChecker:
-    checker = FormatChecker(formats=())
-    for name, func in Draft7Validator.FORMAT_CHECKER.checkers.items():
-        checker.checkers[name] = func
-    checker.checks("uri")(_is_uri)
-    checker.checks("date-time")(_is_date_time)
-    return checker
-
-
-_validator_lock = threading.Lock()
-_validator_instance: Draft7Validator | None = None
-_fast_instance: Any = None
-
-
-def _fast_validator() -> Any:
-    """jsonschema-rs on the same schema and format rules: about 700 times faster than the pure-Python
-    validator (8 µs against 5.5 ms a document here), so every event can be checked on the line's hot path.
-    The pure-Python validator still writes the message when a document fails."""
-    global _fast_instance
-    if _fast_instance is None:
-        with _validator_lock:
-            if _fast_instance is None:
-                package, name = _SCHEMA_RESOURCE
-                schema = json.loads(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
-                _fast_instance = jsonschema_rs.Draft7Validator(
-                    schema, validate_formats=True, formats={"uri": _is_uri, "date-time": _is_date_time},
-                    offline=True,
-                )
-    return _fast_instance
-
-
-def _validator() -> Draft7Validator:
-    """The validator, built on first use only: validate() runs for every document published."""
-    global _validator_instance
-    if _validator_instance is None:
-        with _validator_lock:
-            if _validator_instance is None:
-                package, name = _SCHEMA_RESOURCE
-                text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
-                schema = json.loads(text)
-                Draft7Validator.check_schema(schema)
-                # An empty registry: every $ref in the schema is local ('#/definitions/...'), and any other
-                # must fail here rather than reach for the network.
-                _validator_instance = Draft7Validator(
-                    schema, registry=Registry(), format_checker=_format_checker()
-                )
-    return _validator_instance
-
-
-def _tz(offset: str) -> dt.timezone:
-    match = _TZ_OFFSET_RE.match(offset)
-    if match is None:
-        raise ValueError(f"time zone offset {offset!r}: expected ±HH:MM between -13:59 and +14:00")
-    sign = 1 if match.group(1) == "+" else -1
-    hours, minutes = (int(part) for part in offset[1:].split(":"))
-    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
 
 
 def format_time(moment: dt.datetime, tz_offset: str) -> str:
@@ -166,7 +54,7 @@ def format_time(moment: dt.datetime, tz_offset: str) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         # a naive time would be read in whatever zone the server runs in
         raise ValueError(f"time {moment.isoformat()} has no time zone")
-    return moment.astimezone(_tz(tz_offset)).isoformat(timespec="milliseconds")
+    return moment.astimezone(timezone_of(tz_offset)).isoformat(timespec="milliseconds")
 
 
 def _extension_key(name: str) -> str:
@@ -363,9 +251,9 @@ def _check_cbv(value: object, standard: frozenset[str], path: str, what: str) ->
         return  # the schema reports the type
     if value in standard:
         return
-    if _CBV_URI_RE.match(value):
+    if CBV_URI.match(value):
         raise EpcisInvalid(f"{path}: {value!r}: write the CBV {what} as its bare name in EPCIS 2.0 JSON")
-    if _VOCAB_URI_RE.match(value):
+    if VOCAB_URI.match(value):
         return
     raise EpcisInvalid(
         f"{path}: {value!r} is not a CBV 2.0 {what} (e.g. {', '.join(sorted(standard)[:4])}, ...) "
@@ -419,11 +307,11 @@ def validate(doc: Mapping[str, Any]) -> None:
     """Raise EpcisInvalid unless ``doc`` validates against the EPCIS 2.0 schema and uses CBV vocabulary."""
     # The CBV check goes first: its message for a misspelt bizStep is clearer than the schema's anyOf.
     _check_vocabularies(doc)
-    if _fast_validator().is_valid(doc):
+    if fast_validator().is_valid(doc):
         return
-    message = _describe(_validator().iter_errors(doc))
+    message = _describe(slow_validator().iter_errors(doc))
     if message is None:  # the two validators disagree: trust the stricter one, and say so
-        message = f"rejected by the schema: {next(iter(_fast_validator().iter_errors(doc)))}"
+        message = f"rejected by the schema: {next(iter(fast_validator().iter_errors(doc)))}"
     if message is not None:
         if len(message) > _MAX_MESSAGE:
             message = message[: _MAX_MESSAGE - 3] + "..."

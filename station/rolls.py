@@ -4,6 +4,9 @@ reconciliation report a producer hands to the programme.
 A manifest is YAML (one roll: its identity, product, and either a list of codes or a numbered sequence built from
 a pattern) or CSV (one roll as rows of ``roll,product,code``, optional ``seq``). Every problem is reported with the
 file and the line, all of them at once, and nothing is registered from a refused manifest.
+
+About 630 lines in one module: a manifest's parsing (YAML with line numbers, CSV, ranges) and the roll's
+reconciliation report speak of the same codes, shapes and gaps, and each is tested against the other.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml.error import YAMLError
 
+from station.config import yaml_with_lines
 from station.domain import Batch, CodeState
 from station.errors import InvalidIdentifier, StationError
 from station.gs1 import link_key, normalize_gtin, parse_digital_link
@@ -121,30 +125,6 @@ class CodeRules:
 
 # -- manifests -----------------------------------------------------------------------------------------------------
 
-def _yaml_with_lines(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """The YAML document as plain data, and the line (1-based) of every key and list item by its path."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines: dict[tuple[Any, ...], int] = {}
-    loader = yaml.SafeLoader(io.StringIO(""))
-
-    def walk(n: yaml.Node | None, path: tuple[Any, ...]) -> Any:
-        if n is None:
-            return None
-        lines[path] = n.start_mark.line + 1
-        if isinstance(n, yaml.MappingNode):
-            out = {}
-            for key_node, value_node in n.value:
-                key = loader.construct_object(key_node, deep=True)
-                out[key] = walk(value_node, path + (key,))
-                lines[path + (key,)] = key_node.start_mark.line + 1
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [walk(item, path + (i,)) for i, item in enumerate(n.value)]
-        return loader.construct_object(n, deep=True)
-
-    return walk(node, ()), lines
-
-
 @dataclass
 class _Draft:
     """A manifest as read, before the code checks: shared by the YAML and CSV readers."""
@@ -198,8 +178,8 @@ def _make_code(pattern: str, serial: str | None, n: int) -> str:
 
 def _read_yaml(path: Path, text: str, draft: _Draft) -> None:
     try:
-        data, lines = _yaml_with_lines(text)
-    except yaml.YAMLError as exc:
+        data, lines = yaml_with_lines(text)
+    except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         draft.problem(mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")
         return

@@ -5,7 +5,7 @@ Every database call goes through the bridge's worker; this module only draws and
 What draws the snapshot is in `ui.operator_panels`, the small widgets in `ui.operator_widgets`, the words in
 `ui.operator_words`, the new-batch dialog in `ui.batch_dialog`.
 
-About 680 lines, on purpose: what is left is one state machine — what Start, Pause, Stop, the product, batch and
+About 650 lines, on purpose: what is left is one state machine — what Start, Pause, Stop, the product, batch and
 mode controls allow in each line state and while the station starts or restarts — with the placement of the
 panels for three densities and the routing of the bridge's events; they share that state and read best together.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from app.runtime import station_identity
 from app.snapshot import RollSummary, Snapshot
 from station.alarms import Alarm, Severity
 from station.domain import Batch, Product, Stamp
@@ -22,13 +23,12 @@ from station.engine import LineState
 from ui.adaptive import Density, ElidedLabel, FitScrollArea
 from ui.batch_dialog import BatchDialog
 from ui.bridge import DEVICE, PREPRINTED, PRINTED, StationBridge
-from ui.operator_panels import CountersPanel, DevicesPanel, LastStampPanel, RecentPanel, RollsPanel
+from ui.operator_panels import AlarmBanner, CountersPanel, DevicesPanel, LastStampPanel, RecentPanel, RollsPanel
 from ui.operator_widgets import ElidedComboBox, RateMeter, Sparkline, StateTile, box, caption, qr_matrix
 from ui.operator_words import STATE_COLOURS, STATE_WORDS, alarm_lines, word
 from ui.qt import (
     QBoxLayout,
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -42,7 +42,6 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-
 
 class OperatorScreen(QWidget):
     """What the operator sees all day."""
@@ -110,24 +109,10 @@ class OperatorScreen(QWidget):
         self.top_bar.addWidget(self.technician_button)
 
     def _build_banner(self) -> None:
-        """The alarm banner: what happened in the screen's language (whole, wrapped), the other language below it."""
-        self.alarm_banner = QFrame()
-        self.alarm_banner.setObjectName("alarmBanner")
-        self.alarm_text = QLabel("")
-        self.alarm_text.setObjectName("alarmText")
-        self.alarm_text.setWordWrap(True)
-        self.alarm_second = ElidedLabel("")      # one line, the whole text as its tooltip
-        self.alarm_second.setObjectName("alarmSecond")
-        self.ack_button = QPushButton(self.tr("Acknowledge"))
-        self.ack_button.setObjectName("ack")
-        self.banner_layout = QHBoxLayout(self.alarm_banner)
-        texts = QVBoxLayout()
-        texts.setSpacing(2)
-        texts.addWidget(self.alarm_text)
-        texts.addWidget(self.alarm_second)
-        self.banner_layout.addLayout(texts, 1)
-        self.banner_layout.addWidget(self.ack_button, 0, Qt.AlignVCenter)
-        self.alarm_banner.hide()
+        """The alarm banner (ui.operator_panels.AlarmBanner)."""
+        self.alarm_banner = AlarmBanner()
+        self.alarm_text, self.alarm_second = self.alarm_banner.text, self.alarm_banner.second
+        self.ack_button = self.alarm_banner.ack_button
 
     def _build_commands(self) -> None:
         """The line's state and the commands."""
@@ -270,7 +255,7 @@ class OperatorScreen(QWidget):
         margin, spacing = {Density.LARGE: (9, 6), Density.MEDIUM: (6, 6), Density.SMALL: (4, 4)}[density]
         self.main_layout.setContentsMargins(margin, margin, margin, margin)
         self.main_layout.setSpacing(spacing)
-        self.banner_layout.setContentsMargins(*(4 * [9 if large else 6 if not small else 4]))
+        self.alarm_banner.set_density(density)
         self._arrange(compact=not large)
         # top bar: on the smallest screen the combo boxes speak for themselves (their tooltips say what they are)
         for label in (self.product_caption, self.batch_caption):
@@ -343,11 +328,7 @@ class OperatorScreen(QWidget):
 
     def _tick(self) -> None:
         # The station's time zone, the one its shifts and EPCIS events use, whatever the machine's clock zone.
-        offset = self.bridge.config.station.timezone_offset
-        sign = -1 if offset.startswith("-") else 1
-        hours, minutes = (int(x) for x in offset[1:].split(":"))
-        tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-        now = dt.datetime.now(tz)
+        now = dt.datetime.now(station_identity(self.bridge.config).tzinfo)
         if self.density is Density.LARGE:
             self.clock.setText(now.strftime("%H:%M  %d/%m/%Y"))
             self.clock.setToolTip("")
@@ -551,7 +532,7 @@ class OperatorScreen(QWidget):
         # In the command strip of a compact screen the reason gives its line to the state tile when there is none,
         # or when the alarm banner above says the same thing in full.
         text = self.state_reason.text()
-        in_banner = bool(text) and not self.alarm_banner.isHidden() and self.alarm_text.text().startswith(text)
+        in_banner = self.alarm_banner.says(text)
         self.state_reason.setVisible(self.density is Density.LARGE or (bool(text) and not in_banner))
 
     def start_blocker(self) -> str:
@@ -628,24 +609,7 @@ class OperatorScreen(QWidget):
             self._show_state(self.state, alarm.code)
 
     def _show_banner(self) -> None:
-        if not self.active_alarms:
-            self.alarm_banner.hide()
-            self._update_reason()
-            return
-        # A stop alarm outranks warnings raised after it: the operator must see what stopped the line.
-        alarm = next((a for a in reversed(self.active_alarms) if a.severity is Severity.STOP), self.active_alarms[-1])
-        first, second = alarm_lines(alarm, self.language)
-        more = len(self.active_alarms) - 1
-        if more:
-            first += "  " + self.tr("(+%n more)", "", more)
-        self.alarm_text.setText(first)
-        self.alarm_second.setText(second)
-        self.alarm_banner.setProperty("severity", alarm.severity.value)
-        self.alarm_banner.setStyleSheet(
-            "#alarmBanner { background: %s; }" % ("#c62828" if alarm.severity is Severity.STOP else "#f9a825"))
-        self.alarm_text.setStyleSheet("color: %s;" % ("#ffffff" if alarm.severity is Severity.STOP else "#000000"))
-        self.alarm_second.setStyleSheet("color: %s;" % ("#ffe0e0" if alarm.severity is Severity.STOP else "#222222"))
-        self.alarm_banner.show()
+        self.alarm_banner.show_alarms(self.active_alarms, self.language)
         self._update_reason()
 
     def _on_finished(self, summary: Any) -> None:

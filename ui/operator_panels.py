@@ -1,23 +1,36 @@
-"""The operator screen's panels, each drawing its part of the bridge's snapshot: the counters, the last stamp, the
-device lamps, the recent stamps and the product's pre-printed rolls. The screen (`ui.operator`) places them for
+"""The operator screen's panels, each drawing its part of the bridge's snapshot: the alarm banner, the counters, the
+last stamp, the device lamps, the recent stamps and the product's pre-printed rolls. The screen (`ui.operator`) places them for
 the screen's density and routes the snapshot to them.
 """
 
 from __future__ import annotations
 
 from app.snapshot import Counters, DeviceHealth, RecentStamp, RollSummary, Snapshot
+from station.alarms import Alarm, Severity
 from station.domain import RollState, Stamp, StampState
 from ui.adaptive import Density, ElidedLabel
 from ui.operator_widgets import CollapsingBox, Lamp, QrView, RecentTable, RollsTable, SummaryLabel, box, caption, \
     thousands
-from ui.operator_words import COUNTER_ROWS, DELIVERY_WORDS, FAULT_WORDS, ROLL_COLUMNS, ROLL_WORDS, VOID_WORDS, word
+from ui.operator_words import (
+    COUNTER_ROWS,
+    DELIVERY_WORDS,
+    FAULT_WORDS,
+    ROLL_COLUMNS,
+    ROLL_WORDS,
+    VOID_WORDS,
+    alarm_lines,
+    word,
+)
 from ui.qt import (
     QAbstractItemView,
     QColor,
     QCoreApplication,
+    QFrame,
     QGridLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QSize,
     QSizePolicy,
     Qt,
@@ -48,6 +61,56 @@ def _item(table: QTableWidget, row: int, column: int) -> QTableWidgetItem:
         item = QTableWidgetItem()
         table.setItem(row, column, item)
     return item
+
+
+class AlarmBanner(QFrame):
+    """The alarm that matters most (a stop alarm before warnings raised after it), in the screen's language whole and
+    wrapped, the other language on one line below it, how many more are active, and Acknowledge."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("alarmBanner")
+        self.text = QLabel("")
+        self.text.setObjectName("alarmText")
+        self.text.setWordWrap(True)
+        self.second = ElidedLabel("")      # one line, the whole text as its tooltip
+        self.second.setObjectName("alarmSecond")
+        self.ack_button = QPushButton(self.tr("Acknowledge"))
+        self.ack_button.setObjectName("ack")
+        self.row = QHBoxLayout(self)
+        texts = QVBoxLayout()
+        texts.setSpacing(2)
+        texts.addWidget(self.text)
+        texts.addWidget(self.second)
+        self.row.addLayout(texts, 1)
+        self.row.addWidget(self.ack_button, 0, Qt.AlignVCenter)
+        self.hide()
+
+    def set_density(self, density: Density) -> None:
+        self.row.setContentsMargins(*(4 * [{Density.LARGE: 9, Density.MEDIUM: 6, Density.SMALL: 4}[density]]))
+
+    def says(self, text: str) -> bool:
+        """The banner is up and begins with `text` (the state's reason need not say it again)."""
+        return bool(text) and not self.isHidden() and self.text.text().startswith(text)
+
+    def show_alarms(self, alarms: list[Alarm], language: str) -> None:
+        if not alarms:
+            self.hide()
+            return
+        # A stop alarm outranks warnings raised after it: the operator must see what stopped the line.
+        alarm = next((a for a in reversed(alarms) if a.severity is Severity.STOP), alarms[-1])
+        first, second = alarm_lines(alarm, language)
+        more = len(alarms) - 1
+        if more:
+            first += "  " + self.tr("(+%n more)", "", more)
+        self.text.setText(first)
+        self.second.setText(second)
+        stop = alarm.severity is Severity.STOP
+        self.setProperty("severity", alarm.severity.value)
+        self.setStyleSheet("#alarmBanner { background: %s; }" % ("#c62828" if stop else "#f9a825"))
+        self.text.setStyleSheet("color: %s;" % ("#ffffff" if stop else "#000000"))
+        self.second.setStyleSheet("color: %s;" % ("#ffe0e0" if stop else "#222222"))
+        self.show()
 
 
 class CountersPanel(QWidget):
@@ -292,4 +355,4 @@ class RollsPanel(QWidget):
             self.setVisible(bool(rolls))
 
 
-__all__ = ["CountersPanel", "LastStampPanel", "DevicesPanel", "RecentPanel", "RollsPanel"]
+__all__ = ["AlarmBanner", "CountersPanel", "LastStampPanel", "DevicesPanel", "RecentPanel", "RollsPanel"]

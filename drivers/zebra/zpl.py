@@ -1,4 +1,8 @@
-"""Pure ZPL builder: escapes field data and fills `${name}` placeholders of a label template."""
+"""Pure ZPL builder: escapes field data and fills `${name}` placeholders of a label template.
+
+One module of about 620 lines: the escaping rules, the template placeholders and the checks of what a label may
+hold are one builder, tested byte for byte (tests/unit/test_zpl.py).
+"""
 
 from __future__ import annotations
 

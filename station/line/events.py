@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.epcis import timezone_of
 from station.alarms import Alarm, Severity
 from station.domain import Stamp
 from station.quality import DISCLAIMER
@@ -40,9 +41,7 @@ class StationIdentity:
 
     @property
     def tzinfo(self) -> dt.timezone:
-        sign = -1 if self.tz_offset.startswith("-") else 1
-        hours, minutes = (int(x) for x in self.tz_offset[1:].split(":"))
-        return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+        return timezone_of(self.tz_offset)
 
 
 # Events a line tells its listeners about (the UI bridge turns them into Qt signals; the CLI prints them).

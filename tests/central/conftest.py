@@ -31,7 +31,8 @@ ADMIN_URL = os.environ.get("CENTRAL_TEST_POSTGRES", "postgresql://postgres@127.0
 ICT = dt.timezone(dt.timedelta(hours=7))
 GTIN = "08938603001013"
 READ_POINT = "https://truyxuat.hue.example.vn/station/hue-01/line-1"
-TABLES = ["events", "stamps", "quarantine", "scans", "diary_stages", "batches", "products", "producers"]
+TABLES = ["events", "stamps", "quarantine", "scans", "scan_totals", "scan_networks", "diary_stages", "batches",
+          "products", "producers"]
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,7 @@ def test_migrate_brings_a_database_to_the_current_schema(pg_url: str) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "is at the current schema" in result.stdout
-    assert query(pg_url, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert query(pg_url, "SELECT version_num FROM alembic_version") == [("0003",)]
 
 
 def test_a_bad_database_url_is_a_clear_message_not_a_traceback() -> None:

@@ -1,7 +1,7 @@
 """Pre-printed rolls' opaque provincial codes (`https://{resolver}/tem/{code}`) as first-class stamps: their
 activation and void folded into a stamp keyed by the EPC, and `/tem/{code}` on any host answered like a Digital
 Link (page, verdicts, counts, linkset, events). The events are built here by hand in the shape
-station/preprinted.py sends; tests/central/test_preprinted_e2e.py sends the station's own through ingest."""
+station/line/stamp_events.py builds; tests/central/test_preprinted_e2e.py sends the station's own through ingest."""
 
 from __future__ import annotations
 
@@ -113,7 +113,8 @@ def test_ingest_folds_an_opaque_code_into_a_stamp_keyed_by_its_epc(seeded: Engin
     assert opaque_epc("HUE/0003") == "https://truyxuat.hue.example.vn/tem/HUE%2F0003"
 
 
-@pytest.mark.parametrize("base", ["http://127.0.0.1:8080", HOST, "https://id.gs1.org", "http://TRUYXUAT.HUE.EXAMPLE.VN"])
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8080", HOST, "https://id.gs1.org",
+                                  "http://TRUYXUAT.HUE.EXAMPLE.VN"])
 def test_an_opaque_code_on_any_host_shows_the_trace_page_genuine(client: TestClient, base: str) -> None:
     response = client.get(f"{base}/tem/HUE0000001")
     assert response.status_code == 200
@@ -139,14 +140,16 @@ def test_a_percent_encoded_code_and_the_english_page(client: TestClient) -> None
     assert 'href="/tem/HUE%2F0003"' in response.text
 
 
-def test_a_voided_opaque_code_is_410_and_an_unknown_one_404(client: TestClient, pg_url: str) -> None:
-    voided = client.get("/tem/HUE0000009?lang=en")
-    assert voided.status_code == 410 and verdict_of(voided.text) == "voided"
-    assert "This stamp was cancelled — do not buy" in visible(voided.text)
-    assert "damaged" in visible(voided.text) and "29 Nov 2026, 08:45" in visible(voided.text)
-    unknown = client.get("/tem/HUE9999999")
-    assert unknown.status_code == 404 and verdict_of(unknown.text) == "unknown"
-    assert "Mè xừng" not in unknown.text
+def test_a_voided_opaque_code_is_410_and_an_unknown_one_404(seeded: Engine, pg_url: str) -> None:
+    with TestClient(create_app(seeded, WebSettings(public_url=HOST), clock=lambda: NOW)) as client:
+        voided = client.get("/tem/HUE0000009?lang=en")
+        assert voided.status_code == 410 and verdict_of(voided.text) == "voided"
+        assert "This stamp was cancelled — do not buy" in visible(voided.text)
+        assert "damaged" in visible(voided.text) and "29 Nov 2026, 08:45" in visible(voided.text)
+        unknown = client.get("/tem/HUE9999999")
+        assert unknown.status_code == 404 and verdict_of(unknown.text) == "unknown"
+        assert "Mè xừng" not in unknown.text
+    # written at the latest when the server stops (the checks are written in batches)
     assert query(pg_url, "SELECT epc, verdict FROM scans ORDER BY id") == [
         (opaque_epc("HUE0000009"), "voided"), (f"{HOST}/tem/HUE9999999", "unknown")]
 
@@ -159,12 +162,14 @@ def test_a_recalled_batch_shows_on_its_opaque_stamps(seeded: Engine, client: Tes
     assert "Reason: Vượt ngưỡng độ ẩm" in visible(response.text)
 
 
-def test_checks_of_an_opaque_code_are_counted_under_its_epc(client: TestClient, pg_url: str) -> None:
-    for _ in range(2):
-        client.get("http://127.0.0.1/tem/HUE0000002")
-    assert client.head("/tem/HUE0000002").status_code == 200  # counts nothing
-    third = visible(client.get("https://other.example/tem/HUE0000002?lang=en").text)
-    assert "checked 3 times" in third and "this is very likely a copied stamp" in third  # copy_threshold=3
+def test_checks_of_an_opaque_code_are_counted_under_its_epc(seeded: Engine, pg_url: str) -> None:
+    settings = WebSettings(public_url=HOST, copy_threshold=3, copy_places=3)
+    with TestClient(create_app(seeded, settings, clock=lambda: NOW)) as client:
+        for _ in range(2):
+            client.get("http://127.0.0.1/tem/HUE0000002")
+        assert client.head("/tem/HUE0000002").status_code == 200  # counts nothing
+        third = visible(client.get("https://other.example/tem/HUE0000002?lang=en").text)
+        assert "checked 3 times" in third and "this is very likely a copied stamp" in third  # copy_threshold=3
     assert query(pg_url, "SELECT epc, count(*) FROM scans GROUP BY epc") == [(opaque_epc("HUE0000002"), 3)]
 
 
@@ -227,3 +232,22 @@ def test_events_with_an_epc_of_no_stamp_of_ours_still_change_no_stamp(engine: En
     ingest(engine, foreign)
     assert query(pg_url, "SELECT count(*) FROM events") == [(1,)]
     assert query(pg_url, "SELECT count(*) FROM stamps") == [(0,)]
+
+
+def test_a_code_claimed_under_a_second_resolver_host_is_quarantined_the_first_kept(
+    broker_url: str, prefix: str, pg_url: str, station: Any
+) -> None:
+    from central.ingest import IngestSettings, IngestWorker
+    from tests.integration.mqtt_fixtures import unique
+
+    first = opaque_activation("HUE0000001")
+    second = {**opaque_activation("HUE0000001"), "epcList": ["https://other.example.vn/tem/HUE0000001"]}
+    with IngestWorker(IngestSettings(db=pg_url, broker=broker_url, prefix=prefix, group=unique("ingest"),
+                                     client_id=unique("central"), session_expiry_s=0)):
+        station.publish(payload(first))
+        assert station.take_acks(1)[0]["status"] == "stored"
+        station.publish(payload(second))
+        (ack,) = station.take_acks(1)
+    assert ack["status"] == "rejected" and "stamps_code" in ack["reason"], ack
+    assert query(pg_url, "SELECT epc FROM stamps") == [(opaque_epc("HUE0000001"),)]
+    assert query(pg_url, "SELECT event_ids FROM quarantine") == [([second["eventID"]],)]

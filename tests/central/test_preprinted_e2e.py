@@ -1,6 +1,6 @@
-"""A pre-printed roll of opaque provincial codes end to end: the station's own events (station/preprinted.py's
-builders, committed to its SQLite outbox by Store) delivered by its relay to `central ingest` as a process, and
-the codes then answered by `central serve`'s app at `/tem/{code}`."""
+"""A pre-printed roll of opaque provincial codes end to end: the station's own events (the builders of
+station/line/stamp_events.py, committed to its SQLite outbox by Store) delivered by its relay to `central ingest`
+as a process, and the codes then answered by `central serve`'s app at `/tem/{code}`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from central import masterdata
 from central.web import WebSettings, create_app
 from station.domain import Batch, Product
-from station.engine import StationIdentity
-from station.preprinted import code_activation_event, code_void_event
+from station.line.events import StationIdentity
+from station.line.stamp_events import code_activation_event, code_void_event
 from station.relay import RelaySettings, Topics
 from station.rolls import CodeRules, parse_manifest
 from station.store import CodeActivation, Store

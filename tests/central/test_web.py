@@ -373,3 +373,47 @@ def socket_port():  # type: ignore[no-untyped-def]
             yield sock.getsockname()[1]
 
     return held()
+
+
+def test_checks_written_in_batches_are_counted_at_once_and_once_only(seeded: Engine, pg_url: str) -> None:
+    from tests.central.conftest import query
+
+    path = "/01/08938603001013/21/B2C3D4"
+    with TestClient(create_app(seeded, WebSettings(scan_flush_s=3600), clock=lambda: NOW)) as client:
+        checks = client.app.state.checks  # type: ignore[attr-defined]
+        assert "đã kiểm tra 1 lần" in visible(client.get(path).text)
+        assert "đã kiểm tra 2 lần" in visible(client.get(path).text)
+        assert query(pg_url, "SELECT count(*) FROM scans") == [(0,)]  # not written yet, counted all the same
+        client.portal.call(checks.flush)  # type: ignore[union-attr]
+        assert query(pg_url, "SELECT count(*) FROM scans") == [(2,)]
+        assert "đã kiểm tra 3 lần" in visible(client.get(path).text)  # two written, one pending: not four
+        client.get("/01/08938603001013/21/NOPE42")
+    # the rest written when the server stops
+    assert query(pg_url, "SELECT epc, verdict, count(*) FROM scans GROUP BY epc, verdict ORDER BY epc") == [
+        ("https://id.gs1.org/01/08938603001013/21/B2C3D4", "genuine", 3),
+        ("https://id.gs1.org/01/08938603001013/21/NOPE42", "unknown", 1)]
+
+
+def test_concurrent_checks_with_flushes_between_them_lose_none_and_count_none_twice(seeded: Engine,
+                                                                                    pg_url: str) -> None:
+    import asyncio
+
+    import httpx
+
+    from tests.central.conftest import query
+
+    app = create_app(seeded, WebSettings(scan_flush_s=0.001, scan_flush_rows=3), clock=lambda: NOW)
+    path = "/01/08938603001013/21/B2C3D4?lang=en"
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            pages = await asyncio.gather(*(client.get(path) for _ in range(40)))
+            last = await client.get(path)
+        await app.state.checks.close()
+        counts = [int(re.search(r"checked (\d+) times", visible(p.text)).group(1)) for p in pages]  # type: ignore[union-attr]
+        return [*counts, int(re.search(r"checked (\d+) times", visible(last.text)).group(1))]  # type: ignore[union-attr]
+
+    counts = asyncio.run(run())
+    assert max(counts[:-1]) <= 40 and counts[-1] == 41  # every check counted, none twice
+    assert query(pg_url, "SELECT count(*), count(DISTINCT client) FROM scans") == [(41, 1)]

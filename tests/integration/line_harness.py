@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from simulators.central import CentralSimulator
 from simulators.printer import PrinterSimulator
 from simulators.scanner import ScannerSimulator
-from station.config import DEFAULT_CONFIG, StationConfig, load_config
+from station.config import DEFAULT_CONFIG, StationConfig, dump_yaml, load_config
 from tests.integration.mqtt_fixtures import unique
 
 
@@ -84,7 +83,7 @@ def write_config(folder: Path, printer_url: str, scanner_url: str, broker_url: s
             node = node.setdefault(key, {})
         node[leaf] = value
     path = folder / "station.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    path.write_text(dump_yaml(data), encoding="utf-8")
     return path
 
 

@@ -20,6 +20,7 @@ from drivers.errors import DeviceError
 from simulators.camera import CameraSimulator, make_stamp_label
 from simulators.printer import PrinterSimulator
 from tests.clock import ManualClock
+from tests.integration.mqtt_fixtures import free_port
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -48,12 +49,6 @@ def label_frame(uri: str | None, size: tuple[int, int] = (640, 480)) -> np.ndarr
         label = np.asarray(make_stamp_label(uri).image.convert("L"), dtype=np.uint8)
         frame[60:60 + label.shape[0], 60:60 + label.shape[1]] = label[:, :, None]
     return frame
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -------------------------------------------------------------------------------------------------------- URLs

@@ -334,6 +334,7 @@ def test_control_port(conveyor: ConveyorSimulator, station: Station) -> None:
     assert ask(port, "pause") == "ok" and conveyor.paused
     assert ask(port, "burst x").startswith("error:")
     assert ask(port, "silent maybe").startswith("error: usage: silent on|off")
+    assert ask(port, "silent yes") == "ok" and ask(port, "silent 0") == "ok"   # the yes/no words of every URL
 
 
 def test_max_items_stops_the_conveyor(no_leaks: None, clock: ManualClock) -> None:

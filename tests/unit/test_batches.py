@@ -6,7 +6,7 @@ import datetime as dt
 
 from app.runtime import station_identity
 from station.batches import DEFAULT_LOT_LENGTH, default_lot, expiry_from_shelf_life
-from station.config import DEFAULT_CONFIG, TriggerSource, load_config
+from station.config import DEFAULT_CONFIG, StationConfig, load_config
 from station.domain import Product
 from station.engine import TriggerMode
 
@@ -31,6 +31,6 @@ def test_the_configured_identity_is_the_lines() -> None:
     assert identity.read_point == config.station.read_point_id and identity.tz_offset == config.station.timezone_offset
 
 
-def test_every_configured_trigger_is_one_the_line_knows() -> None:
-    # app.runtime hands the configuration's trigger to the engine by its value.
-    assert [TriggerMode(source.value).name for source in TriggerSource] == [source.name for source in TriggerSource]
+def test_the_configured_trigger_is_the_engines() -> None:
+    # One enum: app.runtime hands the configuration's trigger to the engine as it is.
+    assert StationConfig.model_fields["line"].annotation.model_fields["trigger"].annotation is TriggerMode

@@ -286,9 +286,10 @@ def test_missing_creation_date() -> None:
 
 def test_validator_is_built_once() -> None:
     validate(_doc(_void()))
-    first = epcis._validator()
+    first = epcis.slow_validator(), epcis.fast_validator()
     validate(_doc(_void()))
-    assert epcis._validator() is first
+    assert (epcis.slow_validator(), epcis.fast_validator()) == first
+    assert epcis.slow_validator() is first[0] and epcis.fast_validator() is first[1]
 
 
 def test_validation_needs_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -298,8 +299,11 @@ def test_validation_needs_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    monkeypatch.setattr(epcis, "_validator_instance", None)  # force a fresh build under the block
+    epcis.slow_validator.cache_clear()   # force a fresh build of both under the block
+    epcis.fast_validator.cache_clear()
     validate(_doc(_activation(), _void()))
+    with pytest.raises(EpcisInvalid, match="REMOVE"):   # the message is worded by the pure-Python validator
+        validate(_broken((*EVENT, "action"), "REMOVE"))
     with pytest.raises(EpcisInvalid):
         validate(_broken((*EVENT, "action"), "REMOVE"))
 

@@ -51,6 +51,16 @@ def test_products_import_no_simulator() -> None:
     assert found == []
 
 
+def test_the_screens_do_no_io() -> None:
+    # The screens show and ask: what reaches a device, the broker, a file or the database is in app/ (or drivers/),
+    # run on the bridge's worker. ui/app.py's socket is the wake-up pair that lets signals into Qt's loop.
+    io = ("socket", "ssl", "serial", "paho", "subprocess", "sqlite3", "sqlalchemy", "tempfile", "yaml", "ruamel",
+          "zebra", "cv2")
+    found = [f"{path.relative_to(ROOT)}: {name}" for path, name in imports("ui")
+             if name.split(".")[0] in io or name.startswith("station.store")]
+    assert [hit for hit in found if hit != "ui/app.py: socket"] == []
+
+
 def test_app_reaches_ui_only_to_open_the_screens() -> None:
     # ui/ is built on app/ (the screens drive app.runtime.Station); the one way back is the function that opens the
     # screens for `station run` and `station demo`, importing Qt only when a screen is asked for.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from drivers.camera import CameraError, _parse
 from drivers.hid import HidTransport
 from drivers.lineio import BadLineIOUrl, open_lineio
 from drivers.transport import SerialTransport, UnsupportedUrl
-from drivers.url_options import NO_WORDS, YES_WORDS, UrlOptions, yes_no
+from drivers.url_options import NO_WORDS, YES_WORDS, UrlOptions, host_and_port, yes_no
 
 
 def test_the_yes_no_words() -> None:
@@ -61,3 +63,18 @@ def test_every_driver_takes_the_same_words() -> None:
 def test_a_pyserial_url_keeps_its_own_options() -> None:
     port = SerialTransport("serial://rfc2217://host:2217?timeout=1&baud=19200")
     assert port.port_name == "rfc2217://host:2217?timeout=1" and port.settings["baudrate"] == 19200
+
+
+@pytest.mark.parametrize("url, message", [
+    ("lineio+tcp://conveyor", "missing port (expected lineio+tcp://host:port)"),
+    ("lineio+tcp://:9104", "missing host"),
+    ("lineio+tcp://conveyor:port", "port must be a number 1-65535"),
+    ("lineio+tcp://conveyor:9104/io", "unexpected path '/io'"),
+])
+def test_host_and_port_the_same_for_tcp_transports_and_line_io(url: str, message: str) -> None:
+    from drivers.transport import TcpTransport
+    with pytest.raises(BadLineIOUrl, match=re.escape(message)):
+        open_lineio(url)
+    with pytest.raises(UnsupportedUrl, match=re.escape(message.replace("lineio+tcp://host:port", "tcp://host:9100"))):
+        TcpTransport(url.replace("lineio+tcp", "tcp"))
+    assert host_and_port("tcp://[::1]:9100", expected="tcp://host:9100")[:2] == ("::1", 9100)

@@ -2,6 +2,19 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="vi_VN" sourcelanguage="en">
 <context>
+    <name>AlarmBanner</name>
+    <message>
+        <source>Acknowledge</source>
+        <translation>Đã biết</translation>
+    </message>
+    <message numerus="yes">
+        <source>(+%n more)</source>
+        <translation>
+            <numerusform>(thêm %n cảnh báo)</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>AuditTab</name>
     <message>
         <source>Time (UTC)</source>
@@ -541,10 +554,6 @@
         <translation>Lô</translation>
     </message>
     <message>
-        <source>Acknowledge</source>
-        <translation>Đã biết</translation>
-    </message>
-    <message>
         <source>Start</source>
         <translation>Bắt đầu</translation>
     </message>
@@ -603,12 +612,6 @@
     <message>
         <source>Resume</source>
         <translation>Tiếp tục</translation>
-    </message>
-    <message numerus="yes">
-        <source>(+%n more)</source>
-        <translation>
-            <numerusform>(thêm %n cảnh báo)</numerusform>
-        </translation>
     </message>
     <message>
         <source>Run finished: %1 activated, %2 voided.</source>
