@@ -431,7 +431,7 @@ class Relay:
             if status == "stored":
                 self._confirmed.append(event_id)
             else:
-                self._on_rejected(event_id, ack.get("reason"))
+                self._on_rejected(event_id, ack.get("reason"), ours=self._sent_now(event_id))
             # Read ahead before the ack came (the ack of a send from before a restart): not published again.
             self._queued_events.discard(event_id)
             if self._awaiting.pop(event_id, None) is None:
@@ -443,13 +443,21 @@ class Relay:
             # A rejection naming no eventID (the payload was not JSON): nothing of ours to mark; ours are valid JSON.
             log.warning("server answered %r for %s: %s", status, event_id, ack.get("reason", ""))
 
-    def _on_rejected(self, event_id: str, reason: object) -> None:
-        """The server refused the event: written rejected with the reason; the alarm once per reason this run."""
+    def _sent_now(self, event_id: str) -> bool:
+        """The event went out in this run and waits for the server's answer (PUBACKed, or still in flight)."""
+        return event_id in self._awaiting or any(event_id in f.event_ids for f in self._inflight.values()) or any(
+            event_id in item.event_ids for item, _, _ in self._published_acks)
+
+    def _on_rejected(self, event_id: str, reason: object, *, ours: bool) -> None:
+        """The server refused the event: written rejected with the reason (a row of ours only: the update names
+        the eventID); the alarm once per reason this run, for an event this run sent: not for noise on the acks
+        topic, nor for the answer to a send from before a restart (written all the same; station status lists
+        it)."""
         text = reason if isinstance(reason, str) and reason.strip() else "no reason given"
         self._rejected.setdefault(text, []).append(event_id)
         log.error("the central server rejected event %s: %s; it is kept in the outbox as rejected, not resent",
                   event_id, text)
-        if text in self._rejection_reasons or len(self._rejection_reasons) >= 100:
+        if not ours or text in self._rejection_reasons or len(self._rejection_reasons) >= 100:
             return
         self._rejection_reasons.add(text)
         if self._on_problem is not None:

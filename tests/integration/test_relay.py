@@ -665,6 +665,8 @@ def test_garbage_and_unknown_acks_are_ignored_and_status_is_retained_with_counts
     make_outbox(db, 10)
     station = Station(broker_url, db, topics, FAST)
     stations.append(station)
+    problems: list = []
+    station.relay._on_problem = problems.append
     station.start()
     assert wait_until(lambda: station.relay.stats.connected, timeout=5)
     noise = MqttClient(broker_url, unique("noise"), session_expiry=0)
@@ -673,13 +675,17 @@ def test_garbage_and_unknown_acks_are_ignored_and_status_is_retained_with_counts
         assert noise.wait_connected(5)
         for payload in (b"not json", b"\xff\xfe", b"null", b"[1, 2]", b'"stored"', b'{"eventID": 5}',
                         b'{"status": "stored"}', b'{"eventID": "urn:uuid:not-ours", "status": "stored"}',
-                        b'{"eventID": "urn:uuid:also-not-ours", "status": "failed"}', b"{" * 10_000):
+                        b'{"eventID": "urn:uuid:also-not-ours", "status": "failed"}', b"{" * 10_000,
+                        b'{"eventID": "urn:uuid:never-sent", "status": "rejected", "reason": "noise"}'):
             noise.publish(topics.acks, payload, qos=1)
         assert wait_until(lambda: station.relay.stats.acks_unknown >= 1, timeout=5)
     finally:
         noise.stop()
     assert station.relay._thread is not None and station.relay._thread.is_alive()
     assert station.relay.stats.confirmed == 0
+    # A rejection of an event this relay never sent marks nothing and raises no alarm.
+    assert wait_until(lambda: station.relay.stats.rejected == 1, timeout=5) and problems == []
+    assert states(db) == {"pending": 10}
 
     with central_on(broker_url, prefix, tmp_path, session_expiry=0):
         # Nobody subscribed so far (0x10): the rows back off and go as soon as the server is there.
