@@ -142,6 +142,22 @@ def cmd_batch_lock(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_batch_publish(args: argparse.Namespace) -> int:
+    from station.batch_lock import find_batch
+    from station.masterdata import batch_opened_events
+
+    config = _config(args)
+    store, identity = _open_store(config)
+    with store:
+        batch = find_batch(store, batch_id=args.batch, product=args.product, lot=args.lot)
+        product = store.product(batch.gtin)      # as the product list says now (synced on opening)
+        assert batch.id is not None
+        queued = store.publish_batch(batch.id, lambda b: batch_opened_events(product, b, identity), actor=args.actor)
+        print(f"batch {batch.id} ({batch.gtin} lot {batch.lot}): {queued} events queued for the central service "
+              f"(the batch with its product and producer, {queued - 1} diary stages); `station run` delivers them")
+    return EXIT_OK
+
+
 def add_roll_parsers(sub: argparse._SubParsersAction, with_config) -> None:  # type: ignore[type-arg]
     rolls = sub.add_parser("rolls", help="rolls of pre-printed stamps: register, list, report, lock, void")
     rolls_sub = rolls.add_subparsers(dest="rolls_command", required=True)
@@ -175,8 +191,15 @@ def add_roll_parsers(sub: argparse._SubParsersAction, with_config) -> None:  # t
     refusals.add_argument("--limit", type=int, default=50)
     refusals.set_defaults(func=cmd_rolls_refusals)
 
-    batch = sub.add_parser("batch", help="batch locks (a recall or a quality hold)")
+    batch = sub.add_parser("batch", help="batch locks (a recall or a quality hold); the batch's master data again")
     batch_sub = batch.add_subparsers(dest="batch_command", required=True)
+    publish = with_config(batch_sub.add_parser(
+        "publish", help="queue the batch's master data (product, producer, diary) for the central service again"))
+    publish.add_argument("--batch", type=int, default=None, help="batch id")
+    publish.add_argument("--product", default=None, help="GTIN (with --lot)")
+    publish.add_argument("--lot", default=None)
+    publish.add_argument("--actor", default="operator")
+    publish.set_defaults(func=cmd_batch_publish)
     for name, text in (("lock", "lock a batch: nothing more is activated into it; the reason is published"),
                        ("unlock", "unlock a batch, with the reason")):
         p = with_config(batch_sub.add_parser(name, help=text))

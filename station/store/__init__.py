@@ -123,6 +123,7 @@ class Store:
     products = _Via("catalogue_repo", CatalogueRepository.products)
     product = _Via("catalogue_repo", CatalogueRepository.product)
     create_batch = _Via("catalogue_repo", CatalogueRepository.create_batch)
+    publish_batch = _Via("catalogue_repo", CatalogueRepository.publish_batch)
     batch = _Via("catalogue_repo", CatalogueRepository.batch)
     find_batch = _Via("catalogue_repo", CatalogueRepository.find_batch)
     batches = _Via("catalogue_repo", CatalogueRepository.batches)

@@ -139,6 +139,26 @@ class CatalogueRepository:
 
         return self._db.write(job)
 
+    def publish_batch(self, batch_id: int, events: Callable[[Batch], list[dict[str, Any]]], *,
+                      actor: str = "operator") -> int:
+        """Queue a stored batch's events for the central service again (`events(batch)`: station.masterdata), with
+        an audit entry, in one transaction: for a batch created before the station sent them, or after its
+        product's entry was corrected. New eventIDs: the central service stores them as new and updates its master
+        data. Returns how many were queued."""
+        def job(s: Session) -> int:
+            row = s.get(BatchRow, batch_id)
+            if row is None:
+                raise StoreError(f"unknown batch {batch_id}")
+            batch, now = batch_of(row), utcnow()
+            queued = events(batch)
+            write_events(session_executemany(s), [("batch_open" if i == 0 else "diary_stage", None, e)
+                                                  for i, e in enumerate(queued)], now)
+            add_audit(s, actor, "batch_published", f"batch {batch.id} ({batch.gtin} lot {batch.lot}): {len(queued)} "
+                      "events for the central service", now)
+            return len(queued)
+
+        return self._db.write(job)
+
     def batch(self, batch_id: int) -> Batch:
         row = self._db.read(lambda s: s.get(BatchRow, batch_id))
         if row is None:

@@ -3,7 +3,8 @@ simulators, the shipped product list) runs a batch; its relay delivers the batch
 activations to `central ingest` (IngestWorker on a throwaway PostgreSQL database); the trace page then shows, for a
 stamp that left the simulated printer, the product, the producer's address, the diary in order and the activation.
 An event the central service refuses comes back `rejected`: the station keeps it as rejected with the reason, never
-resends it, raises `event_rejected` and `station status` lists it."""
+resends it, raises `event_rejected` and `station status` lists it. `station batch publish` sends a corrected
+product entry's master data again."""
 
 from __future__ import annotations
 
@@ -119,3 +120,24 @@ def test_an_event_the_central_service_rejects_is_kept_rejected_with_the_reason_a
     out = capsys.readouterr().out
     assert "outbox rejected: 1" in out
     assert "rejected by the central server" in out and bad["eventID"] in out and "shelfLifeDays" in out
+
+
+def test_a_corrected_product_list_reaches_the_page_with_station_batch_publish(
+        station: Station, printer: PrinterSimulator, engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = station.open_batch(station.product("08938603002027"), "NM2611P")
+    station.engine.start(batch.id, 1)
+    assert station.engine.wait(60) and station.relay.wait_drained(30)
+    products = Path(station.config.source).parent / "products.yaml"
+    old = "Tổ 5, phường Thủy Phương, thị xã Hương Thủy, Thừa Thiên Huế"
+    products.write_text(products.read_text(encoding="utf-8").replace(old, "Tổ 7, phường Thủy Phương, Hương Thủy"),
+                        encoding="utf-8")
+    assert station_cli(["batch", "publish", "--config", str(station.config.source), "--product", "08938603002027",
+                        "--lot", "NM2611P"]) == 0
+    assert "4 events queued for the central service" in capsys.readouterr().out
+    station.relay.notify()
+    assert wait_until(lambda: station.store.outbox_counts()[DeliveryState.CONFIRMED] == 1 + 4 + 4, 20)
+    uri = urlsplit(printer.labels[0].qr_data[0])
+    with TestClient(create_app(engine, WebSettings(context_ttl_s=0))) as client:
+        page = visible(client.get(f"{uri.path}?{uri.query}" if uri.query else uri.path).text)
+    assert "Tổ 7, phường Thủy Phương, Hương Thủy" in page and old not in page
+    assert "batch_published" in [a.action for a in station.store.audit_log()]
