@@ -39,24 +39,36 @@ class CentralStartError(Exception):
     """`central ingest` or `central serve` did not come up; the message says which and ends with its log."""
 
 
-def producer_id(name: str) -> str:
-    """A stable id for a producer named in the product list: its name without accents, lower case, dashed."""
-    plain = unicodedata.normalize("NFKD", name.replace("đ", "d").replace("Đ", "D"))
+def producer_id(product: Product) -> str:
+    """The producer's id at the central service: the product list's `producer_id` where it has one, else the
+    producer's name in lower-case ASCII words joined by '-', as the station names it when it publishes a batch."""
+    configured = getattr(product, "producer_id", "")
+    if configured:
+        return str(configured)
+    plain = unicodedata.normalize("NFKD", product.producer.replace("đ", "d").replace("Đ", "D"))
     plain = "".join(c for c in plain if not unicodedata.combining(c))
-    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:100] or "producer"
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:100] or product.gtin
+
+
+def _text(product: Product, name: str) -> str | None:
+    value = str(getattr(product, name, "") or "").strip()
+    return value or None
 
 
 def masterdata(products: Sequence[Product]) -> dict[str, Any]:
-    """`central load`'s input for the station's products: each producer (its region as the address) and product.
-    Batches and their diaries are not in the product list: the page marks them missing until the station sends them."""
+    """`central load`'s input for the station's products: each producer and product, with what the product list
+    says of them and nothing more (a product's region is not its producer's address: what is not there the page
+    marks missing). Batches and their diaries are not known before a batch opens: the station publishes them."""
     producers: dict[str, dict[str, Any]] = {}
     for product in products:
-        key = producer_id(product.producer)
-        producers.setdefault(key, {"id": key, "name": product.producer, "address": product.region or None})
+        key = producer_id(product)
+        producers.setdefault(key, {"id": key, "name": product.producer,
+                                   "address": _text(product, "producer_address"),
+                                   "phone": _text(product, "producer_phone")})
     return {
         "producers": list(producers.values()),
-        "products": [{"gtin": p.gtin, "name": p.name, "producer": producer_id(p.producer),
-                      "shelf_life_days": p.shelf_life_days} for p in products],
+        "products": [{"gtin": p.gtin, "name": p.name, "producer": producer_id(p), "shelf_life_days": p.shelf_life_days,
+                      "standards": _text(p, "standards"), "image_url": _text(p, "image_url")} for p in products],
     }
 
 
