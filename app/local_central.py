@@ -179,8 +179,11 @@ def _wait(ready: Callable[[], bool], child: subprocess.Popen[Any], what: str, lo
     deadline = time.monotonic() + START_TIMEOUT_S
     while not ready():
         if child.poll() is not None:
+            tail = _tail(log_path)
+            hint = ("\n(the central service's packages are missing: scripts/setup.sh ui,demo installs them, as "
+                    "make run does)" if "ModuleNotFoundError" in tail else "")
             raise CentralStartError(f"{what} exited with code {child.returncode} before it was ready; its log "
-                                    f"({log_path}) ends:\n{_tail(log_path)}")
+                                    f"({log_path}) ends:\n{tail}{hint}")
         if stop_when():
             raise CentralStartError(f"stopped while {what} started")
         if time.monotonic() > deadline:
