@@ -103,13 +103,14 @@ def demo(args: argparse.Namespace) -> int:
     sims = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent())
     announcer: local_central.TraceAnnouncer | None = None
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60     # the central service migrates and loads first
         while not ready.exists():
             if sims.poll() is not None:
                 print("station demo: the simulators did not start (see the messages above)", file=sys.stderr)
                 return 2 if sims.returncode == 2 else 1
             if time.monotonic() > deadline:
-                print("station demo: the simulators were not ready within 30 s", file=sys.stderr)
+                print("station demo: the simulators and the central service were not ready within 60 s",
+                      file=sys.stderr)
                 return 1
             time.sleep(0.1)
         addresses = json.loads(ready.read_text(encoding="utf-8"))
