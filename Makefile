@@ -1,8 +1,8 @@
 # The two commands of the README. Both install what they need first (scripts/setup.sh).
 .PHONY: run test bench setup clean
 
-run:            ## install, then run the simulated line: broker, simulators, station (Ctrl-C to stop)
-	@scripts/setup.sh ui
+run:            ## install, then run the simulated line: broker, simulators, central service, station (Ctrl-C to stop)
+	@scripts/setup.sh ui,demo
 	@.venv/bin/station demo
 
 test:           ## install, then run the whole test suite (starts Mosquitto on 127.0.0.1:1883 if needed)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app import local_central
 from app.busy import busy, describe
 from app.children import die_with_parent
 from app.sim import CONTROL_PORTS, DEFAULT_LINK, line_endpoints, send_hint, stop_process
@@ -23,7 +24,8 @@ from station.config import load_config
 
 
 def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
-    demo_p = with_config(sub.add_parser("demo", help="the whole simulated line: broker, simulators and the station"))
+    demo_p = with_config(sub.add_parser(
+        "demo", help="the whole simulated line: broker, simulators, the central service and the station"))
     demo_p.add_argument("--count", type=int, default=None, help="items to pack (default: until Ctrl-C)")
     demo_p.add_argument("--lot", default=None)
     demo_p.add_argument("--product", default=None)
@@ -51,6 +53,8 @@ def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpar
                        help="with --camera: conveyor's line I/O port (default 9104)")
     where.add_argument("--conveyor-control-port", type=int, default=CONTROL_PORTS["conveyor"],
                        help="with --camera: conveyor's control port (default 9105)")
+    where.add_argument("--central-port", type=int, default=local_central.DEFAULT_PORT,
+                       help=f"the central service's trace pages, `central serve` (default {local_central.DEFAULT_PORT})")
     demo_p.set_defaults(func=demo)
 
 
@@ -68,7 +72,7 @@ def demo(args: argparse.Namespace) -> int:
     sim_args = argparse.Namespace(camera=args.camera, conveyor=args.camera, **{
         name: getattr(args, name) for name in (
             "printer_port", "printer_control_port", "scanner_link", "scanner_control_port", "camera_port",
-            "camera_control_port", "conveyor_port", "conveyor_control_port")})
+            "camera_control_port", "conveyor_port", "conveyor_control_port", "central_port")})
     taken = busy(line_endpoints(sim_args, "line"))
     if taken:
         print(describe(taken, "station demo"), file=sys.stderr)
@@ -86,7 +90,8 @@ def demo(args: argparse.Namespace) -> int:
                "--printer-port", str(args.printer_port), "--printer-control-port", str(args.printer_control_port),
                "--scanner-link", args.scanner_link, "--scanner-control-port", str(args.scanner_control_port),
                "--camera-port", str(args.camera_port), "--camera-control-port", str(args.camera_control_port),
-               "--conveyor-port", str(args.conveyor_port), "--conveyor-control-port", str(args.conveyor_control_port)]
+               "--conveyor-port", str(args.conveyor_port), "--conveyor-control-port", str(args.conveyor_control_port),
+               "--central-port", str(args.central_port)]
     if args.config:
         command += ["--config", str(args.config)]
     if args.camera:
@@ -96,14 +101,16 @@ def demo(args: argparse.Namespace) -> int:
     # Its own session: the terminal's Ctrl-C reaches the station only, which stops the line while the simulators
     # still verify the stamps in flight, and stops them after. They die with this process whatever ends it.
     sims = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent())
+    announcer: local_central.TraceAnnouncer | None = None
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60     # the central service migrates and loads first
         while not ready.exists():
             if sims.poll() is not None:
                 print("station demo: the simulators did not start (see the messages above)", file=sys.stderr)
                 return 2 if sims.returncode == 2 else 1
             if time.monotonic() > deadline:
-                print("station demo: the simulators were not ready within 30 s", file=sys.stderr)
+                print("station demo: the simulators and the central service were not ready within 60 s",
+                      file=sys.stderr)
                 return 1
             time.sleep(0.1)
         addresses = json.loads(ready.read_text(encoding="utf-8"))
@@ -119,10 +126,15 @@ def demo(args: argparse.Namespace) -> int:
             hint = f"  smudge some stamps:    {send_hint('camera', addresses['camera_control'], 'smudge 0.2')}"
         else:
             hint = f"  make the scanner miss: {send_hint('scanner', addresses['scanner_control'], 'no_read 0.2')}"
-        print(f"demo: printer {addresses['printer_url']}, verifier {verifier}, central stand-in on "
-              f"{config.mqtt.url}; {'Ctrl-C stops' if headless else 'opening the operator screen'}.\n"
+        trace_base = addresses["trace_base"]
+        print(f"demo: printer {addresses['printer_url']}, verifier {verifier}, broker {config.mqtt.url}; the central "
+              f"service (central ingest and central serve, database {addresses['central']['database']}) shows the "
+              f"trace pages on {trace_base}: the stamps' https://{addresses['resolver']}/… links open there as "
+              f"{trace_base}/…; {'Ctrl-C stops' if headless else 'opening the operator screen'}.\n"
               f"  pull the paper:        {send_hint('printer', addresses['printer_control'], 'paper_out on')}"
               "   (and paper_out off)\n" + hint, flush=True)
+        station_db = Path(config.database.path)
+        announcer = local_central.TraceAnnouncer(station_db, addresses["resolver"], trace_base).start()
         if not headless:
             # Ready to press Start: the demo's batch (today's, as headless) chosen, or started with --start.
             return open_screen(args.config, demo_batch=(args.product, args.lot), count=args.count,
@@ -135,6 +147,8 @@ def demo(args: argparse.Namespace) -> int:
         # Ctrl-C is how a demo is ended (and `make run` would report "Error 130" for it): a normal end.
         return EXIT_OK if code == EXIT_INTERRUPTED else code
     finally:
+        if announcer is not None:
+            announcer.stop()
         stop_process(sims)
         shutil.rmtree(ready.parent, ignore_errors=True)
 

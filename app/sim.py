@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app import local_central
 from app.busy import Endpoint, busy, describe
 from app.children import die_with_parent
 from station.config import StationConfig, load_config
@@ -35,7 +36,7 @@ CONTROL_PORTS = {"printer": 9101, "scanner": 9102, "camera": 9103, "conveyor": 9
 
 
 def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
-    sim = sub.add_parser("sim", help="start simulated devices (printer, scanner, central server) for testing")
+    sim = sub.add_parser("sim", help="start simulated devices (printer, scanner, camera, conveyor) for testing")
     simsub = sim.add_subparsers(dest="sim_command", required=True)
 
     def printer_opts(p: argparse.ArgumentParser) -> None:
@@ -58,10 +59,13 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
         p.add_argument("--broker", default=None, help="broker URL (default: the configuration's mqtt.url)")
         p.add_argument("--prefix", default=None, help="topic prefix (default: the configuration's mqtt.prefix)")
         p.add_argument("--central-db", default="sqlite:///var/central.db",
-                       help="central stand-in's database URL (SQLite file or postgresql+psycopg://…)")
-        p.add_argument("--no-ack", action="store_true", help="store events but never ack (a server that is down)")
+                       help="the central service's database (default %(default)s; postgresql+psycopg://… works too)")
+        p.add_argument("--central-port", type=int, default=local_central.DEFAULT_PORT,
+                       help=f"`central serve`'s port: the trace pages (default {local_central.DEFAULT_PORT})")
+        p.add_argument("--no-ack", action="store_true",
+                       help="`central ingest --no-ack`: store events but never ack (a server that lost its ack path)")
         p.add_argument("--central-client-id", default=None,
-                       help="MQTT client id of the stand-in (default central-sim-<prefix>; two stand-ins with one id "
+                       help="MQTT client id of `central ingest` (default central-demo-<prefix>; two with one id "
                             "take the session from each other)")
 
     def camera_opts(p: argparse.ArgumentParser) -> None:
@@ -87,7 +91,9 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
         p.add_argument("--conveyor-paused", action="store_true",
                        help="start with the belt stopped (send 'resume' to the control port)")
 
-    line = with_config(simsub.add_parser("line", help="printer + verification scanner + central server stand-in"))
+    line = with_config(simsub.add_parser(
+        "line", help="printer + verification scanner, and the central service (`central ingest` and `central serve` "
+                     "on a SQLite file)"))
     printer_opts(line)
     scanner_opts(line)
     central_opts(line)
@@ -97,12 +103,13 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
                       help="verify with the camera simulator (an MJPEG stream) instead of the scanner")
     line.add_argument("--conveyor", action="store_true",
                       help="start the conveyor simulator: photo-eye triggers and a reject gate over lineio+tcp://")
-    line.add_argument("--no-central", action="store_true", help="do not start the central stand-in")
+    line.add_argument("--no-central", action="store_true", help="do not start the central service")
     line.add_argument("--no-broker", action="store_true",
                       help="never start a broker (by default one is started when none answers on loopback)")
     line.add_argument("--one-process", action="store_true",
-                      help="run every simulator in this process (by default the conveyor and the central stand-in "
-                           "run in processes of their own, as separate devices would, so they use other cores)")
+                      help="run every simulator in this process (by default the camera and the conveyor run in "
+                           "processes of their own, as separate devices would, so they use other cores; the central "
+                           "service always does)")
     line.set_defaults(func=run)
 
     printer = simsub.add_parser("printer", help="a Zebra printer on TCP that keeps and renders every label")
@@ -126,10 +133,6 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
     conveyor_opts(conveyor)
     conveyor.set_defaults(func=run)
 
-    central = with_config(simsub.add_parser("central", help="the central server stand-in: stores events, sends acks"))
-    central_opts(central)
-    central.set_defaults(func=run)
-
     send = simsub.add_parser(
         "send", help="send one command to a running simulator's control port and print its reply, "
                      "e.g. `station sim send printer paper_out on`",
@@ -146,7 +149,7 @@ def add_parsers(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpa
 
     for parser in (camera, conveyor):
         parser.add_argument("--seed", type=int, default=None, help="random seed for repeatable sequences")
-    for parser in (line, printer, scanner, camera, conveyor, central):
+    for parser in (line, printer, scanner, camera, conveyor):
         parser.add_argument("--ready-file", type=Path, default=None,
                             help="write the addresses here as JSON once ready")
 
@@ -297,11 +300,14 @@ def line_endpoints(args: argparse.Namespace, kind: str) -> list[Endpoint]:
             Endpoint("the conveyor simulator's control port", "--conveyor-control-port",
                      port=args.conveyor_control_port),
         ]
+    if kind == "line" and not getattr(args, "no_central", False):
+        endpoints.append(Endpoint("the central service's trace pages (`central serve`)", "--central-port",
+                                  port=args.central_port))
     return endpoints
 
 
 def run(args: argparse.Namespace) -> int:
-    """`station sim line|printer|scanner|camera|conveyor|central`: check that every port and path it takes is free,
+    """`station sim line|printer|scanner|camera|conveyor`: check that every port and path it takes is free,
     start, print the addresses, run until Ctrl-C (or SIGTERM, SIGHUP)."""
     from app.broker import BrokerError
     from simulators.errors import SimulatorError
@@ -319,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{command}: {exc.strerror} while the simulators started (taken since the check?): run it again, or "
               "choose other ports (--help lists the options)", file=sys.stderr)
         return 2
-    except (SimulatorError, BrokerError) as exc:
+    except (SimulatorError, BrokerError, local_central.CentralStartError) as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return 1
 
@@ -336,7 +342,7 @@ def _run(args: argparse.Namespace) -> int:
     broker_proc = None
     config: StationConfig | None = None
     try:
-        if kind in ("line", "central"):
+        if kind == "line":
             config = load_config(args.config)
         if kind in ("line", "printer"):
             from simulators.printer import PrinterSimulator
@@ -413,34 +419,28 @@ def _run(args: argparse.Namespace) -> int:
                 printer.add_listener(scanner.on_label)
             else:
                 follow_printer(args.printer_control, scanner.on_label, stop)
-        if kind in ("line", "central") and not getattr(args, "no_central", False):
+        if kind == "line" and not args.no_central:
             from app.broker import ensure_broker
-            from simulators.central import CentralSimulator
+            from station.config import load_products
 
             assert config is not None
             broker_url = args.broker or config.mqtt.url
-            if kind == "line" and not args.no_broker:
+            if not args.no_broker:
                 broker_proc = ensure_broker(broker_url, Path("var/broker"))
                 if broker_proc is not None:
                     addresses["broker_started"] = f"mosquitto pid {broker_proc.pid}"
-            db_url = args.central_db
             prefix = args.prefix or config.mqtt.prefix
-            client_id = args.central_client_id or f"central-sim-{prefix.replace('/', '-')}"
-            if apart:
-                child, child_addresses = _start_child(
-                    ["central", "--broker", broker_url, "--prefix", prefix, "--central-db", db_url,
-                     "--central-client-id", client_id] + (["--no-ack"] if args.no_ack else [])
-                    + (["--config", str(args.config)] if args.config else []), "central stand-in")
-                children.append(child)
-                addresses["central"] = child_addresses["central"]
-            else:
-                if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
-                    Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-                central = CentralSimulator(broker_url, prefix=prefix, db_url=db_url, ack=not args.no_ack,
-                                           client_id=client_id)
-                central.start()
-                started.append(central)
-                addresses["central"] = central.describe()
+            # The real service, in processes of its own (the station never imports it): ingest stores and acks the
+            # station's events, serve answers the stamps' Digital Links on 127.0.0.1.
+            central = local_central.start(
+                db_url=args.central_db, broker_url=broker_url, prefix=prefix,
+                client_id=args.central_client_id or f"central-demo-{prefix.replace('/', '-')}",
+                port=args.central_port, products=load_products(config.resolve(config.products_file)),
+                send_acks=not args.no_ack)
+            children.extend(central.children)
+            addresses["central"] = central.describe()
+            addresses["trace_base"] = central.web_url
+            addresses["resolver"] = config.station.resolver
             addresses["broker"] = broker_url
         print("simulated devices ready:")
         for key, value in addresses.items():

@@ -1,7 +1,7 @@
 """Line throughput: items printed, verified, committed and published per second, sustained, on the simulated line.
 
-The simulators (conveyor with photo-eye and reject gate, printer, camera or scanner, central server stand-in) run
-in a child process, as separate devices would; the station runs in this one, built from a configuration like any
+The simulators (conveyor with photo-eye and reject gate, printer, camera or scanner) and the central service
+(`central ingest` and `central serve` on a SQLite file) run in child processes, as separate devices would; the station runs in this one, built from a configuration like any
 other. Prints the sustained rate, the station's own CPU per item (what decides whether the station or the
 simulators are the bottleneck on this machine) and the conditions. Never fails on a missed target.
 
@@ -35,7 +35,7 @@ TARGET_RATE = 100.0  # items/s sustained over 5,000 items: the target of README.
 
 
 def _descendants(pid: int) -> list[int]:
-    """`pid` and every process under it (the simulators run the conveyor and central stand-in apart)."""
+    """`pid` and every process under it (the simulators run the conveyor and the central service apart)."""
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -67,7 +67,9 @@ def tree_cpu_seconds(pids: list[int]) -> dict[int, float]:
 def process_name(pid: int) -> str:
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        return " ".join(a.decode() for a in args[3:5]) if b"sim" in args else args[0].decode()
+        if b"sim" in args:
+            return " ".join(a.decode() for a in args[3:5])
+        return " ".join(a.decode() for a in args[2:4]) if b"central" in args else args[0].decode()
     except OSError:
         return str(pid)
 
@@ -108,7 +110,7 @@ def main() -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="line-bench-"))
     ports = {name: free_port() for name in ("printer", "printer_ctl", "scanner_ctl", "camera", "camera_ctl",
-                                            "conveyor", "conveyor_ctl")}
+                                            "conveyor", "conveyor_ctl", "central")}
     prefix = f"bench{os.getpid()}"
     ready = folder / "ready.json"
     # Labels at 0.7 px a dot keep 2.8 px a module and are ~370 px long once turned; the belt spaces them 400 px
@@ -122,6 +124,7 @@ def main() -> int:
             "--camera-speed", str(speed), "--camera-scale", "0.7", "--camera-delay", "0.05", "--camera-mono",
             "--conveyor-port", str(ports["conveyor"]), "--conveyor-control-port", str(ports["conveyor_ctl"]),
             "--prefix", prefix, "--central-db", f"sqlite:///{folder / 'central.db'}", "--read-delay", "0.02",
+            "--central-port", str(ports["central"]),
             "--ready-file", str(ready), "--no-broker"]
     if args.verifier == "camera":
         sims.append("--camera")
@@ -223,8 +226,8 @@ def main() -> int:
               f"conveyor {args.rate:g} items/s; print_ahead 60; events/message {args.events_per_message}; "
               f"database {folder / 'station.db'} ({'tmpfs' if str(folder).startswith('/dev/shm') else 'disk'}); "
               f"camera 1280x{args.camera_height} monochrome at {args.camera_fps:g} fps, belt {speed:g} px/s; "
-              "simulators on the same 2 cores: printer + camera in one process, conveyor and "
-              "central stand-in in one each")
+              "simulators on the same 2 cores: printer + camera in one process, conveyor in one, "
+              "central ingest and central serve in one each")
         print(f"finished: {finished}; activated {summary.activated}/{args.items}; printed {summary.printed}; "
               f"voided {dict(summary.voided)}; reject gate {summary.rejected}; conveyor items {status.get('items')}")
         print(f"sustained rate: {rate:.1f} items/s activated (slowest 1 s window {windows_min} items), "

@@ -13,8 +13,8 @@ to with PUBACK 0x10 (no matching subscribers), which the relay rightly treats as
              delivery (RelaySettings(broker_ack_confirms=True, events_per_message=1, max_inflight=100)), timed from
              relay.start() until every row is confirmed (the relay's PUBACK rows committed to the outbox)
   server-ack (--server-ack M, default 10,000; 0 skips it) the same relay in the default server-ack delivery,
-             with the central stand-in (`python -m simulators.central`, in-memory database, schema check off)
-             in its own process: a row counts when the stand-in's ack is committed to the outbox
+             with the real central service (`central ingest`, a SQLite file, every document validated) in its
+             own process: a row counts when its ack is committed to the outbox
 
 The relay runs once the counting subscriber has caught up with the baseline's messages, so neither run shares
 the machine with the other's backlog. Besides the rates, the CPU this process spends per event (all its threads:
@@ -324,20 +324,22 @@ def run_relay(port: int, db: Path, prefix: str, count: int, window: int, broker_
 
 @contextlib.contextmanager
 def central_process(port: int, prefix: str, folder: Path):
-    """The central stand-in in its own process (in-memory database, schema check off: it is not under test)."""
+    """`central ingest` in its own process, on a SQLite file (the demo's database; PostgreSQL is
+    bench/central_ingest_bench.py's subject)."""
     log = open(folder / "central.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulators.central", "--broker", f"mqtt://127.0.0.1:{port}", "--prefix", prefix,
-         "--db", "sqlite://", "--client-id", f"bench-central-{uuid.uuid4().hex[:8]}", "--no-validate"],
+        [sys.executable, "-m", "central", "ingest", "--broker", f"mqtt://127.0.0.1:{port}", "--prefix", prefix,
+         "--db", f"sqlite:///{folder / 'central.db'}", "--client-id", f"bench-central-{uuid.uuid4().hex[:8]}",
+         "--session-expiry", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         assert process.stdout is not None
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # it prints its description once subscribed
+        while time.monotonic() < deadline:  # it prints one line once subscribed
             line = process.stdout.readline()
             if not line:
-                raise RuntimeError(f"the central stand-in exited: {(folder / 'central.log').read_text()[-500:]}")
-            if line.rstrip() == "}":
+                raise RuntimeError(f"central ingest exited: {(folder / 'central.log').read_text()[-500:]}")
+            if " subscribed to " in line:
                 break
         yield process
     finally:
@@ -357,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events to drain (default %(default)s)")
     parser.add_argument("--server-ack", type=int, default=10_000,
-                        help="events for the server-ack run with the central stand-in (0: skip)")
+                        help="events for the server-ack run with `central ingest` (0: skip)")
     parser.add_argument("--window", type=int, default=100, help="messages in flight (default %(default)s)")
     parser.add_argument("--limit", type=float, default=240.0, help="give a run up after this many seconds")
     args = parser.parse_args(argv)
@@ -429,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     if "server_ack" in results:
         sa = results["server_ack"]
         sa_rate = sa["confirmed"] / sa["elapsed"]
-        print(f"{'ours: Relay, server-ack delivery (central stand-in)':<52}{sa['confirmed']:>9,}{sa['elapsed']:>9.2f}"
+        print(f"{'ours: Relay, server-ack delivery (central ingest)':<52}{sa['confirmed']:>9,}{sa['elapsed']:>9.2f}"
               f"{sa_rate:>10,.0f}{sa_rate / base_rate if base_rate else 0:>13.2f}")
     print()
     base_us, ours_us = 1e6 * base["cpu"] / max(1, base["acked"]), 1e6 * ours["cpu"] / max(1, ours["confirmed"])

@@ -106,6 +106,7 @@ class IngestSettings:
 class IngestStats:
     messages: int = 0
     events_stored: int = 0       # acked "stored" (new or duplicate)
+    duplicates: int = 0          # events stored before (a resend, a redelivery): acked again, not stored again
     documents_rejected: int = 0
     batches: int = 0
     database_retries: int = 0
@@ -146,6 +147,8 @@ class IngestWorker:
         self._hold_s = 0.0
         self._consuming = threading.Event()
         self._consuming.set()
+        self._received = 0  # messages handed over by paho; `held` is those not yet stored and answered
+        self._handled = 0
         self._logged_at = time.monotonic()
         self._client = self._make_client()
 
@@ -193,6 +196,7 @@ class IngestWorker:
         self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._received += 1  # paho's one network thread: no lock needed
         self._inbox.put(_Message(message.topic, message.payload, message.mid, message.qos))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -259,6 +263,15 @@ class IngestWorker:
     def resume(self) -> None:
         self._consuming.set()
 
+    @property
+    def held(self) -> int:
+        """Messages the broker handed over that are not stored and answered yet (waiting, or held by pause())."""
+        return self._received - self._handled
+
+    @property
+    def connected(self) -> bool:
+        return self._client.is_connected()
+
     def wait(self) -> None:
         """Run until stop() is called (from a signal handler)."""
         while not self._stopping.wait(1.0):
@@ -301,8 +314,10 @@ class IngestWorker:
         for message in batch:
             message.prepared = prepare(message.topic, message.payload, self.settings.prefix, now)
         prepared = [m.prepared for m in batch if m.prepared is not None]
-        if not self._store(prepared):
+        new = self._store(prepared)
+        if new is None:
             return  # stopping with the database away: nothing acked, the broker and the outbox resend
+        self.stats.duplicates += sum(len(p.event_rows) for p in prepared) - len(new)
         self.stats.batches += 1
         self.stats.messages += len(batch)
         for message in batch:
@@ -310,41 +325,44 @@ class IngestWorker:
             self._answer(message.prepared)
             # PUBACK last, and in the order the messages came (MQTT 5 §4.6): the broker may now forget them.
             self._client.ack(message.mid, message.qos)
+            self._handled += 1
 
-    def _store(self, prepared: list[Prepared]) -> bool:
-        """Store the batch, retrying while the database is away; False only when stopping meanwhile."""
+    def _store(self, prepared: list[Prepared]) -> set[str] | None:
+        """Store the batch, retrying while the database is away; the eventIDs that were new, None only when
+        stopping meanwhile."""
         delay = self.settings.retry_initial_s
         while True:
             try:
                 try:
-                    store(self.engine, prepared, hold_s=self._hold_s)
+                    return store(self.engine, prepared, hold_s=self._hold_s)
                 except SQLAlchemyError as exc:
                     if _database_away(exc):
                         raise
                     # The database refused a row for its content: find which message it was and quarantine it,
                     # rather than retry for ever a batch that can never commit.
-                    self._store_one_by_one(prepared, exc)
-                return True
+                    return self._store_one_by_one(prepared, exc)
             except SQLAlchemyError as exc:
                 self.stats.database_retries += 1
                 log.warning("%s: the database is unavailable (%s); retrying in %.1f s", self.client_id,
                             " ".join(str(getattr(exc, "orig", exc)).split())[:200], delay)
             if self._stopping.wait(delay):
-                return False
+                return None
             delay = min(delay * 2, self.settings.retry_max_s)
 
-    def _store_one_by_one(self, prepared: list[Prepared], cause: Exception) -> None:
+    def _store_one_by_one(self, prepared: list[Prepared], cause: Exception) -> set[str]:
         log.error("%s: the database refused a batch (%s); storing its messages one by one", self.client_id,
                   " ".join(str(cause).split())[:200])
+        new: set[str] = set()
         for item in prepared:
             try:
-                store(self.engine, [item])
+                new |= store(self.engine, [item])
             except SQLAlchemyError as exc:
                 if _database_away(exc):
                     raise  # retried whole: what was stored meanwhile is a duplicate, dropped by its eventID
                 reason = f"the database refused it: {' '.join(str(getattr(exc, 'orig', exc)).split())[:300]}"
                 reject(item, reason, [row["event_id"] for row in item.event_rows], self._clock())
                 store(self.engine, [item])  # the quarantine row alone
+        return new
 
     def _answer(self, prepared: Prepared) -> None:
         if prepared.rejected:

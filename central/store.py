@@ -237,13 +237,15 @@ def _insert(conn: Connection):  # type: ignore[no-untyped-def]
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-def store(engine: Engine, batch: Sequence[Prepared], *, hold_s: float = 0.0) -> None:
-    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows.
-    `hold_s` keeps the transaction open that long before its commit (a slow database, for tests)."""
+def store(engine: Engine, batch: Sequence[Prepared], *, hold_s: float = 0.0) -> set[str]:
+    """Write the batch in one transaction: events once each, the stamps the new ones change, the quarantine rows;
+    returns the eventIDs that were new (the others were duplicates). `hold_s` keeps the transaction open that long
+    before its commit (a slow database, for tests)."""
     with engine.begin() as conn:
-        store_in(conn, batch)
+        new = store_in(conn, batch)
         if hold_s:
             time.sleep(hold_s)
+    return new
 
 
 # PostgreSQL: each batch is one statement per table, its rows as arrays (unnest): one fixed SQL text the server

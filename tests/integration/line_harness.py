@@ -1,5 +1,5 @@
-"""A whole simulated line for end-to-end tests: printer, verification scanner and central server stand-in, plus a
-configuration file that points a station at them (as a technician would), in a temporary folder."""
+"""A whole simulated line for end-to-end tests: printer, verification scanner and the real central ingest (on a
+SQLite file), plus a configuration file that points a station at them (as a technician would), in a temporary folder."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-from simulators.central import CentralSimulator
 from simulators.printer import PrinterSimulator
 from simulators.scanner import ScannerSimulator
 from station.config import DEFAULT_CONFIG, StationConfig, dump_yaml, load_config
+from tests.integration.central_fixtures import Central
 from tests.integration.mqtt_fixtures import unique
 
 
@@ -25,7 +24,7 @@ class SimLine:
     broker_url: str
     printer: PrinterSimulator
     scanner: ScannerSimulator
-    central: CentralSimulator
+    central: Central
     prefix: str
     config_path: Path
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -52,7 +51,7 @@ class SimLine:
             return conn.execute(sql, params).fetchall()
 
     def central_events(self) -> list[dict[str, Any]]:
-        return [e for e in (self.central.stored(i) for i in self.central.event_ids()) if e is not None]
+        return self.central.events()
 
 
 def write_config(folder: Path, printer_url: str, scanner_url: str, broker_url: str, prefix: str,
@@ -94,9 +93,7 @@ def sim_line(folder: Path, broker_url: str, overrides: dict[str, Any] | None = N
     printer = PrinterSimulator(port=0).start()
     scanner = ScannerSimulator(link=str(folder / "scanner"), read_delay=read_delay, seed=seed).start()
     printer.add_listener(scanner.on_label)
-    central = CentralSimulator(broker_url, prefix=prefix, db_url=f"sqlite:///{folder / 'central.db'}",
-                               client_id=unique("central"), reconnect_max_delay=0.5)
-    central.start()
+    central = Central(broker_url, prefix, f"sqlite:///{folder / 'central.db'}").start()
     config_path = write_config(folder, printer.url, f"serial://{folder / 'scanner'}", broker_url, prefix, overrides)
     line = SimLine(folder, broker_url, printer, scanner, central, prefix, config_path, overrides or {})
     try:

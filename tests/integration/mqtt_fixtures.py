@@ -207,12 +207,12 @@ def broker_url() -> str:
 
 @pytest.fixture
 def no_leaked_threads() -> Iterator[None]:
-    """Fail the test if it leaves paho network threads or simulator workers running."""
+    """Fail the test if it leaves paho network threads or ingest workers running."""
     yield
     def leaked() -> list[str]:
         return [
             t.name for t in threading.enumerate()
-            if t.name.startswith(("paho-mqtt-client-", "central-sim")) and t.is_alive()
+            if t.name.startswith(("paho-mqtt-client-", "ingest-")) and t.is_alive()
         ]
     wait_until(lambda: not leaked(), timeout=2.0)
     assert not leaked(), f"threads left running: {leaked()}"

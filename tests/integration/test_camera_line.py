@@ -12,11 +12,11 @@ import pytest
 
 from app.runtime import RunOptions, Station
 from simulators.camera import CameraSimulator
-from simulators.central import CentralSimulator
 from simulators.conveyor import ConveyorSimulator
 from simulators.printer import PrinterSimulator
 from station.domain import DeliveryState
 from station.engine import AlarmRaised
+from tests.integration.central_fixtures import Central
 from tests.integration.line_harness import write_config
 from tests.integration.mqtt_fixtures import broker_url, unique, wait_until  # noqa: F401  (fixture)
 
@@ -31,9 +31,7 @@ class CameraLine:
         self.printer.add_listener(self.camera.on_label)
         self.conveyor = ConveyorSimulator(port=0, rate=RATE, seed=5, paused=True).start()
         prefix = unique("cam")
-        self.central = CentralSimulator(broker, prefix=prefix, db_url=f"sqlite:///{folder / 'central.db'}",
-                                        client_id=unique("central"))
-        self.central.start()
+        self.central = Central(broker, prefix, f"sqlite:///{folder / 'central.db'}").start()
         self.config_path = write_config(folder, self.printer.url, self.camera.url, broker, prefix, {
             "devices.line_io.url": self.conveyor.url,
             "line.trigger": "photo_eye",

@@ -1,4 +1,5 @@
-"""The central server simulator on a real PostgreSQL: a fresh database per test, the machine's broker.
+"""The real central ingest, as the station's tests use it (tests/integration/central_fixtures.py), on a real
+PostgreSQL: a fresh database per test, the machine's broker.
 
 PostgreSQL is the machine's cluster at 127.0.0.1:5432 (scripts/test.sh starts it when it is installed);
 CENTRAL_TEST_POSTGRES names another server's maintenance database as a libpq URL. Without a reachable server
@@ -23,10 +24,10 @@ psycopg = pytest.importorskip(
 from psycopg import sql  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from central.errors import CentralError  # noqa: E402
 from drivers.mqtt import MessageReceived, MqttClient, PublishAcked  # noqa: E402
-from simulators.central import CentralSimulator  # noqa: E402
-from simulators.errors import SimulatorError  # noqa: E402
 from station.epcis import activation_event, document  # noqa: E402
+from tests.integration.central_fixtures import Central  # noqa: E402
 from tests.integration.mqtt_fixtures import (  # noqa: E402, F401  (fixtures)
     broker_url,
     free_port,
@@ -106,7 +107,7 @@ def pg_url(pg_admin: str) -> Iterator[str]:
         yield url.render_as_string(hide_password=False)
     finally:
         with psycopg.connect(pg_admin, autocommit=True) as conn:
-            # A simulator the test failed to close would keep its pooled connections, and DROP would refuse.
+            # A worker the test failed to close would keep its pooled connections, and DROP would refuse.
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
@@ -115,7 +116,7 @@ def pg_url(pg_admin: str) -> Iterator[str]:
 
 
 def query(pg_url: str, statement: str, *params: object) -> list[tuple[Any, ...]]:
-    """Rows seen through a connection of our own, not the simulator's: what is committed."""
+    """Rows seen through a connection of our own, not the worker's: what is committed."""
     url = make_url(pg_url)
     with psycopg.connect(
         host=url.host, port=url.port, user=url.username, password=url.password, dbname=url.database
@@ -144,19 +145,17 @@ def station(broker_url: str, prefix: str) -> Iterator[Station]:
     made.client.stop()
 
 
-def simulator(broker_url: str, prefix: str, pg_url: str, **options: Any) -> CentralSimulator:
-    return CentralSimulator(broker_url, prefix=prefix, db_url=pg_url, client_id=unique("central"), **options)
+def simulator(broker_url: str, prefix: str, pg_url: str, **options: Any) -> Central:
+    return Central(broker_url, prefix, pg_url, **options)
 
 
 @pytest.fixture
-def central(broker_url: str, prefix: str, pg_url: str) -> Iterator[CentralSimulator]:
-    with simulator(broker_url, prefix, pg_url) as sim:
-        yield sim
+def central(broker_url: str, prefix: str, pg_url: str) -> Iterator[Central]:
+    with simulator(broker_url, prefix, pg_url) as started:
+        yield started
 
 
-def test_events_are_stored_then_acked_after_commit(
-    central: CentralSimulator, station: Station, pg_url: str
-) -> None:
+def test_events_are_stored_then_acked_after_commit(central: Central, station: Station, pg_url: str) -> None:
     first, second = activation("A7K2Q9"), activation("Z3M8P1", lot="L2504")
     central.set_delay(0.3)  # a slow commit: an ack that did not wait for it would find no row below
 
@@ -170,13 +169,12 @@ def test_events_are_stored_then_acked_after_commit(
     assert (central.count(), central.duplicates()) == (2, 0)
     row = central.stored(second["eventID"])
     assert row is not None
-    assert (row["site"], row["station"], row["action"], row["biz_step"], row["lot"]) == (
-        SITE, STATION, "ADD", "commissioning", "L2504"
-    )
+    assert (row["site"], row["station"], row["action"], row["biz_step"]) == (SITE, STATION, "ADD", "commissioning")
+    assert row["payload"]["ilmd"]["cbvmda:lotNumber"] == "L2504"
     assert row["epc"] == f"https://id.gs1.org/01/{GTIN}/21/Z3M8P1"
-    assert row["event_time"] == "2025-03-01T08:30:00.000+07:00"
+    assert row["event_time"] == dt.datetime(2025, 3, 1, 8, 30, tzinfo=ICT)
+    assert row["event_time_zone_offset"] == "+07:00"
     assert row["payload"] == second
-    assert row["duplicates"] == 0
     received = row["received_at"]
     assert received.utcoffset() is not None  # timestamptz: an instant, not a wall clock
     assert abs(dt.datetime.now(dt.timezone.utc) - received) < dt.timedelta(minutes=1)
@@ -186,9 +184,7 @@ def test_events_are_stored_then_acked_after_commit(
     assert types["received_at"] == "timestamp with time zone"
 
 
-def test_duplicates_are_dropped_by_event_id_and_acked_again(
-    central: CentralSimulator, station: Station, pg_url: str
-) -> None:
+def test_duplicates_are_dropped_by_event_id_and_acked_again(central: Central, station: Station, pg_url: str) -> None:
     events = (activation("A7K2Q9"), activation("Z3M8P1"))
     ids = sorted(e["eventID"] for e in events)
     station.publish(payload(*events))
@@ -198,8 +194,8 @@ def test_duplicates_are_dropped_by_event_id_and_acked_again(
 
     assert sorted(a["eventID"] for a in station.acks(2)) == ids
     assert (central.count(), central.duplicates()) == (2, 2)
-    assert query(pg_url, "SELECT event_id, duplicates FROM events ORDER BY event_id") == [(i, 1) for i in ids]
-    assert central.describe()["database_errors"] == 0
+    assert query(pg_url, "SELECT event_id FROM events ORDER BY event_id") == [(i,) for i in ids]
+    assert central.stats.database_retries == 0
 
 
 @pytest.mark.parametrize("reorder", [False, True], ids=["same-order", "reversed-order"])
@@ -207,11 +203,9 @@ def test_share_group_consumers_racing_on_one_database_store_each_event_once(
     broker_url: str, prefix: str, station: Station, pg_url: str, reorder: bool
 ) -> None:
     group = unique("ingest")
-    sims = [
-        CentralSimulator(broker_url, prefix=prefix, db_url=pg_url, client_id=unique(f"ingest{n}"),
-                         share_group=group)
-        for n in range(2)
-    ]
+    # Batches of one message: each transaction is one copy, so the two workers' copies interleave.
+    sims = [Central(broker_url, prefix, pg_url, client_id=unique(f"ingest{n}"), group=group, batch_size=1)
+            for n in range(2)]
     # Each row takes the database 0.1 s, so the two consumers' transactions interleave insert by insert: the
     # second waits on the first's uncommitted eventID, and, in opposite orders, each would hold a row the other
     # wants next.
@@ -236,10 +230,11 @@ def test_share_group_consumers_racing_on_one_database_store_each_event_once(
         acks = station.acks(copies * len(events))
         assert sorted(a["eventID"] for a in acks) == sorted(ids * copies)
         assert {a["status"] for a in acks} == {"stored"}
-        assert all(sim.acks_sent > 0 for sim in sims)  # both consumers took part
-        assert [sim.describe()["database_errors"] for sim in sims] == [0, 0]
+        assert all(sim.stats.events_stored > 0 for sim in sims)  # both consumers took part
+        assert [(sim.stats.database_retries, sim.stats.documents_rejected) for sim in sims] == [(0, 0), (0, 0)]
         assert sims[0].event_ids() == sims[1].event_ids() == ids
-        assert (sims[0].count(), sims[0].duplicates()) == (len(events), (copies - 1) * len(events))
+        assert sims[0].count() == len(events)
+        assert sims[0].duplicates() + sims[1].duplicates() == (copies - 1) * len(events)
         assert query(pg_url, "SELECT event_id, count(*) FROM events GROUP BY event_id ORDER BY event_id") == [
             (i, 1) for i in ids
         ]
@@ -265,32 +260,33 @@ def test_restart_keeps_what_was_stored(broker_url: str, prefix: str, station: St
         assert (restarted.count(), restarted.duplicates()) == (3, 1)
 
 
-def test_values_postgresql_cannot_hold_are_rejected_and_acked(
+def test_refused_documents_are_acknowledged_to_the_broker_and_never_come_back(
     broker_url: str, prefix: str, station: Station, pg_url: str
 ) -> None:
     # Stored or not, each of these must get its PUBACK: a message failing inside the transaction would come back
-    # after every reconnect. Without validation the database is what would refuse them.
-    with simulator(broker_url, prefix, pg_url, validate=False) as sim:
+    # after every reconnect. Values PostgreSQL cannot hold (a NUL in a text column) are refused before it; a time
+    # with 40 decimal places is an RFC 3339 time like any other, stored.
+    with simulator(broker_url, prefix, pg_url) as sim:
         nul = activation("N1")
         nul["bizStep"] = "commissioning\u0000"
         long_time = activation("N2")
         long_time["eventTime"] = "2025-03-01T08:30:00." + "0" * 40 + "+07:00"
         numeric = activation("N3")
-        numeric["action"] = 7  # not a string: stored as its JSON text
-        for body in (payload(nul), payload(long_time), b"\x00 not json"):
+        numeric["action"] = 7
+        for body in (payload(nul), payload(numeric), b"\x00 not json"):
             assert station.publish(body).ok
-        assert wait_until(lambda: len(sim.rejected()) == 3)
-        reasons = [r["reason"] for r in sim.rejected()]
-        assert reasons[0] == "event 0: biz_step contains a NUL character"
-        assert reasons[1] == "event 0: event_time is longer than 40 characters"
-        assert sim.rejected()[2]["payload"] == "\ufffd not json"
-        assert sim.rejected()[2]["received_at"].utcoffset() is not None
-
-        station.publish(payload(numeric))
-        # The first ack heard: none went out for the three refused before it (handled in turn, acked on one session).
-        assert station.acks(1) == [{"eventID": numeric["eventID"], "status": "stored"}]
-        assert sim.stored(numeric["eventID"])["action"] == "7"  # type: ignore[index]
-        assert (sim.count(), sim.describe()["database_errors"]) == (1, 0)
+        acks = station.acks(3)
+        assert {a["status"] for a in acks} == {"rejected"}
+        assert [a["eventID"] for a in acks] == [nul["eventID"], numeric["eventID"], None]
+        rejected = sim.rejected()
+        assert [r["reason"] for r in rejected] == [a["reason"] for a in acks]
+        assert "bizStep: 'commissioning\\x00' is not a CBV 2.0 business step" in rejected[0]["reason"]
+        assert "7 is not of type 'string'" in rejected[1]["reason"]
+        assert rejected[2]["document"] == "\ufffd not json"  # kept, its NUL replaced (text cannot hold one)
+        assert rejected[2]["received_at"].utcoffset() is not None
+        station.publish(payload(long_time))
+        assert station.acks(1) == [{"eventID": long_time["eventID"], "status": "stored"}]
+        assert (sim.count(), sim.stats.database_retries) == (1, 0)
 
         # Every message got its PUBACK: reconnecting to the same session brings none of them back. The broker hands
         # a session what it still holds before anything newer, so once a later event is acked, all that came back
@@ -301,19 +297,19 @@ def test_values_postgresql_cannot_hold_are_rejected_and_acked(
         station.publish(payload(marker))
         assert station.acks(1) == [{"eventID": marker["eventID"], "status": "stored"}]
         assert (len(sim.rejected()), sim.count(), sim.duplicates()) == (3, 2, 0)
-    assert query(pg_url, "SELECT count(*) FROM rejected") == [(3,)]
+    assert query(pg_url, "SELECT count(*) FROM quarantine") == [(3,)]
 
 
-def test_simulators_starting_together_on_a_fresh_database(pg_url: str) -> None:
-    made: list[CentralSimulator] = []
+def test_workers_starting_together_on_a_fresh_database(broker_url: str, pg_url: str) -> None:
+    made: list[Central] = []
     errors: list[BaseException] = []
     gate = threading.Barrier(4)
 
     def construct() -> None:
         gate.wait()
         try:
-            # The constructor creates the tables; it does not connect to the broker.
-            made.append(CentralSimulator("mqtt://127.0.0.1:1883", db_url=pg_url, validate=False))
+            # Each migrates the database (under PostgreSQL's advisory lock); it does not connect to the broker.
+            made.append(Central(broker_url, unique("txpg"), pg_url))
         except BaseException as exc:  # noqa: BLE001  (reported below)
             errors.append(exc)
 
@@ -330,6 +326,6 @@ def test_simulators_starting_together_on_a_fresh_database(pg_url: str) -> None:
             sim.close()
 
 
-def test_unreachable_database_is_a_simulator_error() -> None:
-    with pytest.raises(SimulatorError, match="cannot open database"):
-        CentralSimulator("mqtt://127.0.0.1:1883", db_url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+def test_unreachable_database_is_a_central_error(broker_url: str) -> None:
+    with pytest.raises(CentralError, match="cannot migrate database"):
+        Central(broker_url, unique("txpg"), f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")

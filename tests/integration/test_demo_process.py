@@ -1,6 +1,7 @@
 """`station demo` as a process, ended the ways a demo is ended: Ctrl-C, SIGTERM (systemd, `timeout`, a logout), SIGHUP
-(a closed terminal), a crash; and started beside ports already taken. Every process it started ends with it, the
-ports are free again, the summary is printed and the database is whole.
+(a closed terminal), a crash; and started beside ports already taken. Every process it started ends with it (the
+simulators, `central ingest` and `central serve`), the ports are free again, the summary is printed and the database
+is whole. The trace page it prints for a stamp it activated answers, with the product's name.
 
 The demos here run on ports the OS gives out and a scanner link in the test's folder (the demo's port options), so
 they run beside anything else on the machine; the default-port demo is in test_line.py.
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.busy import Endpoint, busy
@@ -29,7 +31,7 @@ from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT_OPTIONS = ("--printer-port", "--printer-control-port", "--scanner-control-port", "--camera-port",
-                "--camera-control-port", "--conveyor-port", "--conveyor-control-port")
+                "--camera-control-port", "--conveyor-port", "--conveyor-control-port", "--central-port")
 
 
 def free_ports(count: int) -> list[int]:
@@ -166,7 +168,10 @@ def stop_and_check(demo: Demo, signum: signal.Signals, *, to_group: bool) -> Non
     assert wait_until(lambda: demo.activated() >= 5 or process.poll() is not None, 90), demo.output
     assert process.poll() is None, demo.output
     started = descendants(process.pid)
-    assert len(started) >= 2, started          # `sim line` and the central stand-in at least
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid, _ in started]
+    # `sim line`, and the central service's ingest and serve at least
+    assert len(started) >= 3, started
+    assert any(b"central\0ingest" in c for c in commands) and any(b"central\0serve" in c for c in commands), commands
     if to_group:
         os.killpg(process.pid, signum)
     else:
@@ -188,6 +193,28 @@ def test_the_headless_demo_stopped_by_a_signal_stops_cleanly_and_leaves_nothing_
     stop_and_check(demo, signum, to_group=to_group)
 
 
+def test_the_trace_page_the_demo_prints_for_a_stamp_it_activated_answers_with_the_product(demo: Demo) -> None:
+    from station.config import DEFAULT_CONFIG, load_products
+
+    process = demo.start("--headless")
+    first = re.compile(r"trace page of the first stamp the central service confirmed \(open it\): (\S+)")
+    assert wait_until(lambda: first.search(demo.output) or process.poll() is not None, 90), demo.output
+    found = first.search(demo.output)
+    assert found, demo.output
+    url = found.group(1)
+    central_port = demo.ports["--central-port"]
+    assert url.startswith(f"http://127.0.0.1:{central_port}/01/"), url     # the resolver's host mapped to the server
+    gtin = url.split("/")[4]
+    name = {p.gtin: p.name for p in load_products(DEFAULT_CONFIG.parent / "products.yaml")}[gtin]
+    page = httpx.get(url, timeout=10)
+    assert page.status_code == 200, page.text[:500]
+    assert name in page.text                  # the master data loaded at start, the activation the station sent
+    assert page.headers["content-type"].startswith("text/html")
+    stop_and_check(demo, signal.SIGTERM, to_group=False)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=5)             # serve ended with the demo
+
+
 def test_the_screen_demo_stopped_by_sigterm_stops_the_line_cleanly_and_leaves_nothing_behind(demo: Demo) -> None:
     # The operator screen (offscreen Qt), started by itself: SIGTERM reaches Python although Qt's loop is waiting.
     demo.start("--start", QT_QPA_PLATFORM="offscreen")
@@ -199,7 +226,7 @@ def test_a_killed_demo_takes_its_simulators_with_it(demo: Demo) -> None:
     process = demo.start("--headless")
     assert wait_until(lambda: demo.activated() >= 3 or process.poll() is not None, 90), demo.output
     started = descendants(process.pid)
-    assert len(started) >= 2, started
+    assert len(started) >= 3, started
     process.kill()                                # no handler runs: a crash
     process.wait(10)
     assert wait_until(lambda: not alive(started), 30), alive(started)
@@ -242,7 +269,7 @@ def test_a_demo_beside_a_busy_port_names_it_its_holder_and_the_option(demo: Demo
         done.stderr
     assert "choose another with --printer-control-port PORT" in done.stderr
     assert "Traceback" not in done.stderr and "simulated devices ready" not in done.stdout
-    assert not (demo.folder / "var").exists()                   # no broker, no central stand-in was started
+    assert not (demo.folder / "var").exists()                   # no broker, no central service was started
 
 
 def test_a_live_pty_at_the_scanner_link_is_not_taken_over(demo: Demo) -> None:

@@ -604,7 +604,7 @@ def test_the_demo_packs_items_end_to_end(tmp_path: Path, camera: bool) -> None:
     # `make run` without a display: the simulators in child processes, the station headless, a few items packed.
     import socket
 
-    for port in (9100, 9101, 9102, 9103, 9104, 9105, 8081):
+    for port in (9100, 9101, 9102, 9103, 9104, 9105, 8081, 8080):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 pytest.skip(f"port {port} is in use (a demo running?): the demo's simulators use the default ports")

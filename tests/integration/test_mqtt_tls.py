@@ -1,5 +1,6 @@
-"""mqtts://: the station and the central stand-in on a Mosquitto TLS listener, with a throwaway CA (trustme), as a
-site broker with TLS would be set up; a broker whose certificate the station's CA did not sign is refused."""
+"""mqtts://: the station on a Mosquitto TLS listener (the real central ingest on its plain one), with a throwaway CA
+(trustme), as a site broker with TLS would be set up; a broker whose certificate the station's CA did not sign is
+refused."""
 
 from __future__ import annotations
 

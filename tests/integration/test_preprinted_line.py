@@ -1,6 +1,6 @@
 """Pre-printed stamp rolls end to end: rolls registered from manifests, stamps read through the scanner simulator's
 pty, products checked through a second scanner, activations published to the machine's Mosquitto and stored by the
-central stand-in; each fault refused with its reason, nothing else disturbed, the reconciliation exact."""
+real central ingest; each fault refused with its reason, nothing else disturbed, the reconciliation exact."""
 
 from __future__ import annotations
 

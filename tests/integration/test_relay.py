@@ -1,4 +1,4 @@
-"""The outbox relay end to end: real Mosquitto brokers, real SQLite files, the real central server stand-in.
+"""The outbox relay end to end: real Mosquitto brokers, real SQLite files, the real central ingest.
 
 Rows reach the outbox the way the line engine writes them (product, batch, allocate, sent to printer, activate
 with its EPCIS event); a Relay with the MQTT driver behind the MqttPublisher adapter delivers them. Each test uses
@@ -33,13 +33,13 @@ import pytest
 
 from app.devices import MqttPublisher
 from drivers.mqtt import MessageReceived, MqttClient, Subscribed
-from simulators.central import CentralSimulator
 from station import epcis
 from station.domain import Batch, DeliveryState, Product
 from station.gs1 import digital_link
 from station.relay import Relay, RelaySettings, Topics
 from station.serials import SerialGenerator
 from station.store import Store, utcnow
+from tests.integration.central_fixtures import central_on
 from tests.integration.mqtt_fixtures import (  # noqa: F401  (fixtures)
     MOSQUITTO,
     Broker,
@@ -276,13 +276,6 @@ class Observer:
         self.client.stop()
 
 
-def central_on(url: str, prefix: str, tmp_path: Path, db_url: str | None = None,
-               **options: Any) -> CentralSimulator:
-    return CentralSimulator(url, prefix=prefix, db_url=db_url or f"sqlite:///{tmp_path / 'central.db'}",
-                            client_id=unique("central"), reconnect_min_delay=0.1, reconnect_max_delay=0.5,
-                            **options)
-
-
 def event_ids_of(message: MessageReceived) -> list[str]:
     return [e["eventID"] for e in json.loads(message.payload)["epcisBody"]["eventList"]]
 
@@ -332,7 +325,7 @@ def test_300_events_reach_the_server_once_and_are_confirmed(
     expected = template[1]
     observer = Observer(broker_url, topics.events)
     try:
-        with central_on(broker_url, prefix, tmp_path, session_expiry=0) as central:
+        with central_on(broker_url, prefix, tmp_path, session_expiry_s=0) as central:
             station = Station(broker_url, db, topics, FAST)
             stations.append(station)
             station.start()
@@ -486,7 +479,7 @@ def test_unacked_events_are_resent_with_the_same_event_ids_until_the_server_acks
     expected = make_outbox(db, 20)
     observer = Observer(broker_url, topics.events)
     try:
-        with central_on(broker_url, prefix, tmp_path, session_expiry=0, ack=False) as central:
+        with central_on(broker_url, prefix, tmp_path, session_expiry_s=0, send_acks=False) as central:
             station = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=0.5, retry_max_s=2.0))
             stations.append(station)
             station.start()
@@ -524,7 +517,7 @@ def test_resends_to_a_server_that_does_not_ack_wait_ack_timeout_then_twice_that_
     db = tmp_path / "station.db"
     make_outbox(db, 5)
     clock = FakeClock()
-    with central_on(broker_url, prefix, tmp_path, session_expiry=0, ack=False) as central:
+    with central_on(broker_url, prefix, tmp_path, session_expiry_s=0, send_acks=False) as central:
         station = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=0.3, retry_max_s=1.0), clock=clock)
         stations.append(station)
         relay = station.start(thread=False).relay
@@ -578,7 +571,7 @@ def test_restart_delivers_what_the_previous_run_left_unconfirmed(
     db = tmp_path / "station.db"
     first_batch = make_outbox(db, 30)
     client_id = unique("station")
-    with central_on(broker_url, prefix, tmp_path, session_expiry=0, ack=False) as central:
+    with central_on(broker_url, prefix, tmp_path, session_expiry_s=0, send_acks=False) as central:
         before = Station(broker_url, db, topics, RelaySettings(ack_timeout_s=0.5), client_id=client_id)
         stations.append(before)
         before.start()
@@ -687,7 +680,7 @@ def test_garbage_and_unknown_acks_are_ignored_and_status_is_retained_with_counts
     assert wait_until(lambda: station.relay.stats.rejected == 1, timeout=5) and problems == []
     assert states(db) == {"pending": 10}
 
-    with central_on(broker_url, prefix, tmp_path, session_expiry=0):
+    with central_on(broker_url, prefix, tmp_path, session_expiry_s=0):
         # Nobody subscribed so far (0x10): the rows back off and go as soon as the server is there.
         assert station.relay.wait_drained(10), f"not drained: {station.counts()}"
         live = Observer(broker_url, topics.status)
@@ -735,7 +728,7 @@ def test_store_writes_run_on_the_writer_thread_called_from_the_relay_thread(
         return original(job)
 
     executor.submit = traced_submit  # type: ignore[method-assign]
-    with central_on(broker_url, prefix, tmp_path, session_expiry=0):
+    with central_on(broker_url, prefix, tmp_path, session_expiry_s=0):
         station.start()
         assert station.relay.wait_drained(10)
     assert callers == {"outbox-relay"}
@@ -813,7 +806,7 @@ def test_read_ahead_smaller_than_the_backlog_hands_each_row_over_once_in_full_gr
     db = copy_outbox(template[0], tmp_path / "station.db")
     observer = Observer(broker_url, topics.events)
     try:
-        with central_on(broker_url, prefix, tmp_path, session_expiry=0) as central:
+        with central_on(broker_url, prefix, tmp_path, session_expiry_s=0) as central:
             settings = RelaySettings(read_ahead=7, events_per_message=4, max_inflight=5, retry_initial_s=0.2)
             station = Station(broker_url, db, topics, settings)
             stations.append(station)
@@ -929,7 +922,7 @@ def test_sigkill_mid_drain_loses_nothing_and_the_next_run_sends_what_was_not_con
     # The observer must not lose messages however far behind it is: the broker queues 10,000 for it.
     with Broker(tmp_path / "broker", extra_config=f"max_queued_messages {2 * total}\n") as broker:
         observer = Observer(broker.url, topics.events)
-        central = None if broker_ack else central_on(broker.url, prefix, tmp_path, session_expiry=0).start()
+        central = None if broker_ack else central_on(broker.url, prefix, tmp_path, session_expiry_s=0).start()
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", RELAY_PROCESS, str(db), broker.url, topics.events, topics.acks,
@@ -978,10 +971,8 @@ def test_sigkill_mid_drain_loses_nothing_and_the_next_run_sends_what_was_not_con
 def test_drain_rate_of_5000_events_on_the_machine_broker(
     broker_url: str, tmp_path: Path, stations: list[Station],
 ) -> None:
-    """Prints events/s from relay start to every row confirmed. RELAY_BENCH=file puts the stand-in's database in
-    a file (one fsync'd commit per message: that, not the relay, is then the bottleneck); otherwise in memory."""
+    """Prints events/s from relay start to every row confirmed, through the real ingest on a SQLite file."""
     count = 5_000
-    on_file = os.environ["RELAY_BENCH"] == "file"
     source = tmp_path / "source.db"
     started = time.perf_counter()
     make_outbox(source, count)
@@ -992,17 +983,16 @@ def test_drain_rate_of_5000_events_on_the_machine_broker(
         run = tmp_path / f"epm{per_message}"
         run.mkdir()
         db = copy_outbox(source, run / "station.db")
-        with central_on(broker_url, prefix, run, db_url=None if on_file else "sqlite://", session_expiry=0) as central:
+        with central_on(broker_url, prefix, run, session_expiry_s=0) as central:
             station = Station(broker_url, db, topics, RelaySettings(events_per_message=per_message))
             stations.append(station)
             started = time.perf_counter()
             station.start()
             drained = station.relay.wait_drained(300)
             elapsed = time.perf_counter() - started
-            acks_failed = central.describe()["acks_failed"]
             stored, duplicates = central.count(), central.duplicates()
         assert drained, f"not drained: {station.counts()}"
-        print(f"events_per_message={per_message} (central db {'file' if on_file else 'memory'}): {count} events "
+        print(f"events_per_message={per_message}: {count} events "
               f"confirmed in {elapsed:.2f} s = {count / elapsed:,.0f} events/s; {station.publisher.events_published} "
               f"events published for {-(-count // per_message)} messages' worth, stored {stored}, duplicates "
-              f"{duplicates}, central acks not sent {acks_failed}")
+              f"{duplicates}")

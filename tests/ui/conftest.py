@@ -1,5 +1,5 @@
-"""UI tests: the real screens on Qt's offscreen platform, driving the simulated line (printer, scanner, central
-stand-in) through the machine's Mosquitto, as an operator and a technician would."""
+"""UI tests: the real screens on Qt's offscreen platform, driving the simulated line (printer, scanner, the real
+central ingest) through the machine's Mosquitto, as an operator and a technician would."""
 
 from __future__ import annotations
 
