@@ -8,6 +8,7 @@ broker keeps its session (unless `session_expiry_s=0`) and the switches carry ov
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from sqlalchemy import Engine, func, select
 
 from central import db
 from central.ingest import IngestSettings, IngestStats, IngestWorker
-from tests.integration.mqtt_fixtures import unique
+from drivers.mqtt import MessageReceived, MqttClient, PublishAcked
+from tests.integration.mqtt_fixtures import next_event, unique
 
 
 class Central:
@@ -142,3 +144,24 @@ def central_on(broker_url: str, prefix: str, folder: Path, db_url: str | None = 
     """A Central on `folder/central.db` (or `db_url`), not started."""
     return Central(broker_url, prefix, db_url or f"sqlite:///{folder / 'central.db'}", **options)
 
+
+
+class WireStation:
+    """A station's side of the wire with nothing of the station behind it: publishes documents on its events topic
+    and collects the acks the central service sends back (for tests of the contract itself)."""
+
+    def __init__(self, url: str, prefix: str, site: str = "hue", station: str = "line-1") -> None:
+        self.events_topic = f"{prefix}/{site}/{station}/events"
+        self.client = MqttClient(url, unique("station"), session_expiry=0, reconnect_min_delay=0.1)
+        self.client.start()
+        assert self.client.wait_connected(5)
+        self.client.subscribe(f"{prefix}/{site}/{station}/acks")
+
+    def publish(self, payload: bytes) -> PublishAcked:
+        mid = self.client.publish(self.events_topic, payload)
+        ack = next_event(self.client.events, PublishAcked)
+        assert ack.mid == mid
+        return ack
+
+    def acks(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        return [json.loads(next_event(self.client.events, MessageReceived, timeout).payload) for _ in range(count)]

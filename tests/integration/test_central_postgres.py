@@ -25,9 +25,8 @@ from psycopg import sql  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from central.errors import CentralError  # noqa: E402
-from drivers.mqtt import MessageReceived, MqttClient, PublishAcked  # noqa: E402
 from station.epcis import activation_event, document  # noqa: E402
-from tests.integration.central_fixtures import Central  # noqa: E402
+from tests.integration.central_fixtures import Central, WireStation  # noqa: E402
 from tests.integration.mqtt_fixtures import (  # noqa: E402, F401  (fixtures)
     broker_url,
     free_port,
@@ -60,26 +59,6 @@ def payload(*events: dict[str, Any]) -> bytes:
     return json.dumps(document(list(events), dt.datetime(2025, 3, 1, 8, 30, 1, tzinfo=ICT))).encode()
 
 
-class Station:
-    """The station's side of the wire: publishes documents on events, collects acks."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self.events_topic = f"{prefix}/{SITE}/{STATION}/events"
-        self.client = MqttClient(url, unique("station"), session_expiry=0, reconnect_min_delay=0.1)
-        self.client.start()
-        assert self.client.wait_connected(5)
-        self.client.subscribe(f"{prefix}/{SITE}/{STATION}/acks")
-
-    def publish(self, body: bytes) -> PublishAcked:
-        mid = self.client.publish(self.events_topic, body)
-        ack = next_event(self.client.events, PublishAcked)
-        assert ack.mid == mid
-        return ack
-
-    def acks(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        return [
-            json.loads(next_event(self.client.events, MessageReceived, timeout).payload) for _ in range(count)
-        ]
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +118,8 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def station(broker_url: str, prefix: str) -> Iterator[Station]:
-    made = Station(broker_url, prefix)
+def station(broker_url: str, prefix: str) -> Iterator[WireStation]:
+    made = WireStation(broker_url, prefix, SITE, STATION)
     yield made
     made.client.stop()
 
@@ -155,7 +134,7 @@ def central(broker_url: str, prefix: str, pg_url: str) -> Iterator[Central]:
         yield started
 
 
-def test_events_are_stored_then_acked_after_commit(central: Central, station: Station, pg_url: str) -> None:
+def test_events_are_stored_then_acked_after_commit(central: Central, station: WireStation, pg_url: str) -> None:
     first, second = activation("A7K2Q9"), activation("Z3M8P1", lot="L2504")
     central.set_delay(0.3)  # a slow commit: an ack that did not wait for it would find no row below
 
@@ -184,7 +163,7 @@ def test_events_are_stored_then_acked_after_commit(central: Central, station: St
     assert types["received_at"] == "timestamp with time zone"
 
 
-def test_duplicates_are_dropped_by_event_id_and_acked_again(central: Central, station: Station, pg_url: str) -> None:
+def test_duplicates_are_dropped_by_event_id_and_acked_again(central: Central, station: WireStation, pg_url: str) -> None:
     events = (activation("A7K2Q9"), activation("Z3M8P1"))
     ids = sorted(e["eventID"] for e in events)
     station.publish(payload(*events))
@@ -200,7 +179,7 @@ def test_duplicates_are_dropped_by_event_id_and_acked_again(central: Central, st
 
 @pytest.mark.parametrize("reorder", [False, True], ids=["same-order", "reversed-order"])
 def test_share_group_consumers_racing_on_one_database_store_each_event_once(
-    broker_url: str, prefix: str, station: Station, pg_url: str, reorder: bool
+    broker_url: str, prefix: str, station: WireStation, pg_url: str, reorder: bool
 ) -> None:
     group = unique("ingest")
     # Batches of one message: each transaction is one copy, so the two workers' copies interleave.
@@ -243,7 +222,7 @@ def test_share_group_consumers_racing_on_one_database_store_each_event_once(
             sim.close()
 
 
-def test_restart_keeps_what_was_stored(broker_url: str, prefix: str, station: Station, pg_url: str) -> None:
+def test_restart_keeps_what_was_stored(broker_url: str, prefix: str, station: WireStation, pg_url: str) -> None:
     before = [activation("K1"), activation("K2")]
     with simulator(broker_url, prefix, pg_url) as sim:
         station.publish(payload(*before))
@@ -261,7 +240,7 @@ def test_restart_keeps_what_was_stored(broker_url: str, prefix: str, station: St
 
 
 def test_refused_documents_are_acknowledged_to_the_broker_and_never_come_back(
-    broker_url: str, prefix: str, station: Station, pg_url: str
+    broker_url: str, prefix: str, station: WireStation, pg_url: str
 ) -> None:
     # Stored or not, each of these must get its PUBACK: a message failing inside the transaction would come back
     # after every reconnect. Values PostgreSQL cannot hold (a NUL in a text column) are refused before it; a time

@@ -15,8 +15,7 @@ import pytest
 
 from central.errors import CentralError
 from contracts.errors import ContractError
-from drivers.mqtt import MessageReceived, MqttClient, PublishAcked
-from tests.integration.central_fixtures import Central
+from tests.integration.central_fixtures import Central, WireStation
 from tests.integration.mqtt_fixtures import (  # noqa: F401  (fixtures)
     broker_url,
     next_event,
@@ -56,24 +55,6 @@ def document(*events: dict[str, Any]) -> bytes:
     ).encode()
 
 
-class Station:
-    """The station's side of the wire: publishes documents on events, collects acks."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self.events_topic = f"{prefix}/{SITE}/{STATION}/events"
-        self.client = MqttClient(url, unique("station"), session_expiry=0, reconnect_min_delay=0.1)
-        self.client.start()
-        assert self.client.wait_connected(5)
-        self.client.subscribe(f"{prefix}/{SITE}/{STATION}/acks")
-
-    def publish(self, payload: bytes) -> PublishAcked:
-        mid = self.client.publish(self.events_topic, payload)
-        ack = next_event(self.client.events, PublishAcked)
-        assert ack.mid == mid
-        return ack
-
-    def acks(self, count: int) -> list[dict[str, Any]]:
-        return [json.loads(next_event(self.client.events, MessageReceived).payload) for _ in range(count)]
 
 
 @pytest.fixture
@@ -82,8 +63,8 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def station(broker_url: str, prefix: str) -> Iterator[Station]:
-    made = Station(broker_url, prefix)
+def station(broker_url: str, prefix: str) -> Iterator[WireStation]:
+    made = WireStation(broker_url, prefix, SITE, STATION)
     yield made
     made.client.stop()
 
@@ -94,7 +75,7 @@ def central(broker_url: str, prefix: str, tmp_path: Path) -> Iterator[Central]:
         yield started
 
 
-def test_document_with_two_events_is_stored_then_acked(central: Central, station: Station) -> None:
+def test_document_with_two_events_is_stored_then_acked(central: Central, station: WireStation) -> None:
     first, second = activation("A7K2Q9"), activation("Z3M8P1", lot="L2504")
     central.set_delay(0.2)  # a slow commit: an ack that did not wait for it would find no row below
 
@@ -116,7 +97,7 @@ def test_document_with_two_events_is_stored_then_acked(central: Central, station
     assert row["payload"] == second
 
 
-def test_resent_document_is_counted_as_duplicates_and_acked_again(central: Central, station: Station) -> None:
+def test_resent_document_is_counted_as_duplicates_and_acked_again(central: Central, station: WireStation) -> None:
     events = (activation("A7K2Q9"), activation("Z3M8P1"))
     ids = sorted(e["eventID"] for e in events)
     station.publish(document(*events))
@@ -129,7 +110,7 @@ def test_resent_document_is_counted_as_duplicates_and_acked_again(central: Centr
 
 
 def test_invalid_documents_are_quarantined_and_answered_rejected_never_stored(
-    central: Central, station: Station
+    central: Central, station: WireStation
 ) -> None:
     bad_action = activation("A7K2Q9")
     bad_action["action"] = "EXPLODE"
@@ -158,7 +139,7 @@ def test_invalid_documents_are_quarantined_and_answered_rejected_never_stored(
     assert station.acks(1) == [{"eventID": good["eventID"], "status": "stored"}]
 
 
-def test_set_ack_false_stores_but_stops_acks(central: Central, station: Station) -> None:
+def test_set_ack_false_stores_but_stops_acks(central: Central, station: WireStation) -> None:
     central.set_ack(False)
     silent = activation("S1")
     station.publish(document(silent))
@@ -174,7 +155,7 @@ def test_set_ack_false_stores_but_stops_acks(central: Central, station: Station)
     assert central.duplicates() == 1
 
 
-def test_pause_stops_consuming_until_resume(central: Central, station: Station) -> None:
+def test_pause_stops_consuming_until_resume(central: Central, station: WireStation) -> None:
     central.pause()
     event = activation("P1")
     station.publish(document(event))
@@ -185,7 +166,7 @@ def test_pause_stops_consuming_until_resume(central: Central, station: Station) 
     assert station.acks(1) == [{"eventID": event["eventID"], "status": "stored"}]
 
 
-def test_message_taken_but_not_stored_is_redelivered_after_restart(central: Central, station: Station) -> None:
+def test_message_taken_but_not_stored_is_redelivered_after_restart(central: Central, station: WireStation) -> None:
     # The worker sends its PUBACK only after its commit, so a message it held when it stopped comes back.
     central.pause()
     event = activation("R1")
@@ -200,7 +181,7 @@ def test_message_taken_but_not_stored_is_redelivered_after_restart(central: Cent
 
 
 def test_events_published_while_stopped_arrive_after_restart(
-    broker_url: str, prefix: str, station: Station, tmp_path: Path
+    broker_url: str, prefix: str, station: WireStation, tmp_path: Path
 ) -> None:
     sim = Central(broker_url, prefix, f"sqlite:///{tmp_path / 'c.db'}")
     try:
@@ -220,7 +201,7 @@ def test_events_published_while_stopped_arrive_after_restart(
 
 
 def test_share_group_splits_events_between_consumers(
-    broker_url: str, prefix: str, station: Station, tmp_path: Path
+    broker_url: str, prefix: str, station: WireStation, tmp_path: Path
 ) -> None:
     group = unique("ingest")
     sims = [Central(broker_url, prefix, f"sqlite:///{tmp_path / f'{n}.db'}", client_id=unique(f"ingest{n}"),
