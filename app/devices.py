@@ -1,4 +1,8 @@
-"""Adapters from drivers to the station's ports: the printer service, the verification scanner and the publisher."""
+"""Adapters from drivers to the station's ports: the printer service, the verification scanner and the publisher.
+
+About 420 lines in one module: the three adapters are the one place where a driver's errors and threads become a
+port's answers, and the printer service (status polling, fonts, stored format), the largest, is most of it.
+"""
 
 from __future__ import annotations
 
