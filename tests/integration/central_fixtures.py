@@ -9,9 +9,11 @@ broker keeps its session (unless `session_expiry_s=0`) and the switches carry ov
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from central import db
@@ -165,3 +167,11 @@ class WireStation:
 
     def acks(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         return [json.loads(next_event(self.client.events, MessageReceived, timeout).payload) for _ in range(count)]
+
+
+@pytest.fixture
+def station(broker_url: str, prefix: str) -> Iterator[WireStation]:
+    """A WireStation on the test module's `prefix` (each module says its own)."""
+    made = WireStation(broker_url, prefix)
+    yield made
+    made.client.stop()

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from central.errors import CentralError  # noqa: E402
 from station.epcis import activation_event, document  # noqa: E402
-from tests.integration.central_fixtures import Central, WireStation  # noqa: E402
+from tests.integration.central_fixtures import Central, WireStation, station  # noqa: F401  (fixture)  # noqa: E402
 from tests.integration.mqtt_fixtures import (  # noqa: E402, F401  (fixtures)
     broker_url,
     free_port,
@@ -57,8 +57,6 @@ def activation(serial: str, lot: str = "L2503") -> dict[str, Any]:
 
 def payload(*events: dict[str, Any]) -> bytes:
     return json.dumps(document(list(events), dt.datetime(2025, 3, 1, 8, 30, 1, tzinfo=ICT))).encode()
-
-
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +113,6 @@ def execute(pg_url: str, statements: str) -> None:
 @pytest.fixture
 def prefix() -> str:
     return unique("txpg")
-
-
-@pytest.fixture
-def station(broker_url: str, prefix: str) -> Iterator[WireStation]:
-    made = WireStation(broker_url, prefix, SITE, STATION)
-    yield made
-    made.client.stop()
 
 
 def simulator(broker_url: str, prefix: str, pg_url: str, **options: Any) -> Central:

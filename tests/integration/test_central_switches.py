@@ -15,7 +15,7 @@ import pytest
 
 from central.errors import CentralError
 from contracts.errors import ContractError
-from tests.integration.central_fixtures import Central, WireStation
+from tests.integration.central_fixtures import Central, WireStation, station  # noqa: F401  (fixture)
 from tests.integration.mqtt_fixtures import (  # noqa: F401  (fixtures)
     broker_url,
     next_event,
@@ -55,18 +55,9 @@ def document(*events: dict[str, Any]) -> bytes:
     ).encode()
 
 
-
-
 @pytest.fixture
 def prefix() -> str:
     return unique("tx")
-
-
-@pytest.fixture
-def station(broker_url: str, prefix: str) -> Iterator[WireStation]:
-    made = WireStation(broker_url, prefix, SITE, STATION)
-    yield made
-    made.client.stop()
 
 
 @pytest.fixture
